@@ -1,1 +1,26 @@
-//! placeholder: see the crate's issue
+//! damselfly-shards: the data a shard owns. No I/O, no threads, no clock: callers pass time
+//! as `now_ms` and randomness as `u64` values.
+//!
+//! - [`dash`]: `DashTable<K, V, Policy>`, extendible hashing over segments of buckets with
+//!   one-byte fingerprints (segment, bucket, split-proof cursor, bucket versions and hooks).
+//! - [`cell`]: 16-byte `CompactKey` / `CompactValue` cells: inline strings, integers, heap
+//!   strings, typed objects behind a pointer, flag bits.
+//! - [`hash`]: fixed-seed ahash shared with shard selection; `KeyPolicy` for key tables.
+//! - [`db_slice`]: `DbSlice`, databases 0..N-1 with primary and expire tables, lazy expiry,
+//!   scans, watched-key versions, memory accounting.
+//! - [`expiry`]: the bounded active-expiry step.
+//! - [`glob`]: Redis `stringmatchlen` glob matching for KEYS and SCAN MATCH.
+
+pub mod cell;
+pub mod dash;
+pub mod db_slice;
+pub mod expiry;
+pub mod glob;
+pub mod hash;
+
+pub use cell::{CellFlags, CompactKey, CompactValue, Encoding, ObjType, TypedObject};
+pub use dash::{BucketId, BucketRef, DashPolicy, DashTable, EntryPos, NoHooks, TableHooks};
+pub use db_slice::{DbIndex, DbSlice, DbStats};
+pub use expiry::{ExpireBudget, ExpireReport};
+pub use glob::{glob_match, GlobPattern};
+pub use hash::{FixedHasher, KeyPolicy};

@@ -1,0 +1,698 @@
+//! 16-byte key and value cells (Dragonfly's `CompactObj`).
+//!
+//! Layout of a [`Cell`] (`repr(C)`, 16 bytes, align 8):
+//!
+//! ```text
+//! bytes 0..8   word: inline bytes 0..8 | i64 | heap pointer | object pointer
+//! bytes 8..14  tail: inline bytes 8..14 | heap length (u32 LE in 8..12)
+//! byte  14     tag:  0..=14 inline length, INT, HEAP, OBJECT
+//! byte  15     flags (see [`CellFlags`])
+//! ```
+//!
+//! The tag is an enum with 18 values, so `Option<Cell>` (and `Option<(CompactKey,
+//! CompactValue)>`) use its niche and cost no extra byte: the DashTable stores slots as
+//! `Option<(K, V)>` without a separate occupancy byte.
+
+use std::any::Any;
+use std::fmt;
+use std::ops::Deref;
+use std::ptr::NonNull;
+
+/// Longest string stored inside the cell itself.
+pub const INLINE_LEN_MAX: usize = 14;
+
+/// Redis caps strings at 512 MiB; the cell stores heap lengths as u32.
+const HEAP_LEN_MAX: usize = u32::MAX as usize;
+
+#[repr(u8)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Tag {
+    Inline0 = 0,
+    Inline1,
+    Inline2,
+    Inline3,
+    Inline4,
+    Inline5,
+    Inline6,
+    Inline7,
+    Inline8,
+    Inline9,
+    Inline10,
+    Inline11,
+    Inline12,
+    Inline13,
+    Inline14,
+    Int,
+    Heap,
+    Object,
+}
+
+const INLINE_TAGS: [Tag; INLINE_LEN_MAX + 1] = [
+    Tag::Inline0,
+    Tag::Inline1,
+    Tag::Inline2,
+    Tag::Inline3,
+    Tag::Inline4,
+    Tag::Inline5,
+    Tag::Inline6,
+    Tag::Inline7,
+    Tag::Inline8,
+    Tag::Inline9,
+    Tag::Inline10,
+    Tag::Inline11,
+    Tag::Inline12,
+    Tag::Inline13,
+    Tag::Inline14,
+];
+
+/// Flag bits carried by every cell (byte 15). Five bits are still free.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct CellFlags;
+
+impl CellFlags {
+    /// On a key: the key has an entry in the expire table.
+    pub const HAS_EXPIRY: u8 = 1 << 0;
+    /// On a key: never evicted in cache mode.
+    pub const STICKY: u8 = 1 << 1;
+    /// Touched since the last eviction pass (2Q promotion).
+    pub const TOUCHED: u8 = 1 << 2;
+}
+
+/// How a cell stores its content (OBJECT ENCODING and accounting).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Encoding {
+    /// Bytes inside the cell.
+    Inline,
+    /// A canonical decimal string stored as an i64.
+    Int,
+    /// Bytes in one heap allocation of exactly their length.
+    Heap,
+    /// A typed object behind a pointer.
+    Object,
+}
+
+/// Redis data types. Only `String` exists as a cell encoding today; the others are held by
+/// [`TypedObject`] implementations that later issues add.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u8)]
+pub enum ObjType {
+    String = 0,
+    List = 1,
+    Set = 2,
+    ZSet = 3,
+    Hash = 4,
+    Stream = 5,
+}
+
+/// A typed value (list, set, zset, hash, stream...) that a value cell holds by pointer.
+pub trait TypedObject: Any + Send + Sync {
+    fn obj_type(&self) -> ObjType;
+    /// Bytes this object owns on the heap, including its own struct (`size_of_val(self)`).
+    fn heap_bytes(&self) -> usize;
+    fn clone_object(&self) -> Box<dyn TypedObject>;
+    fn as_any(&self) -> &dyn Any;
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+union Word {
+    bytes: [u8; 8],
+    int: i64,
+    heap: NonNull<u8>,
+    object: NonNull<Box<dyn TypedObject>>,
+}
+
+/// The shared 16-byte representation behind [`CompactKey`] and [`CompactValue`].
+#[repr(C)]
+pub struct Cell {
+    word: Word,
+    tail: [u8; 6],
+    tag: Tag,
+    flags: u8,
+}
+
+const _: () = assert!(std::mem::size_of::<Cell>() == 16);
+const _: () = assert!(std::mem::size_of::<Option<Cell>>() == 16);
+
+// SAFETY: a cell exclusively owns its heap bytes or its object (no sharing, no interior
+// mutability), and `TypedObject: Send + Sync`, so moving or sharing a cell across threads is
+// as safe as doing so with a `Box<[u8]>` or a `Box<dyn TypedObject>`.
+unsafe impl Send for Cell {}
+// SAFETY: see `Send` above; `&Cell` only gives read access to owned data.
+unsafe impl Sync for Cell {}
+
+impl Cell {
+    fn inline(bytes: &[u8]) -> Cell {
+        debug_assert!(bytes.len() <= INLINE_LEN_MAX);
+        let mut buf = [0u8; 14];
+        buf[..bytes.len()].copy_from_slice(bytes);
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&buf[..8]);
+        let mut tail = [0u8; 6];
+        tail.copy_from_slice(&buf[8..]);
+        Cell { word: Word { bytes: word }, tail, tag: INLINE_TAGS[bytes.len()], flags: 0 }
+    }
+
+    fn int(value: i64) -> Cell {
+        Cell { word: Word { int: value }, tail: [0; 6], tag: Tag::Int, flags: 0 }
+    }
+
+    fn heap(bytes: &[u8]) -> Cell {
+        assert!(bytes.len() <= HEAP_LEN_MAX, "string longer than u32::MAX bytes");
+        let boxed: Box<[u8]> = bytes.into();
+        let len = boxed.len() as u32;
+        let raw = Box::into_raw(boxed) as *mut u8;
+        // SAFETY: `Box::into_raw` never returns null.
+        let ptr = unsafe { NonNull::new_unchecked(raw) };
+        let mut tail = [0u8; 6];
+        tail[..4].copy_from_slice(&len.to_le_bytes());
+        Cell { word: Word { heap: ptr }, tail, tag: Tag::Heap, flags: 0 }
+    }
+
+    fn object(object: Box<dyn TypedObject>) -> Cell {
+        let raw = Box::into_raw(Box::new(object));
+        // SAFETY: `Box::into_raw` never returns null.
+        let ptr = unsafe { NonNull::new_unchecked(raw) };
+        Cell { word: Word { object: ptr }, tail: [0; 6], tag: Tag::Object, flags: 0 }
+    }
+
+    /// Stores `bytes` as an integer when they are a canonical i64, else inline or on the heap.
+    fn from_bytes_int_first(bytes: &[u8]) -> Cell {
+        match parse_canonical_i64(bytes) {
+            Some(value) => Cell::int(value),
+            None => Cell::from_bytes_inline_first(bytes),
+        }
+    }
+
+    /// Stores `bytes` inline when they fit, else as an integer if canonical, else on the heap.
+    fn from_bytes_inline_first(bytes: &[u8]) -> Cell {
+        if bytes.len() <= INLINE_LEN_MAX {
+            Cell::inline(bytes)
+        } else if let Some(value) = parse_canonical_i64(bytes) {
+            Cell::int(value)
+        } else {
+            Cell::heap(bytes)
+        }
+    }
+
+    fn heap_len(&self) -> usize {
+        u32::from_le_bytes([self.tail[0], self.tail[1], self.tail[2], self.tail[3]]) as usize
+    }
+
+    pub fn encoding(&self) -> Encoding {
+        match self.tag {
+            Tag::Int => Encoding::Int,
+            Tag::Heap => Encoding::Heap,
+            Tag::Object => Encoding::Object,
+            _ => Encoding::Inline,
+        }
+    }
+
+    /// The string form, or `None` for a typed object.
+    pub fn as_bytes(&self) -> Option<CellBytes<'_>> {
+        match self.tag {
+            Tag::Int => {
+                // SAFETY: the Int tag is only set together with `word.int`.
+                let value = unsafe { self.word.int };
+                Some(CellBytes::formatted(value))
+            }
+            Tag::Heap => {
+                // SAFETY: the Heap tag is only set with `word.heap` pointing to a live
+                // `Box<[u8]>` allocation of `heap_len()` bytes that this cell owns.
+                let bytes = unsafe {
+                    std::slice::from_raw_parts(self.word.heap.as_ptr(), self.heap_len())
+                };
+                Some(CellBytes::Borrowed(bytes))
+            }
+            Tag::Object => None,
+            inline => {
+                let len = inline as usize;
+                // SAFETY: `Cell` is `repr(C)` with `word` (8 bytes) at offset 0 and `tail`
+                // (6 bytes) at offset 8, no padding between them; `Cell::inline` wrote all 14
+                // bytes, and `len <= 14` for inline tags. The slice borrows `self`.
+                let bytes =
+                    unsafe { std::slice::from_raw_parts(self as *const Cell as *const u8, len) };
+                Some(CellBytes::Borrowed(bytes))
+            }
+        }
+    }
+
+    /// Byte length of the string form (0 for objects).
+    pub fn str_len(&self) -> usize {
+        match self.tag {
+            // SAFETY: the Int tag is only set together with `word.int`.
+            Tag::Int => format_i64(unsafe { self.word.int }, &mut [0; 20]),
+            Tag::Heap => self.heap_len(),
+            Tag::Object => 0,
+            inline => inline as usize,
+        }
+    }
+
+    pub fn as_int(&self) -> Option<i64> {
+        match self.tag {
+            // SAFETY: the Int tag is only set together with `word.int`.
+            Tag::Int => Some(unsafe { self.word.int }),
+            Tag::Object => None,
+            _ => self.as_bytes().and_then(|b| parse_canonical_i64(&b)),
+        }
+    }
+
+    /// Compares the string form with `other` without allocating.
+    pub fn eq_bytes(&self, other: &[u8]) -> bool {
+        match self.tag {
+            // SAFETY: the Int tag is only set together with `word.int`.
+            Tag::Int => parse_canonical_i64(other) == Some(unsafe { self.word.int }),
+            Tag::Object => false,
+            _ => self.as_bytes().is_some_and(|b| *b == *other),
+        }
+    }
+
+    pub fn as_object(&self) -> Option<&dyn TypedObject> {
+        match self.tag {
+            // SAFETY: the Object tag is only set with `word.object` pointing to a live
+            // `Box<Box<dyn TypedObject>>` owned by this cell; the borrow is tied to `self`.
+            Tag::Object => Some(unsafe { &**self.word.object.as_ptr() }),
+            _ => None,
+        }
+    }
+
+    pub fn as_object_mut(&mut self) -> Option<&mut dyn TypedObject> {
+        match self.tag {
+            // SAFETY: as in `as_object`; `&mut self` guarantees exclusive access.
+            Tag::Object => Some(unsafe { &mut **self.word.object.as_ptr() }),
+            _ => None,
+        }
+    }
+
+    /// Heap bytes owned by this cell (0 for inline and integer cells).
+    pub fn heap_bytes(&self) -> usize {
+        match self.tag {
+            Tag::Heap => self.heap_len(),
+            Tag::Object => {
+                std::mem::size_of::<Box<dyn TypedObject>>()
+                    + self.as_object().map_or(0, |o| o.heap_bytes())
+            }
+            _ => 0,
+        }
+    }
+
+    pub fn flags(&self) -> u8 {
+        self.flags
+    }
+
+    pub fn has_flag(&self, flag: u8) -> bool {
+        self.flags & flag != 0
+    }
+
+    pub fn set_flag(&mut self, flag: u8, on: bool) {
+        if on {
+            self.flags |= flag;
+        } else {
+            self.flags &= !flag;
+        }
+    }
+}
+
+impl Drop for Cell {
+    fn drop(&mut self) {
+        match self.tag {
+            Tag::Heap => {
+                let len = self.heap_len();
+                // SAFETY: `word.heap` came from `Box::<[u8]>::into_raw` of exactly `len`
+                // bytes (see `Cell::heap`) and is owned by this cell; dropping the cell is
+                // the only place it is freed.
+                drop(unsafe {
+                    Box::from_raw(std::ptr::slice_from_raw_parts_mut(self.word.heap.as_ptr(), len))
+                });
+            }
+            Tag::Object => {
+                // SAFETY: `word.object` came from `Box::into_raw` in `Cell::object` and is
+                // owned by this cell; freed only here.
+                drop(unsafe { Box::from_raw(self.word.object.as_ptr()) });
+            }
+            _ => {}
+        }
+    }
+}
+
+impl Clone for Cell {
+    fn clone(&self) -> Cell {
+        let mut copy = match self.tag {
+            Tag::Heap => Cell::heap(&self.as_bytes().expect("heap cells are strings")),
+            Tag::Object => {
+                Cell::object(self.as_object().expect("object tag").clone_object())
+            }
+            // Inline and Int cells own nothing: a bitwise copy is a complete, independent copy.
+            _ => Cell { word: self.word, tail: self.tail, tag: self.tag, flags: 0 },
+        };
+        copy.flags = self.flags;
+        copy
+    }
+}
+
+impl fmt::Debug for Cell {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.as_bytes() {
+            Some(bytes) => write!(f, "{:?}({:?})", self.encoding(), String::from_utf8_lossy(&bytes)),
+            None => write!(f, "Object({:?})", self.as_object().map(|o| o.obj_type())),
+        }
+    }
+}
+
+/// The string form of a cell: borrowed bytes, or an integer formatted on the stack.
+pub enum CellBytes<'a> {
+    Borrowed(&'a [u8]),
+    Formatted { buf: [u8; 20], len: u8 },
+}
+
+impl CellBytes<'_> {
+    fn formatted(value: i64) -> CellBytes<'static> {
+        let mut buf = [0u8; 20];
+        let len = format_i64(value, &mut buf) as u8;
+        CellBytes::Formatted { buf, len }
+    }
+}
+
+impl Deref for CellBytes<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            CellBytes::Borrowed(bytes) => bytes,
+            CellBytes::Formatted { buf, len } => &buf[..*len as usize],
+        }
+    }
+}
+
+/// Writes the decimal form of `value` at the start of `buf`; returns its length.
+fn format_i64(value: i64, buf: &mut [u8; 20]) -> usize {
+    let mut digits = [0u8; 20];
+    let mut magnitude = value.unsigned_abs();
+    let mut count = 0;
+    loop {
+        digits[count] = b'0' + (magnitude % 10) as u8;
+        count += 1;
+        magnitude /= 10;
+        if magnitude == 0 {
+            break;
+        }
+    }
+    let mut len = 0;
+    if value < 0 {
+        buf[0] = b'-';
+        len = 1;
+    }
+    for i in (0..count).rev() {
+        buf[len] = digits[i];
+        len += 1;
+    }
+    len
+}
+
+/// Parses `bytes` as an i64 only if formatting the result gives back exactly `bytes`:
+/// no sign on zero, no leading zeros, no '+', no spaces, within i64 range.
+pub fn parse_canonical_i64(bytes: &[u8]) -> Option<i64> {
+    let (negative, digits) = match bytes.split_first()? {
+        (b'-', rest) => (true, rest),
+        _ => (false, bytes),
+    };
+    let first = *digits.first()?;
+    if digits.len() > 19 || !first.is_ascii_digit() || (first == b'0' && bytes.len() > 1) {
+        return None;
+    }
+    let mut magnitude: u64 = 0;
+    for &b in digits {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        magnitude = magnitude * 10 + u64::from(b - b'0');
+    }
+    if negative {
+        if magnitude > i64::MIN.unsigned_abs() {
+            return None;
+        }
+        Some((magnitude as i64).wrapping_neg())
+    } else {
+        i64::try_from(magnitude).ok()
+    }
+}
+
+/// A key cell: inline when it fits (cheap hashing and comparison), else an integer when
+/// canonical, else heap bytes. Keys never hold typed objects.
+#[derive(Clone)]
+pub struct CompactKey(Cell);
+
+/// A value cell: an integer when canonical (INCR without parsing), else inline or heap bytes,
+/// or a typed object.
+#[derive(Clone)]
+pub struct CompactValue(Cell);
+
+const _: () = assert!(std::mem::size_of::<CompactKey>() == 16);
+const _: () = assert!(std::mem::size_of::<CompactValue>() == 16);
+const _: () = assert!(std::mem::size_of::<Option<(CompactKey, CompactValue)>>() == 32);
+
+impl CompactKey {
+    pub fn new(bytes: &[u8]) -> CompactKey {
+        CompactKey(Cell::from_bytes_inline_first(bytes))
+    }
+
+    pub fn as_bytes(&self) -> CellBytes<'_> {
+        self.0.as_bytes().expect("keys are strings")
+    }
+
+    pub fn to_vec(&self) -> Vec<u8> {
+        self.as_bytes().to_vec()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.str_len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn encoding(&self) -> Encoding {
+        self.0.encoding()
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        self.0.heap_bytes()
+    }
+
+    pub fn has_flag(&self, flag: u8) -> bool {
+        self.0.has_flag(flag)
+    }
+
+    /// Flags do not take part in equality or hashing, so changing them in place is safe.
+    pub fn set_flag(&mut self, flag: u8, on: bool) {
+        self.0.set_flag(flag, on)
+    }
+
+    pub fn flags(&self) -> u8 {
+        self.0.flags()
+    }
+}
+
+impl CompactValue {
+    pub fn from_bytes(bytes: &[u8]) -> CompactValue {
+        CompactValue(Cell::from_bytes_int_first(bytes))
+    }
+
+    pub fn from_int(value: i64) -> CompactValue {
+        CompactValue(Cell::int(value))
+    }
+
+    pub fn from_object(object: Box<dyn TypedObject>) -> CompactValue {
+        CompactValue(Cell::object(object))
+    }
+
+    pub fn obj_type(&self) -> ObjType {
+        self.0.as_object().map_or(ObjType::String, |o| o.obj_type())
+    }
+
+    /// The string form; `None` for typed objects.
+    pub fn as_bytes(&self) -> Option<CellBytes<'_>> {
+        self.0.as_bytes()
+    }
+
+    pub fn to_vec(&self) -> Option<Vec<u8>> {
+        self.as_bytes().map(|b| b.to_vec())
+    }
+
+    pub fn as_int(&self) -> Option<i64> {
+        self.0.as_int()
+    }
+
+    /// Byte length of the string form (0 for typed objects).
+    pub fn str_len(&self) -> usize {
+        self.0.str_len()
+    }
+
+    pub fn as_object(&self) -> Option<&dyn TypedObject> {
+        self.0.as_object()
+    }
+
+    pub fn as_object_mut(&mut self) -> Option<&mut dyn TypedObject> {
+        self.0.as_object_mut()
+    }
+
+    pub fn encoding(&self) -> Encoding {
+        self.0.encoding()
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        self.0.heap_bytes()
+    }
+
+    pub fn has_flag(&self, flag: u8) -> bool {
+        self.0.has_flag(flag)
+    }
+
+    pub fn set_flag(&mut self, flag: u8, on: bool) {
+        self.0.set_flag(flag, on)
+    }
+}
+
+impl Default for CompactValue {
+    fn default() -> CompactValue {
+        CompactValue(Cell::inline(b""))
+    }
+}
+
+impl PartialEq for CompactKey {
+    fn eq(&self, other: &CompactKey) -> bool {
+        match (self.0.tag, other.0.tag) {
+            // SAFETY: both tags are Int, so `word.int` is the active field of both.
+            (Tag::Int, Tag::Int) => unsafe { self.0.word.int == other.0.word.int },
+            _ => other.0.eq_bytes(&self.as_bytes()),
+        }
+    }
+}
+impl Eq for CompactKey {}
+
+impl PartialEq<[u8]> for CompactKey {
+    fn eq(&self, other: &[u8]) -> bool {
+        self.0.eq_bytes(other)
+    }
+}
+
+impl PartialEq<[u8]> for CompactValue {
+    fn eq(&self, other: &[u8]) -> bool {
+        self.0.eq_bytes(other)
+    }
+}
+
+impl PartialEq for CompactValue {
+    fn eq(&self, other: &CompactValue) -> bool {
+        match (self.as_bytes(), other.as_bytes()) {
+            (Some(a), Some(b)) => *a == *b,
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Debug for CompactKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl fmt::Debug for CompactValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_integers_round_trip() {
+        for s in ["0", "-1", "12345", "9223372036854775807", "-9223372036854775808"] {
+            let v = CompactValue::from_bytes(s.as_bytes());
+            assert_eq!(v.encoding(), Encoding::Int, "{s}");
+            assert_eq!(&*v.as_bytes().unwrap(), s.as_bytes());
+            assert_eq!(v.str_len(), s.len());
+        }
+    }
+
+    #[test]
+    fn non_canonical_numbers_stay_strings() {
+        for s in ["-0", "007", "+1", " 1", "1 ", "9223372036854775808", "-9223372036854775809", "", "-", "1a"] {
+            let v = CompactValue::from_bytes(s.as_bytes());
+            assert_ne!(v.encoding(), Encoding::Int, "{s:?}");
+            assert_eq!(&*v.as_bytes().unwrap(), s.as_bytes());
+            assert_eq!(v.as_int(), None);
+        }
+    }
+
+    #[test]
+    fn inline_heap_boundary() {
+        let s14 = [b'x'; 14];
+        let s15 = [b'x'; 15];
+        assert_eq!(CompactValue::from_bytes(&s14).encoding(), Encoding::Inline);
+        assert_eq!(CompactValue::from_bytes(&s14).heap_bytes(), 0);
+        let heap = CompactValue::from_bytes(&s15);
+        assert_eq!(heap.encoding(), Encoding::Heap);
+        assert_eq!(heap.heap_bytes(), 15);
+        assert_eq!(heap.clone(), heap);
+        assert!(heap == s15[..]);
+    }
+
+    #[test]
+    fn keys_prefer_inline_and_compare_across_encodings() {
+        let short = CompactKey::new(b"12345");
+        assert_eq!(short.encoding(), Encoding::Inline);
+        let long = CompactKey::new(b"123456789012345678");
+        assert_eq!(long.encoding(), Encoding::Int);
+        assert!(long == b"123456789012345678"[..]);
+        assert!(long != b"0123456789012345678"[..]);
+        assert_eq!(long, CompactKey::new(b"123456789012345678"));
+        assert_ne!(long, CompactKey::new(b"123456789012345679"));
+    }
+
+    #[test]
+    fn flags_survive_clone_and_do_not_change_equality() {
+        let mut k = CompactKey::new(b"a-long-key-on-the-heap");
+        k.set_flag(CellFlags::HAS_EXPIRY, true);
+        let c = k.clone();
+        assert!(c.has_flag(CellFlags::HAS_EXPIRY));
+        assert_eq!(c, CompactKey::new(b"a-long-key-on-the-heap"));
+        k.set_flag(CellFlags::HAS_EXPIRY, false);
+        assert_eq!(k.flags(), 0);
+    }
+
+    struct Counter(Vec<u32>);
+    impl TypedObject for Counter {
+        fn obj_type(&self) -> ObjType {
+            ObjType::List
+        }
+        fn heap_bytes(&self) -> usize {
+            std::mem::size_of::<Self>() + self.0.capacity() * 4
+        }
+        fn clone_object(&self) -> Box<dyn TypedObject> {
+            Box::new(Counter(self.0.clone()))
+        }
+        fn as_any(&self) -> &dyn Any {
+            self
+        }
+        fn as_any_mut(&mut self) -> &mut dyn Any {
+            self
+        }
+    }
+
+    #[test]
+    fn typed_objects_clone_mutate_and_account() {
+        let mut v = CompactValue::from_object(Box::new(Counter(vec![1, 2, 3])));
+        assert_eq!(v.obj_type(), ObjType::List);
+        assert!(v.as_bytes().is_none());
+        let c = v.clone();
+        let list = v.as_object_mut().unwrap().as_any_mut().downcast_mut::<Counter>().unwrap();
+        list.0.push(4);
+        let original = c.as_object().unwrap().as_any().downcast_ref::<Counter>().unwrap();
+        assert_eq!(original.0, vec![1, 2, 3]);
+        assert!(v.heap_bytes() >= 16 + std::mem::size_of::<Counter>() + 16);
+    }
+}

@@ -1,0 +1,115 @@
+//! A bucket: 14 slots, a one-byte fingerprint per slot, an occupancy mask, the stash hints
+//! of the keys whose home is this bucket, and a version for snapshots.
+
+/// Slots per bucket (fits the u16 occupancy mask).
+pub const BUCKET_SLOTS: usize = 14;
+
+const ALL_SLOTS: u16 = (1 << BUCKET_SLOTS) - 1;
+
+pub struct Bucket<K, V> {
+    slots: [Option<(K, V)>; BUCKET_SLOTS],
+    fingerprints: [u8; BUCKET_SLOTS],
+    busy: u16,
+    /// Bit s: stash bucket s holds at least one entry whose home is this bucket.
+    pub(crate) stash_hints: u8,
+    version: u64,
+}
+
+impl<K, V> Bucket<K, V> {
+    pub(crate) fn new() -> Bucket<K, V> {
+        Bucket {
+            slots: std::array::from_fn(|_| None),
+            fingerprints: [0; BUCKET_SLOTS],
+            busy: 0,
+            stash_hints: 0,
+            version: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.busy.count_ones() as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.busy == 0
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.busy == ALL_SLOTS
+    }
+
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    pub(crate) fn set_version(&mut self, version: u64) {
+        self.version = version;
+    }
+
+    /// Occupied slots whose fingerprint equals `fingerprint`.
+    #[inline]
+    pub(crate) fn candidates(&self, fingerprint: u8) -> u16 {
+        let mut mask = 0u16;
+        for (i, &fp) in self.fingerprints.iter().enumerate() {
+            mask |= u16::from(fp == fingerprint) << i;
+        }
+        mask & self.busy
+    }
+
+    pub(crate) fn occupied(&self) -> u16 {
+        self.busy
+    }
+
+    pub(crate) fn free_slot(&self) -> Option<usize> {
+        let free = !self.busy & ALL_SLOTS;
+        (free != 0).then(|| free.trailing_zeros() as usize)
+    }
+
+    pub(crate) fn fingerprint(&self, slot: usize) -> u8 {
+        self.fingerprints[slot]
+    }
+
+    pub(crate) fn entry(&self, slot: usize) -> Option<&(K, V)> {
+        self.slots[slot].as_ref()
+    }
+
+    pub(crate) fn entry_mut(&mut self, slot: usize) -> Option<&mut (K, V)> {
+        self.slots[slot].as_mut()
+    }
+
+    pub(crate) fn put(&mut self, slot: usize, fingerprint: u8, entry: (K, V)) {
+        debug_assert!(self.busy & (1 << slot) == 0, "slot {slot} is taken");
+        self.slots[slot] = Some(entry);
+        self.fingerprints[slot] = fingerprint;
+        self.busy |= 1 << slot;
+    }
+
+    pub(crate) fn take(&mut self, slot: usize) -> (K, V) {
+        self.busy &= !(1 << slot);
+        self.slots[slot].take().expect("occupied slot")
+    }
+
+    /// Drops every entry (keeps the version and clears the hints).
+    pub(crate) fn clear(&mut self) {
+        for slot in &mut self.slots {
+            *slot = None;
+        }
+        self.busy = 0;
+        self.stash_hints = 0;
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
+        self.slots.iter().filter_map(|s| s.as_ref().map(|(k, v)| (k, v)))
+    }
+}
+
+/// Iterates the set bits of a slot mask.
+pub(crate) fn slots_of(mut mask: u16) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        (mask != 0).then(|| {
+            let slot = mask.trailing_zeros() as usize;
+            mask &= mask - 1;
+            slot
+        })
+    })
+}

@@ -1,0 +1,627 @@
+//! `DbSlice`: a shard's databases 0..N-1. Each has a primary table (key -> value) and an
+//! expire table (key -> absolute deadline in ms); a key with a deadline carries
+//! `CellFlags::HAS_EXPIRY`, so lookups of keys without one never touch the expire table.
+//!
+//! What every write does (t_string.c's list): the primary bucket's change hook runs first
+//! (snapshots), the write happens, the heap accounting is updated, and a watched key's
+//! version is bumped (WATCH). Expired keys are deleted on access (lazy), by
+//! [`DbSlice::active_expire`] (heartbeat), and before a primary segment splits.
+//!
+//! Databases are created on their first write: an unused database costs no segment.
+
+use std::collections::HashMap;
+use std::ops::{Deref, DerefMut};
+
+use crate::cell::{CellFlags, CompactKey, CompactValue};
+use crate::dash::{BucketRef, DashTable, EntryPos, TableHooks};
+use crate::expiry::{collect_expired, is_expired, ExpireBudget, ExpireReport, ExpireTable};
+use crate::glob::GlobPattern;
+use crate::hash::{FixedHasher, KeyPolicy};
+
+pub type DbIndex = usize;
+pub type PrimaryTable = DashTable<CompactKey, CompactValue, KeyPolicy>;
+
+/// Called before a primary-table bucket changes (snapshot pre-update hook).
+pub type ChangeHook = Box<dyn FnMut(DbIndex, BucketRef<'_, CompactKey, CompactValue>)>;
+
+/// Per-database figures for INFO keyspace and DBSIZE.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DbStats {
+    pub keys: usize,
+    pub expires: usize,
+    /// Bytes keys and values own outside the tables.
+    pub heap_bytes: usize,
+    /// Bytes of both tables' directories and segments.
+    pub table_bytes: usize,
+    /// Keys deleted because they expired (lazy, active or before a split).
+    pub expired_keys: u64,
+}
+
+/// A deleted entry, with its deadline (RENAME and MOVE carry it over).
+#[derive(Debug)]
+pub struct RemovedEntry {
+    pub key: CompactKey,
+    pub value: CompactValue,
+    pub expire_at_ms: Option<u64>,
+}
+
+/// TTL of a key: missing, without deadline, or with one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyExpiry {
+    Missing,
+    Persistent,
+    At(u64),
+}
+
+struct Db {
+    primary: PrimaryTable,
+    expire: ExpireTable,
+    heap_bytes: usize,
+    expired_keys: u64,
+    expire_cursor: u64,
+}
+
+impl Db {
+    fn new() -> Db {
+        Db {
+            primary: DashTable::new(KeyPolicy),
+            expire: DashTable::new(KeyPolicy),
+            heap_bytes: 0,
+            expired_keys: 0,
+            expire_cursor: 0,
+        }
+    }
+
+    fn deadline(&self, hash: u64, key: &[u8]) -> Option<u64> {
+        self.expire.find_hashed(hash, key).map(|(_, &deadline)| deadline)
+    }
+}
+
+#[derive(Default)]
+struct WatchedKey {
+    watchers: u32,
+    version: u64,
+}
+
+/// A mutable value that settles the heap accounting when dropped.
+pub struct ValueMut<'a> {
+    key: &'a CompactKey,
+    value: &'a mut CompactValue,
+    heap_before: usize,
+    heap_bytes: &'a mut usize,
+}
+
+impl ValueMut<'_> {
+    pub fn key(&self) -> &CompactKey {
+        self.key
+    }
+}
+
+impl Deref for ValueMut<'_> {
+    type Target = CompactValue;
+    fn deref(&self) -> &CompactValue {
+        self.value
+    }
+}
+
+impl DerefMut for ValueMut<'_> {
+    fn deref_mut(&mut self) -> &mut CompactValue {
+        self.value
+    }
+}
+
+impl Drop for ValueMut<'_> {
+    fn drop(&mut self) {
+        *self.heap_bytes = *self.heap_bytes - self.heap_before + self.value.heap_bytes();
+    }
+}
+
+struct ChangeHooks<'a> {
+    db: DbIndex,
+    on_change: Option<&'a mut (dyn FnMut(DbIndex, BucketRef<'_, CompactKey, CompactValue>) + 'static)>,
+}
+
+impl TableHooks<CompactKey, CompactValue> for ChangeHooks<'_> {
+    fn before_bucket_change(&mut self, bucket: BucketRef<'_, CompactKey, CompactValue>) {
+        if let Some(hook) = self.on_change.as_mut() {
+            hook(self.db, bucket);
+        }
+    }
+}
+
+/// Hooks for primary inserts: also drops expired keys before a split.
+struct InsertHooks<'a> {
+    change: ChangeHooks<'a>,
+    expire: &'a ExpireTable,
+    now_ms: u64,
+    dropped: Vec<CompactKey>,
+    dropped_heap: usize,
+}
+
+impl TableHooks<CompactKey, CompactValue> for InsertHooks<'_> {
+    fn before_bucket_change(&mut self, bucket: BucketRef<'_, CompactKey, CompactValue>) {
+        self.change.before_bucket_change(bucket);
+    }
+
+    fn drop_before_split(&mut self, key: &CompactKey, value: &CompactValue) -> bool {
+        if !key.has_flag(CellFlags::HAS_EXPIRY) {
+            return false;
+        }
+        let deadline = self.expire.find(key).copied().expect("HAS_EXPIRY without deadline");
+        if !is_expired(deadline, self.now_ms) {
+            return false;
+        }
+        self.dropped_heap += key.heap_bytes() + value.heap_bytes();
+        self.dropped.push(key.clone());
+        true
+    }
+}
+
+pub struct DbSlice {
+    dbs: Vec<Option<Db>>,
+    watched: Vec<HashMap<Box<[u8]>, WatchedKey, ahash::RandomState>>,
+    watch_clock: u64,
+    change_hook: Option<ChangeHook>,
+}
+
+impl DbSlice {
+    pub fn new(db_count: usize) -> DbSlice {
+        assert!(db_count > 0, "at least one database");
+        DbSlice {
+            dbs: (0..db_count).map(|_| None).collect(),
+            watched: (0..db_count).map(|_| HashMap::default()).collect(),
+            watch_clock: 0,
+            change_hook: None,
+        }
+    }
+
+    pub fn db_count(&self) -> usize {
+        self.dbs.len()
+    }
+
+    /// The hash the coordinator computes once per key (shard selection and lookups).
+    #[inline]
+    pub fn hash_key(key: &[u8]) -> u64 {
+        FixedHasher::hash_bytes(key)
+    }
+
+    /// Installs (or removes) the hook called before any primary bucket changes.
+    pub fn set_change_hook(&mut self, hook: Option<ChangeHook>) {
+        self.change_hook = hook;
+    }
+
+    /// The primary table of `db`, for snapshot traversal (`None` if never written).
+    pub fn primary(&self, db: DbIndex) -> Option<&PrimaryTable> {
+        self.dbs[db].as_ref().map(|d| &d.primary)
+    }
+
+    pub fn expire_table(&self, db: DbIndex) -> Option<&ExpireTable> {
+        self.dbs[db].as_ref().map(|d| &d.expire)
+    }
+
+    fn db_mut(&mut self, db: DbIndex) -> &mut Db {
+        self.dbs[db].get_or_insert_with(Db::new)
+    }
+
+    fn parts(&mut self, db: DbIndex) -> (&mut Db, ChangeHooks<'_>) {
+        let on_change = self.change_hook.as_deref_mut();
+        (self.dbs[db].get_or_insert_with(Db::new), ChangeHooks { db, on_change })
+    }
+
+    fn touch_watched(&mut self, db: DbIndex, key: &[u8]) {
+        if self.watched[db].is_empty() {
+            return;
+        }
+        if let Some(watched) = self.watched[db].get_mut(key) {
+            self.watch_clock += 1;
+            watched.version = self.watch_clock;
+        }
+    }
+
+    fn touch_all_watched(&mut self, db: DbIndex) {
+        for watched in self.watched[db].values_mut() {
+            self.watch_clock += 1;
+            watched.version = self.watch_clock;
+        }
+    }
+
+    // ---- lookups ----
+
+    /// Position of a live key; deletes it first if it has expired.
+    fn lookup(&mut self, db: DbIndex, hash: u64, key: &[u8], now_ms: u64) -> Option<EntryPos> {
+        let d = self.dbs[db].as_ref()?;
+        let pos = d.primary.find_pos_hashed(hash, key)?;
+        if !d.primary.entry(pos).0.has_flag(CellFlags::HAS_EXPIRY) {
+            return Some(pos);
+        }
+        let deadline = d.deadline(hash, key).expect("HAS_EXPIRY without deadline");
+        if !is_expired(deadline, now_ms) {
+            return Some(pos);
+        }
+        self.remove_at(db, hash, key, pos);
+        let d = self.db_mut(db);
+        d.expired_keys += 1;
+        None
+    }
+
+    pub fn find(&mut self, db: DbIndex, key: &[u8], now_ms: u64) -> Option<&CompactValue> {
+        self.find_hashed(db, Self::hash_key(key), key, now_ms)
+    }
+
+    pub fn find_hashed(
+        &mut self,
+        db: DbIndex,
+        hash: u64,
+        key: &[u8],
+        now_ms: u64,
+    ) -> Option<&CompactValue> {
+        let pos = self.lookup(db, hash, key, now_ms)?;
+        Some(self.dbs[db].as_ref().expect("found").primary.entry(pos).1)
+    }
+
+    pub fn exists(&mut self, db: DbIndex, key: &[u8], now_ms: u64) -> bool {
+        self.lookup(db, Self::hash_key(key), key, now_ms).is_some()
+    }
+
+    /// The value for writing: runs the change hook and bumps a watched key's version.
+    pub fn find_mut(&mut self, db: DbIndex, key: &[u8], now_ms: u64) -> Option<ValueMut<'_>> {
+        let hash = Self::hash_key(key);
+        let pos = self.lookup(db, hash, key, now_ms)?;
+        self.touch_watched(db, key);
+        Some(self.value_mut_at(db, pos))
+    }
+
+    fn value_mut_at(&mut self, db: DbIndex, pos: EntryPos) -> ValueMut<'_> {
+        let (d, mut hooks) = self.parts(db);
+        let (key, value) = d.primary.entry_mut(pos, &mut hooks);
+        let heap_before = value.heap_bytes();
+        ValueMut { key, value, heap_before, heap_bytes: &mut d.heap_bytes }
+    }
+
+    /// The value of `key`, inserting an empty string first if it is missing (or expired).
+    /// Returns whether it was inserted.
+    pub fn add_or_find(&mut self, db: DbIndex, key: &[u8], now_ms: u64) -> (ValueMut<'_>, bool) {
+        let hash = Self::hash_key(key);
+        self.touch_watched(db, key);
+        if let Some(pos) = self.lookup(db, hash, key, now_ms) {
+            return (self.value_mut_at(db, pos), false);
+        }
+        let pos = self.insert_new(db, hash, CompactKey::new(key), CompactValue::default(), now_ms);
+        (self.value_mut_at(db, pos), true)
+    }
+
+    fn insert_new(
+        &mut self,
+        db: DbIndex,
+        hash: u64,
+        key: CompactKey,
+        value: CompactValue,
+        now_ms: u64,
+    ) -> EntryPos {
+        let (d, change) = self.parts(db);
+        d.heap_bytes += key.heap_bytes() + value.heap_bytes();
+        let mut hooks =
+            InsertHooks { change, expire: &d.expire, now_ms, dropped: Vec::new(), dropped_heap: 0 };
+        let pos = d.primary.insert_new_hashed(hash, key, value, &mut hooks);
+        let (dropped, dropped_heap) = (hooks.dropped, hooks.dropped_heap);
+        d.heap_bytes -= dropped_heap;
+        if dropped.is_empty() {
+            return pos;
+        }
+        d.expired_keys += dropped.len() as u64;
+        for key in &dropped {
+            let (key, _) = d.expire.erase(key).expect("dropped keys had deadlines");
+            d.heap_bytes -= key.heap_bytes();
+        }
+        for key in &dropped {
+            self.touch_watched(db, &key.as_bytes());
+        }
+        pos
+    }
+
+    /// Sets `key` to `value`, keeping its deadline if it has one; returns the old value.
+    pub fn set(
+        &mut self,
+        db: DbIndex,
+        key: &[u8],
+        value: CompactValue,
+        now_ms: u64,
+    ) -> Option<CompactValue> {
+        let (mut slot, is_new) = self.add_or_find(db, key, now_ms);
+        let old = std::mem::replace(&mut *slot, value);
+        (!is_new).then_some(old)
+    }
+
+    // ---- deletes ----
+
+    fn remove_at(&mut self, db: DbIndex, hash: u64, key: &[u8], pos: EntryPos) -> RemovedEntry {
+        let (d, mut hooks) = self.parts(db);
+        let (removed_key, value) = d.primary.erase_at(pos, &mut hooks);
+        d.heap_bytes -= removed_key.heap_bytes() + value.heap_bytes();
+        let mut expire_at_ms = None;
+        if removed_key.has_flag(CellFlags::HAS_EXPIRY) {
+            let (expire_key, deadline) =
+                d.expire.erase_hashed(hash, key, &mut crate::dash::NoHooks).expect("deadline");
+            d.heap_bytes -= expire_key.heap_bytes();
+            expire_at_ms = Some(deadline);
+        }
+        self.touch_watched(db, key);
+        RemovedEntry { key: removed_key, value, expire_at_ms }
+    }
+
+    /// Deletes a live key and returns it with its value and deadline.
+    pub fn delete(&mut self, db: DbIndex, key: &[u8], now_ms: u64) -> Option<RemovedEntry> {
+        let hash = Self::hash_key(key);
+        let pos = self.lookup(db, hash, key, now_ms)?;
+        Some(self.remove_at(db, hash, key, pos))
+    }
+
+    /// Stores an entry with an optional deadline, replacing any live entry (RENAME, MOVE,
+    /// COPY, RESTORE). Returns the replaced entry.
+    pub fn insert_entry(
+        &mut self,
+        db: DbIndex,
+        key: &[u8],
+        value: CompactValue,
+        expire_at_ms: Option<u64>,
+        now_ms: u64,
+    ) -> Option<RemovedEntry> {
+        let replaced = self.delete(db, key, now_ms);
+        let hash = Self::hash_key(key);
+        self.insert_new(db, hash, CompactKey::new(key), value, now_ms);
+        self.touch_watched(db, key);
+        if let Some(deadline) = expire_at_ms {
+            self.set_expiry(db, key, deadline, now_ms);
+        }
+        replaced
+    }
+
+    // ---- expiry ----
+
+    /// Sets an absolute deadline on a live key; false if the key is missing. A deadline in
+    /// the past is stored as is (the key is then gone for every later lookup).
+    pub fn set_expiry(&mut self, db: DbIndex, key: &[u8], deadline_ms: u64, now_ms: u64) -> bool {
+        let hash = Self::hash_key(key);
+        let Some(pos) = self.lookup(db, hash, key, now_ms) else {
+            return false;
+        };
+        self.touch_watched(db, key);
+        let (d, mut hooks) = self.parts(db);
+        let (stored_key, _) = d.primary.entry_mut(pos, &mut hooks);
+        if stored_key.has_flag(CellFlags::HAS_EXPIRY) {
+            let (_, deadline) = d
+                .expire
+                .find_mut_hashed(hash, key, &mut crate::dash::NoHooks)
+                .expect("HAS_EXPIRY without deadline");
+            *deadline = deadline_ms;
+        } else {
+            stored_key.set_flag(CellFlags::HAS_EXPIRY, true);
+            let mut expire_key = stored_key.clone();
+            expire_key.set_flag(CellFlags::HAS_EXPIRY, false);
+            d.heap_bytes += expire_key.heap_bytes();
+            d.expire.insert_new_hashed(hash, expire_key, deadline_ms, &mut crate::dash::NoHooks);
+        }
+        true
+    }
+
+    /// Removes a live key's deadline (PERSIST); true if it had one.
+    pub fn clear_expiry(&mut self, db: DbIndex, key: &[u8], now_ms: u64) -> bool {
+        let hash = Self::hash_key(key);
+        let Some(pos) = self.lookup(db, hash, key, now_ms) else {
+            return false;
+        };
+        let d = self.dbs[db].as_ref().expect("found");
+        if !d.primary.entry(pos).0.has_flag(CellFlags::HAS_EXPIRY) {
+            return false;
+        }
+        self.touch_watched(db, key);
+        let (d, mut hooks) = self.parts(db);
+        d.primary.entry_mut(pos, &mut hooks).0.set_flag(CellFlags::HAS_EXPIRY, false);
+        let (expire_key, _) =
+            d.expire.erase_hashed(hash, key, &mut crate::dash::NoHooks).expect("deadline");
+        d.heap_bytes -= expire_key.heap_bytes();
+        true
+    }
+
+    /// TTL data of a live key.
+    pub fn expiry(&mut self, db: DbIndex, key: &[u8], now_ms: u64) -> KeyExpiry {
+        let hash = Self::hash_key(key);
+        let Some(pos) = self.lookup(db, hash, key, now_ms) else {
+            return KeyExpiry::Missing;
+        };
+        let d = self.dbs[db].as_ref().expect("found");
+        if !d.primary.entry(pos).0.has_flag(CellFlags::HAS_EXPIRY) {
+            return KeyExpiry::Persistent;
+        }
+        KeyExpiry::At(d.deadline(hash, key).expect("HAS_EXPIRY without deadline"))
+    }
+
+    /// One bounded active-expiry step over `db`'s expire table (resumes where the previous
+    /// step stopped).
+    pub fn active_expire(&mut self, db: DbIndex, now_ms: u64, budget: ExpireBudget) -> ExpireReport {
+        let Some(d) = self.dbs[db].as_mut() else {
+            return ExpireReport { cycle_done: true, ..ExpireReport::default() };
+        };
+        let mut cursor = d.expire_cursor;
+        let (doomed, mut report) = collect_expired(&d.expire, &mut cursor, now_ms, budget);
+        d.expire_cursor = cursor;
+        report.expired = 0;
+        for key in doomed {
+            let bytes = key.as_bytes();
+            let hash = Self::hash_key(&bytes);
+            let d = self.dbs[db].as_ref().expect("exists");
+            if let Some(pos) = d.primary.find_pos_hashed(hash, &*bytes) {
+                self.remove_at(db, hash, &bytes, pos);
+                self.db_mut(db).expired_keys += 1;
+                report.expired += 1;
+            }
+        }
+        report
+    }
+
+    // ---- iteration ----
+
+    /// One SCAN step: visits the live keys of the next non-empty bucket that match
+    /// `pattern`, returns the next cursor (0 when done). Never misses a key that exists for
+    /// the whole scan, even while the table grows; may repeat keys.
+    pub fn scan(
+        &self,
+        db: DbIndex,
+        cursor: u64,
+        now_ms: u64,
+        pattern: Option<&GlobPattern>,
+        mut visit: impl FnMut(&CompactKey, &CompactValue),
+    ) -> u64 {
+        let Some(d) = self.dbs[db].as_ref() else {
+            return 0;
+        };
+        d.primary.traverse(cursor, |key, value| {
+            if Self::is_live(d, key, now_ms) && Self::key_matches(pattern, key) {
+                visit(key, value);
+            }
+        })
+    }
+
+    /// Every live key matching `pattern` (KEYS).
+    pub fn for_each_key(
+        &self,
+        db: DbIndex,
+        now_ms: u64,
+        pattern: Option<&GlobPattern>,
+        mut visit: impl FnMut(&CompactKey, &CompactValue),
+    ) {
+        let Some(d) = self.dbs[db].as_ref() else {
+            return;
+        };
+        for (key, value) in d.primary.iter() {
+            if Self::is_live(d, key, now_ms) && Self::key_matches(pattern, key) {
+                visit(key, value);
+            }
+        }
+    }
+
+    fn is_live(d: &Db, key: &CompactKey, now_ms: u64) -> bool {
+        !key.has_flag(CellFlags::HAS_EXPIRY)
+            || d.expire.find(key).is_some_and(|&deadline| !is_expired(deadline, now_ms))
+    }
+
+    fn key_matches(pattern: Option<&GlobPattern>, key: &CompactKey) -> bool {
+        pattern.is_none_or(|p| p.matches_all() || p.matches(&key.as_bytes()))
+    }
+
+    /// A random live key (RANDOMKEY), deleting expired keys it lands on; `random` is the
+    /// caller's random number. Gives up after a bounded number of expired samples.
+    pub fn random_key(&mut self, db: DbIndex, now_ms: u64, mut random: u64) -> Option<CompactKey> {
+        const SAMPLES_MAX: usize = 32;
+        for _ in 0..SAMPLES_MAX {
+            let d = self.dbs[db].as_ref()?;
+            let key = d.primary.random_entry(random)?.0.clone();
+            if Self::is_live(d, &key, now_ms) {
+                return Some(key);
+            }
+            self.lookup(db, Self::hash_key(&key.as_bytes()), &key.as_bytes(), now_ms);
+            random = FixedHasher::hash_u64(random);
+        }
+        None
+    }
+
+    // ---- whole databases ----
+
+    pub fn flush_db(&mut self, db: DbIndex) {
+        self.dbs[db] = None;
+        self.touch_all_watched(db);
+    }
+
+    pub fn flush_all(&mut self) {
+        for db in 0..self.dbs.len() {
+            self.flush_db(db);
+        }
+    }
+
+    pub fn swap_dbs(&mut self, a: DbIndex, b: DbIndex) {
+        self.dbs.swap(a, b);
+        self.touch_all_watched(a);
+        self.touch_all_watched(b);
+    }
+
+    /// Keys in `db`, including expired keys not yet deleted (as Redis's DBSIZE).
+    pub fn len(&self, db: DbIndex) -> usize {
+        self.dbs[db].as_ref().map_or(0, |d| d.primary.len())
+    }
+
+    pub fn is_empty(&self, db: DbIndex) -> bool {
+        self.len(db) == 0
+    }
+
+    pub fn expire_len(&self, db: DbIndex) -> usize {
+        self.dbs[db].as_ref().map_or(0, |d| d.expire.len())
+    }
+
+    pub fn stats(&self, db: DbIndex) -> DbStats {
+        self.dbs[db].as_ref().map_or_else(DbStats::default, |d| DbStats {
+            keys: d.primary.len(),
+            expires: d.expire.len(),
+            heap_bytes: d.heap_bytes,
+            table_bytes: d.primary.bytes_allocated() + d.expire.bytes_allocated(),
+            expired_keys: d.expired_keys,
+        })
+    }
+
+    /// Bytes held by this slice: tables, keys' and values' heap, the database vector.
+    /// Watched-key maps are not counted.
+    pub fn bytes_used(&self) -> usize {
+        let tables: usize = (0..self.dbs.len())
+            .map(|db| {
+                let s = self.stats(db);
+                s.heap_bytes + s.table_bytes
+            })
+            .sum();
+        tables + self.dbs.capacity() * std::mem::size_of::<Option<Db>>()
+    }
+
+    // ---- WATCH ----
+
+    /// Starts watching `key`; returns its current version (compare at EXEC).
+    pub fn watch_key(&mut self, db: DbIndex, key: &[u8]) -> u64 {
+        let watched = self.watched[db].entry(key.into()).or_default();
+        watched.watchers += 1;
+        watched.version
+    }
+
+    pub fn unwatch_key(&mut self, db: DbIndex, key: &[u8]) {
+        if let Some(watched) = self.watched[db].get_mut(key) {
+            watched.watchers -= 1;
+            if watched.watchers == 0 {
+                self.watched[db].remove(key);
+            }
+        }
+    }
+
+    /// Version of a watched key; it changes on every write, delete or expiry of the key and
+    /// on FLUSHDB/SWAPDB of its database. `None` if nobody watches it.
+    pub fn watched_version(&self, db: DbIndex, key: &[u8]) -> Option<u64> {
+        self.watched[db].get(key).map(|w| w.version)
+    }
+
+    /// Verifies the accounting against a full walk (tests).
+    pub fn check_invariants(&self) {
+        for d in self.dbs.iter().flatten() {
+            d.primary.check_invariants();
+            d.expire.check_invariants();
+            let mut heap = 0;
+            let mut with_expiry = 0;
+            for (k, v) in d.primary.iter() {
+                heap += k.heap_bytes() + v.heap_bytes();
+                if k.has_flag(CellFlags::HAS_EXPIRY) {
+                    with_expiry += 1;
+                    assert!(d.expire.find(k).is_some(), "flagged key without deadline");
+                }
+            }
+            for (k, _) in d.expire.iter() {
+                heap += k.heap_bytes();
+            }
+            assert_eq!(with_expiry, d.expire.len());
+            assert_eq!(heap, d.heap_bytes, "heap accounting");
+        }
+    }
+}
