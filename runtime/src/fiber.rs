@@ -1,0 +1,365 @@
+//! Fibers: stackful coroutines (corosensei), cooperative, never moved between threads.
+//!
+//! A fiber parks when it waits (I/O, a timer, a message, a lock) and becomes runnable again when
+//! something unparks it. Parking allows spurious wakeups: every wait loops on its condition.
+//! A panic is caught at the fiber's root: it is logged with the fiber's name and reported to
+//! `join`; a fiber spawned as `critical` (shard fibers, whose state may be half-mutated) aborts
+//! the process instead.
+
+use crate::bus::{self, Message};
+use crate::clock::{self, Time};
+use crate::proactor::{self, Proactor};
+use crate::sync::oneshot;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::time::Duration;
+
+/// A fiber on one proactor: slot in its slab and the slot's generation.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FiberId {
+    slot: u32,
+    gen: u32,
+}
+
+impl FiberId {
+    #[cfg(test)]
+    pub(crate) fn new(slot: u32, gen: u32) -> FiberId {
+        FiberId { slot, gen }
+    }
+}
+
+/// A fiber anywhere in the pool; can be sent to other threads to wake it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct FiberRef {
+    pub pool: u32,
+    pub proactor: usize,
+    pub id: FiberId,
+}
+
+impl FiberRef {
+    /// Makes the fiber runnable, from any proactor (a message when it lives elsewhere).
+    pub fn unpark(self) {
+        match proactor::try_current() {
+            Some(p) if p.shared.id == self.pool => {
+                if p.index == self.proactor {
+                    p.unpark_local(self.id);
+                } else {
+                    bus::send(self.proactor, Message::Wake(self.id));
+                }
+            }
+            _ => match crate::pool::registered_pool(self.pool) {
+                Some(shared) => shared
+                    .bus
+                    .send_external(self.proactor, Message::Wake(self.id)),
+                None => log::debug!("wake for a fiber of a pool that is gone"),
+            },
+        }
+    }
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum FiberState {
+    Ready,
+    Running,
+    Parked,
+}
+
+pub(crate) struct FiberRecord {
+    pub gen: u32,
+    pub state: FiberState,
+    /// An unpark arrived while the fiber was running: its next park returns at once.
+    pub notified: bool,
+    pub co: Option<Box<proactor::FiberCoroutine>>,
+    pub yielder: *const corosensei::Yielder<(), ()>,
+    pub name: Box<str>,
+    pub guard: (usize, usize),
+}
+
+/// Fiber records by slot; a freed slot bumps its generation so stale ids miss.
+#[derive(Default)]
+pub(crate) struct Slab {
+    records: Vec<Option<FiberRecord>>,
+    gens: Vec<u32>,
+    free: Vec<u32>,
+    len: usize,
+}
+
+impl Slab {
+    pub fn insert(&mut self, mut rec: FiberRecord) -> FiberId {
+        let slot = match self.free.pop() {
+            Some(s) => s,
+            None => {
+                self.records.push(None);
+                self.gens.push(0);
+                (self.records.len() - 1) as u32
+            }
+        };
+        rec.gen = self.gens[slot as usize];
+        self.records[slot as usize] = Some(rec);
+        self.len += 1;
+        FiberId {
+            slot,
+            gen: self.gens[slot as usize],
+        }
+    }
+
+    pub fn get_mut(&mut self, id: FiberId) -> Option<&mut FiberRecord> {
+        match self.records.get_mut(id.slot as usize) {
+            Some(Some(r)) if r.gen == id.gen => Some(r),
+            _ => None,
+        }
+    }
+
+    pub fn remove(&mut self, id: FiberId) {
+        if self.get_mut(id).is_some() {
+            self.records[id.slot as usize] = None;
+            self.gens[id.slot as usize] = id.gen.wrapping_add(1);
+            self.free.push(id.slot);
+            self.len -= 1;
+        }
+    }
+
+    pub fn ids(&self) -> Vec<FiberId> {
+        self.records
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| {
+                r.as_ref().map(|r| FiberId {
+                    slot: i as u32,
+                    gen: r.gen,
+                })
+            })
+            .collect()
+    }
+
+    /// Fibers alive on this proactor.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+}
+
+/// Why `join` did not return a value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JoinError {
+    /// The fiber panicked; the panic message.
+    Panicked(String),
+    /// The fiber was dropped before finishing (pool shutdown).
+    Cancelled,
+}
+
+impl std::fmt::Display for JoinError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            JoinError::Panicked(m) => write!(f, "fiber panicked: {m}"),
+            JoinError::Cancelled => write!(f, "fiber cancelled"),
+        }
+    }
+}
+
+impl std::error::Error for JoinError {}
+
+/// Waits for a fiber's result.
+pub struct JoinHandle<T> {
+    rx: oneshot::Receiver<Result<T, JoinError>>,
+}
+
+impl<T> JoinHandle<T> {
+    /// Waits for the fiber (parks a fiber, blocks any other thread).
+    pub fn join(self) -> Result<T, JoinError> {
+        self.rx.recv().unwrap_or(Err(JoinError::Cancelled))
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.rx.is_ready()
+    }
+}
+
+/// Options for a new fiber.
+#[derive(Default)]
+pub struct Builder {
+    name: Option<String>,
+    critical: bool,
+}
+
+impl Builder {
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// Name shown in logs, panics and stack overflow reports.
+    pub fn name(mut self, name: impl Into<String>) -> Builder {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// A panic in a critical fiber aborts the process (its state may be half-mutated).
+    pub fn critical(mut self, critical: bool) -> Builder {
+        self.critical = critical;
+        self
+    }
+
+    /// Spawns on the current proactor.
+    pub fn spawn<F, T>(self, f: F) -> JoinHandle<T>
+    where
+        F: FnOnce() -> T + 'static,
+        T: Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let name: Box<str> = self.name.unwrap_or_else(|| "fiber".into()).into();
+        let body = root(name.clone(), self.critical, f, tx);
+        proactor::current().spawn_fiber(name, Box::new(body));
+        JoinHandle { rx }
+    }
+
+    /// Spawns on proactor `index` (from a fiber or loop of the pool; other threads use
+    /// `ProactorPool::spawn_on`).
+    pub fn spawn_on<F, T>(self, index: usize, f: F) -> JoinHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let (msg, handle) = self.into_message(f);
+        bus::send(index, msg);
+        handle
+    }
+
+    pub(crate) fn into_message<F, T>(self, f: F) -> (Message, JoinHandle<T>)
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let name: Box<str> = self.name.unwrap_or_else(|| "fiber".into()).into();
+        let critical = self.critical;
+        let spawn = move || {
+            let body = root(name.clone(), critical, f, tx);
+            proactor::current().spawn_fiber(name, Box::new(body));
+        };
+        (Message::Spawn(Box::new(spawn)), JoinHandle { rx })
+    }
+}
+
+/// The body every fiber runs: the user's function under `catch_unwind`.
+fn root<F, T>(
+    name: Box<str>,
+    critical: bool,
+    f: F,
+    tx: oneshot::Sender<Result<T, JoinError>>,
+) -> impl FnOnce()
+where
+    F: FnOnce() -> T + 'static,
+    T: Send + 'static,
+{
+    move || match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(v) => tx.send(Ok(v)),
+        Err(payload) => {
+            if proactor::current().force_unwinding.get() {
+                // corosensei's own unwind of a dropped fiber: let it through.
+                resume_unwind(payload);
+            }
+            let msg = panic_message(&*payload);
+            if critical {
+                log::error!("critical fiber '{name}' panicked: {msg}; aborting");
+                std::process::abort();
+            }
+            log::error!("fiber '{name}' panicked: {msg}");
+            tx.send(Err(JoinError::Panicked(msg)));
+        }
+    }
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_string()
+    }
+}
+
+/// Spawns a fiber on the current proactor.
+pub fn spawn<F, T>(f: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + 'static,
+    T: Send + 'static,
+{
+    Builder::new().spawn(f)
+}
+
+/// Spawns a fiber on proactor `index`.
+pub fn spawn_on<F, T>(index: usize, f: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    Builder::new().spawn_on(index, f)
+}
+
+/// True when called from a fiber (not from a loop or a foreign thread).
+pub fn in_fiber() -> bool {
+    proactor::try_current().is_some_and(|p| p.current_fiber().is_some())
+}
+
+/// The running fiber.
+pub fn current() -> FiberRef {
+    let p = proactor::current();
+    FiberRef {
+        pool: p.shared.id,
+        proactor: p.index,
+        id: p.current_fiber().expect("not in a fiber"),
+    }
+}
+
+/// Lets other ready fibers run.
+pub fn yield_now() {
+    proactor::current().yield_current();
+}
+
+/// Suspends until `FiberRef::unpark` (or spuriously).
+pub fn park() {
+    proactor::current().park_current();
+}
+
+/// Suspends until unparked or `deadline`. Returns true when the deadline has passed.
+pub fn park_until(deadline: Time) -> bool {
+    let p: &Proactor = proactor::current();
+    if clock::now() >= deadline {
+        return true;
+    }
+    if deadline != Time::MAX {
+        p.add_timer(deadline, p.current_fiber().expect("park outside a fiber"));
+    }
+    p.park_current();
+    clock::now() >= deadline
+}
+
+/// Sleeps for `d` of runtime time.
+pub fn sleep(d: Duration) {
+    sleep_until(clock::now() + d);
+}
+
+pub fn sleep_until(deadline: Time) {
+    while !park_until(deadline) {
+        if proactor::current().stopping.get() {
+            return;
+        }
+    }
+}
+
+/// Runs `f` every `period` in a fiber of the current proactor (the heartbeat hook). `f` returning
+/// false stops it.
+pub fn every<F>(name: &str, period: Duration, mut f: F) -> JoinHandle<()>
+where
+    F: FnMut() -> bool + 'static,
+{
+    Builder::new().name(name).spawn(move || {
+        let mut next = clock::now() + period;
+        loop {
+            sleep_until(next);
+            if proactor::current().stopping.get() || !f() {
+                return;
+            }
+            next = (next + period).max(clock::now());
+        }
+    })
+}

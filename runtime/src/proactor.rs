@@ -1,0 +1,415 @@
+//! One proactor per thread: its I/O driver, its fibers, its timers and its inboxes, and the loop
+//! that drives them (DESIGN.md §2):
+//!
+//! reap completions → drain inboxes (bounded) → fire due timers → run ready fibers → flush
+//! overflowed sends → announce sleep, re-check, sleep in the kernel until the next deadline.
+//!
+//! Code finds "its" proactor through a context pointer set while the loop runs, never through a
+//! thread-local that assumes one proactor per OS thread: the simulator will step many proactors
+//! on one thread by switching that pointer.
+
+use crate::bus::{self, Message};
+use crate::clock::{self, Time};
+use crate::driver::Driver;
+use crate::fiber::{FiberId, FiberRecord, FiberState, Slab};
+use crate::pool::PoolShared;
+use crate::stack::{self, StackPool};
+use crate::timer::TimerHeap;
+use corosensei::{Coroutine, CoroutineResult, Yielder};
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub(crate) type FiberCoroutine = Coroutine<(), (), (), corosensei::stack::DefaultStack>;
+
+thread_local! {
+    static CURRENT: Cell<*const Proactor> = const { Cell::new(std::ptr::null()) };
+}
+
+/// The proactor whose loop is running on this thread.
+pub(crate) fn try_current() -> Option<&'static Proactor> {
+    let p = CURRENT.with(|c| c.get());
+    // SAFETY: the pointer is set by `Proactor::run` for the duration of the loop and cleared
+    // before the proactor is dropped; everything that reads it runs inside that loop.
+    unsafe { p.as_ref() }
+}
+
+pub(crate) fn current() -> &'static Proactor {
+    try_current().expect("not on a proactor: call this from a fiber of a ProactorPool")
+}
+
+/// Index of the current proactor, or None on other threads.
+pub fn index() -> Option<usize> {
+    try_current().map(|p| p.index)
+}
+
+/// Fibers alive on the current proactor.
+pub fn fiber_count() -> usize {
+    current().fiber_count()
+}
+
+/// Number of proactors in the current pool.
+pub fn count() -> usize {
+    current().shared.bus.len()
+}
+
+pub(crate) struct Proactor {
+    pub index: usize,
+    pub shared: Arc<PoolShared>,
+    pub driver: RefCell<Driver>,
+    pub fibers: RefCell<Slab>,
+    ready: RefCell<VecDeque<FiberId>>,
+    timers: RefCell<TimerHeap>,
+    current_fiber: Cell<Option<FiberId>>,
+    stacks: RefCell<StackPool>,
+    /// Set once shutdown starts: new I/O fails with ECANCELED and parking never suspends.
+    pub stopping: Cell<bool>,
+    /// Set while parked fibers are being force-unwound, so their root re-throws corosensei's
+    /// unwind payload instead of treating it as a panic.
+    pub force_unwinding: Cell<bool>,
+    overflow: RefCell<Vec<VecDeque<Message>>>,
+    due: RefCell<Vec<FiberId>>,
+}
+
+impl Proactor {
+    pub fn new(index: usize, shared: Arc<PoolShared>, driver: Driver, stack_size: usize) -> Self {
+        let n = shared.bus.len();
+        Proactor {
+            index,
+            shared,
+            driver: RefCell::new(driver),
+            fibers: RefCell::new(Slab::default()),
+            ready: RefCell::new(VecDeque::new()),
+            timers: RefCell::new(TimerHeap::default()),
+            current_fiber: Cell::new(None),
+            stacks: RefCell::new(StackPool::new(stack_size)),
+            stopping: Cell::new(false),
+            force_unwinding: Cell::new(false),
+            overflow: RefCell::new((0..n).map(|_| VecDeque::new()).collect()),
+            due: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Fibers alive on this proactor (running, ready or parked).
+    pub fn fiber_count(&self) -> usize {
+        self.fibers.borrow().len()
+    }
+
+    pub fn current_fiber(&self) -> Option<FiberId> {
+        self.current_fiber.get()
+    }
+
+    // ---- fibers -------------------------------------------------------------------------
+
+    /// Creates a fiber that runs `body` and queues it. `body` must not let a panic escape (the
+    /// public spawn wraps it in `catch_unwind`), except corosensei's forced unwind.
+    pub fn spawn_fiber(&self, name: Box<str>, body: Box<dyn FnOnce()>) -> FiberId {
+        let stack = self.stacks.borrow_mut().get().unwrap_or_else(|e| {
+            panic!(
+                "cannot map a {} byte fiber stack: {e}",
+                self.stacks.borrow().size()
+            )
+        });
+        let guard = stack::guard_range(&stack);
+        let self_ptr: *const Proactor = self;
+        let co: FiberCoroutine = Coroutine::with_stack(stack, move |y: &Yielder<(), ()>, ()| {
+            // SAFETY: the proactor outlives every fiber it runs (fibers are finished or dropped
+            // before the proactor is).
+            let p = unsafe { &*self_ptr };
+            p.record_yielder(y);
+            body();
+        });
+        let id = self.fibers.borrow_mut().insert(FiberRecord {
+            gen: 0,
+            state: FiberState::Ready,
+            notified: false,
+            co: Some(Box::new(co)),
+            yielder: std::ptr::null(),
+            name,
+            guard,
+        });
+        self.ready.borrow_mut().push_back(id);
+        id
+    }
+
+    fn record_yielder(&self, y: &Yielder<(), ()>) {
+        let id = self
+            .current_fiber
+            .get()
+            .expect("fiber started outside run_fiber");
+        self.fibers
+            .borrow_mut()
+            .get_mut(id)
+            .expect("running fiber")
+            .yielder = y;
+    }
+
+    /// Suspends the running fiber until `unpark`. Returns at once (a spurious wakeup, which every
+    /// caller tolerates) if an unpark arrived while it was running, during shutdown's forced
+    /// unwinding, or while panicking.
+    pub fn park_current(&self) {
+        let id = self.current_fiber.get().expect("park outside a fiber");
+        if std::thread::panicking() {
+            return;
+        }
+        let yielder = {
+            let mut fibers = self.fibers.borrow_mut();
+            let rec = fibers.get_mut(id).expect("running fiber");
+            if rec.notified {
+                rec.notified = false;
+                return;
+            }
+            rec.state = FiberState::Parked;
+            rec.yielder
+        };
+        // SAFETY: `yielder` was recorded by this fiber's own coroutine body and stays valid for
+        // as long as the coroutine runs; we are inside it now.
+        unsafe { (*yielder).suspend(()) };
+    }
+
+    /// Puts the running fiber at the back of the ready queue and suspends it.
+    pub fn yield_current(&self) {
+        let id = self.current_fiber.get().expect("yield outside a fiber");
+        if std::thread::panicking() {
+            return;
+        }
+        let yielder = {
+            let mut fibers = self.fibers.borrow_mut();
+            let rec = fibers.get_mut(id).expect("running fiber");
+            rec.state = FiberState::Ready;
+            rec.notified = false;
+            rec.yielder
+        };
+        self.ready.borrow_mut().push_back(id);
+        // SAFETY: as in `park_current`.
+        unsafe { (*yielder).suspend(()) };
+    }
+
+    /// Makes a fiber of this proactor runnable. Stale ids (finished fibers) are ignored.
+    pub fn unpark_local(&self, id: FiberId) {
+        let mut fibers = self.fibers.borrow_mut();
+        let Some(rec) = fibers.get_mut(id) else {
+            return;
+        };
+        match rec.state {
+            FiberState::Parked => {
+                rec.state = FiberState::Ready;
+                self.ready.borrow_mut().push_back(id);
+            }
+            FiberState::Running => rec.notified = true,
+            FiberState::Ready => {}
+        }
+    }
+
+    pub fn add_timer(&self, deadline: Time, id: FiberId) {
+        self.timers.borrow_mut().insert(deadline, id);
+    }
+
+    fn run_fiber(&self, id: FiberId) {
+        let (mut co, guard, name) = {
+            let mut fibers = self.fibers.borrow_mut();
+            let Some(rec) = fibers.get_mut(id) else {
+                return;
+            };
+            if rec.state != FiberState::Ready {
+                return;
+            }
+            rec.state = FiberState::Running;
+            let name: *const str = &*rec.name;
+            (
+                rec.co.take().expect("ready fiber has its coroutine"),
+                rec.guard,
+                name,
+            )
+        };
+        // SAFETY: the name is a boxed str owned by the fiber record, which is only freed below,
+        // after the fiber stopped running.
+        stack::set_running(guard, unsafe { &*name });
+        self.current_fiber.set(Some(id));
+        let result = co.resume(());
+        self.current_fiber.set(None);
+        stack::clear_running();
+        match result {
+            CoroutineResult::Yield(()) => {
+                let mut fibers = self.fibers.borrow_mut();
+                let rec = fibers
+                    .get_mut(id)
+                    .expect("suspended fiber keeps its record");
+                assert!(
+                    rec.state != FiberState::Running,
+                    "fiber suspended without parking"
+                );
+                rec.co = Some(co);
+            }
+            CoroutineResult::Return(()) => {
+                self.fibers.borrow_mut().remove(id);
+                self.stacks.borrow_mut().put(co.into_stack());
+            }
+        }
+    }
+
+    // ---- bus ----------------------------------------------------------------------------
+
+    pub fn has_overflow(&self, dst: usize) -> bool {
+        !self.overflow.borrow()[dst].is_empty()
+    }
+    pub fn push_overflow(&self, dst: usize, msg: Message) {
+        self.overflow.borrow_mut()[dst].push_back(msg);
+    }
+    pub fn pop_overflow(&self, dst: usize) -> Option<Message> {
+        self.overflow.borrow_mut()[dst].pop_front()
+    }
+    pub fn unpop_overflow(&self, dst: usize, msg: Message) {
+        self.overflow.borrow_mut()[dst].push_front(msg);
+    }
+
+    /// Wakes proactor `dst`, which announced it is going to sleep.
+    pub fn wake_remote(&self, dst: usize) {
+        let ring_fd = self.shared.bus.ring_fds[dst].load(std::sync::atomic::Ordering::Acquire);
+        let sent = ring_fd >= 0 && self.driver.borrow_mut().msg_ring_wake(ring_fd);
+        if !sent {
+            self.shared.bus.wake_by_eventfd(dst);
+        }
+    }
+
+    fn handle(&self, msg: Message) {
+        match msg {
+            Message::Wake(id) => self.unpark_local(id),
+            Message::Spawn(f) => {
+                self.spawn_fiber("remote".into(), Box::new(f));
+            }
+            Message::Call(call) => (call.func)(call.arg),
+        }
+    }
+
+    fn drain_inboxes(&self) -> usize {
+        let bus = &self.shared.bus;
+        let mut n = 0;
+        for src in 0..bus.len() {
+            for _ in 0..bus::DRAIN_BUDGET {
+                let Some(msg) = bus.pop(self.index, src) else {
+                    break;
+                };
+                self.handle(msg);
+                n += 1;
+            }
+        }
+        for _ in 0..bus::DRAIN_BUDGET {
+            let Some(msg) = bus.pop_external(self.index) else {
+                break;
+            };
+            self.handle(msg);
+            n += 1;
+        }
+        n
+    }
+
+    fn fire_timers(&self, now: Time) {
+        let mut due = self.due.borrow_mut();
+        self.timers.borrow_mut().pop_due(now, &mut due);
+        for id in due.drain(..) {
+            self.unpark_local(id);
+        }
+    }
+
+    fn run_ready(&self) {
+        let n = self.ready.borrow().len();
+        for _ in 0..n {
+            let Some(id) = self.ready.borrow_mut().pop_front() else {
+                break;
+            };
+            self.run_fiber(id);
+        }
+    }
+
+    fn overflow_pending(&self) -> bool {
+        self.overflow.borrow().iter().any(|q| !q.is_empty())
+    }
+
+    /// One turn of the loop. `may_sleep` is false while stopping.
+    fn turn(&self, may_sleep: bool) {
+        self.driver.borrow_mut().reap(self);
+        self.drain_inboxes();
+        self.fire_timers(clock::now());
+        self.run_ready();
+        bus::flush_overflow(self);
+        if !self.ready.borrow().is_empty() || self.overflow_pending() || !may_sleep {
+            self.driver.borrow_mut().submit(self);
+            return;
+        }
+        let bus = &self.shared.bus;
+        if !bus.prepare_sleep(self.index) {
+            self.driver.borrow_mut().submit(self);
+            return;
+        }
+        let timeout = self
+            .timers
+            .borrow()
+            .next_deadline()
+            .map(|t| t - clock::now());
+        if timeout != Some(Duration::ZERO) {
+            self.driver.borrow_mut().wait(self, timeout);
+        }
+        bus.mark_awake(self.index);
+    }
+
+    /// Runs the loop until the pool asks this proactor to stop, then stops it cleanly.
+    pub fn run(&self) {
+        CURRENT.with(|c| c.set(self));
+        while !self.shared.stop_requested() {
+            self.turn(true);
+        }
+        self.shutdown();
+        CURRENT.with(|c| c.set(std::ptr::null()));
+    }
+
+    /// Clean shutdown: cancel every op in flight and wait for each completion (a fiber's buffers
+    /// must outlive its ops), let fibers react to their errors, then force-unwind the fibers
+    /// still parked so their destructors run.
+    fn shutdown(&self) {
+        self.stopping.set(true);
+        self.driver.borrow_mut().cancel_all(self);
+        let deadline = clock::now() + Duration::from_secs(5);
+        loop {
+            self.turn(false);
+            let idle = self.ready.borrow().is_empty() && self.driver.borrow().ops_in_flight() == 0;
+            if idle || clock::now() > deadline {
+                break;
+            }
+        }
+        let ops_left = self.driver.borrow().ops_in_flight();
+        self.force_unwinding.set(true);
+        for _round in 0..16 {
+            let ids = self.fibers.borrow().ids();
+            if ids.is_empty() {
+                break;
+            }
+            for id in ids {
+                let co = self
+                    .fibers
+                    .borrow_mut()
+                    .get_mut(id)
+                    .and_then(|r| r.co.take());
+                let Some(co) = co else { continue };
+                if ops_left > 0 {
+                    // Some op never completed: its buffer may live on this stack. Leak the
+                    // stack rather than free memory the kernel may still write.
+                    log::error!("proactor {}: {ops_left} ops still in flight", self.index);
+                    std::mem::forget(co);
+                } else {
+                    self.current_fiber.set(Some(id));
+                    drop(co); // corosensei unwinds the suspended stack, running destructors
+                    self.current_fiber.set(None);
+                }
+                self.fibers.borrow_mut().remove(id);
+            }
+            // Destructors may have spawned fibers or sent messages: let them run.
+            self.force_unwinding.set(false);
+            self.turn(false);
+            self.force_unwinding.set(true);
+        }
+        self.timers.borrow_mut().clear();
+        self.driver.borrow_mut().finish(self);
+    }
+}
