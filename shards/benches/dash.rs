@@ -1,1 +1,231 @@
-fn main() {}
+//! DashTable vs hashbrown: bytes per entry and ns per insert / find.
+//!
+//! `cargo bench -p damselfly-shards --bench dash` (add `-- quick` for 1M entries only).
+//! Keys are `key:<n>`, values 8 or 32 bytes; hashbrown stores `Box<[u8]>` keys and values
+//! and hashes with the same fixed-seed ahash. Memory comes from a counting allocator over
+//! mimalloc (bytes requested, live).
+#![allow(clippy::disallowed_methods)] // a measurement binary reads the clock
+
+use std::alloc::{GlobalAlloc, Layout};
+use std::hint::black_box;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use damselfly_shards::dash::{DashPolicy, DashTable};
+use damselfly_shards::{CompactKey, CompactValue, FixedHasher};
+use mimalloc::MiMalloc;
+
+struct Counting;
+static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards every call to mimalloc unchanged and only counts sizes.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // Relaxed: a statistic, nothing is published through it.
+        LIVE_BYTES.fetch_add(layout.size(), Ordering::Relaxed);
+        // SAFETY: same contract as our caller's.
+        unsafe { MiMalloc.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: `ptr` came from `MiMalloc` with `layout`.
+        unsafe { MiMalloc.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE_BYTES.fetch_add(new_size, Ordering::Relaxed);
+        LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: same contract as our caller's.
+        unsafe { MiMalloc.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn live() -> usize {
+    LIVE_BYTES.load(Ordering::Relaxed)
+}
+
+macro_rules! shape {
+    ($name:ident, $regular:expr, $stash:expr) => {
+        struct $name;
+        impl DashPolicy<CompactKey> for $name {
+            const REGULAR_BUCKETS: usize = $regular;
+            const STASH_BUCKETS: usize = $stash;
+            fn hash_key(&self, key: &CompactKey) -> u64 {
+                FixedHasher::hash_bytes(&key.as_bytes())
+            }
+        }
+    };
+}
+shape!(Shape28x4, 28, 4);
+shape!(Shape56x4, 56, 4);
+shape!(Shape56x8, 56, 8);
+shape!(Shape112x8, 112, 8);
+shape!(Shape200x8, 200, 8);
+
+/// Keys `key:<n>` in one buffer, plus a shuffled lookup order.
+struct Keys {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+    order: Vec<u32>,
+}
+
+impl Keys {
+    fn new(count: usize) -> Keys {
+        let mut bytes = Vec::new();
+        let mut ends = Vec::with_capacity(count);
+        for n in 0..count {
+            bytes.extend_from_slice(format!("key:{n}").as_bytes());
+            ends.push(bytes.len());
+        }
+        let mut order: Vec<u32> = (0..count as u32).collect();
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for i in (1..order.len()).rev() {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            order.swap(i, (state % (i as u64 + 1)) as usize);
+        }
+        Keys { bytes, ends, order }
+    }
+
+    fn get(&self, n: usize) -> &[u8] {
+        let start = if n == 0 { 0 } else { self.ends[n - 1] };
+        &self.bytes[start..self.ends[n]]
+    }
+}
+
+struct Row {
+    bytes_per_entry: f64,
+    table_overhead: f64,
+    insert_ns: f64,
+    find_ns: f64,
+}
+
+const FINDS: usize = 4_000_000;
+
+fn measure_dash<P: DashPolicy<CompactKey>>(policy: P, keys: &Keys, value: &[u8]) -> Row {
+    let count = keys.ends.len();
+    let base = live();
+    let start = Instant::now();
+    let mut table: DashTable<CompactKey, CompactValue, P> = DashTable::new(policy);
+    for n in 0..count {
+        let key = keys.get(n);
+        let hash = FixedHasher::hash_bytes(key);
+        table.insert_new_hashed(
+            hash,
+            CompactKey::new(key),
+            CompactValue::from_bytes(value),
+            &mut damselfly_shards::NoHooks,
+        );
+    }
+    let insert_ns = start.elapsed().as_nanos() as f64 / count as f64;
+    let bytes = live() - base;
+    let start = Instant::now();
+    let mut found = 0usize;
+    for i in 0..FINDS {
+        let key = keys.get(keys.order[i % count] as usize);
+        let hash = FixedHasher::hash_bytes(key);
+        found += table.find_hashed(hash, key).map_or(0, |(_, v)| v.str_len());
+    }
+    let find_ns = start.elapsed().as_nanos() as f64 / FINDS as f64;
+    black_box(found);
+    let row = Row {
+        bytes_per_entry: bytes as f64 / count as f64,
+        table_overhead: table.bytes_allocated() as f64 / count as f64 - 32.0,
+        insert_ns,
+        find_ns,
+    };
+    let load = table.len() as f64 / table.capacity() as f64;
+    drop(table);
+    eprintln!("    (load factor {load:.3})");
+    row
+}
+
+fn measure_hashbrown(keys: &Keys, value: &[u8]) -> Row {
+    let count = keys.ends.len();
+    let base = live();
+    let start = Instant::now();
+    let mut map: hashbrown::HashMap<Box<[u8]>, Box<[u8]>, ahash::RandomState> =
+        hashbrown::HashMap::with_hasher(ahash::RandomState::with_seeds(1, 2, 3, 4));
+    for n in 0..count {
+        map.insert(keys.get(n).into(), value.into());
+    }
+    let insert_ns = start.elapsed().as_nanos() as f64 / count as f64;
+    let bytes = live() - base;
+    let start = Instant::now();
+    let mut found = 0usize;
+    for i in 0..FINDS {
+        let key = keys.get(keys.order[i % count] as usize);
+        found += map.get(key).map_or(0, |v| v.len());
+    }
+    let find_ns = start.elapsed().as_nanos() as f64 / FINDS as f64;
+    black_box(found);
+    Row {
+        bytes_per_entry: bytes as f64 / count as f64,
+        table_overhead: f64::NAN,
+        insert_ns,
+        find_ns,
+    }
+}
+
+fn print(label: &str, row: &Row, reference: Option<&Row>) {
+    let ratios = reference.map_or(String::new(), |h| {
+        format!(
+            "  bytes x{:.2}  find x{:.2}  insert x{:.2}",
+            row.bytes_per_entry / h.bytes_per_entry,
+            row.find_ns / h.find_ns,
+            row.insert_ns / h.insert_ns
+        )
+    });
+    println!(
+        "{label:<28} {:>7.1} B/entry  overhead {:>5.1} B  insert {:>6.1} ns  find {:>6.1} ns{ratios}",
+        row.bytes_per_entry, row.table_overhead, row.insert_ns, row.find_ns
+    );
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "quick");
+    let sizes: &[usize] = if quick {
+        &[1_000_000]
+    } else {
+        &[1_000_000, 10_000_000]
+    };
+    for &count in sizes {
+        let keys = Keys::new(count);
+        for value_len in [8usize, 32] {
+            let value = vec![b'v'; value_len];
+            println!("== {count} entries, {value_len}-byte values");
+            let hb = measure_hashbrown(&keys, &value);
+            print("hashbrown Box<[u8]>", &hb, None);
+            print(
+                "dash 56+4 (default)",
+                &measure_dash(Shape56x4, &keys, &value),
+                Some(&hb),
+            );
+            if count == 1_000_000 && value_len == 8 {
+                print(
+                    "dash 28+4",
+                    &measure_dash(Shape28x4, &keys, &value),
+                    Some(&hb),
+                );
+                print(
+                    "dash 56+8",
+                    &measure_dash(Shape56x8, &keys, &value),
+                    Some(&hb),
+                );
+                print(
+                    "dash 112+8",
+                    &measure_dash(Shape112x8, &keys, &value),
+                    Some(&hb),
+                );
+                print(
+                    "dash 200+8",
+                    &measure_dash(Shape200x8, &keys, &value),
+                    Some(&hb),
+                );
+            }
+        }
+    }
+}

@@ -151,15 +151,28 @@ impl Cell {
         word.copy_from_slice(&buf[..8]);
         let mut tail = [0u8; 6];
         tail.copy_from_slice(&buf[8..]);
-        Cell { word: Word { bytes: word }, tail, tag: INLINE_TAGS[bytes.len()], flags: 0 }
+        Cell {
+            word: Word { bytes: word },
+            tail,
+            tag: INLINE_TAGS[bytes.len()],
+            flags: 0,
+        }
     }
 
     fn int(value: i64) -> Cell {
-        Cell { word: Word { int: value }, tail: [0; 6], tag: Tag::Int, flags: 0 }
+        Cell {
+            word: Word { int: value },
+            tail: [0; 6],
+            tag: Tag::Int,
+            flags: 0,
+        }
     }
 
     fn heap(bytes: &[u8]) -> Cell {
-        assert!(bytes.len() <= HEAP_LEN_MAX, "string longer than u32::MAX bytes");
+        assert!(
+            bytes.len() <= HEAP_LEN_MAX,
+            "string longer than u32::MAX bytes"
+        );
         let boxed: Box<[u8]> = bytes.into();
         let len = boxed.len() as u32;
         let raw = Box::into_raw(boxed) as *mut u8;
@@ -167,14 +180,24 @@ impl Cell {
         let ptr = unsafe { NonNull::new_unchecked(raw) };
         let mut tail = [0u8; 6];
         tail[..4].copy_from_slice(&len.to_le_bytes());
-        Cell { word: Word { heap: ptr }, tail, tag: Tag::Heap, flags: 0 }
+        Cell {
+            word: Word { heap: ptr },
+            tail,
+            tag: Tag::Heap,
+            flags: 0,
+        }
     }
 
     fn object(object: Box<dyn TypedObject>) -> Cell {
         let raw = Box::into_raw(Box::new(object));
         // SAFETY: `Box::into_raw` never returns null.
         let ptr = unsafe { NonNull::new_unchecked(raw) };
-        Cell { word: Word { object: ptr }, tail: [0; 6], tag: Tag::Object, flags: 0 }
+        Cell {
+            word: Word { object: ptr },
+            tail: [0; 6],
+            tag: Tag::Object,
+            flags: 0,
+        }
     }
 
     /// Stores `bytes` as an integer when they are a canonical i64, else inline or on the heap.
@@ -220,9 +243,8 @@ impl Cell {
             Tag::Heap => {
                 // SAFETY: the Heap tag is only set with `word.heap` pointing to a live
                 // `Box<[u8]>` allocation of `heap_len()` bytes that this cell owns.
-                let bytes = unsafe {
-                    std::slice::from_raw_parts(self.word.heap.as_ptr(), self.heap_len())
-                };
+                let bytes =
+                    unsafe { std::slice::from_raw_parts(self.word.heap.as_ptr(), self.heap_len()) };
                 Some(CellBytes::Borrowed(bytes))
             }
             Tag::Object => None,
@@ -323,7 +345,10 @@ impl Drop for Cell {
                 // bytes (see `Cell::heap`) and is owned by this cell; dropping the cell is
                 // the only place it is freed.
                 drop(unsafe {
-                    Box::from_raw(std::ptr::slice_from_raw_parts_mut(self.word.heap.as_ptr(), len))
+                    Box::from_raw(std::ptr::slice_from_raw_parts_mut(
+                        self.word.heap.as_ptr(),
+                        len,
+                    ))
                 });
             }
             Tag::Object => {
@@ -340,11 +365,14 @@ impl Clone for Cell {
     fn clone(&self) -> Cell {
         let mut copy = match self.tag {
             Tag::Heap => Cell::heap(&self.as_bytes().expect("heap cells are strings")),
-            Tag::Object => {
-                Cell::object(self.as_object().expect("object tag").clone_object())
-            }
+            Tag::Object => Cell::object(self.as_object().expect("object tag").clone_object()),
             // Inline and Int cells own nothing: a bitwise copy is a complete, independent copy.
-            _ => Cell { word: self.word, tail: self.tail, tag: self.tag, flags: 0 },
+            _ => Cell {
+                word: self.word,
+                tail: self.tail,
+                tag: self.tag,
+                flags: 0,
+            },
         };
         copy.flags = self.flags;
         copy
@@ -354,7 +382,12 @@ impl Clone for Cell {
 impl fmt::Debug for Cell {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.as_bytes() {
-            Some(bytes) => write!(f, "{:?}({:?})", self.encoding(), String::from_utf8_lossy(&bytes)),
+            Some(bytes) => write!(
+                f,
+                "{:?}({:?})",
+                self.encoding(),
+                String::from_utf8_lossy(&bytes)
+            ),
             None => write!(f, "Object({:?})", self.as_object().map(|o| o.obj_type())),
         }
     }
@@ -610,7 +643,13 @@ mod tests {
 
     #[test]
     fn canonical_integers_round_trip() {
-        for s in ["0", "-1", "12345", "9223372036854775807", "-9223372036854775808"] {
+        for s in [
+            "0",
+            "-1",
+            "12345",
+            "9223372036854775807",
+            "-9223372036854775808",
+        ] {
             let v = CompactValue::from_bytes(s.as_bytes());
             assert_eq!(v.encoding(), Encoding::Int, "{s}");
             assert_eq!(&*v.as_bytes().unwrap(), s.as_bytes());
@@ -620,7 +659,18 @@ mod tests {
 
     #[test]
     fn non_canonical_numbers_stay_strings() {
-        for s in ["-0", "007", "+1", " 1", "1 ", "9223372036854775808", "-9223372036854775809", "", "-", "1a"] {
+        for s in [
+            "-0",
+            "007",
+            "+1",
+            " 1",
+            "1 ",
+            "9223372036854775808",
+            "-9223372036854775809",
+            "",
+            "-",
+            "1a",
+        ] {
             let v = CompactValue::from_bytes(s.as_bytes());
             assert_ne!(v.encoding(), Encoding::Int, "{s:?}");
             assert_eq!(&*v.as_bytes().unwrap(), s.as_bytes());
@@ -689,9 +739,19 @@ mod tests {
         assert_eq!(v.obj_type(), ObjType::List);
         assert!(v.as_bytes().is_none());
         let c = v.clone();
-        let list = v.as_object_mut().unwrap().as_any_mut().downcast_mut::<Counter>().unwrap();
+        let list = v
+            .as_object_mut()
+            .unwrap()
+            .as_any_mut()
+            .downcast_mut::<Counter>()
+            .unwrap();
         list.0.push(4);
-        let original = c.as_object().unwrap().as_any().downcast_ref::<Counter>().unwrap();
+        let original = c
+            .as_object()
+            .unwrap()
+            .as_any()
+            .downcast_ref::<Counter>()
+            .unwrap();
         assert_eq!(original.0, vec![1, 2, 3]);
         assert!(v.heap_bytes() >= 16 + std::mem::size_of::<Counter>() + 16);
     }

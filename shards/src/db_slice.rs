@@ -73,7 +73,9 @@ impl Db {
     }
 
     fn deadline(&self, hash: u64, key: &[u8]) -> Option<u64> {
-        self.expire.find_hashed(hash, key).map(|(_, &deadline)| deadline)
+        self.expire
+            .find_hashed(hash, key)
+            .map(|(_, &deadline)| deadline)
     }
 }
 
@@ -118,7 +120,8 @@ impl Drop for ValueMut<'_> {
 
 struct ChangeHooks<'a> {
     db: DbIndex,
-    on_change: Option<&'a mut (dyn FnMut(DbIndex, BucketRef<'_, CompactKey, CompactValue>) + 'static)>,
+    on_change:
+        Option<&'a mut (dyn FnMut(DbIndex, BucketRef<'_, CompactKey, CompactValue>) + 'static)>,
 }
 
 impl TableHooks<CompactKey, CompactValue> for ChangeHooks<'_> {
@@ -147,7 +150,11 @@ impl TableHooks<CompactKey, CompactValue> for InsertHooks<'_> {
         if !key.has_flag(CellFlags::HAS_EXPIRY) {
             return false;
         }
-        let deadline = self.expire.find(key).copied().expect("HAS_EXPIRY without deadline");
+        let deadline = self
+            .expire
+            .find(key)
+            .copied()
+            .expect("HAS_EXPIRY without deadline");
         if !is_expired(deadline, self.now_ms) {
             return false;
         }
@@ -205,7 +212,10 @@ impl DbSlice {
 
     fn parts(&mut self, db: DbIndex) -> (&mut Db, ChangeHooks<'_>) {
         let on_change = self.change_hook.as_deref_mut();
-        (self.dbs[db].get_or_insert_with(Db::new), ChangeHooks { db, on_change })
+        (
+            self.dbs[db].get_or_insert_with(Db::new),
+            ChangeHooks { db, on_change },
+        )
     }
 
     fn touch_watched(&mut self, db: DbIndex, key: &[u8]) {
@@ -275,7 +285,12 @@ impl DbSlice {
         let (d, mut hooks) = self.parts(db);
         let (key, value) = d.primary.entry_mut(pos, &mut hooks);
         let heap_before = value.heap_bytes();
-        ValueMut { key, value, heap_before, heap_bytes: &mut d.heap_bytes }
+        ValueMut {
+            key,
+            value,
+            heap_before,
+            heap_bytes: &mut d.heap_bytes,
+        }
     }
 
     /// The value of `key`, inserting an empty string first if it is missing (or expired).
@@ -286,7 +301,13 @@ impl DbSlice {
         if let Some(pos) = self.lookup(db, hash, key, now_ms) {
             return (self.value_mut_at(db, pos), false);
         }
-        let pos = self.insert_new(db, hash, CompactKey::new(key), CompactValue::default(), now_ms);
+        let pos = self.insert_new(
+            db,
+            hash,
+            CompactKey::new(key),
+            CompactValue::default(),
+            now_ms,
+        );
         (self.value_mut_at(db, pos), true)
     }
 
@@ -300,8 +321,13 @@ impl DbSlice {
     ) -> EntryPos {
         let (d, change) = self.parts(db);
         d.heap_bytes += key.heap_bytes() + value.heap_bytes();
-        let mut hooks =
-            InsertHooks { change, expire: &d.expire, now_ms, dropped: Vec::new(), dropped_heap: 0 };
+        let mut hooks = InsertHooks {
+            change,
+            expire: &d.expire,
+            now_ms,
+            dropped: Vec::new(),
+            dropped_heap: 0,
+        };
         let pos = d.primary.insert_new_hashed(hash, key, value, &mut hooks);
         let (dropped, dropped_heap) = (hooks.dropped, hooks.dropped_heap);
         d.heap_bytes -= dropped_heap;
@@ -340,13 +366,19 @@ impl DbSlice {
         d.heap_bytes -= removed_key.heap_bytes() + value.heap_bytes();
         let mut expire_at_ms = None;
         if removed_key.has_flag(CellFlags::HAS_EXPIRY) {
-            let (expire_key, deadline) =
-                d.expire.erase_hashed(hash, key, &mut crate::dash::NoHooks).expect("deadline");
+            let (expire_key, deadline) = d
+                .expire
+                .erase_hashed(hash, key, &mut crate::dash::NoHooks)
+                .expect("deadline");
             d.heap_bytes -= expire_key.heap_bytes();
             expire_at_ms = Some(deadline);
         }
         self.touch_watched(db, key);
-        RemovedEntry { key: removed_key, value, expire_at_ms }
+        RemovedEntry {
+            key: removed_key,
+            value,
+            expire_at_ms,
+        }
     }
 
     /// Deletes a live key and returns it with its value and deadline.
@@ -399,7 +431,8 @@ impl DbSlice {
             let mut expire_key = stored_key.clone();
             expire_key.set_flag(CellFlags::HAS_EXPIRY, false);
             d.heap_bytes += expire_key.heap_bytes();
-            d.expire.insert_new_hashed(hash, expire_key, deadline_ms, &mut crate::dash::NoHooks);
+            d.expire
+                .insert_new_hashed(hash, expire_key, deadline_ms, &mut crate::dash::NoHooks);
         }
         true
     }
@@ -416,9 +449,14 @@ impl DbSlice {
         }
         self.touch_watched(db, key);
         let (d, mut hooks) = self.parts(db);
-        d.primary.entry_mut(pos, &mut hooks).0.set_flag(CellFlags::HAS_EXPIRY, false);
-        let (expire_key, _) =
-            d.expire.erase_hashed(hash, key, &mut crate::dash::NoHooks).expect("deadline");
+        d.primary
+            .entry_mut(pos, &mut hooks)
+            .0
+            .set_flag(CellFlags::HAS_EXPIRY, false);
+        let (expire_key, _) = d
+            .expire
+            .erase_hashed(hash, key, &mut crate::dash::NoHooks)
+            .expect("deadline");
         d.heap_bytes -= expire_key.heap_bytes();
         true
     }
@@ -438,9 +476,17 @@ impl DbSlice {
 
     /// One bounded active-expiry step over `db`'s expire table (resumes where the previous
     /// step stopped).
-    pub fn active_expire(&mut self, db: DbIndex, now_ms: u64, budget: ExpireBudget) -> ExpireReport {
+    pub fn active_expire(
+        &mut self,
+        db: DbIndex,
+        now_ms: u64,
+        budget: ExpireBudget,
+    ) -> ExpireReport {
         let Some(d) = self.dbs[db].as_mut() else {
-            return ExpireReport { cycle_done: true, ..ExpireReport::default() };
+            return ExpireReport {
+                cycle_done: true,
+                ..ExpireReport::default()
+            };
         };
         let mut cursor = d.expire_cursor;
         let (doomed, mut report) = collect_expired(&d.expire, &mut cursor, now_ms, budget);
@@ -502,7 +548,9 @@ impl DbSlice {
 
     fn is_live(d: &Db, key: &CompactKey, now_ms: u64) -> bool {
         !key.has_flag(CellFlags::HAS_EXPIRY)
-            || d.expire.find(key).is_some_and(|&deadline| !is_expired(deadline, now_ms))
+            || d.expire
+                .find(key)
+                .is_some_and(|&deadline| !is_expired(deadline, now_ms))
     }
 
     fn key_matches(pattern: Option<&GlobPattern>, key: &CompactKey) -> bool {
@@ -558,13 +606,15 @@ impl DbSlice {
     }
 
     pub fn stats(&self, db: DbIndex) -> DbStats {
-        self.dbs[db].as_ref().map_or_else(DbStats::default, |d| DbStats {
-            keys: d.primary.len(),
-            expires: d.expire.len(),
-            heap_bytes: d.heap_bytes,
-            table_bytes: d.primary.bytes_allocated() + d.expire.bytes_allocated(),
-            expired_keys: d.expired_keys,
-        })
+        self.dbs[db]
+            .as_ref()
+            .map_or_else(DbStats::default, |d| DbStats {
+                keys: d.primary.len(),
+                expires: d.expire.len(),
+                heap_bytes: d.heap_bytes,
+                table_bytes: d.primary.bytes_allocated() + d.expire.bytes_allocated(),
+                expired_keys: d.expired_keys,
+            })
     }
 
     /// Bytes held by this slice: tables, keys' and values' heap, the database vector.

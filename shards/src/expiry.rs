@@ -26,7 +26,10 @@ pub struct ExpireBudget {
 
 impl Default for ExpireBudget {
     fn default() -> ExpireBudget {
-        ExpireBudget { buckets_max: 16, expired_max: 200 }
+        ExpireBudget {
+            buckets_max: 16,
+            expired_max: 200,
+        }
     }
 }
 

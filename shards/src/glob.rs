@@ -23,7 +23,11 @@ pub struct GlobPattern {
 impl GlobPattern {
     pub fn new(pattern: &[u8], nocase: bool) -> GlobPattern {
         let matches_all = pattern == b"*";
-        GlobPattern { pattern: pattern.to_vec(), nocase, matches_all }
+        GlobPattern {
+            pattern: pattern.to_vec(),
+            nocase,
+            matches_all,
+        }
     }
 
     pub fn matches(&self, string: &[u8]) -> bool {
@@ -97,7 +101,8 @@ fn match_from(pat: &[u8], s: &[u8], nocase: bool, skip_longer: &mut bool, nestin
                         if start > end {
                             std::mem::swap(&mut start, &mut end);
                         }
-                        let (start, end, ch) = (fold(start, nocase), fold(end, nocase), fold(c, nocase));
+                        let (start, end, ch) =
+                            (fold(start, nocase), fold(end, nocase), fold(c, nocase));
                         p += 2;
                         matched |= ch >= start && ch <= end;
                     } else {

@@ -52,7 +52,11 @@ mod tests {
 
     #[test]
     fn key_hash_is_the_hash_of_its_bytes_in_every_encoding() {
-        for bytes in [&b"short"[..], b"123456789012345678", b"a-key-long-enough-for-the-heap"] {
+        for bytes in [
+            &b"short"[..],
+            b"123456789012345678",
+            b"a-key-long-enough-for-the-heap",
+        ] {
             let key = CompactKey::new(bytes);
             assert_eq!(KeyPolicy.hash_key(&key), FixedHasher::hash_bytes(bytes));
         }

@@ -54,7 +54,10 @@ fn run(initial: u64, ops: &[Op]) {
     }
     let at_cut: HashMap<u64, u64> = table.iter().map(|(k, v)| (*k, *v)).collect();
     let cut = table.next_version();
-    let mut snapshot = Snapshot { cut, serialized: Vec::new() };
+    let mut snapshot = Snapshot {
+        cut,
+        serialized: Vec::new(),
+    };
     let mut cursor = 0;
     let mut done = false;
     let mut stamp = 1_000_000;

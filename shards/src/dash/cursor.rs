@@ -38,7 +38,10 @@ impl<K, V, P: DashPolicy<K>> DashTable<K, V, P> {
             let segment = &self.segments[segment_id];
             while next_bucket < total {
                 let bucket = &segment.buckets[next_bucket];
-                let id = BucketId { segment: segment_id as u32, bucket: next_bucket as u8 };
+                let id = BucketId {
+                    segment: segment_id as u32,
+                    bucket: next_bucket as u8,
+                };
                 next_bucket += 1;
                 if !bucket.is_empty() {
                     visit(BucketRef { id, bucket });
@@ -108,7 +111,10 @@ mod tests {
                 break;
             }
         }
-        assert!(table.segment_count() > 50, "the walk must cross many splits");
+        assert!(
+            table.segment_count() > 50,
+            "the walk must cross many splits"
+        );
         assert!(steps > 10);
         for k in 0..500 {
             assert!(seen.contains(&k), "key {k} missed");

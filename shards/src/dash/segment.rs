@@ -100,8 +100,11 @@ impl<K, V> Segment<K, V> {
         K: KeyMatch<Q>,
     {
         let bucket = &self.buckets[bucket];
-        slots_of(bucket.candidates(fp))
-            .find(|&slot| bucket.entry(slot).is_some_and(|(k, _)| k.key_matches(query)))
+        slots_of(bucket.candidates(fp)).find(|&slot| {
+            bucket
+                .entry(slot)
+                .is_some_and(|(k, _)| k.key_matches(query))
+        })
     }
 
     /// Where a new entry with `hash` would go: the emptier of home and next, else the first
@@ -110,7 +113,11 @@ impl<K, V> Segment<K, V> {
         let home = shape.home(hash);
         let next = shape.next(home);
         let (home_len, next_len) = (self.buckets[home].len(), self.buckets[next].len());
-        let preferred = if home_len <= next_len { [home, next] } else { [next, home] };
+        let preferred = if home_len <= next_len {
+            [home, next]
+        } else {
+            [next, home]
+        };
         for bucket in preferred {
             if let Some(slot) = self.buckets[bucket].free_slot() {
                 return Some((bucket, slot));
@@ -157,7 +164,12 @@ impl<K, V> Segment<K, V> {
 
     /// Moves every entry for which `goes_up` is true to the same bucket and slot of `upper`
     /// (an empty segment of the same shape), then rebuilds both segments' stash hints.
-    pub fn split_into(&mut self, shape: Shape, upper: &mut Segment<K, V>, goes_up: impl Fn(&K) -> bool) {
+    pub fn split_into(
+        &mut self,
+        shape: Shape,
+        upper: &mut Segment<K, V>,
+        goes_up: impl Fn(&K) -> bool,
+    ) {
         debug_assert_eq!(upper.len, 0);
         for b in 0..shape.total() {
             let occupied = self.buckets[b].occupied();

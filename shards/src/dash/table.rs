@@ -18,7 +18,10 @@ pub struct EntryPos {
 
 impl EntryPos {
     pub fn bucket_id(&self) -> BucketId {
-        BucketId { segment: self.segment, bucket: self.bucket }
+        BucketId {
+            segment: self.segment,
+            bucket: self.bucket,
+        }
     }
 }
 
@@ -36,9 +39,18 @@ pub struct DashTable<K, V, P> {
 
 impl<K, V, P: DashPolicy<K>> DashTable<K, V, P> {
     pub fn new(policy: P) -> DashTable<K, V, P> {
-        let shape = Shape { regular: P::REGULAR_BUCKETS, stash: P::STASH_BUCKETS };
-        assert!(shape.regular >= 2 && shape.stash >= 1 && shape.stash <= 8, "bad shape");
-        assert!(shape.total() <= 255, "bucket ids are u8 and the cursor keeps 8 bits");
+        let shape = Shape {
+            regular: P::REGULAR_BUCKETS,
+            stash: P::STASH_BUCKETS,
+        };
+        assert!(
+            shape.regular >= 2 && shape.stash >= 1 && shape.stash <= 8,
+            "bad shape"
+        );
+        assert!(
+            shape.total() <= 255,
+            "bucket ids are u8 and the cursor keeps 8 bits"
+        );
         DashTable {
             directory: vec![0],
             segments: vec![Segment::new(shape, 0)],
@@ -89,7 +101,11 @@ impl<K, V, P: DashPolicy<K>> DashTable<K, V, P> {
 
     #[inline]
     pub(crate) fn segment_of(&self, hash: u64) -> usize {
-        let index = if self.global_depth == 0 { 0 } else { hash >> (64 - self.global_depth) };
+        let index = if self.global_depth == 0 {
+            0
+        } else {
+            hash >> (64 - self.global_depth)
+        };
         self.directory[index as usize] as usize
     }
 
@@ -102,7 +118,11 @@ impl<K, V, P: DashPolicy<K>> DashTable<K, V, P> {
     {
         let segment = self.segment_of(hash);
         let (bucket, slot) = self.segments[segment].find(self.shape, hash, query)?;
-        Some(EntryPos { segment: segment as u32, bucket: bucket as u8, slot: slot as u8 })
+        Some(EntryPos {
+            segment: segment as u32,
+            bucket: bucket as u8,
+            slot: slot as u8,
+        })
     }
 
     /// The entry at `pos` (from a lookup or insert since the last change).
@@ -115,7 +135,11 @@ impl<K, V, P: DashPolicy<K>> DashTable<K, V, P> {
 
     /// Mutable access to the entry at `pos`. The key must keep its hash and equality (only
     /// flags may change). Calls the bucket-change hook and stamps a new bucket version.
-    pub fn entry_mut<H: TableHooks<K, V>>(&mut self, pos: EntryPos, hooks: &mut H) -> (&mut K, &mut V) {
+    pub fn entry_mut<H: TableHooks<K, V>>(
+        &mut self,
+        pos: EntryPos,
+        hooks: &mut H,
+    ) -> (&mut K, &mut V) {
         self.before_change(pos.segment as usize, pos.bucket as usize, hooks);
         let (k, v) = self.segments[pos.segment as usize].buckets[pos.bucket as usize]
             .entry_mut(pos.slot as usize)
@@ -155,7 +179,8 @@ impl<K, V, P: DashPolicy<K>> DashTable<K, V, P> {
     where
         K: KeyMatch<K>,
     {
-        self.find_mut_hashed(self.hash(key), key, &mut NoHooks).map(|(_, v)| v)
+        self.find_mut_hashed(self.hash(key), key, &mut NoHooks)
+            .map(|(_, v)| v)
     }
 
     pub fn contains(&self, key: &K) -> bool
@@ -200,7 +225,11 @@ impl<K, V, P: DashPolicy<K>> DashTable<K, V, P> {
                 self.before_change(segment, bucket, hooks);
                 self.segments[segment].put(self.shape, bucket, slot, hash, (key, value));
                 self.len += 1;
-                return EntryPos { segment: segment as u32, bucket: bucket as u8, slot: slot as u8 };
+                return EntryPos {
+                    segment: segment as u32,
+                    bucket: bucket as u8,
+                    slot: slot as u8,
+                };
             }
             if self.drop_before_split(segment, hooks) == 0 {
                 self.split(segment, hash, hooks);
@@ -233,7 +262,8 @@ impl<K, V, P: DashPolicy<K>> DashTable<K, V, P> {
     where
         K: KeyMatch<K>,
     {
-        self.insert_hashed(self.hash(&key), key, value, &mut NoHooks).is_ok()
+        self.insert_hashed(self.hash(&key), key, value, &mut NoHooks)
+            .is_ok()
     }
 
     pub fn insert_or_assign(&mut self, key: K, value: V) -> Option<V>
@@ -281,14 +311,20 @@ impl<K, V, P: DashPolicy<K>> DashTable<K, V, P> {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
-        self.segments.iter().flat_map(|s| s.buckets.iter()).flat_map(|b| b.iter())
+        self.segments
+            .iter()
+            .flat_map(|s| s.buckets.iter())
+            .flat_map(|b| b.iter())
     }
 
-    /// A pseudo-random entry chosen from `random` (the caller owns the random source).
+    /// A pseudo-random entry chosen from `random` (the caller owns the random source; its
+    /// bits are mixed first, so a counter works too). Entries in sparse regions are picked
+    /// more often: good enough for RANDOMKEY, not a uniform sample.
     pub fn random_entry(&self, random: u64) -> Option<(&K, &V)> {
         if self.len == 0 {
             return None;
         }
+        let random = mix64(random);
         let total = self.shape.total();
         let buckets = self.segments.len() * total;
         let start = (random % buckets as u64) as usize;
@@ -318,7 +354,10 @@ impl<K, V, P: DashPolicy<K>> DashTable<K, V, P> {
     }
 
     pub fn bucket(&self, id: BucketId) -> BucketRef<'_, K, V> {
-        BucketRef { id, bucket: &self.segments[id.segment as usize].buckets[id.bucket as usize] }
+        BucketRef {
+            id,
+            bucket: &self.segments[id.segment as usize].buckets[id.bucket as usize],
+        }
     }
 
     /// Marks a bucket as serialized up to `version`.
@@ -327,8 +366,14 @@ impl<K, V, P: DashPolicy<K>> DashTable<K, V, P> {
     }
 
     fn before_change<H: TableHooks<K, V>>(&mut self, segment: usize, bucket: usize, hooks: &mut H) {
-        let id = BucketId { segment: segment as u32, bucket: bucket as u8 };
-        hooks.before_bucket_change(BucketRef { id, bucket: &self.segments[segment].buckets[bucket] });
+        let id = BucketId {
+            segment: segment as u32,
+            bucket: bucket as u8,
+        };
+        hooks.before_bucket_change(BucketRef {
+            id,
+            bucket: &self.segments[segment].buckets[bucket],
+        });
         self.version_clock += 1;
         self.segments[segment].buckets[bucket].set_version(self.version_clock);
     }
@@ -364,7 +409,10 @@ impl<K, V, P: DashPolicy<K>> DashTable<K, V, P> {
     /// the directory. Only the directory entries of the upper half change.
     fn split<H: TableHooks<K, V>>(&mut self, segment: usize, hash: u64, hooks: &mut H) {
         let depth = self.segments[segment].local_depth;
-        assert!(depth < GLOBAL_DEPTH_MAX, "DashTable: too many keys share {depth} hash bits");
+        assert!(
+            depth < GLOBAL_DEPTH_MAX,
+            "DashTable: too many keys share {depth} hash bits"
+        );
         if depth == self.global_depth {
             self.double_directory();
         }
@@ -376,7 +424,9 @@ impl<K, V, P: DashPolicy<K>> DashTable<K, V, P> {
         let mut upper = Segment::new(self.shape, depth + 1);
         let bit = 63 - depth;
         let policy = &self.policy;
-        self.segments[segment].split_into(self.shape, &mut upper, |k| (policy.hash_key(k) >> bit) & 1 == 1);
+        self.segments[segment].split_into(self.shape, &mut upper, |k| {
+            (policy.hash_key(k) >> bit) & 1 == 1
+        });
         self.segments[segment].local_depth = depth + 1;
         self.version_clock += 1;
         for bucket in upper.buckets.iter_mut() {
@@ -391,7 +441,9 @@ impl<K, V, P: DashPolicy<K>> DashTable<K, V, P> {
         for entry in &mut self.directory[start + span / 2..start + span] {
             *entry = upper_id;
         }
-        debug_assert!(self.directory[start..start + span / 2].iter().all(|&s| s as usize == segment));
+        debug_assert!(self.directory[start..start + span / 2]
+            .iter()
+            .all(|&s| s as usize == segment));
     }
 
     fn double_directory(&mut self) {
@@ -410,8 +462,9 @@ impl<K, V, P: DashPolicy<K>> DashTable<K, V, P> {
         let mut total = 0;
         for (id, segment) in self.segments.iter().enumerate() {
             let span = 1usize << (self.global_depth - segment.local_depth);
-            let pointing: Vec<usize> =
-                (0..self.directory.len()).filter(|&i| self.directory[i] as usize == id).collect();
+            let pointing: Vec<usize> = (0..self.directory.len())
+                .filter(|&i| self.directory[i] as usize == id)
+                .collect();
             assert_eq!(pointing.len(), span, "segment {id} directory span");
             assert_eq!(pointing[0] % span, 0, "segment {id} aligned");
             let mut count = 0;
@@ -421,7 +474,10 @@ impl<K, V, P: DashPolicy<K>> DashTable<K, V, P> {
                     assert_eq!(self.segment_of(hash), id, "entry in the wrong segment");
                     let home = self.shape.home(hash);
                     let in_stash = b >= self.shape.regular;
-                    assert!(in_stash || b == home || b == self.shape.next(home), "misplaced");
+                    assert!(
+                        in_stash || b == home || b == self.shape.next(home),
+                        "misplaced"
+                    );
                     if in_stash {
                         let hint = segment.buckets[home].stash_hints;
                         assert!(hint & (1 << (b - self.shape.regular)) != 0, "missing hint");
@@ -435,4 +491,11 @@ impl<K, V, P: DashPolicy<K>> DashTable<K, V, P> {
         }
         assert_eq!(total, self.len);
     }
+}
+
+/// splitmix64's finalizer: spreads every input bit over the output.
+fn mix64(mut x: u64) -> u64 {
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
 }
