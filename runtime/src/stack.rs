@@ -74,10 +74,11 @@ pub(crate) fn page_size() -> usize {
     }
 }
 
-/// The guard page of `stack`: the page just below its usable limit.
+/// The guard page of `stack`: corosensei's `limit()` is the start of the mapping, whose lowest
+/// page is the `PROT_NONE` guard.
 pub(crate) fn guard_range(stack: &DefaultStack) -> (usize, usize) {
     let limit = stack.limit().get();
-    (limit - page_size(), limit)
+    (limit, limit + page_size())
 }
 
 /// Records the fiber about to run on this thread (or none). `name` must stay alive while the
