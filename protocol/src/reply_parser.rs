@@ -323,12 +323,16 @@ impl ReplyParser {
                         b'>' => AggregateKind::Push,
                         _ => AggregateKind::Attribute,
                     };
-                    if elements == 0 && kind != AggregateKind::Attribute {
-                        empty_aggregate(kind)
-                    } else {
+                    if elements > 0 {
                         self.open_frame(kind, elements, Vec::new())?;
                         return Ok(Some(None));
                     }
+                    if kind == AggregateKind::Attribute {
+                        // `|0`: no pairs, only the annotated reply follows.
+                        self.open_frame(AggregateKind::Annotated, 1, Vec::new())?;
+                        return Ok(Some(None));
+                    }
+                    empty_aggregate(kind)
                 }
             }
             other => return Err(ReplyError::UnknownType(other)),
@@ -506,6 +510,13 @@ mod tests {
             ])
         );
         assert_eq!(one(b"%0\r\n"), Reply::Map(vec![]));
+        assert_eq!(
+            one(b"|0\r\n:1\r\n"),
+            Reply::Attribute {
+                attributes: vec![],
+                reply: Box::new(Reply::Integer(1))
+            }
+        );
     }
 
     #[test]
