@@ -281,7 +281,13 @@ impl Cell {
     }
 
     /// Compares the string form with `other` without allocating.
+    #[inline]
     pub fn eq_bytes(&self, other: &[u8]) -> bool {
+        let tag = self.tag as usize;
+        if tag <= INLINE_LEN_MAX {
+            // Fast path for the common inline key: length first, then bytes.
+            return tag == other.len() && self.as_bytes().is_some_and(|b| *b == *other);
+        }
         match self.tag {
             // SAFETY: the Int tag is only set together with `word.int`.
             Tag::Int => parse_canonical_i64(other) == Some(unsafe { self.word.int }),

@@ -6,13 +6,16 @@ pub const BUCKET_SLOTS: usize = 14;
 
 const ALL_SLOTS: u16 = (1 << BUCKET_SLOTS) - 1;
 
+/// `repr(C)` with the metadata first, so a lookup's fingerprint scan and its first slots
+/// share a cache line.
+#[repr(C)]
 pub struct Bucket<K, V> {
-    slots: [Option<(K, V)>; BUCKET_SLOTS],
     fingerprints: [u8; BUCKET_SLOTS],
     busy: u16,
     /// Bit s: stash bucket s holds at least one entry whose home is this bucket.
     pub(crate) stash_hints: u8,
     version: u64,
+    slots: [Option<(K, V)>; BUCKET_SLOTS],
 }
 
 impl<K, V> Bucket<K, V> {
