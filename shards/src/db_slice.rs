@@ -22,7 +22,8 @@ pub type DbIndex = usize;
 pub type PrimaryTable = DashTable<CompactKey, CompactValue, KeyPolicy>;
 
 /// Called before a primary-table bucket changes (snapshot pre-update hook).
-pub type ChangeHook = Box<dyn FnMut(DbIndex, BucketRef<'_, CompactKey, CompactValue>)>;
+pub type ChangeHookFn = dyn FnMut(DbIndex, BucketRef<'_, CompactKey, CompactValue>);
+pub type ChangeHook = Box<ChangeHookFn>;
 
 /// Per-database figures for INFO keyspace and DBSIZE.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -120,8 +121,7 @@ impl Drop for ValueMut<'_> {
 
 struct ChangeHooks<'a> {
     db: DbIndex,
-    on_change:
-        Option<&'a mut (dyn FnMut(DbIndex, BucketRef<'_, CompactKey, CompactValue>) + 'static)>,
+    on_change: Option<&'a mut ChangeHookFn>,
 }
 
 impl TableHooks<CompactKey, CompactValue> for ChangeHooks<'_> {
