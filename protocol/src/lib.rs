@@ -24,6 +24,7 @@
 pub mod error;
 pub mod inline;
 pub mod limits;
+pub mod memcache;
 pub mod numbers;
 pub mod reply_parser;
 pub mod reply_writer;
@@ -31,6 +32,7 @@ pub mod resp_parser;
 
 pub use error::{ProtocolError, ReplyError};
 pub use limits::ParserLimits;
+pub use memcache::{MemcacheCommand, MemcacheParser, MemcacheRequest};
 pub use reply_parser::{Reply, ReplyParser};
 
 pub use reply_writer::{ReplyWriter, RespVersion};
