@@ -21,7 +21,11 @@ fn main() {
     if let Some(i) = args.iter().position(|a| a == "--io_backend") {
         backend = args[i + 1].parse().expect("auto|uring|epoll");
     }
-    let pool = ProactorPool::builder().threads(2).backend(backend).build().expect("pool");
+    let pool = ProactorPool::builder()
+        .threads(2)
+        .backend(backend)
+        .build()
+        .expect("pool");
     println!("backend: {}", pool.backend());
 
     let ns = pool.run_on(0, || {

@@ -44,6 +44,20 @@ pub fn index() -> Option<usize> {
     try_current().map(|p| p.index)
 }
 
+/// Attaches `value` to the current proactor, once. Returns it back if one is already set.
+pub fn set_local<T: 'static>(value: T) -> Result<(), T> {
+    current()
+        .local
+        .set(Box::new(value))
+        .map_err(|b| *b.downcast::<T>().expect("same type"))
+}
+
+/// The value attached to the current proactor with `set_local`, if it has type `T`. The
+/// reference is valid for as long as the proactor runs, which outlives its fibers and calls.
+pub fn local<T: 'static>() -> Option<&'static T> {
+    try_current()?.local.get()?.downcast_ref::<T>()
+}
+
 /// Fibers alive on the current proactor.
 pub fn fiber_count() -> usize {
     current().fiber_count()
@@ -70,6 +84,8 @@ pub(crate) struct Proactor {
     pub force_unwinding: Cell<bool>,
     overflow: RefCell<Vec<VecDeque<Message>>>,
     due: RefCell<Vec<FiberId>>,
+    /// State a program attaches to this proactor (the coordinator's shard).
+    local: std::cell::OnceCell<Box<dyn std::any::Any>>,
 }
 
 impl Proactor {
@@ -88,6 +104,7 @@ impl Proactor {
             force_unwinding: Cell::new(false),
             overflow: RefCell::new((0..n).map(|_| VecDeque::new()).collect()),
             due: RefCell::new(Vec::new()),
+            local: std::cell::OnceCell::new(),
         }
     }
 

@@ -1,0 +1,255 @@
+//! Connection fibers: read, parse every complete command in the buffer, execute each, append
+//! the replies to one output buffer and send it once per batch. A client that never reads its
+//! replies parks its own fiber in `send` (so its input stops being read): memory stays bounded.
+
+use crate::args::Args;
+use crate::error::{shown_arg, CmdError};
+use crate::registry::Registry;
+use crate::server::{ProactorState, ProactorStats, ServerState};
+use damselfly_protocol::{CommandArgs, ParserLimits, ReplyWriter, RequestParser, RespVersion};
+use damselfly_runtime::clock;
+use damselfly_runtime::net::TcpStream;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+const READ_CHUNK: usize = 16 * 1024;
+
+/// What other connections may read about this one (CLIENT LIST/INFO/KILL), kept in the
+/// proactor's connection map.
+pub struct ConnInfo {
+    pub id: u64,
+    pub addr: String,
+    pub laddr: String,
+    pub created_ms: u64,
+    pub name: RefCell<Vec<u8>>,
+    pub db: Cell<usize>,
+    pub resp: Cell<u8>,
+    pub last_cmd: RefCell<&'static str>,
+    pub last_active_ms: Cell<u64>,
+    pub qbuf: Cell<usize>,
+}
+
+impl ConnInfo {
+    /// One CLIENT LIST line (without the newline).
+    pub fn describe(&self, now_ms: u64) -> String {
+        format!(
+            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name= lib-ver=",
+            self.id,
+            self.addr,
+            self.laddr,
+            String::from_utf8_lossy(&self.name.borrow()),
+            now_ms.saturating_sub(self.created_ms) / 1000,
+            now_ms.saturating_sub(self.last_active_ms.get()) / 1000,
+            self.db.get(),
+            self.qbuf.get(),
+            self.last_cmd.borrow(),
+            self.resp.get(),
+        )
+    }
+}
+
+/// Per-connection state the command handlers see.
+pub struct ConnState {
+    pub id: u64,
+    pub db: usize,
+    pub resp: RespVersion,
+    pub close_after_reply: bool,
+    pub info: Rc<ConnInfo>,
+}
+
+/// Everything a command handler gets.
+pub struct CmdCtx<'a> {
+    pub conn: &'a mut ConnState,
+    pub server: &'a ServerState,
+    pub out: &'a mut Vec<u8>,
+}
+
+impl CmdCtx<'_> {
+    pub fn reply(&mut self) -> ReplyWriter<'_> {
+        ReplyWriter::new(self.out, self.conn.resp)
+    }
+
+    pub fn db(&self) -> usize {
+        self.conn.db
+    }
+}
+
+fn limits(server: &ServerState) -> ParserLimits {
+    ParserLimits {
+        bulk_len_max: server.config.get_int("proto-max-bulk-len") as usize,
+        query_buffer_len_max: server.config.get_int("client-query-buffer-limit") as usize,
+        ..ParserLimits::default()
+    }
+}
+
+/// Serves one client until it quits, errs or is killed.
+pub fn serve(stream: TcpStream, server: Arc<ServerState>) {
+    let id = server.next_client_id();
+    server.total_connections.fetch_add(1, Ordering::Relaxed);
+    let connected = server.connected.fetch_add(1, Ordering::AcqRel) + 1;
+    let _guard = ConnectedGuard(server.clone());
+    if connected > server.config.get_int("maxclients") as usize {
+        server.rejected_connections.fetch_add(1, Ordering::Relaxed);
+        let _ = stream.send_all(b"-ERR max number of clients reached\r\n");
+        return;
+    }
+    let now = clock::wall_now_ms();
+    let info = Rc::new(ConnInfo {
+        id,
+        addr: stream
+            .peer_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default(),
+        laddr: stream
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default(),
+        created_ms: now,
+        name: RefCell::new(Vec::new()),
+        db: Cell::new(0),
+        resp: Cell::new(2),
+        last_cmd: RefCell::new("NULL"),
+        last_active_ms: Cell::new(now),
+        qbuf: Cell::new(0),
+    });
+    let ps = ProactorState::current();
+    ps.conns
+        .borrow_mut()
+        .insert(id, (stream.clone(), info.clone()));
+    let mut conn = ConnState {
+        id,
+        db: 0,
+        resp: RespVersion::Resp2,
+        close_after_reply: false,
+        info,
+    };
+    run(&stream, &server, &mut conn);
+    ps.conns.borrow_mut().remove(&id);
+    let _ = stream.close();
+}
+
+struct ConnectedGuard(Arc<ServerState>);
+impl Drop for ConnectedGuard {
+    fn drop(&mut self) {
+        self.0.connected.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
+    let mut parser = RequestParser::new(limits(server));
+    let query_max = parser.limits().query_buffer_len_max;
+    let mut args = CommandArgs::new();
+    let mut input: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    let mut out: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    let stats = &ProactorState::current().stats;
+    loop {
+        // Read: reserve what a pending bulk needs, or one chunk.
+        let want = parser
+            .input_len_wanted()
+            .unwrap_or(0)
+            .max(input.len() + READ_CHUNK);
+        let start = input.len();
+        input.resize(want.min(start + (64 << 20)).max(start + 1), 0);
+        let n = match stream.recv(&mut input[start..]) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        input.truncate(start + n);
+        ProactorStats::bump(&stats.net_input_bytes, n as u64);
+
+        let mut consumed = 0;
+        loop {
+            match parser.parse(&input[consumed..], &mut args) {
+                Ok(Some(used)) => {
+                    let a = Args::new(&input[consumed..], &args);
+                    execute(server, conn, &a, &mut out);
+                    consumed += used;
+                    if conn.close_after_reply {
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    e.write_reply(&mut out);
+                    let _ = stream.send_all(&out);
+                    return;
+                }
+            }
+        }
+        input.drain(..consumed);
+        conn.info.qbuf.set(input.len());
+        if !out.is_empty() {
+            ProactorStats::bump(&stats.net_output_bytes, out.len() as u64);
+            if stream.send_all(&out).is_err() {
+                return;
+            }
+            out.clear();
+            if out.capacity() > 1 << 20 {
+                out.shrink_to(READ_CHUNK);
+            }
+        }
+        if conn.close_after_reply {
+            return;
+        }
+        if input.len() > query_max {
+            log::warn!(
+                "closing client {}: query buffer over {query_max} bytes",
+                conn.id
+            );
+            return;
+        }
+        if input.is_empty() && input.capacity() > 1 << 20 {
+            input.shrink_to(READ_CHUNK);
+        }
+    }
+}
+
+/// Runs one command and appends its reply (or error) to `out`.
+pub fn execute(server: &ServerState, conn: &mut ConnState, args: &Args<'_>, out: &mut Vec<u8>) {
+    let registry = Registry::get();
+    let name = args.get(0);
+    let stats = &ProactorState::current().stats;
+    ProactorStats::bump(&stats.commands, 1);
+    let Some((index, spec)) = registry.lookup(name) else {
+        let mut shown = Vec::new();
+        let mut len = 0;
+        for a in args.rest(1) {
+            if len >= 128 {
+                break;
+            }
+            let s = shown_arg(&a[..a.len().min(128 - len)]);
+            len += s.len() + 3;
+            shown.push(s);
+        }
+        let e = CmdError::UnknownCommand {
+            name: shown_arg(name),
+            args: shown,
+        };
+        ReplyWriter::new(out, conn.resp).error(&e.to_string());
+        return;
+    };
+    if !spec.arity_ok(args.len()) {
+        let e = CmdError::WrongArity(spec.name.to_string());
+        ReplyWriter::new(out, conn.resp).error(&e.to_string());
+        return;
+    }
+    let started = clock::now();
+    let result = {
+        let mut ctx = CmdCtx { conn, server, out };
+        (spec.handler)(&mut ctx, args)
+    };
+    let failed = result.is_err();
+    if let Err(e) = result {
+        ReplyWriter::new(out, conn.resp).error(&e.to_string());
+    }
+    let us = (clock::now() - started).as_micros() as u64;
+    let mut per = stats.per_command.borrow_mut();
+    let entry = &mut per[index];
+    entry.0 += 1;
+    entry.1 += us;
+    entry.2 += failed as u64;
+    *conn.info.last_cmd.borrow_mut() = spec.name;
+    conn.info.last_active_ms.set(clock::wall_now_ms());
+}

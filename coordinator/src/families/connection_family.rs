@@ -1,0 +1,383 @@
+//! Connection commands: PING ECHO QUIT SELECT HELLO RESET CLIENT.
+
+use crate::args::{eq_ignore_case, parse_i64, Args};
+use crate::conn::CmdCtx;
+use crate::error::{CmdError, CmdResult};
+use crate::registry::{flags::*, CommandSpec};
+use crate::server::ProactorState;
+use crate::tx;
+use damselfly_protocol::RespVersion;
+use damselfly_runtime::clock;
+
+fn cmd_ping(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
+    match args.len() {
+        1 => ctx.reply().simple(b"PONG"),
+        2 => ctx.reply().bulk(args.get(1)),
+        _ => return Err(CmdError::WrongArity("ping".into())),
+    }
+    Ok(())
+}
+
+fn cmd_echo(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
+    ctx.reply().bulk(args.get(1));
+    Ok(())
+}
+
+fn cmd_quit(ctx: &mut CmdCtx<'_>, _args: &Args<'_>) -> CmdResult {
+    ctx.reply().ok();
+    ctx.conn.close_after_reply = true;
+    Ok(())
+}
+
+fn cmd_select(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
+    let db = parse_i64(args.get(1))
+        .map_err(|_| CmdError::raw("ERR value is not an integer or out of range"))?;
+    let dbs = ctx.server.config.get_int("databases");
+    if db < 0 || db >= dbs {
+        return Err(CmdError::DbIndexOutOfRange);
+    }
+    ctx.conn.db = db as usize;
+    ctx.conn.info.db.set(db as usize);
+    ctx.reply().ok();
+    Ok(())
+}
+
+fn cmd_reset(ctx: &mut CmdCtx<'_>, _args: &Args<'_>) -> CmdResult {
+    ctx.conn.db = 0;
+    ctx.conn.info.db.set(0);
+    ctx.conn.resp = RespVersion::Resp2;
+    ctx.conn.info.resp.set(2);
+    ctx.conn.info.name.borrow_mut().clear();
+    ctx.reply().simple(b"RESET");
+    Ok(())
+}
+
+fn cmd_hello(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
+    let mut i = 1;
+    if args.len() > 1 {
+        let v = parse_i64(args.get(1))
+            .map_err(|_| CmdError::raw("ERR Protocol version is not an integer or out of range"))?;
+        match v {
+            2 => ctx.conn.resp = RespVersion::Resp2,
+            3 => ctx.conn.resp = RespVersion::Resp3,
+            _ => return Err(CmdError::raw("NOPROTO unsupported protocol version")),
+        }
+        ctx.conn.info.resp.set(v as u8);
+        i = 2;
+    }
+    while i < args.len() {
+        let opt = args.get(i);
+        if eq_ignore_case(opt, "setname") && i + 1 < args.len() {
+            set_name(ctx, args.get(i + 1))?;
+            i += 2;
+        } else if eq_ignore_case(opt, "auth") && i + 2 < args.len() {
+            // No ACL users yet: only the default user, which needs no password.
+            return Err(CmdError::raw(
+                "WRONGPASS invalid username-password pair or user is disabled.",
+            ));
+        } else {
+            return Err(CmdError::raw(format!(
+                "ERR Syntax error in HELLO option '{}'",
+                String::from_utf8_lossy(opt)
+            )));
+        }
+    }
+    let proto = if ctx.conn.resp == RespVersion::Resp3 {
+        3
+    } else {
+        2
+    };
+    let id = ctx.conn.id as i64;
+    let mut r = ctx.reply();
+    r.map_header(7);
+    r.bulk(b"server");
+    r.bulk(b"redis");
+    r.bulk(b"version");
+    r.bulk(crate::REDIS_VERSION.as_bytes());
+    r.bulk(b"proto");
+    r.integer(proto);
+    r.bulk(b"id");
+    r.integer(id);
+    r.bulk(b"mode");
+    r.bulk(b"standalone");
+    r.bulk(b"role");
+    r.bulk(b"master");
+    r.bulk(b"modules");
+    r.array_header(0);
+    Ok(())
+}
+
+fn set_name(ctx: &mut CmdCtx<'_>, name: &[u8]) -> CmdResult {
+    if name.iter().any(|c| *c <= b' ' || *c > b'~') {
+        return Err(CmdError::raw(
+            "ERR Client names cannot contain spaces, newlines or special characters.",
+        ));
+    }
+    *ctx.conn.info.name.borrow_mut() = name.to_vec();
+    Ok(())
+}
+
+fn client_list_lines(filter_id: Option<Vec<u64>>) -> String {
+    let now = clock::wall_now_ms();
+    let filter = &filter_id;
+    let per_shard = tx::on_all_shards(&|_| {
+        let ps = ProactorState::current();
+        let conns = ps.conns.borrow();
+        let mut lines: Vec<(u64, String)> = conns
+            .values()
+            .filter(|(_, info)| filter.as_ref().is_none_or(|ids| ids.contains(&info.id)))
+            .map(|(_, info)| (info.id, info.describe(now)))
+            .collect();
+        lines.sort();
+        lines
+    });
+    let mut all: Vec<(u64, String)> = per_shard.into_iter().flatten().collect();
+    all.sort();
+    let mut out = String::new();
+    for (_, l) in all {
+        out.push_str(&l);
+        out.push('\n');
+    }
+    out
+}
+
+fn cmd_client(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
+    let sub = String::from_utf8_lossy(args.get(1)).to_ascii_lowercase();
+    let n = args.len();
+    match sub.as_str() {
+        "id" if n == 2 => {
+            let id = ctx.conn.id as i64;
+            ctx.reply().integer(id)
+        }
+        "getname" if n == 2 => {
+            let name = ctx.conn.info.name.borrow().clone();
+            if name.is_empty() {
+                ctx.reply().null()
+            } else {
+                ctx.reply().bulk(&name)
+            }
+        }
+        "setname" if n == 3 => {
+            set_name(ctx, args.get(2))?;
+            ctx.reply().ok();
+        }
+        "setinfo" if n == 4 => ctx.reply().ok(),
+        "info" if n == 2 => {
+            let line = ctx.conn.info.describe(clock::wall_now_ms()) + "\n";
+            ctx.reply().verbatim(b"txt", line.as_bytes());
+        }
+        "list" => {
+            let ids = if n >= 4 && eq_ignore_case(args.get(2), "id") {
+                let mut ids = Vec::new();
+                for a in args.rest(3) {
+                    ids.push(
+                        parse_i64(a).map_err(|_| CmdError::raw("ERR Invalid client ID"))? as u64,
+                    );
+                }
+                Some(ids)
+            } else if n == 2 {
+                None
+            } else if n == 4 && eq_ignore_case(args.get(2), "type") {
+                None
+            } else {
+                return Err(CmdError::Syntax);
+            };
+            let text = client_list_lines(ids);
+            ctx.reply().verbatim(b"txt", text.as_bytes());
+        }
+        "kill" if n >= 3 => return client_kill(ctx, args),
+        "help" if n == 2 => {
+            let lines = [
+                "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "GETNAME", "    Return the name of the current connection.",
+                "ID", "    Return the ID of the current connection.",
+                "INFO", "    Return information about the current client connection.",
+                "KILL <ip:port>", "    Kill connection made from <ip:port>.",
+                "KILL <option> <value> [<option> <value> [...]]", "    Kill connections. Options are: ID <client-id>, ADDR <ip:port>, LADDR <ip:port>, SKIPME (YES|NO).",
+                "LIST [options ...]", "    Return information about client connections.",
+                "SETNAME <name>", "    Assign the name <name> to the current connection.",
+                "HELP", "    Print this help.",
+            ];
+            let mut r = ctx.reply();
+            r.array_header(lines.len());
+            for l in lines {
+                r.simple(l.as_bytes());
+            }
+        }
+        _ => {
+            return Err(CmdError::UnknownSubcommand {
+                cmd: "client".into(),
+                sub: String::from_utf8_lossy(args.get(1)).into_owned(),
+            })
+        }
+    }
+    Ok(())
+}
+
+fn client_kill(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
+    // Old form: CLIENT KILL addr:port. New form: option/value pairs.
+    let mut id: Option<u64> = None;
+    let mut addr: Option<String> = None;
+    let mut laddr: Option<String> = None;
+    let mut skipme = true;
+    let old_form = args.len() == 3;
+    if old_form {
+        addr = Some(String::from_utf8_lossy(args.get(2)).into_owned());
+    } else {
+        if (args.len() - 2) % 2 != 0 {
+            return Err(CmdError::Syntax);
+        }
+        let mut i = 2;
+        while i + 1 < args.len() {
+            let (opt, val) = (args.get(i), args.get(i + 1));
+            if eq_ignore_case(opt, "id") {
+                id = Some(
+                    parse_i64(val)
+                        .map_err(|_| CmdError::raw("ERR client-id should be greater than 0"))?
+                        as u64,
+                );
+            } else if eq_ignore_case(opt, "addr") {
+                addr = Some(String::from_utf8_lossy(val).into_owned());
+            } else if eq_ignore_case(opt, "laddr") {
+                laddr = Some(String::from_utf8_lossy(val).into_owned());
+            } else if eq_ignore_case(opt, "skipme") {
+                skipme = if eq_ignore_case(val, "yes") {
+                    true
+                } else if eq_ignore_case(val, "no") {
+                    false
+                } else {
+                    return Err(CmdError::Syntax);
+                };
+            } else if eq_ignore_case(opt, "type")
+                || eq_ignore_case(opt, "user")
+                || eq_ignore_case(opt, "maxage")
+            {
+                // Accepted filters that match every client of a default-user, normal-type server.
+            } else {
+                return Err(CmdError::Syntax);
+            }
+            i += 2;
+        }
+    }
+    let me = ctx.conn.id;
+    let (id, addr, laddr) = (&id, &addr, &laddr);
+    let killed: usize = tx::on_all_shards(&|_| {
+        let ps = ProactorState::current();
+        let victims: Vec<_> = ps
+            .conns
+            .borrow()
+            .values()
+            .filter(|(_, info)| {
+                id.is_none_or(|i| info.id == i)
+                    && addr.as_ref().is_none_or(|a| &info.addr == a)
+                    && laddr.as_ref().is_none_or(|a| &info.laddr == a)
+                    && !(skipme && info.id == me)
+            })
+            .map(|(s, _)| s.clone())
+            .collect();
+        for s in &victims {
+            // Shutting the socket down ends the victim's recv; its fiber then cleans up.
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+        victims.len()
+    })
+    .into_iter()
+    .sum();
+    if old_form {
+        if killed == 0 {
+            return Err(CmdError::raw("ERR No such client"));
+        }
+        ctx.reply().ok();
+    } else {
+        ctx.reply().integer(killed as i64);
+    }
+    Ok(())
+}
+
+pub fn commands() -> Vec<CommandSpec> {
+    let c = |name, arity, flags, acl: &'static [&'static str], summary| CommandSpec {
+        name,
+        arity,
+        flags,
+        acl,
+        first_key: 0,
+        last_key: 0,
+        step: 0,
+        group: "connection",
+        summary,
+        since: "1.0.0",
+        handler: cmd_ping,
+    };
+    vec![
+        CommandSpec {
+            handler: cmd_ping,
+            ..c(
+                "ping",
+                -1,
+                FAST | STALE,
+                &["@fast", "@connection"],
+                "Returns the server's liveliness response.",
+            )
+        },
+        CommandSpec {
+            handler: cmd_echo,
+            ..c(
+                "echo",
+                2,
+                FAST | STALE,
+                &["@fast", "@connection"],
+                "Returns the given string.",
+            )
+        },
+        CommandSpec {
+            handler: cmd_quit,
+            ..c(
+                "quit",
+                -1,
+                FAST | NO_AUTH | STALE | ALLOW_BUSY,
+                &["@fast", "@connection"],
+                "Closes the connection.",
+            )
+        },
+        CommandSpec {
+            handler: cmd_select,
+            ..c(
+                "select",
+                2,
+                FAST | LOADING | STALE,
+                &["@fast", "@connection"],
+                "Changes the selected database.",
+            )
+        },
+        CommandSpec {
+            handler: cmd_hello,
+            ..c(
+                "hello",
+                -1,
+                FAST | NO_AUTH | STALE | LOADING,
+                &["@fast", "@connection"],
+                "Handshakes with the server.",
+            )
+        },
+        CommandSpec {
+            handler: cmd_reset,
+            ..c(
+                "reset",
+                1,
+                FAST | NO_AUTH | STALE | LOADING,
+                &["@fast", "@connection"],
+                "Resets the connection.",
+            )
+        },
+        CommandSpec {
+            handler: cmd_client,
+            ..c(
+                "client",
+                -2,
+                ADMIN | NOSCRIPT | LOADING | STALE,
+                &["@slow", "@connection"],
+                "A container for client connection commands.",
+            )
+        },
+    ]
+}

@@ -1,0 +1,12 @@
+//! Command families: one file per family, each ending with its registration table. Shard-side
+//! `op_*` functions run on the shard that owns the key; `cmd_*` functions parse, hop, merge and
+//! reply.
+
+use crate::registry::CommandSpec;
+
+pub mod connection_family;
+pub mod string_family;
+
+/// Every family's registration function.
+pub const ALL: &[fn() -> Vec<CommandSpec>] =
+    &[connection_family::commands, string_family::commands];

@@ -1,0 +1,27 @@
+//! damselfly-coordinator: what turns the runtime and the store into a Redis server.
+//!
+//! - `shard`: the shard each proactor owns (databases, intent locks, transaction queue).
+//! - `tx`: hops and VLL transactions (single-key fast path, single-shard hop, multi-shard
+//!   schedule/execute/conclude, global transactions).
+//! - `registry`: the command table (name, arity, flags, ACL categories, key spec, handler).
+//! - `conn`: connection fibers (read, parse every complete command, execute, one send per
+//!   batch of replies) and per-connection state.
+//! - `families/`: one file per command family, each with its registration table.
+//! - `error`: typed errors rendered to Redis's exact strings in one place.
+//! - `server`: the shared server state (config, clients, stats) and start/stop.
+
+pub mod args;
+pub mod config;
+pub mod conn;
+pub mod error;
+pub mod families;
+pub mod keys;
+pub mod registry;
+pub mod server;
+pub mod shard;
+pub mod tx;
+
+/// The Redis version Damselfly reports (HELLO, INFO): the command set it follows.
+pub const REDIS_VERSION: &str = "7.2.0";
+/// Damselfly's own version.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

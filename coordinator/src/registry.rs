@@ -1,0 +1,177 @@
+//! The command registry: one table built from every family's registration list. `COMMAND`,
+//! `COMMAND INFO/DOCS/COUNT/LIST` and COMMANDS.md are generated from it.
+
+use crate::args::Args;
+use crate::conn::CmdCtx;
+use crate::error::CmdResult;
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+pub type Handler = fn(&mut CmdCtx<'_>, &Args<'_>) -> CmdResult;
+
+/// Command flags, as `COMMAND INFO` names them.
+pub mod flags {
+    pub const WRITE: u32 = 1 << 0;
+    pub const READONLY: u32 = 1 << 1;
+    pub const DENYOOM: u32 = 1 << 2;
+    pub const ADMIN: u32 = 1 << 3;
+    pub const PUBSUB: u32 = 1 << 4;
+    pub const NOSCRIPT: u32 = 1 << 5;
+    pub const BLOCKING: u32 = 1 << 6;
+    pub const LOADING: u32 = 1 << 7;
+    pub const STALE: u32 = 1 << 8;
+    pub const FAST: u32 = 1 << 9;
+    pub const NO_AUTH: u32 = 1 << 10;
+    pub const ALLOW_BUSY: u32 = 1 << 11;
+
+    pub const NAMES: &[(u32, &str)] = &[
+        (WRITE, "write"),
+        (READONLY, "readonly"),
+        (DENYOOM, "denyoom"),
+        (ADMIN, "admin"),
+        (PUBSUB, "pubsub"),
+        (NOSCRIPT, "noscript"),
+        (BLOCKING, "blocking"),
+        (LOADING, "loading"),
+        (STALE, "stale"),
+        (FAST, "fast"),
+        (NO_AUTH, "no_auth"),
+        (ALLOW_BUSY, "allow_busy"),
+    ];
+}
+
+pub struct CommandSpec {
+    /// Lower case, as COMMAND prints it.
+    pub name: &'static str,
+    /// Redis arity: N means exactly N arguments (name included), -N at least N.
+    pub arity: i32,
+    pub flags: u32,
+    /// ACL categories, e.g. "@string", "@fast".
+    pub acl: &'static [&'static str],
+    /// Key positions: first, last (-1 = last argument), step; 0, 0, 0 for none.
+    pub first_key: i32,
+    pub last_key: i32,
+    pub step: i32,
+    pub group: &'static str,
+    pub summary: &'static str,
+    pub since: &'static str,
+    pub handler: Handler,
+}
+
+impl CommandSpec {
+    pub fn arity_ok(&self, argc: usize) -> bool {
+        let argc = argc as i32;
+        if self.arity >= 0 {
+            argc == self.arity
+        } else {
+            argc >= -self.arity
+        }
+    }
+
+    pub fn has(&self, flag: u32) -> bool {
+        self.flags & flag != 0
+    }
+
+    pub fn flag_names(&self) -> Vec<&'static str> {
+        flags::NAMES
+            .iter()
+            .filter(|(f, _)| self.flags & f != 0)
+            .map(|(_, n)| *n)
+            .collect()
+    }
+
+    /// Key argument positions for `argc` arguments.
+    pub fn key_positions(&self, argc: usize) -> Vec<usize> {
+        if self.first_key <= 0 {
+            return Vec::new();
+        }
+        let last = if self.last_key < 0 {
+            argc as i32 + self.last_key
+        } else {
+            self.last_key
+        };
+        let mut out = Vec::new();
+        let mut i = self.first_key;
+        while i <= last && (i as usize) < argc {
+            out.push(i as usize);
+            i += self.step.max(1);
+        }
+        out
+    }
+}
+
+pub struct Registry {
+    commands: Vec<CommandSpec>,
+    by_name: HashMap<&'static str, usize>,
+}
+
+impl Registry {
+    fn build() -> Registry {
+        let mut commands = Vec::new();
+        for family in crate::families::ALL {
+            commands.extend(family());
+        }
+        commands.sort_by_key(|c: &CommandSpec| c.name);
+        let by_name = commands
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.name, i))
+            .collect();
+        Registry { commands, by_name }
+    }
+
+    pub fn get() -> &'static Registry {
+        static REGISTRY: OnceLock<Registry> = OnceLock::new();
+        REGISTRY.get_or_init(Registry::build)
+    }
+
+    /// Finds a command by name, any case, without allocating for names up to 32 bytes.
+    pub fn lookup(&self, name: &[u8]) -> Option<(usize, &CommandSpec)> {
+        let mut buf = [0u8; 32];
+        let lower: String;
+        let key: &str = if name.len() <= buf.len() {
+            for (d, s) in buf.iter_mut().zip(name) {
+                *d = s.to_ascii_lowercase();
+            }
+            std::str::from_utf8(&buf[..name.len()]).ok()?
+        } else {
+            lower = String::from_utf8_lossy(name).to_ascii_lowercase();
+            &lower
+        };
+        let i = *self.by_name.get(key)?;
+        Some((i, &self.commands[i]))
+    }
+
+    pub fn commands(&self) -> &[CommandSpec] {
+        &self.commands
+    }
+
+    pub fn len(&self) -> usize {
+        self.commands.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.commands.is_empty()
+    }
+
+    /// COMMANDS.md: the supported commands, generated from the registry.
+    pub fn markdown(&self) -> String {
+        let mut out = String::from(
+            "# Commands\n\nGenerated from the command registry (`cargo run -p damselfly -- \
+             --commands-md > COMMANDS.md`); a test fails when this file is stale.\n\n\
+             | command | group | arity | flags | summary |\n|---|---|---|---|---|\n",
+        );
+        for c in &self.commands {
+            out.push_str(&format!(
+                "| {} | {} | {} | {} | {} |\n",
+                c.name.to_ascii_uppercase(),
+                c.group,
+                c.arity,
+                c.flag_names().join(" "),
+                c.summary
+            ));
+        }
+        out.push_str(&format!("\n{} commands.\n", self.commands.len()));
+        out
+    }
+}

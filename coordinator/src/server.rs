@@ -1,0 +1,166 @@
+//! Server-wide state shared by every proactor, the per-proactor state (its shard, its
+//! connections, its counters), and starting/stopping a server on a proactor pool.
+
+use crate::config::Config;
+use crate::conn::{self, ConnInfo};
+use crate::registry::Registry;
+use crate::shard::Shard;
+use damselfly_runtime::clock::{self, Time};
+use damselfly_runtime::net::{TcpListener, TcpStream};
+use damselfly_runtime::sync::Event;
+use damselfly_runtime::{Backend, ProactorPool};
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub struct ServerState {
+    pub config: Config,
+    pub shards: usize,
+    pub backend: Backend,
+    pub start: Time,
+    pub start_wall_ms: u64,
+    pub run_id: String,
+    pub addr: std::sync::OnceLock<SocketAddr>,
+    next_client_id: AtomicU64,
+    pub connected: AtomicUsize,
+    pub total_connections: AtomicU64,
+    pub rejected_connections: AtomicU64,
+    /// Set by SHUTDOWN or a signal; the embedding program stops the server.
+    pub shutdown: Event,
+}
+
+impl ServerState {
+    pub fn new(config: Config, shards: usize, backend: Backend) -> ServerState {
+        let wall = clock::wall_now_us();
+        ServerState {
+            config,
+            shards,
+            backend,
+            start: clock::now(),
+            start_wall_ms: wall / 1000,
+            run_id: format!(
+                "{:040x}",
+                (wall as u128).wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c)
+            ),
+            addr: std::sync::OnceLock::new(),
+            next_client_id: AtomicU64::new(1),
+            connected: AtomicUsize::new(0),
+            total_connections: AtomicU64::new(0),
+            rejected_connections: AtomicU64::new(0),
+            shutdown: Event::new(),
+        }
+    }
+
+    pub fn next_client_id(&self) -> u64 {
+        self.next_client_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn uptime(&self) -> Duration {
+        clock::now() - self.start
+    }
+}
+
+/// Counters of one proactor; INFO sums them over all proactors.
+#[derive(Default)]
+pub struct ProactorStats {
+    pub commands: Cell<u64>,
+    pub keyspace_hits: Cell<u64>,
+    pub keyspace_misses: Cell<u64>,
+    pub net_input_bytes: Cell<u64>,
+    pub net_output_bytes: Cell<u64>,
+    /// (calls, microseconds, failed) per registry index.
+    pub per_command: RefCell<Vec<(u64, u64, u64)>>,
+}
+
+impl ProactorStats {
+    pub fn bump(c: &Cell<u64>, n: u64) {
+        c.set(c.get() + n);
+    }
+}
+
+/// What each proactor owns besides its runtime state.
+pub struct ProactorState {
+    pub shard: Shard,
+    pub conns: RefCell<HashMap<u64, (TcpStream, Rc<ConnInfo>)>>,
+    pub stats: ProactorStats,
+}
+
+impl ProactorState {
+    pub fn current() -> &'static ProactorState {
+        damselfly_runtime::local::<ProactorState>().expect("not on a server proactor")
+    }
+}
+
+/// A running server on a pool.
+pub struct RunningServer {
+    pub state: Arc<ServerState>,
+    pub addr: SocketAddr,
+}
+
+/// Sets up every proactor's shard, binds the listener on proactor 0 and starts accepting.
+pub fn start(pool: &ProactorPool, state: Arc<ServerState>) -> std::io::Result<RunningServer> {
+    let dbs = state.config.get_int("databases").max(1) as usize;
+    let n_cmds = Registry::get().len();
+    let hz = state.config.get_int("hz").max(1) as u64;
+    for i in 0..pool.len() {
+        pool.run_on(i, move || {
+            let st = ProactorState {
+                shard: Shard::new(i, dbs),
+                conns: RefCell::new(HashMap::new()),
+                stats: ProactorStats {
+                    per_command: RefCell::new(vec![(0, 0, 0); n_cmds]),
+                    ..Default::default()
+                },
+            };
+            if damselfly_runtime::set_local(st).is_err() {
+                panic!("proactor {i} already hosts a server");
+            }
+            // Active expiry on the heartbeat: a bounded step per tick.
+            damselfly_runtime::fiber::every(
+                "expiry",
+                Duration::from_millis(1000 / hz),
+                move || {
+                    let shard = &ProactorState::current().shard;
+                    let now = clock::wall_now_ms();
+                    let mut db = shard.db.borrow_mut();
+                    for d in 0..db.db_count() {
+                        db.active_expire(d, now, damselfly_shards::expiry::ExpireBudget::default());
+                    }
+                    true
+                },
+            );
+        });
+    }
+    let bind = state.config.get("bind").unwrap_or_else(|| "0.0.0.0".into());
+    let port = state.config.get_int("port") as u16;
+    let ip: std::net::IpAddr = bind
+        .split_whitespace()
+        .next()
+        .unwrap_or("0.0.0.0")
+        .parse()
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "bad --bind address"))?;
+    let addr = SocketAddr::new(ip, port);
+    let (tx, rx) = damselfly_runtime::sync::oneshot::channel();
+    let st = state.clone();
+    pool.spawn_named(0, "acceptor", move || {
+        let listener = match TcpListener::bind(addr) {
+            Ok(l) => l,
+            Err(e) => return tx.send(Err(e)),
+        };
+        let local = listener.local_addr();
+        let _ = st.addr.set(local);
+        tx.send(Ok(local));
+        let st2 = st.clone();
+        if let Err(e) = listener.serve(move |stream| conn::serve(stream, st2.clone())) {
+            log::info!("acceptor stopped: {e}");
+        }
+    });
+    let addr = rx
+        .recv()
+        .map_err(|_| std::io::Error::other("acceptor died"))??;
+    Ok(RunningServer { state, addr })
+}

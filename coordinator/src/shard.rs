@@ -1,0 +1,183 @@
+//! The shard a proactor owns: its databases, intent locks and transaction queue. Shard `i`
+//! lives on proactor `i` and is only touched from there; hops bring work to it.
+
+use crate::tx::locks::{IntentLocks, LockMode};
+use crate::tx::queue::TxQueue;
+use damselfly_runtime::bus::RawCall;
+use damselfly_shards::DbSlice;
+use std::cell::RefCell;
+
+/// Locks a queued transaction holds on one shard.
+#[derive(Clone, Debug, Default)]
+pub struct ShardLocks {
+    pub keys: Vec<(u64, LockMode)>,
+    pub global: bool,
+}
+
+pub struct Shard {
+    pub index: usize,
+    pub db: RefCell<DbSlice>,
+    pub locks: RefCell<IntentLocks>,
+    txq: RefCell<TxQueue>,
+    /// Locks of each queued transaction, by queue sequence number.
+    held: RefCell<Vec<(u64, ShardLocks)>>,
+    runnable: RefCell<Vec<RawCall>>,
+}
+
+impl Shard {
+    pub fn new(index: usize, db_count: usize) -> Shard {
+        Shard {
+            index,
+            db: RefCell::new(DbSlice::new(db_count)),
+            locks: RefCell::new(IntentLocks::default()),
+            txq: RefCell::new(TxQueue::default()),
+            held: RefCell::new(Vec::new()),
+            runnable: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// The shard of the current proactor.
+    pub fn current() -> &'static Shard {
+        &crate::server::ProactorState::current().shard
+    }
+
+    /// True when a single-key command on `key` may run right now, without queueing.
+    pub fn key_is_free(&self, key: u64, mode: LockMode) -> bool {
+        self.locks.borrow().is_free(key, mode)
+    }
+
+    /// Enters a transaction in the queue and takes its locks. Returns its sequence number, or
+    /// None when a multi-shard txid arrived out of order (the coordinator retries).
+    pub fn schedule(&self, txid: u64, locks: ShardLocks) -> Option<u64> {
+        let mut lt = self.locks.borrow_mut();
+        let all_free = if locks.global {
+            lt.is_idle()
+        } else {
+            locks.keys.iter().all(|(k, m)| lt.is_free(*k, *m))
+        };
+        let seq = self.txq.borrow_mut().admit(txid, all_free)?;
+        if locks.global {
+            lt.acquire_global();
+        }
+        for (k, m) in &locks.keys {
+            lt.acquire(*k, *m);
+        }
+        self.held.borrow_mut().push((seq, locks));
+        Some(seq)
+    }
+
+    pub fn can_run(&self, seq: u64) -> bool {
+        self.txq.borrow().can_run(seq)
+    }
+
+    /// Parks a hop until the transaction may run.
+    pub fn arm(&self, seq: u64, call: RawCall) {
+        self.txq.borrow_mut().arm(seq, call);
+    }
+
+    /// Ends a transaction here: releases its locks, leaves the queue, runs what became
+    /// runnable.
+    pub fn conclude(&self, seq: u64) {
+        let locks = {
+            let mut held = self.held.borrow_mut();
+            let i = held
+                .iter()
+                .position(|(s, _)| *s == seq)
+                .expect("concluded unknown tx");
+            held.swap_remove(i).1
+        };
+        {
+            let mut lt = self.locks.borrow_mut();
+            for (k, m) in &locks.keys {
+                lt.release(*k, *m);
+            }
+            if locks.global {
+                lt.release_global();
+            }
+        }
+        self.txq.borrow_mut().remove(seq);
+        self.poll_queue();
+    }
+
+    fn poll_queue(&self) {
+        loop {
+            let calls = {
+                let mut r = self.runnable.borrow_mut();
+                self.txq.borrow_mut().take_runnable(&mut r);
+                if r.is_empty() {
+                    return;
+                }
+                std::mem::take(&mut *r)
+            };
+            for c in calls {
+                (c.func)(c.arg);
+            }
+        }
+    }
+
+    pub fn queue_len(&self) -> usize {
+        self.txq.borrow().len()
+    }
+
+    pub fn locks_held(&self) -> usize {
+        self.locks.borrow().held()
+    }
+}
+
+/// Hash of a key for shard selection and locking: the `{hashtag}` part when there is one (so
+/// keys of one tag share a shard, as Redis Cluster clients expect), with seeds distinct from the
+/// table's so the shard choice does not bias bucket choice inside the shard.
+pub fn key_hash(key: &[u8]) -> u64 {
+    static STATE: std::sync::OnceLock<ahash::RandomState> = std::sync::OnceLock::new();
+    let state = STATE.get_or_init(|| {
+        ahash::RandomState::with_seeds(
+            0x6461_6d73_656c_666c,
+            0x7368_6172_645f_7478,
+            0x9e37_79b9_7f4a_7c15,
+            0xc2b2_ae3d_27d4_eb4f,
+        )
+    });
+    state.hash_one(hashtag(key))
+}
+
+/// The part of `key` Redis Cluster hashes: the text between the first `{` and the next `}` when
+/// non-empty, else the whole key.
+pub fn hashtag(key: &[u8]) -> &[u8] {
+    if let Some(open) = memchr_byte(b'{', key) {
+        if let Some(len) = memchr_byte(b'}', &key[open + 1..]) {
+            if len > 0 {
+                return &key[open + 1..open + 1 + len];
+            }
+        }
+    }
+    key
+}
+
+fn memchr_byte(b: u8, s: &[u8]) -> Option<usize> {
+    s.iter().position(|c| *c == b)
+}
+
+/// Shard owning a key hash, out of `n` (multiply-shift instead of a division).
+pub fn shard_of(hash: u64, n: usize) -> usize {
+    ((hash as u128 * n as u128) >> 64) as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashtags_follow_redis_cluster_rules() {
+        assert_eq!(hashtag(b"{user1000}.following"), b"user1000");
+        assert_eq!(hashtag(b"foo{}{bar}"), b"foo{}{bar}");
+        assert_eq!(hashtag(b"foo{{bar}}zap"), b"{bar");
+        assert_eq!(hashtag(b"foo{bar}{zap}"), b"bar");
+        assert_eq!(hashtag(b"plain"), b"plain");
+        assert_eq!(key_hash(b"{a}x"), key_hash(b"{a}y"));
+        for n in 1..8 {
+            for k in 0..100u32 {
+                assert!(shard_of(key_hash(&k.to_le_bytes()), n) < n);
+            }
+        }
+    }
+}

@@ -1,0 +1,331 @@
+//! Transactions: how a command reaches the shards that own its keys (DESIGN.md §4).
+//!
+//! - A single-key command on the local shard with no conflicting lock runs inline: no message,
+//!   no txid ([`single_key`]).
+//! - A single-shard command elsewhere is one hop; on arrival it runs at once when its locks are
+//!   free, else it queues behind the conflicting transactions.
+//! - A multi-shard command is a [`Transaction`]: a global txid, a schedule hop that enters it in
+//!   every involved shard's queue and takes its intent locks (VLL), then execution hops, the
+//!   last of which concludes (releases locks, lets the next queued transaction run).
+//!
+//! A hop is a [`Job`] on the coordinator fiber's stack, sent as a plain function pointer plus
+//! the job's address: no allocation and no boxed closure per hop. The coordinator stays parked
+//! on the job's reply counter until every shard answered, which keeps the job alive.
+
+pub mod locks;
+pub mod queue;
+
+use crate::shard::{Shard, ShardLocks};
+use damselfly_runtime::bus::{self, Message, RawCall};
+use damselfly_runtime::sync::ReplyCounter;
+use locks::LockMode;
+use std::cell::UnsafeCell;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+static NEXT_TXID: AtomicU64 = AtomicU64::new(1);
+
+#[derive(Copy, Clone)]
+enum JobKind<'a> {
+    /// Run now (reads that need no isolation, scheduling steps).
+    Plain,
+    /// Single-shard transaction: run now if its locks are free, else queue, run, conclude.
+    Single(&'a ShardLocks),
+    /// A hop of a scheduled transaction: run when it may; conclude after when asked.
+    Step { seq: u64, conclude: bool },
+}
+
+struct Job<'a, R> {
+    f: &'a (dyn Fn(&Shard) -> R + Sync),
+    kind: UnsafeCell<JobKind<'a>>,
+    result: UnsafeCell<Option<R>>,
+    counter: &'a ReplyCounter,
+}
+
+// SAFETY: a job is touched by exactly one shard thread between the send and `counter.done()`,
+// and by the coordinator only before the send and after `wait()` (ordered by the counter's
+// AcqRel decrement and Acquire load); `f` is Sync and `R` is Send.
+unsafe impl<R: Send> Sync for Job<'_, R> {}
+
+fn run_job<R: Send>(arg: usize) {
+    // SAFETY: `arg` is the address of a Job whose coordinator is parked until `done()`.
+    let job = unsafe { &*(arg as *const Job<R>) };
+    let shard = Shard::current();
+    // SAFETY: only this shard's thread touches `kind` now (see the Sync impl).
+    let kind = unsafe { *job.kind.get() };
+    match kind {
+        JobKind::Plain => complete(job, shard, None),
+        JobKind::Single(locks) => {
+            let free = locks.keys.iter().all(|(k, m)| shard.key_is_free(*k, *m));
+            if free && !locks.global {
+                return complete(job, shard, None);
+            }
+            let seq = shard
+                .schedule(0, locks.clone())
+                .expect("single-shard txs are always admitted");
+            // SAFETY: as above.
+            unsafe {
+                *job.kind.get() = JobKind::Step {
+                    seq,
+                    conclude: true,
+                }
+            };
+            run_step(job, shard, arg, seq, true);
+        }
+        JobKind::Step { seq, conclude } => run_step(job, shard, arg, seq, conclude),
+    }
+}
+
+fn run_step<R: Send>(job: &Job<R>, shard: &Shard, arg: usize, seq: u64, conclude: bool) {
+    if shard.can_run(seq) {
+        complete(job, shard, conclude.then_some(seq));
+    } else {
+        shard.arm(
+            seq,
+            RawCall {
+                func: run_armed::<R>,
+                arg,
+            },
+        );
+    }
+}
+
+fn run_armed<R: Send>(arg: usize) {
+    // SAFETY: as in `run_job`; the queue only hands back an armed hop once it may run.
+    let job = unsafe { &*(arg as *const Job<R>) };
+    // SAFETY: as above.
+    let JobKind::Step { seq, conclude } = (unsafe { *job.kind.get() }) else {
+        unreachable!("only steps are armed")
+    };
+    complete(job, Shard::current(), conclude.then_some(seq));
+}
+
+fn complete<R: Send>(job: &Job<R>, shard: &Shard, conclude: Option<u64>) {
+    let r = (job.f)(shard);
+    // SAFETY: as in `run_job`.
+    unsafe { *job.result.get() = Some(r) };
+    if let Some(seq) = conclude {
+        shard.conclude(seq);
+    }
+    // Last touch of the job: after this the coordinator may return and free it.
+    job.counter.done();
+}
+
+/// Sends one job per shard and waits for all; results in the order of `shards`.
+fn dispatch<'a, R: Send>(
+    shards: &[usize],
+    kinds: impl Fn(usize) -> JobKind<'a>,
+    f: &'a (dyn Fn(&Shard) -> R + Sync),
+) -> Vec<R> {
+    let counter = ReplyCounter::new(shards.len());
+    let jobs: Vec<Job<R>> = shards
+        .iter()
+        .enumerate()
+        .map(|(i, _)| Job {
+            f,
+            kind: UnsafeCell::new(kinds(i)),
+            result: UnsafeCell::new(None),
+            counter: &counter,
+        })
+        .collect();
+    let here = damselfly_runtime::proactor_index().expect("commands run on proactors");
+    let mut local = None;
+    for (job, &shard) in jobs.iter().zip(shards) {
+        let arg = job as *const Job<R> as usize;
+        if shard == here {
+            local = Some(arg); // after the remote sends, so shards work in parallel
+        } else {
+            bus::send(
+                shard,
+                Message::Call(RawCall {
+                    func: run_job::<R>,
+                    arg,
+                }),
+            );
+        }
+    }
+    if let Some(arg) = local {
+        run_job::<R>(arg);
+    }
+    counter.wait();
+    jobs.into_iter()
+        .map(|j| j.result.into_inner().expect("every shard answered"))
+        .collect()
+}
+
+/// Runs `f` on each shard of `shards` at once, without locks (reads that Redis also serves
+/// non-atomically across the keyspace: DBSIZE, KEYS, SCAN, INFO).
+pub fn on_shards<R: Send>(shards: &[usize], f: &(dyn Fn(&Shard) -> R + Sync)) -> Vec<R> {
+    dispatch(shards, |_| JobKind::Plain, f)
+}
+
+/// Runs `f` on every shard.
+pub fn on_all_shards<R: Send>(f: &(dyn Fn(&Shard) -> R + Sync)) -> Vec<R> {
+    let all: Vec<usize> = (0..damselfly_runtime::proactor_count()).collect();
+    on_shards(&all, f)
+}
+
+/// A single-key command: inline when the key is local and unlocked, else one hop.
+pub fn single_key<R: Send>(key_hash: u64, mode: LockMode, f: &(dyn Fn(&Shard) -> R + Sync)) -> R {
+    let n = damselfly_runtime::proactor_count();
+    let shard = crate::shard::shard_of(key_hash, n);
+    if Some(shard) == damselfly_runtime::proactor_index() {
+        let s = Shard::current();
+        if s.key_is_free(key_hash, mode) {
+            return f(s);
+        }
+    }
+    let locks = ShardLocks {
+        keys: vec![(key_hash, mode)],
+        global: false,
+    };
+    single_shard(shard, &locks, f)
+}
+
+/// A command whose keys all live on `shard`: one hop, queued only on conflict.
+pub fn single_shard<R: Send>(
+    shard: usize,
+    locks: &ShardLocks,
+    f: &(dyn Fn(&Shard) -> R + Sync),
+) -> R {
+    dispatch(&[shard], |_| JobKind::Single(locks), f)
+        .pop()
+        .expect("one result")
+}
+
+/// A transaction over several shards, scheduled with VLL. Drop without `conclude` is a bug
+/// (locks would stay held): it panics.
+pub struct Transaction {
+    shards: Vec<usize>,
+    seqs: Vec<u64>,
+    txid: u64,
+    open: bool,
+}
+
+impl Transaction {
+    /// Enters the transaction in the queues of the shards in `plan` (shard, its locks).
+    pub fn schedule(plan: &[(usize, ShardLocks)]) -> Transaction {
+        let shards: Vec<usize> = plan.iter().map(|(s, _)| *s).collect();
+        loop {
+            let txid = NEXT_TXID.fetch_add(1, Ordering::Relaxed);
+            let schedule = |shard: &Shard| {
+                let locks = &plan
+                    .iter()
+                    .find(|(s, _)| *s == shard.index)
+                    .expect("planned")
+                    .1;
+                shard.schedule(txid, locks.clone())
+            };
+            let seqs = on_shards(&shards, &schedule);
+            if seqs.iter().all(|s| s.is_some()) {
+                let seqs = seqs.into_iter().map(|s| s.expect("checked")).collect();
+                return Transaction {
+                    shards,
+                    seqs,
+                    txid,
+                    open: true,
+                };
+            }
+            // Some shard had already admitted a later txid: undo and retry with a fresh one.
+            let admitted: Vec<(usize, u64)> = shards
+                .iter()
+                .zip(&seqs)
+                .filter_map(|(sh, s)| s.map(|s| (*sh, s)))
+                .collect();
+            let undo_shards: Vec<usize> = admitted.iter().map(|(s, _)| *s).collect();
+            let undo = |shard: &Shard| {
+                let seq = admitted
+                    .iter()
+                    .find(|(s, _)| *s == shard.index)
+                    .expect("admitted")
+                    .1;
+                shard.conclude(seq);
+            };
+            on_shards(&undo_shards, &undo);
+        }
+    }
+
+    /// A global transaction: every shard, whole-shard locks (FLUSHALL, SWAPDB).
+    pub fn schedule_global() -> Transaction {
+        let n = damselfly_runtime::proactor_count();
+        let plan: Vec<(usize, ShardLocks)> = (0..n)
+            .map(|s| {
+                (
+                    s,
+                    ShardLocks {
+                        keys: Vec::new(),
+                        global: true,
+                    },
+                )
+            })
+            .collect();
+        Transaction::schedule(&plan)
+    }
+
+    pub fn txid(&self) -> u64 {
+        self.txid
+    }
+
+    pub fn shards(&self) -> &[usize] {
+        &self.shards
+    }
+
+    /// Runs `f` on the given subset of the transaction's shards, in parallel, once the
+    /// transaction may run there. With `conclude`, those shards release the transaction after.
+    pub fn execute<R: Send>(
+        &mut self,
+        shards: &[usize],
+        conclude: bool,
+        f: &(dyn Fn(&Shard) -> R + Sync),
+    ) -> Vec<R> {
+        assert!(self.open, "transaction already concluded");
+        let seq_of = |s: usize| {
+            let i = self
+                .shards
+                .iter()
+                .position(|x| *x == s)
+                .expect("shard not in transaction");
+            self.seqs[i]
+        };
+        let seqs: Vec<u64> = shards.iter().map(|s| seq_of(*s)).collect();
+        let out = dispatch(
+            shards,
+            |i| JobKind::Step {
+                seq: seqs[i],
+                conclude,
+            },
+            f,
+        );
+        if conclude {
+            let done: Vec<usize> = shards.to_vec();
+            let keep: Vec<usize> = (0..self.shards.len())
+                .filter(|i| !done.contains(&self.shards[*i]))
+                .collect();
+            self.seqs = keep.iter().map(|i| self.seqs[*i]).collect();
+            self.shards = keep.iter().map(|i| self.shards[*i]).collect();
+            self.open = !self.shards.is_empty();
+        }
+        out
+    }
+
+    /// Runs `f` on every shard of the transaction and concludes it.
+    pub fn execute_all<R: Send>(mut self, f: &(dyn Fn(&Shard) -> R + Sync)) -> Vec<R> {
+        let shards = self.shards.clone();
+        self.execute(&shards, true, f)
+    }
+
+    /// Releases the shards not concluded yet.
+    pub fn conclude(mut self) {
+        if self.open {
+            let shards = self.shards.clone();
+            self.execute(&shards, true, &|_| ());
+        }
+    }
+}
+
+impl Drop for Transaction {
+    fn drop(&mut self) {
+        if self.open && !std::thread::panicking() {
+            panic!("transaction {} dropped while holding locks", self.txid);
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! Damselfly: a Redis- and memcached-compatible in-memory store, embeddable.
+//!
+//! ```no_run
+//! let server = damselfly::Server::builder().port(0).threads(2).start().unwrap();
+//! println!("listening on {}", server.addr());
+//! server.shutdown();
+//! ```
+//!
+//! Several servers can run in one process: each owns its proactor pool and shards.
+
+pub mod config;
+
+use damselfly_coordinator::config::Config;
+use damselfly_coordinator::server::{self, ServerState};
+use damselfly_runtime::{BackendChoice, ProactorPool};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub use damselfly_coordinator::{REDIS_VERSION, VERSION};
+
+/// Options of a server; every parameter of the config registry can be set by name.
+pub struct ServerBuilder {
+    config: Config,
+    errors: Vec<String>,
+}
+
+impl ServerBuilder {
+    /// Sets a parameter by its Redis or flag name (`port`, `proactor_threads`, `dbnum`...).
+    pub fn set(mut self, name: &str, value: &str) -> Self {
+        if let Err(e) = self.config.set(name, value, true) {
+            self.errors.push(format!("{name}: {e}"));
+        }
+        self
+    }
+    pub fn port(self, port: u16) -> Self {
+        self.set("port", &port.to_string())
+    }
+    pub fn bind(self, addr: &str) -> Self {
+        self.set("bind", addr)
+    }
+    pub fn threads(self, n: usize) -> Self {
+        self.set("proactor-threads", &n.to_string())
+    }
+    pub fn backend(self, backend: &str) -> Self {
+        self.set("io-backend", backend)
+    }
+
+    /// Starts the proactors, the shards and the listener.
+    pub fn start(self) -> std::io::Result<ServerHandle> {
+        if !self.errors.is_empty() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                self.errors.join("; "),
+            ));
+        }
+        let threads = self.config.get_int("proactor-threads") as usize;
+        let backend: BackendChoice = self
+            .config
+            .get("io-backend")
+            .unwrap_or_else(|| "auto".into())
+            .parse()
+            .map_err(|e: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        let mut pool = ProactorPool::builder().backend(backend).name("damselfly");
+        if threads > 0 {
+            pool = pool.threads(threads);
+        }
+        let pool = pool.build()?;
+        let state = Arc::new(ServerState::new(self.config, pool.len(), pool.backend()));
+        let running = server::start(&pool, state)?;
+        Ok(ServerHandle {
+            pool: Some(pool),
+            state: running.state,
+            addr: running.addr,
+        })
+    }
+}
+
+/// A running server. Dropping it shuts it down.
+pub struct ServerHandle {
+    pool: Option<ProactorPool>,
+    state: Arc<ServerState>,
+    addr: SocketAddr,
+}
+
+impl ServerHandle {
+    /// The address the server listens on (the real port when started with port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn threads(&self) -> usize {
+        self.state.shards
+    }
+
+    pub fn backend(&self) -> damselfly_runtime::Backend {
+        self.state.backend
+    }
+
+    /// Blocks the calling thread until SHUTDOWN is received or `stop` returns true (checked
+    /// every 100 ms).
+    pub fn wait(&self, stop: impl Fn() -> bool) {
+        loop {
+            let deadline = damselfly_runtime::clock::now() + std::time::Duration::from_millis(100);
+            if self.state.shutdown.wait_until(Some(deadline)) || stop() {
+                return;
+            }
+        }
+    }
+
+    /// Stops accepting, closes every connection, stops the proactors.
+    pub fn shutdown(mut self) {
+        if let Some(pool) = self.pool.take() {
+            pool.shutdown();
+        }
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        if let Some(pool) = self.pool.take() {
+            pool.shutdown();
+        }
+    }
+}
+
+pub struct Server;
+
+impl Server {
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder {
+            config: Config::default(),
+            errors: Vec::new(),
+        }
+    }
+}

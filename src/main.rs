@@ -1,0 +1,85 @@
+//! The damselfly server binary: a thin wrapper over `damselfly::Server`.
+
+use damselfly::config::{help_text, parse_args, Invocation};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+static SIGNALED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    SIGNALED.store(true, Ordering::SeqCst);
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let settings = match parse_args(&args) {
+        Ok(Invocation::Run(s)) => s,
+        Ok(Invocation::Help) => {
+            print!("{}", help_text());
+            return;
+        }
+        Ok(Invocation::Version) => {
+            println!(
+                "damselfly {} (redis {})",
+                damselfly::VERSION,
+                damselfly::REDIS_VERSION
+            );
+            return;
+        }
+        Ok(Invocation::CommandsMarkdown) => {
+            print!(
+                "{}",
+                damselfly_coordinator::registry::Registry::get().markdown()
+            );
+            return;
+        }
+        Err(e) => {
+            eprintln!("damselfly: {e}");
+            std::process::exit(2);
+        }
+    };
+    let level = settings
+        .iter()
+        .rev()
+        .find(|(n, _)| n == "loglevel")
+        .map(|(_, v)| match v.as_str() {
+            "debug" => "debug",
+            "verbose" | "info" => "info",
+            "warning" | "error" => "warn",
+            "nothing" => "off",
+            _ => "info",
+        })
+        .unwrap_or("info");
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level)).init();
+
+    let mut builder = damselfly::Server::builder();
+    for (name, value) in &settings {
+        builder = builder.set(name, value);
+    }
+    let server = match builder.start() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("damselfly: cannot start: {e}");
+            std::process::exit(1);
+        }
+    };
+    // SAFETY: installs an async-signal-safe handler that only stores to an atomic.
+    unsafe {
+        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+    log::info!(
+        "damselfly {} (redis {}): {} threads, {}, listening on {}",
+        damselfly::VERSION,
+        damselfly::REDIS_VERSION,
+        server.threads(),
+        server.backend(),
+        server.addr()
+    );
+    server.wait(|| SIGNALED.load(Ordering::SeqCst));
+    log::info!("shutting down");
+    server.shutdown();
+}
