@@ -4,7 +4,7 @@
 //! 2N elements, set and push → array, null → `$-1` (bulk) or `*-1` (array), double → bulk
 //! string, boolean → `:1`/`:0`, big number and verbatim string → bulk string.
 
-use crate::numbers::{write_double_g17, write_i64, write_u64};
+use crate::numbers::{decimal_len_u64, write_double_g17, write_i64, write_u64};
 
 /// The protocol a client chose with HELLO (RESP2 until it says otherwise).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -87,9 +87,10 @@ impl<'a> ReplyWriter<'a> {
 
     /// A bulk string holding `value` in decimal (Redis's `addReplyBulkLongLong`).
     pub fn bulk_integer(&mut self, value: i64) {
-        let mut digits = Vec::with_capacity(20);
-        write_i64(&mut digits, value);
-        self.bulk(&digits);
+        let digits_len = decimal_len_u64(value.unsigned_abs()) + usize::from(value < 0);
+        self.length_header(b'$', digits_len);
+        write_i64(self.out, value);
+        self.out.extend_from_slice(b"\r\n");
     }
 
     /// The null bulk string: `$-1\r\n` (RESP2) or `_\r\n` (RESP3).
@@ -160,9 +161,21 @@ impl<'a> ReplyWriter<'a> {
             write_double_g17(self.out, value);
             self.out.extend_from_slice(b"\r\n");
         } else {
-            let mut text = Vec::with_capacity(32);
-            write_double_g17(&mut text, value);
-            self.bulk(&text);
+            // Format in place, then put the length header in front of the text.
+            let text_start = self.out.len();
+            write_double_g17(self.out, value);
+            let text_len = self.out.len() - text_start;
+            // A %.17g text is at most 24 bytes: a one- or two-digit length.
+            debug_assert!(text_len < 100);
+            let (header, header_len) = if text_len < 10 {
+                ([b'$', b'0' + text_len as u8, b'\r', b'\n', 0], 4)
+            } else {
+                let (tens, ones) = ((text_len / 10) as u8, (text_len % 10) as u8);
+                ([b'$', b'0' + tens, b'0' + ones, b'\r', b'\n'], 5)
+            };
+            self.out
+                .splice(text_start..text_start, header[..header_len].iter().copied());
+            self.out.extend_from_slice(b"\r\n");
         }
     }
 
@@ -257,6 +270,12 @@ mod tests {
         same(|w| w.bulk(b"hello"), b"$5\r\nhello\r\n");
         same(|w| w.bulk(b""), b"$0\r\n\r\n");
         same(|w| w.bulk_integer(-7), b"$2\r\n-7\r\n");
+        same(|w| w.bulk_integer(0), b"$1\r\n0\r\n");
+        same(|w| w.bulk_integer(1234567890), b"$10\r\n1234567890\r\n");
+        same(
+            |w| w.bulk_integer(i64::MIN),
+            b"$20\r\n-9223372036854775808\r\n",
+        );
         same(|w| w.array_header(0), b"*0\r\n");
         same(|w| w.array_header(123), b"*123\r\n");
     }
