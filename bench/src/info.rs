@@ -87,6 +87,11 @@ impl BlockingClient {
         })
     }
 
+    /// Changes how long a read may wait (120 s by default).
+    pub fn set_read_timeout(&mut self, t: Duration) -> io::Result<()> {
+        self.stream.set_read_timeout(Some(t))
+    }
+
     /// Sends raw bytes without waiting for anything.
     pub fn send_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.stream.write_all(bytes)

@@ -192,6 +192,10 @@ pub fn to_json(cfg: &Config, r: &RunResult) -> Value {
 
 /// Prints everything the generator prints at the end and writes the JSON file if asked.
 pub fn finish(cfg: &Config, r: &RunResult) -> io::Result<()> {
+    let errors = r.stats.sets.errors + r.stats.gets.errors;
+    if errors > 0 {
+        eprintln!("warning: the server answered {errors} requests with an error");
+    }
     let stdout = io::stdout();
     let mut out = stdout.lock();
     writeln!(out, "{cfg}")?;

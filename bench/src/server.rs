@@ -121,6 +121,7 @@ impl Drop for ServerProc {
 /// Connects and sends a no-op request (PING or `version`); any reply means "ready".
 pub fn probe(port: u16, proto: Protocol) -> io::Result<()> {
     let mut c = BlockingClient::connect("127.0.0.1", port)?;
+    c.set_read_timeout(Duration::from_secs(2))?;
     match proto {
         Protocol::Redis => {
             c.command(&[b"PING"])?;
