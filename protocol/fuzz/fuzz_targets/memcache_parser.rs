@@ -25,5 +25,8 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     assert_eq!(run_memcache(input, &every_byte(input.len()), limits), whole);
-    assert_eq!(run_memcache(input, &cuts_from_seed(input.len(), seed), limits), whole);
+    assert_eq!(
+        run_memcache(input, &cuts_from_seed(input.len(), seed), limits),
+        whole
+    );
 });

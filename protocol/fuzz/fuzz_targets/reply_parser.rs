@@ -19,9 +19,15 @@ fuzz_target!(|data: &[u8]| {
         out
     };
     let split = run_replies(input, &every_byte(input.len()));
-    assert_eq!((encode(&split.0), split.1), (encode(&whole.0), whole.1.clone()));
+    assert_eq!(
+        (encode(&split.0), split.1),
+        (encode(&whole.0), whole.1.clone())
+    );
     let chunked = run_replies(input, &cuts_from_seed(input.len(), seed));
-    assert_eq!((encode(&chunked.0), chunked.1), (encode(&whole.0), whole.1.clone()));
+    assert_eq!(
+        (encode(&chunked.0), chunked.1),
+        (encode(&whole.0), whole.1.clone())
+    );
     let encoded = encode(&whole.0);
     let again = run_replies(&encoded, &[]);
     assert_eq!(again.1, None);

@@ -26,7 +26,10 @@ fuzz_target!(|data: &[u8]| {
     let limits = ParserLimits::default();
     let whole = run_requests(input, &[], limits);
     assert_eq!(run_requests(input, &every_byte(input.len()), limits), whole);
-    assert_eq!(run_requests(input, &cuts_from_seed(input.len(), seed), limits), whole);
+    assert_eq!(
+        run_requests(input, &cuts_from_seed(input.len(), seed), limits),
+        whole
+    );
     for command in &whole.commands {
         let mut encoded = format!("*{}\r\n", command.len()).into_bytes();
         for arg in command {

@@ -4,8 +4,8 @@
 
 use damselfly_protocol::memcache::{MemcacheLimits, MemcacheParsed};
 use damselfly_protocol::{
-    CommandArgs, MemcacheParser, MemcacheRequest, ParserLimits, ProtocolError, Reply,
-    ReplyError, ReplyParser, RequestParser,
+    CommandArgs, MemcacheParser, MemcacheRequest, ParserLimits, ProtocolError, Reply, ReplyError,
+    ReplyParser, RequestParser,
 };
 
 /// Read boundaries derived from `seed`: reads of 1..=64 bytes.
