@@ -1,0 +1,137 @@
+//! Hostile and broken clients: each gets Redis's error or a closed connection, never a crash or
+//! unbounded memory, and other clients keep being served.
+
+mod common;
+use common::*;
+use std::io::{Read, Write};
+use std::time::Duration;
+
+fn expect_error_and_close(addr: std::net::SocketAddr, input: &[u8], error: &str) {
+    let mut c = Client::connect(addr);
+    c.send_raw(input);
+    assert_eq!(
+        c.read_reply(),
+        err(error),
+        "input {:?}",
+        String::from_utf8_lossy(input)
+    );
+    assert!(c.is_closed(), "connection closed after a protocol error");
+}
+
+#[test]
+fn protocol_errors_match_redis_and_close() {
+    let s = server(2);
+    let a = s.addr();
+    expect_error_and_close(
+        a,
+        b"*1\r\n$x\r\n",
+        "ERR Protocol error: invalid bulk length",
+    );
+    expect_error_and_close(
+        a,
+        b"*1\r\n$2147483648\r\n",
+        "ERR Protocol error: invalid bulk length",
+    );
+    expect_error_and_close(
+        a,
+        b"*1\r\n$-1\r\n",
+        "ERR Protocol error: invalid bulk length",
+    );
+    expect_error_and_close(
+        a,
+        b"*abc\r\n",
+        "ERR Protocol error: invalid multibulk length",
+    );
+    expect_error_and_close(
+        a,
+        b"*2\r\n:1\r\n",
+        "ERR Protocol error: expected '$', got ':'",
+    );
+    expect_error_and_close(
+        a,
+        b"SET \"k v\r\n",
+        "ERR Protocol error: unbalanced quotes in request",
+    );
+    let mut c = Client::connect(a);
+    assert_eq!(c.cmd(&["PING"]), simple("PONG"));
+    s.shutdown();
+}
+
+#[test]
+fn inline_commands_and_pipelines() {
+    let s = server(2);
+    let mut c = Client::connect(s.addr());
+    c.send_raw(b"PING\r\nSET k \"a b\"\r\nGET k\r\n\r\n*1\r\n$4\r\nPING\r\n");
+    assert_eq!(c.read_reply(), simple("PONG"));
+    assert_eq!(c.read_reply(), ok());
+    assert_eq!(c.read_reply(), bulk("a b"));
+    assert_eq!(c.read_reply(), simple("PONG"));
+    s.shutdown();
+}
+
+#[test]
+fn huge_headers_half_commands_and_garbage_do_not_hurt_others() {
+    let s = server(2);
+    let a = s.addr();
+    // A 1M-element multibulk header, then silence: nothing may be preallocated for it.
+    let mut big = Client::connect(a);
+    big.send_raw(b"*1000000\r\n$3\r\nSET\r\n");
+    // A command cut in the middle, then a disconnect.
+    {
+        let mut half = Client::connect(a);
+        half.send_raw(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nva");
+    }
+    // Binary garbage from several clients.
+    let mut seed = 0x9e3779b97f4a7c15u64;
+    for _ in 0..20 {
+        let mut g = Client::connect(a);
+        let junk: Vec<u8> = (0..4096)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                seed as u8
+            })
+            .collect();
+        let _ = g.stream().write_all(&junk);
+    }
+    let mut c = Client::connect(a);
+    assert_eq!(c.cmd(&["SET", "k", "v"]), ok());
+    assert_eq!(c.cmd(&["GET", "k"]), bulk("v"));
+    drop(big);
+    s.shutdown();
+}
+
+#[test]
+fn a_client_that_never_reads_does_not_grow_memory_or_block_others() {
+    let s = server(2);
+    let a = s.addr();
+    let mut c = Client::connect(a);
+    let value = "x".repeat(64 * 1024);
+    assert_eq!(c.cmd(&["SET", "big", &value]), ok());
+    // Push GETs of 64 KiB for ~256 MiB of replies without reading any.
+    let mut lazy = std::net::TcpStream::connect(a).unwrap();
+    lazy.set_write_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let get = Client::encode(&[b"GET", b"big"]);
+    let batch: Vec<u8> = get.iter().copied().cycle().take(get.len() * 1000).collect();
+    let mut sent = 0usize;
+    for _ in 0..4 {
+        match lazy.write(&batch) {
+            Ok(n) => sent += n,
+            Err(_) => break, // the server stopped reading us: back-pressure works
+        }
+    }
+    assert!(sent > 0);
+    // Others are served meanwhile.
+    for i in 0..100 {
+        assert_eq!(c.cmd(&["SET", &format!("k{i}"), "v"]), ok());
+    }
+    // The lazy client reading now gets correct replies.
+    let mut buf = vec![0u8; 1 << 16];
+    let n = lazy.read(&mut buf).unwrap();
+    assert!(buf[..n].starts_with(b"$65536\r\nxxx"));
+    drop(lazy);
+    assert_eq!(c.cmd(&["PING"]), simple("PONG"));
+    s.shutdown();
+}
