@@ -167,6 +167,13 @@ pub const PARAMS: &[Param] = &[
         mutable: false,
         help: "keys with the same {hashtag} share a shard (always on today)",
     },
+    Param {
+        name: "maxmemory-policy",
+        kind: Kind::Enum(&["noeviction"]),
+        default: "noeviction",
+        mutable: true,
+        help: "what happens at maxmemory: noeviction (the only policy served today)",
+    },
 ];
 
 /// Canonical parameter name: lower case, underscores as dashes, Dragonfly's aliases resolved.

@@ -5,8 +5,12 @@
 use crate::registry::CommandSpec;
 
 pub mod connection_family;
+pub mod server_family;
 pub mod string_family;
 
 /// Every family's registration function.
-pub const ALL: &[fn() -> Vec<CommandSpec>] =
-    &[connection_family::commands, string_family::commands];
+pub const ALL: &[fn() -> Vec<CommandSpec>] = &[
+    connection_family::commands,
+    server_family::commands,
+    string_family::commands,
+];

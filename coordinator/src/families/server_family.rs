@@ -1,0 +1,1654 @@
+//! Server commands: INFO CONFIG COMMAND TIME LASTSAVE DEBUG MEMORY SHUTDOWN.
+//!
+//! INFO sums per-proactor counters ([`ProactorState::current`]`().stats`) and every shard's
+//! figures in one lock-free hop to all shards; COMMAND is generated from the registry. Figures
+//! that no command keeps yet (peak memory, instantaneous rates, RESETSTAT baselines) live in a
+//! small per-server [`Extras`] record, sampled every 100 ms once INFO was first asked for.
+//!
+//! Families that look keys up call [`record_keyspace_lookup`] so INFO's keyspace_hits and
+//! keyspace_misses move.
+
+use crate::args::{eq_ignore_case, parse_i64, Args};
+use crate::config::{self, Param, PARAMS};
+use crate::conn::CmdCtx;
+use crate::error::{CmdError, CmdResult, OpResult};
+use crate::registry::{flags::*, CommandSpec, Registry};
+use crate::server::{ProactorState, ProactorStats, ServerState};
+use crate::shard::{key_hash, shard_of, Shard};
+use crate::tx::{self, locks::LockMode, Transaction};
+use damselfly_protocol::ReplyWriter;
+use damselfly_runtime::clock;
+use damselfly_runtime::sync::Mutex;
+use damselfly_shards::db_slice::KeyExpiry;
+use damselfly_shards::{CompactKey, CompactValue, DbStats, Encoding, ObjType};
+use std::collections::VecDeque;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+/// Counts one key lookup of a read for INFO's keyspace_hits/keyspace_misses. Call it on the
+/// proactor that did the lookup (inside an `op_*` function is fine), once per looked-up key.
+pub fn record_keyspace_lookup(hit: bool) {
+    if let Some(ps) = damselfly_runtime::local::<ProactorState>() {
+        let c = if hit {
+            &ps.stats.keyspace_hits
+        } else {
+            &ps.stats.keyspace_misses
+        };
+        ProactorStats::bump(c, 1);
+    }
+}
+
+// ---- per-server extras -----------------------------------------------------------------
+
+/// Figures INFO needs that `ServerState` does not hold: one record per running server.
+#[derive(Default)]
+struct Extras {
+    peak_memory: AtomicU64,
+    /// expired_keys at the last CONFIG RESETSTAT (the shards' counters are not reset).
+    expired_baseline: AtomicU64,
+    /// Writes counted before the last RESETSTAT zeroed the per-command counters.
+    dirty_carry: AtomicU64,
+    sampler_started: AtomicBool,
+    inst_ops: AtomicU64,
+    /// Instantaneous kbps × 100 (two decimals in INFO).
+    inst_in_kbps_x100: AtomicU64,
+    inst_out_kbps_x100: AtomicU64,
+}
+
+type ExtrasTable = Mutex<Vec<(usize, String, Arc<Extras>)>>;
+
+/// The extras of `server`, keyed by its address and run id (several servers can share a
+/// process; a later server reusing a freed address has another run id).
+fn extras(server: &ServerState) -> Arc<Extras> {
+    static TABLE: OnceLock<ExtrasTable> = OnceLock::new();
+    let table = TABLE.get_or_init(|| Mutex::new(Vec::new()));
+    let addr = server as *const ServerState as usize;
+    let mut t = table.lock();
+    if let Some((_, _, e)) = t
+        .iter()
+        .find(|(a, id, _)| *a == addr && *id == server.run_id)
+    {
+        return e.clone();
+    }
+    let e = Arc::new(Extras::default());
+    t.push((addr, server.run_id.clone(), e.clone()));
+    e
+}
+
+/// Samples the counters every 100 ms on the current proactor (Redis keeps 16 samples).
+fn start_sampler(ex: &Arc<Extras>) {
+    if ex.sampler_started.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    let ex = ex.clone();
+    let mut ring: VecDeque<(u64, [u64; 3])> = VecDeque::with_capacity(SAMPLES_MAX);
+    damselfly_runtime::fiber::every("info-sampler", Duration::from_millis(100), move || {
+        let per = tx::on_all_shards(&|shard| {
+            let st = &ProactorState::current().stats;
+            (
+                [
+                    st.commands.get(),
+                    st.net_input_bytes.get(),
+                    st.net_output_bytes.get(),
+                ],
+                shard_memory(shard).total(),
+            )
+        });
+        let mut now = [0u64; 3];
+        let mut used = 0;
+        for (c, m) in per {
+            for (n, x) in now.iter_mut().zip(c) {
+                *n += x;
+            }
+            used += m;
+        }
+        ex.peak_memory.fetch_max(used as u64, Ordering::Relaxed);
+        let ms = clock::wall_now_ms();
+        // Counters only fall on RESETSTAT: start the window over.
+        if ring
+            .back()
+            .is_some_and(|(_, last)| last.iter().zip(&now).any(|(l, n)| n < l))
+        {
+            ring.clear();
+        }
+        if ring.len() == SAMPLES_MAX {
+            ring.pop_front();
+        }
+        ring.push_back((ms, now));
+        if let (Some((t0, first)), Some((t1, last))) = (ring.front(), ring.back()) {
+            let dt_ms = t1.saturating_sub(*t0).max(1);
+            let rate = |i: usize| (last[i] - first[i]) * 1000 / dt_ms;
+            ex.inst_ops.store(rate(0), Ordering::Relaxed);
+            ex.inst_in_kbps_x100
+                .store(rate(1) * 100 / 1024, Ordering::Relaxed);
+            ex.inst_out_kbps_x100
+                .store(rate(2) * 100 / 1024, Ordering::Relaxed);
+        }
+        true
+    });
+}
+
+const SAMPLES_MAX: usize = 16;
+
+// ---- figures gathered from every shard ---------------------------------------------------
+
+/// What one connection costs besides its query buffer: the read and write buffers the
+/// connection fiber starts with (16 KiB each, conn.rs).
+const CONN_BUFFER_BYTES: usize = 32 * 1024;
+
+#[derive(Clone, Copy, Default)]
+struct ShardMemory {
+    /// Keys' and values' heap bytes.
+    dataset: usize,
+    /// Everything else the DbSlice holds (tables, directories).
+    tables: usize,
+    conns: usize,
+}
+
+impl ShardMemory {
+    fn total(&self) -> usize {
+        self.dataset + self.tables + self.conns
+    }
+}
+
+/// Memory of the shard (and the connections) of the current proactor.
+fn shard_memory(shard: &Shard) -> ShardMemory {
+    let db = shard.db.borrow();
+    let dataset: usize = (0..db.db_count()).map(|d| db.stats(d).heap_bytes).sum();
+    let used = db.bytes_used();
+    drop(db);
+    let conns: usize = ProactorState::current()
+        .conns
+        .borrow()
+        .values()
+        .map(|(_, info)| CONN_BUFFER_BYTES + info.qbuf.get())
+        .sum();
+    ShardMemory {
+        dataset,
+        tables: used.saturating_sub(dataset),
+        conns,
+    }
+}
+
+#[derive(Default)]
+struct Figures {
+    commands: u64,
+    hits: u64,
+    misses: u64,
+    net_in: u64,
+    net_out: u64,
+    per_command: Vec<(u64, u64, u64)>,
+    /// (db, keys, expires) of databases with keys.
+    dbs: Vec<(usize, usize, usize)>,
+    expired: u64,
+    memory: ShardMemory,
+    conns: usize,
+    qbuf_max: usize,
+}
+
+/// Sums every shard's figures (one lock-free hop, as Redis's INFO reads without isolation).
+fn gather() -> Figures {
+    let per = tx::on_all_shards(&|shard| {
+        let ps = ProactorState::current();
+        let st = &ps.stats;
+        let db = shard.db.borrow();
+        let stats: Vec<DbStats> = (0..db.db_count()).map(|d| db.stats(d)).collect();
+        drop(db);
+        let conns = ps.conns.borrow();
+        let qbuf_max = conns.values().map(|(_, i)| i.qbuf.get()).max().unwrap_or(0);
+        let n_conns = conns.len();
+        drop(conns);
+        Figures {
+            commands: st.commands.get(),
+            hits: st.keyspace_hits.get(),
+            misses: st.keyspace_misses.get(),
+            net_in: st.net_input_bytes.get(),
+            net_out: st.net_output_bytes.get(),
+            per_command: st.per_command.borrow().clone(),
+            dbs: stats
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.keys > 0 || s.expires > 0)
+                .map(|(d, s)| (d, s.keys, s.expires))
+                .collect(),
+            expired: stats.iter().map(|s| s.expired_keys).sum(),
+            memory: shard_memory(shard),
+            conns: n_conns,
+            qbuf_max,
+        }
+    });
+    let mut all = Figures {
+        per_command: vec![(0, 0, 0); Registry::get().len()],
+        ..Figures::default()
+    };
+    for f in per {
+        all.commands += f.commands;
+        all.hits += f.hits;
+        all.misses += f.misses;
+        all.net_in += f.net_in;
+        all.net_out += f.net_out;
+        for (a, b) in all.per_command.iter_mut().zip(&f.per_command) {
+            a.0 += b.0;
+            a.1 += b.1;
+            a.2 += b.2;
+        }
+        for (d, k, e) in f.dbs {
+            match all.dbs.iter_mut().find(|x| x.0 == d) {
+                Some(x) => {
+                    x.1 += k;
+                    x.2 += e;
+                }
+                None => all.dbs.push((d, k, e)),
+            }
+        }
+        all.expired += f.expired;
+        all.memory.dataset += f.memory.dataset;
+        all.memory.tables += f.memory.tables;
+        all.memory.conns += f.memory.conns;
+        all.conns += f.conns;
+        all.qbuf_max = all.qbuf_max.max(f.qbuf_max);
+    }
+    all.dbs.sort_unstable();
+    all
+}
+
+/// Writes executed since start (Redis's dirty counter, approximated per command call).
+fn writes_done(per_command: &[(u64, u64, u64)]) -> u64 {
+    Registry::get()
+        .commands()
+        .iter()
+        .zip(per_command)
+        .filter(|(spec, _)| spec.has(WRITE))
+        .map(|(_, (calls, _, failed))| calls.saturating_sub(*failed))
+        .sum()
+}
+
+// ---- INFO ------------------------------------------------------------------------------
+
+/// Sections in Redis's order; `true` for those INFO prints without arguments.
+const SECTIONS: &[(&str, bool)] = &[
+    ("server", true),
+    ("clients", true),
+    ("memory", true),
+    ("persistence", true),
+    ("stats", true),
+    ("replication", true),
+    ("cpu", true),
+    ("modules", true),
+    ("commandstats", false),
+    ("cluster", true),
+    ("keyspace", true),
+];
+
+/// Redis's bytesToHuman.
+fn human(n: u64) -> String {
+    let f = n as f64;
+    const K: f64 = 1024.0;
+    if n < 1024 {
+        format!("{n}B")
+    } else if f < K * K {
+        format!("{:.2}K", f / K)
+    } else if f < K * K * K {
+        format!("{:.2}M", f / (K * K))
+    } else if f < K * K * K * K {
+        format!("{:.2}G", f / (K * K * K))
+    } else if f < K * K * K * K * K {
+        format!("{:.2}T", f / (K * K * K * K))
+    } else {
+        format!("{:.2}P", f / (K * K * K * K * K))
+    }
+}
+
+/// Resident set size from /proc/self/statm (0 where it cannot be read).
+fn rss_bytes() -> u64 {
+    let Ok(f) = damselfly_runtime::fs::File::open("/proc/self/statm") else {
+        return 0;
+    };
+    let mut buf = [0u8; 256];
+    let n = f.read_at(&mut buf, 0).unwrap_or(0);
+    let text = String::from_utf8_lossy(&buf[..n]);
+    let pages: u64 = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    pages * page_size()
+}
+
+fn page_size() -> u64 {
+    // SAFETY: sysconf has no memory effects.
+    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if p > 0 {
+        p as u64
+    } else {
+        4096
+    }
+}
+
+fn total_system_memory() -> u64 {
+    // SAFETY: sysconf has no memory effects.
+    let pages = unsafe { libc::sysconf(libc::_SC_PHYS_PAGES) };
+    (pages.max(0) as u64) * page_size()
+}
+
+/// (user, system) CPU time of `who` as Redis prints them: seconds.microseconds.
+fn cpu_times(who: libc::c_int) -> (String, String) {
+    // SAFETY: an all-zero rusage is valid; getrusage writes it.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `ru` is a valid, writable rusage.
+    unsafe { libc::getrusage(who, &mut ru) };
+    let t = |tv: libc::timeval| format!("{}.{:06}", tv.tv_sec, tv.tv_usec);
+    (t(ru.ru_utime), t(ru.ru_stime))
+}
+
+fn os_name() -> String {
+    // SAFETY: an all-zero utsname is valid; uname fills it with NUL-terminated strings.
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: `u` is a valid, writable utsname.
+    if unsafe { libc::uname(&mut u) } != 0 {
+        return String::new();
+    }
+    let field = |f: &[libc::c_char]| -> String {
+        let bytes: Vec<u8> = f
+            .iter()
+            .take_while(|c| **c != 0)
+            .map(|c| *c as u8)
+            .collect();
+        String::from_utf8_lossy(&bytes).into_owned()
+    };
+    format!(
+        "{} {} {}",
+        field(&u.sysname),
+        field(&u.release),
+        field(&u.machine)
+    )
+}
+
+/// Which sections an INFO call prints, in Redis's order.
+fn chosen_sections(args: &Args<'_>) -> Vec<&'static str> {
+    if args.len() == 1 {
+        return SECTIONS
+            .iter()
+            .filter(|(_, d)| *d)
+            .map(|(n, _)| *n)
+            .collect();
+    }
+    let mut want = vec![false; SECTIONS.len()];
+    for a in args.rest(1) {
+        for (i, (name, default)) in SECTIONS.iter().enumerate() {
+            let hit = eq_ignore_case(a, name)
+                || eq_ignore_case(a, "all")
+                || eq_ignore_case(a, "everything")
+                || (eq_ignore_case(a, "default") && *default);
+            want[i] |= hit;
+        }
+    }
+    SECTIONS
+        .iter()
+        .zip(want)
+        .filter(|(_, w)| *w)
+        .map(|((n, _), _)| *n)
+        .collect()
+}
+
+/// The INFO text for `sections` ("# Title" headers, `\r\n` line ends, a blank line between).
+fn info_text(server: &ServerState, sections: &[&str]) -> String {
+    let ex = extras(server);
+    start_sampler(&ex);
+    let f = gather();
+    let used = f.memory.total() as u64;
+    let peak = ex.peak_memory.fetch_max(used, Ordering::Relaxed).max(used);
+    let mut out = String::new();
+    for (i, s) in sections.iter().enumerate() {
+        if i > 0 {
+            out.push_str("\r\n");
+        }
+        let mut lines: Vec<String> = Vec::new();
+        let title = match *s {
+            "server" => {
+                server_lines(server, &mut lines);
+                "Server"
+            }
+            "clients" => {
+                lines.push(format!(
+                    "connected_clients:{}",
+                    server.connected.load(Ordering::Relaxed)
+                ));
+                lines.push(format!(
+                    "maxclients:{}",
+                    server.config.get_int("maxclients")
+                ));
+                lines.push(format!("client_recent_max_input_buffer:{}", f.qbuf_max));
+                lines.push("blocked_clients:0".into());
+                "Clients"
+            }
+            "memory" => {
+                memory_lines(server, &f, used, peak, &mut lines);
+                "Memory"
+            }
+            "persistence" => {
+                persistence_lines(server, &ex, &f, &mut lines);
+                "Persistence"
+            }
+            "stats" => {
+                stats_lines(server, &ex, &f, &mut lines);
+                "Stats"
+            }
+            "replication" => {
+                lines.push("role:master".into());
+                lines.push("connected_slaves:0".into());
+                lines.push("master_failover_state:no-failover".into());
+                lines.push(format!("master_replid:{}", repl_id(server)));
+                lines.push(format!("master_replid2:{}", "0".repeat(40)));
+                lines.push("master_repl_offset:0".into());
+                lines.push("second_repl_offset:-1".into());
+                lines.push("repl_backlog_active:0".into());
+                lines.push("repl_backlog_size:1048576".into());
+                lines.push("repl_backlog_first_byte_offset:0".into());
+                lines.push("repl_backlog_histlen:0".into());
+                "Replication"
+            }
+            "cpu" => {
+                let (user, sys) = cpu_times(libc::RUSAGE_SELF);
+                let (cuser, csys) = cpu_times(libc::RUSAGE_CHILDREN);
+                lines.push(format!("used_cpu_sys:{sys}"));
+                lines.push(format!("used_cpu_user:{user}"));
+                lines.push(format!("used_cpu_sys_children:{csys}"));
+                lines.push(format!("used_cpu_user_children:{cuser}"));
+                "CPU"
+            }
+            "modules" => "Modules",
+            "commandstats" => {
+                for (spec, (calls, usec, failed)) in
+                    Registry::get().commands().iter().zip(&f.per_command)
+                {
+                    if *calls == 0 && *failed == 0 {
+                        continue;
+                    }
+                    let per_call = if *calls > 0 {
+                        *usec as f64 / *calls as f64
+                    } else {
+                        0.0
+                    };
+                    lines.push(format!(
+                        "cmdstat_{}:calls={calls},usec={usec},usec_per_call={per_call:.2},rejected_calls=0,failed_calls={failed}",
+                        spec.name
+                    ));
+                }
+                "Commandstats"
+            }
+            "cluster" => {
+                lines.push("cluster_enabled:0".into());
+                "Cluster"
+            }
+            _ => {
+                for (d, keys, expires) in &f.dbs {
+                    lines.push(format!("db{d}:keys={keys},expires={expires},avg_ttl=0"));
+                }
+                "Keyspace"
+            }
+        };
+        let _ = write!(out, "# {title}\r\n");
+        for l in lines {
+            out.push_str(&l);
+            out.push_str("\r\n");
+        }
+    }
+    out
+}
+
+fn repl_id(server: &ServerState) -> String {
+    let seed = (server.start_wall_ms as u128) ^ 0x5bd1_e995_dead_beef;
+    format!(
+        "{:040x}",
+        seed.wrapping_mul(0xff51_afd7_ed55_8ccd_c4ce_b9fe_1a85_ec53)
+    )
+}
+
+fn server_lines(server: &ServerState, lines: &mut Vec<String>) {
+    let uptime = server.uptime().as_secs();
+    let now_us = clock::wall_now_us();
+    let port = server
+        .addr
+        .get()
+        .map(|a| a.port() as i64)
+        .unwrap_or_else(|| server.config.get_int("port"));
+    let hz = server.config.get_int("hz");
+    let exe = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    lines.extend([
+        format!("redis_version:{}", crate::REDIS_VERSION),
+        format!("damselfly_version:{}", crate::VERSION),
+        "redis_git_sha1:00000000".into(),
+        "redis_git_dirty:0".into(),
+        "redis_mode:standalone".into(),
+        format!("os:{}", os_name()),
+        format!("arch_bits:{}", usize::BITS),
+        format!("multiplexing_api:{}", server.backend),
+        format!("thread_count:{}", server.shards),
+        format!("process_id:{}", std::process::id()),
+        "process_supervised:no".into(),
+        format!("run_id:{}", server.run_id),
+        format!("tcp_port:{port}"),
+        format!("server_time_usec:{now_us}"),
+        format!("uptime_in_seconds:{uptime}"),
+        format!("uptime_in_days:{}", uptime / 86400),
+        format!("hz:{hz}"),
+        format!("configured_hz:{hz}"),
+        format!("lru_clock:{}", lru_clock()),
+        format!("executable:{exe}"),
+        "config_file:".into(),
+    ]);
+}
+
+/// Redis's LRU clock: seconds, 24 bits.
+fn lru_clock() -> u64 {
+    (clock::wall_now_ms() / 1000) & ((1 << 24) - 1)
+}
+
+fn memory_lines(server: &ServerState, f: &Figures, used: u64, peak: u64, lines: &mut Vec<String>) {
+    let rss = rss_bytes();
+    let maxmemory = server.config.get_int("maxmemory").max(0) as u64;
+    let policy = server
+        .config
+        .get("maxmemory-policy")
+        .unwrap_or_else(|| "noeviction".into());
+    let dataset = f.memory.dataset as u64;
+    let sys = total_system_memory();
+    let pct = |a: u64, b: u64| {
+        if b == 0 {
+            0.0
+        } else {
+            a as f64 * 100.0 / b as f64
+        }
+    };
+    let ratio = if used == 0 {
+        0.0
+    } else {
+        rss as f64 / used as f64
+    };
+    lines.extend([
+        format!("used_memory:{used}"),
+        format!("used_memory_human:{}", human(used)),
+        format!("used_memory_rss:{rss}"),
+        format!("used_memory_rss_human:{}", human(rss)),
+        format!("used_memory_peak:{peak}"),
+        format!("used_memory_peak_human:{}", human(peak)),
+        format!("used_memory_peak_perc:{:.2}%", pct(used, peak)),
+        format!("used_memory_overhead:{}", used - dataset),
+        format!("used_memory_dataset:{dataset}"),
+        format!("used_memory_dataset_perc:{:.2}%", pct(dataset, used)),
+        format!("total_system_memory:{sys}"),
+        format!("total_system_memory_human:{}", human(sys)),
+        format!("maxmemory:{maxmemory}"),
+        format!("maxmemory_human:{}", human(maxmemory)),
+        format!("maxmemory_policy:{policy}"),
+        format!("mem_fragmentation_ratio:{ratio:.2}"),
+        format!("mem_clients_normal:{}", f.memory.conns),
+    ]);
+}
+
+fn persistence_lines(server: &ServerState, ex: &Extras, f: &Figures, lines: &mut Vec<String>) {
+    let dirty = writes_done(&f.per_command) + ex.dirty_carry.load(Ordering::Relaxed);
+    lines.extend([
+        "loading:0".into(),
+        "async_loading:0".into(),
+        format!("rdb_changes_since_last_save:{dirty}"),
+        "rdb_bgsave_in_progress:0".into(),
+        format!("rdb_last_save_time:{}", server.start_wall_ms / 1000),
+        "rdb_last_bgsave_status:ok".into(),
+        "rdb_last_bgsave_time_sec:-1".into(),
+        "rdb_current_bgsave_time_sec:-1".into(),
+        "rdb_saves:0".into(),
+        "aof_enabled:0".into(),
+        "aof_rewrite_in_progress:0".into(),
+        "aof_rewrite_scheduled:0".into(),
+        "aof_last_rewrite_time_sec:-1".into(),
+        "aof_current_rewrite_time_sec:-1".into(),
+        "aof_last_bgrewrite_status:ok".into(),
+        "aof_rewrites:0".into(),
+        "aof_last_write_status:ok".into(),
+    ]);
+}
+
+fn stats_lines(server: &ServerState, ex: &Extras, f: &Figures, lines: &mut Vec<String>) {
+    let kbps = |a: &AtomicU64| a.load(Ordering::Relaxed) as f64 / 100.0;
+    let errors: u64 = f.per_command.iter().map(|c| c.2).sum();
+    let expired = f
+        .expired
+        .saturating_sub(ex.expired_baseline.load(Ordering::Relaxed));
+    lines.extend([
+        format!(
+            "total_connections_received:{}",
+            server.total_connections.load(Ordering::Relaxed)
+        ),
+        format!("total_commands_processed:{}", f.commands),
+        format!(
+            "instantaneous_ops_per_sec:{}",
+            ex.inst_ops.load(Ordering::Relaxed)
+        ),
+        format!("total_net_input_bytes:{}", f.net_in),
+        format!("total_net_output_bytes:{}", f.net_out),
+        format!(
+            "instantaneous_input_kbps:{:.2}",
+            kbps(&ex.inst_in_kbps_x100)
+        ),
+        format!(
+            "instantaneous_output_kbps:{:.2}",
+            kbps(&ex.inst_out_kbps_x100)
+        ),
+        format!(
+            "rejected_connections:{}",
+            server.rejected_connections.load(Ordering::Relaxed)
+        ),
+        "sync_full:0".into(),
+        "sync_partial_ok:0".into(),
+        "sync_partial_err:0".into(),
+        format!("expired_keys:{expired}"),
+        "evicted_keys:0".into(),
+        format!("keyspace_hits:{}", f.hits),
+        format!("keyspace_misses:{}", f.misses),
+        "latest_fork_usec:0".into(),
+        "total_forks:0".into(),
+        format!("total_error_replies:{errors}"),
+    ]);
+}
+
+fn cmd_info(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
+    let sections = chosen_sections(args);
+    let text = if sections.is_empty() {
+        String::new()
+    } else {
+        info_text(ctx.server, &sections)
+    };
+    ctx.reply().verbatim(b"txt", text.as_bytes());
+    Ok(())
+}
+
+// ---- CONFIG ----------------------------------------------------------------------------
+
+/// Redis's subcommand arity check: N exactly, or -N at least N arguments.
+fn sub_arity(args: &Args<'_>, arity: i32, full_name: &str) -> CmdResult {
+    let n = args.len() as i32;
+    let ok = if arity >= 0 { n == arity } else { n >= -arity };
+    if ok {
+        Ok(())
+    } else {
+        Err(CmdError::WrongArity(full_name.into()))
+    }
+}
+
+fn unknown_sub(cmd: &str, args: &Args<'_>) -> CmdError {
+    CmdError::UnknownSubcommand {
+        cmd: cmd.into(),
+        sub: String::from_utf8_lossy(args.get(1)).into_owned(),
+    }
+}
+
+fn help_reply(ctx: &mut CmdCtx<'_>, cmd: &str, lines: &[&str]) {
+    let mut r = ctx.reply();
+    r.array_header(lines.len() + 3);
+    r.simple(format!("{cmd} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:").as_bytes());
+    for l in lines {
+        r.simple(l.as_bytes());
+    }
+    r.simple(b"HELP");
+    r.simple(b"    Prints this help.");
+}
+
+fn has_glob(p: &[u8]) -> bool {
+    p.iter().any(|c| matches!(c, b'*' | b'?' | b'['))
+}
+
+fn config_get(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
+    sub_arity(args, -3, "config|get")?;
+    let cfg = &ctx.server.config;
+    let mut found: Vec<(String, &'static Param, String)> = Vec::new();
+    for pat in args.rest(2) {
+        if !has_glob(pat) {
+            let name = String::from_utf8_lossy(pat).into_owned();
+            if let Some(p) = config::find(&name) {
+                if !found.iter().any(|(_, q, _)| std::ptr::eq(*q, p)) {
+                    let v = cfg.get(p.name).unwrap_or_default();
+                    found.push((name, p, v));
+                }
+            }
+            continue;
+        }
+        for (name, value) in cfg.matching(pat) {
+            let p = PARAMS.iter().find(|p| p.name == name).expect("listed");
+            if !found.iter().any(|(_, q, _)| std::ptr::eq(*q, p)) {
+                found.push((name.to_string(), p, value));
+            }
+        }
+    }
+    let mut r = ctx.reply();
+    r.map_header(found.len());
+    for (name, _, value) in found {
+        r.bulk(name.as_bytes());
+        r.bulk(value.as_bytes());
+    }
+    Ok(())
+}
+
+fn config_set(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
+    if args.len() < 4 || !args.len().is_multiple_of(2) {
+        return Err(CmdError::WrongArity("config|set".into()));
+    }
+    let failed = |name: &str, reason: &str| {
+        CmdError::raw(format!(
+            "ERR CONFIG SET failed (possibly related to argument '{name}') - {reason}"
+        ))
+    };
+    // Check every pair first (Redis reports the first unknown name before anything else),
+    // then validate all values, then apply: the set is all or nothing.
+    let mut chosen: Vec<(&'static Param, String)> = Vec::new();
+    let mut unknown: Option<String> = None;
+    let mut refused: Option<CmdError> = None;
+    for i in (2..args.len()).step_by(2) {
+        let name = String::from_utf8_lossy(args.get(i)).into_owned();
+        let value = String::from_utf8_lossy(args.get(i + 1)).into_owned();
+        let Some(p) = config::find(&name) else {
+            if unknown.is_none() && refused.is_none() {
+                unknown = Some(name);
+            }
+            continue;
+        };
+        if unknown.is_some() || refused.is_some() {
+            continue;
+        }
+        if !p.mutable {
+            refused = Some(failed(&name, "can't set immutable config"));
+        } else if chosen.iter().any(|(q, _)| std::ptr::eq(*q, p)) {
+            refused = Some(failed(&name, "duplicate parameter"));
+        } else {
+            chosen.push((p, value));
+        }
+    }
+    if let Some(name) = unknown {
+        return Err(CmdError::raw(format!(
+            "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
+        )));
+    }
+    if let Some(e) = refused {
+        return Err(e);
+    }
+    let mut values = Vec::with_capacity(chosen.len());
+    for (p, v) in &chosen {
+        values.push(config::validate(p, v).map_err(|reason| failed(p.name, &reason))?);
+    }
+    for ((p, _), v) in chosen.iter().zip(values) {
+        ctx.server
+            .config
+            .set(p.name, &v, false)
+            .map_err(|reason| failed(p.name, &reason))?;
+    }
+    ctx.reply().ok();
+    Ok(())
+}
+
+/// CONFIG RESETSTAT: zero the per-proactor counters and the server's connection counters.
+fn reset_stats(server: &ServerState) {
+    let ex = extras(server);
+    let per = tx::on_all_shards(&|shard| {
+        let st = &ProactorState::current().stats;
+        let writes = writes_done(&st.per_command.borrow());
+        st.commands.set(0);
+        st.keyspace_hits.set(0);
+        st.keyspace_misses.set(0);
+        st.net_input_bytes.set(0);
+        st.net_output_bytes.set(0);
+        for c in st.per_command.borrow_mut().iter_mut() {
+            *c = (0, 0, 0);
+        }
+        let db = shard.db.borrow();
+        let expired: u64 = (0..db.db_count()).map(|d| db.stats(d).expired_keys).sum();
+        (writes, expired, shard_memory(shard).total())
+    });
+    let (writes, expired, used) = per
+        .iter()
+        .fold((0, 0, 0), |a, b| (a.0 + b.0, a.1 + b.1, a.2 + b.2));
+    ex.dirty_carry.fetch_add(writes, Ordering::Relaxed);
+    ex.expired_baseline.store(expired, Ordering::Relaxed);
+    ex.peak_memory.store(used as u64, Ordering::Relaxed);
+    server.total_connections.store(0, Ordering::Relaxed);
+    server.rejected_connections.store(0, Ordering::Relaxed);
+}
+
+fn cmd_config(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
+    let sub = args.get(1);
+    if eq_ignore_case(sub, "get") {
+        config_get(ctx, args)
+    } else if eq_ignore_case(sub, "set") {
+        config_set(ctx, args)
+    } else if eq_ignore_case(sub, "resetstat") {
+        sub_arity(args, 2, "config|resetstat")?;
+        reset_stats(ctx.server);
+        ctx.reply().ok();
+        Ok(())
+    } else if eq_ignore_case(sub, "help") {
+        sub_arity(args, 2, "config|help")?;
+        help_reply(
+            ctx,
+            "CONFIG",
+            &[
+                "GET <pattern>",
+                "    Return parameters matching the glob-like <pattern> and their values.",
+                "SET <directive> <value>",
+                "    Set the configuration <directive> to <value>.",
+                "RESETSTAT",
+                "    Reset statistics reported by the INFO command.",
+            ],
+        );
+        Ok(())
+    } else {
+        Err(unknown_sub("config", args))
+    }
+}
+
+// ---- COMMAND ---------------------------------------------------------------------------
+
+/// Redis's ACL categories, in the order COMMAND INFO prints them.
+const ACL_ORDER: &[&str] = &[
+    "keyspace",
+    "read",
+    "write",
+    "set",
+    "sortedset",
+    "list",
+    "hash",
+    "string",
+    "bitmap",
+    "hyperloglog",
+    "geo",
+    "stream",
+    "pubsub",
+    "admin",
+    "fast",
+    "slow",
+    "blocking",
+    "dangerous",
+    "connection",
+    "transaction",
+    "scripting",
+];
+
+/// A command's ACL categories: the declared ones plus those Redis implies from its flags
+/// (write, read, admin + dangerous, pubsub, fast, blocking, and slow when not fast), with
+/// the leading `@`, in Redis's order.
+pub fn acl_categories(spec: &CommandSpec) -> Vec<String> {
+    let mut cats: Vec<String> = spec
+        .acl
+        .iter()
+        .map(|c| c.trim_start_matches('@').to_ascii_lowercase())
+        .collect();
+    let mut add = |c: &str| {
+        if !cats.iter().any(|x| x == c) {
+            cats.push(c.to_string());
+        }
+    };
+    if spec.has(WRITE) {
+        add("write");
+    }
+    if spec.has(READONLY)
+        && !spec
+            .acl
+            .iter()
+            .any(|c| c.eq_ignore_ascii_case("@scripting"))
+    {
+        add("read");
+    }
+    if spec.has(ADMIN) {
+        add("admin");
+        add("dangerous");
+    }
+    if spec.has(PUBSUB) {
+        add("pubsub");
+    }
+    if spec.has(FAST) {
+        add("fast");
+    }
+    if spec.has(BLOCKING) {
+        add("blocking");
+    }
+    if !cats.iter().any(|c| c == "fast") {
+        cats.push("slow".into());
+    }
+    let rank = |c: &String| {
+        ACL_ORDER
+            .iter()
+            .position(|o| o == c)
+            .unwrap_or(ACL_ORDER.len())
+    };
+    cats.sort_by_key(rank); // stable: unknown categories keep their declared order
+    cats.into_iter().map(|c| format!("@{c}")).collect()
+}
+
+/// Key-spec flags derived from the command flags (Redis declares them per key).
+fn key_spec_flags(spec: &CommandSpec) -> &'static [&'static str] {
+    if spec.has(WRITE) {
+        &["RW", "access", "update"]
+    } else {
+        &["RO", "access"]
+    }
+}
+
+fn write_key_specs(r: &mut ReplyWriter<'_>, spec: &CommandSpec) {
+    if spec.first_key <= 0 {
+        r.set_header(0);
+        return;
+    }
+    let lastkey = if spec.last_key < 0 {
+        spec.last_key
+    } else {
+        spec.last_key - spec.first_key
+    };
+    r.set_header(1);
+    r.map_header(3);
+    r.bulk(b"flags");
+    let flags = key_spec_flags(spec);
+    r.set_header(flags.len());
+    for f in flags {
+        r.simple(f.as_bytes());
+    }
+    r.bulk(b"begin_search");
+    r.map_header(2);
+    r.bulk(b"type");
+    r.bulk(b"index");
+    r.bulk(b"spec");
+    r.map_header(1);
+    r.bulk(b"index");
+    r.integer(spec.first_key as i64);
+    r.bulk(b"find_keys");
+    r.map_header(2);
+    r.bulk(b"type");
+    r.bulk(b"range");
+    r.bulk(b"spec");
+    r.map_header(3);
+    r.bulk(b"lastkey");
+    r.integer(lastkey as i64);
+    r.bulk(b"keystep");
+    r.integer(spec.step.max(1) as i64);
+    r.bulk(b"limit");
+    r.integer(0);
+}
+
+/// One COMMAND INFO entry: name, arity, flags, first, last, step, ACL categories, tips, key
+/// specs, subcommands.
+fn write_command_info(r: &mut ReplyWriter<'_>, spec: &CommandSpec) {
+    r.array_header(10);
+    r.bulk(spec.name.as_bytes());
+    r.integer(spec.arity as i64);
+    let flags = spec.flag_names();
+    r.set_header(flags.len());
+    for f in flags {
+        r.simple(f.as_bytes());
+    }
+    r.integer(spec.first_key as i64);
+    r.integer(spec.last_key as i64);
+    r.integer(spec.step as i64);
+    let cats = acl_categories(spec);
+    r.set_header(cats.len());
+    for c in cats {
+        r.simple(c.as_bytes());
+    }
+    r.set_header(0);
+    write_key_specs(r, spec);
+    r.set_header(0);
+}
+
+fn write_command_docs(r: &mut ReplyWriter<'_>, spec: &CommandSpec) {
+    r.bulk(spec.name.as_bytes());
+    r.map_header(3);
+    r.bulk(b"summary");
+    r.bulk(spec.summary.as_bytes());
+    r.bulk(b"since");
+    r.bulk(spec.since.as_bytes());
+    r.bulk(b"group");
+    r.bulk(spec.group.as_bytes());
+}
+
+fn command_list(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
+    let reg = Registry::get();
+    let names: Vec<&str> = match args.len() {
+        2 => reg.commands().iter().map(|c| c.name).collect(),
+        5 if eq_ignore_case(args.get(2), "filterby") => {
+            let (kind, arg) = (args.get(3), args.get(4));
+            if eq_ignore_case(kind, "module") {
+                Vec::new()
+            } else if eq_ignore_case(kind, "aclcat") {
+                let cat = String::from_utf8_lossy(arg).to_ascii_lowercase();
+                if ACL_ORDER.contains(&cat.as_str()) {
+                    let want = format!("@{cat}");
+                    reg.commands()
+                        .iter()
+                        .filter(|c| acl_categories(c).contains(&want))
+                        .map(|c| c.name)
+                        .collect()
+                } else {
+                    Vec::new()
+                }
+            } else if eq_ignore_case(kind, "pattern") {
+                reg.commands()
+                    .iter()
+                    .filter(|c| damselfly_shards::glob_match(arg, c.name.as_bytes(), true))
+                    .map(|c| c.name)
+                    .collect()
+            } else {
+                return Err(CmdError::Syntax);
+            }
+        }
+        _ => return Err(CmdError::Syntax),
+    };
+    let mut r = ctx.reply();
+    r.array_header(names.len());
+    for n in names {
+        r.bulk(n.as_bytes());
+    }
+    Ok(())
+}
+
+/// COMMAND GETKEYS / GETKEYSANDFLAGS: the key arguments of `args[2..]`.
+fn command_getkeys(ctx: &mut CmdCtx<'_>, args: &Args<'_>, with_flags: bool) -> CmdResult {
+    let full = if with_flags {
+        "command|getkeysandflags"
+    } else {
+        "command|getkeys"
+    };
+    sub_arity(args, -4, full)?;
+    let Some((_, spec)) = Registry::get().lookup(args.get(2)) else {
+        return Err(CmdError::raw("ERR Invalid command specified"));
+    };
+    if spec.first_key <= 0 {
+        return Err(CmdError::raw("ERR The command has no key arguments"));
+    }
+    let argc = args.len() - 2;
+    if !spec.arity_ok(argc) {
+        return Err(CmdError::raw(
+            "ERR Invalid number of arguments specified for command",
+        ));
+    }
+    let positions = spec.key_positions(argc);
+    if positions.is_empty() {
+        return Err(CmdError::raw("ERR Invalid arguments specified for command"));
+    }
+    let mut r = ctx.reply();
+    r.array_header(positions.len());
+    for p in positions {
+        let key = args.get(p + 2);
+        if with_flags {
+            r.array_header(2);
+            r.bulk(key);
+            let flags = key_spec_flags(spec);
+            r.set_header(flags.len());
+            for f in flags {
+                r.simple(f.as_bytes());
+            }
+        } else {
+            r.bulk(key);
+        }
+    }
+    Ok(())
+}
+
+fn cmd_command(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
+    let reg = Registry::get();
+    if args.len() == 1 {
+        let mut r = ctx.reply();
+        r.array_header(reg.len());
+        for c in reg.commands() {
+            write_command_info(&mut r, c);
+        }
+        return Ok(());
+    }
+    let sub = args.get(1);
+    if eq_ignore_case(sub, "count") {
+        sub_arity(args, 2, "command|count")?;
+        ctx.reply().integer(reg.len() as i64);
+    } else if eq_ignore_case(sub, "info") {
+        let mut r = ctx.reply();
+        if args.len() == 2 {
+            r.array_header(reg.len());
+            for c in reg.commands() {
+                write_command_info(&mut r, c);
+            }
+        } else {
+            r.array_header(args.len() - 2);
+            for name in args.rest(2) {
+                match reg.lookup(name) {
+                    Some((_, c)) => write_command_info(&mut r, c),
+                    None => r.null(),
+                }
+            }
+        }
+    } else if eq_ignore_case(sub, "docs") {
+        let specs: Vec<&CommandSpec> = if args.len() == 2 {
+            reg.commands().iter().collect()
+        } else {
+            args.rest(2)
+                .filter_map(|n| reg.lookup(n).map(|(_, c)| c))
+                .collect()
+        };
+        let mut r = ctx.reply();
+        r.map_header(specs.len());
+        for c in specs {
+            write_command_docs(&mut r, c);
+        }
+    } else if eq_ignore_case(sub, "list") {
+        command_list(ctx, args)?;
+    } else if eq_ignore_case(sub, "getkeys") {
+        command_getkeys(ctx, args, false)?;
+    } else if eq_ignore_case(sub, "getkeysandflags") {
+        command_getkeys(ctx, args, true)?;
+    } else if eq_ignore_case(sub, "help") {
+        sub_arity(args, 2, "command|help")?;
+        help_reply(
+            ctx,
+            "COMMAND",
+            &[
+                "(no subcommand)",
+                "    Return details about all Redis commands.",
+                "COUNT",
+                "    Return the total number of commands in this Redis server.",
+                "LIST",
+                "    Return a list of all commands in this Redis server.",
+                "INFO [<command-name> ...]",
+                "    Return details about multiple Redis commands.",
+                "    If no command names are given, documentation details for all",
+                "    commands are returned.",
+                "DOCS [<command-name> ...]",
+                "    Return documentation details about multiple Redis commands.",
+                "    If no command names are given, documentation details for all",
+                "    commands are returned.",
+                "GETKEYS <full-command>",
+                "    Return the keys from a full Redis command.",
+                "GETKEYSANDFLAGS <full-command>",
+                "    Return the keys and the access flags from a full Redis command.",
+            ],
+        );
+    } else {
+        return Err(unknown_sub("command", args));
+    }
+    Ok(())
+}
+
+// ---- TIME, LASTSAVE, SHUTDOWN --------------------------------------------------------------
+
+fn cmd_time(ctx: &mut CmdCtx<'_>, _args: &Args<'_>) -> CmdResult {
+    let us = clock::wall_now_us() as i64;
+    let mut r = ctx.reply();
+    r.array_header(2);
+    r.bulk_integer(us / 1_000_000);
+    r.bulk_integer(us % 1_000_000);
+    Ok(())
+}
+
+/// No snapshot has been saved yet: the last save is the start, as for a fresh redis-server.
+fn cmd_lastsave(ctx: &mut CmdCtx<'_>, _args: &Args<'_>) -> CmdResult {
+    let t = (ctx.server.start_wall_ms / 1000) as i64;
+    ctx.reply().integer(t);
+    Ok(())
+}
+
+fn cmd_shutdown(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
+    let (mut nosave, mut save, mut force, mut abort) = (false, false, false, false);
+    for a in args.rest(1) {
+        if eq_ignore_case(a, "nosave") {
+            nosave = true;
+        } else if eq_ignore_case(a, "save") {
+            save = true;
+        } else if eq_ignore_case(a, "now") {
+            // Nothing to wait for: there are no replicas to catch up.
+        } else if eq_ignore_case(a, "force") {
+            force = true;
+        } else if eq_ignore_case(a, "abort") {
+            abort = true;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    if (abort && args.len() > 2) || (nosave && save) {
+        return Err(CmdError::Syntax);
+    }
+    if abort {
+        // Shutdown never waits (no replicas), so there is never one to abort.
+        return Err(CmdError::raw("ERR No shutdown in progress."));
+    }
+    if save && !force {
+        log::warn!("SHUTDOWN SAVE refused: Damselfly cannot write a snapshot yet");
+        return Err(CmdError::raw("ERR Errors trying to SHUTDOWN. Check logs."));
+    }
+    let save_points = ctx.server.config.get("save").unwrap_or_default();
+    if !nosave && !save_points.trim().is_empty() {
+        log::warn!("SHUTDOWN without a snapshot: saving is not available yet");
+    }
+    log::info!("User requested shutdown (client {})", ctx.conn.id);
+    ctx.server.shutdown.set();
+    // Like Redis, the client gets no reply: its connection closes.
+    ctx.conn.close_after_reply = true;
+    Ok(())
+}
+
+// ---- DEBUG -------------------------------------------------------------------------------
+
+fn debug_syntax(args: &Args<'_>) -> CmdError {
+    CmdError::raw(format!(
+        "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
+        crate::error::shown_arg(args.get(1))
+    ))
+}
+
+fn positive(a: &[u8]) -> OpResult<u64> {
+    match parse_i64(a) {
+        Ok(v) if v >= 0 => Ok(v as u64),
+        _ => Err(CmdError::raw("ERR value is out of range, must be positive")),
+    }
+}
+
+/// Keys DEBUG POPULATE creates per transaction: bounds the memory of one batch and the time
+/// one batch holds the shards.
+const POPULATE_BATCH: u64 = 64 * 1024;
+
+/// `prefix:j`, cut to 127 bytes as Redis's 128-byte buffer does.
+fn populate_key(buf: &mut Vec<u8>, prefix: &[u8], j: u64) {
+    buf.clear();
+    buf.extend_from_slice(prefix);
+    let _ = write!(ByteWriter(buf), ":{j}");
+    buf.truncate(127);
+}
+
+struct ByteWriter<'a>(&'a mut Vec<u8>);
+
+impl std::fmt::Write for ByteWriter<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// Inserts the keys `indices` of one batch on `shard`; existing keys are left alone.
+fn op_populate(shard: &Shard, db: usize, prefix: &[u8], size: usize, indices: &[u64], now: u64) {
+    let mut dbs = shard.db.borrow_mut();
+    let (mut key, mut value) = (Vec::new(), Vec::new());
+    for &j in indices {
+        populate_key(&mut key, prefix, j);
+        value.clear();
+        let _ = write!(ByteWriter(&mut value), "value:{j}");
+        if size > 0 {
+            value.resize(size, 0);
+        }
+        // Existing keys are skipped untouched (no WATCH bump), as Redis does.
+        if !dbs.exists(db, &key, now) {
+            let (mut slot, _) = dbs.add_or_find(db, &key, now);
+            *slot = CompactValue::from_bytes(&value);
+        }
+    }
+}
+
+fn debug_populate(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
+    let count = positive(args.get(2))?;
+    let size = if args.len() == 5 {
+        positive(args.get(4))? as usize
+    } else {
+        0
+    };
+    let prefix: &[u8] = if args.len() >= 4 { args.get(3) } else { b"key" };
+    let (db, n) = (ctx.db(), damselfly_runtime::proactor_count());
+    let mut key = Vec::new();
+    let mut start = 0;
+    while start < count {
+        let end = count.min(start + POPULATE_BATCH);
+        let mut groups: Vec<Vec<u64>> = vec![Vec::new(); n];
+        for j in start..end {
+            populate_key(&mut key, prefix, j);
+            groups[shard_of(key_hash(&key), n)].push(j);
+        }
+        let now = clock::wall_now_ms();
+        let groups = &groups;
+        // Whole-shard locks: the batch is atomic with respect to other transactions.
+        Transaction::schedule_global()
+            .execute_all(&|shard| op_populate(shard, db, prefix, size, &groups[shard.index], now));
+        start = end;
+    }
+    ctx.reply().ok();
+    Ok(())
+}
+
+/// Redis's RDB length-prefix size for a length `n`.
+fn rdb_len_len(n: usize) -> usize {
+    if n < 1 << 6 {
+        1
+    } else if n < 1 << 14 {
+        2
+    } else if n <= u32::MAX as usize {
+        5
+    } else {
+        9
+    }
+}
+
+/// Bytes the value takes in an RDB file (strings; without LZF compression).
+fn serialized_len(v: &CompactValue) -> usize {
+    let Some(bytes) = v.as_bytes() else {
+        return 0; // typed objects: no RDB encoder yet
+    };
+    if bytes.len() <= 11 {
+        if let Some(i) = damselfly_shards::cell::parse_canonical_i64(&bytes) {
+            if i8::try_from(i).is_ok() {
+                return 2;
+            } else if i16::try_from(i).is_ok() {
+                return 3;
+            } else if i32::try_from(i).is_ok() {
+                return 5;
+            }
+        }
+    }
+    rdb_len_len(bytes.len()) + bytes.len()
+}
+
+/// Redis's OBJECT ENCODING name of a value and its refcount (small integers are shared).
+fn encoding_of(v: &CompactValue) -> (&'static str, i64) {
+    match v.encoding() {
+        Encoding::Int => {
+            let shared = v.as_int().is_some_and(|i| (0..10_000).contains(&i));
+            ("int", if shared { i32::MAX as i64 } else { 1 })
+        }
+        Encoding::Object => {
+            let name = match v.obj_type() {
+                ObjType::String => "raw",
+                ObjType::List => "quicklist",
+                ObjType::Set | ObjType::Hash => "hashtable",
+                ObjType::ZSet => "skiplist",
+                ObjType::Stream => "stream",
+            };
+            (name, 1)
+        }
+        Encoding::Inline | Encoding::Heap if v.str_len() <= 44 => ("embstr", 1),
+        _ => ("raw", 1),
+    }
+}
+
+fn op_debug_object(shard: &Shard, db: usize, key: &[u8], now: u64) -> Option<String> {
+    let mut dbs = shard.db.borrow_mut();
+    let v = dbs.find(db, key, now)?;
+    let (encoding, refcount) = encoding_of(v);
+    Some(format!(
+        "Value at:{:p} refcount:{refcount} encoding:{encoding} serializedlength:{} lru:{} lru_seconds_idle:0",
+        v as *const CompactValue,
+        serialized_len(v),
+        lru_clock()
+    ))
+}
+
+/// Parses like C's strtod on the longest numeric prefix; anything else is 0.
+fn strtod_prefix(a: &[u8]) -> f64 {
+    // A numeric prefix is short: look at 64 bytes at most.
+    let s = String::from_utf8_lossy(&a[..a.len().min(64)]);
+    let s = s.trim_start();
+    (1..=s.len())
+        .rev()
+        .filter(|i| s.is_char_boundary(*i))
+        .find_map(|i| s[..i].parse::<f64>().ok())
+        .unwrap_or(0.0)
+}
+
+fn cmd_debug(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
+    let sub = args.get(1);
+    let n = args.len();
+    if eq_ignore_case(sub, "help") && n == 2 {
+        help_reply(
+            ctx,
+            "DEBUG",
+            &[
+                "OBJECT <key>",
+                "    Show low level info about `key` and associated value.",
+                "POPULATE <count> [<prefix>] [<size>]",
+                "    Create <count> string keys named key:<num>. If <prefix> is specified then",
+                "    it is used instead of the 'key' prefix. These are not propagated to",
+                "    replicas. Cluster slots are not respected so keys not belonging to the",
+                "    current node can be created in cluster mode.",
+                "SLEEP <seconds>",
+                "    Stop the server for <seconds>. Decimals allowed.",
+            ],
+        );
+    } else if eq_ignore_case(sub, "populate") && (3..=5).contains(&n) {
+        debug_populate(ctx, args)?;
+    } else if eq_ignore_case(sub, "object") && n == 3 {
+        let (db, key, now) = (ctx.db(), args.get(2), clock::wall_now_ms());
+        let line = tx::single_key(key_hash(key), LockMode::Shared, &|s| {
+            op_debug_object(s, db, key, now)
+        })
+        .ok_or(CmdError::NoSuchKey)?;
+        ctx.reply().simple(line.as_bytes());
+    } else if eq_ignore_case(sub, "sleep") && n == 3 {
+        let secs = strtod_prefix(args.get(2));
+        if secs.is_finite() && secs > 0.0 {
+            // Only this connection sleeps; Redis stops the whole server.
+            damselfly_runtime::fiber::sleep(Duration::from_secs_f64(secs.min(1e9)));
+        }
+        ctx.reply().ok();
+    } else {
+        return Err(debug_syntax(args));
+    }
+    Ok(())
+}
+
+// ---- MEMORY ------------------------------------------------------------------------------
+
+/// Size of one table slot: a key cell and a value cell.
+const SLOT_BYTES: usize = 2 * std::mem::size_of::<CompactValue>();
+/// An expire-table slot: a key cell and a deadline.
+const EXPIRE_SLOT_BYTES: usize = std::mem::size_of::<CompactKey>() + std::mem::size_of::<u64>();
+
+fn op_memory_usage(shard: &Shard, db: usize, key: &[u8], now: u64) -> Option<usize> {
+    let mut dbs = shard.db.borrow_mut();
+    let key_heap = CompactKey::new(key).heap_bytes();
+    let expire_bytes = match dbs.expiry(db, key, now) {
+        KeyExpiry::Missing => return None,
+        KeyExpiry::Persistent => 0,
+        KeyExpiry::At(_) => EXPIRE_SLOT_BYTES + key_heap,
+    };
+    let value = dbs.find(db, key, now)?;
+    Some(SLOT_BYTES + key_heap + value.heap_bytes() + expire_bytes)
+}
+
+fn memory_usage(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
+    sub_arity(args, -3, "memory|usage")?;
+    let mut i = 3;
+    while i < args.len() {
+        if eq_ignore_case(args.get(i), "samples") && i + 1 < args.len() {
+            if parse_i64(args.get(i + 1))? < 0 {
+                return Err(CmdError::Syntax);
+            }
+            i += 2;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    let (db, key, now) = (ctx.db(), args.get(2), clock::wall_now_ms());
+    let bytes = tx::single_key(key_hash(key), LockMode::Shared, &|s| {
+        op_memory_usage(s, db, key, now)
+    });
+    match bytes {
+        Some(b) => ctx.reply().integer(b as i64),
+        None => ctx.reply().null(),
+    }
+    Ok(())
+}
+
+fn cmd_memory(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
+    let sub = args.get(1);
+    if eq_ignore_case(sub, "usage") {
+        memory_usage(ctx, args)
+    } else if eq_ignore_case(sub, "help") {
+        sub_arity(args, 2, "memory|help")?;
+        help_reply(
+            ctx,
+            "MEMORY",
+            &[
+                "USAGE <key> [SAMPLES <count>]",
+                "    Return memory in bytes used by <key> and its value. Nested values are",
+                "    sampled up to <count> times (default: 5, 0 means sample all).",
+            ],
+        );
+        Ok(())
+    } else {
+        Err(unknown_sub("memory", args))
+    }
+}
+
+// ---- registration ------------------------------------------------------------------------
+
+pub fn commands() -> Vec<CommandSpec> {
+    let c = |name, arity, flags, acl: &'static [&'static str], since, summary| CommandSpec {
+        name,
+        arity,
+        flags,
+        acl,
+        first_key: 0,
+        last_key: 0,
+        step: 0,
+        group: "server",
+        summary,
+        since,
+        handler: cmd_info,
+    };
+    let admin = ADMIN | NOSCRIPT | LOADING | STALE;
+    vec![
+        CommandSpec {
+            handler: cmd_info,
+            ..c(
+                "info",
+                -1,
+                LOADING | STALE,
+                &["@slow", "@dangerous"],
+                "1.0.0",
+                "Returns information and statistics about the server.",
+            )
+        },
+        CommandSpec {
+            handler: cmd_config,
+            ..c(
+                "config",
+                -2,
+                admin,
+                &["@admin", "@slow", "@dangerous"],
+                "2.0.0",
+                "A container for server configuration commands.",
+            )
+        },
+        CommandSpec {
+            handler: cmd_command,
+            ..c(
+                "command",
+                -1,
+                LOADING | STALE,
+                &["@slow", "@connection"],
+                "2.8.13",
+                "Returns detailed information about all commands.",
+            )
+        },
+        CommandSpec {
+            handler: cmd_time,
+            ..c(
+                "time",
+                1,
+                LOADING | STALE | FAST,
+                &["@fast"],
+                "2.6.0",
+                "Returns the server time.",
+            )
+        },
+        CommandSpec {
+            handler: cmd_lastsave,
+            ..c(
+                "lastsave",
+                1,
+                LOADING | STALE | FAST,
+                &["@fast", "@admin", "@dangerous"],
+                "1.0.0",
+                "Returns the Unix timestamp of the last successful save to disk.",
+            )
+        },
+        CommandSpec {
+            handler: cmd_debug,
+            ..c(
+                "debug",
+                -2,
+                admin,
+                &["@admin", "@slow", "@dangerous"],
+                "1.0.0",
+                "A container for debugging commands.",
+            )
+        },
+        CommandSpec {
+            handler: cmd_memory,
+            first_key: 2,
+            last_key: 2,
+            step: 1,
+            ..c(
+                "memory",
+                -2,
+                READONLY,
+                &["@read", "@slow"],
+                "4.0.0",
+                "A container for memory diagnostics commands.",
+            )
+        },
+        CommandSpec {
+            handler: cmd_shutdown,
+            ..c(
+                "shutdown",
+                -1,
+                admin | ALLOW_BUSY,
+                &["@admin", "@slow", "@dangerous"],
+                "1.0.0",
+                "Synchronously saves the database(s) to disk and shuts down the Redis server.",
+            )
+        },
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human_sizes_match_redis() {
+        assert_eq!(human(0), "0B");
+        assert_eq!(human(1023), "1023B");
+        assert_eq!(human(916_376), "894.90K");
+        assert_eq!(human(12_165_120), "11.60M");
+        assert_eq!(human(25_276_510_208), "23.54G");
+    }
+
+    #[test]
+    fn rdb_lengths() {
+        assert_eq!(serialized_len(&CompactValue::from_bytes(b"val")), 4);
+        assert_eq!(serialized_len(&CompactValue::from_bytes(b"12345")), 3);
+        assert_eq!(serialized_len(&CompactValue::from_bytes(b"1")), 2);
+        assert_eq!(serialized_len(&CompactValue::from_bytes(b"100000")), 5);
+        assert_eq!(serialized_len(&CompactValue::from_bytes(&[0; 20])), 21);
+        assert_eq!(serialized_len(&CompactValue::from_bytes(&[b'a'; 100])), 102);
+    }
+
+    #[test]
+    fn strtod_takes_the_numeric_prefix() {
+        assert_eq!(strtod_prefix(b"0.5"), 0.5);
+        assert_eq!(strtod_prefix(b"2abc"), 2.0);
+        assert_eq!(strtod_prefix(b"abc"), 0.0);
+        assert_eq!(strtod_prefix(b"-1"), -1.0);
+    }
+
+    #[test]
+    fn populate_keys_are_cut_like_redis() {
+        let mut k = Vec::new();
+        populate_key(&mut k, b"key", 7);
+        assert_eq!(k, b"key:7");
+        populate_key(&mut k, &[b'p'; 200], 7);
+        assert_eq!(k.len(), 127);
+    }
+}
