@@ -102,7 +102,7 @@ impl CommandSpec {
 
 pub struct Registry {
     commands: Vec<CommandSpec>,
-    by_name: HashMap<&'static str, usize>,
+    by_name: HashMap<&'static str, usize, ahash::RandomState>,
 }
 
 impl Registry {

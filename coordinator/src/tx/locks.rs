@@ -58,7 +58,8 @@ impl IntentLocks {
         if self.global.exclusive > 0 {
             return false;
         }
-        self.keys.get(&key).is_none_or(|c| c.free_for(mode))
+        // The common case on the hot path: nothing locked, no hashing at all.
+        self.keys.is_empty() || self.keys.get(&key).is_none_or(|c| c.free_for(mode))
     }
 
     /// True when nothing at all is locked (a global transaction can run at once).
