@@ -4,12 +4,14 @@
 
 use crate::registry::CommandSpec;
 
+pub mod bitmap_family;
 pub mod connection_family;
 pub mod server_family;
 pub mod string_family;
 
 /// Every family's registration function.
 pub const ALL: &[fn() -> Vec<CommandSpec>] = &[
+    bitmap_family::commands,
     connection_family::commands,
     server_family::commands,
     string_family::commands,

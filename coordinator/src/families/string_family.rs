@@ -110,6 +110,24 @@ enum Ttl {
     At(u64),
 }
 
+/// How a SET writes: its condition, what happens to the deadline, whether it returns the
+/// previous value.
+#[derive(Clone, Copy)]
+struct SetMode {
+    cond: Cond,
+    ttl: Ttl,
+    get: bool,
+}
+
+impl SetMode {
+    /// Plain SET: always, dropping any deadline.
+    const PLAIN: SetMode = SetMode {
+        cond: Cond::Always,
+        ttl: Ttl::Clear,
+        get: false,
+    };
+}
+
 struct SetOutcome {
     done: bool,
     /// With GET: the previous value.
@@ -121,11 +139,10 @@ fn op_set(
     db: usize,
     key: &[u8],
     value: &[u8],
-    cond: Cond,
-    ttl: Ttl,
-    get: bool,
+    mode: SetMode,
     now: u64,
 ) -> OpResult<SetOutcome> {
+    let SetMode { cond, ttl, get } = mode;
     let mut dbs = shard.db.borrow_mut();
     let mut old = None;
     let found = dbs.find(db, key, now);
@@ -470,7 +487,7 @@ fn cmd_set(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     let get = o.get;
     let (db, key, value) = (ctx.db(), args.get(1), args.get(2));
     let out = tx::single_key(key_hash(key), LockMode::Exclusive, &|s| {
-        op_set(s, db, key, value, cond, ttl, get, now)
+        op_set(s, db, key, value, SetMode { cond, ttl, get }, now)
     })?;
     let mut r = ctx.reply();
     if get {
@@ -513,7 +530,11 @@ fn cmd_getex(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
 fn cmd_setnx(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     let (db, key, value, now) = (ctx.db(), args.get(1), args.get(2), now_ms());
     let out = tx::single_key(key_hash(key), LockMode::Exclusive, &|s| {
-        op_set(s, db, key, value, Cond::IfMissing, Ttl::Clear, false, now)
+        let mode = SetMode {
+            cond: Cond::IfMissing,
+            ..SetMode::PLAIN
+        };
+        op_set(s, db, key, value, mode, now)
     })?;
     ctx.reply().integer(out.done as i64);
     Ok(())
@@ -529,9 +550,10 @@ fn setex(ctx: &mut CmdCtx<'_>, args: &Args<'_>, unit_ms: i64, name: &str) -> Cmd
             db,
             key,
             value,
-            Cond::Always,
-            Ttl::At(deadline),
-            false,
+            SetMode {
+                ttl: Ttl::At(deadline),
+                ..SetMode::PLAIN
+            },
             now,
         )
     })?;
@@ -550,7 +572,11 @@ fn cmd_psetex(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
 fn cmd_getset(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     let (db, key, value, now) = (ctx.db(), args.get(1), args.get(2), now_ms());
     let out = tx::single_key(key_hash(key), LockMode::Exclusive, &|s| {
-        op_set(s, db, key, value, Cond::Always, Ttl::Clear, true, now)
+        let mode = SetMode {
+            get: true,
+            ..SetMode::PLAIN
+        };
+        op_set(s, db, key, value, mode, now)
     })?;
     match out.old {
         Some(v) => ctx.reply().bulk(&v),
@@ -605,7 +631,7 @@ fn cmd_mget(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
 }
 
 fn pairs<'a>(args: &Args<'a>, name: &str) -> OpResult<Vec<(&'a [u8], &'a [u8])>> {
-    if args.len() % 2 == 0 {
+    if args.len().is_multiple_of(2) {
         return Err(CmdError::WrongArity(name.into()));
     }
     Ok((1..args.len())
@@ -620,16 +646,7 @@ fn cmd_mset(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     let plan = KeyPlan::new(kv.iter().map(|(k, _)| *k), LockMode::Exclusive);
     run_atomic(&plan, &|s| {
         for &i in plan.keys_of(s.index) {
-            let _ = op_set(
-                s,
-                db,
-                kv[i].0,
-                kv[i].1,
-                Cond::Always,
-                Ttl::Clear,
-                false,
-                now,
-            );
+            let _ = op_set(s, db, kv[i].0, kv[i].1, SetMode::PLAIN, now);
         }
     });
     ctx.reply().ok();
@@ -659,16 +676,7 @@ fn cmd_msetnx(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     }
     tx.execute_all(&|s| {
         for &i in plan.keys_of(s.index) {
-            let _ = op_set(
-                s,
-                db,
-                kv[i].0,
-                kv[i].1,
-                Cond::Always,
-                Ttl::Clear,
-                false,
-                now,
-            );
+            let _ = op_set(s, db, kv[i].0, kv[i].1, SetMode::PLAIN, now);
         }
     });
     ctx.reply().integer(1);
