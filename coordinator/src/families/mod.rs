@@ -6,6 +6,7 @@ use crate::registry::CommandSpec;
 
 pub mod bitmap_family;
 pub mod connection_family;
+pub mod keyspace_family;
 pub mod server_family;
 pub mod string_family;
 
@@ -13,6 +14,7 @@ pub mod string_family;
 pub const ALL: &[fn() -> Vec<CommandSpec>] = &[
     bitmap_family::commands,
     connection_family::commands,
+    keyspace_family::commands,
     server_family::commands,
     string_family::commands,
 ];
