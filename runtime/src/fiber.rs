@@ -72,6 +72,8 @@ pub(crate) struct FiberRecord {
     pub yielder: *const corosensei::Yielder<(), ()>,
     pub name: Box<str>,
     pub guard: (usize, usize),
+    /// Other threads hold pointers into this fiber's stack (see `StackShare`).
+    pub stack_shares: u32,
 }
 
 /// Fiber records by slot; a freed slot bumps its generation so stale ids miss.
@@ -307,6 +309,40 @@ pub fn current() -> FiberRef {
         pool: p.shared.id,
         proactor: p.index,
         id: p.current_fiber().expect("not in a fiber"),
+    }
+}
+
+/// Marks the running fiber's stack as shared with other threads (a hop whose job lives on
+/// this stack is in flight) until the guard drops. If the pool shuts down meanwhile, the fiber
+/// is leaked rather than unwound, so a late job never writes into freed memory.
+pub struct StackShare {
+    id: FiberId,
+}
+
+impl StackShare {
+    pub fn new() -> StackShare {
+        let p = proactor::current();
+        let id = p.current_fiber().expect("StackShare outside a fiber");
+        if let Some(r) = p.fibers.borrow_mut().get_mut(id) {
+            r.stack_shares += 1;
+        }
+        StackShare { id }
+    }
+}
+
+impl Default for StackShare {
+    fn default() -> Self {
+        StackShare::new()
+    }
+}
+
+impl Drop for StackShare {
+    fn drop(&mut self) {
+        if let Some(p) = proactor::try_current() {
+            if let Some(r) = p.fibers.borrow_mut().get_mut(self.id) {
+                r.stack_shares -= 1;
+            }
+        }
     }
 }
 

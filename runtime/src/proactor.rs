@@ -145,6 +145,7 @@ impl Proactor {
             yielder: std::ptr::null(),
             name,
             guard,
+            stack_shares: 0,
         });
         self.ready.borrow_mut().push_back(id);
         id

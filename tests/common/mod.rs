@@ -7,7 +7,6 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-
 /// Starts a server on 127.0.0.1 and a free port.
 pub fn server(threads: usize) -> damselfly::ServerHandle {
     damselfly::Server::builder()
@@ -27,9 +26,15 @@ pub struct Client {
 impl Client {
     pub fn connect(addr: SocketAddr) -> Client {
         let stream = TcpStream::connect(addr).expect("connect");
-        stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
         stream.set_nodelay(true).unwrap();
-        Client { stream, parser: ReplyParser::new(), buf: Vec::new() }
+        Client {
+            stream,
+            parser: ReplyParser::new(),
+            buf: Vec::new(),
+        }
     }
 
     /// Encodes `args` as a multibulk command.
@@ -55,7 +60,10 @@ impl Client {
                 return reply;
             }
             let mut chunk = [0u8; 65536];
-            let n = self.stream.read(&mut chunk).expect("read reply");
+            let n = match self.stream.read(&mut chunk) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                r => r.expect("read reply"),
+            };
             assert!(n > 0, "server closed the connection");
             self.buf.extend_from_slice(&chunk[..n]);
         }
@@ -89,6 +97,7 @@ impl Client {
                 Ok(0) => return true,
                 Ok(_) => continue,
                 Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(_) => return false,
             }
         }

@@ -117,6 +117,8 @@ fn dispatch<'a, R: Send>(
     f: &'a (dyn Fn(&Shard) -> R + Sync),
 ) -> Vec<R> {
     let counter = ReplyCounter::new(shards.len());
+    // Shards hold pointers to `counter` and `jobs` until they answer.
+    let _share = damselfly_runtime::fiber::StackShare::new();
     let jobs: Vec<Job<R>> = shards
         .iter()
         .enumerate()

@@ -47,12 +47,23 @@ impl std::fmt::Display for Backend {
     }
 }
 
+/// Probes io_uring on a short-lived thread of its own: tearing a ring down queues task work to
+/// the thread that created it, which would interrupt that thread's next blocking syscall with
+/// EINTR — the caller's thread must not be the one.
+fn probe_uring() -> io::Result<()> {
+    std::thread::Builder::new()
+        .name("io_uring-probe".into())
+        .spawn(uring::probe)?
+        .join()
+        .unwrap_or_else(|_| Err(io::Error::other("io_uring probe panicked")))
+}
+
 /// Resolves a choice to a backend, probing io_uring when needed.
 pub fn resolve(choice: BackendChoice) -> io::Result<Backend> {
     match choice {
         BackendChoice::Epoll => Ok(Backend::Epoll),
-        BackendChoice::Uring => uring::probe().map(|_| Backend::Uring).map_err(explain),
-        BackendChoice::Auto => match uring::probe() {
+        BackendChoice::Uring => probe_uring().map(|_| Backend::Uring).map_err(explain),
+        BackendChoice::Auto => match probe_uring() {
             Ok(()) => Ok(Backend::Uring),
             Err(e) => {
                 log::warn!("io_uring unavailable, using epoll: {}", explain(e));
