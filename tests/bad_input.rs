@@ -1,6 +1,9 @@
 //! Hostile and broken clients: each gets Redis's error or a closed connection, never a crash or
 //! unbounded memory, and other clients keep being served.
 
+// Test clients are plain threads outside the runtime: they may sleep and read the OS clock.
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 use common::*;
 use std::io::{Read, Write};

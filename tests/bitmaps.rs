@@ -1,6 +1,9 @@
 //! Bitmap commands over TCP; every expected reply is what redis-server 7 answers to the same
 //! commands.
 
+// Test clients are plain threads outside the runtime: they may sleep and read the OS clock.
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 use common::*;
 use damselfly_protocol::Reply;
@@ -369,7 +372,7 @@ fn bitop_reads_sources_atomically() {
             let mut w = Client::connect(addr);
             let mut i = 0u32;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let v = if i % 2 == 0 { "\u{7f}" } else { "A" };
+                let v = if i.is_multiple_of(2) { "\u{7f}" } else { "A" };
                 assert_eq!(w.cmd(&["MSET", &keys[1], v, &keys[2], v]), ok());
                 i += 1;
             }

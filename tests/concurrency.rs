@@ -1,6 +1,9 @@
 //! Atomicity under concurrency: cross-shard MSET is never seen half-done; INCR on hot keys
 //! loses no update.
 
+// Test clients are plain threads outside the runtime: they may sleep and read the OS clock.
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 use common::*;
 use damselfly_protocol::Reply;

@@ -2,6 +2,9 @@
 //! every reply must be identical. Fails (does not skip) when CI=true and redis-server is
 //! missing: .ci/run installs it.
 
+// Test clients are plain threads outside the runtime: they may sleep and read the OS clock.
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 use common::*;
 use std::process::{Child, Command, Stdio};

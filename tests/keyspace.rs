@@ -1,6 +1,9 @@
 //! Keyspace commands over TCP, replies byte for byte as Redis 7 sends them (checked against
 //! redis-server 7.0), errors included; cross-shard RENAME/COPY and SCAN under concurrent inserts.
 
+// Test clients are plain threads outside the runtime: they may sleep and read the OS clock.
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 use common::*;
 use damselfly_coordinator::registry::Registry;

@@ -1,5 +1,8 @@
 //! String commands over TCP, replies byte for byte as Redis 7 sends them.
 
+// Test clients are plain threads outside the runtime: they may sleep and read the OS clock.
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 use common::*;
 
@@ -377,6 +380,7 @@ fn lcs_like_redis() {
     assert_eq!(c.cmd(&["LCS", "key1", "key2"]), bulk("mytext"));
     assert_eq!(c.cmd(&["LCS", "key1", "key2", "LEN"]), int(6));
     let matches = |with_len: bool, min: i64| {
+        #[allow(clippy::type_complexity)]
         let all: [((i64, i64), (i64, i64), i64); 2] = [((4, 7), (5, 8), 4), ((2, 3), (0, 1), 2)];
         let mut v = Vec::new();
         for ((a0, a1), (b0, b1), len) in all {

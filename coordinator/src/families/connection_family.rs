@@ -175,9 +175,8 @@ fn cmd_client(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
                     );
                 }
                 Some(ids)
-            } else if n == 2 {
-                None
-            } else if n == 4 && eq_ignore_case(args.get(2), "type") {
+            } else if n == 2 || (n == 4 && eq_ignore_case(args.get(2), "type")) {
+                // Every client is of type normal: TYPE filters keep them all.
                 None
             } else {
                 return Err(CmdError::Syntax);
@@ -224,7 +223,7 @@ fn client_kill(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     if old_form {
         addr = Some(String::from_utf8_lossy(args.get(2)).into_owned());
     } else {
-        if (args.len() - 2) % 2 != 0 {
+        if !(args.len() - 2).is_multiple_of(2) {
             return Err(CmdError::Syntax);
         }
         let mut i = 2;
