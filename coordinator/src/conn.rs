@@ -143,20 +143,19 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
     let mut args = CommandArgs::new();
     let mut input: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let mut out: Vec<u8> = Vec::with_capacity(READ_CHUNK);
-    let stats = &ProactorState::current().stats;
+    let ps = ProactorState::current();
+    let stats = &ps.stats;
     loop {
         // Read: reserve what a pending bulk needs, or one chunk.
-        let want = parser
+        let wanted = parser
             .input_len_wanted()
             .unwrap_or(0)
-            .max(input.len() + READ_CHUNK);
-        let start = input.len();
-        input.resize(want.min(start + (64 << 20)).max(start + 1), 0);
-        let n = match stream.recv(&mut input[start..]) {
+            .saturating_sub(input.len());
+        let n = match stream.recv_append(&mut input, wanted.clamp(READ_CHUNK, 64 << 20)) {
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
-        input.truncate(start + n);
+        ps.batch_now_ms.set(clock::wall_now_ms());
         ProactorStats::bump(&stats.net_input_bytes, n as u64);
 
         let mut consumed = 0;
@@ -244,12 +243,15 @@ pub fn execute(server: &ServerState, conn: &mut ConnState, args: &Args<'_>, out:
     if let Err(e) = result {
         ReplyWriter::new(out, conn.resp).error(&e.to_string());
     }
-    let us = (clock::now() - started).as_micros() as u64;
+    let finished = clock::now();
+    let us = (finished - started).as_micros() as u64;
     let mut per = stats.per_command.borrow_mut();
     let entry = &mut per[index];
     entry.0 += 1;
     entry.1 += us;
     entry.2 += failed as u64;
     *conn.info.last_cmd.borrow_mut() = spec.name;
-    conn.info.last_active_ms.set(clock::wall_now_ms());
+    conn.info
+        .last_active_ms
+        .set(ProactorState::current().batch_now_ms.get());
 }

@@ -85,6 +85,9 @@ impl ProactorStats {
 /// What each proactor owns besides its runtime state.
 pub struct ProactorState {
     pub shard: Shard,
+    /// Wall clock (ms) read once per batch of commands read from one connection: commands of
+    /// a batch share it, which saves a clock read per command.
+    pub batch_now_ms: Cell<u64>,
     pub conns: RefCell<HashMap<u64, (TcpStream, Rc<ConnInfo>)>>,
     pub stats: ProactorStats,
 }
@@ -110,6 +113,7 @@ pub fn start(pool: &ProactorPool, state: Arc<ServerState>) -> std::io::Result<Ru
         pool.run_on(i, move || {
             let st = ProactorState {
                 shard: Shard::new(i, dbs),
+                batch_now_ms: Cell::new(clock::wall_now_ms()),
                 conns: RefCell::new(HashMap::new()),
                 stats: ProactorStats {
                     per_command: RefCell::new(vec![(0, 0, 0); n_cmds]),

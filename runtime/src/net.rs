@@ -428,6 +428,36 @@ impl TcpStream {
         }
     }
 
+    /// Receives into the spare capacity of `buf` (at least `min_spare` bytes are reserved) and
+    /// extends its length by what arrived: no zeroing of the receive area on every read.
+    pub fn recv_append(&self, buf: &mut Vec<u8>, min_spare: usize) -> io::Result<usize> {
+        self.check_open()?;
+        buf.reserve(min_spare);
+        let spare = buf.spare_capacity_mut();
+        let len = spare.len().min(u32::MAX as usize);
+        let ptr = spare.as_mut_ptr().cast::<u8>();
+        let fd = self.inner.fd;
+        let n = match self.inner.reg {
+            None => {
+                let e = opcode::Recv::new(types::Fd(fd), ptr, len as u32).build();
+                // The spare capacity stays reserved (we hold `&mut buf`) until the completion.
+                uring::run_op(e, None)? as usize
+            }
+            Some(reg) => epoll::run_op(reg, Direction::Read, None, || {
+                // SAFETY: `ptr`/`len` describe the vector's reserved, exclusively borrowed spare
+                // capacity; the kernel only writes into it.
+                unsafe { libc::recv(fd, ptr.cast(), len, 0) }
+            })?,
+        };
+        assert!(
+            n <= len,
+            "recv reported more bytes than it was given room for"
+        );
+        // SAFETY: the kernel initialized the first `n` bytes of the spare capacity.
+        unsafe { buf.set_len(buf.len() + n) };
+        Ok(n)
+    }
+
     /// Sends some of `buf`; returns how much was sent.
     pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
         self.send_until(buf, None)

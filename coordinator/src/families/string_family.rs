@@ -16,7 +16,6 @@ use crate::registry::{flags::*, CommandSpec};
 use crate::server::{ProactorState, ProactorStats};
 use crate::shard::{key_hash, Shard};
 use crate::tx::{self, locks::LockMode, Transaction};
-use damselfly_runtime::clock;
 use damselfly_shards::cell::CellFlags;
 use damselfly_shards::CompactValue;
 
@@ -25,8 +24,9 @@ pub fn string_of(v: &CompactValue) -> OpResult<Vec<u8>> {
     v.to_vec().ok_or(CmdError::WrongType)
 }
 
+/// The batch's wall clock (see `ProactorState::batch_now_ms`).
 fn now_ms() -> u64 {
-    clock::wall_now_ms()
+    crate::server::ProactorState::current().batch_now_ms.get()
 }
 
 /// SETRANGE and APPEND past `proto-max-bulk-len` (Redis's `checkStringLength`).
