@@ -1,10 +1,21 @@
 //! A bucket: 14 slots, a one-byte fingerprint per slot, an occupancy mask, the stash hints
 //! of the keys whose home is this bucket, and a version for snapshots.
+//!
+//! The header is 24 bytes: the version (56 bits) and the stash hints (8 bits) share one
+//! word, so a bucket of 16-byte key and value cells is 24 + 14 * 32 = 472 bytes.
 
 /// Slots per bucket (fits the u16 occupancy mask).
 pub const BUCKET_SLOTS: usize = 14;
 
 const ALL_SLOTS: u16 = (1 << BUCKET_SLOTS) - 1;
+
+/// Bits of `meta` below the version: the stash hints.
+const HINT_BITS: u32 = 8;
+const HINT_MASK: u64 = (1 << HINT_BITS) - 1;
+
+/// Largest version a bucket can hold (2^56 - 1: 2.3 thousand years at a million changes a
+/// second).
+pub const VERSION_MAX: u64 = u64::MAX >> HINT_BITS;
 
 /// `repr(C)` with the metadata first, so a lookup's fingerprint scan and its first slots
 /// share a cache line.
@@ -12,9 +23,9 @@ const ALL_SLOTS: u16 = (1 << BUCKET_SLOTS) - 1;
 pub struct Bucket<K, V> {
     fingerprints: [u8; BUCKET_SLOTS],
     busy: u16,
-    /// Bit s: stash bucket s holds at least one entry whose home is this bucket.
-    pub(crate) stash_hints: u8,
-    version: u64,
+    /// `version << 8 | stash_hints`. Hint bit s: stash bucket s holds at least one entry
+    /// whose home is this bucket.
+    meta: u64,
     slots: [Option<(K, V)>; BUCKET_SLOTS],
 }
 
@@ -24,8 +35,7 @@ impl<K, V> Bucket<K, V> {
             slots: std::array::from_fn(|_| None),
             fingerprints: [0; BUCKET_SLOTS],
             busy: 0,
-            stash_hints: 0,
-            version: 0,
+            meta: 0,
         }
     }
 
@@ -42,11 +52,30 @@ impl<K, V> Bucket<K, V> {
     }
 
     pub fn version(&self) -> u64 {
-        self.version
+        self.meta >> HINT_BITS
     }
 
     pub(crate) fn set_version(&mut self, version: u64) {
-        self.version = version;
+        assert!(version <= VERSION_MAX, "bucket version overflow");
+        self.meta = version << HINT_BITS | (self.meta & HINT_MASK);
+    }
+
+    /// Bit s: stash bucket s may hold an entry whose home is this bucket.
+    #[inline]
+    pub(crate) fn stash_hints(&self) -> u8 {
+        self.meta as u8
+    }
+
+    pub(crate) fn set_stash_hints(&mut self, hints: u8) {
+        self.meta = (self.meta & !HINT_MASK) | u64::from(hints);
+    }
+
+    pub(crate) fn add_stash_hint(&mut self, stash: usize) {
+        self.meta |= 1 << stash;
+    }
+
+    pub(crate) fn remove_stash_hint(&mut self, stash: usize) {
+        self.meta &= !(1 << stash);
     }
 
     /// Occupied slots whose fingerprint equals `fingerprint`.
@@ -98,7 +127,7 @@ impl<K, V> Bucket<K, V> {
             *slot = None;
         }
         self.busy = 0;
-        self.stash_hints = 0;
+        self.set_stash_hints(0);
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
@@ -107,6 +136,10 @@ impl<K, V> Bucket<K, V> {
             .filter_map(|s| s.as_ref().map(|(k, v)| (k, v)))
     }
 }
+
+// The header is 24 bytes (a slot of two niche-bearing 8-byte fields is 16 bytes).
+const _: () =
+    assert!(std::mem::size_of::<Bucket<std::num::NonZeroU64, u64>>() == 24 + BUCKET_SLOTS * 16);
 
 /// Iterates the set bits of a slot mask.
 pub(crate) fn slots_of(mut mask: u16) -> impl Iterator<Item = usize> {

@@ -3,8 +3,15 @@
 //! A key with hash `h` has home bucket `home(h)` and may live there, in the next regular
 //! bucket (wrapping), or in any stash bucket; when it goes to the stash, its home bucket's
 //! `stash_hints` gets the stash bucket's bit so lookups probe only the stash buckets that
-//! may hold it. Entries never move inside a segment after they are placed (the cursor's
-//! guarantee relies on that); only a split moves entries, to the new segment.
+//! may hold it.
+//!
+//! When both candidate buckets are full, an insert first tries displacement: a chain of
+//! forward moves, each taking an entry that sits in its home bucket `b` to its next bucket
+//! `b + 1` (never wrapping), frees a slot in the new key's next bucket. Only then does it use
+//! the stash, and only when that is full too does the segment split. Entries move only to a
+//! higher bucket index of the same segment, never back (the cursor's guarantee relies on
+//! that, see `cursor.rs`); a split moves entries to the same bucket and slot of the new
+//! segment.
 
 use super::bucket::{slots_of, Bucket, BUCKET_SLOTS};
 use super::KeyMatch;
@@ -46,6 +53,33 @@ pub fn fingerprint(hash: u64) -> u8 {
     hash as u8
 }
 
+/// Longest chain of forward moves an insert tries before it falls back to the stash.
+pub const DISPLACE_CHAIN_MAX: usize = 6;
+
+/// A displacement plan: `moves[i]` is the slot of an entry that sits in its home bucket
+/// `start + i` and moves to bucket `start + i + 1`; bucket `start + len` has a free slot.
+/// Executed innermost (highest bucket) first, so every move has room.
+#[derive(Clone, Copy, Debug)]
+pub struct Chain {
+    pub start: usize,
+    slots: [u8; DISPLACE_CHAIN_MAX],
+    len: usize,
+}
+
+impl Chain {
+    /// `(from_bucket, slot)` of each move, in execution order.
+    pub fn moves(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        (0..self.len)
+            .rev()
+            .map(|i| (self.start + i, usize::from(self.slots[i])))
+    }
+
+    /// The slot of `start` that is free once every move is done.
+    pub fn freed_slot(&self) -> usize {
+        usize::from(self.slots[0])
+    }
+}
+
 pub struct Segment<K, V> {
     pub(crate) buckets: Box<[Bucket<K, V>]>,
     /// Home bucket of each stash slot, `stash_homes[s * BUCKET_SLOTS + slot]`.
@@ -84,7 +118,7 @@ impl<K, V> Segment<K, V> {
         if let Some(slot) = self.find_in_bucket(next, fp, query) {
             return Some((next, slot));
         }
-        let hints = self.buckets[home].stash_hints;
+        let hints = self.buckets[home].stash_hints();
         for stash in slots_of(u16::from(hints)) {
             let bucket = shape.regular + stash;
             if let Some(slot) = self.find_in_bucket(bucket, fp, query) {
@@ -110,6 +144,12 @@ impl<K, V> Segment<K, V> {
     /// Where a new entry with `hash` would go: the emptier of home and next, else the first
     /// stash bucket with room (starting from a hash-chosen one). `None` when all are full.
     pub fn place(&self, shape: Shape, hash: u64) -> Option<(usize, usize)> {
+        self.place_regular(shape, hash)
+            .or_else(|| self.place_stash(shape, hash))
+    }
+
+    /// A free slot in the emptier of the home and next buckets of `hash`.
+    pub fn place_regular(&self, shape: Shape, hash: u64) -> Option<(usize, usize)> {
         let home = shape.home(hash);
         let next = shape.next(home);
         let (home_len, next_len) = (self.buckets[home].len(), self.buckets[next].len());
@@ -118,19 +158,59 @@ impl<K, V> Segment<K, V> {
         } else {
             [next, home]
         };
-        for bucket in preferred {
-            if let Some(slot) = self.buckets[bucket].free_slot() {
-                return Some((bucket, slot));
-            }
-        }
+        preferred
+            .into_iter()
+            .find_map(|bucket| Some((bucket, self.buckets[bucket].free_slot()?)))
+    }
+
+    /// A free stash slot, trying the stash buckets from a hash-chosen one.
+    pub fn place_stash(&self, shape: Shape, hash: u64) -> Option<(usize, usize)> {
         let first = (hash >> 40) as usize % shape.stash;
-        for i in 0..shape.stash {
+        (0..shape.stash).find_map(|i| {
             let bucket = shape.regular + (first + i) % shape.stash;
-            if let Some(slot) = self.buckets[bucket].free_slot() {
-                return Some((bucket, slot));
+            Some((bucket, self.buckets[bucket].free_slot()?))
+        })
+    }
+
+    /// A chain of forward moves that frees a slot in the full regular bucket `start`, or
+    /// `None` if none of at most [`DISPLACE_CHAIN_MAX`] moves exists without wrapping past
+    /// the last regular bucket. `home_of` gives a stored key's home bucket.
+    pub fn displacement_chain(
+        &self,
+        shape: Shape,
+        start: usize,
+        home_of: impl Fn(&K) -> usize,
+    ) -> Option<Chain> {
+        let mut chain = Chain {
+            start,
+            slots: [0; DISPLACE_CHAIN_MAX],
+            len: 0,
+        };
+        let mut bucket = start;
+        while chain.len < DISPLACE_CHAIN_MAX && bucket + 1 < shape.regular {
+            let b = &self.buckets[bucket];
+            // Any entry at its home will do: the rest of the chain depends only on buckets.
+            let slot = slots_of(b.occupied())
+                .find(|&slot| b.entry(slot).is_some_and(|(k, _)| home_of(k) == bucket))?;
+            chain.slots[chain.len] = slot as u8;
+            chain.len += 1;
+            bucket += 1;
+            if !self.buckets[bucket].is_full() {
+                return Some(chain);
             }
         }
         None
+    }
+
+    /// Moves the entry at `slot` of regular bucket `bucket` (its home) to a free slot of
+    /// `bucket + 1` (its next bucket). Stash hints do not change: they belong to the home.
+    pub fn move_forward(&mut self, shape: Shape, bucket: usize, slot: usize) {
+        let to = bucket + 1;
+        debug_assert!(to < shape.regular, "moves never wrap");
+        let free = self.buckets[to].free_slot().expect("chain end has room");
+        let fp = self.buckets[bucket].fingerprint(slot);
+        let entry = self.buckets[bucket].take(slot);
+        self.buckets[to].put(free, fp, entry);
     }
 
     /// Stores an entry at a position returned by [`Segment::place`].
@@ -141,7 +221,7 @@ impl<K, V> Segment<K, V> {
             let stash = bucket - shape.regular;
             let home = shape.home(hash);
             self.stash_homes[stash * BUCKET_SLOTS + slot] = home as u8;
-            self.buckets[home].stash_hints |= 1 << stash;
+            self.buckets[home].add_stash_hint(stash);
         }
     }
 
@@ -156,7 +236,7 @@ impl<K, V> Segment<K, V> {
             let still_needed =
                 slots_of(self.buckets[bucket].occupied()).any(|other| homes[other] == home);
             if !still_needed {
-                self.buckets[home as usize].stash_hints &= !(1 << stash);
+                self.buckets[home as usize].remove_stash_hint(stash);
             }
         }
         entry
@@ -191,13 +271,13 @@ impl<K, V> Segment<K, V> {
 
     fn rebuild_stash_hints(&mut self, shape: Shape) {
         for bucket in &mut self.buckets[..shape.regular] {
-            bucket.stash_hints = 0;
+            bucket.set_stash_hints(0);
         }
         for stash in 0..shape.stash {
             let occupied = self.buckets[shape.regular + stash].occupied();
             for slot in slots_of(occupied) {
                 let home = self.stash_homes[stash * BUCKET_SLOTS + slot] as usize;
-                self.buckets[home].stash_hints |= 1 << stash;
+                self.buckets[home].add_stash_hint(stash);
             }
         }
     }

@@ -34,6 +34,8 @@ pub struct DashTable<K, V, P> {
     pub(crate) shape: Shape,
     len: usize,
     version_clock: u64,
+    /// Entries moved by displacement (statistic).
+    displaced: u64,
     policy: P,
 }
 
@@ -58,6 +60,7 @@ impl<K, V, P: DashPolicy<K>> DashTable<K, V, P> {
             shape,
             len: 0,
             version_clock: 0,
+            displaced: 0,
             policy,
         }
     }
@@ -209,9 +212,10 @@ impl<K, V, P: DashPolicy<K>> DashTable<K, V, P> {
         Ok(self.insert_new_hashed(hash, key, value, hooks))
     }
 
-    /// Inserts a key the caller knows is absent (after a failed lookup). Splits the segment
-    /// when the key's candidate buckets and the stash are full, after offering the segment's
-    /// entries to `hooks.drop_before_split`.
+    /// Inserts a key the caller knows is absent (after a failed lookup). When the key's home
+    /// and next buckets are full, frees a slot in the next bucket by moving entries forward
+    /// (see [`DashTable::displace`]), else uses the stash; splits the segment when all of
+    /// that fails, after offering the segment's entries to `hooks.drop_before_split`.
     pub fn insert_new_hashed<H: TableHooks<K, V>>(
         &mut self,
         hash: u64,
@@ -221,7 +225,11 @@ impl<K, V, P: DashPolicy<K>> DashTable<K, V, P> {
     ) -> EntryPos {
         loop {
             let segment = self.segment_of(hash);
-            if let Some((bucket, slot)) = self.segments[segment].place(self.shape, hash) {
+            let place = self.segments[segment]
+                .place_regular(self.shape, hash)
+                .or_else(|| self.displace(segment, hash, hooks))
+                .or_else(|| self.segments[segment].place_stash(self.shape, hash));
+            if let Some((bucket, slot)) = place {
                 self.before_change(segment, bucket, hooks);
                 self.segments[segment].put(self.shape, bucket, slot, hash, (key, value));
                 self.len += 1;
@@ -380,6 +388,36 @@ impl<K, V, P: DashPolicy<K>> DashTable<K, V, P> {
 
     // ---- growth ----
 
+    /// Frees a slot in the next bucket of `hash` by a chain of forward moves (each entry
+    /// moved sits in its home bucket and goes to its next one); returns that slot. Every
+    /// bucket a move leaves or enters goes through the change hook and gets a new version,
+    /// so a snapshot serializes it first.
+    fn displace<H: TableHooks<K, V>>(
+        &mut self,
+        segment: usize,
+        hash: u64,
+        hooks: &mut H,
+    ) -> Option<(usize, usize)> {
+        let shape = self.shape;
+        let start = shape.next(shape.home(hash));
+        let policy = &self.policy;
+        let chain = self.segments[segment]
+            .displacement_chain(shape, start, |k| shape.home(policy.hash_key(k)))?;
+        for (from, slot) in chain.moves() {
+            self.before_change(segment, from + 1, hooks);
+            self.before_change(segment, from, hooks);
+            self.segments[segment].move_forward(shape, from, slot);
+            self.displaced += 1;
+        }
+        Some((chain.start, chain.freed_slot()))
+    }
+
+    /// Entries moved by displacement since the table was created (a statistic for tests and
+    /// benchmarks).
+    pub fn displaced_entries(&self) -> u64 {
+        self.displaced
+    }
+
     /// Offers each entry of a full segment to the hooks; returns how many were dropped.
     fn drop_before_split<H: TableHooks<K, V>>(&mut self, segment: usize, hooks: &mut H) -> usize {
         let mut dropped = 0;
@@ -479,7 +517,7 @@ impl<K, V, P: DashPolicy<K>> DashTable<K, V, P> {
                         "misplaced"
                     );
                     if in_stash {
-                        let hint = segment.buckets[home].stash_hints;
+                        let hint = segment.buckets[home].stash_hints();
                         assert!(hint & (1 << (b - self.shape.regular)) != 0, "missing hint");
                     }
                     count += 1;
