@@ -167,3 +167,19 @@ fn default_shape_fills_most_of_a_segment_before_splitting() {
     // 840 slots; home/next placement, displacement and the stash fill over 90%.
     assert!(k > 760, "first split after {k} inserts");
 }
+
+/// Segments grow through a ladder of sizes (~1.2x steps) instead of all splitting at once, so
+/// the load factor stays high at every table size, not only just before a wave of splits.
+#[test]
+fn load_factor_stays_high_at_every_size() {
+    let mut table: DashTable<u64, u64, Default56> = DashTable::new(Default56);
+    let mut lowest = 1.0f64;
+    for k in 0..400_000u64 {
+        table.insert(k, k);
+        if k >= 20_000 && k % 1_000 == 0 {
+            lowest = lowest.min(table.len() as f64 / table.capacity() as f64);
+        }
+    }
+    table.check_invariants();
+    assert!(lowest > 0.7, "load factor fell to {lowest:.3}");
+}

@@ -1,23 +1,33 @@
 //! Split-proof traversal for SCAN and snapshots.
 //!
-//! A cursor is `segment_start | bucket`: the high bits are the first hash of a segment's
-//! range (a position in hash space, independent of the directory's depth) and the low 8 bits
-//! are the next bucket to visit in that segment. Why nothing present for the whole walk is
-//! missed:
-//! - entries move inside a segment only to a higher bucket index (displacement takes an
-//!   entry from its home bucket b to b + 1, never wrapping to 0; nothing leaves the stash),
-//!   so an entry the cursor has not reached yet stays ahead of it;
-//! - a split keeps the lower half of the range in the old segment, with its entries in place,
-//!   and moves the upper half's entries to a new segment whose range starts where the old
-//!   one's ends now, so the walk reaches it after the old one and visits it whole;
+//! A cursor is `segment_start | generation << 8 | bucket`: the high bits are the first hash
+//! of a segment's range (a position in hash space, independent of the directory's depth; the
+//! low 16 bits of a segment start are zero since depths stop at 48), then the segment's
+//! rebuild generation when the cursor was made (mod 256), then the next bucket to visit in
+//! it. Why nothing present for the whole walk is missed:
+//! - between rebuilds, entries move inside a segment only to a higher bucket index
+//!   (displacement takes an entry from its home bucket b to b + 1, never wrapping to 0;
+//!   nothing leaves the stash), so an entry the cursor has not reached yet stays ahead of it;
+//! - a rebuild (growth to the next size, or the lower half of a split) places the segment's
+//!   entries anew and bumps its generation; a cursor whose generation differs starts that
+//!   segment over at bucket 0. A segment position is rebuilt at most 4 times per depth (3
+//!   growths and a split), so at most 4 * 48 = 192 < 256 times: the generation cannot wrap
+//!   around to the cursor's between two calls;
+//! - a split keeps the lower half of the range in the old segment, and moves the upper
+//!   half's entries to a new segment whose range starts where the old one's ends now, so the
+//!   walk reaches it after the old one and visits it whole (no cursor can point into it yet:
+//!   its start was not a segment start before);
 //! - directory doubling does not change hash positions.
 //!
-//! Entries may be visited twice (a split behind the cursor), like Redis's SCAN.
+//! Entries may be visited twice (a split behind the cursor, or a rebuild of the segment the
+//! cursor is in), like Redis's SCAN during a rehash.
 
 use super::{BucketId, BucketRef, DashPolicy, DashTable};
 
 const BUCKET_BITS: u32 = 8;
 const BUCKET_MASK: u64 = (1 << BUCKET_BITS) - 1;
+/// Bucket and generation.
+const LOW_MASK: u64 = (1 << (2 * BUCKET_BITS)) - 1;
 
 /// First hash position after the range of a segment of `local_depth` containing `position`.
 fn next_segment_start(position: u64, local_depth: u32) -> Option<u64> {
@@ -32,12 +42,16 @@ impl<K, V, P: DashPolicy<K>> DashTable<K, V, P> {
     /// Visits the next non-empty bucket at or after `cursor` (0 starts a walk) and returns
     /// the cursor to continue from, 0 when the walk is complete.
     pub fn traverse_buckets(&self, cursor: u64, mut visit: impl FnMut(BucketRef<'_, K, V>)) -> u64 {
-        let total = self.shape.total();
-        let mut position = cursor & !BUCKET_MASK;
+        let mut position = cursor & !LOW_MASK;
+        let generation = ((cursor >> BUCKET_BITS) & BUCKET_MASK) as u8;
         let mut next_bucket = (cursor & BUCKET_MASK) as usize;
+        if self.segments[self.segment_of(position)].generation != generation {
+            next_bucket = 0; // rebuilt since the cursor was made: start the segment over
+        }
         loop {
             let segment_id = self.segment_of(position);
             let segment = &self.segments[segment_id];
+            let total = segment.shape.total();
             while next_bucket < total {
                 let bucket = &segment.buckets[next_bucket];
                 let id = BucketId {
@@ -48,7 +62,7 @@ impl<K, V, P: DashPolicy<K>> DashTable<K, V, P> {
                 if !bucket.is_empty() {
                     visit(BucketRef { id, bucket });
                     return if next_bucket < total {
-                        position | next_bucket as u64
+                        position | u64::from(segment.generation) << BUCKET_BITS | next_bucket as u64
                     } else {
                         next_segment_start(position, segment.local_depth).unwrap_or(0)
                     };
@@ -137,6 +151,7 @@ mod tests {
     /// walked; the walk still sees every key present throughout, for many starting fills.
     #[test]
     fn walk_sees_every_key_despite_displacement() {
+        let mut displaced_during_walks = 0;
         for seed in 0..40u64 {
             let mut table: DashTable<u64, u64, Chains> = DashTable::new(Chains);
             let initial = 150 + seed * 2;
@@ -160,12 +175,58 @@ mod tests {
                     break;
                 }
             }
-            assert!(table.displaced_entries() > displaced_before || seed > 0);
+            displaced_during_walks += table.displaced_entries() - displaced_before;
             for k in base..base + initial {
                 assert!(seen.contains(&k), "seed {seed}: key {k} missed");
             }
             table.check_invariants();
         }
+        assert!(
+            displaced_during_walks > 100,
+            "{displaced_during_walks} moves"
+        );
+    }
+
+    /// Segments grown (rebuilt at the next size) between cursor steps: a cursor made before
+    /// the rebuild starts the segment over, and no key present throughout is missed.
+    #[test]
+    fn walk_sees_every_key_despite_growth() {
+        let mut restarts = 0;
+        for seed in 0..30u64 {
+            let mut table: DashTable<u64, u64, Chains> = DashTable::new(Chains);
+            let base = seed << 32;
+            let initial = 100 + seed * 7;
+            for k in base..base + initial {
+                table.insert(k, k);
+            }
+            let mut seen = HashSet::new();
+            let mut cursor = 0;
+            let mut next_key = base + 1_000_000;
+            loop {
+                let generation = |t: &DashTable<u64, u64, Chains>, c: u64| {
+                    t.segments[t.segment_of(c & !LOW_MASK)].generation
+                };
+                let before = generation(&table, cursor);
+                cursor = table.traverse(cursor, |k, _| {
+                    seen.insert(*k);
+                });
+                for _ in 0..25 {
+                    table.insert(next_key, 0);
+                    next_key += 1;
+                }
+                if cursor != 0 && generation(&table, cursor) != before {
+                    restarts += 1;
+                }
+                if cursor == 0 {
+                    break;
+                }
+            }
+            for k in base..base + initial {
+                assert!(seen.contains(&k), "seed {seed}: key {k} missed");
+            }
+            table.check_invariants();
+        }
+        assert!(restarts > 10, "only {restarts} rebuilds under a cursor");
     }
 
     #[test]

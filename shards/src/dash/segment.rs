@@ -1,4 +1,6 @@
-//! One segment: `regular` buckets followed by `stash` buckets.
+//! One segment: `regular` buckets followed by `stash` buckets. Segments of one table share
+//! the stash count but not the regular count: a segment grows through a ladder of sizes
+//! (see `table.rs`) by being rebuilt, and splits only at the largest.
 //!
 //! A key with hash `h` has home bucket `home(h)` and may live there, in the next regular
 //! bucket (wrapping), or in any stash bucket; when it goes to the stash, its home bucket's
@@ -8,16 +10,19 @@
 //! When both candidate buckets are full, an insert first tries displacement: a chain of
 //! forward moves, each taking an entry that sits in its home bucket `b` to its next bucket
 //! `b + 1` (never wrapping), frees a slot in the new key's next bucket. Only then does it use
-//! the stash, and only when that is full too does the segment split. Entries move only to a
-//! higher bucket index of the same segment, never back (the cursor's guarantee relies on
-//! that, see `cursor.rs`); a split moves entries to the same bucket and slot of the new
-//! segment.
+//! the stash, and only when that is full too does the segment grow or split.
+//!
+//! What the cursor's guarantee (see `cursor.rs`) relies on: between rebuilds, entries move
+//! inside a segment only to a higher bucket index (displacement; nothing leaves the stash).
+//! A rebuild (growth, or the lower half of a split) places entries anew and bumps the
+//! segment's `generation`, which a cursor records: a cursor made before the rebuild starts
+//! the segment over.
 
 use super::bucket::{slots_of, Bucket, BUCKET_SLOTS};
 use super::KeyMatch;
 
-/// Buckets per segment, from the policy.
-#[derive(Clone, Copy, Debug)]
+/// Buckets of a segment.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Shape {
     pub regular: usize,
     pub stash: usize,
@@ -82,6 +87,10 @@ impl Chain {
 
 pub struct Segment<K, V> {
     pub(crate) buckets: Box<[Bucket<K, V>]>,
+    /// This segment's size (a rung of the table's ladder).
+    pub(crate) shape: Shape,
+    /// Bumped (wrapping) by every rebuild that moves entries; cursors record it.
+    pub(crate) generation: u8,
     /// Home bucket of each stash slot, `stash_homes[s * BUCKET_SLOTS + slot]`.
     stash_homes: Box<[u8]>,
     pub(crate) local_depth: u32,
@@ -92,6 +101,8 @@ impl<K, V> Segment<K, V> {
     pub fn new(shape: Shape, local_depth: u32) -> Segment<K, V> {
         Segment {
             buckets: (0..shape.total()).map(|_| Bucket::new()).collect(),
+            shape,
+            generation: 0,
             stash_homes: vec![0; shape.stash * BUCKET_SLOTS].into_boxed_slice(),
             local_depth,
             len: 0,
@@ -282,10 +293,145 @@ impl<K, V> Segment<K, V> {
         }
     }
 
+    /// Every entry as `(bucket, slot, hash)`, in bucket order (regular, then stash).
+    pub fn hashed_entries(&self, hash_of: impl Fn(&K) -> u64) -> Vec<(u8, u8, u64)> {
+        let mut entries = Vec::with_capacity(self.len as usize);
+        for (b, bucket) in self.buckets.iter().enumerate() {
+            for slot in slots_of(bucket.occupied()) {
+                let (k, _) = bucket.entry(slot).expect("occupied");
+                entries.push((b as u8, slot as u8, hash_of(k)));
+            }
+        }
+        entries
+    }
+
+    /// Where each of `entries` (some of this segment's, from [`Segment::hashed_entries`])
+    /// would go in an empty segment of `shape` (same stash count), each placed in turn as an
+    /// insert places it: the emptier of home and next, else after a chain of forward moves,
+    /// else a stash slot. `None` if one finds no room.
+    pub fn plan_rebuild(&self, shape: Shape, entries: &[(u8, u8, u64)]) -> Option<Vec<(u8, u8)>> {
+        debug_assert_eq!(shape.stash, self.shape.stash);
+        let mut plan = Plan {
+            shape,
+            busy: vec![0; shape.total()],
+            at_home: vec![0; shape.regular],
+            occupant: vec![[u32::MAX; BUCKET_SLOTS]; shape.total()],
+            places: vec![(0, 0); entries.len()],
+        };
+        for (i, &(_, _, hash)) in entries.iter().enumerate() {
+            plan.place(i, hash)?;
+        }
+        Some(plan.places)
+    }
+
+    /// Moves `entries` to the places `plan` gives them in `target` (an empty segment of the
+    /// plan's shape).
+    pub fn move_planned(
+        &mut self,
+        target: &mut Segment<K, V>,
+        entries: &[(u8, u8, u64)],
+        plan: &[(u8, u8)],
+    ) {
+        for (&(b, slot, hash), &(to, to_slot)) in entries.iter().zip(plan) {
+            let entry = self.take(self.shape, usize::from(b), usize::from(slot));
+            let shape = target.shape;
+            target.put(shape, usize::from(to), usize::from(to_slot), hash, entry);
+        }
+    }
+
     pub fn clear(&mut self) {
         for bucket in self.buckets.iter_mut() {
             bucket.clear();
         }
         self.len = 0;
+    }
+}
+
+/// A rebuild being planned: slot occupancy of the new segment, which entry sits where, and
+/// which regular slots hold an entry at its home (those may move forward).
+struct Plan {
+    shape: Shape,
+    busy: Vec<u16>,
+    at_home: Vec<u16>,
+    occupant: Vec<[u32; BUCKET_SLOTS]>,
+    places: Vec<(u8, u8)>,
+}
+
+impl Plan {
+    fn free_slot(&self, bucket: usize) -> Option<usize> {
+        let free = !self.busy[bucket] & ((1 << BUCKET_SLOTS) - 1);
+        (free != 0).then(|| free.trailing_zeros() as usize)
+    }
+
+    fn occupy(&mut self, entry: usize, bucket: usize, slot: usize, at_home: bool) {
+        self.busy[bucket] |= 1 << slot;
+        if at_home {
+            self.at_home[bucket] |= 1 << slot;
+        }
+        self.occupant[bucket][slot] = entry as u32;
+        self.places[entry] = (bucket as u8, slot as u8);
+    }
+
+    fn vacate(&mut self, bucket: usize, slot: usize) -> usize {
+        self.busy[bucket] &= !(1 << slot);
+        if bucket < self.shape.regular {
+            self.at_home[bucket] &= !(1 << slot);
+        }
+        std::mem::replace(&mut self.occupant[bucket][slot], u32::MAX) as usize
+    }
+
+    fn place(&mut self, entry: usize, hash: u64) -> Option<()> {
+        let shape = self.shape;
+        let home = shape.home(hash);
+        let next = shape.next(home);
+        if self.busy[next].count_ones() < self.busy[home].count_ones() {
+            if let Some(slot) = self.free_slot(next) {
+                self.occupy(entry, next, slot, false);
+                return Some(());
+            }
+        }
+        if let Some(slot) = self.free_slot(home) {
+            self.occupy(entry, home, slot, true);
+            return Some(());
+        }
+        if let Some(slot) = self.free_slot(next).or_else(|| self.displace(next)) {
+            self.occupy(entry, next, slot, false);
+            return Some(());
+        }
+        let first = (hash >> 40) as usize % shape.stash;
+        let (bucket, slot) = (0..shape.stash)
+            .map(|i| shape.regular + (first + i) % shape.stash)
+            .find_map(|b| Some((b, self.free_slot(b)?)))?;
+        self.occupy(entry, bucket, slot, false);
+        Some(())
+    }
+
+    /// Frees a slot of the full regular bucket `start` by forward moves, as
+    /// [`Segment::displacement_chain`] does; returns the freed slot.
+    fn displace(&mut self, start: usize) -> Option<usize> {
+        let mut end = start;
+        loop {
+            if end - start == DISPLACE_CHAIN_MAX
+                || end + 1 >= self.shape.regular
+                || self.at_home[end] == 0
+            {
+                return None;
+            }
+            end += 1;
+            if self.free_slot(end).is_some() {
+                break;
+            }
+        }
+        let mut freed = 0;
+        for bucket in (start..end).rev() {
+            let slot = self.at_home[bucket].trailing_zeros() as usize;
+            let to = self
+                .free_slot(bucket + 1)
+                .expect("the chain's next bucket has room");
+            let entry = self.vacate(bucket, slot);
+            self.occupy(entry, bucket + 1, to, false);
+            freed = slot;
+        }
+        Some(freed)
     }
 }

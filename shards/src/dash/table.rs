@@ -1,6 +1,6 @@
 //! The directory and the table's operations.
 
-use super::bucket::{slots_of, BUCKET_SLOTS};
+use super::bucket::{slots_of, Bucket};
 use super::segment::{Segment, Shape};
 use super::{BucketId, BucketRef, DashPolicy, KeyMatch, NoHooks, TableHooks};
 
@@ -31,7 +31,11 @@ pub struct DashTable<K, V, P> {
     pub(crate) directory: Vec<u32>,
     pub(crate) segments: Vec<Segment<K, V>>,
     pub(crate) global_depth: u32,
-    pub(crate) shape: Shape,
+    /// Segment sizes, smallest first, ending with the policy's shape (the only size that
+    /// splits unless no size holds a segment's entries): a full segment is rebuilt at the
+    /// next size, so the table grows in steps of ~1.2x instead of doubling (which left
+    /// every segment half empty after each wave of splits).
+    ladder: Vec<Shape>,
     len: usize,
     version_clock: u64,
     /// Entries moved by displacement (statistic).
@@ -53,11 +57,12 @@ impl<K, V, P: DashPolicy<K>> DashTable<K, V, P> {
             shape.total() <= 255,
             "bucket ids are u8 and the cursor keeps 8 bits"
         );
+        let ladder = size_ladder(shape, std::mem::size_of::<Bucket<K, V>>());
         DashTable {
             directory: vec![0],
-            segments: vec![Segment::new(shape, 0)],
+            segments: vec![Segment::new(ladder[0], 0)],
             global_depth: 0,
-            shape,
+            ladder,
             len: 0,
             version_clock: 0,
             displaced: 0,
@@ -87,7 +92,7 @@ impl<K, V, P: DashPolicy<K>> DashTable<K, V, P> {
 
     /// Slots in all segments.
     pub fn capacity(&self) -> usize {
-        self.segments.len() * self.shape.capacity()
+        self.segments.iter().map(|s| s.shape.capacity()).sum()
     }
 
     /// Bytes the table allocates: directory, segment vector and bucket arrays (not what the
@@ -120,7 +125,8 @@ impl<K, V, P: DashPolicy<K>> DashTable<K, V, P> {
         K: KeyMatch<Q>,
     {
         let segment = self.segment_of(hash);
-        let (bucket, slot) = self.segments[segment].find(self.shape, hash, query)?;
+        let seg = &self.segments[segment];
+        let (bucket, slot) = seg.find(seg.shape, hash, query)?;
         Some(EntryPos {
             segment: segment as u32,
             bucket: bucket as u8,
@@ -225,13 +231,14 @@ impl<K, V, P: DashPolicy<K>> DashTable<K, V, P> {
     ) -> EntryPos {
         loop {
             let segment = self.segment_of(hash);
+            let shape = self.segments[segment].shape;
             let place = self.segments[segment]
-                .place_regular(self.shape, hash)
+                .place_regular(shape, hash)
                 .or_else(|| self.displace(segment, hash, hooks))
-                .or_else(|| self.segments[segment].place_stash(self.shape, hash));
+                .or_else(|| self.segments[segment].place_stash(shape, hash));
             if let Some((bucket, slot)) = place {
                 self.before_change(segment, bucket, hooks);
-                self.segments[segment].put(self.shape, bucket, slot, hash, (key, value));
+                self.segments[segment].put(shape, bucket, slot, hash, (key, value));
                 self.len += 1;
                 return EntryPos {
                     segment: segment as u32,
@@ -240,7 +247,7 @@ impl<K, V, P: DashPolicy<K>> DashTable<K, V, P> {
                 };
             }
             if self.drop_before_split(segment, hooks) == 0 {
-                self.split(segment, hash, hooks);
+                self.grow_or_split(segment, hash, hooks);
             }
         }
     }
@@ -287,7 +294,8 @@ impl<K, V, P: DashPolicy<K>> DashTable<K, V, P> {
         let (segment, bucket) = (pos.segment as usize, pos.bucket as usize);
         self.before_change(segment, bucket, hooks);
         self.len -= 1;
-        self.segments[segment].take(self.shape, bucket, pos.slot as usize)
+        let shape = self.segments[segment].shape;
+        self.segments[segment].take(shape, bucket, pos.slot as usize)
     }
 
     pub fn erase_hashed<Q: ?Sized, H: TableHooks<K, V>>(
@@ -313,7 +321,7 @@ impl<K, V, P: DashPolicy<K>> DashTable<K, V, P> {
     /// Drops every entry and shrinks back to one segment. Keeps the version clock.
     pub fn clear(&mut self) {
         self.directory = vec![0];
-        self.segments = vec![Segment::new(self.shape, 0)];
+        self.segments = vec![Segment::new(self.ladder[0], 0)];
         self.global_depth = 0;
         self.len = 0;
     }
@@ -333,12 +341,21 @@ impl<K, V, P: DashPolicy<K>> DashTable<K, V, P> {
             return None;
         }
         let random = mix64(random);
-        let total = self.shape.total();
-        let buckets = self.segments.len() * total;
-        let start = (random % buckets as u64) as usize;
-        for i in 0..buckets {
-            let flat = (start + i) % buckets;
-            let bucket = &self.segments[flat / total].buckets[flat % total];
+        let first_segment = (random % self.segments.len() as u64) as usize;
+        let first_bucket = (random >> 20) as usize % self.segments[first_segment].buckets.len();
+        // Every bucket once, in table order from (first_segment, first_bucket), wrapping.
+        let order = (0..=self.segments.len()).flat_map(|i| {
+            let segment = (first_segment + i) % self.segments.len();
+            let buckets = self.segments[segment].buckets.iter();
+            let skip = if i == 0 { first_bucket } else { 0 };
+            let take = if i == self.segments.len() {
+                first_bucket
+            } else {
+                usize::MAX
+            };
+            buckets.skip(skip).take(take)
+        });
+        for bucket in order {
             if !bucket.is_empty() {
                 let pick = (random >> 40) as usize % bucket.len();
                 let slot = slots_of(bucket.occupied()).nth(pick).expect("pick < len");
@@ -398,7 +415,7 @@ impl<K, V, P: DashPolicy<K>> DashTable<K, V, P> {
         hash: u64,
         hooks: &mut H,
     ) -> Option<(usize, usize)> {
-        let shape = self.shape;
+        let shape = self.segments[segment].shape;
         let start = shape.next(shape.home(hash));
         let policy = &self.policy;
         let chain = self.segments[segment]
@@ -421,7 +438,8 @@ impl<K, V, P: DashPolicy<K>> DashTable<K, V, P> {
     /// Offers each entry of a full segment to the hooks; returns how many were dropped.
     fn drop_before_split<H: TableHooks<K, V>>(&mut self, segment: usize, hooks: &mut H) -> usize {
         let mut dropped = 0;
-        for bucket in 0..self.shape.total() {
+        let shape = self.segments[segment].shape;
+        for bucket in 0..shape.total() {
             let b = &self.segments[segment].buckets[bucket];
             let mut doomed = 0u16;
             for slot in slots_of(b.occupied()) {
@@ -433,7 +451,7 @@ impl<K, V, P: DashPolicy<K>> DashTable<K, V, P> {
             if doomed != 0 {
                 self.before_change(segment, bucket, hooks);
                 for slot in slots_of(doomed) {
-                    drop(self.segments[segment].take(self.shape, bucket, slot));
+                    drop(self.segments[segment].take(shape, bucket, slot));
                     self.len -= 1;
                     dropped += 1;
                 }
@@ -442,10 +460,45 @@ impl<K, V, P: DashPolicy<K>> DashTable<K, V, P> {
         dropped
     }
 
+    /// Makes room in the full segment `segment`: rebuilds it at the next size of the ladder
+    /// that holds its entries, or splits it (at the largest size, or if no size holds them).
+    fn grow_or_split<H: TableHooks<K, V>>(&mut self, segment: usize, hash: u64, hooks: &mut H) {
+        let current = self.segments[segment].shape;
+        let policy = &self.policy;
+        let entries = self.segments[segment].hashed_entries(|k| policy.hash_key(k));
+        let old = &self.segments[segment];
+        let grown = self
+            .ladder
+            .iter()
+            .filter(|shape| shape.regular > current.regular)
+            .find_map(|&shape| Some((shape, old.plan_rebuild(shape, &entries)?)));
+        let Some((shape, plan)) = grown else {
+            self.split(segment, hash, &entries, hooks);
+            return;
+        };
+        let (depth, generation) = (old.local_depth, old.generation);
+        self.before_rebuild(segment, hooks);
+        let mut bigger = Segment::new(shape, depth);
+        bigger.generation = generation.wrapping_add(1);
+        self.segments[segment].move_planned(&mut bigger, &entries, &plan);
+        debug_assert_eq!(self.segments[segment].len, 0);
+        self.segments[segment] = bigger;
+        self.version_clock += 1;
+        self.stamp_segment(segment, self.version_clock);
+    }
+
     /// Splits the segment that `hash` maps to into itself (lower half of its hash range) and
     /// a new segment (upper half), doubling the directory first if the segment is as deep as
-    /// the directory. Only the directory entries of the upper half change.
-    fn split<H: TableHooks<K, V>>(&mut self, segment: usize, hash: u64, hooks: &mut H) {
+    /// the directory. Only the directory entries of the upper half change. Each half is
+    /// rebuilt at the smallest size that holds it at most 7/8 full (if none does, the halves
+    /// keep the full segment's size and every entry its bucket and slot).
+    fn split<H: TableHooks<K, V>>(
+        &mut self,
+        segment: usize,
+        hash: u64,
+        entries: &[(u8, u8, u64)],
+        hooks: &mut H,
+    ) {
         let depth = self.segments[segment].local_depth;
         assert!(
             depth < GLOBAL_DEPTH_MAX,
@@ -454,24 +507,47 @@ impl<K, V, P: DashPolicy<K>> DashTable<K, V, P> {
         if depth == self.global_depth {
             self.double_directory();
         }
-        for bucket in 0..self.shape.total() {
-            if !self.segments[segment].buckets[bucket].is_empty() {
-                self.before_change(segment, bucket, hooks);
-            }
-        }
-        let mut upper = Segment::new(self.shape, depth + 1);
+        self.before_rebuild(segment, hooks);
         let bit = 63 - depth;
-        let policy = &self.policy;
-        self.segments[segment].split_into(self.shape, &mut upper, |k| {
-            (policy.hash_key(k) >> bit) & 1 == 1
-        });
-        self.segments[segment].local_depth = depth + 1;
-        self.version_clock += 1;
-        for bucket in upper.buckets.iter_mut() {
-            bucket.set_version(self.version_clock);
-        }
+        let (upper_entries, lower_entries): (Vec<_>, Vec<_>) =
+            entries.iter().partition(|&&(_, _, h)| (h >> bit) & 1 == 1);
+        let old = &self.segments[segment];
+        let (old_shape, generation) = (old.shape, old.generation);
+        let fit = |part: &[(u8, u8, u64)]| {
+            self.ladder.iter().find_map(|&shape| {
+                if part.len() * 8 > shape.capacity() * 7 {
+                    return None;
+                }
+                Some((shape, old.plan_rebuild(shape, part)?))
+            })
+        };
+        let upper = match (fit(&lower_entries), fit(&upper_entries)) {
+            (Some((lower_shape, lower_plan)), Some((upper_shape, upper_plan))) => {
+                let mut lower = Segment::new(lower_shape, depth + 1);
+                lower.generation = generation.wrapping_add(1);
+                let mut upper = Segment::new(upper_shape, depth + 1);
+                let old = &mut self.segments[segment];
+                old.move_planned(&mut lower, &lower_entries, &lower_plan);
+                old.move_planned(&mut upper, &upper_entries, &upper_plan);
+                debug_assert_eq!(old.len, 0);
+                self.segments[segment] = lower;
+                upper
+            }
+            _ => {
+                let mut upper = Segment::new(old_shape, depth + 1);
+                let policy = &self.policy;
+                self.segments[segment].split_into(old_shape, &mut upper, |k| {
+                    (policy.hash_key(k) >> bit) & 1 == 1
+                });
+                self.segments[segment].local_depth = depth + 1;
+                upper
+            }
+        };
         let upper_id = self.segments.len() as u32;
         self.segments.push(upper);
+        self.version_clock += 1;
+        self.stamp_segment(segment, self.version_clock);
+        self.stamp_segment(upper_id as usize, self.version_clock);
 
         let index = (hash >> (64 - self.global_depth)) as usize;
         let span = 1usize << (self.global_depth - depth);
@@ -482,6 +558,21 @@ impl<K, V, P: DashPolicy<K>> DashTable<K, V, P> {
         debug_assert!(self.directory[start..start + span / 2]
             .iter()
             .all(|&s| s as usize == segment));
+    }
+
+    /// Gives every non-empty bucket of a segment about to be rebuilt to the change hook.
+    fn before_rebuild<H: TableHooks<K, V>>(&mut self, segment: usize, hooks: &mut H) {
+        for bucket in 0..self.segments[segment].buckets.len() {
+            if !self.segments[segment].buckets[bucket].is_empty() {
+                self.before_change(segment, bucket, hooks);
+            }
+        }
+    }
+
+    fn stamp_segment(&mut self, segment: usize, version: u64) {
+        for bucket in self.segments[segment].buckets.iter_mut() {
+            bucket.set_version(version);
+        }
     }
 
     fn double_directory(&mut self) {
@@ -505,25 +596,27 @@ impl<K, V, P: DashPolicy<K>> DashTable<K, V, P> {
                 .collect();
             assert_eq!(pointing.len(), span, "segment {id} directory span");
             assert_eq!(pointing[0] % span, 0, "segment {id} aligned");
+            let shape = segment.shape;
+            assert!(
+                self.ladder.contains(&shape),
+                "segment {id} size off the ladder"
+            );
             let mut count = 0;
             for (b, bucket) in segment.buckets.iter().enumerate() {
                 for (k, _) in bucket.iter() {
                     let hash = self.policy.hash_key(k);
                     assert_eq!(self.segment_of(hash), id, "entry in the wrong segment");
-                    let home = self.shape.home(hash);
-                    let in_stash = b >= self.shape.regular;
-                    assert!(
-                        in_stash || b == home || b == self.shape.next(home),
-                        "misplaced"
-                    );
+                    let home = shape.home(hash);
+                    let in_stash = b >= shape.regular;
+                    assert!(in_stash || b == home || b == shape.next(home), "misplaced");
                     if in_stash {
                         let hint = segment.buckets[home].stash_hints();
-                        assert!(hint & (1 << (b - self.shape.regular)) != 0, "missing hint");
+                        assert!(hint & (1 << (b - shape.regular)) != 0, "missing hint");
                     }
                     count += 1;
                 }
             }
-            assert!(count <= self.shape.total() * BUCKET_SLOTS);
+            assert!(count <= shape.capacity());
             assert_eq!(count, segment.len as usize);
             total += count;
         }
@@ -531,9 +624,100 @@ impl<K, V, P: DashPolicy<K>> DashTable<K, V, P> {
     }
 }
 
+/// Sizes of a segment relative to the largest: a full segment at one size is rebuilt at the
+/// next, ~1.2x bigger; the smallest holds half of a full largest segment ~85% full, so the
+/// halves of a split start there. Loads stay between ~0.75 and ~0.95 at every table size.
+const LADDER_FRACTIONS: [(usize, usize); 4] = [(56, 100), (68, 100), (82, 100), (1, 1)];
+
+/// Segment sizes for a table whose largest segment is `largest`, smallest first. Each size
+/// is rounded up to fill the allocator size class its bucket array falls in (so no size pays
+/// for rounding it does not use) and capped at `largest`.
+fn size_ladder(largest: Shape, bucket_bytes: usize) -> Vec<Shape> {
+    let mut ladder: Vec<Shape> = Vec::new();
+    for (num, den) in LADDER_FRACTIONS {
+        let total = (largest.total() * num).div_ceil(den);
+        let filled = size_class(total * bucket_bytes) / bucket_bytes;
+        let regular = filled
+            .min(largest.total())
+            .saturating_sub(largest.stash)
+            .max(2);
+        if ladder.last().is_none_or(|last| last.regular < regular) {
+            ladder.push(Shape {
+                regular,
+                stash: largest.stash,
+            });
+        }
+    }
+    debug_assert_eq!(ladder.last(), Some(&largest));
+    ladder
+}
+
+/// The block size an allocation of `bytes` gets: mimalloc's size classes (four per power of
+/// two up to 64 KiB, whole 64 KiB slices above; jemalloc's are alike).
+fn size_class(bytes: usize) -> usize {
+    const WORD: usize = 8;
+    if bytes <= 8 * WORD {
+        return bytes.div_ceil(WORD) * WORD;
+    }
+    if bytes > 64 << 10 {
+        return bytes.div_ceil(64 << 10) << 16;
+    }
+    let words = bytes.div_ceil(WORD);
+    let top_bit = (words - 1).ilog2();
+    let step = 1usize << (top_bit - 2);
+    words.div_ceil(step) * step * WORD
+}
+
 /// splitmix64's finalizer: spreads every input bit over the output.
 fn mix64(mut x: u64) -> u64 {
     x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     x ^ (x >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn size_classes_have_four_steps_per_power_of_two() {
+        assert_eq!(size_class(28_320), 28_672);
+        assert_eq!(size_class(28_800), 32_768);
+        assert_eq!(size_class(16_384), 16_384);
+        assert_eq!(size_class(16_385), 20_480);
+        assert_eq!(size_class(100), 112);
+        assert_eq!(size_class(70_000), 131_072);
+    }
+
+    #[test]
+    fn default_ladder_fills_its_size_classes() {
+        let largest = Shape {
+            regular: 56,
+            stash: 4,
+        };
+        let ladder = size_ladder(largest, 472);
+        let totals: Vec<usize> = ladder.iter().map(Shape::total).collect();
+        assert_eq!(totals, [34, 43, 52, 60]);
+        for shape in &ladder {
+            let bytes = shape.total() * 472;
+            assert!(size_class(bytes) - bytes < 472, "{shape:?} wastes a bucket");
+        }
+        // Each step grows by at most 1.3x, and half a full largest segment fits the smallest.
+        for pair in totals.windows(2) {
+            assert!(pair[1] * 10 <= pair[0] * 13, "{pair:?}");
+        }
+        assert!(totals[0] * 2 > totals[3]);
+    }
+
+    #[test]
+    fn tiny_shapes_get_a_ladder_too() {
+        let largest = Shape {
+            regular: 4,
+            stash: 1,
+        };
+        let ladder = size_ladder(largest, 360);
+        assert_eq!(ladder.first().map(|s| s.regular), Some(2));
+        assert_eq!(ladder.last(), Some(&largest));
+        assert!(ladder.windows(2).all(|p| p[0].regular < p[1].regular));
+    }
 }
