@@ -123,15 +123,33 @@ fn random_command(r: &mut Rng) -> Vec<String> {
         "SET" | "SETNX" | "GETSET" | "APPEND" => vec![cmd.into(), key(r), val(r)],
         "GET" | "INCR" | "DECR" | "STRLEN" | "GETDEL" => vec![cmd.into(), key(r)],
         "INCRBY" | "DECRBY" => vec![cmd.into(), key(r), int(r)],
-        // Float keys stay apart: Redis computes in long double, which differs from f64 beyond
-        // 2^53 (a documented difference).
+        // Shares keys with the integer and string commands; increments reach past 2^53 and
+        // into digits that only long double arithmetic gets right.
         "INCRBYFLOAT" => {
-            let k = format!("f{}", r.below(3));
-            vec![
-                cmd.into(),
-                k,
-                r.pick(&["1.5", "-2", "abc", "1e3", "0.25"]).into(),
-            ]
+            let k = if r.below(2) == 0 {
+                format!("f{}", r.below(3))
+            } else {
+                key(r)
+            };
+            let incr = match r.below(6) {
+                0 => format!("{}.{}", r.below(1000), r.below(1_000_000_000)),
+                1 => format!("-{}.{:03}", r.below(100), r.below(1000)),
+                2 => format!("{}e{}", r.below(100), r.below(25)),
+                3 => format!("{}e-{}", r.below(100), r.below(25)),
+                _ => r
+                    .pick(&[
+                        "1.5",
+                        "-2",
+                        "abc",
+                        "1e3",
+                        "0.1",
+                        "0.7",
+                        "123456789.123456789",
+                        "inf",
+                    ])
+                    .into(),
+            };
+            vec![cmd.into(), k, incr]
         }
         "MSET" | "MSETNX" => {
             let mut v = vec![cmd.to_string()];

@@ -53,23 +53,6 @@ pub fn parse_u64(a: &[u8]) -> Result<u64, CmdError> {
     u64::try_from(v).map_err(|_| CmdError::NotInteger)
 }
 
-/// Redis's `string2ld`-style float parsing used by INCRBYFLOAT: no spaces, finite or inf.
-pub fn parse_f64(a: &[u8]) -> Result<f64, CmdError> {
-    let s = std::str::from_utf8(a).map_err(|_| CmdError::NotFloat)?;
-    if s.is_empty() || s.starts_with(char::is_whitespace) || s.ends_with(char::is_whitespace) {
-        return Err(CmdError::NotFloat);
-    }
-    let v: f64 = match s.to_ascii_lowercase().as_str() {
-        "inf" | "+inf" | "infinity" | "+infinity" => f64::INFINITY,
-        "-inf" | "-infinity" => f64::NEG_INFINITY,
-        _ => s.parse().map_err(|_| CmdError::NotFloat)?,
-    };
-    if v.is_nan() {
-        return Err(CmdError::NotFloat);
-    }
-    Ok(v)
-}
-
 pub fn eq_ignore_case(a: &[u8], b: &str) -> bool {
     a.eq_ignore_ascii_case(b.as_bytes())
 }

@@ -16,6 +16,7 @@ pub mod conn;
 pub mod error;
 pub mod families;
 pub mod keys;
+pub mod long_double;
 pub mod registry;
 pub mod server;
 pub mod shard;

@@ -8,10 +8,11 @@
 //! ([`count_lookup`]), exactly where Redis's `lookupKeyRead` counts: GET MGET GETEX GETDEL
 //! GETSET `SET ... GET` STRLEN GETRANGE LCS, never the lookups of plain writes.
 
-use crate::args::{eq_ignore_case, parse_f64, parse_i64, Args};
+use crate::args::{eq_ignore_case, parse_i64, Args};
 use crate::conn::CmdCtx;
 use crate::error::{CmdError, CmdResult, OpResult};
 use crate::keys::{run_atomic, KeyPlan};
+use crate::long_double::LongDouble;
 use crate::registry::{flags::*, CommandSpec};
 use crate::server::{ProactorState, ProactorStats};
 use crate::shard::{key_hash, Shard};
@@ -209,36 +210,26 @@ fn op_incr(shard: &Shard, db: usize, key: &[u8], delta: i64, now: u64) -> OpResu
     }
 }
 
-fn op_incr_float(shard: &Shard, db: usize, key: &[u8], delta: f64, now: u64) -> OpResult<Vec<u8>> {
+fn op_incr_float(
+    shard: &Shard,
+    db: usize,
+    key: &[u8],
+    delta: LongDouble,
+    now: u64,
+) -> OpResult<Vec<u8>> {
     let mut dbs = shard.db.borrow_mut();
     let current = match dbs.find(db, key, now) {
-        None => 0.0,
-        Some(v) => {
-            let bytes = string_of(v)?;
-            parse_f64(&bytes).map_err(|_| CmdError::NotFloat)?
-        }
+        None => LongDouble::ZERO,
+        Some(v) => LongDouble::parse(&string_of(v)?).ok_or(CmdError::NotFloat)?,
     };
-    let next = current + delta;
+    let next = current.add(delta);
     if !next.is_finite() {
         return Err(CmdError::raw("ERR increment would produce NaN or Infinity"));
     }
-    let text = format_float(next);
+    let text = next.to_human();
     let (mut slot, _) = dbs.add_or_find(db, key, now);
     *slot = CompactValue::from_bytes(text.as_bytes());
     Ok(text.into_bytes())
-}
-
-/// INCRBYFLOAT's output. Redis adds in long double and prints 17 decimals with trailing zeros
-/// removed; rounding our f64 to 15 significant digits first reproduces that for every value
-/// f64 can represent exactly enough (integers up to 2^53, usual decimals).
-pub fn format_float(v: f64) -> String {
-    let rounded: f64 = format!("{v:.14e}").parse().unwrap_or(v);
-    let s = format!("{rounded}");
-    if s == "-0" {
-        "0".into()
-    } else {
-        s
-    }
 }
 
 fn op_append(
@@ -714,10 +705,8 @@ fn cmd_decrby(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
 }
 
 fn cmd_incrbyfloat(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
-    let d = parse_f64(args.get(2))?;
-    if d.is_infinite() {
-        return Err(CmdError::raw("ERR increment would produce NaN or Infinity"));
-    }
+    // An infinite increment is refused after the stored value parses, as Redis does.
+    let d = LongDouble::parse(args.get(2)).ok_or(CmdError::NotFloat)?;
     let (db, key, now) = (ctx.db(), args.get(1), now_ms());
     let v = tx::single_key(key_hash(key), LockMode::Exclusive, &|s| {
         op_incr_float(s, db, key, d, now)
