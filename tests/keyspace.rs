@@ -568,10 +568,10 @@ fn scan_returns_every_key_present_throughout_while_keys_are_added() {
     for k in &pre {
         assert!(seen.contains(k), "SCAN missed {k}");
     }
-    // The cursor visits every shard: cursors carry the shard index in bits 8..18.
+    // The cursor visits every shard: cursors carry the shard index in bits 16..26.
     let shards: HashSet<u64> = cursors
         .iter()
-        .map(|c| (c.parse::<u64>().unwrap() >> 8) & 0x3ff)
+        .map(|c| (c.parse::<u64>().unwrap() >> 16) & 0x3ff)
         .collect();
     assert_eq!(shards.len(), 3, "cursors name shards {shards:?}");
     s.shutdown();

@@ -6,9 +6,12 @@ use crate::args::Args;
 use crate::error::{shown_arg, CmdError};
 use crate::registry::Registry;
 use crate::server::{ProactorState, ProactorStats, ServerState};
+use crate::shard::{key_hash, shard_of};
 use damselfly_protocol::{CommandArgs, ParserLimits, ReplyWriter, RequestParser, RespVersion};
-use damselfly_runtime::clock;
+use damselfly_runtime::clock::{self, Time};
 use damselfly_runtime::net::TcpStream;
+use damselfly_shards::dash::prefetch::prefetch_bytes;
+use damselfly_shards::{DbSlice, Encoding};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
@@ -137,10 +140,14 @@ impl Drop for ConnectedGuard {
     }
 }
 
+/// Commands parsed ahead of execution: their keys' cache lines are warmed together first.
+const BATCH_MAX: usize = 64;
+
 fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
     let mut parser = RequestParser::new(limits(server));
     let query_max = parser.limits().query_buffer_len_max;
-    let mut args = CommandArgs::new();
+    let mut batch: Vec<CommandArgs> = (0..BATCH_MAX).map(|_| CommandArgs::new()).collect();
+    let mut spans = [(0usize, 0usize); BATCH_MAX];
     let mut input: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let mut out: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let ps = ProactorState::current();
@@ -159,23 +166,43 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
         ProactorStats::bump(&stats.net_input_bytes, n as u64);
 
         let mut consumed = 0;
-        loop {
-            match parser.parse(&input[consumed..], &mut args) {
-                Ok(Some(used)) => {
-                    let a = Args::new(&input[consumed..], &args);
-                    execute(server, conn, &a, &mut out);
-                    consumed += used;
-                    if conn.close_after_reply {
+        let mut failed = None;
+        let mut tick = clock::now();
+        'batches: loop {
+            // Parse up to BATCH_MAX complete commands, warm their keys, run them in order.
+            let mut parsed = 0;
+            while parsed < BATCH_MAX {
+                match parser.parse(&input[consumed..], &mut batch[parsed]) {
+                    Ok(Some(used)) => {
+                        spans[parsed] = (consumed, used);
+                        consumed += used;
+                        parsed += 1;
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        failed = Some(e);
                         break;
                     }
                 }
-                Ok(None) => break,
-                Err(e) => {
-                    e.write_reply(&mut out);
-                    let _ = stream.send_all(&out);
-                    return;
+            }
+            if parsed > 1 {
+                prefetch_keys(server, conn.db, &input, &batch[..parsed], &spans[..parsed]);
+            }
+            for (cmd, &(start, _)) in batch[..parsed].iter().zip(&spans[..parsed]) {
+                let a = Args::new(&input[start..], cmd);
+                tick = execute_timed(server, conn, &a, &mut out, tick);
+                if conn.close_after_reply {
+                    break 'batches;
                 }
             }
+            if parsed < BATCH_MAX || failed.is_some() {
+                break;
+            }
+        }
+        if let Some(e) = failed {
+            e.write_reply(&mut out);
+            let _ = stream.send_all(&out);
+            return;
         }
         input.drain(..consumed);
         conn.info.qbuf.set(input.len());
@@ -205,8 +232,81 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
     }
 }
 
+/// Most keys warmed per batch (a bound on the stack array of hashes).
+const PREFETCH_KEYS_MAX: usize = 256;
+
+/// Starts loading the table lines of every local key of a parsed batch, in three passes
+/// (buckets, matching slots, heap bytes) so the misses of different keys overlap instead of
+/// each command paying them one after another. Only a hint: nothing is read for real.
+fn prefetch_keys(
+    server: &ServerState,
+    db: usize,
+    input: &[u8],
+    batch: &[CommandArgs],
+    spans: &[(usize, usize)],
+) {
+    let registry = Registry::get();
+    let shard = &ProactorState::current().shard;
+    let Ok(slice) = shard.db.try_borrow() else {
+        return;
+    };
+    let Some(table) = slice.primary(db) else {
+        return;
+    };
+    let mut hashes = [0u64; PREFETCH_KEYS_MAX];
+    let mut n = 0;
+    'cmds: for (cmd, &(start, _)) in batch.iter().zip(spans) {
+        let a = Args::new(&input[start..], cmd);
+        let Some((_, spec)) = registry.lookup(a.get(0)) else {
+            continue;
+        };
+        for i in spec.key_indices(a.len()) {
+            if n == PREFETCH_KEYS_MAX {
+                break 'cmds;
+            }
+            let key = a.get(i);
+            if server.shards > 1 && shard_of(key_hash(key), server.shards) != shard.index {
+                continue;
+            }
+            hashes[n] = DbSlice::hash_key(key);
+            n += 1;
+        }
+    }
+    let hashes = &hashes[..n];
+    for &h in hashes {
+        table.prefetch_buckets(h);
+    }
+    for &h in hashes {
+        table.prefetch_slots(h);
+    }
+    for &h in hashes {
+        table.prefetch_entries(h, |k, v| {
+            if k.encoding() == Encoding::Heap {
+                prefetch_bytes(k.as_bytes().as_ptr());
+            }
+            if v.encoding() == Encoding::Heap {
+                if let Some(b) = v.as_bytes() {
+                    prefetch_bytes(b.as_ptr());
+                }
+            }
+        });
+    }
+}
+
 /// Runs one command and appends its reply (or error) to `out`.
 pub fn execute(server: &ServerState, conn: &mut ConnState, args: &Args<'_>, out: &mut Vec<u8>) {
+    execute_timed(server, conn, args, out, clock::now());
+}
+
+/// [`execute`] for a command that started at `started` (the previous command's end, so a
+/// pipeline reads the clock once per command); returns when it finished.
+fn execute_timed(
+    server: &ServerState,
+    conn: &mut ConnState,
+    args: &Args<'_>,
+    out: &mut Vec<u8>,
+    started: Time,
+) -> Time {
     let registry = Registry::get();
     let name = args.get(0);
     let stats = &ProactorState::current().stats;
@@ -227,14 +327,13 @@ pub fn execute(server: &ServerState, conn: &mut ConnState, args: &Args<'_>, out:
             args: shown,
         };
         ReplyWriter::new(out, conn.resp).error(&e.to_string());
-        return;
+        return started;
     };
     if !spec.arity_ok(args.len()) {
         let e = CmdError::WrongArity(spec.name.to_string());
         ReplyWriter::new(out, conn.resp).error(&e.to_string());
-        return;
+        return started;
     }
-    let started = clock::now();
     let result = {
         let mut ctx = CmdCtx { conn, server, out };
         (spec.handler)(&mut ctx, args)
@@ -244,14 +343,15 @@ pub fn execute(server: &ServerState, conn: &mut ConnState, args: &Args<'_>, out:
         ReplyWriter::new(out, conn.resp).error(&e.to_string());
     }
     let finished = clock::now();
-    let us = (finished - started).as_micros() as u64;
+    let nanos = finished.as_nanos().saturating_sub(started.as_nanos());
     let mut per = stats.per_command.borrow_mut();
     let entry = &mut per[index];
     entry.0 += 1;
-    entry.1 += us;
+    entry.1 += nanos;
     entry.2 += failed as u64;
     *conn.info.last_cmd.borrow_mut() = spec.name;
     conn.info
         .last_active_ms
         .set(ProactorState::current().batch_now_ms.get());
+    finished
 }

@@ -56,10 +56,6 @@ impl LongDouble {
         Some(LongDouble(if negative { -value } else { value }))
     }
 
-    pub fn add(self, other: LongDouble) -> LongDouble {
-        LongDouble(self.0.add_r(other.0, Round::NearestTiesToEven).value)
-    }
-
     pub fn is_finite(self) -> bool {
         self.0.is_finite()
     }
@@ -96,6 +92,15 @@ impl LongDouble {
         } else {
             trimmed.to_string()
         }
+    }
+}
+
+impl std::ops::Add for LongDouble {
+    type Output = LongDouble;
+
+    /// Rounded to nearest, ties to even: the x87 unit's default.
+    fn add(self, other: LongDouble) -> LongDouble {
+        LongDouble(self.0.add_r(other.0, Round::NearestTiesToEven).value)
     }
 }
 
@@ -239,7 +244,7 @@ mod tests {
     fn incr(a: &str, b: &str) -> String {
         let a = LongDouble::parse(a.as_bytes()).unwrap();
         let b = LongDouble::parse(b.as_bytes()).unwrap();
-        a.add(b).to_human()
+        (a + b).to_human()
     }
 
     /// Replies of redis-server 7.0 on x86-64 for the same INCRBYFLOAT calls.

@@ -82,21 +82,21 @@ impl CommandSpec {
 
     /// Key argument positions for `argc` arguments.
     pub fn key_positions(&self, argc: usize) -> Vec<usize> {
-        if self.first_key <= 0 {
-            return Vec::new();
-        }
-        let last = if self.last_key < 0 {
-            argc as i32 + self.last_key
+        self.key_indices(argc).collect()
+    }
+
+    /// Key argument positions for `argc` arguments, without allocating.
+    pub fn key_indices(&self, argc: usize) -> impl Iterator<Item = usize> {
+        let (first, step) = (self.first_key.max(0) as usize, self.step.max(1) as usize);
+        let last = if self.first_key <= 0 {
+            -1
+        } else if self.last_key < 0 {
+            argc as i64 + i64::from(self.last_key)
         } else {
-            self.last_key
+            i64::from(self.last_key)
         };
-        let mut out = Vec::new();
-        let mut i = self.first_key;
-        while i <= last && (i as usize) < argc {
-            out.push(i as usize);
-            i += self.step.max(1);
-        }
-        out
+        let end = (last + 1).clamp(0, argc as i64) as usize;
+        (first..end.max(first)).step_by(step)
     }
 }
 

@@ -72,7 +72,7 @@ pub struct ProactorStats {
     pub keyspace_misses: Cell<u64>,
     pub net_input_bytes: Cell<u64>,
     pub net_output_bytes: Cell<u64>,
-    /// (calls, microseconds, failed) per registry index.
+    /// (calls, nanoseconds, failed) per registry index.
     pub per_command: RefCell<Vec<(u64, u64, u64)>>,
 }
 

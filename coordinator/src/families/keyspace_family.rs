@@ -576,10 +576,11 @@ fn cmd_keys(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     Ok(())
 }
 
-// A SCAN cursor is the shard table's cursor with the shard index in bits 8..18. A table cursor
-// is a segment's first hash position (its top `local_depth` bits) plus a bucket in the low 8
-// bits, so bits 8..18 stay zero while local depths are at most 46.
-const SCAN_SHARD_SHIFT: u32 = 8;
+// A SCAN cursor is the shard table's cursor with the shard index in bits 16..26. A table
+// cursor is a segment's first hash position (its top `local_depth` bits) plus a generation
+// and a bucket in the low 16 bits, so bits 16..26 stay zero while local depths are at most 38
+// (2^38 segments: far beyond any memory).
+const SCAN_SHARD_SHIFT: u32 = 16;
 const SCAN_SHARD_BITS: u32 = 10;
 const SCAN_SHARD_MASK: u64 = ((1 << SCAN_SHARD_BITS) - 1) << SCAN_SHARD_SHIFT;
 

@@ -461,14 +461,15 @@ fn info_text(server: &ServerState, sections: &[&str]) -> String {
             }
             "modules" => "Modules",
             "commandstats" => {
-                for (spec, (calls, usec, failed)) in
+                for (spec, (calls, nanos, failed)) in
                     Registry::get().commands().iter().zip(&f.per_command)
                 {
                     if *calls == 0 && *failed == 0 {
                         continue;
                     }
+                    let usec = nanos / 1000;
                     let per_call = if *calls > 0 {
-                        *usec as f64 / *calls as f64
+                        *nanos as f64 / 1000.0 / *calls as f64
                     } else {
                         0.0
                     };

@@ -222,7 +222,7 @@ fn op_incr_float(
         None => LongDouble::ZERO,
         Some(v) => LongDouble::parse(&string_of(v)?).ok_or(CmdError::NotFloat)?,
     };
-    let next = current.add(delta);
+    let next = current + delta;
     if !next.is_finite() {
         return Err(CmdError::raw("ERR increment would produce NaN or Infinity"));
     }
