@@ -97,14 +97,11 @@ macro_rules! shape {
         }
     };
 }
-// Bucket arrays of 472-byte buckets: 28+2 = 14,160 B, 56+4 = 28,320 B, 112+8 = 56,640 B and
-// 117+4 = 57,112 B fit mimalloc size classes (14 KiB, 28 KiB, 56 KiB); 56+8 = 30,208 B is
-// rounded up to 32 KiB.
-shape!(Shape28x2, 28, 2);
-shape!(Shape56x4, 56, 4);
+// Largest segment sizes (regular + stash buckets; 512-byte buckets in 4 KiB chunks of 8).
+shape!(Shape28x4, 28, 4);
+shape!(Shape44x4, 44, 4);
+shape!(Shape60x4, 60, 4);
 shape!(Shape56x8, 56, 8);
-shape!(Shape112x8, 112, 8);
-shape!(Shape117x4, 117, 4);
 
 /// Keys `key:<n>` in one buffer, plus a shuffled lookup order.
 struct Keys {
@@ -267,16 +264,15 @@ fn main() {
             let hb = measure_hashbrown(&keys, &value);
             print("hashbrown Box<[u8]>", &hb, None);
             print(
-                "dash 56+4 (default)",
-                &measure_dash(Shape56x4, &keys, &value),
+                "dash 60+4 (default)",
+                &measure_dash(Shape60x4, &keys, &value),
                 Some(&hb),
             );
             if count == 1_000_000 && value_len == 8 {
                 let other = [
-                    ("dash 28+2", measure_dash(Shape28x2, &keys, &value)),
+                    ("dash 28+4", measure_dash(Shape28x4, &keys, &value)),
+                    ("dash 44+4", measure_dash(Shape44x4, &keys, &value)),
                     ("dash 56+8", measure_dash(Shape56x8, &keys, &value)),
-                    ("dash 112+8", measure_dash(Shape112x8, &keys, &value)),
-                    ("dash 117+4", measure_dash(Shape117x4, &keys, &value)),
                 ];
                 for (label, row) in &other {
                     print(label, row, Some(&hb));

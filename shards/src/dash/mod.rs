@@ -4,7 +4,7 @@
 //!   erases, segment splits and directory doubling, memory accounting.
 //! - [`segment`]: one segment: regular buckets then stash buckets, home/next placement,
 //!   stash overflow hints, the split of one segment into two.
-//! - [`bucket`]: 14 slots with a one-byte fingerprint each, an occupancy mask and a version.
+//! - [`bucket`]: 15 slots with a one-byte fingerprint each, an occupancy mask and a version.
 //! - [`cursor`]: the split-proof traversal used by SCAN and snapshots.
 //!
 //! Hash bits: the top `global_depth` bits pick the directory entry, bits 8..40 pick the home
@@ -12,7 +12,6 @@
 
 pub mod bucket;
 pub mod cursor;
-pub mod prefetch;
 pub mod segment;
 pub mod table;
 
@@ -22,8 +21,9 @@ pub use table::{DashTable, EntryPos};
 /// Hashing and shape of a table. The shape is fixed per policy so tests can use tiny
 /// segments that split often.
 pub trait DashPolicy<K> {
-    /// Regular buckets per segment (each key has a home bucket and the next one).
-    const REGULAR_BUCKETS: usize = 56;
+    /// Regular buckets per segment at its largest (each key has a home bucket and the next
+    /// one). Regular plus stash buckets are at most 64 (eight 4 KiB chunks).
+    const REGULAR_BUCKETS: usize = 60;
     /// Stash buckets per segment (overflow), at most 8.
     const STASH_BUCKETS: usize = 4;
 

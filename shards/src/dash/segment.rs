@@ -18,8 +18,100 @@
 //! segment's `generation`, which a cursor records: a cursor made before the rebuild starts
 //! the segment over.
 
+use std::ops::{Index, IndexMut};
+
 use super::bucket::{slots_of, Bucket, BUCKET_SLOTS};
 use super::KeyMatch;
+
+/// Buckets per chunk. A segment's buckets live in chunks of this many, so the table
+/// allocates bucket memory in one size only (4 KiB for 512-byte buckets): a segment rebuilt
+/// at another size frees chunks the next rebuild reuses, where arrays of a different size
+/// per segment size left the allocator's pages of every size class partly used.
+pub const CHUNK_BUCKETS: usize = 8;
+
+/// Chunks a segment has at most (so at most 64 buckets; inline in the segment, so a lookup
+/// reads the chunk pointer from the segment it reads anyway).
+pub const SEGMENT_CHUNKS_MAX: usize = 8;
+
+/// Aligned to a cache line so that every 512-byte bucket starts on one.
+#[repr(C, align(64))]
+struct Chunk<K, V>([Bucket<K, V>; CHUNK_BUCKETS]);
+
+const _: () = assert!(
+    std::mem::size_of::<Chunk<crate::cell::CompactKey, crate::cell::CompactValue>>() == 4096
+);
+
+/// A segment's buckets: `len` of them in chunks of [`CHUNK_BUCKETS`].
+pub struct Buckets<K, V> {
+    chunks: [Option<Box<Chunk<K, V>>>; SEGMENT_CHUNKS_MAX],
+    len: usize,
+}
+
+impl<K, V> Buckets<K, V> {
+    fn new(len: usize) -> Buckets<K, V> {
+        assert!(len <= CHUNK_BUCKETS * SEGMENT_CHUNKS_MAX, "{len} buckets");
+        Buckets {
+            chunks: std::array::from_fn(|c| {
+                (c * CHUNK_BUCKETS < len)
+                    .then(|| Box::new(Chunk(std::array::from_fn(|_| Bucket::new()))))
+            }),
+            len,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Bytes of the chunks (the chunk pointers are inside the segment).
+    pub fn heap_bytes(&self) -> usize {
+        self.len.div_ceil(CHUNK_BUCKETS) * std::mem::size_of::<Chunk<K, V>>()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Bucket<K, V>> {
+        self.chunks
+            .iter()
+            .flatten()
+            .flat_map(|chunk| chunk.0.iter())
+            .take(self.len)
+    }
+
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Bucket<K, V>> {
+        self.chunks
+            .iter_mut()
+            .flatten()
+            .flat_map(|chunk| chunk.0.iter_mut())
+            .take(self.len)
+    }
+}
+
+impl<K, V> Index<usize> for Buckets<K, V> {
+    type Output = Bucket<K, V>;
+
+    #[inline]
+    fn index(&self, bucket: usize) -> &Bucket<K, V> {
+        debug_assert!(bucket < self.len);
+        let chunk = self.chunks[bucket / CHUNK_BUCKETS]
+            .as_ref()
+            .expect("bucket index within the segment");
+        &chunk.0[bucket % CHUNK_BUCKETS]
+    }
+}
+
+impl<K, V> IndexMut<usize> for Buckets<K, V> {
+    #[inline]
+    fn index_mut(&mut self, bucket: usize) -> &mut Bucket<K, V> {
+        debug_assert!(bucket < self.len);
+        let chunk = self.chunks[bucket / CHUNK_BUCKETS]
+            .as_mut()
+            .expect("bucket index within the segment");
+        &mut chunk.0[bucket % CHUNK_BUCKETS]
+    }
+}
 
 /// Buckets of a segment.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -86,11 +178,11 @@ impl Chain {
 }
 
 pub struct Segment<K, V> {
-    pub(crate) buckets: Box<[Bucket<K, V>]>,
+    pub(crate) buckets: Buckets<K, V>,
     /// This segment's size (a rung of the table's ladder).
     pub(crate) shape: Shape,
     /// Bumped (wrapping) by every rebuild that moves entries; cursors record it.
-    pub(crate) generation: u8,
+    pub(crate) generation: u16,
     /// Home bucket of each stash slot, `stash_homes[s * BUCKET_SLOTS + slot]`.
     stash_homes: Box<[u8]>,
     pub(crate) local_depth: u32,
@@ -100,7 +192,7 @@ pub struct Segment<K, V> {
 impl<K, V> Segment<K, V> {
     pub fn new(shape: Shape, local_depth: u32) -> Segment<K, V> {
         Segment {
-            buckets: (0..shape.total()).map(|_| Bucket::new()).collect(),
+            buckets: Buckets::new(shape.total()),
             shape,
             generation: 0,
             stash_homes: vec![0; shape.stash * BUCKET_SLOTS].into_boxed_slice(),
@@ -111,7 +203,7 @@ impl<K, V> Segment<K, V> {
 
     /// Heap bytes of this segment (its struct is counted by the table's segment vector).
     pub fn heap_bytes(&self) -> usize {
-        std::mem::size_of_val(&*self.buckets) + self.stash_homes.len()
+        self.buckets.heap_bytes() + self.stash_homes.len()
     }
 
     /// Bucket and slot of the entry matching `query`.
@@ -281,8 +373,8 @@ impl<K, V> Segment<K, V> {
     }
 
     fn rebuild_stash_hints(&mut self, shape: Shape) {
-        for bucket in &mut self.buckets[..shape.regular] {
-            bucket.set_stash_hints(0);
+        for bucket in 0..shape.regular {
+            self.buckets[bucket].set_stash_hints(0);
         }
         for stash in 0..shape.stash {
             let occupied = self.buckets[shape.regular + stash].occupied();

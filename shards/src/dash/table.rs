@@ -1,12 +1,13 @@
 //! The directory and the table's operations.
 
-use super::bucket::{slots_of, Bucket};
-use super::segment::{Segment, Shape};
+use super::bucket::slots_of;
+use super::segment::{Segment, Shape, CHUNK_BUCKETS, SEGMENT_CHUNKS_MAX};
 use super::{BucketId, BucketRef, DashPolicy, KeyMatch, NoHooks, TableHooks};
 
-/// Deepest directory allowed: 2^48 segments cannot be allocated anyway; reaching it means
-/// more than a segment's worth of keys share 48 hash bits (a broken hash function).
-const GLOBAL_DEPTH_MAX: u32 = 48;
+/// Deepest directory allowed: 2^40 segments cannot be allocated anyway; reaching it means
+/// more than a segment's worth of keys share 40 hash bits (a broken hash function). Cursors
+/// keep their bucket and generation in the 24 bits below.
+const GLOBAL_DEPTH_MAX: u32 = 40;
 
 /// Where an entry lives. Valid until the table is next changed.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -54,10 +55,10 @@ impl<K, V, P: DashPolicy<K>> DashTable<K, V, P> {
             "bad shape"
         );
         assert!(
-            shape.total() <= 255,
-            "bucket ids are u8 and the cursor keeps 8 bits"
+            shape.total() <= CHUNK_BUCKETS * SEGMENT_CHUNKS_MAX,
+            "at most 64 buckets per segment"
         );
-        let ladder = size_ladder(shape, std::mem::size_of::<Bucket<K, V>>());
+        let ladder = size_ladder(shape);
         DashTable {
             directory: vec![0],
             segments: vec![Segment::new(ladder[0], 0)],
@@ -624,48 +625,28 @@ impl<K, V, P: DashPolicy<K>> DashTable<K, V, P> {
     }
 }
 
-/// Sizes of a segment relative to the largest: a full segment at one size is rebuilt at the
-/// next, ~1.2x bigger; the smallest holds half of a full largest segment ~85% full, so the
-/// halves of a split start there. Loads stay between ~0.75 and ~0.95 at every table size.
-const LADDER_FRACTIONS: [(usize, usize); 4] = [(56, 100), (68, 100), (82, 100), (1, 1)];
-
-/// Segment sizes for a table whose largest segment is `largest`, smallest first. Each size
-/// is rounded up to fill the allocator size class its bucket array falls in (so no size pays
-/// for rounding it does not use) and capped at `largest`.
-fn size_ladder(largest: Shape, bucket_bytes: usize) -> Vec<Shape> {
-    let mut ladder: Vec<Shape> = Vec::new();
-    for (num, den) in LADDER_FRACTIONS {
-        let total = (largest.total() * num).div_ceil(den);
-        let filled = size_class(total * bucket_bytes) / bucket_bytes;
-        let regular = filled
-            .min(largest.total())
-            .saturating_sub(largest.stash)
-            .max(2);
-        if ladder.last().is_none_or(|last| last.regular < regular) {
-            ladder.push(Shape {
-                regular,
-                stash: largest.stash,
-            });
-        }
-    }
-    debug_assert_eq!(ladder.last(), Some(&largest));
+/// Segment sizes for a table whose largest segment is `largest`, smallest first: totals a
+/// chunk apart (single buckets for tiny test shapes) from half the largest up. A full segment
+/// grows by one step (1.14x to 1.25x for the default 32..64 buckets), so the load factor stays
+/// between ~0.75 and ~0.95 at every table size.
+fn size_ladder(largest: Shape) -> Vec<Shape> {
+    let total = largest.total();
+    let step = if total >= 4 * CHUNK_BUCKETS {
+        CHUNK_BUCKETS
+    } else {
+        1
+    };
+    let smallest = total.div_ceil(2).max(largest.stash + 2);
+    let mut ladder: Vec<Shape> = (0..)
+        .map(|i| total - i * step)
+        .take_while(|&t| t >= smallest)
+        .map(|t| Shape {
+            regular: t - largest.stash,
+            stash: largest.stash,
+        })
+        .collect();
+    ladder.reverse();
     ladder
-}
-
-/// The block size an allocation of `bytes` gets: mimalloc's size classes (four per power of
-/// two up to 64 KiB, whole 64 KiB slices above; jemalloc's are alike).
-fn size_class(bytes: usize) -> usize {
-    const WORD: usize = 8;
-    if bytes <= 8 * WORD {
-        return bytes.div_ceil(WORD) * WORD;
-    }
-    if bytes > 64 << 10 {
-        return bytes.div_ceil(64 << 10) << 16;
-    }
-    let words = bytes.div_ceil(WORD);
-    let top_bit = (words - 1).ilog2();
-    let step = 1usize << (top_bit - 2);
-    words.div_ceil(step) * step * WORD
 }
 
 /// splitmix64's finalizer: spreads every input bit over the output.
@@ -680,33 +661,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn size_classes_have_four_steps_per_power_of_two() {
-        assert_eq!(size_class(28_320), 28_672);
-        assert_eq!(size_class(28_800), 32_768);
-        assert_eq!(size_class(16_384), 16_384);
-        assert_eq!(size_class(16_385), 20_480);
-        assert_eq!(size_class(100), 112);
-        assert_eq!(size_class(70_000), 131_072);
-    }
-
-    #[test]
-    fn default_ladder_fills_its_size_classes() {
+    fn default_ladder_steps_by_whole_chunks() {
         let largest = Shape {
-            regular: 56,
+            regular: 60,
             stash: 4,
         };
-        let ladder = size_ladder(largest, 472);
-        let totals: Vec<usize> = ladder.iter().map(Shape::total).collect();
-        assert_eq!(totals, [34, 43, 52, 60]);
-        for shape in &ladder {
-            let bytes = shape.total() * 472;
-            assert!(size_class(bytes) - bytes < 472, "{shape:?} wastes a bucket");
-        }
-        // Each step grows by at most 1.3x, and half a full largest segment fits the smallest.
-        for pair in totals.windows(2) {
-            assert!(pair[1] * 10 <= pair[0] * 13, "{pair:?}");
-        }
-        assert!(totals[0] * 2 > totals[3]);
+        let totals: Vec<usize> = size_ladder(largest).iter().map(Shape::total).collect();
+        assert_eq!(totals, [32, 40, 48, 56, 64]);
     }
 
     #[test]
@@ -715,7 +676,7 @@ mod tests {
             regular: 4,
             stash: 1,
         };
-        let ladder = size_ladder(largest, 360);
+        let ladder = size_ladder(largest);
         assert_eq!(ladder.first().map(|s| s.regular), Some(2));
         assert_eq!(ladder.last(), Some(&largest));
         assert!(ladder.windows(2).all(|p| p[0].regular < p[1].regular));
