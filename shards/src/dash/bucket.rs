@@ -106,6 +106,11 @@ impl<K, V> Bucket<K, V> {
         self.slots[slot].as_ref()
     }
 
+    /// Address of a slot, without reading it (for prefetching).
+    pub(crate) fn slot_ptr(&self, slot: usize) -> *const Option<(K, V)> {
+        std::ptr::addr_of!(self.slots[slot])
+    }
+
     pub(crate) fn entry_mut(&mut self, slot: usize) -> Option<&mut (K, V)> {
         self.slots[slot].as_mut()
     }

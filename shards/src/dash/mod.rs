@@ -12,6 +12,7 @@
 
 pub mod bucket;
 pub mod cursor;
+pub mod prefetch;
 pub mod segment;
 pub mod table;
 
