@@ -1,18 +1,19 @@
 //! Split-proof traversal for SCAN and snapshots.
 //!
-//! A cursor is `segment_start | generation << 8 | bucket`: the high 40 bits are the first
+//! A cursor is `segment_start | generation << 8 | bucket`: the high 48 bits are the first
 //! hash of a segment's range (a position in hash space, independent of the directory's
-//! depth; the low 24 bits of a segment start are zero since depths stop at 40), then the
-//! segment's rebuild generation when the cursor was made (16 bits, wrapping), then the next
-//! bucket to visit in it. Why nothing present for the whole walk is missed:
+//! depth; the low 16 bits of a segment start are zero since depths stop at 48), then the
+//! segment's rebuild generation when the cursor was made (8 bits, wrapping), then the next
+//! bucket to visit in it. (SCAN keeps the shard index in bits 16..26, free while depths stay
+//! at most 38.) Why nothing present for the whole walk is missed:
 //! - between rebuilds, entries move inside a segment only to a higher bucket index
 //!   (displacement takes an entry from its home bucket b to b + 1, never wrapping to 0;
 //!   nothing leaves the stash), so an entry the cursor has not reached yet stays ahead of it;
 //! - a rebuild (growth to the next size, or the lower half of a split) places the segment's
 //!   entries anew and bumps its generation; a cursor whose generation differs starts that
 //!   segment over at bucket 0. A segment position is rebuilt at most once per rung of the
-//!   size ladder per depth (at most 64 rungs, 40 depths: 2,560 < 65,536 times), so the
-//!   generation cannot wrap around to the cursor's between two calls;
+//!   size ladder per depth (at most 5 rungs, 48 depths: 240 < 256 times), so the generation
+//!   cannot wrap around to the cursor's between two calls;
 //! - a split keeps the lower half of the range in the old segment, and moves the upper
 //!   half's entries to a new segment whose range starts where the old one's ends now, so the
 //!   walk reaches it after the old one and visits it whole (no cursor can point into it yet:
@@ -26,9 +27,8 @@ use super::{BucketId, BucketRef, DashPolicy, DashTable};
 
 const BUCKET_BITS: u32 = 8;
 const BUCKET_MASK: u64 = (1 << BUCKET_BITS) - 1;
-const GENERATION_MASK: u64 = 0xffff;
 /// Bucket and generation.
-pub(crate) const LOW_MASK: u64 = (1 << 24) - 1;
+pub(crate) const LOW_MASK: u64 = (1 << (2 * BUCKET_BITS)) - 1;
 
 /// First hash position after the range of a segment of `local_depth` containing `position`.
 fn next_segment_start(position: u64, local_depth: u32) -> Option<u64> {
@@ -44,7 +44,7 @@ impl<K, V, P: DashPolicy<K>> DashTable<K, V, P> {
     /// the cursor to continue from, 0 when the walk is complete.
     pub fn traverse_buckets(&self, cursor: u64, mut visit: impl FnMut(BucketRef<'_, K, V>)) -> u64 {
         let mut position = cursor & !LOW_MASK;
-        let generation = ((cursor >> BUCKET_BITS) & GENERATION_MASK) as u16;
+        let generation = ((cursor >> BUCKET_BITS) & BUCKET_MASK) as u8;
         let mut next_bucket = (cursor & BUCKET_MASK) as usize;
         if self.segments[self.segment_of(position)].generation != generation {
             next_bucket = 0; // rebuilt since the cursor was made: start the segment over

@@ -182,7 +182,7 @@ pub struct Segment<K, V> {
     /// This segment's size (a rung of the table's ladder).
     pub(crate) shape: Shape,
     /// Bumped (wrapping) by every rebuild that moves entries; cursors record it.
-    pub(crate) generation: u16,
+    pub(crate) generation: u8,
     /// Home bucket of each stash slot, `stash_homes[s * BUCKET_SLOTS + slot]`.
     stash_homes: Box<[u8]>,
     pub(crate) local_depth: u32,

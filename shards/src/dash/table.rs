@@ -4,10 +4,10 @@ use super::bucket::slots_of;
 use super::segment::{Segment, Shape, CHUNK_BUCKETS, SEGMENT_CHUNKS_MAX};
 use super::{BucketId, BucketRef, DashPolicy, KeyMatch, NoHooks, TableHooks};
 
-/// Deepest directory allowed: 2^40 segments cannot be allocated anyway; reaching it means
-/// more than a segment's worth of keys share 40 hash bits (a broken hash function). Cursors
-/// keep their bucket and generation in the 24 bits below.
-const GLOBAL_DEPTH_MAX: u32 = 40;
+/// Deepest directory allowed: 2^48 segments cannot be allocated anyway; reaching it means
+/// more than a segment's worth of keys share 48 hash bits (a broken hash function). Cursors
+/// keep their bucket and generation in the 16 bits below.
+const GLOBAL_DEPTH_MAX: u32 = 48;
 
 /// Where an entry lives. Valid until the table is next changed.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -625,19 +625,22 @@ impl<K, V, P: DashPolicy<K>> DashTable<K, V, P> {
     }
 }
 
-/// Segment sizes for a table whose largest segment is `largest`, smallest first: totals a
-/// chunk apart (single buckets for tiny test shapes) from half the largest up. A full segment
-/// grows by one step (1.14x to 1.25x for the default 32..64 buckets), so the load factor stays
-/// between ~0.75 and ~0.95 at every table size.
+/// Most sizes a ladder has (the cursor's 8-bit generation relies on it, see `cursor.rs`).
+const LADDER_RUNGS_MAX: usize = 5;
+
+/// Segment sizes for a table whose largest segment is `largest`, smallest first: at most
+/// [`LADDER_RUNGS_MAX`] totals, evenly apart (in whole chunks when segments span several)
+/// from about half the largest up. A full segment grows by one step (1.14x to 1.25x for
+/// the default 32..64 buckets), so the load factor stays between ~0.75 and ~0.95 at every
+/// table size.
 fn size_ladder(largest: Shape) -> Vec<Shape> {
     let total = largest.total();
-    let step = if total >= 4 * CHUNK_BUCKETS {
-        CHUNK_BUCKETS
-    } else {
-        1
-    };
     let smallest = total.div_ceil(2).max(largest.stash + 2);
-    let mut ladder: Vec<Shape> = (0..)
+    let mut step = (total - smallest).div_ceil(LADDER_RUNGS_MAX - 1).max(1);
+    if total >= 4 * CHUNK_BUCKETS {
+        step = step.next_multiple_of(CHUNK_BUCKETS);
+    }
+    let mut ladder: Vec<Shape> = (0..LADDER_RUNGS_MAX)
         .map(|i| total - i * step)
         .take_while(|&t| t >= smallest)
         .map(|t| Shape {
@@ -680,5 +683,10 @@ mod tests {
         assert_eq!(ladder.first().map(|s| s.regular), Some(2));
         assert_eq!(ladder.last(), Some(&largest));
         assert!(ladder.windows(2).all(|p| p[0].regular < p[1].regular));
+        let wide = Shape {
+            regular: 16,
+            stash: 1,
+        };
+        assert!(size_ladder(wide).len() <= LADDER_RUNGS_MAX);
     }
 }
