@@ -595,3 +595,57 @@ fn reads_count_keyspace_hits_and_misses() {
     }
     s.shutdown();
 }
+
+/// APPEND, SETRANGE and SETBIT change values in place; the bytes must stay exactly what a
+/// copy-on-write model says, through growth from int, inline and heap encodings.
+#[test]
+fn in_place_appends_ranges_and_bits_match_a_model() {
+    let s = server(1);
+    let mut c = Client::connect(s.addr());
+    let mut model: Vec<u8> = b"12".to_vec();
+    assert_eq!(c.cmd(&["SET", "v", "12"]), ok());
+    let mut seed = 7u64;
+    for step in 0..600u64 {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let r = seed >> 33;
+        match r % 3 {
+            0 => {
+                let piece = format!("<{step}>");
+                model.extend_from_slice(piece.as_bytes());
+                assert_eq!(c.cmd(&["APPEND", "v", &piece]), int(model.len() as i64));
+            }
+            1 => {
+                let offset = (r as usize / 3) % (model.len() + 40);
+                let piece = format!("[{step}]");
+                if model.len() < offset + piece.len() {
+                    model.resize(offset + piece.len(), 0);
+                }
+                model[offset..offset + piece.len()].copy_from_slice(piece.as_bytes());
+                let reply = c.cmd(&["SETRANGE", "v", &offset.to_string(), &piece]);
+                assert_eq!(reply, int(model.len() as i64));
+            }
+            _ => {
+                let bit = (r / 3) % (model.len() as u64 * 8 + 64);
+                let byte = (bit / 8) as usize;
+                let old = model
+                    .get(byte)
+                    .is_some_and(|b| b & (0x80 >> (bit % 8)) != 0);
+                if model.len() <= byte {
+                    model.resize(byte + 1, 0);
+                }
+                model[byte] |= 0x80 >> (bit % 8);
+                let reply = c.cmd(&["SETBIT", "v", &bit.to_string(), "1"]);
+                assert_eq!(reply, int(old as i64));
+            }
+        }
+    }
+    assert_eq!(c.cmd(&["STRLEN", "v"]), int(model.len() as i64));
+    assert_eq!(
+        c.cmd(&["GET", "v"]),
+        damselfly_protocol::Reply::Bulk(model.clone())
+    );
+    assert_eq!(c.cmd(&["OBJECT", "ENCODING", "v"]), bulk("raw"));
+    s.shutdown();
+}

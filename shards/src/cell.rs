@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! bytes 0..8   word: inline bytes 0..8 | i64 | heap pointer | object pointer
-//! bytes 8..14  tail: inline bytes 8..14 | heap length (u32 LE in 8..12)
+//! bytes 8..14  tail: inline bytes 8..14 | heap length (u32 LE in 8..12), capacity class (12)
 //! byte  14     tag:  0..=14 inline length, INT, HEAP, OBJECT
 //! byte  15     flags (see [`CellFlags`])
 //! ```
@@ -23,6 +23,9 @@ pub const INLINE_LEN_MAX: usize = 14;
 
 /// Redis caps strings at 512 MiB; the cell stores heap lengths as u32.
 const HEAP_LEN_MAX: usize = u32::MAX as usize;
+
+/// Byte of `tail` holding a heap string's capacity class (see `Cell::heap_capacity`).
+const HEAP_CLASS: usize = 4;
 
 #[repr(u8)]
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -85,7 +88,8 @@ pub enum Encoding {
     Inline,
     /// A canonical decimal string stored as an i64.
     Int,
-    /// Bytes in one heap allocation of exactly their length.
+    /// Bytes in one heap allocation: of exactly their length, or of a power of two once
+    /// grown in place (APPEND, SETRANGE, SETBIT).
     Heap,
     /// A typed object behind a pointer.
     Object,
@@ -223,6 +227,111 @@ impl Cell {
         u32::from_le_bytes([self.tail[0], self.tail[1], self.tail[2], self.tail[3]]) as usize
     }
 
+    fn set_heap_len(&mut self, len: usize) {
+        self.tail[..4].copy_from_slice(&(len as u32).to_le_bytes());
+    }
+
+    /// Bytes allocated for a heap string: its length (class 0, as `Cell::heap` makes it) or
+    /// `1 << class` once it was grown in place.
+    fn heap_capacity(&self) -> usize {
+        match self.tail[HEAP_CLASS] {
+            0 => self.heap_len(),
+            class => 1 << class,
+        }
+    }
+
+    /// The string's bytes for writing, zero-extended to at least `min_len` first. Integers
+    /// and inline strings that outgrow the cell move to the heap; a heap string grows to the
+    /// next power of two, so a run of appends costs amortized O(1) per byte. `None` for
+    /// typed objects (and lengths past u32::MAX).
+    pub fn string_mut(&mut self, min_len: usize) -> Option<&mut [u8]> {
+        if min_len > HEAP_LEN_MAX {
+            return None;
+        }
+        match self.tag {
+            Tag::Object => return None,
+            Tag::Int => {
+                let bytes = self.as_bytes().expect("int cells are strings").to_vec();
+                self.replace_with_bytes(&bytes, min_len);
+            }
+            Tag::Heap => {
+                let len = self.heap_len();
+                if min_len > self.heap_capacity() {
+                    self.grow_heap(min_len);
+                }
+                if min_len > len {
+                    // SAFETY: the allocation holds `heap_capacity() >= min_len` bytes and this
+                    // cell owns it; bytes past `len` are written before they become readable.
+                    unsafe {
+                        std::ptr::write_bytes(self.word.heap.as_ptr().add(len), 0, min_len - len)
+                    };
+                    self.set_heap_len(min_len);
+                }
+            }
+            inline => {
+                let len = inline as usize;
+                if min_len > INLINE_LEN_MAX {
+                    let bytes = self.as_bytes().expect("inline cells are strings").to_vec();
+                    self.replace_with_bytes(&bytes, min_len);
+                } else if min_len > len {
+                    // Inline bytes past the length are kept zero (`Cell::inline`), so growing
+                    // only changes the length tag.
+                    self.tag = INLINE_TAGS[min_len];
+                }
+            }
+        }
+        let len = self.str_len();
+        match self.tag {
+            // SAFETY: Heap tag: `word.heap` points to `heap_len()` initialized bytes owned by
+            // this cell, borrowed mutably through `&mut self`.
+            Tag::Heap => {
+                Some(unsafe { std::slice::from_raw_parts_mut(self.word.heap.as_ptr(), len) })
+            }
+            // SAFETY: inline tag: `repr(C)` puts `word` (8 bytes) and `tail` (6) first and
+            // contiguous, all 14 initialized; `len <= 14`; the borrow is tied to `&mut self`.
+            _ => Some(unsafe { std::slice::from_raw_parts_mut(self as *mut Cell as *mut u8, len) }),
+        }
+    }
+
+    /// Replaces an int or inline cell's content by a heap copy of `bytes`, zero-extended to
+    /// `min_len`, with power-of-two capacity. Flags are kept.
+    fn replace_with_bytes(&mut self, bytes: &[u8], min_len: usize) {
+        let len = min_len.max(bytes.len());
+        let capacity = len.next_power_of_two().max(16);
+        let layout = std::alloc::Layout::from_size_align(capacity, 1).expect("string layout");
+        // SAFETY: `layout` has a non-zero size.
+        let raw = unsafe { std::alloc::alloc_zeroed(layout) };
+        let Some(ptr) = NonNull::new(raw) else {
+            std::alloc::handle_alloc_error(layout)
+        };
+        // SAFETY: `ptr` holds `capacity >= bytes.len()` bytes; the source is a separate Vec.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), ptr.as_ptr(), bytes.len()) };
+        // The old content is an int or inline bytes: nothing to free.
+        debug_assert!(!matches!(self.tag, Tag::Heap | Tag::Object));
+        self.word = Word { heap: ptr };
+        self.tail = [0; 6];
+        self.set_heap_len(len);
+        self.tail[HEAP_CLASS] = capacity.trailing_zeros() as u8;
+        self.tag = Tag::Heap;
+    }
+
+    /// Moves a heap string to an allocation of the next power of two >= `min_len`.
+    fn grow_heap(&mut self, min_len: usize) {
+        let capacity = min_len.next_power_of_two().max(16);
+        let old = std::alloc::Layout::from_size_align(self.heap_capacity(), 1).expect("layout");
+        // SAFETY: `word.heap` was allocated by the global allocator with layout `old` (a
+        // `Box<[u8]>` of `heap_len()` bytes for class 0, `alloc_zeroed` of `1 << class`
+        // bytes otherwise) and is owned by this cell; `capacity` is non-zero and fits isize.
+        let raw = unsafe { std::alloc::realloc(self.word.heap.as_ptr(), old, capacity) };
+        let Some(ptr) = NonNull::new(raw) else {
+            std::alloc::handle_alloc_error(
+                std::alloc::Layout::from_size_align(capacity, 1).expect("layout"),
+            )
+        };
+        self.word = Word { heap: ptr };
+        self.tail[HEAP_CLASS] = capacity.trailing_zeros() as u8;
+    }
+
     pub fn encoding(&self) -> Encoding {
         match self.tag {
             Tag::Int => Encoding::Int,
@@ -316,7 +425,7 @@ impl Cell {
     /// Heap bytes owned by this cell (0 for inline and integer cells).
     pub fn heap_bytes(&self) -> usize {
         match self.tag {
-            Tag::Heap => self.heap_len(),
+            Tag::Heap => self.heap_capacity(),
             Tag::Object => {
                 std::mem::size_of::<Box<dyn TypedObject>>()
                     + self.as_object().map_or(0, |o| o.heap_bytes())
@@ -345,11 +454,19 @@ impl Cell {
 impl Drop for Cell {
     fn drop(&mut self) {
         match self.tag {
+            Tag::Heap if self.tail[HEAP_CLASS] != 0 => {
+                let layout = std::alloc::Layout::from_size_align(self.heap_capacity(), 1)
+                    .expect("string layout");
+                // SAFETY: a non-zero class means `word.heap` came from the global allocator
+                // with exactly `layout` (`replace_with_bytes` / `grow_heap`) and is owned by
+                // this cell; dropping the cell is the only place it is freed.
+                unsafe { std::alloc::dealloc(self.word.heap.as_ptr(), layout) };
+            }
             Tag::Heap => {
                 let len = self.heap_len();
-                // SAFETY: `word.heap` came from `Box::<[u8]>::into_raw` of exactly `len`
-                // bytes (see `Cell::heap`) and is owned by this cell; dropping the cell is
-                // the only place it is freed.
+                // SAFETY: class 0: `word.heap` came from `Box::<[u8]>::into_raw` of exactly
+                // `len` bytes (see `Cell::heap`) and is owned by this cell; dropping the cell
+                // is the only place it is freed.
                 drop(unsafe {
                     Box::from_raw(std::ptr::slice_from_raw_parts_mut(
                         self.word.heap.as_ptr(),
@@ -576,6 +693,21 @@ impl CompactValue {
         self.0.as_object_mut()
     }
 
+    /// The string's bytes for in-place writes, zero-extended to at least `min_len`;
+    /// `None` for typed objects. See [`Cell::string_mut`].
+    pub fn string_mut(&mut self, min_len: usize) -> Option<&mut [u8]> {
+        self.0.string_mut(min_len)
+    }
+
+    /// Appends `tail` in place (amortized O(tail)); returns the new length, or `None` for
+    /// typed objects.
+    pub fn append(&mut self, tail: &[u8]) -> Option<usize> {
+        let len = self.str_len();
+        let bytes = self.0.string_mut(len + tail.len())?;
+        bytes[len..].copy_from_slice(tail);
+        Some(bytes.len())
+    }
+
     pub fn encoding(&self) -> Encoding {
         self.0.encoding()
     }
@@ -760,5 +892,53 @@ mod tests {
             .unwrap();
         assert_eq!(original.0, vec![1, 2, 3]);
         assert!(v.heap_bytes() >= 16 + std::mem::size_of::<Counter>() + 16);
+    }
+
+    #[test]
+    fn appends_grow_in_place_with_power_of_two_capacity() {
+        let mut v = CompactValue::from_bytes(b"ab");
+        let mut model = b"ab".to_vec();
+        for i in 0..3000u32 {
+            let piece = format!("<{i}>");
+            model.extend_from_slice(piece.as_bytes());
+            assert_eq!(v.append(piece.as_bytes()), Some(model.len()));
+        }
+        assert_eq!(&*v.as_bytes().unwrap(), &model[..]);
+        assert_eq!(v.encoding(), Encoding::Heap);
+        assert_eq!(v.heap_bytes(), model.len().next_power_of_two());
+        let copy = v.clone();
+        assert_eq!(copy.heap_bytes(), model.len(), "clones are exact");
+        assert_eq!(copy, v);
+    }
+
+    #[test]
+    fn string_mut_zero_extends_every_encoding() {
+        let mut int = CompactValue::from_int(-42);
+        assert_eq!(int.string_mut(5).unwrap(), b"-42\0\0");
+        assert_eq!(int.encoding(), Encoding::Heap);
+
+        let mut inline = CompactValue::from_bytes(b"abc");
+        inline.string_mut(2).unwrap()[0] = b'X';
+        assert_eq!(&*inline.as_bytes().unwrap(), b"Xbc");
+        assert_eq!(inline.string_mut(10).unwrap(), b"Xbc\0\0\0\0\0\0\0");
+        assert_eq!(inline.encoding(), Encoding::Inline);
+        assert_eq!(inline.string_mut(20).unwrap().len(), 20);
+        assert_eq!(inline.encoding(), Encoding::Heap);
+        assert_eq!(&inline.as_bytes().unwrap()[..4], b"Xbc\0");
+
+        let long = vec![7u8; 100];
+        let mut heap = CompactValue::from_bytes(&long);
+        assert_eq!(heap.heap_bytes(), 100);
+        heap.string_mut(50).unwrap()[49] = 1;
+        assert_eq!(heap.heap_bytes(), 100, "no growth within the length");
+        let bytes = heap.string_mut(1000).unwrap();
+        assert_eq!(bytes.len(), 1000);
+        assert!(bytes[100..].iter().all(|b| *b == 0));
+        assert_eq!(bytes[49], 1);
+        assert_eq!(heap.heap_bytes(), 1024);
+
+        let mut object = CompactValue::from_object(Box::new(Counter(vec![1])));
+        assert!(object.string_mut(1).is_none());
+        assert!(object.append(b"x").is_none());
     }
 }

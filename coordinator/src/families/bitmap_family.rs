@@ -169,23 +169,21 @@ fn op_setbit(
 ) -> OpResult<i64> {
     let byte = (offset >> 3) as usize;
     let mut dbs = shard.db.borrow_mut();
-    let (mut bytes, old) = match dbs.find(db, key, now) {
-        None => (Vec::new(), false),
+    let old = match dbs.find(db, key, now) {
+        None => false,
         Some(v) => {
             let b = v.as_bytes().ok_or(CmdError::WrongType)?;
             let old = get_bit(&b, offset);
             if byte < b.len() && old == on {
                 return Ok(old as i64);
             }
-            (b.to_vec(), old)
+            old
         }
     };
-    if bytes.len() <= byte {
-        bytes.resize(byte + 1, 0);
-    }
-    set_bit(&mut bytes, offset, on);
+    // In place (zero-extended as needed), so a bitmap costs O(1) per SETBIT, not O(size).
     let (mut slot, _) = dbs.add_or_find(db, key, now);
-    *slot = CompactValue::from_bytes(&bytes);
+    let bytes = slot.string_mut(byte + 1).expect("checked to be a string");
+    set_bit(bytes, offset, on);
     Ok(old as i64)
 }
 

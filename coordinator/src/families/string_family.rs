@@ -18,7 +18,7 @@ use crate::server::{ProactorState, ProactorStats};
 use crate::shard::{key_hash, Shard};
 use crate::tx::{self, locks::LockMode, Transaction};
 use damselfly_shards::cell::CellFlags;
-use damselfly_shards::CompactValue;
+use damselfly_shards::{CompactValue, ObjType};
 
 /// The string bytes of a value, or WRONGTYPE.
 pub fn string_of(v: &CompactValue) -> OpResult<Vec<u8>> {
@@ -241,18 +241,20 @@ fn op_append(
     now: u64,
 ) -> OpResult<i64> {
     let mut dbs = shard.db.borrow_mut();
-    let mut bytes = match dbs.find(db, key, now) {
-        None => Vec::new(),
-        Some(v) => {
-            let bytes = string_of(v)?;
-            check_string_length(bytes.len() as u64, tail.len() as u64, limit)?;
-            bytes
+    if let Some(v) = dbs.find(db, key, now) {
+        if v.obj_type() != ObjType::String {
+            return Err(CmdError::WrongType);
         }
-    };
-    bytes.extend_from_slice(tail);
-    let (mut slot, _) = dbs.add_or_find(db, key, now);
-    *slot = CompactValue::from_bytes(&bytes);
-    Ok(bytes.len() as i64)
+        check_string_length(v.str_len() as u64, tail.len() as u64, limit)?;
+    }
+    let (mut slot, is_new) = dbs.add_or_find(db, key, now);
+    if is_new {
+        *slot = CompactValue::from_bytes(tail);
+        return Ok(tail.len() as i64);
+    }
+    // In place: a run of appends to one key costs O(total appended), not O(n^2).
+    let len = slot.append(tail).expect("checked to be a string");
+    Ok(len as i64)
 }
 
 /// GETEX's expiry change.
@@ -337,28 +339,29 @@ fn op_setrange(
     now: u64,
 ) -> OpResult<i64> {
     let mut dbs = shard.db.borrow_mut();
-    let mut bytes = match dbs.find(db, key, now) {
+    match dbs.find(db, key, now) {
         None if value.is_empty() => return Ok(0),
-        None => {
-            check_string_length(offset as u64, value.len() as u64, limit)?;
-            Vec::new()
-        }
+        None => check_string_length(offset as u64, value.len() as u64, limit)?,
         Some(v) => {
-            let old = v.as_bytes().ok_or(CmdError::WrongType)?;
+            if v.obj_type() != ObjType::String {
+                return Err(CmdError::WrongType);
+            }
             if value.is_empty() {
-                return Ok(old.len() as i64);
+                return Ok(v.str_len() as i64);
             }
             check_string_length(offset as u64, value.len() as u64, limit)?;
-            old.to_vec()
         }
-    };
-    let end = offset + value.len();
-    if bytes.len() < end {
-        bytes.resize(end, 0);
     }
+    let end = offset + value.len();
+    let (mut slot, is_new) = dbs.add_or_find(db, key, now);
+    if is_new {
+        let mut bytes = vec![0; end];
+        bytes[offset..].copy_from_slice(value);
+        *slot = CompactValue::from_bytes(&bytes);
+        return Ok(end as i64);
+    }
+    let bytes = slot.string_mut(end).expect("checked to be a string");
     bytes[offset..end].copy_from_slice(value);
-    let (mut slot, _) = dbs.add_or_find(db, key, now);
-    *slot = CompactValue::from_bytes(&bytes);
     Ok(bytes.len() as i64)
 }
 
