@@ -731,6 +731,11 @@ fn key_specs_give_the_keys_command_getkeys_reports() {
     let reg = Registry::get();
     let keys = |args: &[&str]| {
         let (_, spec) = reg.lookup(args[0].as_bytes()).expect("registered");
+        // A container's keys are its subcommand's, as COMMAND GETKEYS resolves them.
+        let spec = args
+            .get(1)
+            .and_then(|a| spec.subcommand(a.as_bytes()))
+            .unwrap_or(spec);
         spec.key_positions(args.len())
             .into_iter()
             .map(|i| args[i].to_string())

@@ -464,9 +464,54 @@ fn command_info_count_docs_list() {
         other => panic!("{other:?}"),
     }
 
+    // COMMAND LIST names subcommands too; COMMAND COUNT only the commands.
     let list = bulks(c.cmd(&["COMMAND", "LIST"]));
-    assert_eq!(list.len() as i64, n);
+    assert_eq!(list.iter().filter(|c| !c.contains('|')).count() as i64, n);
     assert!(list.contains(&"info".to_string()));
+    for sub in [
+        "config|get",
+        "client|list",
+        "object|encoding",
+        "command|docs",
+    ] {
+        assert!(list.contains(&sub.to_string()), "{sub}");
+    }
+    let info = c.cmd(&[
+        "COMMAND",
+        "INFO",
+        "config|get",
+        "CONFIG|SET",
+        "config|nosuch",
+    ]);
+    match info {
+        Reply::Array(v) => {
+            assert_eq!(v.len(), 3);
+            assert!(
+                matches!(&v[0], Reply::Array(f) if f[0] == bulk("config|get") && f[1] == int(-3))
+            );
+            assert!(matches!(&v[1], Reply::Array(f) if f[0] == bulk("config|set")));
+            assert!(matches!(
+                v[2],
+                Reply::NullBulk | Reply::NullArray | Reply::Null
+            ));
+        }
+        other => panic!("{other:?}"),
+    }
+    // A container's entry carries its subcommands' entries in the tenth field.
+    match c.cmd(&["COMMAND", "INFO", "object"]) {
+        Reply::Array(v) => match &v[0] {
+            Reply::Array(f) => {
+                assert_eq!(f[1], int(-2));
+                assert!(matches!(&f[9], Reply::Array(subs) if subs.len() == 5));
+            }
+            other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        c.cmd(&["COMMAND", "GETKEYS", "OBJECT", "ENCODING", "k"]),
+        arr(vec![bulk("k")])
+    );
     let ge = bulks(c.cmd(&["COMMAND", "LIST", "FILTERBY", "PATTERN", "GE*"]));
     assert!(ge.contains(&"get".to_string()) && ge.contains(&"getset".to_string()));
     assert!(ge.iter().all(|c| c.starts_with("ge")));

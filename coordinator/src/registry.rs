@@ -23,6 +23,7 @@ pub mod flags {
     pub const FAST: u32 = 1 << 9;
     pub const NO_AUTH: u32 = 1 << 10;
     pub const ALLOW_BUSY: u32 = 1 << 11;
+    pub const NO_MULTI: u32 = 1 << 12;
 
     pub const NAMES: &[(u32, &str)] = &[
         (WRITE, "write"),
@@ -36,6 +37,7 @@ pub mod flags {
         (STALE, "stale"),
         (FAST, "fast"),
         (NO_AUTH, "no_auth"),
+        (NO_MULTI, "no_multi"),
         (ALLOW_BUSY, "allow_busy"),
     ];
 }
@@ -56,6 +58,9 @@ pub struct CommandSpec {
     pub summary: &'static str,
     pub since: &'static str,
     pub handler: Handler,
+    /// Subcommands of a container command (`config|get`...), as COMMAND INFO/DOCS/LIST show
+    /// them. Their handler is the container's, which dispatches on the second argument.
+    pub subcommands: Vec<CommandSpec>,
 }
 
 impl CommandSpec {
@@ -78,6 +83,50 @@ impl CommandSpec {
             .filter(|(f, _)| self.flags & f != 0)
             .map(|(_, n)| *n)
             .collect()
+    }
+
+    /// A subcommand spec: `name` is the full `container|sub` form; everything else as for a
+    /// command, with the container's handler.
+    #[allow(clippy::too_many_arguments)]
+    pub fn sub(
+        &self,
+        name: &'static str,
+        arity: i32,
+        flags: u32,
+        acl: &'static [&'static str],
+        keys: (i32, i32, i32),
+        since: &'static str,
+        summary: &'static str,
+    ) -> CommandSpec {
+        CommandSpec {
+            name,
+            arity,
+            flags,
+            acl,
+            first_key: keys.0,
+            last_key: keys.1,
+            step: keys.2,
+            group: self.group,
+            summary,
+            since,
+            handler: self.handler,
+            subcommands: Vec::new(),
+        }
+    }
+
+    /// Attaches the subcommands `make` builds (with [`CommandSpec::sub`]).
+    pub fn with_subcommands(mut self, make: impl FnOnce(&CommandSpec) -> Vec<CommandSpec>) -> Self {
+        self.subcommands = make(&self);
+        self
+    }
+
+    /// The subcommand named by `argument` (`get` for `config|get`), any case.
+    pub fn subcommand(&self, argument: &[u8]) -> Option<&CommandSpec> {
+        self.subcommands.iter().find(|s| {
+            s.name
+                .split_once('|')
+                .is_some_and(|(_, sub)| sub.as_bytes().eq_ignore_ascii_case(argument))
+        })
     }
 
     /// Key argument positions for `argc` arguments.
@@ -142,6 +191,14 @@ impl Registry {
         Some((i, &self.commands[i]))
     }
 
+    /// A command, or a subcommand in `container|sub` form (COMMAND INFO and DOCS accept both).
+    pub fn lookup_full(&self, name: &[u8]) -> Option<&CommandSpec> {
+        match name.iter().position(|&b| b == b'|') {
+            Some(bar) => self.lookup(&name[..bar])?.1.subcommand(&name[bar + 1..]),
+            None => self.lookup(name).map(|(_, c)| c),
+        }
+    }
+
     pub fn commands(&self) -> &[CommandSpec] {
         &self.commands
     }
@@ -161,10 +218,14 @@ impl Registry {
              --commands-md > COMMANDS.md`); a test fails when this file is stale.\n\n\
              | command | group | arity | flags | summary |\n|---|---|---|---|---|\n",
         );
-        for c in &self.commands {
+        for c in self
+            .commands
+            .iter()
+            .flat_map(|c| std::iter::once(c).chain(&c.subcommands))
+        {
             out.push_str(&format!(
                 "| {} | {} | {} | {} | {} |\n",
-                c.name.to_ascii_uppercase(),
+                c.name.to_ascii_uppercase().replace('|', " "),
                 c.group,
                 c.arity,
                 c.flag_names().join(" "),

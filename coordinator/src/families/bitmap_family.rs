@@ -748,6 +748,7 @@ pub fn commands() -> Vec<CommandSpec> {
         summary,
         since,
         handler,
+        subcommands: Vec::new(),
     };
     let one = (1, 1, 1);
     vec![

@@ -306,6 +306,7 @@ pub fn commands() -> Vec<CommandSpec> {
         summary,
         since: "1.0.0",
         handler: cmd_ping,
+        subcommands: Vec::new(),
     };
     vec![
         CommandSpec {
@@ -313,7 +314,7 @@ pub fn commands() -> Vec<CommandSpec> {
             ..c(
                 "ping",
                 -1,
-                FAST | STALE,
+                FAST,
                 &["@fast", "@connection"],
                 "Returns the server's liveliness response.",
             )
@@ -323,7 +324,7 @@ pub fn commands() -> Vec<CommandSpec> {
             ..c(
                 "echo",
                 2,
-                FAST | STALE,
+                FAST | LOADING | STALE,
                 &["@fast", "@connection"],
                 "Returns the given string.",
             )
@@ -333,7 +334,7 @@ pub fn commands() -> Vec<CommandSpec> {
             ..c(
                 "quit",
                 -1,
-                FAST | NO_AUTH | STALE | ALLOW_BUSY,
+                NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY,
                 &["@fast", "@connection"],
                 "Closes the connection.",
             )
@@ -353,7 +354,7 @@ pub fn commands() -> Vec<CommandSpec> {
             ..c(
                 "hello",
                 -1,
-                FAST | NO_AUTH | STALE | LOADING,
+                NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY,
                 &["@fast", "@connection"],
                 "Handshakes with the server.",
             )
@@ -363,7 +364,7 @@ pub fn commands() -> Vec<CommandSpec> {
             ..c(
                 "reset",
                 1,
-                FAST | NO_AUTH | STALE | LOADING,
+                NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY,
                 &["@fast", "@connection"],
                 "Resets the connection.",
             )
@@ -373,10 +374,89 @@ pub fn commands() -> Vec<CommandSpec> {
             ..c(
                 "client",
                 -2,
-                ADMIN | NOSCRIPT | LOADING | STALE,
-                &["@slow", "@connection"],
+                0,
+                &["@slow"],
                 "A container for client connection commands.",
             )
-        },
+        }
+        .with_subcommands(|c| {
+            let none = (0, 0, 0);
+            let (f, acl) = (NOSCRIPT | LOADING | STALE, &["@slow", "@connection"]);
+            let (admin, admin_acl) = (ADMIN | f, &["@admin", "@slow", "@dangerous", "@connection"]);
+            vec![
+                c.sub(
+                    "client|id",
+                    2,
+                    f,
+                    acl,
+                    none,
+                    "5.0.0",
+                    "Returns the unique client ID of the connection.",
+                ),
+                c.sub(
+                    "client|getname",
+                    2,
+                    f,
+                    acl,
+                    none,
+                    "2.6.9",
+                    "Returns the name of the connection.",
+                ),
+                c.sub(
+                    "client|setname",
+                    3,
+                    f,
+                    acl,
+                    none,
+                    "2.6.9",
+                    "Sets the connection name.",
+                ),
+                c.sub(
+                    "client|setinfo",
+                    4,
+                    f,
+                    acl,
+                    none,
+                    "7.2.0",
+                    "Sets information specific to the client or connection.",
+                ),
+                c.sub(
+                    "client|info",
+                    2,
+                    f,
+                    acl,
+                    none,
+                    "6.2.0",
+                    "Returns information about the connection.",
+                ),
+                c.sub(
+                    "client|list",
+                    -2,
+                    admin,
+                    admin_acl,
+                    none,
+                    "2.4.0",
+                    "Lists open connections.",
+                ),
+                c.sub(
+                    "client|kill",
+                    -3,
+                    admin,
+                    admin_acl,
+                    none,
+                    "2.4.0",
+                    "Terminates open connections.",
+                ),
+                c.sub(
+                    "client|help",
+                    2,
+                    LOADING | STALE,
+                    acl,
+                    none,
+                    "5.0.0",
+                    "Returns help text about the CLIENT subcommands.",
+                ),
+            ]
+        }),
     ]
 }

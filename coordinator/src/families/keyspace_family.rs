@@ -992,6 +992,7 @@ pub fn commands() -> Vec<CommandSpec> {
             summary,
             since,
             handler,
+            subcommands: Vec::new(),
         }
     }
     let (none, one, all, two) = ((0, 0, 0), (1, 1, 1), (1, -1, 1), (1, 2, 1));
@@ -1023,7 +1024,16 @@ pub fn commands() -> Vec<CommandSpec> {
         c("persist", 2, WRITE | FAST, WRITE_FAST, cmd_persist, one, "2.2.0", "Removes the expiration time of a key."),
         // A container command in Redis; its key-taking subcommands have the key at position 2
         // (OBJECT HELP has only two arguments, so no key).
-        c("object", -2, READONLY, READ_SLOW, cmd_object, (2, 2, 1), "2.2.3", "A container for object introspection commands."),
+        c("object", -2, 0, &["@slow"], cmd_object, none, "2.2.3", "A container for object introspection commands.").with_subcommands(|c| {
+            let acl = &["@keyspace", "@read", "@slow"];
+            vec![
+                c.sub("object|encoding", 3, READONLY, acl, (2, 2, 1), "2.2.3", "Returns the internal encoding of a value."),
+                c.sub("object|freq", 3, READONLY, acl, (2, 2, 1), "4.0.0", "Returns the logarithmic access frequency counter of a value."),
+                c.sub("object|idletime", 3, READONLY, acl, (2, 2, 1), "2.2.3", "Returns the time since the last access to a value."),
+                c.sub("object|refcount", 3, READONLY, acl, (2, 2, 1), "2.2.3", "Returns the reference count of a value."),
+                c.sub("object|help", 2, LOADING | STALE, &["@keyspace", "@slow"], none, "6.2.0", "Returns help text about the OBJECT subcommands."),
+            ]
+        }),
     ]
 }
 

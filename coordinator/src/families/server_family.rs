@@ -712,7 +712,7 @@ fn config_get(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
         if !has_glob(pat) {
             let name = String::from_utf8_lossy(pat).into_owned();
             if let Some(p) = config::find(&name) {
-                if !found.iter().any(|(_, q, _)| std::ptr::eq(*q, p)) {
+                if !found.iter().any(|(_, q, _)| q.name == p.name) {
                     let v = cfg.get(p.name).unwrap_or_default();
                     found.push((name, p, v));
                 }
@@ -721,7 +721,7 @@ fn config_get(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
         }
         for (name, value) in cfg.matching(pat) {
             let p = PARAMS.iter().find(|p| p.name == name).expect("listed");
-            if !found.iter().any(|(_, q, _)| std::ptr::eq(*q, p)) {
+            if !found.iter().any(|(_, q, _)| q.name == p.name) {
                 found.push((name.to_string(), p, value));
             }
         }
@@ -915,7 +915,7 @@ pub fn acl_categories(spec: &CommandSpec) -> Vec<String> {
     if spec.has(BLOCKING) {
         add("blocking");
     }
-    if !cats.iter().any(|c| c == "fast") {
+    if !cats.iter().any(|c| c == "fast" || c == "slow") {
         cats.push("slow".into());
     }
     let rank = |c: &String| {
@@ -998,24 +998,41 @@ fn write_command_info(r: &mut ReplyWriter<'_>, spec: &CommandSpec) {
     }
     r.set_header(0);
     write_key_specs(r, spec);
-    r.set_header(0);
+    r.array_header(spec.subcommands.len());
+    for sub in &spec.subcommands {
+        write_command_info(r, sub);
+    }
 }
 
 fn write_command_docs(r: &mut ReplyWriter<'_>, spec: &CommandSpec) {
     r.bulk(spec.name.as_bytes());
-    r.map_header(3);
+    r.map_header(if spec.subcommands.is_empty() { 3 } else { 4 });
     r.bulk(b"summary");
     r.bulk(spec.summary.as_bytes());
     r.bulk(b"since");
     r.bulk(spec.since.as_bytes());
     r.bulk(b"group");
     r.bulk(spec.group.as_bytes());
+    if !spec.subcommands.is_empty() {
+        r.bulk(b"subcommands");
+        r.map_header(spec.subcommands.len());
+        for sub in &spec.subcommands {
+            write_command_docs(r, sub);
+        }
+    }
+}
+
+/// Every command followed by its subcommands, as COMMAND LIST names them.
+fn commands_and_subcommands(reg: &Registry) -> impl Iterator<Item = &CommandSpec> {
+    reg.commands()
+        .iter()
+        .flat_map(|c| std::iter::once(c).chain(&c.subcommands))
 }
 
 fn command_list(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     let reg = Registry::get();
     let names: Vec<&str> = match args.len() {
-        2 => reg.commands().iter().map(|c| c.name).collect(),
+        2 => commands_and_subcommands(reg).map(|c| c.name).collect(),
         5 if eq_ignore_case(args.get(2), "filterby") => {
             let (kind, arg) = (args.get(3), args.get(4));
             if eq_ignore_case(kind, "module") {
@@ -1024,8 +1041,7 @@ fn command_list(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
                 let cat = String::from_utf8_lossy(arg).to_ascii_lowercase();
                 if ACL_ORDER.contains(&cat.as_str()) {
                     let want = format!("@{cat}");
-                    reg.commands()
-                        .iter()
+                    commands_and_subcommands(reg)
                         .filter(|c| acl_categories(c).contains(&want))
                         .map(|c| c.name)
                         .collect()
@@ -1033,8 +1049,7 @@ fn command_list(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
                     Vec::new()
                 }
             } else if eq_ignore_case(kind, "pattern") {
-                reg.commands()
-                    .iter()
+                commands_and_subcommands(reg)
                     .filter(|c| damselfly_shards::glob_match(arg, c.name.as_bytes(), true))
                     .map(|c| c.name)
                     .collect()
@@ -1060,9 +1075,16 @@ fn command_getkeys(ctx: &mut CmdCtx<'_>, args: &Args<'_>, with_flags: bool) -> C
         "command|getkeys"
     };
     sub_arity(args, -4, full)?;
-    let Some((_, spec)) = Registry::get().lookup(args.get(2)) else {
+    let Some((_, mut spec)) = Registry::get().lookup(args.get(2)) else {
         return Err(CmdError::raw("ERR Invalid command specified"));
     };
+    // A container's keys are its subcommand's (OBJECT ENCODING key).
+    if let Some(sub) = (args.len() > 3)
+        .then(|| spec.subcommand(args.get(3)))
+        .flatten()
+    {
+        spec = sub;
+    }
     if spec.first_key <= 0 {
         return Err(CmdError::raw("ERR The command has no key arguments"));
     }
@@ -1119,8 +1141,8 @@ fn cmd_command(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
         } else {
             r.array_header(args.len() - 2);
             for name in args.rest(2) {
-                match reg.lookup(name) {
-                    Some((_, c)) => write_command_info(&mut r, c),
+                match reg.lookup_full(name) {
+                    Some(c) => write_command_info(&mut r, c),
                     None => r.null(),
                 }
             }
@@ -1129,9 +1151,7 @@ fn cmd_command(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
         let specs: Vec<&CommandSpec> = if args.len() == 2 {
             reg.commands().iter().collect()
         } else {
-            args.rest(2)
-                .filter_map(|n| reg.lookup(n).map(|(_, c)| c))
-                .collect()
+            args.rest(2).filter_map(|n| reg.lookup_full(n)).collect()
         };
         let mut r = ctx.reply();
         r.map_header(specs.len());
@@ -1503,6 +1523,10 @@ fn cmd_memory(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
 
 // ---- registration ------------------------------------------------------------------------
 
+/// Key positions of a command without keys.
+const NO_KEYS: (i32, i32, i32) = (0, 0, 0);
+
+#[rustfmt::skip]
 pub fn commands() -> Vec<CommandSpec> {
     let c = |name, arity, flags, acl: &'static [&'static str], since, summary| CommandSpec {
         name,
@@ -1516,6 +1540,7 @@ pub fn commands() -> Vec<CommandSpec> {
         summary,
         since,
         handler: cmd_info,
+        subcommands: Vec::new(),
     };
     let admin = ADMIN | NOSCRIPT | LOADING | STALE;
     vec![
@@ -1535,12 +1560,21 @@ pub fn commands() -> Vec<CommandSpec> {
             ..c(
                 "config",
                 -2,
-                admin,
-                &["@admin", "@slow", "@dangerous"],
+                0,
+                &["@slow"],
                 "2.0.0",
                 "A container for server configuration commands.",
             )
-        },
+        }
+        .with_subcommands(|c| {
+            let acl = &["@admin", "@slow", "@dangerous"];
+            vec![
+                c.sub("config|get", -3, admin, acl, NO_KEYS, "2.0.0", "Returns the values of configuration parameters."),
+                c.sub("config|set", -4, admin, acl, NO_KEYS, "2.0.0", "Sets configuration parameters at runtime."),
+                c.sub("config|resetstat", 2, admin, acl, NO_KEYS, "2.0.0", "Resets the server's statistics."),
+                c.sub("config|help", 2, LOADING | STALE, &["@slow"], NO_KEYS, "5.0.0", "Returns help text about the CONFIG subcommands."),
+            ]
+        }),
         CommandSpec {
             handler: cmd_command,
             ..c(
@@ -1551,7 +1585,19 @@ pub fn commands() -> Vec<CommandSpec> {
                 "2.8.13",
                 "Returns detailed information about all commands.",
             )
-        },
+        }
+        .with_subcommands(|c| {
+            let (f, acl) = (LOADING | STALE, &["@slow", "@connection"]);
+            vec![
+                c.sub("command|count", 2, f, acl, NO_KEYS, "2.8.13", "Returns the number of commands."),
+                c.sub("command|docs", -2, f, acl, NO_KEYS, "7.0.0", "Returns documentary information about commands."),
+                c.sub("command|getkeys", -4, f, acl, NO_KEYS, "2.8.13", "Extracts the key names of an arbitrary command."),
+                c.sub("command|getkeysandflags", -4, f, acl, NO_KEYS, "7.0.0", "Extracts the key names and access flags of an arbitrary command."),
+                c.sub("command|help", 2, f, acl, NO_KEYS, "5.0.0", "Returns help text about the COMMAND subcommands."),
+                c.sub("command|info", -2, f, acl, NO_KEYS, "2.8.13", "Returns information about one, several or all commands."),
+                c.sub("command|list", -2, f, acl, NO_KEYS, "7.0.0", "Returns a list of command names."),
+            ]
+        }),
         CommandSpec {
             handler: cmd_time,
             ..c(
@@ -1587,24 +1633,27 @@ pub fn commands() -> Vec<CommandSpec> {
         },
         CommandSpec {
             handler: cmd_memory,
-            first_key: 2,
-            last_key: 2,
-            step: 1,
             ..c(
                 "memory",
                 -2,
-                READONLY,
-                &["@read", "@slow"],
+                0,
+                &["@slow"],
                 "4.0.0",
                 "A container for memory diagnostics commands.",
             )
-        },
+        }
+        .with_subcommands(|c| {
+            vec![
+                c.sub("memory|usage", -3, READONLY, &["@read", "@slow"], (2, 2, 1), "4.0.0", "Estimates the memory usage of a key."),
+                c.sub("memory|help", 2, LOADING | STALE, &["@slow"], NO_KEYS, "4.0.0", "Returns help text about the MEMORY subcommands."),
+            ]
+        }),
         CommandSpec {
             handler: cmd_shutdown,
             ..c(
                 "shutdown",
                 -1,
-                admin | ALLOW_BUSY,
+                admin | NO_MULTI | ALLOW_BUSY,
                 &["@admin", "@slow", "@dangerous"],
                 "1.0.0",
                 "Synchronously saves the database(s) to disk and shuts down the Redis server.",

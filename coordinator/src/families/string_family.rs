@@ -990,6 +990,7 @@ pub fn commands() -> Vec<CommandSpec> {
         summary,
         since: "1.0.0",
         handler,
+        subcommands: Vec::new(),
     };
     let one = (1, 1, 1);
     vec![
