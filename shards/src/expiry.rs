@@ -18,7 +18,7 @@ pub fn is_expired(deadline_ms: u64, now_ms: u64) -> bool {
 /// Limits of one active-expiry step, so a heartbeat never stalls the shard.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ExpireBudget {
-    /// Expire-table buckets sampled at most (each holds up to 14 keys).
+    /// Expire-table buckets sampled at most (each holds up to 15 keys).
     pub buckets_max: usize,
     /// Keys deleted at most.
     pub expired_max: usize,

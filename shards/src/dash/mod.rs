@@ -1,9 +1,10 @@
-//! DashTable: extendible hashing over fixed-size segments (Dragonfly's `DashTable`).
+//! DashTable: extendible hashing over segments that grow in steps (Dragonfly's `DashTable`).
 //!
 //! - [`table`]: the directory (global depth, `Vec<u32>` of segment ids), lookups, inserts,
-//!   erases, segment splits and directory doubling, memory accounting.
-//! - [`segment`]: one segment: regular buckets then stash buckets, home/next placement,
-//!   stash overflow hints, the split of one segment into two.
+//!   erases, segment growth through a ladder of sizes, splits and directory doubling,
+//!   memory accounting.
+//! - [`segment`]: one segment: regular buckets then stash buckets in 4 KiB chunks, home/next
+//!   placement, forward displacement, stash overflow hints, rebuild planning.
 //! - [`bucket`]: 15 slots with a one-byte fingerprint each, an occupancy mask and a version.
 //! - [`cursor`]: the split-proof traversal used by SCAN and snapshots.
 //!
