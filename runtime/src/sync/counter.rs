@@ -23,12 +23,23 @@ impl ReplyCounter {
 
     /// One reply arrived. The reply's data must be written before this call (Release).
     pub fn done(&self) {
-        let prev = self.pending.fetch_sub(1, Ordering::AcqRel);
-        assert!(prev > 0, "more replies than expected");
-        if prev == 1 {
-            if let Some(w) = self.waiter.lock().take() {
-                w.wake();
+        // Decrement under the lock: `wait` reads zero only under it too, so the owner cannot
+        // see zero, return and free the counter while this call still touches it.
+        let waiter = {
+            let mut slot = self.waiter.lock();
+            let prev = self.pending.fetch_sub(1, Ordering::AcqRel);
+            assert!(prev > 0, "more replies than expected");
+            if prev == 1 {
+                slot.take()
+            } else {
+                None
             }
+        };
+        // Wake after unlocking: a cross-proactor wake from a fiber may park it on a full
+        // inbox, and a parked lock holder would make every later locker spin forever. The
+        // counter may already be gone here; only the owned waiter handle is used.
+        if let Some(w) = waiter {
+            w.wake();
         }
     }
 
