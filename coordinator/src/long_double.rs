@@ -117,51 +117,31 @@ fn checked(parsed: rustc_apfloat::StatusAnd<X87DoubleExtended>) -> Option<X87Dou
     Some(value)
 }
 
-/// `digits [. digits] [e [sign] digits]` with at least one mantissa digit (lower case).
+/// `digits [. digits] [e [sign] decimal digits]` with at least one mantissa digit (lower
+/// case).
 fn is_decimal_float(s: &str) -> bool {
-    let b = s.as_bytes();
-    let mut i = 0;
-    let int_digits = b.iter().take_while(|c| c.is_ascii_digit()).count();
-    i += int_digits;
-    let mut frac_digits = 0;
-    if b.get(i) == Some(&b'.') {
-        i += 1;
-        frac_digits = b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
-        i += frac_digits;
-    }
-    if int_digits + frac_digits == 0 {
-        return false;
-    }
-    if b.get(i) == Some(&b'e') {
-        i += 1;
-        if matches!(b.get(i), Some(b'+' | b'-')) {
-            i += 1;
-        }
-        let exp_digits = b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
-        if exp_digits == 0 {
-            return false;
-        }
-        i += exp_digits;
-    }
-    i == b.len()
+    is_float_syntax(s, |c| c.is_ascii_digit(), b'e')
 }
 
-/// `hexdigits [. hexdigits] [p [sign] digits]` with at least one mantissa digit (after 0x).
+/// `hexdigits [. hexdigits] [p [sign] decimal digits]`, after the `0x`.
 fn is_hex_float(s: &str) -> bool {
+    is_float_syntax(s, |c| c.is_ascii_hexdigit(), b'p')
+}
+
+fn is_float_syntax(s: &str, is_digit: impl Fn(&u8) -> bool, exponent_mark: u8) -> bool {
     let b = s.as_bytes();
-    let mut i = 0;
-    let int_digits = b.iter().take_while(|c| c.is_ascii_hexdigit()).count();
-    i += int_digits;
+    let int_digits = b.iter().take_while(|c| is_digit(c)).count();
+    let mut i = int_digits;
     let mut frac_digits = 0;
     if b.get(i) == Some(&b'.') {
         i += 1;
-        frac_digits = b[i..].iter().take_while(|c| c.is_ascii_hexdigit()).count();
+        frac_digits = b[i..].iter().take_while(|c| is_digit(c)).count();
         i += frac_digits;
     }
     if int_digits + frac_digits == 0 {
         return false;
     }
-    if b.get(i) == Some(&b'p') {
+    if b.get(i) == Some(&exponent_mark) {
         i += 1;
         if matches!(b.get(i), Some(b'+' | b'-')) {
             i += 1;

@@ -282,9 +282,9 @@ impl Cell {
         }
         let len = self.str_len();
         match self.tag {
-            // SAFETY: Heap tag: `word.heap` points to `heap_len()` initialized bytes owned by
-            // this cell, borrowed mutably through `&mut self`.
             Tag::Heap => {
+                // SAFETY: Heap tag: `word.heap` points to `heap_len()` initialized bytes owned
+                // by this cell, borrowed mutably through `&mut self`.
                 Some(unsafe { std::slice::from_raw_parts_mut(self.word.heap.as_ptr(), len) })
             }
             // SAFETY: inline tag: `repr(C)` puts `word` (8 bytes) and `tail` (6) first and
