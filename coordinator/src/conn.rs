@@ -189,6 +189,10 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
                 prefetch_keys(server, conn.db, &input, &batch[..parsed], &spans[..parsed]);
             }
             for (cmd, &(start, _)) in batch[..parsed].iter().zip(&spans[..parsed]) {
+                if damselfly_runtime::stopping() {
+                    // Shutting down: the rest of the pipeline is not run (as when Redis exits).
+                    return;
+                }
                 let a = Args::new(&input[start..], cmd);
                 tick = execute_timed(server, conn, &a, &mut out, tick);
                 if conn.close_after_reply {

@@ -120,6 +120,11 @@ impl Slab {
         }
     }
 
+    /// True when some fiber's stack is shared with another thread (a hop is in flight).
+    pub fn any_stack_shared(&self) -> bool {
+        self.records.iter().flatten().any(|r| r.stack_shares > 0)
+    }
+
     pub fn ids(&self) -> Vec<FiberId> {
         self.records
             .iter()

@@ -30,5 +30,5 @@ mod timer;
 pub use driver::{resolve as resolve_backend, Backend, BackendChoice};
 pub use pool::{PoolBuilder, ProactorPool};
 pub use proactor::{
-    count as proactor_count, fiber_count, index as proactor_index, local, set_local,
+    count as proactor_count, fiber_count, index as proactor_index, local, set_local, stopping,
 };

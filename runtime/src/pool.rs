@@ -9,7 +9,7 @@ use crate::proactor::Proactor;
 use crate::stack;
 use crate::sync::SpinLock;
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::thread;
 
@@ -26,6 +26,10 @@ pub(crate) struct PoolShared {
     pub bus: Bus,
     pub backend: Backend,
     stop: AtomicBool,
+    /// Proactors whose own fibers have settled during shutdown (the first barrier).
+    pub settled: AtomicUsize,
+    /// Proactors that have released their fibers' stacks (the second barrier).
+    pub released: AtomicUsize,
 }
 
 impl PoolShared {
@@ -117,6 +121,8 @@ impl PoolBuilder {
             bus: Bus::new(n),
             backend,
             stop: AtomicBool::new(false),
+            settled: AtomicUsize::new(0),
+            released: AtomicUsize::new(0),
         });
         POOLS.lock().push((id, Arc::downgrade(&shared)));
         stack::install_overflow_handler();

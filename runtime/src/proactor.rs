@@ -21,6 +21,9 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// How long each shutdown step waits for fibers and peers before it stops waiting.
+const SETTLE_TIMEOUT: Duration = Duration::from_millis(300);
+
 pub(crate) type FiberCoroutine = Coroutine<(), (), (), corosensei::stack::DefaultStack>;
 
 thread_local! {
@@ -56,6 +59,12 @@ pub fn set_local<T: 'static>(value: T) -> Result<(), T> {
 /// reference is valid for as long as the proactor runs, which outlives its fibers and calls.
 pub fn local<T: 'static>() -> Option<&'static T> {
     try_current()?.local.get()?.downcast_ref::<T>()
+}
+
+/// True once the current proactor's pool is shutting down: long-running fibers should stop
+/// starting new work (each hop they start delays the shutdown of every proactor).
+pub fn stopping() -> bool {
+    try_current().is_some_and(|p| p.stopping.get() || p.shared.stop_requested())
 }
 
 /// Fibers alive on the current proactor.
@@ -382,21 +391,33 @@ impl Proactor {
         CURRENT.with(|c| c.set(std::ptr::null()));
     }
 
-    /// Clean shutdown: cancel every op in flight and wait for each completion (a fiber's buffers
-    /// must outlive its ops), let fibers react to their errors, then force-unwind the fibers
-    /// still parked so their destructors run.
-    fn shutdown(&self) {
-        self.stopping.set(true);
-        self.driver.borrow_mut().cancel_all(self);
-        let deadline = clock::now() + Duration::from_secs(5);
-        loop {
+    /// True when none of this proactor's fibers has work to do or a hop in flight.
+    fn settled(&self) -> bool {
+        self.ready.borrow().is_empty()
+            && self.driver.borrow().ops_in_flight() == 0
+            && !self.overflow_pending()
+            && !self.fibers.borrow().any_stack_shared()
+    }
+
+    /// Arrives at a shutdown barrier and keeps turning (answering other proactors' hops) until
+    /// every proactor of the pool has arrived or `deadline` passes.
+    fn barrier(&self, arrived: &std::sync::atomic::AtomicUsize, deadline: Time) {
+        use std::sync::atomic::Ordering;
+        arrived.fetch_add(1, Ordering::AcqRel);
+        let n = self.shared.bus.len();
+        while arrived.load(Ordering::Acquire) < n && clock::now() <= deadline {
             self.turn(false);
-            let idle = self.ready.borrow().is_empty() && self.driver.borrow().ops_in_flight() == 0;
-            if idle || clock::now() > deadline {
-                break;
-            }
+            // Peers may share this core: let them run (shutdown only, never on the hot path).
+            std::thread::yield_now();
         }
+    }
+
+    /// Unwinds (or, where that is unsafe, leaks) every fiber still alive.
+    fn release_fibers(&self) {
         let ops_left = self.driver.borrow().ops_in_flight();
+        if ops_left > 0 {
+            log::error!("proactor {}: {ops_left} ops still in flight", self.index);
+        }
         self.force_unwinding.set(true);
         for _round in 0..16 {
             let ids = self.fibers.borrow().ids();
@@ -404,16 +425,21 @@ impl Proactor {
                 break;
             }
             for id in ids {
-                let co = self
-                    .fibers
-                    .borrow_mut()
-                    .get_mut(id)
-                    .and_then(|r| r.co.take());
+                let (co, shared, name) = {
+                    let mut fibers = self.fibers.borrow_mut();
+                    let Some(rec) = fibers.get_mut(id) else {
+                        continue;
+                    };
+                    (rec.co.take(), rec.stack_shares > 0, rec.name.clone())
+                };
                 let Some(co) = co else { continue };
-                if ops_left > 0 {
-                    // Some op never completed: its buffer may live on this stack. Leak the
-                    // stack rather than free memory the kernel may still write.
-                    log::error!("proactor {}: {ops_left} ops still in flight", self.index);
+                if ops_left > 0 || shared {
+                    // The kernel or another proactor may still write into this stack: leak
+                    // it rather than free memory someone else points to.
+                    log::warn!(
+                        "proactor {}: leaking fiber '{name}' (stack shared: {shared})",
+                        self.index
+                    );
                     std::mem::forget(co);
                 } else {
                     self.current_fiber.set(Some(id));
@@ -427,6 +453,35 @@ impl Proactor {
             self.turn(false);
             self.force_unwinding.set(true);
         }
+        self.force_unwinding.set(false);
+    }
+
+    /// Clean shutdown, in three steps, so no fiber stack is freed while another proactor may
+    /// still run a hop that points into it:
+    ///
+    /// 1. Cancel every op in flight and keep turning until this proactor's fibers have settled:
+    ///    nothing ready, no op in flight, no hop of theirs unanswered (bounded by a deadline).
+    /// 2. Barrier: keep answering the other proactors' hops until all of them have settled.
+    /// 3. Force-unwind the fibers still parked so their destructors run. A fiber whose stack is
+    ///    still shared (its hop was never answered: a peer missed the deadline) or that may
+    ///    still have an op in flight is leaked instead: its memory stays valid for ever.
+    ///
+    /// A second barrier keeps every proactor draining its inboxes until all have unwound, so a
+    /// hop sent by a destructor elsewhere is still answered.
+    fn shutdown(&self) {
+        self.stopping.set(true);
+        self.driver.borrow_mut().cancel_all(self);
+        let settle_deadline = clock::now() + SETTLE_TIMEOUT;
+        loop {
+            self.turn(false);
+            if self.settled() || clock::now() > settle_deadline {
+                break;
+            }
+            std::thread::yield_now();
+        }
+        self.barrier(&self.shared.settled, settle_deadline + SETTLE_TIMEOUT);
+        self.release_fibers();
+        self.barrier(&self.shared.released, clock::now() + SETTLE_TIMEOUT);
         self.timers.borrow_mut().clear();
         self.driver.borrow_mut().finish(self);
     }
