@@ -196,3 +196,106 @@ fn shutdown_command_under_load_exits_cleanly() {
     let status = status.expect("still running 10 s after SHUTDOWN");
     assert!(status.success(), "exited with {status:?}");
 }
+
+/// One multi-key command of `n` keys, encoded.
+fn multi_key_command(name: &str, n: usize, with_values: bool) -> Vec<u8> {
+    let keys: Vec<String> = (0..n).map(|i| format!("key:{i}")).collect();
+    let mut args: Vec<&[u8]> = vec![name.as_bytes()];
+    for k in &keys {
+        args.push(k.as_bytes());
+        if with_values {
+            args.push(b"v");
+        }
+    }
+    Client::encode(&args)
+}
+
+/// Sends `payload` (one huge command) on `c` while another connection pings; returns the reply
+/// and how many PINGs were answered after the payload was written and before its reply.
+fn run_beside_pings(
+    s: &damselfly::ServerHandle,
+    c: &mut Client,
+    payload: &[u8],
+) -> (damselfly_protocol::Reply, usize) {
+    let done = Arc::new(AtomicBool::new(false));
+    let counting = Arc::new(AtomicBool::new(false));
+    let answered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let pinger = {
+        let (done, counting, answered) = (done.clone(), counting.clone(), answered.clone());
+        let mut p = Client::connect(s.addr());
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Acquire) {
+                assert_eq!(p.cmd(&["PING"]), simple("PONG"));
+                if counting.load(Ordering::Acquire) && !done.load(Ordering::Acquire) {
+                    answered.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        })
+    };
+    c.send_raw(payload);
+    counting.store(true, Ordering::Release);
+    let reply = c.read_reply();
+    done.store(true, Ordering::Release);
+    pinger.join().expect("pinger");
+    (reply, answered.load(Ordering::Relaxed))
+}
+
+/// DEL and MSET of hundreds of thousands of keys used to plan their locks in quadratic time
+/// (minutes of CPU with every other client waiting). Now planning is linear and the work runs
+/// in bounded slices, so a PING on the same proactor is answered while the command runs.
+#[test]
+fn huge_multi_key_commands_are_linear_and_let_others_run() {
+    let s = server(1);
+    let mut c = Client::connect(s.addr());
+    // Generous: the quadratic planner took minutes for this.
+    c.stream()
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let n = 1_000_000;
+    assert_eq!(c.cmd(&["DEBUG", "POPULATE", &n.to_string(), "key"]), ok());
+    let (reply, pings) = run_beside_pings(&s, &mut c, &multi_key_command("DEL", n, false));
+    assert_eq!(reply, int(n as i64));
+    assert!(pings > 0, "no PING was answered while DEL ran");
+    assert_eq!(c.cmd(&["DBSIZE"]), int(0));
+
+    let n = 500_000;
+    let (reply, pings) = run_beside_pings(&s, &mut c, &multi_key_command("MSET", n, true));
+    assert_eq!(reply, ok());
+    assert!(pings > 0, "no PING was answered while MSET ran");
+    assert_eq!(c.cmd(&["DBSIZE"]), int(n as i64));
+    assert_eq!(c.cmd(&["GET", "key:499999"]), bulk("v"));
+    assert_eq!(c.cmd(&["MSETNX", "key:1", "x", "fresh", "y"]), int(0));
+    let (reply, _) = run_beside_pings(&s, &mut c, &multi_key_command("EXISTS", n, false));
+    assert_eq!(reply, int(n as i64));
+    s.shutdown();
+}
+
+/// The same huge commands across 4 shards: every key lands once, atomically.
+#[test]
+fn huge_multi_key_commands_across_shards() {
+    let s = server(4);
+    let mut c = Client::connect(s.addr());
+    c.stream()
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let n = 200_000;
+    c.send_raw(&multi_key_command("MSET", n, true));
+    assert_eq!(c.read_reply(), ok());
+    assert_eq!(c.cmd(&["DBSIZE"]), int(n as i64));
+    c.send_raw(&multi_key_command("MSETNX", n, true));
+    assert_eq!(c.read_reply(), int(0));
+    c.send_raw(&multi_key_command("MGET", n, false));
+    match c.read_reply() {
+        damselfly_protocol::Reply::Array(v) => {
+            assert_eq!(v.len(), n);
+            assert!(v.iter().all(|r| *r == bulk("v")));
+        }
+        other => panic!("MGET replied {other:?}"),
+    }
+    c.send_raw(&multi_key_command("DEL", n, false));
+    assert_eq!(c.read_reply(), int(n as i64));
+    c.send_raw(&multi_key_command("MSETNX", n, true));
+    assert_eq!(c.read_reply(), int(1));
+    assert_eq!(c.cmd(&["DBSIZE"]), int(n as i64));
+    s.shutdown();
+}

@@ -16,7 +16,7 @@
 use crate::args::{eq_ignore_case, parse_i64, Args};
 use crate::conn::CmdCtx;
 use crate::error::{CmdError, CmdResult, OpResult};
-use crate::keys::{run_atomic, KeyPlan};
+use crate::keys::{run_sliced, KeyPlan};
 use crate::registry::{flags::*, CommandSpec, Handler};
 use crate::shard::{key_hash, shard_of, Shard};
 use crate::tx::{self, locks::LockMode, Transaction};
@@ -362,13 +362,16 @@ fn count_keys(
         tx::single_key(key_hash(keys[0]), mode, &|s| op(s, db, &keys, now))
     } else {
         let plan = KeyPlan::new(keys.iter().copied(), mode);
-        run_atomic(&plan, &|s| {
-            let mine: Vec<&[u8]> = plan.keys_of(s.index).iter().map(|&i| keys[i]).collect();
-            op(s, db, &mine, now)
-        })
-        .into_iter()
-        .map(|(_, n)| n)
-        .sum()
+        let mut total = 0;
+        run_sliced(
+            &plan,
+            &|s, slice| {
+                let mine: Vec<&[u8]> = slice.iter().map(|&i| keys[i]).collect();
+                op(s, db, &mine, now)
+            },
+            |_, n| total += n,
+        );
+        total
     };
     ctx.reply().integer(total);
     Ok(())

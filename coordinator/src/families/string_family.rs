@@ -11,7 +11,7 @@
 use crate::args::{eq_ignore_case, parse_i64, Args};
 use crate::conn::CmdCtx;
 use crate::error::{CmdError, CmdResult, OpResult};
-use crate::keys::{run_atomic, KeyPlan};
+use crate::keys::{execute_sliced, run_atomic, run_sliced, KeyPlan};
 use crate::long_double::LongDouble;
 use crate::registry::{flags::*, CommandSpec};
 use crate::server::{ProactorState, ProactorStats};
@@ -601,18 +601,21 @@ fn cmd_mget(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     let (db, now) = (ctx.db(), now_ms());
     let keys: Vec<&[u8]> = args.rest(1).collect();
     let plan = KeyPlan::new(keys.iter().copied(), LockMode::Shared);
-    let per_shard = run_atomic(&plan, &|s| {
-        plan.keys_of(s.index)
-            .iter()
-            .map(|&i| (i, op_get(s, db, keys[i], now).ok().flatten()))
-            .collect::<Vec<_>>()
-    });
     let mut values: Vec<Option<Vec<u8>>> = vec![None; keys.len()];
-    for (_, vs) in per_shard {
-        for (i, v) in vs {
-            values[i] = v;
-        }
-    }
+    run_sliced(
+        &plan,
+        &|s, slice| {
+            slice
+                .iter()
+                .map(|&i| (i, op_get(s, db, keys[i], now).ok().flatten()))
+                .collect::<Vec<_>>()
+        },
+        |_, vs| {
+            for (i, v) in vs {
+                values[i] = v;
+            }
+        },
+    );
     let mut r = ctx.reply();
     r.array_header(values.len());
     for v in values {
@@ -638,11 +641,15 @@ fn cmd_mset(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     let (db, now) = (ctx.db(), now_ms());
     let kv = pairs(args, "mset")?;
     let plan = KeyPlan::new(kv.iter().map(|(k, _)| *k), LockMode::Exclusive);
-    run_atomic(&plan, &|s| {
-        for &i in plan.keys_of(s.index) {
-            let _ = op_set(s, db, kv[i].0, kv[i].1, SetMode::PLAIN, now);
-        }
-    });
+    run_sliced(
+        &plan,
+        &|s, slice| {
+            for &i in slice {
+                let _ = op_set(s, db, kv[i].0, kv[i].1, SetMode::PLAIN, now);
+            }
+        },
+        |_, ()| {},
+    );
     ctx.reply().ok();
     Ok(())
 }
@@ -651,28 +658,36 @@ fn cmd_msetnx(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     let (db, now) = (ctx.db(), now_ms());
     let kv = pairs(args, "msetnx")?;
     let plan = KeyPlan::new(kv.iter().map(|(k, _)| *k), LockMode::Exclusive);
-    // Two hops under one transaction: check every key, then write all or nothing.
+    // Two passes under one transaction: check every key, then write all or nothing; each pass
+    // in bounded slices.
     let mut tx = Transaction::schedule(&plan.locks());
-    let shards = tx.shards().to_vec();
-    let any_exists = tx
-        .execute(&shards, false, &|s| {
+    let mut any_exists = false;
+    execute_sliced(
+        &mut tx,
+        &plan,
+        false,
+        &|s, slice| {
             let mut dbs = s.db.borrow_mut();
-            plan.keys_of(s.index)
-                .iter()
-                .any(|&i| dbs.exists(db, kv[i].0, now))
-        })
-        .into_iter()
-        .any(|e| e);
+            slice.iter().any(|&i| dbs.exists(db, kv[i].0, now))
+        },
+        |_, e| any_exists |= e,
+    );
     if any_exists {
         tx.conclude();
         ctx.reply().integer(0);
         return Ok(());
     }
-    tx.execute_all(&|s| {
-        for &i in plan.keys_of(s.index) {
-            let _ = op_set(s, db, kv[i].0, kv[i].1, SetMode::PLAIN, now);
-        }
-    });
+    execute_sliced(
+        &mut tx,
+        &plan,
+        true,
+        &|s, slice| {
+            for &i in slice {
+                let _ = op_set(s, db, kv[i].0, kv[i].1, SetMode::PLAIN, now);
+            }
+        },
+        |_, ()| {},
+    );
     ctx.reply().integer(1);
     Ok(())
 }
