@@ -3,6 +3,7 @@
 //! names with underscores are accepted everywhere as the same parameter.
 
 use damselfly_runtime::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -15,6 +16,11 @@ pub enum Kind {
     Bool,
     Str,
     Enum(&'static [&'static str]),
+    /// `client-output-buffer-limit`: groups of `class hard soft seconds`; a SET names only the
+    /// classes it changes.
+    OutputLimits,
+    /// A memory value or a percentage of `maxmemory` (`maxmemory-clients`).
+    MemoryOrPercent,
 }
 
 pub struct Param {
@@ -174,6 +180,27 @@ pub const PARAMS: &[Param] = &[
         mutable: true,
         help: "what happens at maxmemory: noeviction (the only policy served today)",
     },
+    Param {
+        name: "client-output-buffer-limit",
+        kind: Kind::OutputLimits,
+        default: "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
+        mutable: true,
+        help: "per client class: disconnect past `hard` bytes of unsent replies, or past `soft` bytes for `seconds`",
+    },
+    Param {
+        name: "maxmemory-clients",
+        kind: Kind::MemoryOrPercent,
+        default: "0",
+        mutable: true,
+        help: "memory all clients' buffers may hold together (bytes or % of maxmemory); past it the largest client is disconnected; 0 = no limit",
+    },
+    Param {
+        name: "protected-mode",
+        kind: Kind::Bool,
+        default: "yes",
+        mutable: true,
+        help: "with no password and a non-loopback bind, refuse clients from non-loopback addresses",
+    },
 ];
 
 /// Canonical parameter name: lower case, underscores as dashes, Dragonfly's aliases resolved.
@@ -230,6 +257,8 @@ pub fn validate(p: &Param, value: &str) -> Result<String, String> {
             _ => Err("argument must be 'yes' or 'no'".into()),
         },
         Kind::Str => Ok(value.to_string()),
+        Kind::OutputLimits => crate::client_limits::validate_output_limits(value),
+        Kind::MemoryOrPercent => crate::client_limits::validate_memory_or_percent(value),
         Kind::Enum(options) => {
             let v = value.to_ascii_lowercase();
             if options.contains(&v.as_str()) {
@@ -244,12 +273,15 @@ pub fn validate(p: &Param, value: &str) -> Result<String, String> {
 /// Current values, by parameter index.
 pub struct Config {
     values: Mutex<Vec<String>>,
+    /// Bumped by every change, so readers that cache values know when to re-read them.
+    generation: AtomicU64,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Config {
             values: Mutex::new(PARAMS.iter().map(|p| p.default.to_string()).collect()),
+            generation: AtomicU64::new(0),
         }
     }
 }
@@ -276,8 +308,18 @@ impl Config {
             return Err(format!("can't set immutable config '{}'", p.name));
         }
         let v = validate(p, value)?;
-        self.values.lock()[i] = v;
+        let mut values = self.values.lock();
+        values[i] = match p.kind {
+            Kind::OutputLimits => crate::client_limits::merge_output_limits(&values[i], &v),
+            _ => v,
+        };
+        self.generation.fetch_add(1, Ordering::Release);
         Ok(())
+    }
+
+    /// Changes with every successful `set`.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     /// Name-value pairs of the parameters matching a glob pattern.

@@ -3,6 +3,7 @@
 //! replies parks its own fiber in `send` (so its input stops being read): memory stays bounded.
 
 use crate::args::Args;
+use crate::client_limits::{ClientClass, ClientLimits, OutputLimit};
 use crate::error::{shown_arg, CmdError};
 use crate::registry::Registry;
 use crate::server::{ProactorState, ProactorStats, ServerState};
@@ -17,8 +18,6 @@ use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-const READ_CHUNK: usize = 16 * 1024;
-
 /// What other connections may read about this one (CLIENT LIST/INFO/KILL), kept in the
 /// proactor's connection map.
 pub struct ConnInfo {
@@ -32,6 +31,8 @@ pub struct ConnInfo {
     pub last_cmd: RefCell<&'static str>,
     pub last_active_ms: Cell<u64>,
     pub qbuf: Cell<usize>,
+    /// Bytes this connection's buffers hold (its share of `maxmemory-clients`).
+    pub mem: Cell<usize>,
 }
 
 impl ConnInfo {
@@ -79,7 +80,7 @@ impl CmdCtx<'_> {
     }
 }
 
-fn limits(server: &ServerState) -> ParserLimits {
+fn parser_limits(server: &ServerState) -> ParserLimits {
     ParserLimits {
         bulk_len_max: server.config.get_int("proto-max-bulk-len") as usize,
         query_buffer_len_max: server.config.get_int("client-query-buffer-limit") as usize,
@@ -116,6 +117,7 @@ pub fn serve(stream: TcpStream, server: Arc<ServerState>) {
         last_cmd: RefCell::new("NULL"),
         last_active_ms: Cell::new(now),
         qbuf: Cell::new(0),
+        mem: Cell::new(0),
     });
     let ps = ProactorState::current();
     ps.conns
@@ -143,27 +145,87 @@ impl Drop for ConnectedGuard {
 /// Commands parsed ahead of execution: their keys' cache lines are warmed together first.
 const BATCH_MAX: usize = 64;
 
+/// First read size: enough for request-response traffic, so an idle connection holds little.
+const READ_MIN: usize = 1024;
+/// Largest read a pipelining connection grows to (its buffer doubles while reads fill it).
+const READ_MAX: usize = 64 * 1024;
+/// Replies accumulated before they are sent in the middle of a batch: a client that pipelines
+/// big replies and reads slowly holds about this much before its fiber parks in send (and its
+/// input stops being read).
+const OUT_FLUSH: usize = 64 * 1024;
+
+/// This connection's share of `ClientLimits::total_mem`, returned when it ends.
+struct MemShare<'a> {
+    limits: &'a ClientLimits,
+    info: &'a ConnInfo,
+    held: usize,
+}
+
+impl MemShare<'_> {
+    fn update(&mut self, input: &Vec<u8>, out: &Vec<u8>, batch: &[CommandArgs]) {
+        let now = CONN_BASE_MEM
+            + input.capacity()
+            + out.capacity()
+            + batch.len() * std::mem::size_of::<CommandArgs>();
+        if now != self.held {
+            self.limits.account(self.held, now);
+            self.held = now;
+            self.info.mem.set(now);
+        }
+    }
+}
+
+impl Drop for MemShare<'_> {
+    fn drop(&mut self) {
+        self.limits.account(self.held, 0);
+    }
+}
+
+/// What a connection costs besides its buffers (its state and map entry), for accounting.
+const CONN_BASE_MEM: usize = 512;
+
 fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
-    let mut parser = RequestParser::new(limits(server));
-    let query_max = parser.limits().query_buffer_len_max;
-    let mut batch: Vec<CommandArgs> = (0..BATCH_MAX).map(|_| CommandArgs::new()).collect();
+    let limits = &server.client_limits;
+    limits.refresh(&server.config);
+    let mut parser = RequestParser::new(parser_limits(server));
+    let mut batch: Vec<CommandArgs> = Vec::new();
     let mut spans = [(0usize, 0usize); BATCH_MAX];
-    let mut input: Vec<u8> = Vec::with_capacity(READ_CHUNK);
-    let mut out: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    let mut input: Vec<u8> = Vec::new();
+    let mut out: Vec<u8> = Vec::new();
+    let mut read_size = READ_MIN;
+    let mut soft_since = None;
+    let info = conn.info.clone();
+    let mut mem = MemShare {
+        limits,
+        info: &info,
+        held: 0,
+    };
     let ps = ProactorState::current();
     let stats = &ps.stats;
     loop {
-        // Read: reserve what a pending bulk needs, or one chunk.
+        limits.refresh(&server.config);
+        // Read: grow the buffer with what arrives (at most doubling per read), never by what a
+        // bulk header merely declares.
         let wanted = parser
             .input_len_wanted()
             .unwrap_or(0)
             .saturating_sub(input.len());
-        let n = match stream.recv_append(&mut input, wanted.clamp(READ_CHUNK, 64 << 20)) {
+        let spare = wanted.clamp(read_size, read_size.max(input.len()));
+        let n = match stream.recv_append(&mut input, spare) {
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
+        if n >= spare && read_size < READ_MAX {
+            read_size *= 2;
+        }
         ps.batch_now_ms.set(clock::wall_now_ms());
         ProactorStats::bump(&stats.net_input_bytes, n as u64);
+        let output_limit = limits.output(ClientClass::Normal);
+        // Checked after each command: past it, the replies are sent (or the client dropped).
+        let out_check = [output_limit.hard, output_limit.soft]
+            .into_iter()
+            .filter(|l| *l > 0)
+            .fold(OUT_FLUSH, |a, l| a.min(l as usize));
 
         let mut consumed = 0;
         let mut failed = None;
@@ -172,6 +234,9 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
             // Parse up to BATCH_MAX complete commands, warm their keys, run them in order.
             let mut parsed = 0;
             while parsed < BATCH_MAX {
+                if parsed == batch.len() {
+                    batch.push(CommandArgs::new());
+                }
                 match parser.parse(&input[consumed..], &mut batch[parsed]) {
                     Ok(Some(used)) => {
                         spans[parsed] = (consumed, used);
@@ -198,6 +263,12 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
                 if conn.close_after_reply {
                     break 'batches;
                 }
+                if out.len() >= out_check {
+                    mem.update(&input, &out, &batch);
+                    if flush(stream, &mut out, output_limit, &mut soft_since, &info).is_err() {
+                        return;
+                    }
+                }
             }
             if parsed < BATCH_MAX || failed.is_some() {
                 break;
@@ -209,31 +280,83 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
             return;
         }
         input.drain(..consumed);
-        conn.info.qbuf.set(input.len());
+        info.qbuf.set(input.len());
+        mem.update(&input, &out, &batch);
         if !out.is_empty() {
             ProactorStats::bump(&stats.net_output_bytes, out.len() as u64);
-            if stream.send_all(&out).is_err() {
+            if flush(stream, &mut out, output_limit, &mut soft_since, &info).is_err() {
                 return;
             }
-            out.clear();
-            if out.capacity() > 1 << 20 {
-                out.shrink_to(READ_CHUNK);
+            if out.capacity() > OUT_FLUSH * 2 {
+                out = Vec::new();
             }
         }
         if conn.close_after_reply {
             return;
         }
+        let query_max = limits.query_buffer_max();
         if input.len() > query_max {
             log::warn!(
-                "closing client {}: query buffer over {query_max} bytes",
-                conn.id
+                "Closing client that reached max query buffer length: id={} addr={} qbuf={}",
+                info.id,
+                info.addr,
+                input.len()
             );
             return;
         }
         if input.is_empty() && input.capacity() > 1 << 20 {
-            input.shrink_to(READ_CHUNK);
+            input = Vec::new();
+            read_size = READ_MIN;
+        }
+        mem.update(&input, &out, &batch);
+    }
+}
+
+/// Sends all of `out` and clears it, holding the client to its output buffer limit while it
+/// is slow to read: more than `hard` bytes unsent, or more than `soft` for `soft_secs`
+/// seconds in a row, disconnects it (logged). Err: the connection must end.
+fn flush(
+    stream: &TcpStream,
+    out: &mut Vec<u8>,
+    limit: OutputLimit,
+    soft_since: &mut Option<Time>,
+    info: &ConnInfo,
+) -> Result<(), ()> {
+    let mut sent = 0;
+    while sent < out.len() {
+        let pending = (out.len() - sent) as u64;
+        if limit.hard > 0 && pending > limit.hard {
+            log_output_limit(info, pending, "hard");
+            return Err(());
+        }
+        let deadline = if limit.soft > 0 && pending > limit.soft {
+            let since = *soft_since.get_or_insert_with(clock::now);
+            Some(since + std::time::Duration::from_secs(limit.soft_secs))
+        } else {
+            *soft_since = None;
+            None
+        };
+        match stream.send_until(&out[sent..], deadline) {
+            Ok(0) => return Err(()),
+            Ok(n) => sent += n,
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                log_output_limit(info, pending, "soft");
+                return Err(());
+            }
+            Err(_) => return Err(()),
         }
     }
+    *soft_since = None;
+    out.clear();
+    Ok(())
+}
+
+fn log_output_limit(info: &ConnInfo, pending: u64, which: &str) {
+    log::warn!(
+        "Client id={} addr={} scheduled to be closed ASAP for overcoming of output buffer limits ({which} limit, {pending} bytes unsent).",
+        info.id,
+        info.addr
+    );
 }
 
 /// Most keys warmed per batch (a bound on the stack array of hashes).

@@ -1,6 +1,7 @@
 //! Server-wide state shared by every proactor, the per-proactor state (its shard, its
 //! connections, its counters), and starting/stopping a server on a proactor pool.
 
+use crate::client_limits::ClientLimits;
 use crate::config::Config;
 use crate::conn::{self, ConnInfo};
 use crate::registry::Registry;
@@ -31,6 +32,8 @@ pub struct ServerState {
     pub rejected_connections: AtomicU64,
     /// Set by SHUTDOWN or a signal; the embedding program stops the server.
     pub shutdown: Event,
+    /// Query/output buffer limits and the memory all clients hold.
+    pub client_limits: ClientLimits,
 }
 
 impl ServerState {
@@ -52,6 +55,7 @@ impl ServerState {
             total_connections: AtomicU64::new(0),
             rejected_connections: AtomicU64::new(0),
             shutdown: Event::new(),
+            client_limits: ClientLimits::new(shards),
         }
     }
 

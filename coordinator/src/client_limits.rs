@@ -1,0 +1,249 @@
+//! What clients may hold (Redis's names and defaults): each client's query buffer
+//! (`client-query-buffer-limit`), its output buffer per class (`client-output-buffer-limit`,
+//! hard and soft limits), and the memory of all clients together (`maxmemory-clients`, which
+//! disconnects the largest client first).
+//!
+//! The limits are read from the config into atomics whenever the config changes, so the
+//! connection loop reads them without a lock.
+
+use crate::config::{parse_memory, Config};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+/// The classes `client-output-buffer-limit` names, in the order CONFIG GET lists them.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum ClientClass {
+    Normal = 0,
+    Replica = 1,
+    Pubsub = 2,
+}
+
+const CLASS_NAMES: [&str; 3] = ["normal", "slave", "pubsub"];
+
+/// One class's output limit: disconnect past `hard` bytes, or past `soft` bytes for
+/// `soft_secs` seconds in a row. Zero disables a limit.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct OutputLimit {
+    pub hard: u64,
+    pub soft: u64,
+    pub soft_secs: u64,
+}
+
+fn class_index(name: &str) -> Option<usize> {
+    match name.to_ascii_lowercase().as_str() {
+        "normal" => Some(0),
+        "slave" | "replica" => Some(1),
+        "pubsub" => Some(2),
+        _ => None,
+    }
+}
+
+/// Parses groups of `class hard soft seconds`; classes not named are `None`.
+fn parse_groups(value: &str) -> Result<[Option<OutputLimit>; 3], String> {
+    let words: Vec<&str> = value.split_whitespace().collect();
+    if !words.len().is_multiple_of(4) {
+        return Err("Wrong number of arguments in buffer limit configuration.".into());
+    }
+    let mut out = [None; 3];
+    for g in words.chunks(4) {
+        let class = class_index(g[0])
+            .ok_or("Invalid client class specified in buffer limit configuration.")?;
+        let hard = parse_memory(g[1]);
+        let soft = parse_memory(g[2]);
+        let secs = g[3].parse::<i64>().ok().filter(|s| *s >= 0);
+        let (Some(hard), Some(soft), Some(secs)) = (hard, soft, secs) else {
+            return Err(
+                "Error in hard, soft or soft_seconds setting in buffer limit configuration.".into(),
+            );
+        };
+        out[class] = Some(OutputLimit {
+            hard: hard as u64,
+            soft: soft as u64,
+            soft_secs: secs as u64,
+        });
+    }
+    Ok(out)
+}
+
+/// Renders the three classes as CONFIG GET shows them.
+fn format_limits(limits: &[OutputLimit; 3]) -> String {
+    let parts: Vec<String> = limits
+        .iter()
+        .zip(CLASS_NAMES)
+        .map(|(l, name)| format!("{name} {} {} {}", l.hard, l.soft, l.soft_secs))
+        .collect();
+    parts.join(" ")
+}
+
+fn parse_full(value: &str) -> [OutputLimit; 3] {
+    let groups = parse_groups(value).unwrap_or_default();
+    let mut out = [OutputLimit::default(); 3];
+    for (o, g) in out.iter_mut().zip(groups) {
+        *o = g.unwrap_or_default();
+    }
+    out
+}
+
+/// Validates a `client-output-buffer-limit` value (any subset of the classes).
+pub fn validate_output_limits(value: &str) -> Result<String, String> {
+    parse_groups(value)?;
+    Ok(value.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
+/// The new full value after setting `value` (a subset of the classes) over `current`.
+pub fn merge_output_limits(current: &str, value: &str) -> String {
+    let mut limits = parse_full(current);
+    if let Ok(groups) = parse_groups(value) {
+        for (l, g) in limits.iter_mut().zip(groups) {
+            if let Some(g) = g {
+                *l = g;
+            }
+        }
+    }
+    format_limits(&limits)
+}
+
+/// Validates `maxmemory-clients`: a memory value or a percentage of `maxmemory`.
+pub fn validate_memory_or_percent(value: &str) -> Result<String, String> {
+    if let Some(p) = value.strip_suffix('%') {
+        return match p.parse::<u64>() {
+            Ok(p) if p <= 100 => Ok(format!("{p}%")),
+            _ => Err("percentage argument must be less or equal to 100".into()),
+        };
+    }
+    parse_memory(value)
+        .map(|v| v.to_string())
+        .ok_or_else(|| "argument must be a memory or percent value".into())
+}
+
+/// The limits as the connection loop reads them, refreshed when the config changes.
+pub struct ClientLimits {
+    seen_generation: AtomicU64,
+    query_buffer_max: AtomicUsize,
+    maxmemory_clients: AtomicUsize,
+    output: [[AtomicU64; 3]; 3],
+    /// Bytes held by every client's buffers together.
+    pub total_mem: AtomicUsize,
+    /// Per proactor, while over `maxmemory-clients`: its largest client's memory.
+    largest: Vec<AtomicUsize>,
+}
+
+impl ClientLimits {
+    pub fn new(proactors: usize) -> ClientLimits {
+        ClientLimits {
+            seen_generation: AtomicU64::new(u64::MAX),
+            query_buffer_max: AtomicUsize::new(0),
+            maxmemory_clients: AtomicUsize::new(0),
+            output: Default::default(),
+            total_mem: AtomicUsize::new(0),
+            largest: (0..proactors).map(|_| AtomicUsize::new(0)).collect(),
+        }
+    }
+
+    /// Re-reads the limits if the config changed since the last call (one atomic load when not).
+    pub fn refresh(&self, config: &Config) {
+        let generation = config.generation();
+        if self.seen_generation.load(Ordering::Acquire) == generation {
+            return;
+        }
+        let int = |name: &str| config.get_int(name).max(0) as usize;
+        self.query_buffer_max
+            .store(int("client-query-buffer-limit"), Ordering::Relaxed);
+        let mm = config.get("maxmemory-clients").unwrap_or_default();
+        let bytes = match mm.strip_suffix('%') {
+            Some(p) => int("maxmemory") / 100 * p.parse::<usize>().unwrap_or(0),
+            None => mm.parse().unwrap_or(0),
+        };
+        self.maxmemory_clients.store(bytes, Ordering::Relaxed);
+        let limits = parse_full(&config.get("client-output-buffer-limit").unwrap_or_default());
+        for (slot, l) in self.output.iter().zip(limits) {
+            slot[0].store(l.hard, Ordering::Relaxed);
+            slot[1].store(l.soft, Ordering::Relaxed);
+            slot[2].store(l.soft_secs, Ordering::Relaxed);
+        }
+        self.seen_generation.store(generation, Ordering::Release);
+    }
+
+    pub fn query_buffer_max(&self) -> usize {
+        self.query_buffer_max.load(Ordering::Relaxed)
+    }
+
+    pub fn maxmemory_clients(&self) -> usize {
+        self.maxmemory_clients.load(Ordering::Relaxed)
+    }
+
+    pub fn output(&self, class: ClientClass) -> OutputLimit {
+        let s = &self.output[class as usize];
+        OutputLimit {
+            hard: s[0].load(Ordering::Relaxed),
+            soft: s[1].load(Ordering::Relaxed),
+            soft_secs: s[2].load(Ordering::Relaxed),
+        }
+    }
+
+    /// A client's buffers changed from `old` to `new` bytes.
+    pub fn account(&self, old: usize, new: usize) {
+        if new > old {
+            self.total_mem.fetch_add(new - old, Ordering::Relaxed);
+        } else if old > new {
+            self.total_mem.fetch_sub(old - new, Ordering::Relaxed);
+        }
+    }
+
+    /// True when all clients together hold more than `maxmemory-clients`.
+    pub fn over_total(&self) -> bool {
+        let max = self.maxmemory_clients();
+        max > 0 && self.total_mem.load(Ordering::Relaxed) > max
+    }
+
+    /// Publishes proactor `me`'s largest client (0: none, or not over the limit) and returns
+    /// whether it is the largest of all, so `me` should evict it. Ties go to the lower index.
+    pub fn is_largest(&self, me: usize, mem: usize) -> bool {
+        self.largest[me].store(mem, Ordering::Relaxed);
+        mem > 0
+            && self.largest.iter().enumerate().all(|(i, m)| {
+                let m = m.load(Ordering::Relaxed);
+                i == me || m < mem || (m == mem && me < i)
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_limits_parse_merge_and_render() {
+        let default = "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60";
+        assert_eq!(
+            merge_output_limits(default, "normal 1mb 512kb 10"),
+            "normal 1048576 524288 10 slave 268435456 67108864 60 pubsub 33554432 8388608 60"
+        );
+        assert_eq!(
+            merge_output_limits(default, "replica 1 2 3"),
+            "normal 0 0 0 slave 1 2 3 pubsub 33554432 8388608 60"
+        );
+        assert!(validate_output_limits("normal 1 2").is_err());
+        assert!(validate_output_limits("bogus 1 2 3").is_err());
+        assert!(validate_output_limits("normal x 2 3").is_err());
+        assert!(validate_output_limits("normal 1 2 -3").is_err());
+        assert!(validate_output_limits("").is_ok());
+    }
+
+    #[test]
+    fn maxmemory_clients_values() {
+        assert_eq!(validate_memory_or_percent("10%").unwrap(), "10%");
+        assert_eq!(validate_memory_or_percent("1mb").unwrap(), "1048576");
+        assert!(validate_memory_or_percent("101%").is_err());
+        assert!(validate_memory_or_percent("lots").is_err());
+    }
+
+    #[test]
+    fn the_largest_client_is_evicted_first() {
+        let l = ClientLimits::new(3);
+        assert!(l.is_largest(1, 30));
+        assert!(!l.is_largest(0, 10));
+        assert!(!l.is_largest(2, 30), "a tie goes to the lower index");
+        assert!(l.is_largest(1, 30));
+        assert!(!l.is_largest(1, 0));
+    }
+}
