@@ -3,7 +3,7 @@
 //! replies parks its own fiber in `send` (so its input stops being read): memory stays bounded.
 
 use crate::args::Args;
-use crate::error::{shown_arg, CmdError};
+use crate::error::CmdError;
 use crate::registry::Registry;
 use crate::server::{ProactorState, ProactorStats, ServerState};
 use crate::shard::{key_hash, shard_of};
@@ -312,21 +312,8 @@ fn execute_timed(
     let stats = &ProactorState::current().stats;
     ProactorStats::bump(&stats.commands, 1);
     let Some((index, spec)) = registry.lookup(name) else {
-        let mut shown = Vec::new();
-        let mut len = 0;
-        for a in args.rest(1) {
-            if len >= 128 {
-                break;
-            }
-            let s = shown_arg(&a[..a.len().min(128 - len)]);
-            len += s.len() + 3;
-            shown.push(s);
-        }
-        let e = CmdError::UnknownCommand {
-            name: shown_arg(name),
-            args: shown,
-        };
-        ReplyWriter::new(out, conn.resp).error(&e.to_string());
+        let e = CmdError::unknown_command(name, args.rest(1));
+        ReplyWriter::new(out, conn.resp).error_bytes(&e.to_bytes());
         return started;
     };
     if !spec.arity_ok(args.len()) {
@@ -340,7 +327,7 @@ fn execute_timed(
     };
     let failed = result.is_err();
     if let Err(e) = result {
-        ReplyWriter::new(out, conn.resp).error(&e.to_string());
+        ReplyWriter::new(out, conn.resp).error_bytes(&e.to_bytes());
     }
     let finished = clock::now();
     let nanos = finished.as_nanos().saturating_sub(started.as_nanos());

@@ -203,12 +203,7 @@ fn cmd_client(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
                 r.simple(l.as_bytes());
             }
         }
-        _ => {
-            return Err(CmdError::UnknownSubcommand {
-                cmd: "client".into(),
-                sub: String::from_utf8_lossy(args.get(1)).into_owned(),
-            })
-        }
+        _ => return Err(CmdError::unknown_subcommand("client", args.get(1))),
     }
     Ok(())
 }

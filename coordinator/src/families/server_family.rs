@@ -683,10 +683,7 @@ fn sub_arity(args: &Args<'_>, arity: i32, full_name: &str) -> CmdResult {
 }
 
 fn unknown_sub(cmd: &str, args: &Args<'_>) -> CmdError {
-    CmdError::UnknownSubcommand {
-        cmd: cmd.into(),
-        sub: String::from_utf8_lossy(args.get(1)).into_owned(),
-    }
+    CmdError::unknown_subcommand(cmd, args.get(1))
 }
 
 fn help_reply(ctx: &mut CmdCtx<'_>, cmd: &str, lines: &[&str]) {
