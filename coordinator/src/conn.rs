@@ -32,13 +32,16 @@ pub struct ConnInfo {
     pub last_cmd: RefCell<&'static str>,
     pub last_active_ms: Cell<u64>,
     pub qbuf: Cell<usize>,
+    /// CLIENT SETINFO LIB-NAME and LIB-VER (empty when unset).
+    pub lib_name: RefCell<Vec<u8>>,
+    pub lib_ver: RefCell<Vec<u8>>,
 }
 
 impl ConnInfo {
     /// One CLIENT LIST line (without the newline).
     pub fn describe(&self, now_ms: u64) -> String {
         format!(
-            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name= lib-ver=",
+            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -49,6 +52,8 @@ impl ConnInfo {
             self.qbuf.get(),
             self.last_cmd.borrow(),
             self.resp.get(),
+            String::from_utf8_lossy(&self.lib_name.borrow()),
+            String::from_utf8_lossy(&self.lib_ver.borrow()),
         )
     }
 }
@@ -116,6 +121,8 @@ pub fn serve(stream: TcpStream, server: Arc<ServerState>) {
         last_cmd: RefCell::new("NULL"),
         last_active_ms: Cell::new(now),
         qbuf: Cell::new(0),
+        lib_name: RefCell::new(Vec::new()),
+        lib_ver: RefCell::new(Vec::new()),
     });
     let ps = ProactorState::current();
     ps.conns
