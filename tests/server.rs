@@ -1000,3 +1000,204 @@ fn client_setinfo_shows_in_list_and_info() {
     assert_eq!(client_field(&client_info(&mut c), "lib-name"), "jedis");
     s.shutdown();
 }
+
+/// `CONFIG GET <patterns...>` as a name → value map.
+fn config_map(c: &mut Client, patterns: &[&str]) -> HashMap<String, String> {
+    let mut cmd = vec!["CONFIG", "GET"];
+    cmd.extend_from_slice(patterns);
+    let v = bulks(c.cmd(&cmd));
+    v.chunks(2).map(|p| (p[0].clone(), p[1].clone())).collect()
+}
+
+#[test]
+fn config_get_lists_what_clients_read() {
+    let s = server(2);
+    let mut c = Client::connect(s.addr());
+    let all = config_map(&mut c, &["*"]);
+    let expected = [
+        ("slowlog-log-slower-than", "10000"),
+        ("slowlog-max-len", "128"),
+        ("hash-max-listpack-entries", "512"),
+        ("hash-max-listpack-value", "64"),
+        ("hash-max-ziplist-entries", "512"),
+        ("notify-keyspace-events", ""),
+        ("maxmemory-policy", "noeviction"),
+        ("maxmemory", "0"),
+        ("save", ""),
+        ("appendonly", "no"),
+        ("timeout", "0"),
+        ("tcp-keepalive", "300"),
+        ("databases", "16"),
+        ("list-max-listpack-size", "-2"),
+        ("list-max-ziplist-size", "-2"),
+        ("set-max-intset-entries", "512"),
+        ("zset-max-listpack-entries", "128"),
+        ("zset-max-listpack-value", "64"),
+        (
+            "client-output-buffer-limit",
+            "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
+        ),
+        ("client-query-buffer-limit", "1073741824"),
+        ("proto-max-bulk-len", "536870912"),
+        ("maxmemory-clients", "0"),
+        ("protected-mode", "no"),
+        ("requirepass", ""),
+        ("cluster-enabled", "no"),
+        ("maxclients", "10000"),
+    ];
+    for (name, value) in expected {
+        assert_eq!(all.get(name).map(String::as_str), Some(value), "{name}");
+    }
+    // Globs, several patterns, aliases listed beside their names, names echoed as asked.
+    let m = config_map(&mut c, &["hash-max-*", "set-*"]);
+    let mut names: Vec<&str> = m.keys().map(String::as_str).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "hash-max-listpack-entries",
+            "hash-max-listpack-value",
+            "hash-max-ziplist-entries",
+            "hash-max-ziplist-value",
+            "set-max-intset-entries"
+        ]
+    );
+    assert_eq!(
+        c.cmd(&[
+            "CONFIG",
+            "GET",
+            "HASH-MAX-ZIPLIST-ENTRIES",
+            "maxmemory",
+            "MAXMEMORY"
+        ]),
+        arr(vec![
+            bulk("HASH-MAX-ZIPLIST-ENTRIES"),
+            bulk("512"),
+            bulk("maxmemory"),
+            bulk("0")
+        ])
+    );
+    assert_eq!(
+        config_map(&mut c, &["*-max-listpack-?ntries"]).len(),
+        2,
+        "hash and zset"
+    );
+
+    // Stored values come back in Redis's formats.
+    let set = |c: &mut Client, name: &str, value: &str| c.cmd(&["CONFIG", "SET", name, value]);
+    let get = |c: &mut Client, name: &str| config_map(c, &[name]).remove(name).unwrap();
+    assert_eq!(set(&mut c, "hash-max-ziplist-entries", "100"), ok());
+    assert_eq!(get(&mut c, "hash-max-listpack-entries"), "100");
+    assert_eq!(set(&mut c, "hash-max-listpack-value", "1kb"), ok());
+    assert_eq!(get(&mut c, "hash-max-ziplist-value"), "1024");
+    assert_eq!(set(&mut c, "slowlog-log-slower-than", "-1"), ok());
+    assert_eq!(get(&mut c, "slowlog-log-slower-than"), "-1");
+    assert_eq!(set(&mut c, "save", "3600 1 300 100 60 10000"), ok());
+    assert_eq!(get(&mut c, "save"), "3600 1 300 100 60 10000");
+    assert_eq!(set(&mut c, "save", "03600 01"), ok());
+    assert_eq!(get(&mut c, "save"), "3600 1");
+    assert_eq!(set(&mut c, "save", ""), ok());
+    assert_eq!(get(&mut c, "save"), "");
+    for (events, shown) in [
+        ("KEA", "AKE"),
+        ("Ex", "xE"),
+        ("$lshzxetmdn", "$lshzxetdnm"),
+        ("AmnKE", "AKEm"),
+        ("ggKK", "gK"),
+        ("", ""),
+    ] {
+        assert_eq!(set(&mut c, "notify-keyspace-events", events), ok());
+        assert_eq!(get(&mut c, "notify-keyspace-events"), shown, "{events}");
+    }
+    assert_eq!(
+        set(&mut c, "client-output-buffer-limit", "normal 1mb 2mb 60"),
+        ok()
+    );
+    assert_eq!(
+        set(&mut c, "client-output-buffer-limit", "replica 1kb 2k 3"),
+        ok()
+    );
+    assert_eq!(
+        get(&mut c, "client-output-buffer-limit"),
+        "normal 1048576 2097152 60 slave 1024 2000 3 pubsub 33554432 8388608 60"
+    );
+
+    let failed = |arg: &str, why: &str| {
+        err(&format!(
+            "ERR CONFIG SET failed (possibly related to argument '{arg}') - {why}"
+        ))
+    };
+    for bad in ["3600 1 300", "abc 1", "0 0", "3600 -1", " 3600 1"] {
+        assert_eq!(
+            set(&mut c, "save", bad),
+            failed("save", "Invalid save parameters"),
+            "{bad:?}"
+        );
+    }
+    assert_eq!(
+        set(&mut c, "notify-keyspace-events", "q"),
+        failed(
+            "notify-keyspace-events",
+            "Invalid event class character. Use 'Ag$lshzxeKEtmdn'."
+        )
+    );
+    let cobl = "client-output-buffer-limit";
+    assert_eq!(
+        set(&mut c, cobl, "pubsub 1 2"),
+        failed(
+            cobl,
+            "Wrong number of arguments in buffer limit configuration."
+        )
+    );
+    assert_eq!(
+        set(&mut c, cobl, "master 1 2 3"),
+        failed(
+            cobl,
+            "Invalid client class specified in buffer limit configuration."
+        )
+    );
+    assert_eq!(
+        set(&mut c, cobl, "normal 1 1 -1"),
+        failed(
+            cobl,
+            "Error in hard, soft or soft_seconds setting in buffer limit configuration."
+        )
+    );
+    assert_eq!(
+        set(&mut c, "slowlog-log-slower-than", "-2"),
+        failed(
+            "slowlog-log-slower-than",
+            "argument must be between -1 and 9223372036854775807 inclusive"
+        )
+    );
+    assert_eq!(
+        set(&mut c, "set-max-intset-entries", "1kb"),
+        failed(
+            "set-max-intset-entries",
+            "argument couldn't be parsed into an integer"
+        )
+    );
+    assert_eq!(
+        set(&mut c, "protected-mode", "maybe"),
+        failed("protected-mode", "argument must be 'yes' or 'no'")
+    );
+    assert_eq!(
+        set(&mut c, "cluster-enabled", "yes"),
+        failed("cluster-enabled", "can't set immutable config")
+    );
+    // What Damselfly cannot serve is refused rather than stored.
+    assert_eq!(
+        set(&mut c, "requirepass", "secret"),
+        failed("requirepass", "Damselfly serves only '' for this parameter")
+    );
+    assert_eq!(set(&mut c, "requirepass", ""), ok());
+    assert_eq!(
+        set(&mut c, "protected-mode", "yes"),
+        failed(
+            "protected-mode",
+            "Damselfly serves only 'no' for this parameter"
+        )
+    );
+    assert_eq!(get(&mut c, "requirepass"), "");
+    s.shutdown();
+}
