@@ -6,6 +6,7 @@
 
 mod common;
 use common::*;
+use damselfly_protocol::Reply;
 use std::io::{Read, Write};
 use std::time::Duration;
 
@@ -135,6 +136,84 @@ fn a_client_that_never_reads_does_not_grow_memory_or_block_others() {
     let n = lazy.read(&mut buf).unwrap();
     assert!(buf[..n].starts_with(b"$65536\r\nxxx"));
     drop(lazy);
+    assert_eq!(c.cmd(&["PING"]), simple("PONG"));
+    s.shutdown();
+}
+
+/// Unknown commands and subcommands quote what the client sent as Redis does: each argument
+/// (and the name) up to its first NUL byte, 128 bytes of quoted arguments at most, bytes
+/// that are not UTF-8 as they came, line breaks as spaces.
+#[test]
+fn unknown_command_errors_quote_arguments_like_redis() {
+    let s = server(2);
+    let mut c = Client::connect(s.addr());
+    let e = |c: &mut Client, args: &[&[u8]]| match c.cmd_bytes(args) {
+        Reply::Error(e) => e,
+        other => panic!("{args:?} replied {other:?}"),
+    };
+    let unknown = |shown: &[u8]| {
+        let mut v = b"ERR unknown command 'foo', with args beginning with: ".to_vec();
+        v.extend_from_slice(shown);
+        v
+    };
+    assert_eq!(e(&mut c, &[b"foo", b"a\0bcd"]), unknown(b"'a' "));
+    assert_eq!(e(&mut c, &[b"foo", b"\0abc", b"z"]), unknown(b"'' 'z' "));
+    assert_eq!(
+        e(&mut c, &[b"fo\0o", b"x"]),
+        b"ERR unknown command 'fo', with args beginning with: 'x' ".to_vec()
+    );
+    assert_eq!(
+        e(&mut c, &[b"\0"]),
+        b"ERR unknown command '', with args beginning with: ".to_vec()
+    );
+    // A NUL cut shortens what counts against the 128 bytes.
+    let y = [b'y'; 300];
+    let z = [b'z'; 130];
+    let mut long_x = b"x\0".to_vec();
+    long_x.extend_from_slice(&y);
+    let mut want = b"'x' '".to_vec();
+    want.extend_from_slice(&z[..124]);
+    want.extend_from_slice(b"' ");
+    assert_eq!(e(&mut c, &[b"foo", &long_x, &z]), unknown(&want));
+    // Quoting stops once 128 bytes of quoted text are written.
+    let a = [b'a'; 200];
+    let mut want = b"'".to_vec();
+    want.extend_from_slice(&a[..125]);
+    want.extend_from_slice(b"' ");
+    assert_eq!(e(&mut c, &[b"foo", &a[..125], b"b"]), unknown(&want));
+    let mut want = b"'".to_vec();
+    want.extend_from_slice(&a[..120]);
+    want.extend_from_slice(b"' 'bbbbb' ");
+    assert_eq!(
+        e(&mut c, &[b"foo", &a[..120], b"bbbbbbbbbbbbb", b"c"]),
+        unknown(&want)
+    );
+    assert_eq!(e(&mut c, &[b"foo", b"\xff\xfe"]), unknown(b"'\xff\xfe' "));
+    assert_eq!(e(&mut c, &[b"foo", b"a\r\nb"]), unknown(b"'a  b' "));
+    let f = [b'f'; 200];
+    let mut want = b"ERR unknown command '".to_vec();
+    want.extend_from_slice(&f[..128]);
+    want.extend_from_slice(b"', with args beginning with: ");
+    assert_eq!(e(&mut c, &[&f]), want);
+
+    // Subcommands: the same NUL and 128-byte cut.
+    assert_eq!(
+        e(&mut c, &[b"client", b"fo\0o"]),
+        b"ERR unknown subcommand 'fo'. Try CLIENT HELP.".to_vec()
+    );
+    assert_eq!(
+        e(&mut c, &[b"config", b"x\0y"]),
+        b"ERR unknown subcommand 'x'. Try CONFIG HELP.".to_vec()
+    );
+    assert_eq!(
+        e(&mut c, &[b"object", b"\xff"]),
+        b"ERR unknown subcommand '\xff'. Try OBJECT HELP.".to_vec()
+    );
+    let x = [b'x'; 200];
+    let mut want = b"ERR unknown subcommand '".to_vec();
+    want.extend_from_slice(&x[..128]);
+    want.extend_from_slice(b"'. Try CLIENT HELP.");
+    assert_eq!(e(&mut c, &[b"cLiEnT", &x]), want);
     assert_eq!(c.cmd(&["PING"]), simple("PONG"));
     s.shutdown();
 }

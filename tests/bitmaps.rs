@@ -815,6 +815,42 @@ fn bitfield_errors_and_ro() {
     s.shutdown();
 }
 
+/// The type prefix is lower-case only, as in Redis: "I8" and "U8" are errors, for reads,
+/// writes and BITFIELD_RO, and a rejected SET writes nothing.
+#[test]
+fn bitfield_type_prefix_is_case_sensitive() {
+    let s = server(2);
+    let mut c = Client::connect(s.addr());
+    for t in ["I8", "U8", "I64", "U1"] {
+        assert_eq!(
+            c.cmd(&["BITFIELD", "k", "GET", t, "0"]),
+            err(TYPE_ERR),
+            "{t}"
+        );
+        assert_eq!(
+            c.cmd(&["BITFIELD", "k", "SET", t, "0", "1"]),
+            err(TYPE_ERR),
+            "{t}"
+        );
+        assert_eq!(
+            c.cmd(&["BITFIELD", "k", "INCRBY", t, "0", "1"]),
+            err(TYPE_ERR),
+            "{t}"
+        );
+        assert_eq!(
+            c.cmd(&["BITFIELD_RO", "k", "GET", t, "0"]),
+            err(TYPE_ERR),
+            "{t}"
+        );
+    }
+    assert_eq!(c.cmd(&["EXISTS", "k"]), int(0));
+    assert_eq!(
+        c.cmd(&["BITFIELD", "k", "GET", "i8", "0", "GET", "u8", "0"]),
+        arr(vec![int(0), int(0)])
+    );
+    s.shutdown();
+}
+
 /// keyspace_hits and keyspace_misses of INFO stats.
 fn hits_misses(c: &mut Client) -> (i64, i64) {
     let Reply::Bulk(text) = c.cmd(&["INFO", "stats"]) else {

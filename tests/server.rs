@@ -1,5 +1,5 @@
 //! Server commands over TCP: INFO, CONFIG, COMMAND, TIME, LASTSAVE, DEBUG, MEMORY, SHUTDOWN,
-//! replies as Redis 7 sends them.
+//! CLIENT KILL/SETINFO, replies as Redis 7 sends them.
 
 // Test clients are plain threads outside the runtime: they may sleep and read the OS clock.
 #![allow(clippy::disallowed_methods)]
@@ -789,4 +789,415 @@ fn shutdown_closes_the_connection_and_stops_the_server() {
     s.wait(|| false);
     s.shutdown();
     assert!(std::net::TcpStream::connect(addr).is_err());
+}
+
+/// CLIENT INFO's text (bulk in RESP2).
+fn client_info(c: &mut Client) -> String {
+    info_text(c.cmd(&["CLIENT", "INFO"]))
+}
+
+/// `field=value` of a CLIENT LIST or CLIENT INFO line.
+fn client_field(line: &str, field: &str) -> String {
+    line.split_whitespace()
+        .find_map(|kv| kv.strip_prefix(&format!("{field}=")))
+        .unwrap_or_else(|| panic!("no {field} in {line:?}"))
+        .to_string()
+}
+
+/// A client the server has registered (it answered a PING), so CLIENT KILL and LIST see it.
+fn ready(addr: std::net::SocketAddr) -> Client {
+    let mut c = Client::connect(addr);
+    assert_eq!(c.cmd(&["PING"]), simple("PONG"));
+    c
+}
+
+#[test]
+fn client_kill_filters() {
+    let s = server(2);
+    let addr = s.addr();
+    let mut a = ready(addr);
+    let mut b = ready(addr);
+    let mut c = ready(addr);
+    let kill = |a: &mut Client, args: &[&str]| {
+        let mut cmd = vec!["CLIENT", "KILL"];
+        cmd.extend_from_slice(args);
+        a.cmd(&cmd)
+    };
+    // Every connection is a normal client of the default user: other types match none.
+    for t in ["master", "MASTER", "replica", "slave", "pubsub"] {
+        assert_eq!(kill(&mut a, &["TYPE", t]), int(0), "{t}");
+        assert_eq!(kill(&mut a, &["TYPE", t, "SKIPME", "no"]), int(0), "{t}");
+    }
+    assert_eq!(kill(&mut a, &["USER", "default", "TYPE", "pubsub"]), int(0));
+    assert_eq!(kill(&mut a, &["ID", "99999"]), int(0));
+    assert_eq!(kill(&mut a, &["ADDR", "1.2.3.4:5"]), int(0));
+    assert_eq!(kill(&mut a, &["LADDR", "1.2.3.4:5"]), int(0));
+    assert_eq!(kill(&mut a, &["MAXAGE", "100000"]), int(0));
+    assert_eq!(b.cmd(&["PING"]), simple("PONG"));
+    assert_eq!(c.cmd(&["PING"]), simple("PONG"));
+
+    // Bad filters, checked in order.
+    let bad_id = err("ERR client-id should be greater than 0");
+    for id in ["0", "-1", "abc", "1.5", "9223372036854775808"] {
+        assert_eq!(kill(&mut a, &["ID", id]), bad_id, "{id}");
+    }
+    assert_eq!(kill(&mut a, &["ID", "0", "TYPE"]), bad_id);
+    assert_eq!(
+        kill(&mut a, &["TYPE", "bogus"]),
+        err("ERR Unknown client type 'bogus'")
+    );
+    assert_eq!(
+        kill(&mut a, &["TYPE", "bogus", "ID", "0"]),
+        err("ERR Unknown client type 'bogus'")
+    );
+    assert_eq!(
+        kill(&mut a, &["USER", "nosuchuser"]),
+        err("ERR No such user 'nosuchuser'")
+    );
+    assert_eq!(
+        kill(&mut a, &["USER", "Default"]),
+        err("ERR No such user 'Default'")
+    );
+    assert_eq!(
+        kill(&mut a, &["MAXAGE", "x"]),
+        err("ERR maxage is not an integer or out of range")
+    );
+    for age in ["0", "-5"] {
+        assert_eq!(
+            kill(&mut a, &["MAXAGE", age]),
+            err("ERR maxage should be greater than 0")
+        );
+    }
+    let syntax = err("ERR syntax error");
+    assert_eq!(kill(&mut a, &["SKIPME", "maybe"]), syntax);
+    assert_eq!(kill(&mut a, &["ID", "5", "x"]), syntax);
+    assert_eq!(kill(&mut a, &["foo", "bar"]), syntax);
+    // The old form with one argument is an address.
+    assert_eq!(kill(&mut a, &["TYPE"]), err("ERR No such client"));
+    assert_eq!(kill(&mut a, &["1.2.3.4:5"]), err("ERR No such client"));
+    assert_eq!(b.cmd(&["PING"]), simple("PONG"));
+
+    // ID with a type that does not match keeps the client; with a matching one kills it.
+    let b_id = match b.cmd(&["CLIENT", "ID"]) {
+        Reply::Integer(i) => i.to_string(),
+        other => panic!("CLIENT ID replied {other:?}"),
+    };
+    assert_eq!(kill(&mut a, &["ID", &b_id, "TYPE", "master"]), int(0));
+    assert_eq!(b.cmd(&["PING"]), simple("PONG"));
+    assert_eq!(kill(&mut a, &["ID", &b_id, "TYPE", "normal"]), int(1));
+    assert!(b.is_closed());
+    assert_eq!(c.cmd(&["PING"]), simple("PONG"));
+
+    // ADDR and LADDR together.
+    let mut b = ready(addr);
+    let line = client_info(&mut b);
+    let (b_addr, b_laddr) = (client_field(&line, "addr"), client_field(&line, "laddr"));
+    assert_eq!(
+        kill(&mut a, &["ADDR", &b_addr, "LADDR", "1.2.3.4:5"]),
+        int(0)
+    );
+    assert_eq!(kill(&mut a, &["ADDR", &b_addr, "LADDR", &b_laddr]), int(1));
+    assert!(b.is_closed());
+
+    // TYPE normal and USER default match every client but the caller.
+    let mut b = ready(addr);
+    assert_eq!(kill(&mut a, &["TYPE", "normal"]), int(2));
+    assert!(b.is_closed());
+    assert!(c.is_closed());
+    let mut b = ready(addr);
+    let mut c = ready(addr);
+    assert_eq!(kill(&mut a, &["USER", "default"]), int(2));
+    assert!(b.is_closed());
+    assert!(c.is_closed());
+
+    // MAXAGE keeps clients younger than the age.
+    let mut b = ready(addr);
+    assert_eq!(b.cmd(&["PING"]), simple("PONG"));
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let mut c = ready(addr);
+    assert_eq!(kill(&mut a, &["MAXAGE", "1"]), int(1));
+    assert!(b.is_closed());
+    assert_eq!(c.cmd(&["PING"]), simple("PONG"));
+
+    // SKIPME no: the caller is killed too, after its reply.
+    assert_eq!(kill(&mut a, &["TYPE", "normal", "SKIPME", "no"]), int(2));
+    assert!(c.is_closed());
+    assert!(a.is_closed());
+
+    // The old form may kill the caller itself.
+    let mut a = ready(addr);
+    let a_addr = client_field(&client_info(&mut a), "addr");
+    assert_eq!(kill(&mut a, &[&a_addr]), ok());
+    assert!(a.is_closed());
+
+    let mut a = ready(addr);
+    assert_eq!(a.cmd(&["CLIENT", "LIST", "TYPE", "master"]), bulk(""));
+    assert_eq!(
+        a.cmd(&["CLIENT", "LIST", "TYPE", "bogus"]),
+        err("ERR Unknown client type 'bogus'")
+    );
+    let list = info_text(a.cmd(&["CLIENT", "LIST", "TYPE", "NORMAL"]));
+    assert_eq!(list.lines().count(), 1, "{list}");
+    s.shutdown();
+}
+
+#[test]
+fn client_setinfo_shows_in_list_and_info() {
+    let s = server(2);
+    let mut c = Client::connect(s.addr());
+    let line = client_info(&mut c);
+    assert!(line.trim_end().ends_with("lib-name= lib-ver="), "{line}");
+    assert_eq!(c.cmd(&["CLIENT", "SETINFO", "LIB-NAME", "redis-py"]), ok());
+    assert_eq!(c.cmd(&["CLIENT", "SETINFO", "lib-ver", "5.0.1"]), ok());
+    let line = client_info(&mut c);
+    assert!(
+        line.trim_end().ends_with("lib-name=redis-py lib-ver=5.0.1"),
+        "{line}"
+    );
+    let id = match c.cmd(&["CLIENT", "ID"]) {
+        Reply::Integer(i) => i.to_string(),
+        other => panic!("CLIENT ID replied {other:?}"),
+    };
+    let list = info_text(c.cmd(&["CLIENT", "LIST", "ID", &id]));
+    assert_eq!(client_field(&list, "lib-name"), "redis-py");
+    assert_eq!(client_field(&list, "lib-ver"), "5.0.1");
+    // Another connection has its own.
+    let mut other = Client::connect(s.addr());
+    let line = client_info(&mut other);
+    assert_eq!(client_field(&line, "lib-name"), "");
+
+    assert_eq!(
+        c.cmd(&["CLIENT", "SETINFO", "lib-foo", "x"]),
+        err("ERR Unrecognized option 'lib-foo'")
+    );
+    for bad in ["a b", "a\nb", "\t", "caf\u{e9}"] {
+        assert_eq!(
+            c.cmd(&["CLIENT", "SETINFO", "Lib-Name", bad]),
+            err("ERR Lib-Name cannot contain spaces, newlines or special characters."),
+            "{bad:?}"
+        );
+        assert_eq!(
+            c.cmd(&["CLIENT", "SETINFO", "lib-ver", bad]),
+            err("ERR lib-ver cannot contain spaces, newlines or special characters."),
+            "{bad:?}"
+        );
+    }
+    assert_eq!(
+        c.cmd(&["CLIENT", "SETINFO", "lib-name"]),
+        err("ERR wrong number of arguments for 'client|setinfo' command")
+    );
+    // A rejected value leaves the old one; an empty value clears it.
+    assert_eq!(client_field(&client_info(&mut c), "lib-name"), "redis-py");
+    assert_eq!(c.cmd(&["CLIENT", "SETINFO", "lib-name", ""]), ok());
+    let line = client_info(&mut c);
+    assert!(
+        line.trim_end().ends_with("lib-name= lib-ver=5.0.1"),
+        "{line}"
+    );
+    // RESET keeps them: they describe the library behind the connection.
+    assert_eq!(c.cmd(&["CLIENT", "SETINFO", "lib-name", "jedis"]), ok());
+    assert_eq!(c.cmd(&["RESET"]), simple("RESET"));
+    assert_eq!(client_field(&client_info(&mut c), "lib-name"), "jedis");
+    s.shutdown();
+}
+
+/// `CONFIG GET <patterns...>` as a name → value map.
+fn config_map(c: &mut Client, patterns: &[&str]) -> HashMap<String, String> {
+    let mut cmd = vec!["CONFIG", "GET"];
+    cmd.extend_from_slice(patterns);
+    let v = bulks(c.cmd(&cmd));
+    v.chunks(2).map(|p| (p[0].clone(), p[1].clone())).collect()
+}
+
+#[test]
+fn config_get_lists_what_clients_read() {
+    let s = server(2);
+    let mut c = Client::connect(s.addr());
+    let all = config_map(&mut c, &["*"]);
+    let expected = [
+        ("slowlog-log-slower-than", "10000"),
+        ("slowlog-max-len", "128"),
+        ("hash-max-listpack-entries", "512"),
+        ("hash-max-listpack-value", "64"),
+        ("hash-max-ziplist-entries", "512"),
+        ("notify-keyspace-events", ""),
+        ("maxmemory-policy", "noeviction"),
+        ("maxmemory", "0"),
+        ("save", ""),
+        ("appendonly", "no"),
+        ("timeout", "0"),
+        ("tcp-keepalive", "300"),
+        ("databases", "16"),
+        ("list-max-listpack-size", "-2"),
+        ("list-max-ziplist-size", "-2"),
+        ("set-max-intset-entries", "512"),
+        ("zset-max-listpack-entries", "128"),
+        ("zset-max-listpack-value", "64"),
+        (
+            "client-output-buffer-limit",
+            "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
+        ),
+        ("client-query-buffer-limit", "1073741824"),
+        ("proto-max-bulk-len", "536870912"),
+        ("maxmemory-clients", "0"),
+        ("protected-mode", "no"),
+        ("requirepass", ""),
+        ("cluster-enabled", "no"),
+        ("maxclients", "10000"),
+    ];
+    for (name, value) in expected {
+        assert_eq!(all.get(name).map(String::as_str), Some(value), "{name}");
+    }
+    // Globs, several patterns, aliases listed beside their names, names echoed as asked.
+    let m = config_map(&mut c, &["hash-max-*", "set-*"]);
+    let mut names: Vec<&str> = m.keys().map(String::as_str).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "hash-max-listpack-entries",
+            "hash-max-listpack-value",
+            "hash-max-ziplist-entries",
+            "hash-max-ziplist-value",
+            "set-max-intset-entries"
+        ]
+    );
+    assert_eq!(
+        c.cmd(&[
+            "CONFIG",
+            "GET",
+            "HASH-MAX-ZIPLIST-ENTRIES",
+            "maxmemory",
+            "MAXMEMORY"
+        ]),
+        arr(vec![
+            bulk("HASH-MAX-ZIPLIST-ENTRIES"),
+            bulk("512"),
+            bulk("maxmemory"),
+            bulk("0")
+        ])
+    );
+    assert_eq!(
+        config_map(&mut c, &["*-max-listpack-?ntries"]).len(),
+        2,
+        "hash and zset"
+    );
+
+    // Stored values come back in Redis's formats.
+    let set = |c: &mut Client, name: &str, value: &str| c.cmd(&["CONFIG", "SET", name, value]);
+    let get = |c: &mut Client, name: &str| config_map(c, &[name]).remove(name).unwrap();
+    assert_eq!(set(&mut c, "hash-max-ziplist-entries", "100"), ok());
+    assert_eq!(get(&mut c, "hash-max-listpack-entries"), "100");
+    assert_eq!(set(&mut c, "hash-max-listpack-value", "1kb"), ok());
+    assert_eq!(get(&mut c, "hash-max-ziplist-value"), "1024");
+    assert_eq!(set(&mut c, "slowlog-log-slower-than", "-1"), ok());
+    assert_eq!(get(&mut c, "slowlog-log-slower-than"), "-1");
+    assert_eq!(set(&mut c, "save", "3600 1 300 100 60 10000"), ok());
+    assert_eq!(get(&mut c, "save"), "3600 1 300 100 60 10000");
+    assert_eq!(set(&mut c, "save", "03600 01"), ok());
+    assert_eq!(get(&mut c, "save"), "3600 1");
+    assert_eq!(set(&mut c, "save", ""), ok());
+    assert_eq!(get(&mut c, "save"), "");
+    for (events, shown) in [
+        ("KEA", "AKE"),
+        ("Ex", "xE"),
+        ("$lshzxetmdn", "$lshzxetdnm"),
+        ("AmnKE", "AKEm"),
+        ("ggKK", "gK"),
+        ("", ""),
+    ] {
+        assert_eq!(set(&mut c, "notify-keyspace-events", events), ok());
+        assert_eq!(get(&mut c, "notify-keyspace-events"), shown, "{events}");
+    }
+    assert_eq!(
+        set(&mut c, "client-output-buffer-limit", "normal 1mb 2mb 60"),
+        ok()
+    );
+    assert_eq!(
+        set(&mut c, "client-output-buffer-limit", "replica 1kb 2k 3"),
+        ok()
+    );
+    assert_eq!(
+        get(&mut c, "client-output-buffer-limit"),
+        "normal 1048576 2097152 60 slave 1024 2000 3 pubsub 33554432 8388608 60"
+    );
+
+    let failed = |arg: &str, why: &str| {
+        err(&format!(
+            "ERR CONFIG SET failed (possibly related to argument '{arg}') - {why}"
+        ))
+    };
+    for bad in ["3600 1 300", "abc 1", "0 0", "3600 -1", " 3600 1"] {
+        assert_eq!(
+            set(&mut c, "save", bad),
+            failed("save", "Invalid save parameters"),
+            "{bad:?}"
+        );
+    }
+    assert_eq!(
+        set(&mut c, "notify-keyspace-events", "q"),
+        failed(
+            "notify-keyspace-events",
+            "Invalid event class character. Use 'Ag$lshzxeKEtmdn'."
+        )
+    );
+    let cobl = "client-output-buffer-limit";
+    assert_eq!(
+        set(&mut c, cobl, "pubsub 1 2"),
+        failed(
+            cobl,
+            "Wrong number of arguments in buffer limit configuration."
+        )
+    );
+    assert_eq!(
+        set(&mut c, cobl, "master 1 2 3"),
+        failed(
+            cobl,
+            "Invalid client class specified in buffer limit configuration."
+        )
+    );
+    assert_eq!(
+        set(&mut c, cobl, "normal 1 1 -1"),
+        failed(
+            cobl,
+            "Error in hard, soft or soft_seconds setting in buffer limit configuration."
+        )
+    );
+    assert_eq!(
+        set(&mut c, "slowlog-log-slower-than", "-2"),
+        failed(
+            "slowlog-log-slower-than",
+            "argument must be between -1 and 9223372036854775807 inclusive"
+        )
+    );
+    assert_eq!(
+        set(&mut c, "set-max-intset-entries", "1kb"),
+        failed(
+            "set-max-intset-entries",
+            "argument couldn't be parsed into an integer"
+        )
+    );
+    assert_eq!(
+        set(&mut c, "protected-mode", "maybe"),
+        failed("protected-mode", "argument must be 'yes' or 'no'")
+    );
+    assert_eq!(
+        set(&mut c, "cluster-enabled", "yes"),
+        failed("cluster-enabled", "can't set immutable config")
+    );
+    // What Damselfly cannot serve is refused rather than stored.
+    assert_eq!(
+        set(&mut c, "requirepass", "secret"),
+        failed("requirepass", "Damselfly serves only '' for this parameter")
+    );
+    assert_eq!(set(&mut c, "requirepass", ""), ok());
+    assert_eq!(
+        set(&mut c, "protected-mode", "yes"),
+        failed(
+            "protected-mode",
+            "Damselfly serves only 'no' for this parameter"
+        )
+    );
+    assert_eq!(get(&mut c, "requirepass"), "");
+    s.shutdown();
 }

@@ -17,8 +17,6 @@ pub enum ClientClass {
     Pubsub = 2,
 }
 
-const CLASS_NAMES: [&str; 3] = ["normal", "slave", "pubsub"];
-
 /// One class's output limit: disconnect past `hard` bytes, or past `soft` bytes for
 /// `soft_secs` seconds in a row. Zero disables a limit.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
@@ -64,16 +62,6 @@ fn parse_groups(value: &str) -> Result<[Option<OutputLimit>; 3], String> {
     Ok(out)
 }
 
-/// Renders the three classes as CONFIG GET shows them.
-fn format_limits(limits: &[OutputLimit; 3]) -> String {
-    let parts: Vec<String> = limits
-        .iter()
-        .zip(CLASS_NAMES)
-        .map(|(l, name)| format!("{name} {} {} {}", l.hard, l.soft, l.soft_secs))
-        .collect();
-    parts.join(" ")
-}
-
 fn parse_full(value: &str) -> [OutputLimit; 3] {
     let groups = parse_groups(value).unwrap_or_default();
     let mut out = [OutputLimit::default(); 3];
@@ -81,25 +69,6 @@ fn parse_full(value: &str) -> [OutputLimit; 3] {
         *o = g.unwrap_or_default();
     }
     out
-}
-
-/// Validates a `client-output-buffer-limit` value (any subset of the classes).
-pub fn validate_output_limits(value: &str) -> Result<String, String> {
-    parse_groups(value)?;
-    Ok(value.split_whitespace().collect::<Vec<_>>().join(" "))
-}
-
-/// The new full value after setting `value` (a subset of the classes) over `current`.
-pub fn merge_output_limits(current: &str, value: &str) -> String {
-    let mut limits = parse_full(current);
-    if let Ok(groups) = parse_groups(value) {
-        for (l, g) in limits.iter_mut().zip(groups) {
-            if let Some(g) = g {
-                *l = g;
-            }
-        }
-    }
-    format_limits(&limits)
 }
 
 /// Validates `maxmemory-clients`: a memory value or a percentage of `maxmemory`.
@@ -212,21 +181,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn output_limits_parse_merge_and_render() {
-        let default = "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60";
-        assert_eq!(
-            merge_output_limits(default, "normal 1mb 512kb 10"),
-            "normal 1048576 524288 10 slave 268435456 67108864 60 pubsub 33554432 8388608 60"
-        );
-        assert_eq!(
-            merge_output_limits(default, "replica 1 2 3"),
-            "normal 0 0 0 slave 1 2 3 pubsub 33554432 8388608 60"
-        );
-        assert!(validate_output_limits("normal 1 2").is_err());
-        assert!(validate_output_limits("bogus 1 2 3").is_err());
-        assert!(validate_output_limits("normal x 2 3").is_err());
-        assert!(validate_output_limits("normal 1 2 -3").is_err());
-        assert!(validate_output_limits("").is_ok());
+    fn output_limits_read_from_the_config_text() {
+        let l = parse_full("normal 1048576 524288 10 slave 1 2 3 pubsub 33554432 8388608 60");
+        assert_eq!(l[0], OutputLimit { hard: 1 << 20, soft: 1 << 19, soft_secs: 10 });
+        assert_eq!(l[1].soft_secs, 3);
+        assert_eq!(parse_full("")[2], OutputLimit::default());
     }
 
     #[test]

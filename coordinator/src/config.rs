@@ -16,9 +16,16 @@ pub enum Kind {
     Bool,
     Str,
     Enum(&'static [&'static str]),
-    /// `client-output-buffer-limit`: groups of `class hard soft seconds`; a SET names only the
-    /// classes it changes.
-    OutputLimits,
+    /// `save`: pairs of `<seconds> <changes>`, or empty.
+    Save,
+    /// `notify-keyspace-events`: event class characters, shown in Redis's canonical order.
+    KeyspaceEvents,
+    /// `client-output-buffer-limit`: `<class> <hard> <soft> <soft-seconds>` groups; a set
+    /// changes only the classes it names.
+    OutputBufferLimit,
+    /// A parameter Damselfly lists for clients but serves with one value only: the value
+    /// must parse as the inner kind and equal the default.
+    Only(&'static Kind),
     /// A memory value or a percentage of `maxmemory` (`maxmemory-clients`).
     MemoryOrPercent,
 }
@@ -154,7 +161,7 @@ pub const PARAMS: &[Param] = &[
     },
     Param {
         name: "save",
-        kind: Kind::Str,
+        kind: Kind::Save,
         default: "",
         mutable: true,
         help: "snapshot schedule (not served yet; accepted for compatibility)",
@@ -180,9 +187,152 @@ pub const PARAMS: &[Param] = &[
         mutable: true,
         help: "what happens at maxmemory: noeviction (the only policy served today)",
     },
+    // Listed for clients that read them; stored by CONFIG SET, no behaviour yet.
+    Param {
+        name: "slowlog-log-slower-than",
+        kind: Kind::Int {
+            min: -1,
+            max: i64::MAX,
+        },
+        default: "10000",
+        mutable: true,
+        help: "slow log threshold in microseconds (stored only: no slow log yet)",
+    },
+    Param {
+        name: "slowlog-max-len",
+        kind: Kind::Int {
+            min: 0,
+            max: i64::MAX,
+        },
+        default: "128",
+        mutable: true,
+        help: "slow log length (stored only: no slow log yet)",
+    },
+    Param {
+        name: "latency-monitor-threshold",
+        kind: Kind::Int {
+            min: 0,
+            max: i64::MAX,
+        },
+        default: "0",
+        mutable: true,
+        help: "latency monitor threshold in ms (stored only: no latency monitor yet)",
+    },
+    Param {
+        name: "notify-keyspace-events",
+        kind: Kind::KeyspaceEvents,
+        default: "",
+        mutable: true,
+        help: "keyspace event classes (stored only: no notifications are sent yet)",
+    },
+    Param {
+        name: "hash-max-listpack-entries",
+        kind: Kind::Int {
+            min: 0,
+            max: i64::MAX,
+        },
+        default: "512",
+        mutable: true,
+        help: "hash encoding threshold (stored only: no hashes yet)",
+    },
+    Param {
+        name: "hash-max-listpack-value",
+        kind: Kind::Memory,
+        default: "64",
+        mutable: true,
+        help: "hash encoding threshold (stored only: no hashes yet)",
+    },
+    Param {
+        name: "list-max-listpack-size",
+        kind: Kind::Int {
+            min: i32::MIN as i64,
+            max: i32::MAX as i64,
+        },
+        default: "-2",
+        mutable: true,
+        help: "list node size (stored only: no lists yet)",
+    },
+    Param {
+        name: "list-compress-depth",
+        kind: Kind::Int {
+            min: 0,
+            max: i32::MAX as i64,
+        },
+        default: "0",
+        mutable: true,
+        help: "list compression depth (stored only: no lists yet)",
+    },
+    Param {
+        name: "set-max-intset-entries",
+        kind: Kind::Int {
+            min: 0,
+            max: i64::MAX,
+        },
+        default: "512",
+        mutable: true,
+        help: "set encoding threshold (stored only: no sets yet)",
+    },
+    Param {
+        name: "zset-max-listpack-entries",
+        kind: Kind::Int {
+            min: 0,
+            max: i64::MAX,
+        },
+        default: "128",
+        mutable: true,
+        help: "sorted set encoding threshold (stored only: no sorted sets yet)",
+    },
+    Param {
+        name: "zset-max-listpack-value",
+        kind: Kind::Memory,
+        default: "64",
+        mutable: true,
+        help: "sorted set encoding threshold (stored only: no sorted sets yet)",
+    },
+    Param {
+        name: "stream-node-max-bytes",
+        kind: Kind::Memory,
+        default: "4096",
+        mutable: true,
+        help: "stream node size (stored only: no streams yet)",
+    },
+    Param {
+        name: "stream-node-max-entries",
+        kind: Kind::Int {
+            min: 0,
+            max: i64::MAX,
+        },
+        default: "100",
+        mutable: true,
+        help: "stream node entries (stored only: no streams yet)",
+    },
+    Param {
+        name: "hll-sparse-max-bytes",
+        kind: Kind::Memory,
+        default: "3000",
+        mutable: true,
+        help: "HyperLogLog sparse limit (stored only: no HyperLogLogs yet)",
+    },
+    Param {
+        name: "maxmemory-samples",
+        kind: Kind::Int {
+            min: 1,
+            max: i32::MAX as i64,
+        },
+        default: "5",
+        mutable: true,
+        help: "eviction sample size (stored only: no eviction yet)",
+    },
+    Param {
+        name: "maxmemory-eviction-tenacity",
+        kind: Kind::Int { min: 0, max: 100 },
+        default: "10",
+        mutable: true,
+        help: "eviction effort (stored only: no eviction yet)",
+    },
     Param {
         name: "client-output-buffer-limit",
-        kind: Kind::OutputLimits,
+        kind: Kind::OutputBufferLimit,
         default: "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
         mutable: true,
         help: "per client class: disconnect past `hard` bytes of unsent replies, or past `soft` bytes for `seconds`",
@@ -199,8 +349,33 @@ pub const PARAMS: &[Param] = &[
         kind: Kind::Bool,
         default: "yes",
         mutable: true,
-        help: "with no password and a non-loopback bind, refuse clients from non-loopback addresses",
+        help: "with no password and a non-loopback bind, serve only loopback clients",
     },
+    // Listed with the only value Damselfly serves: setting another is refused.
+    Param {
+        name: "requirepass",
+        kind: Kind::Only(&Kind::Str),
+        default: "",
+        mutable: true,
+        help: "password of the default user: only none is served (no AUTH yet)",
+    },
+    Param {
+        name: "cluster-enabled",
+        kind: Kind::Bool,
+        default: "no",
+        mutable: false,
+        help: "always no: Damselfly has no cluster mode",
+    },
+];
+
+/// Redis's old names of parameters: CONFIG GET and SET take either, and CONFIG GET lists
+/// both, as Redis 7 does.
+pub const ALIASES: &[(&str, &str)] = &[
+    ("hash-max-ziplist-entries", "hash-max-listpack-entries"),
+    ("hash-max-ziplist-value", "hash-max-listpack-value"),
+    ("zset-max-ziplist-entries", "zset-max-listpack-entries"),
+    ("zset-max-ziplist-value", "zset-max-listpack-value"),
+    ("list-max-ziplist-size", "list-max-listpack-size"),
 ];
 
 /// Canonical parameter name: lower case, underscores as dashes, Dragonfly's aliases resolved.
@@ -214,8 +389,17 @@ pub fn canonical(name: &str) -> String {
 }
 
 pub fn find(name: &str) -> Option<&'static Param> {
+    PARAMS.get(index(name)?)
+}
+
+/// Index in [`PARAMS`] of a parameter or of the parameter an alias names.
+fn index(name: &str) -> Option<usize> {
     let c = canonical(name);
-    PARAMS.iter().find(|p| p.name == c)
+    let c = ALIASES
+        .iter()
+        .find(|(alias, _)| *alias == c)
+        .map_or(c.as_str(), |(_, p)| p);
+    PARAMS.iter().position(|p| p.name == c)
 }
 
 /// Parses memory sizes the way Redis's config does: bytes, k/kb, m/mb, g/gb (k = 1000,
@@ -238,9 +422,32 @@ pub fn parse_memory(s: &str) -> Option<i64> {
     v.checked_mul(mult).filter(|v| *v >= 0)
 }
 
-/// Validates `value` for `p`, returning its normalized text or Redis's error reason.
-pub fn validate(p: &Param, value: &str) -> Result<String, String> {
+/// Validates `value` for `p` (whose value is `current`), returning the normalized text to
+/// store or Redis's error reason.
+pub fn validate(p: &Param, value: &str, current: &str) -> Result<String, String> {
     match p.kind {
+        Kind::Only(inner) => {
+            let v = validate_kind(inner, value, current)?;
+            if v == p.default {
+                Ok(v)
+            } else {
+                Err(format!(
+                    "Damselfly serves only '{}' for this parameter",
+                    p.default
+                ))
+            }
+        }
+        ref kind => validate_kind(kind, value, current),
+    }
+}
+
+fn validate_kind(kind: &Kind, value: &str, current: &str) -> Result<String, String> {
+    match *kind {
+        Kind::Only(inner) => validate_kind(inner, value, current),
+        Kind::Save => validate_save(value),
+        Kind::KeyspaceEvents => keyspace_events(value).map(keyspace_events_text),
+        Kind::OutputBufferLimit => output_buffer_limit(value, current),
+        Kind::MemoryOrPercent => crate::client_limits::validate_memory_or_percent(value),
         Kind::Int { min, max } => match value.parse::<i64>() {
             Ok(v) if v >= min && v <= max => Ok(v.to_string()),
             Ok(_) => Err(format!(
@@ -257,8 +464,6 @@ pub fn validate(p: &Param, value: &str) -> Result<String, String> {
             _ => Err("argument must be 'yes' or 'no'".into()),
         },
         Kind::Str => Ok(value.to_string()),
-        Kind::OutputLimits => crate::client_limits::validate_output_limits(value),
-        Kind::MemoryOrPercent => crate::client_limits::validate_memory_or_percent(value),
         Kind::Enum(options) => {
             let v = value.to_ascii_lowercase();
             if options.contains(&v.as_str()) {
@@ -288,7 +493,7 @@ impl Default for Config {
 
 impl Config {
     pub fn get(&self, name: &str) -> Option<String> {
-        let i = PARAMS.iter().position(|p| p.name == canonical(name))?;
+        let i = index(name)?;
         Some(self.values.lock()[i].clone())
     }
 
@@ -298,7 +503,7 @@ impl Config {
 
     /// Sets a parameter (start-up: any; running: `mutable` ones unless `at_start`).
     pub fn set(&self, name: &str, value: &str, at_start: bool) -> Result<(), String> {
-        let Some(i) = PARAMS.iter().position(|p| p.name == canonical(name)) else {
+        let Some(i) = index(name) else {
             return Err(format!(
                 "Unknown option or number of arguments for CONFIG SET - '{name}'"
             ));
@@ -307,32 +512,135 @@ impl Config {
         if !at_start && !p.mutable {
             return Err(format!("can't set immutable config '{}'", p.name));
         }
-        let v = validate(p, value)?;
         let mut values = self.values.lock();
-        values[i] = match p.kind {
-            Kind::OutputLimits => crate::client_limits::merge_output_limits(&values[i], &v),
-            _ => v,
-        };
+        values[i] = validate(p, value, &values[i])?;
         self.generation.fetch_add(1, Ordering::Release);
         Ok(())
     }
 
-    /// Changes with every successful `set`.
+    /// Changes with every successful `set`, so readers that cache values know to re-read.
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
     }
 
-    /// Name-value pairs of the parameters matching a glob pattern.
+    /// Name-value pairs of the parameters (and aliases) matching a glob pattern.
     pub fn matching(&self, pattern: &[u8]) -> Vec<(&'static str, String)> {
         let values = self.values.lock();
         let canon = canonical(&String::from_utf8_lossy(pattern));
-        PARAMS
+        let names = PARAMS
             .iter()
-            .enumerate()
-            .filter(|(_, p)| {
-                damselfly_shards::glob::glob_match(canon.as_bytes(), p.name.as_bytes(), true)
+            .map(|p| p.name)
+            .chain(ALIASES.iter().map(|(alias, _)| *alias));
+        names
+            .filter(|name| {
+                damselfly_shards::glob::glob_match(canon.as_bytes(), name.as_bytes(), true)
             })
-            .map(|(i, p)| (p.name, values[i].clone()))
+            .map(|name| (name, values[index(name).expect("a parameter")].clone()))
             .collect()
     }
+}
+
+/// `save`: empty, or `<seconds> <changes>` pairs separated by single spaces (seconds at
+/// least 1, changes at least 0), stored without leading zeros.
+fn validate_save(value: &str) -> Result<String, String> {
+    if value.is_empty() {
+        return Ok(String::new());
+    }
+    let bad = || "Invalid save parameters".to_string();
+    let parts: Vec<&str> = value.split(' ').collect();
+    if !parts.len().is_multiple_of(2) {
+        return Err(bad());
+    }
+    let mut out = Vec::with_capacity(parts.len());
+    for pair in parts.chunks(2) {
+        let seconds: i64 = pair[0].parse().map_err(|_| bad())?;
+        let changes: i64 = pair[1].parse().map_err(|_| bad())?;
+        if seconds < 1 || changes < 0 {
+            return Err(bad());
+        }
+        out.push(format!("{seconds} {changes}"));
+    }
+    Ok(out.join(" "))
+}
+
+/// Keyspace event classes in the order Redis shows them; `A` stands for all of them.
+const EVENT_CLASSES: &[u8] = b"g$lshzxetdn";
+
+/// The set of event characters in `value` (`A` expanded), or Redis's error.
+fn keyspace_events(value: &str) -> Result<Vec<u8>, String> {
+    let mut set = Vec::new();
+    for c in value.bytes() {
+        match c {
+            b'A' => set.extend_from_slice(EVENT_CLASSES),
+            c if EVENT_CLASSES.contains(&c) || matches!(c, b'K' | b'E' | b'm') => set.push(c),
+            _ => return Err("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".to_string()),
+        }
+    }
+    Ok(set)
+}
+
+/// Redis's canonical text of a set of event characters: `A` or the classes in order, then
+/// `K`, `E` and `m` (which `A` does not include).
+fn keyspace_events_text(set: Vec<u8>) -> String {
+    let mut out = String::new();
+    if EVENT_CLASSES.iter().all(|c| set.contains(c)) {
+        out.push('A');
+    } else {
+        out.extend(
+            EVENT_CLASSES
+                .iter()
+                .filter(|c| set.contains(c))
+                .map(|&c| c as char),
+        );
+    }
+    out.extend(
+        b"KEm"
+            .iter()
+            .filter(|c| set.contains(c))
+            .map(|&c| c as char),
+    );
+    out
+}
+
+/// `client-output-buffer-limit`: merges the groups of `value` into `current` (every class
+/// checked before any changes), memory sizes in bytes.
+fn output_buffer_limit(value: &str, current: &str) -> Result<String, String> {
+    const CLASSES: [&str; 3] = ["normal", "slave", "pubsub"];
+    let words: Vec<&str> = value.split_whitespace().collect();
+    if !words.len().is_multiple_of(4) {
+        return Err("Wrong number of arguments in buffer limit configuration.".into());
+    }
+    let mut limits: Vec<[String; 3]> = {
+        let cur: Vec<&str> = current.split_whitespace().collect();
+        CLASSES
+            .iter()
+            .map(|class| {
+                cur.chunks(4)
+                    .find(|g| g.len() == 4 && g[0] == *class)
+                    .map(|g| [g[1].to_string(), g[2].to_string(), g[3].to_string()])
+                    .unwrap_or_else(|| ["0".into(), "0".into(), "0".into()])
+            })
+            .collect()
+    };
+    for g in words.chunks(4) {
+        let class = match g[0].to_ascii_lowercase().as_str() {
+            "normal" => 0,
+            "slave" | "replica" => 1,
+            "pubsub" => 2,
+            _ => {
+                return Err("Invalid client class specified in buffer limit configuration.".into())
+            }
+        };
+        let bad = || "Error in hard, soft or soft_seconds setting in buffer limit configuration.";
+        let hard = parse_memory(g[1]).ok_or_else(bad)?;
+        let soft = parse_memory(g[2]).ok_or_else(bad)?;
+        let seconds: i64 = g[3].parse().ok().filter(|s| *s >= 0).ok_or_else(bad)?;
+        limits[class] = [hard.to_string(), soft.to_string(), seconds.to_string()];
+    }
+    Ok(CLASSES
+        .iter()
+        .zip(&limits)
+        .map(|(class, [h, s, secs])| format!("{class} {h} {s} {secs}"))
+        .collect::<Vec<_>>()
+        .join(" "))
 }

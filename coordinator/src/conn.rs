@@ -4,7 +4,7 @@
 
 use crate::args::Args;
 use crate::client_limits::{ClientClass, ClientLimits, OutputLimit};
-use crate::error::{shown_arg, CmdError};
+use crate::error::CmdError;
 use crate::registry::Registry;
 use crate::server::{ProactorState, ProactorStats, ServerState};
 use crate::shard::{key_hash, shard_of};
@@ -33,13 +33,16 @@ pub struct ConnInfo {
     pub qbuf: Cell<usize>,
     /// Bytes this connection's buffers hold (its share of `maxmemory-clients`).
     pub mem: Cell<usize>,
+    /// CLIENT SETINFO LIB-NAME and LIB-VER (empty when unset).
+    pub lib_name: RefCell<Vec<u8>>,
+    pub lib_ver: RefCell<Vec<u8>>,
 }
 
 impl ConnInfo {
     /// One CLIENT LIST line (without the newline).
     pub fn describe(&self, now_ms: u64) -> String {
         format!(
-            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name= lib-ver=",
+            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -50,6 +53,8 @@ impl ConnInfo {
             self.qbuf.get(),
             self.last_cmd.borrow(),
             self.resp.get(),
+            String::from_utf8_lossy(&self.lib_name.borrow()),
+            String::from_utf8_lossy(&self.lib_ver.borrow()),
         )
     }
 }
@@ -118,6 +123,8 @@ pub fn serve(stream: TcpStream, server: Arc<ServerState>) {
         last_active_ms: Cell::new(now),
         qbuf: Cell::new(0),
         mem: Cell::new(0),
+        lib_name: RefCell::new(Vec::new()),
+        lib_ver: RefCell::new(Vec::new()),
     });
     let ps = ProactorState::current();
     ps.conns
@@ -439,21 +446,8 @@ fn execute_timed(
     let stats = &ProactorState::current().stats;
     ProactorStats::bump(&stats.commands, 1);
     let Some((index, spec)) = registry.lookup(name) else {
-        let mut shown = Vec::new();
-        let mut len = 0;
-        for a in args.rest(1) {
-            if len >= 128 {
-                break;
-            }
-            let s = shown_arg(&a[..a.len().min(128 - len)]);
-            len += s.len() + 3;
-            shown.push(s);
-        }
-        let e = CmdError::UnknownCommand {
-            name: shown_arg(name),
-            args: shown,
-        };
-        ReplyWriter::new(out, conn.resp).error(&e.to_string());
+        let e = CmdError::unknown_command(name, args.rest(1));
+        ReplyWriter::new(out, conn.resp).error_bytes(&e.to_bytes());
         return started;
     };
     if !spec.arity_ok(args.len()) {
@@ -467,7 +461,7 @@ fn execute_timed(
     };
     let failed = result.is_err();
     if let Err(e) = result {
-        ReplyWriter::new(out, conn.resp).error(&e.to_string());
+        ReplyWriter::new(out, conn.resp).error_bytes(&e.to_bytes());
     }
     let finished = clock::now();
     let nanos = finished.as_nanos().saturating_sub(started.as_nanos());

@@ -51,6 +51,12 @@ impl<'a> ReplyWriter<'a> {
         self.line_without_breaks(b'-', text.as_bytes());
     }
 
+    /// [`ReplyWriter::error`] for a text that need not be UTF-8 (Redis quotes arguments in
+    /// some errors byte for byte).
+    pub fn error_bytes(&mut self, text: &[u8]) {
+        self.line_without_breaks(b'-', text);
+    }
+
     fn line_without_breaks(&mut self, type_byte: u8, text: &[u8]) {
         self.out.reserve(text.len() + 3);
         self.out.push(type_byte);

@@ -51,9 +51,10 @@ fn parse_bit_offset(a: &[u8], field_bits: Option<u32>, limit_bytes: u64) -> OpRe
 /// Redis's `getBitfieldTypeFromArgument`: iN (1..=64) or uN (1..=63) → (signed, bits).
 fn parse_bitfield_type(a: &[u8]) -> OpResult<(bool, u32)> {
     let err = || CmdError::raw(BITFIELD_TYPE_ERR);
+    // The type prefix is case-sensitive in Redis: "I8" and "U8" are errors.
     let signed = match a.first() {
-        Some(b'i' | b'I') => true,
-        Some(b'u' | b'U') => false,
+        Some(b'i') => true,
+        Some(b'u') => false,
         _ => return Err(err()),
     };
     // Redis reads the width as a C string: it ends at a NUL byte.

@@ -1,9 +1,9 @@
 //! Connection commands: PING ECHO QUIT SELECT HELLO RESET CLIENT.
 
 use crate::args::{eq_ignore_case, parse_i64, Args};
-use crate::conn::CmdCtx;
-use crate::error::{CmdError, CmdResult};
-use crate::registry::{flags::*, CommandSpec};
+use crate::conn::{CmdCtx, ConnInfo};
+use crate::error::{shown_bytes, CmdError, CmdResult, OpResult};
+use crate::registry::{flags::*, CommandSpec, Registry};
 use crate::server::ProactorState;
 use crate::tx;
 use damselfly_protocol::RespVersion;
@@ -117,15 +117,26 @@ fn set_name(ctx: &mut CmdCtx<'_>, name: &[u8]) -> CmdResult {
     Ok(())
 }
 
-fn client_list_lines(filter_id: Option<Vec<u64>>) -> String {
+/// What CLIENT LIST keeps.
+enum ListFilter {
+    All,
+    Ids(Vec<u64>),
+    Type(ClientType),
+}
+
+fn client_list_lines(filter: ListFilter) -> String {
     let now = clock::wall_now_ms();
-    let filter = &filter_id;
+    let filter = &filter;
     let per_shard = tx::on_all_shards(&|_| {
         let ps = ProactorState::current();
         let conns = ps.conns.borrow();
         let mut lines: Vec<(u64, String)> = conns
             .values()
-            .filter(|(_, info)| filter.as_ref().is_none_or(|ids| ids.contains(&info.id)))
+            .filter(|(_, info)| match filter {
+                ListFilter::All => true,
+                ListFilter::Ids(ids) => ids.contains(&info.id),
+                ListFilter::Type(t) => client_type_of(info) == *t,
+            })
             .map(|(_, info)| (info.id, info.describe(now)))
             .collect();
         lines.sort();
@@ -141,7 +152,76 @@ fn client_list_lines(filter_id: Option<Vec<u64>>) -> String {
     out
 }
 
+/// An argument Redis reads as a C string: up to its first NUL byte.
+fn c_str(a: &[u8]) -> &[u8] {
+    shown_bytes(a, usize::MAX)
+}
+
+/// The client types of CLIENT KILL TYPE and CLIENT LIST TYPE.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ClientType {
+    Normal,
+    Replica,
+    Master,
+    PubSub,
+}
+
+fn parse_client_type(name: &[u8]) -> OpResult<ClientType> {
+    let name = c_str(name);
+    if eq_ignore_case(name, "normal") {
+        Ok(ClientType::Normal)
+    } else if eq_ignore_case(name, "replica") || eq_ignore_case(name, "slave") {
+        Ok(ClientType::Replica)
+    } else if eq_ignore_case(name, "master") {
+        Ok(ClientType::Master)
+    } else if eq_ignore_case(name, "pubsub") {
+        Ok(ClientType::PubSub)
+    } else {
+        Err(CmdError::raw(format!(
+            "ERR Unknown client type '{}'",
+            String::from_utf8_lossy(name)
+        )))
+    }
+}
+
+/// There is no replication and no pub/sub yet: every connection is a normal client.
+fn client_type_of(_info: &ConnInfo) -> ClientType {
+    ClientType::Normal
+}
+
+/// CLIENT SETINFO LIB-NAME|LIB-VER <value>: shown by CLIENT LIST and INFO; an empty value
+/// clears it. Like Redis 7.2, the value must be printable ASCII without spaces.
+fn client_setinfo(ctx: &mut CmdCtx<'_>, attr: &[u8], value: &[u8]) -> CmdResult {
+    let attr = c_str(attr);
+    let slot = if eq_ignore_case(attr, "lib-name") {
+        &ctx.conn.info.lib_name
+    } else if eq_ignore_case(attr, "lib-ver") {
+        &ctx.conn.info.lib_ver
+    } else {
+        return Err(CmdError::raw(format!(
+            "ERR Unrecognized option '{}'",
+            String::from_utf8_lossy(attr)
+        )));
+    };
+    let value = c_str(value);
+    if value.iter().any(|c| !(b'!'..=b'~').contains(c)) {
+        return Err(CmdError::raw(format!(
+            "ERR {} cannot contain spaces, newlines or special characters.",
+            String::from_utf8_lossy(attr)
+        )));
+    }
+    *slot.borrow_mut() = value.to_vec();
+    Ok(())
+}
+
 fn cmd_client(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
+    // A known subcommand with the wrong number of arguments gets Redis's arity error.
+    let spec = Registry::get()
+        .lookup(b"client")
+        .and_then(|(_, c)| c.subcommand(args.get(1)));
+    if let Some(spec) = spec.filter(|s| !s.arity_ok(args.len())) {
+        return Err(CmdError::WrongArity(spec.name.into()));
+    }
     let sub = String::from_utf8_lossy(args.get(1)).to_ascii_lowercase();
     let n = args.len();
     match sub.as_str() {
@@ -161,27 +241,31 @@ fn cmd_client(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
             set_name(ctx, args.get(2))?;
             ctx.reply().ok();
         }
-        "setinfo" if n == 4 => ctx.reply().ok(),
+        "setinfo" if n == 4 => {
+            client_setinfo(ctx, args.get(2), args.get(3))?;
+            ctx.reply().ok();
+        }
         "info" if n == 2 => {
             let line = ctx.conn.info.describe(clock::wall_now_ms()) + "\n";
             ctx.reply().verbatim(b"txt", line.as_bytes());
         }
         "list" => {
-            let ids = if n >= 4 && eq_ignore_case(args.get(2), "id") {
+            let filter = if n >= 4 && eq_ignore_case(args.get(2), "id") {
                 let mut ids = Vec::new();
                 for a in args.rest(3) {
                     ids.push(
                         parse_i64(a).map_err(|_| CmdError::raw("ERR Invalid client ID"))? as u64,
                     );
                 }
-                Some(ids)
-            } else if n == 2 || (n == 4 && eq_ignore_case(args.get(2), "type")) {
-                // Every client is of type normal: TYPE filters keep them all.
-                None
+                ListFilter::Ids(ids)
+            } else if n == 4 && eq_ignore_case(args.get(2), "type") {
+                ListFilter::Type(parse_client_type(args.get(3))?)
+            } else if n == 2 {
+                ListFilter::All
             } else {
                 return Err(CmdError::Syntax);
             };
-            let text = client_list_lines(ids);
+            let text = client_list_lines(filter);
             ctx.reply().verbatim(b"txt", text.as_bytes());
         }
         "kill" if n >= 3 => return client_kill(ctx, args),
@@ -192,8 +276,8 @@ fn cmd_client(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
                 "ID", "    Return the ID of the current connection.",
                 "INFO", "    Return information about the current client connection.",
                 "KILL <ip:port>", "    Kill connection made from <ip:port>.",
-                "KILL <option> <value> [<option> <value> [...]]", "    Kill connections. Options are: ID <client-id>, ADDR <ip:port>, LADDR <ip:port>, SKIPME (YES|NO).",
-                "LIST [options ...]", "    Return information about client connections.",
+                "KILL <option> <value> [<option> <value> [...]]", "    Kill connections. Options are: ID <client-id>, ADDR <ip:port>, LADDR <ip:port>, TYPE (NORMAL|MASTER|REPLICA|PUBSUB), USER <username>, MAXAGE <seconds>, SKIPME (YES|NO).",
+                "LIST [options ...]", "    Return information about client connections. Options: TYPE (NORMAL|MASTER|REPLICA|PUBSUB), ID <client-id> [...].",
                 "SETNAME <name>", "    Assign the name <name> to the current connection.",
                 "HELP", "    Print this help.",
             ];
@@ -203,86 +287,137 @@ fn cmd_client(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
                 r.simple(l.as_bytes());
             }
         }
-        _ => {
-            return Err(CmdError::UnknownSubcommand {
-                cmd: "client".into(),
-                sub: String::from_utf8_lossy(args.get(1)).into_owned(),
-            })
-        }
+        _ => return Err(CmdError::unknown_subcommand("client", args.get(1))),
     }
     Ok(())
 }
 
-fn client_kill(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
-    // Old form: CLIENT KILL addr:port. New form: option/value pairs.
-    let mut id: Option<u64> = None;
-    let mut addr: Option<String> = None;
-    let mut laddr: Option<String> = None;
-    let mut skipme = true;
-    let old_form = args.len() == 3;
-    if old_form {
-        addr = Some(String::from_utf8_lossy(args.get(2)).into_owned());
-    } else {
-        if !(args.len() - 2).is_multiple_of(2) {
-            return Err(CmdError::Syntax);
+/// Which clients CLIENT KILL disconnects: those matching every filter given.
+struct KillFilter {
+    id: Option<u64>,
+    addr: Option<Vec<u8>>,
+    laddr: Option<Vec<u8>>,
+    kind: Option<ClientType>,
+    /// At least this old, in seconds.
+    max_age: Option<u64>,
+    /// Leave the calling client alone.
+    skip_me: bool,
+}
+
+impl KillFilter {
+    /// Old form `CLIENT KILL addr:port` (which may kill the caller itself) or option/value
+    /// pairs, checked in order like Redis: the first bad option or value is the error.
+    fn parse(args: &Args<'_>) -> OpResult<KillFilter> {
+        let mut f = KillFilter {
+            id: None,
+            addr: None,
+            laddr: None,
+            kind: None,
+            max_age: None,
+            skip_me: true,
+        };
+        if args.len() == 3 {
+            f.addr = Some(c_str(args.get(2)).to_vec());
+            f.skip_me = false;
+            return Ok(f);
         }
         let mut i = 2;
-        while i + 1 < args.len() {
-            let (opt, val) = (args.get(i), args.get(i + 1));
+        while i < args.len() {
+            let opt = args.get(i);
+            if i + 1 >= args.len() {
+                return Err(CmdError::Syntax);
+            }
+            let val = args.get(i + 1);
             if eq_ignore_case(opt, "id") {
-                id = Some(
-                    parse_i64(val)
-                        .map_err(|_| CmdError::raw("ERR client-id should be greater than 0"))?
-                        as u64,
-                );
+                let id = parse_i64(val)
+                    .ok()
+                    .filter(|&v| v > 0)
+                    .ok_or_else(|| CmdError::raw("ERR client-id should be greater than 0"))?;
+                f.id = Some(id as u64);
+            } else if eq_ignore_case(opt, "maxage") {
+                let age = parse_i64(val)
+                    .map_err(|_| CmdError::raw("ERR maxage is not an integer or out of range"))?;
+                if age <= 0 {
+                    return Err(CmdError::raw("ERR maxage should be greater than 0"));
+                }
+                f.max_age = Some(age as u64);
+            } else if eq_ignore_case(opt, "type") {
+                f.kind = Some(parse_client_type(val)?);
             } else if eq_ignore_case(opt, "addr") {
-                addr = Some(String::from_utf8_lossy(val).into_owned());
+                f.addr = Some(c_str(val).to_vec());
             } else if eq_ignore_case(opt, "laddr") {
-                laddr = Some(String::from_utf8_lossy(val).into_owned());
+                f.laddr = Some(c_str(val).to_vec());
+            } else if eq_ignore_case(opt, "user") {
+                // Only the default user exists, and every client is authenticated as it.
+                if val != b"default" {
+                    return Err(CmdError::raw(format!(
+                        "ERR No such user '{}'",
+                        String::from_utf8_lossy(c_str(val))
+                    )));
+                }
             } else if eq_ignore_case(opt, "skipme") {
-                skipme = if eq_ignore_case(val, "yes") {
+                f.skip_me = if eq_ignore_case(val, "yes") {
                     true
                 } else if eq_ignore_case(val, "no") {
                     false
                 } else {
                     return Err(CmdError::Syntax);
                 };
-            } else if eq_ignore_case(opt, "type")
-                || eq_ignore_case(opt, "user")
-                || eq_ignore_case(opt, "maxage")
-            {
-                // Accepted filters that match every client of a default-user, normal-type server.
             } else {
                 return Err(CmdError::Syntax);
             }
             i += 2;
         }
+        Ok(f)
     }
-    let me = ctx.conn.id;
-    let (id, addr, laddr) = (&id, &addr, &laddr);
-    let killed: usize = tx::on_all_shards(&|_| {
+
+    fn matches(&self, info: &ConnInfo, me: u64, now_ms: u64) -> bool {
+        self.id.is_none_or(|i| info.id == i)
+            && self.addr.as_ref().is_none_or(|a| info.addr.as_bytes() == a)
+            && self.laddr.as_ref().is_none_or(|a| info.laddr.as_bytes() == a)
+            && self.kind.is_none_or(|t| client_type_of(info) == t)
+            // The age CLIENT LIST shows.
+            && self
+                .max_age
+                .is_none_or(|m| now_ms.saturating_sub(info.created_ms) / 1000 >= m)
+            && !(self.skip_me && info.id == me)
+    }
+}
+
+fn client_kill(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
+    let filter = KillFilter::parse(args)?;
+    let (me, now) = (ctx.conn.id, clock::wall_now_ms());
+    let filter = &filter;
+    // (clients killed, whether the caller is one of them) per proactor.
+    let per_shard = tx::on_all_shards(&|_| {
         let ps = ProactorState::current();
         let victims: Vec<_> = ps
             .conns
             .borrow()
             .values()
-            .filter(|(_, info)| {
-                id.is_none_or(|i| info.id == i)
-                    && addr.as_ref().is_none_or(|a| &info.addr == a)
-                    && laddr.as_ref().is_none_or(|a| &info.laddr == a)
-                    && !(skipme && info.id == me)
-            })
-            .map(|(s, _)| s.clone())
+            .filter(|(_, info)| filter.matches(info, me, now))
+            .map(|(s, info)| (s.clone(), info.id))
             .collect();
-        for s in &victims {
-            // Shutting the socket down ends the victim's recv; its fiber then cleans up.
-            let _ = s.shutdown(std::net::Shutdown::Both);
+        let mut killed_me = false;
+        for (s, id) in &victims {
+            if *id == me {
+                // The caller gets its reply first, then its connection closes.
+                killed_me = true;
+            } else {
+                // Gone from CLIENT LIST (and from the next CLIENT KILL's count) at once, as
+                // in Redis. Shutting the socket down ends the victim's recv; its fiber then
+                // cleans up.
+                ps.conns.borrow_mut().remove(id);
+                let _ = s.shutdown(std::net::Shutdown::Both);
+            }
         }
-        victims.len()
-    })
-    .into_iter()
-    .sum();
-    if old_form {
+        (victims.len(), killed_me)
+    });
+    let killed: usize = per_shard.iter().map(|(n, _)| n).sum();
+    if per_shard.iter().any(|(_, me)| *me) {
+        ctx.conn.close_after_reply = true;
+    }
+    if args.len() == 3 {
         if killed == 0 {
             return Err(CmdError::raw("ERR No such client"));
         }

@@ -935,12 +935,7 @@ fn cmd_object(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
         "refcount" => (Some(ObjectQuery::RefCount), 3),
         "idletime" => (Some(ObjectQuery::IdleTime), 3),
         "freq" => (Some(ObjectQuery::Freq), 3),
-        _ => {
-            return Err(CmdError::UnknownSubcommand {
-                cmd: "object".into(),
-                sub: String::from_utf8_lossy(sub).into_owned(),
-            })
-        }
+        _ => return Err(CmdError::unknown_subcommand("object", sub)),
     };
     if args.len() != arity {
         return Err(CmdError::WrongArity(format!("object|{lower}")));

@@ -9,7 +9,7 @@
 //! keyspace_misses move.
 
 use crate::args::{eq_ignore_case, parse_i64, Args};
-use crate::config::{self, Param, PARAMS};
+use crate::config::{self, Param};
 use crate::conn::CmdCtx;
 use crate::error::{CmdError, CmdResult, OpResult};
 use crate::registry::{flags::*, CommandSpec, Registry};
@@ -683,10 +683,7 @@ fn sub_arity(args: &Args<'_>, arity: i32, full_name: &str) -> CmdResult {
 }
 
 fn unknown_sub(cmd: &str, args: &Args<'_>) -> CmdError {
-    CmdError::UnknownSubcommand {
-        cmd: cmd.into(),
-        sub: String::from_utf8_lossy(args.get(1)).into_owned(),
-    }
+    CmdError::unknown_subcommand(cmd, args.get(1))
 }
 
 fn help_reply(ctx: &mut CmdCtx<'_>, cmd: &str, lines: &[&str]) {
@@ -707,23 +704,26 @@ fn has_glob(p: &[u8]) -> bool {
 fn config_get(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     sub_arity(args, -3, "config|get")?;
     let cfg = &ctx.server.config;
-    let mut found: Vec<(String, &'static Param, String)> = Vec::new();
+    // (name shown, key for duplicates, value): a name and its alias are listed apart, like
+    // Redis; the same name twice (in any case) once.
+    let mut found: Vec<(String, String, String)> = Vec::new();
+    let mut add = |shown: String, value: String| {
+        let key = config::canonical(&shown);
+        if !found.iter().any(|(_, k, _)| *k == key) {
+            found.push((shown, key, value));
+        }
+    };
     for pat in args.rest(2) {
         if !has_glob(pat) {
             let name = String::from_utf8_lossy(pat).into_owned();
             if let Some(p) = config::find(&name) {
-                if !found.iter().any(|(_, q, _)| q.name == p.name) {
-                    let v = cfg.get(p.name).unwrap_or_default();
-                    found.push((name, p, v));
-                }
+                let v = cfg.get(p.name).unwrap_or_default();
+                add(name, v);
             }
             continue;
         }
         for (name, value) in cfg.matching(pat) {
-            let p = PARAMS.iter().find(|p| p.name == name).expect("listed");
-            if !found.iter().any(|(_, q, _)| q.name == p.name) {
-                found.push((name.to_string(), p, value));
-            }
+            add(name.to_string(), value);
         }
     }
     let mut r = ctx.reply();
@@ -779,7 +779,8 @@ fn config_set(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     }
     let mut values = Vec::with_capacity(chosen.len());
     for (p, v) in &chosen {
-        values.push(config::validate(p, v).map_err(|reason| failed(p.name, &reason))?);
+        let current = ctx.server.config.get(p.name).unwrap_or_default();
+        values.push(config::validate(p, v, &current).map_err(|reason| failed(p.name, &reason))?);
     }
     for ((p, _), v) in chosen.iter().zip(values) {
         ctx.server
