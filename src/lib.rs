@@ -92,6 +92,11 @@ impl ServerHandle {
         self.state.shards
     }
 
+    /// Who can reach the server and what protects it, in words (the startup banner).
+    pub fn exposure(&self) -> String {
+        self.state.exposure(self.addr)
+    }
+
     pub fn backend(&self) -> damselfly_runtime::Backend {
         self.state.backend
     }

@@ -72,12 +72,13 @@ fn main() {
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
     log::info!(
-        "damselfly {} (redis {}): {} threads, {}, listening on {}",
+        "damselfly {} (redis {}): {} threads, {}, listening on {} ({})",
         damselfly::VERSION,
         damselfly::REDIS_VERSION,
         server.threads(),
         server.backend(),
-        server.addr()
+        server.addr(),
+        server.exposure()
     );
     server.wait(|| SIGNALED.load(Ordering::SeqCst));
     log::info!("shutting down");

@@ -51,7 +51,13 @@ impl ChildServer {
             }
         };
         // Keep draining the log so the child never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        std::thread::spawn(move || {
+            for l in lines.map_while(Result::ok) {
+                if std::env::var("DF_TEST_LOG").is_ok() {
+                    eprintln!("server: {l}");
+                }
+            }
+        });
         ChildServer { child, addr }
     }
 
@@ -298,4 +304,272 @@ fn huge_multi_key_commands_across_shards() {
     assert_eq!(c.read_reply(), int(1));
     assert_eq!(c.cmd(&["DBSIZE"]), int(n as i64));
     s.shutdown();
+}
+
+/// Opens a connection that declares a bulk of `declared` bytes and sends only `sent` of them
+/// (less if the server closes it meanwhile, which some tests expect).
+fn half_sent_bulk(addr: SocketAddr, declared: usize, sent: usize) -> TcpStream {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    let mut head = format!("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n${declared}\r\n").into_bytes();
+    head.resize(head.len() + sent, b'x');
+    let _ = s.write_all(&head);
+    s
+}
+
+/// True when the server closed `s` (EOF or reset) within `limit`.
+fn closed_within(s: &mut TcpStream, limit: Duration) -> bool {
+    s.set_read_timeout(Some(limit)).unwrap();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
+/// A bulk header declaring 512 MB used to reserve 64 MB per connection at once (100 such
+/// connections: 6.8 GB). Memory now grows only with the bytes that arrive.
+#[test]
+fn declared_but_unsent_bulks_reserve_nothing() {
+    let s = ChildServer::start(&["--proactor_threads", "1"]);
+    let before = s.rss();
+    let conns: Vec<TcpStream> = (0..60)
+        .map(|_| half_sent_bulk(s.addr, 536_870_912, 20_000))
+        .collect();
+    let mut c = Client::connect(s.addr);
+    assert_eq!(c.cmd(&["PING"]), simple("PONG"));
+    std::thread::sleep(Duration::from_millis(300));
+    let grown = s.rss().saturating_sub(before);
+    assert!(
+        grown < 40 << 20,
+        "60 half-sent bulks grew the server by {} MB",
+        grown >> 20
+    );
+    drop(conns);
+}
+
+/// client-query-buffer-limit closes one client; maxmemory-clients evicts the largest first.
+#[test]
+fn query_buffer_limits_close_the_largest_client() {
+    let s = ChildServer::start(&["--proactor_threads", "2"]);
+    let mut c = Client::connect(s.addr);
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "client-query-buffer-limit", "1mb"]),
+        ok()
+    );
+    let mut over = half_sent_bulk(s.addr, 4 << 20, 2 << 20);
+    assert!(
+        closed_within(&mut over, Duration::from_secs(10)),
+        "query buffer over its limit"
+    );
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "client-query-buffer-limit", "1gb"]),
+        ok()
+    );
+
+    assert_eq!(c.cmd(&["CONFIG", "SET", "maxmemory-clients", "4mb"]), ok());
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET", "maxmemory-clients"]),
+        arr(vec![bulk("maxmemory-clients"), bulk("4194304")])
+    );
+    let mut small = half_sent_bulk(s.addr, 16 << 20, 100_000);
+    std::thread::sleep(Duration::from_millis(200));
+    let mut large = half_sent_bulk(s.addr, 16 << 20, 6 << 20);
+    assert!(
+        closed_within(&mut large, Duration::from_secs(10)),
+        "the largest client is evicted"
+    );
+    assert!(
+        !closed_within(&mut small, Duration::from_millis(500)),
+        "a smaller client stays"
+    );
+    assert_eq!(c.cmd(&["PING"]), simple("PONG"));
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "maxmemory-clients", "101%"]),
+        err("ERR CONFIG SET failed (possibly related to argument 'maxmemory-clients') - percentage argument must be less or equal to 100")
+    );
+}
+
+/// A client over its output buffer hard limit is disconnected before anything is sent; one
+/// over its soft limit for the set seconds too; a client that reads is not.
+#[test]
+fn output_buffer_limits_disconnect_slow_readers() {
+    let s = ChildServer::start(&["--proactor_threads", "1"]);
+    let mut c = Client::connect(s.addr);
+    let big = "x".repeat(2 << 20);
+    assert_eq!(c.cmd(&["SET", "big", &big]), ok());
+    assert_eq!(
+        c.cmd(&[
+            "CONFIG",
+            "SET",
+            "client-output-buffer-limit",
+            "normal 1mb 0 0"
+        ]),
+        ok()
+    );
+    let mut slow = TcpStream::connect(s.addr).unwrap();
+    slow.write_all(&Client::encode(&[b"GET", b"big"])).unwrap();
+    assert!(
+        closed_within(&mut slow, Duration::from_secs(10)),
+        "hard limit"
+    );
+
+    assert_eq!(
+        c.cmd(&[
+            "CONFIG",
+            "SET",
+            "client-output-buffer-limit",
+            "normal 0 512kb 1"
+        ]),
+        ok()
+    );
+    // Bigger than the socket buffers can absorb while the client does not read.
+    let huge = "h".repeat(48 << 20);
+    assert_eq!(c.cmd(&["SET", "huge", &huge]), ok());
+    let mut slow = TcpStream::connect(s.addr).unwrap();
+    let started = Instant::now();
+    slow.write_all(&Client::encode(&[b"GET", b"huge"])).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        closed_within(&mut slow, Duration::from_secs(10)),
+        "soft limit"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "soft limit waits its seconds"
+    );
+
+    // A reader gets its 2 MB reply whole under the soft limit.
+    let mut reader = Client::connect(s.addr);
+    assert_eq!(reader.cmd(&["GET", "big"]), bulk(&big));
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET", "client-output-buffer-limit"]),
+        arr(vec![
+            bulk("client-output-buffer-limit"),
+            bulk("normal 0 524288 1 slave 268435456 67108864 60 pubsub 33554432 8388608 60")
+        ])
+    );
+}
+
+/// Clients that pipeline big replies and never read used to make the server buffer every
+/// reply (and stall the others for seconds); now each parks with bounded memory.
+#[test]
+fn clients_that_never_read_do_not_stall_others_or_grow_memory() {
+    let s = ChildServer::start(&["--proactor_threads", "1"]);
+    let mut c = Client::connect(s.addr);
+    let value = "v".repeat(1 << 20);
+    assert_eq!(c.cmd(&["SET", "big", &value]), ok());
+    let before = s.rss();
+    let mut pipeline = Vec::new();
+    for _ in 0..200 {
+        pipeline.extend_from_slice(&Client::encode(&[b"GET", b"big"]));
+    }
+    let silent: Vec<TcpStream> = (0..40)
+        .map(|_| {
+            let mut t = TcpStream::connect(s.addr).unwrap();
+            t.write_all(&pipeline).unwrap();
+            t
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    for _ in 0..20 {
+        assert_eq!(c.cmd(&["PING"]), simple("PONG"));
+    }
+    let grown = s.rss().saturating_sub(before);
+    assert!(
+        grown < 300 << 20,
+        "40 non-reading clients grew the server by {} MB",
+        grown >> 20
+    );
+    drop(silent);
+}
+
+/// An idle connection used to cost 45 KB (two 16 KB buffers and 64 read slots up front).
+#[test]
+fn idle_connections_are_cheap() {
+    let s = ChildServer::start(&["--proactor_threads", "1"]);
+    // Warm the server's pools first, then measure new connections.
+    let warm: Vec<Client> = (0..200).map(|_| Client::connect(s.addr)).collect();
+    drop(warm);
+    std::thread::sleep(Duration::from_millis(200));
+    let before = s.rss();
+    let n = 2000;
+    let mut conns = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut c = Client::connect(s.addr);
+        assert_eq!(c.cmd(&["PING"]), simple("PONG"));
+        conns.push(c);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let per_conn = s.rss().saturating_sub(before) / n;
+    assert!(per_conn < 16 << 10, "{per_conn} bytes per idle connection");
+}
+
+/// A non-loopback IPv4 address of this machine, to connect from outside loopback.
+fn non_loopback_ipv4() -> Option<std::net::Ipv4Addr> {
+    let mut addrs: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills `addrs` with a list we free with freeifaddrs below.
+    if unsafe { libc::getifaddrs(&mut addrs) } != 0 {
+        return None;
+    }
+    let mut found = None;
+    let mut cur = addrs;
+    while !cur.is_null() {
+        // SAFETY: `cur` is a node of the list getifaddrs returned, not freed yet.
+        let ifa = unsafe { &*cur };
+        if !ifa.ifa_addr.is_null() {
+            // SAFETY: ifa_addr points to a sockaddr whose family we check before the cast.
+            let family = unsafe { (*ifa.ifa_addr).sa_family } as i32;
+            if family == libc::AF_INET {
+                // SAFETY: an AF_INET address is a sockaddr_in.
+                let sin = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in) };
+                let ip = std::net::Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
+                if !ip.is_loopback() {
+                    found = Some(ip);
+                    break;
+                }
+            }
+        }
+        cur = ifa.ifa_next;
+    }
+    // SAFETY: frees the list getifaddrs allocated; no pointer into it is used after.
+    unsafe { libc::freeifaddrs(addrs) };
+    found
+}
+
+/// Protected mode is on by default: with no password, a client from outside loopback gets
+/// Redis's DENIED text and is closed; loopback clients are served.
+#[test]
+fn protected_mode_refuses_non_loopback_clients() {
+    let Some(ip) = non_loopback_ipv4() else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "no non-loopback address to test from"
+        );
+        eprintln!("skipped: this machine has no non-loopback IPv4 address");
+        return;
+    };
+    let s = ChildServer::start(&["--proactor_threads", "1", "--bind", "0.0.0.0"]);
+    let port = s.addr.port();
+    let mut local = Client::connect(SocketAddr::from(([127, 0, 0, 1], port)));
+    assert_eq!(local.cmd(&["PING"]), simple("PONG"));
+    let mut outside = Client::connect(SocketAddr::from((ip, port)));
+    match outside.read_reply() {
+        damselfly_protocol::Reply::Error(e) => {
+            assert!(
+                e.starts_with(b"DENIED Redis is running in protected mode"),
+                "{}",
+                String::from_utf8_lossy(&e)
+            );
+        }
+        other => panic!("expected DENIED, got {other:?}"),
+    }
+    assert!(outside.is_closed());
+    assert_eq!(local.cmd(&["CONFIG", "SET", "protected-mode", "no"]), ok());
+    let mut outside = Client::connect(SocketAddr::from((ip, port)));
+    assert_eq!(outside.cmd(&["PING"]), simple("PONG"));
 }

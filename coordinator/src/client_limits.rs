@@ -164,6 +164,14 @@ impl ClientLimits {
         max > 0 && self.total_mem.load(Ordering::Relaxed) > max
     }
 
+    /// A client of proactor `me` now holds `mem` bytes: raises `me`'s published largest at
+    /// once, so no other proactor evicts a smaller client before `me`'s next heartbeat.
+    pub fn note_client(&self, me: usize, mem: usize) {
+        if let Some(slot) = self.largest.get(me) {
+            slot.fetch_max(mem, Ordering::Relaxed);
+        }
+    }
+
     /// Publishes proactor `me`'s largest client (0: none, or not over the limit) and returns
     /// whether it is the largest of all, so `me` should evict it. Ties go to the lower index.
     pub fn is_largest(&self, me: usize, mem: usize) -> bool {
@@ -183,7 +191,14 @@ mod tests {
     #[test]
     fn output_limits_read_from_the_config_text() {
         let l = parse_full("normal 1048576 524288 10 slave 1 2 3 pubsub 33554432 8388608 60");
-        assert_eq!(l[0], OutputLimit { hard: 1 << 20, soft: 1 << 19, soft_secs: 10 });
+        assert_eq!(
+            l[0],
+            OutputLimit {
+                hard: 1 << 20,
+                soft: 1 << 19,
+                soft_secs: 10
+            }
+        );
         assert_eq!(l[1].soft_secs, 3);
         assert_eq!(parse_full("")[2], OutputLimit::default());
     }

@@ -104,6 +104,10 @@ pub fn serve(stream: TcpStream, server: Arc<ServerState>) {
         let _ = stream.send_all(b"-ERR max number of clients reached\r\n");
         return;
     }
+    if refused_by_protected_mode(&stream, &server) {
+        let _ = stream.send_all(PROTECTED_MODE_DENIED);
+        return;
+    }
     let now = clock::wall_now_ms();
     let info = Rc::new(ConnInfo {
         id,
@@ -142,6 +146,28 @@ pub fn serve(stream: TcpStream, server: Arc<ServerState>) {
     let _ = stream.close();
 }
 
+/// Redis's reply to a client refused by protected mode, word for word (clients and operators
+/// search for it).
+const PROTECTED_MODE_DENIED: &[u8] = b"-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
+
+/// Protected mode: with no password for the default user, only loopback clients are served.
+fn refused_by_protected_mode(stream: &TcpStream, server: &ServerState) -> bool {
+    if !server.protected_mode() {
+        return false;
+    }
+    match stream.peer_addr() {
+        Ok(peer) => !peer.ip().is_loopback() && !is_mapped_loopback(peer.ip()),
+        Err(_) => false,
+    }
+}
+
+fn is_mapped_loopback(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
+        std::net::IpAddr::V4(_) => false,
+    }
+}
+
 struct ConnectedGuard(Arc<ServerState>);
 impl Drop for ConnectedGuard {
     fn drop(&mut self) {
@@ -165,6 +191,7 @@ const OUT_FLUSH: usize = 64 * 1024;
 struct MemShare<'a> {
     limits: &'a ClientLimits,
     info: &'a ConnInfo,
+    proactor: usize,
     held: usize,
 }
 
@@ -176,6 +203,9 @@ impl MemShare<'_> {
             + batch.len() * std::mem::size_of::<CommandArgs>();
         if now != self.held {
             self.limits.account(self.held, now);
+            if now > self.held {
+                self.limits.note_client(self.proactor, now);
+            }
             self.held = now;
             self.info.mem.set(now);
         }
@@ -205,6 +235,7 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
     let mut mem = MemShare {
         limits,
         info: &info,
+        proactor: ProactorState::current().shard.index,
         held: 0,
     };
     let ps = ProactorState::current();

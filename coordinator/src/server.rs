@@ -59,6 +59,45 @@ impl ServerState {
         }
     }
 
+    /// True when protected mode applies: it is on and the default user has no password.
+    pub fn protected_mode(&self) -> bool {
+        self.config.get("protected-mode").as_deref() == Some("yes")
+            && self
+                .config
+                .get("requirepass")
+                .unwrap_or_default()
+                .is_empty()
+    }
+
+    /// Who can reach the server, for the startup banner: the bound address, whether it is
+    /// loopback only, and what protects it.
+    pub fn exposure(&self, addr: SocketAddr) -> String {
+        let auth = if self
+            .config
+            .get("requirepass")
+            .unwrap_or_default()
+            .is_empty()
+        {
+            "no password"
+        } else {
+            "password required"
+        };
+        if addr.ip().is_loopback() {
+            format!("loopback only, {auth}")
+        } else if self.protected_mode() {
+            let scope = if addr.ip().is_unspecified() {
+                "every interface"
+            } else {
+                "a non-loopback address"
+            };
+            format!("{scope}, {auth}: protected mode serves loopback clients only")
+        } else if auth == "no password" {
+            "every client that can reach it, no password and protected mode off: anyone can read and write all data".to_string()
+        } else {
+            format!("every client that can reach it, {auth}")
+        }
+    }
+
     pub fn next_client_id(&self) -> u64 {
         self.next_client_id.fetch_add(1, Ordering::Relaxed)
     }
@@ -102,6 +141,42 @@ impl ProactorState {
     }
 }
 
+/// `maxmemory-clients`: while all clients together hold more than the limit, the proactor whose
+/// largest client is the largest of all disconnects it (Redis's client eviction). Runs on every
+/// proactor's heartbeat; the evicted client's memory returns when its fiber ends.
+fn evict_clients(state: &ServerState) {
+    let limits = &state.client_limits;
+    limits.refresh(&state.config);
+    let ps = ProactorState::current();
+    let me = ps.shard.index;
+    if !limits.over_total() {
+        limits.is_largest(me, 0);
+        return;
+    }
+    let victim = ps
+        .conns
+        .borrow()
+        .values()
+        .max_by_key(|(_, info)| info.mem.get())
+        .map(|(s, info)| (s.clone(), info.clone()));
+    let Some((stream, info)) = victim else {
+        limits.is_largest(me, 0);
+        return;
+    };
+    if limits.is_largest(me, info.mem.get()) {
+        log::warn!(
+            "Evicting client: id={} addr={} tot-mem={} (maxmemory-clients {} reached)",
+            info.id,
+            info.addr,
+            info.mem.get(),
+            limits.maxmemory_clients()
+        );
+        // Ends its recv or send; its fiber then cleans up and returns its memory. The slot
+        // keeps its size until then, so no other proactor evicts a smaller client meanwhile.
+        let _ = stream.shutdown(std::net::Shutdown::Both);
+    }
+}
+
 /// A running server on a pool.
 pub struct RunningServer {
     pub state: Arc<ServerState>,
@@ -114,6 +189,7 @@ pub fn start(pool: &ProactorPool, state: Arc<ServerState>) -> std::io::Result<Ru
     let n_cmds = Registry::get().len();
     let hz = state.config.get_int("hz").max(1) as u64;
     for i in 0..pool.len() {
+        let state_for_tick = state.clone();
         pool.run_on(i, move || {
             let st = ProactorState {
                 shard: Shard::new(i, dbs),
@@ -127,11 +203,13 @@ pub fn start(pool: &ProactorPool, state: Arc<ServerState>) -> std::io::Result<Ru
             if damselfly_runtime::set_local(st).is_err() {
                 panic!("proactor {i} already hosts a server");
             }
-            // Active expiry on the heartbeat: a bounded step per tick.
+            // Active expiry and client eviction on the heartbeat: a bounded step per tick.
+            let st = state_for_tick.clone();
             damselfly_runtime::fiber::every(
                 "expiry",
                 Duration::from_millis(1000 / hz),
                 move || {
+                    evict_clients(&st);
                     let shard = &ProactorState::current().shard;
                     let now = clock::wall_now_ms();
                     let mut db = shard.db.borrow_mut();
