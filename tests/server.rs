@@ -1040,7 +1040,7 @@ fn config_get_lists_what_clients_read() {
         ("client-query-buffer-limit", "1073741824"),
         ("proto-max-bulk-len", "536870912"),
         ("maxmemory-clients", "0"),
-        ("protected-mode", "no"),
+        ("protected-mode", "yes"),
         ("requirepass", ""),
         ("cluster-enabled", "no"),
         ("maxclients", "10000"),
@@ -1191,13 +1191,9 @@ fn config_get_lists_what_clients_read() {
         failed("requirepass", "Damselfly serves only '' for this parameter")
     );
     assert_eq!(set(&mut c, "requirepass", ""), ok());
-    assert_eq!(
-        set(&mut c, "protected-mode", "yes"),
-        failed(
-            "protected-mode",
-            "Damselfly serves only 'no' for this parameter"
-        )
-    );
+    assert_eq!(set(&mut c, "protected-mode", "no"), ok());
+    assert_eq!(get(&mut c, "protected-mode"), "no");
+    assert_eq!(set(&mut c, "protected-mode", "yes"), ok());
     assert_eq!(get(&mut c, "requirepass"), "");
     s.shutdown();
 }

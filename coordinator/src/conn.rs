@@ -197,10 +197,7 @@ struct MemShare<'a> {
 
 impl MemShare<'_> {
     fn update(&mut self, input: &Vec<u8>, out: &Vec<u8>, batch: &[CommandArgs]) {
-        let now = CONN_BASE_MEM
-            + input.capacity()
-            + out.capacity()
-            + batch.len() * std::mem::size_of::<CommandArgs>();
+        let now = CONN_BASE_MEM + input.capacity() + out.capacity() + std::mem::size_of_val(batch);
         if now != self.held {
             self.limits.account(self.held, now);
             if now > self.held {
