@@ -42,7 +42,7 @@ impl ConnInfo {
     /// One CLIENT LIST line (without the newline).
     pub fn describe(&self, now_ms: u64) -> String {
         format!(
-            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -51,6 +51,7 @@ impl ConnInfo {
             now_ms.saturating_sub(self.last_active_ms.get()) / 1000,
             self.db.get(),
             self.qbuf.get(),
+            self.mem.get(),
             self.last_cmd.borrow(),
             self.resp.get(),
             String::from_utf8_lossy(&self.lib_name.borrow()),
@@ -294,6 +295,8 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
                     return;
                 }
                 let a = Args::new(&input[start..], cmd);
+                // While it runs, a command is still in the query buffer (CLIENT LIST's qbuf).
+                info.qbuf.set(input.len() - start);
                 tick = execute_timed(server, conn, &a, &mut out, tick);
                 if conn.close_after_reply {
                     break 'batches;
@@ -484,6 +487,12 @@ fn execute_timed(
         return started;
     }
     let result = {
+        // Recorded before it runs, so CLIENT LIST shows a client's own command as Redis does.
+        *conn.info.last_cmd.borrow_mut() = if spec.subcommands.is_empty() || args.len() < 2 {
+            spec.name
+        } else {
+            spec.subcommand(args.get(1)).map_or(spec.name, |s| s.name)
+        };
         let mut ctx = CmdCtx { conn, server, out };
         (spec.handler)(&mut ctx, args)
     };
@@ -498,7 +507,6 @@ fn execute_timed(
     entry.0 += 1;
     entry.1 += nanos;
     entry.2 += failed as u64;
-    *conn.info.last_cmd.borrow_mut() = spec.name;
     conn.info
         .last_active_ms
         .set(ProactorState::current().batch_now_ms.get());
