@@ -236,6 +236,7 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
         proactor: ProactorState::current().shard.index,
         held: 0,
     };
+    mem.update(&input, &out, &batch);
     let ps = ProactorState::current();
     let stats = &ps.stats;
     loop {
