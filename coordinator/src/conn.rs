@@ -5,6 +5,7 @@
 use crate::args::Args;
 use crate::client_limits::{ClientClass, ClientLimits, OutputLimit};
 use crate::error::CmdError;
+use crate::exec::Exec;
 use crate::registry::Registry;
 use crate::server::{ProactorState, ProactorStats, ServerState};
 use crate::shard::{key_hash, shard_of};
@@ -74,6 +75,8 @@ pub struct CmdCtx<'a> {
     pub conn: &'a mut ConnState,
     pub server: &'a ServerState,
     pub out: &'a mut Vec<u8>,
+    /// How the command reaches its shards: on its own, or inside EXEC's transaction.
+    pub exec: Exec<'a>,
 }
 
 impl CmdCtx<'_> {
@@ -494,7 +497,12 @@ fn execute_timed(
         } else {
             spec.subcommand(args.get(1)).map_or(spec.name, |s| s.name)
         };
-        let mut ctx = CmdCtx { conn, server, out };
+        let mut ctx = CmdCtx {
+            conn,
+            server,
+            out,
+            exec: Exec::now(),
+        };
         (spec.handler)(&mut ctx, args)
     };
     let failed = result.is_err();

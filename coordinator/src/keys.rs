@@ -134,7 +134,7 @@ pub fn execute_sliced<R: Send>(
     f: &(dyn Fn(&Shard, &[usize]) -> R + Sync),
     mut merge: impl FnMut(usize, R),
 ) {
-    let shards = tx.shards().to_vec();
+    let shards = plan.shards();
     let hops = plan.largest_group().div_ceil(SLICE_KEYS).max(1);
     for hop in 0..hops {
         let last = hop + 1 == hops;

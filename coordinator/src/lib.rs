@@ -1,6 +1,7 @@
 //! damselfly-coordinator: what turns the runtime and the store into a Redis server.
 //!
 //! - `shard`: the shard each proactor owns (databases, intent locks, transaction queue).
+//! - `exec`: the executor every command reaches its shards through (own hops, or inside EXEC).
 //! - `tx`: hops and VLL transactions (single-key fast path, single-shard hop, multi-shard
 //!   schedule/execute/conclude, global transactions).
 //! - `registry`: the command table (name, arity, flags, ACL categories, key spec, handler).
@@ -15,6 +16,7 @@ pub mod client_limits;
 pub mod config;
 pub mod conn;
 pub mod error;
+pub mod exec;
 pub mod families;
 pub mod keys;
 pub mod long_double;

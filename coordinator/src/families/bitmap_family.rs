@@ -18,7 +18,7 @@ use crate::families::string_family::{clamp_range, count_lookup, max_bulk_len, op
 use crate::keys::KeyPlan;
 use crate::registry::{flags::*, CommandSpec};
 use crate::shard::{key_hash, shard_of, Shard};
-use crate::tx::{self, locks::LockMode, Transaction};
+use crate::tx::locks::LockMode;
 use damselfly_runtime::clock;
 use damselfly_shards::CompactValue;
 
@@ -196,7 +196,7 @@ fn cmd_setbit(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
         _ => return Err(CmdError::raw(BIT_VALUE_ERR)),
     };
     let (db, key, now) = (ctx.db(), args.get(1), now_ms());
-    let old = tx::single_key(key_hash(key), LockMode::Exclusive, &|s| {
+    let old = ctx.exec.single_key(key_hash(key), LockMode::Exclusive, &|s| {
         op_setbit(s, db, key, offset, on, now)
     })?;
     ctx.reply().integer(old);
@@ -206,7 +206,7 @@ fn cmd_setbit(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
 fn cmd_getbit(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     let offset = parse_bit_offset(args.get(2), None, max_bulk_len(ctx))?;
     let (db, key, now) = (ctx.db(), args.get(1), now_ms());
-    let bit = tx::single_key(key_hash(key), LockMode::Shared, &|s| -> OpResult<i64> {
+    let bit = ctx.exec.single_key(key_hash(key), LockMode::Shared, &|s| -> OpResult<i64> {
         let mut dbs = s.db.borrow_mut();
         let found = dbs.find(db, key, now);
         count_lookup(found.is_some());
@@ -334,7 +334,7 @@ fn cmd_bitcount(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     // Redis 7.0 looks the key up first: a missing key counts 0 whatever the range says.
     let span = parse_bitcount_span(args);
     let (db, key, now) = (ctx.db(), args.get(1), now_ms());
-    let n = tx::single_key(key_hash(key), LockMode::Shared, &|s| -> OpResult<i64> {
+    let n = ctx.exec.single_key(key_hash(key), LockMode::Shared, &|s| -> OpResult<i64> {
         let mut dbs = s.db.borrow_mut();
         let found = dbs.find(db, key, now);
         count_lookup(found.is_some());
@@ -355,7 +355,7 @@ fn cmd_bitpos(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     // As BITCOUNT: the range is only checked once the key exists.
     let span = parse_bitpos_span(args);
     let (db, key, now) = (ctx.db(), args.get(1), now_ms());
-    let n = tx::single_key(key_hash(key), LockMode::Shared, &|s| -> OpResult<i64> {
+    let n = ctx.exec.single_key(key_hash(key), LockMode::Shared, &|s| -> OpResult<i64> {
         let mut dbs = s.db.borrow_mut();
         let found = dbs.find(db, key, now);
         count_lookup(found.is_some());
@@ -468,7 +468,7 @@ fn cmd_bitop(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     }
     let len = if plan.groups.len() == 1 {
         // Everything on one shard: read, compute and store in one hop.
-        tx::single_shard(plan.groups[0].0, &plan.groups[0].2, &|s| -> OpResult<
+        ctx.exec.single_shard(plan.groups[0].0, &plan.groups[0].2, &|s| -> OpResult<
             usize,
         > {
             let sources = gather(count, read_sources(s, &plan, &keys, db, now).into_iter())?;
@@ -479,7 +479,7 @@ fn cmd_bitop(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     } else {
         // Read the sources on their shards, compute here, store on the destination's shard;
         // one transaction keeps the whole operation atomic.
-        let mut tx = Transaction::schedule(&plan.locks());
+        let mut tx = ctx.exec.schedule(&plan);
         let shards = tx.shards().to_vec();
         let reads = tx.execute(&shards, false, &|s| read_sources(s, &plan, &keys, db, now));
         let sources = match gather(count, reads.into_iter().flatten()) {
@@ -701,7 +701,7 @@ fn bitfield(ctx: &mut CmdCtx<'_>, args: &Args<'_>, read_only: bool) -> CmdResult
     let plan = parse_bitfield(args, max_bulk_len(ctx))?;
     let (db, key, now) = (ctx.db(), args.get(1), now_ms());
     let replies = match plan.write_end {
-        None => tx::single_key(key_hash(key), LockMode::Shared, &|s| {
+        None => ctx.exec.single_key(key_hash(key), LockMode::Shared, &|s| {
             op_bitfield_read(s, db, key, &plan.fields, now)
         })?,
         Some(_) if read_only => {
@@ -709,7 +709,7 @@ fn bitfield(ctx: &mut CmdCtx<'_>, args: &Args<'_>, read_only: bool) -> CmdResult
                 "ERR BITFIELD_RO only supports the GET subcommand",
             ))
         }
-        Some(end) => tx::single_key(key_hash(key), LockMode::Exclusive, &|s| {
+        Some(end) => ctx.exec.single_key(key_hash(key), LockMode::Exclusive, &|s| {
             op_bitfield_write(s, db, key, &plan, end, now)
         })?,
     };

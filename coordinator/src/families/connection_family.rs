@@ -389,7 +389,7 @@ fn client_kill(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     let (me, now) = (ctx.conn.id, clock::wall_now_ms());
     let filter = &filter;
     // (clients killed, whether the caller is one of them) per proactor.
-    let per_shard = tx::on_all_shards(&|_| {
+    let per_shard = ctx.exec.on_all_shards(&|_| {
         let ps = ProactorState::current();
         let victims: Vec<_> = ps
             .conns

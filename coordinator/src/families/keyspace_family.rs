@@ -16,10 +16,11 @@
 use crate::args::{eq_ignore_case, parse_i64, Args};
 use crate::conn::CmdCtx;
 use crate::error::{CmdError, CmdResult, OpResult};
-use crate::keys::{run_sliced, KeyPlan};
+use crate::exec::Exec;
+use crate::keys::KeyPlan;
 use crate::registry::{flags::*, CommandSpec, Handler};
 use crate::shard::{key_hash, shard_of, Shard};
-use crate::tx::{self, locks::LockMode, Transaction};
+use crate::tx::locks::LockMode;
 use damselfly_runtime::clock;
 use damselfly_shards::db_slice::KeyExpiry;
 use damselfly_shards::{CompactValue, Encoding, FixedHasher, GlobPattern, ObjType};
@@ -359,11 +360,11 @@ fn count_keys(
     let (db, now) = (ctx.db(), now_ms());
     let keys: Vec<&[u8]> = args.rest(1).collect();
     let total = if keys.len() == 1 {
-        tx::single_key(key_hash(keys[0]), mode, &|s| op(s, db, &keys, now))
+        ctx.exec.single_key(key_hash(keys[0]), mode, &|s| op(s, db, &keys, now))
     } else {
         let plan = KeyPlan::new(keys.iter().copied(), mode);
         let mut total = 0;
-        run_sliced(
+        ctx.exec.sliced(
             &plan,
             &|s, slice| {
                 let mine: Vec<&[u8]> = slice.iter().map(|&i| keys[i]).collect();
@@ -387,7 +388,7 @@ fn cmd_exists(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
 
 fn cmd_type(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     let (db, key, now) = (ctx.db(), args.get(1), now_ms());
-    let name = tx::single_key(key_hash(key), LockMode::Shared, &|s| {
+    let name = ctx.exec.single_key(key_hash(key), LockMode::Shared, &|s| {
         op_type(s, db, key, now)
     });
     ctx.reply().simple(name.as_bytes());
@@ -404,6 +405,7 @@ fn two_key_plan(a: &[u8], b: &[u8]) -> (usize, usize, KeyPlan) {
 /// RENAME across two shards: (RENAMENX: check both keys) → take the source off its shard →
 /// write it with its deadline on the destination's shard and release both.
 fn rename_across(
+    exec: &mut Exec<'_>,
     plan: &KeyPlan,
     (src_shard, dst_shard): (usize, usize),
     db: usize,
@@ -411,7 +413,7 @@ fn rename_across(
     nx: bool,
     now: u64,
 ) -> OpResult<bool> {
-    let mut tx = Transaction::schedule(&plan.locks());
+    let mut tx = exec.schedule(plan);
     if nx {
         let found = tx.execute(&[src_shard, dst_shard], false, &|s| {
             let key = if s.index == src_shard { src } else { dst };
@@ -452,11 +454,11 @@ fn rename(ctx: &mut CmdCtx<'_>, args: &Args<'_>, nx: bool) -> CmdResult {
     let (db, src, dst, now) = (ctx.db(), args.get(1), args.get(2), now_ms());
     let (src_shard, dst_shard, plan) = two_key_plan(src, dst);
     let renamed = if src_shard == dst_shard {
-        tx::single_shard(src_shard, &plan.groups[0].2, &|s| {
+        ctx.exec.single_shard(src_shard, &plan.groups[0].2, &|s| {
             op_rename_local(s, db, src, dst, nx, now)
         })?
     } else {
-        rename_across(&plan, (src_shard, dst_shard), db, (src, dst), nx, now)?
+        rename_across(&mut ctx.exec, &plan, (src_shard, dst_shard), db, (src, dst), nx, now)?
     };
     if nx {
         ctx.reply().integer(renamed as i64);
@@ -503,11 +505,11 @@ fn cmd_copy(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     }
     let (src_shard, dst_shard, plan) = two_key_plan(src, dst);
     let copied = if src_shard == dst_shard {
-        tx::single_shard(src_shard, &plan.groups[0].2, &|s| {
+        ctx.exec.single_shard(src_shard, &plan.groups[0].2, &|s| {
             op_copy_local(s, db, src, dst_db, dst, replace, now)
         })
     } else {
-        let mut tx = Transaction::schedule(&plan.locks());
+        let mut tx = ctx.exec.schedule(&plan);
         let mut probes = tx.execute(&[src_shard, dst_shard], false, &|s| {
             let mut dbs = s.db.borrow_mut();
             if s.index == src_shard {
@@ -551,7 +553,7 @@ fn cmd_move(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     if dst_db == db {
         return Err(CmdError::raw(SAME_OBJECT));
     }
-    let moved = tx::single_key(key_hash(key), LockMode::Exclusive, &|s| {
+    let moved = ctx.exec.single_key(key_hash(key), LockMode::Exclusive, &|s| {
         op_move(s, db, dst_db, key, now)
     });
     ctx.reply().integer(moved as i64);
@@ -565,7 +567,7 @@ fn cmd_touch(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
 fn cmd_keys(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     let (db, now) = (ctx.db(), now_ms());
     let pattern = GlobPattern::new(args.get(1), false);
-    let per_shard = tx::on_all_shards(&|s| {
+    let per_shard = ctx.exec.on_all_shards(&|s| {
         let mut keys = Vec::new();
         s.db.borrow()
             .for_each_key(db, now, Some(&pattern), |k, _| keys.push(k.to_vec()));
@@ -660,7 +662,7 @@ fn cmd_scan(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
             break 0;
         }
         let budget = count - visited;
-        let step = tx::on_shards(&[shard], &|s| {
+        let step = ctx.exec.on_shards(&[shard], &|s| {
             op_scan(
                 s,
                 db,
@@ -700,7 +702,7 @@ fn cmd_scan(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
 
 fn cmd_randomkey(ctx: &mut CmdCtx<'_>, _args: &Args<'_>) -> CmdResult {
     let (db, now) = (ctx.db(), now_ms());
-    let sizes = tx::on_all_shards(&|s| s.db.borrow().len(db));
+    let sizes = ctx.exec.on_all_shards(&|s| s.db.borrow().len(db));
     // Pick a shard with a chance proportional to its size; fall back to the others when the
     // chosen one only holds expired keys.
     let mut candidates: Vec<(usize, usize)> = sizes
@@ -722,7 +724,7 @@ fn cmd_randomkey(ctx: &mut CmdCtx<'_>, _args: &Args<'_>) -> CmdResult {
             .expect("pick < total");
         let shard = candidates.swap_remove(at).0;
         let sample = FixedHasher::hash_u64(random);
-        let key = tx::on_shards(&[shard], &|s| {
+        let key = ctx.exec.on_shards(&[shard], &|s| {
             s.db.borrow_mut()
                 .random_key(db, now, sample)
                 .map(|k| k.to_vec())
@@ -741,7 +743,7 @@ fn cmd_randomkey(ctx: &mut CmdCtx<'_>, _args: &Args<'_>) -> CmdResult {
 
 fn cmd_dbsize(ctx: &mut CmdCtx<'_>, _args: &Args<'_>) -> CmdResult {
     let db = ctx.db();
-    let n: usize = tx::on_all_shards(&|s| s.db.borrow().len(db))
+    let n: usize = ctx.exec.on_all_shards(&|s| s.db.borrow().len(db))
         .into_iter()
         .sum();
     ctx.reply().integer(n as i64);
@@ -760,14 +762,14 @@ fn flush_mode(args: &Args<'_>) -> CmdResult {
 fn cmd_flushdb(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     flush_mode(args)?;
     let db = ctx.db();
-    Transaction::schedule_global().execute_all(&|s| s.db.borrow_mut().flush_db(db));
+    ctx.exec.schedule_global().execute_all(&|s| s.db.borrow_mut().flush_db(db));
     ctx.reply().ok();
     Ok(())
 }
 
 fn cmd_flushall(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     flush_mode(args)?;
-    Transaction::schedule_global().execute_all(&|s| s.db.borrow_mut().flush_all());
+    ctx.exec.schedule_global().execute_all(&|s| s.db.borrow_mut().flush_all());
     ctx.reply().ok();
     Ok(())
 }
@@ -781,7 +783,7 @@ fn cmd_swapdb(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     }
     if a != b {
         let (a, b) = (a as usize, b as usize);
-        Transaction::schedule_global().execute_all(&|s| s.db.borrow_mut().swap_dbs(a, b));
+        ctx.exec.schedule_global().execute_all(&|s| s.db.borrow_mut().swap_dbs(a, b));
     }
     ctx.reply().ok();
     Ok(())
@@ -836,7 +838,7 @@ fn expire(
         .ok_or_else(invalid)?;
     let base = if absolute { 0 } else { now as i64 };
     let when = when.checked_add(base).ok_or_else(invalid)?;
-    let n = tx::single_key(key_hash(key), LockMode::Exclusive, &|s| {
+    let n = ctx.exec.single_key(key_hash(key), LockMode::Exclusive, &|s| {
         op_expire(s, db, key, when, cond, now)
     });
     ctx.reply().integer(n);
@@ -863,7 +865,7 @@ fn cmd_pexpireat(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
 /// the deadline), in ms or rounded to seconds.
 fn ttl(ctx: &mut CmdCtx<'_>, args: &Args<'_>, in_ms: bool, absolute: bool) -> CmdResult {
     let (db, key, now) = (ctx.db(), args.get(1), now_ms());
-    let e = tx::single_key(key_hash(key), LockMode::Shared, &|s| {
+    let e = ctx.exec.single_key(key_hash(key), LockMode::Shared, &|s| {
         s.db.borrow_mut().expiry(db, key, now)
     });
     let v = match e {
@@ -901,7 +903,7 @@ fn cmd_pexpiretime(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
 
 fn cmd_persist(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     let (db, key, now) = (ctx.db(), args.get(1), now_ms());
-    let cleared = tx::single_key(key_hash(key), LockMode::Exclusive, &|s| {
+    let cleared = ctx.exec.single_key(key_hash(key), LockMode::Exclusive, &|s| {
         s.db.borrow_mut().clear_expiry(db, key, now)
     });
     ctx.reply().integer(cleared as i64);
@@ -949,7 +951,7 @@ fn cmd_object(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
         return Ok(());
     };
     let (db, key, now) = (ctx.db(), args.get(2), now_ms());
-    let answer = tx::single_key(key_hash(key), LockMode::Shared, &|s| {
+    let answer = ctx.exec.single_key(key_hash(key), LockMode::Shared, &|s| {
         op_object(s, db, key, query, now)
     })?;
     let mut r = ctx.reply();

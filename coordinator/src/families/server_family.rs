@@ -15,7 +15,7 @@ use crate::error::{CmdError, CmdResult, OpResult};
 use crate::registry::{flags::*, CommandSpec, Registry};
 use crate::server::{ProactorState, ProactorStats, ServerState};
 use crate::shard::{key_hash, shard_of, Shard};
-use crate::tx::{self, locks::LockMode, Transaction};
+use crate::tx::{self, locks::LockMode};
 use damselfly_protocol::ReplyWriter;
 use damselfly_runtime::clock;
 use damselfly_runtime::sync::Mutex;
@@ -1331,7 +1331,7 @@ fn debug_populate(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
         let now = clock::wall_now_ms();
         let groups = &groups;
         // Whole-shard locks: the batch is atomic with respect to other transactions.
-        Transaction::schedule_global()
+        ctx.exec.schedule_global()
             .execute_all(&|shard| op_populate(shard, db, prefix, size, &groups[shard.index], now));
         start = end;
     }
@@ -1440,7 +1440,7 @@ fn cmd_debug(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
         debug_populate(ctx, args)?;
     } else if eq_ignore_case(sub, "object") && n == 3 {
         let (db, key, now) = (ctx.db(), args.get(2), clock::wall_now_ms());
-        let line = tx::single_key(key_hash(key), LockMode::Shared, &|s| {
+        let line = ctx.exec.single_key(key_hash(key), LockMode::Shared, &|s| {
             op_debug_object(s, db, key, now)
         })
         .ok_or(CmdError::NoSuchKey)?;
@@ -1491,7 +1491,7 @@ fn memory_usage(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
         }
     }
     let (db, key, now) = (ctx.db(), args.get(2), clock::wall_now_ms());
-    let bytes = tx::single_key(key_hash(key), LockMode::Shared, &|s| {
+    let bytes = ctx.exec.single_key(key_hash(key), LockMode::Shared, &|s| {
         op_memory_usage(s, db, key, now)
     });
     match bytes {

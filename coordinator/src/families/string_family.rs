@@ -11,12 +11,12 @@
 use crate::args::{eq_ignore_case, parse_i64, Args};
 use crate::conn::CmdCtx;
 use crate::error::{CmdError, CmdResult, OpResult};
-use crate::keys::{execute_sliced, run_atomic, run_sliced, KeyPlan};
+use crate::keys::KeyPlan;
 use crate::long_double::LongDouble;
 use crate::registry::{flags::*, CommandSpec};
 use crate::server::{ProactorState, ProactorStats};
 use crate::shard::{key_hash, Shard};
-use crate::tx::{self, locks::LockMode, Transaction};
+use crate::tx::locks::LockMode;
 use damselfly_shards::cell::CellFlags;
 use damselfly_shards::{CompactValue, ObjType};
 
@@ -369,7 +369,7 @@ fn op_setrange(
 
 fn cmd_get(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     let (db, key, now) = (ctx.db(), args.get(1), now_ms());
-    let v = tx::single_key(key_hash(key), LockMode::Shared, &|s| {
+    let v = ctx.exec.single_key(key_hash(key), LockMode::Shared, &|s| {
         op_get(s, db, key, now)
     })?;
     match v {
@@ -480,7 +480,7 @@ fn cmd_set(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     };
     let get = o.get;
     let (db, key, value) = (ctx.db(), args.get(1), args.get(2));
-    let out = tx::single_key(key_hash(key), LockMode::Exclusive, &|s| {
+    let out = ctx.exec.single_key(key_hash(key), LockMode::Exclusive, &|s| {
         op_set(s, db, key, value, SetMode { cond, ttl, get }, now)
     })?;
     let mut r = ctx.reply();
@@ -513,7 +513,7 @@ fn cmd_getex(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
         _ => LockMode::Exclusive,
     };
     let (db, key, now) = (ctx.db(), args.get(1), now_ms());
-    let v = tx::single_key(key_hash(key), mode, &|s| op_getex(s, db, key, ttl, now))?;
+    let v = ctx.exec.single_key(key_hash(key), mode, &|s| op_getex(s, db, key, ttl, now))?;
     match v {
         Some(v) => ctx.reply().bulk(&v),
         None => ctx.reply().null(),
@@ -523,7 +523,7 @@ fn cmd_getex(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
 
 fn cmd_setnx(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     let (db, key, value, now) = (ctx.db(), args.get(1), args.get(2), now_ms());
-    let out = tx::single_key(key_hash(key), LockMode::Exclusive, &|s| {
+    let out = ctx.exec.single_key(key_hash(key), LockMode::Exclusive, &|s| {
         let mode = SetMode {
             cond: Cond::IfMissing,
             ..SetMode::PLAIN
@@ -538,7 +538,7 @@ fn setex(ctx: &mut CmdCtx<'_>, args: &Args<'_>, unit_ms: i64, name: &str) -> Cmd
     let now = now_ms();
     let deadline = deadline_from(unit_ms, false, args.get(2), now, name)?;
     let (db, key, value) = (ctx.db(), args.get(1), args.get(3));
-    tx::single_key(key_hash(key), LockMode::Exclusive, &|s| {
+    ctx.exec.single_key(key_hash(key), LockMode::Exclusive, &|s| {
         op_set(
             s,
             db,
@@ -565,7 +565,7 @@ fn cmd_psetex(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
 
 fn cmd_getset(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     let (db, key, value, now) = (ctx.db(), args.get(1), args.get(2), now_ms());
-    let out = tx::single_key(key_hash(key), LockMode::Exclusive, &|s| {
+    let out = ctx.exec.single_key(key_hash(key), LockMode::Exclusive, &|s| {
         let mode = SetMode {
             get: true,
             ..SetMode::PLAIN
@@ -581,7 +581,7 @@ fn cmd_getset(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
 
 fn cmd_getdel(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     let (db, key, now) = (ctx.db(), args.get(1), now_ms());
-    let v = tx::single_key(key_hash(key), LockMode::Exclusive, &|s| -> OpResult<
+    let v = ctx.exec.single_key(key_hash(key), LockMode::Exclusive, &|s| -> OpResult<
         Option<Vec<u8>>,
     > {
         let old = op_get(s, db, key, now)?;
@@ -602,7 +602,7 @@ fn cmd_mget(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     let keys: Vec<&[u8]> = args.rest(1).collect();
     let plan = KeyPlan::new(keys.iter().copied(), LockMode::Shared);
     let mut values: Vec<Option<Vec<u8>>> = vec![None; keys.len()];
-    run_sliced(
+    ctx.exec.sliced(
         &plan,
         &|s, slice| {
             slice
@@ -641,7 +641,7 @@ fn cmd_mset(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     let (db, now) = (ctx.db(), now_ms());
     let kv = pairs(args, "mset")?;
     let plan = KeyPlan::new(kv.iter().map(|(k, _)| *k), LockMode::Exclusive);
-    run_sliced(
+    ctx.exec.sliced(
         &plan,
         &|s, slice| {
             for &i in slice {
@@ -660,10 +660,9 @@ fn cmd_msetnx(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     let plan = KeyPlan::new(kv.iter().map(|(k, _)| *k), LockMode::Exclusive);
     // Two passes under one transaction: check every key, then write all or nothing; each pass
     // in bounded slices.
-    let mut tx = Transaction::schedule(&plan.locks());
+    let mut tx = ctx.exec.schedule(&plan);
     let mut any_exists = false;
-    execute_sliced(
-        &mut tx,
+    tx.execute_sliced(
         &plan,
         false,
         &|s, slice| {
@@ -677,8 +676,7 @@ fn cmd_msetnx(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
         ctx.reply().integer(0);
         return Ok(());
     }
-    execute_sliced(
-        &mut tx,
+    tx.execute_sliced(
         &plan,
         true,
         &|s, slice| {
@@ -694,7 +692,7 @@ fn cmd_msetnx(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
 
 fn incr_by(ctx: &mut CmdCtx<'_>, key: &[u8], delta: i64) -> CmdResult {
     let (db, now) = (ctx.db(), now_ms());
-    let v = tx::single_key(key_hash(key), LockMode::Exclusive, &|s| {
+    let v = ctx.exec.single_key(key_hash(key), LockMode::Exclusive, &|s| {
         op_incr(s, db, key, delta, now)
     })?;
     ctx.reply().integer(v);
@@ -726,7 +724,7 @@ fn cmd_incrbyfloat(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     // An infinite increment is refused after the stored value parses, as Redis does.
     let d = LongDouble::parse(args.get(2)).ok_or(CmdError::NotFloat)?;
     let (db, key, now) = (ctx.db(), args.get(1), now_ms());
-    let v = tx::single_key(key_hash(key), LockMode::Exclusive, &|s| {
+    let v = ctx.exec.single_key(key_hash(key), LockMode::Exclusive, &|s| {
         op_incr_float(s, db, key, d, now)
     })?;
     ctx.reply().bulk(&v);
@@ -736,7 +734,7 @@ fn cmd_incrbyfloat(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
 fn cmd_append(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     let (db, key, tail, now) = (ctx.db(), args.get(1), args.get(2), now_ms());
     let limit = max_bulk_len(ctx);
-    let n = tx::single_key(key_hash(key), LockMode::Exclusive, &|s| {
+    let n = ctx.exec.single_key(key_hash(key), LockMode::Exclusive, &|s| {
         op_append(s, db, key, tail, limit, now)
     })?;
     ctx.reply().integer(n);
@@ -745,7 +743,7 @@ fn cmd_append(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
 
 fn cmd_strlen(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     let (db, key, now) = (ctx.db(), args.get(1), now_ms());
-    let n = tx::single_key(key_hash(key), LockMode::Shared, &|s| -> OpResult<i64> {
+    let n = ctx.exec.single_key(key_hash(key), LockMode::Shared, &|s| -> OpResult<i64> {
         let mut dbs = s.db.borrow_mut();
         let found = dbs.find(db, key, now);
         count_lookup(found.is_some());
@@ -763,7 +761,7 @@ fn cmd_getrange(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     let start = parse_i64(args.get(2))?;
     let end = parse_i64(args.get(3))?;
     let (db, key, now) = (ctx.db(), args.get(1), now_ms());
-    let v = tx::single_key(key_hash(key), LockMode::Shared, &|s| {
+    let v = ctx.exec.single_key(key_hash(key), LockMode::Shared, &|s| {
         op_getrange(s, db, key, start, end, now)
     })?;
     ctx.reply().bulk(&v);
@@ -778,7 +776,7 @@ fn cmd_setrange(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     let offset = usize::try_from(offset).map_err(|_| CmdError::raw(STRING_TOO_LONG))?;
     let (db, key, value, now) = (ctx.db(), args.get(1), args.get(3), now_ms());
     let limit = max_bulk_len(ctx);
-    let n = tx::single_key(key_hash(key), LockMode::Exclusive, &|s| {
+    let n = ctx.exec.single_key(key_hash(key), LockMode::Exclusive, &|s| {
         op_setrange(s, db, key, offset, value, limit, now)
     })?;
     ctx.reply().integer(n);
@@ -932,7 +930,7 @@ fn cmd_lcs(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     // Both values are read under one atomic run (the keys may live on two shards); the table
     // is built here, off the shards.
     let plan = KeyPlan::new(keys.iter().copied(), LockMode::Shared);
-    let per_shard = run_atomic(&plan, &|s| {
+    let per_shard = ctx.exec.atomic(&plan, &|s| {
         plan.keys_of(s.index)
             .iter()
             .map(|&i| (i, op_get(s, db, keys[i], now)))

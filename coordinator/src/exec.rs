@@ -1,0 +1,226 @@
+//! The executor: the one way a command reaches the shards that own its keys (DESIGN.md §4).
+//!
+//! A `cmd_*` function asks its [`Exec`] (in `CmdCtx`) to run shard-side work; the executor
+//! knows the mode the command runs in and picks the mechanism:
+//!
+//! - **Now**: the command schedules itself: inline fast path or one hop for one shard, a VLL
+//!   transaction for several ([`crate::tx`]).
+//! - **Scheduled**: the command runs inside a transaction already scheduled over its keys
+//!   (EXEC, later scripts): its locks are held, so every hop is a step of that transaction,
+//!   never a new txid and never a conclude.
+//!
+//! The same `cmd_*` code therefore runs plainly and inside EXEC.
+
+use crate::keys::{self, KeyPlan};
+use crate::shard::{shard_of, Shard, ShardLocks};
+use crate::tx::{self, locks::LockMode, Transaction};
+
+enum Mode<'t> {
+    Now,
+    Scheduled(&'t mut Transaction),
+}
+
+/// How the running command reaches its shards.
+pub struct Exec<'t> {
+    mode: Mode<'t>,
+}
+
+impl<'t> Exec<'t> {
+    /// A command that schedules its own hops.
+    pub fn now() -> Exec<'static> {
+        Exec { mode: Mode::Now }
+    }
+
+    /// A command inside `tx`, which already holds the locks of every key it touches.
+    pub fn scheduled(tx: &'t mut Transaction) -> Exec<'t> {
+        Exec {
+            mode: Mode::Scheduled(tx),
+        }
+    }
+
+    /// True inside an already scheduled transaction (EXEC).
+    pub fn in_transaction(&self) -> bool {
+        matches!(self.mode, Mode::Scheduled(_))
+    }
+
+    /// A single-key command: inline when the key is local and unlocked, else one hop.
+    pub fn single_key<R: Send>(
+        &mut self,
+        key_hash: u64,
+        mode: LockMode,
+        f: &(dyn Fn(&Shard) -> R + Sync),
+    ) -> R {
+        match &mut self.mode {
+            Mode::Now => tx::single_key(key_hash, mode, f),
+            Mode::Scheduled(t) => {
+                let shard = shard_of(key_hash, damselfly_runtime::proactor_count());
+                one(t.execute(&[shard], false, f))
+            }
+        }
+    }
+
+    /// A command whose keys all live on `shard`.
+    pub fn single_shard<R: Send>(
+        &mut self,
+        shard: usize,
+        locks: &ShardLocks,
+        f: &(dyn Fn(&Shard) -> R + Sync),
+    ) -> R {
+        match &mut self.mode {
+            Mode::Now => tx::single_shard(shard, locks, f),
+            Mode::Scheduled(t) => one(t.execute(&[shard], false, f)),
+        }
+    }
+
+    /// Runs `f` atomically on every shard of `plan`; (shard, result) in plan order.
+    pub fn atomic<R: Send>(
+        &mut self,
+        plan: &KeyPlan,
+        f: &(dyn Fn(&Shard) -> R + Sync),
+    ) -> Vec<(usize, R)> {
+        match &mut self.mode {
+            Mode::Now => keys::run_atomic(plan, f),
+            Mode::Scheduled(t) => {
+                let shards = plan.shards();
+                let out = t.execute(&shards, false, f);
+                shards.into_iter().zip(out).collect()
+            }
+        }
+    }
+
+    /// [`keys::run_sliced`]: `f` over bounded slices of each shard's keys, atomically.
+    pub fn sliced<R: Send>(
+        &mut self,
+        plan: &KeyPlan,
+        f: &(dyn Fn(&Shard, &[usize]) -> R + Sync),
+        merge: impl FnMut(usize, R),
+    ) {
+        match &mut self.mode {
+            Mode::Now => keys::run_sliced(plan, f, merge),
+            Mode::Scheduled(t) => keys::execute_sliced(t, plan, false, f, merge),
+        }
+    }
+
+    /// Runs `f` on `shards` without locks (reads Redis also serves non-atomically across the
+    /// keyspace); inside a transaction that holds those shards, as its steps.
+    pub fn on_shards<R: Send>(
+        &mut self,
+        shards: &[usize],
+        f: &(dyn Fn(&Shard) -> R + Sync),
+    ) -> Vec<R> {
+        match &mut self.mode {
+            Mode::Scheduled(t) if shards.iter().all(|s| t.shards().contains(s)) => {
+                t.execute(shards, false, f)
+            }
+            _ => tx::on_shards(shards, f),
+        }
+    }
+
+    pub fn on_all_shards<R: Send>(&mut self, f: &(dyn Fn(&Shard) -> R + Sync)) -> Vec<R> {
+        let all: Vec<usize> = (0..damselfly_runtime::proactor_count()).collect();
+        self.on_shards(&all, f)
+    }
+
+    /// A multi-hop transaction over the keys of `plan`.
+    pub fn schedule(&mut self, plan: &KeyPlan) -> TxRef<'_> {
+        let shards = plan.shards();
+        match &mut self.mode {
+            Mode::Now => TxRef {
+                tx: Owned::Own(Transaction::schedule(&plan.locks())),
+                shards,
+            },
+            Mode::Scheduled(t) => TxRef {
+                tx: Owned::Borrowed(t),
+                shards,
+            },
+        }
+    }
+
+    /// A transaction over every shard with whole-shard locks (FLUSHALL, SWAPDB).
+    pub fn schedule_global(&mut self) -> TxRef<'_> {
+        let shards: Vec<usize> = (0..damselfly_runtime::proactor_count()).collect();
+        match &mut self.mode {
+            Mode::Now => TxRef {
+                tx: Owned::Own(Transaction::schedule_global()),
+                shards,
+            },
+            Mode::Scheduled(t) => TxRef {
+                tx: Owned::Borrowed(t),
+                shards,
+            },
+        }
+    }
+}
+
+fn one<R>(mut v: Vec<R>) -> R {
+    v.pop().expect("one shard answered")
+}
+
+enum Owned<'a> {
+    Own(Transaction),
+    Borrowed(&'a mut Transaction),
+}
+
+/// A command's multi-hop transaction: its own, or its part of the enclosing one (which the
+/// command never concludes: the enclosing transaction does, after its last command).
+pub struct TxRef<'a> {
+    tx: Owned<'a>,
+    /// The shards this command touches.
+    shards: Vec<usize>,
+}
+
+impl TxRef<'_> {
+    pub fn shards(&self) -> &[usize] {
+        &self.shards
+    }
+
+    fn tx(&mut self) -> (&mut Transaction, bool) {
+        match &mut self.tx {
+            Owned::Own(t) => (t, true),
+            Owned::Borrowed(t) => (t, false),
+        }
+    }
+
+    /// Runs `f` on `shards` (a subset of this command's), in parallel; with `conclude`, an
+    /// owned transaction releases those shards after.
+    pub fn execute<R: Send>(
+        &mut self,
+        shards: &[usize],
+        conclude: bool,
+        f: &(dyn Fn(&Shard) -> R + Sync),
+    ) -> Vec<R> {
+        let (tx, owned) = self.tx();
+        tx.execute(shards, conclude && owned, f)
+    }
+
+    /// Runs `f` on every shard of the command and ends its part of the transaction.
+    pub fn execute_all<R: Send>(mut self, f: &(dyn Fn(&Shard) -> R + Sync)) -> Vec<R> {
+        let shards = std::mem::take(&mut self.shards);
+        let out = self.execute(&shards, true, f);
+        self.finish();
+        out
+    }
+
+    /// [`keys::execute_sliced`] within this transaction.
+    pub fn execute_sliced<R: Send>(
+        &mut self,
+        plan: &KeyPlan,
+        conclude: bool,
+        f: &(dyn Fn(&Shard, &[usize]) -> R + Sync),
+        merge: impl FnMut(usize, R),
+    ) {
+        let (tx, owned) = self.tx();
+        keys::execute_sliced(tx, plan, conclude && owned, f, merge);
+    }
+
+    /// Ends the command's part: an owned transaction releases the shards still held.
+    pub fn conclude(self) {
+        self.finish();
+    }
+
+    fn finish(self) {
+        if let Owned::Own(t) = self.tx {
+            t.conclude();
+        }
+    }
+}
