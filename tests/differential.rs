@@ -214,3 +214,122 @@ fn random_streams_get_identical_replies() {
         }
     }
 }
+
+/// Wraps runs of random commands in MULTI/EXEC (now and then with a queueing error, DISCARD,
+/// or a WATCH that another connection breaks): every reply must match redis-server's.
+#[test]
+fn random_transactions_get_identical_replies() {
+    let Some(redis) = start_redis() else { return };
+    let ours = server(4);
+    let theirs_addr = format!("127.0.0.1:{}", redis.port).parse().unwrap();
+    let mut theirs = [Client::connect(theirs_addr), Client::connect(theirs_addr)];
+    let mut ours_c = [Client::connect(ours.addr()), Client::connect(ours.addr())];
+    assert_eq!(theirs[0].cmd(&["FLUSHALL"]), ok());
+    assert_eq!(ours_c[0].cmd(&["FLUSHALL"]), ok());
+    let mut both = |conn: usize, args: &[&str], what: &str| {
+        let want = theirs[conn].cmd(args);
+        let got = ours_c[conn].cmd(args);
+        assert_eq!(got, want, "{what}: {args:?}");
+    };
+    for seed in 1..=30u64 {
+        let mut r = Rng(seed.wrapping_mul(0x2545_f491_4f6c_dd1d) | 1);
+        for block in 0..20 {
+            let what = format!("seed {seed} block {block}");
+            let watch = r.below(3) == 0;
+            let watched = format!("k{}", r.below(12));
+            if watch {
+                both(0, &["WATCH", &watched], &what);
+            }
+            both(0, &["MULTI"], &what);
+            for _ in 0..r.below(6) {
+                let cmd = random_command(&mut r);
+                let args: Vec<&str> = cmd.iter().map(|s| s.as_str()).collect();
+                both(0, &args, &what);
+            }
+            match r.below(10) {
+                0 => both(0, &["NOSUCHCOMMAND", "x"], &what),
+                1 => both(0, &["GET"], &what),
+                2 => both(0, &["MULTI"], &what),
+                3 => both(0, &["WATCH", "x"], &what),
+                _ => {}
+            }
+            if watch && r.below(2) == 0 {
+                // The other connection writes the watched key: EXEC must fail (null).
+                let cmd = r.pick(&["SET", "DEL", "APPEND", "INCR", "GETDEL"]);
+                let args: Vec<&str> = match cmd {
+                    "SET" | "APPEND" => vec![cmd, &watched, "1"],
+                    _ => vec![cmd, &watched],
+                };
+                both(1, &args, &what);
+            }
+            if r.below(8) == 0 {
+                both(0, &["DISCARD"], &what);
+            } else {
+                both(0, &["EXEC"], &what);
+            }
+        }
+    }
+}
+
+/// What invalidates a WATCH and what does not, against redis-server, one case at a time.
+#[test]
+fn watch_invalidation_matches_redis() {
+    let Some(redis) = start_redis() else { return };
+    let ours = server(4);
+    let theirs_addr = format!("127.0.0.1:{}", redis.port).parse().unwrap();
+    // (setup, what the other connection does while the key is watched)
+    let cases: &[(&[&[&str]], &[&[&str]])] = &[
+        (&[&["SET", "w", "1"]], &[&["SET", "w", "1"]]),
+        (&[&["SET", "w", "1"]], &[&["DEL", "w"]]),
+        (&[], &[&["DEL", "w"]]),
+        (&[&["SET", "w", "1"]], &[&["EXPIRE", "w", "100"]]),
+        (&[&["SET", "w", "1"]], &[&["PERSIST", "w"]]),
+        (&[&["SET", "w", "1", "EX", "100"]], &[&["PERSIST", "w"]]),
+        (&[&["SET", "w", "1"]], &[&["SET", "other", "1"]]),
+        (&[&["SET", "w", "1"]], &[&["FLUSHALL"]]),
+        (&[], &[&["FLUSHALL"]]),
+        (&[&["SET", "w", "1"]], &[&["FLUSHDB"]]),
+        (&[&["SET", "src", "1"]], &[&["RENAME", "src", "w"]]),
+        (&[&["SET", "w", "1"]], &[&["RENAME", "w", "elsewhere"]]),
+        (
+            &[&["SET", "w", "1"]],
+            &[&["SELECT", "1"], &["SET", "w", "2"], &["SELECT", "0"]],
+        ),
+        (&[&["SET", "w", "1"]], &[&["SWAPDB", "0", "1"]]),
+        (&[&["SET", "w", "5"]], &[&["INCRBY", "w", "0"]]),
+        (&[&["SET", "w", "1"]], &[&["GET", "w"]]),
+        (&[&["SET", "w", "1"]], &[&["APPEND", "w", ""]]),
+        (&[&["SET", "w", "1"]], &[&["SETNX", "w", "2"]]),
+        (&[&["SET", "w", "1"]], &[&["SET", "w", "2", "NX"]]),
+        (&[&["SET", "w", "1"]], &[&["MSETNX", "w", "2", "q", "3"]]),
+        (&[&["SET", "w", "1", "PX", "30"]], &[&["SLEEP"]]),
+    ];
+    for (i, (setup, meanwhile)) in cases.iter().enumerate() {
+        let mut replies = Vec::new();
+        for addr in [theirs_addr, ours.addr()] {
+            let mut a = Client::connect(addr);
+            let mut b = Client::connect(addr);
+            assert_eq!(a.cmd(&["FLUSHALL"]), ok());
+            let mut got = Vec::new();
+            for c in *setup {
+                got.push(a.cmd(c));
+            }
+            got.push(a.cmd(&["WATCH", "w"]));
+            for c in *meanwhile {
+                if c[0] == "SLEEP" {
+                    std::thread::sleep(Duration::from_millis(80));
+                } else {
+                    got.push(b.cmd(c));
+                }
+            }
+            got.push(a.cmd(&["MULTI"]));
+            got.push(a.cmd(&["PING"]));
+            got.push(a.cmd(&["EXEC"]));
+            replies.push(got);
+        }
+        assert_eq!(
+            replies[1], replies[0],
+            "case {i}: {setup:?} then {meanwhile:?}"
+        );
+    }
+}

@@ -6,6 +6,9 @@ use crate::args::Args;
 use crate::client_limits::{ClientClass, ClientLimits, OutputLimit};
 use crate::error::CmdError;
 use crate::exec::Exec;
+use crate::families::transaction_family::{self, MultiState, WatchedKey};
+use crate::registry::flags::NO_MULTI;
+use crate::registry::CommandSpec;
 use crate::registry::Registry;
 use crate::server::{ProactorState, ProactorStats, ServerState};
 use crate::shard::{key_hash, shard_of};
@@ -68,6 +71,10 @@ pub struct ConnState {
     pub resp: RespVersion,
     pub close_after_reply: bool,
     pub info: Rc<ConnInfo>,
+    /// Commands queued since MULTI.
+    pub multi: Option<MultiState>,
+    /// Keys WATCHed for the next EXEC.
+    pub watched: Vec<WatchedKey>,
 }
 
 /// Everything a command handler gets.
@@ -144,8 +151,11 @@ pub fn serve(stream: TcpStream, server: Arc<ServerState>) {
         resp: RespVersion::Resp2,
         close_after_reply: false,
         info,
+        multi: None,
+        watched: Vec::new(),
     };
     run(&stream, &server, &mut conn);
+    transaction_family::unwatch_all(&mut conn);
     ps.conns.borrow_mut().remove(&id);
     let _ = stream.close();
 }
@@ -293,7 +303,7 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
             if parsed > 1 {
                 prefetch_keys(server, conn.db, &input, &batch[..parsed], &spans[..parsed]);
             }
-            for (cmd, &(start, _)) in batch[..parsed].iter().zip(&spans[..parsed]) {
+            for (cmd, &(start, used)) in batch[..parsed].iter().zip(&spans[..parsed]) {
                 if damselfly_runtime::stopping() {
                     // Shutting down: the rest of the pipeline is not run (as when Redis exits).
                     return;
@@ -301,7 +311,8 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
                 let a = Args::new(&input[start..], cmd);
                 // While it runs, a command is still in the query buffer (CLIENT LIST's qbuf).
                 info.qbuf.set(input.len() - start);
-                tick = execute_timed(server, conn, &a, &mut out, tick);
+                let raw = &input[start..start + used];
+                tick = execute_timed(server, conn, &a, raw, &mut out, tick);
                 if conn.close_after_reply {
                     break 'batches;
                 }
@@ -464,44 +475,96 @@ fn prefetch_keys(
 
 /// Runs one command and appends its reply (or error) to `out`.
 pub fn execute(server: &ServerState, conn: &mut ConnState, args: &Args<'_>, out: &mut Vec<u8>) {
-    execute_timed(server, conn, args, out, clock::now());
+    execute_timed(server, conn, args, &[], out, clock::now());
 }
 
 /// [`execute`] for a command that started at `started` (the previous command's end, so a
-/// pipeline reads the clock once per command); returns when it finished.
+/// pipeline reads the clock once per command); returns when it finished. `raw` is the
+/// command's request bytes: between MULTI and EXEC they are queued instead of run.
 fn execute_timed(
     server: &ServerState,
     conn: &mut ConnState,
     args: &Args<'_>,
+    raw: &[u8],
     out: &mut Vec<u8>,
     started: Time,
 ) -> Time {
     let registry = Registry::get();
     let name = args.get(0);
-    let stats = &ProactorState::current().stats;
-    ProactorStats::bump(&stats.commands, 1);
+    ProactorStats::bump(&ProactorState::current().stats.commands, 1);
     let Some((index, spec)) = registry.lookup(name) else {
         let e = CmdError::unknown_command(name, args.rest(1));
         ReplyWriter::new(out, conn.resp).error_bytes(&e.to_bytes());
+        flag_multi(conn);
         return started;
     };
     if !spec.arity_ok(args.len()) {
         let e = CmdError::WrongArity(spec.name.to_string());
         ReplyWriter::new(out, conn.resp).error(&e.to_string());
+        flag_multi(conn);
         return started;
     }
+    if let Some(multi) = &mut conn.multi {
+        if !transaction_family::runs_inside_multi(spec) {
+            let mut w = ReplyWriter::new(out, conn.resp);
+            if spec.has(NO_MULTI) {
+                w.error("ERR Command not allowed inside a transaction");
+                multi.failed = true;
+            } else {
+                multi.queued.push(raw.to_vec());
+                w.simple(b"QUEUED");
+            }
+            return started;
+        }
+    }
+    run_command(server, conn, args, out, (index, spec), Exec::now(), started)
+}
+
+/// A command between MULTI and EXEC failed before it could be queued: EXEC will abort.
+fn flag_multi(conn: &mut ConnState) {
+    if let Some(multi) = &mut conn.multi {
+        multi.failed = true;
+    }
+}
+
+/// Runs a command inside EXEC's transaction (`exec`), appending its reply to `out`.
+pub fn execute_with(
+    server: &ServerState,
+    conn: &mut ConnState,
+    args: &Args<'_>,
+    out: &mut Vec<u8>,
+    exec: Exec<'_>,
+) {
+    let Some(found) = Registry::get().lookup(args.get(0)) else {
+        let e = CmdError::unknown_command(args.get(0), args.rest(1));
+        ReplyWriter::new(out, conn.resp).error_bytes(&e.to_bytes());
+        return;
+    };
+    run_command(server, conn, args, out, found, exec, clock::now());
+}
+
+/// Runs a looked-up, arity-checked command and counts it in its stats.
+fn run_command(
+    server: &ServerState,
+    conn: &mut ConnState,
+    args: &Args<'_>,
+    out: &mut Vec<u8>,
+    (index, spec): (usize, &CommandSpec),
+    exec: Exec<'_>,
+    started: Time,
+) -> Time {
+    // Recorded before it runs, so CLIENT LIST shows a client's own command as Redis does.
+    *conn.info.last_cmd.borrow_mut() = if spec.subcommands.is_empty() || args.len() < 2 {
+        spec.name
+    } else {
+        spec.subcommand(args.get(1)).map_or(spec.name, |s| s.name)
+    };
     let result = {
-        // Recorded before it runs, so CLIENT LIST shows a client's own command as Redis does.
-        *conn.info.last_cmd.borrow_mut() = if spec.subcommands.is_empty() || args.len() < 2 {
-            spec.name
-        } else {
-            spec.subcommand(args.get(1)).map_or(spec.name, |s| s.name)
-        };
         let mut ctx = CmdCtx {
             conn,
             server,
             out,
-            exec: Exec::now(),
+            exec,
         };
         (spec.handler)(&mut ctx, args)
     };
@@ -511,13 +574,12 @@ fn execute_timed(
     }
     let finished = clock::now();
     let nanos = finished.as_nanos().saturating_sub(started.as_nanos());
-    let mut per = stats.per_command.borrow_mut();
+    let ps = ProactorState::current();
+    let mut per = ps.stats.per_command.borrow_mut();
     let entry = &mut per[index];
     entry.0 += 1;
     entry.1 += nanos;
     entry.2 += failed as u64;
-    conn.info
-        .last_active_ms
-        .set(ProactorState::current().batch_now_ms.get());
+    conn.info.last_active_ms.set(ps.batch_now_ms.get());
     finished
 }

@@ -86,12 +86,16 @@ struct WatchedKey {
     version: u64,
 }
 
-/// A mutable value that settles the heap accounting when dropped.
+/// A mutable value that settles the heap accounting when dropped, and counts as a change of
+/// its key (for WATCH) only if it was written through.
 pub struct ValueMut<'a> {
     key: &'a CompactKey,
     value: &'a mut CompactValue,
     heap_before: usize,
     heap_bytes: &'a mut usize,
+    /// The watch entry of this key, if someone watches it, and the slice's watch clock.
+    watch: Option<(&'a mut WatchedKey, &'a mut u64)>,
+    written: bool,
 }
 
 impl ValueMut<'_> {
@@ -109,6 +113,7 @@ impl Deref for ValueMut<'_> {
 
 impl DerefMut for ValueMut<'_> {
     fn deref_mut(&mut self) -> &mut CompactValue {
+        self.written = true;
         self.value
     }
 }
@@ -116,6 +121,12 @@ impl DerefMut for ValueMut<'_> {
 impl Drop for ValueMut<'_> {
     fn drop(&mut self) {
         *self.heap_bytes = *self.heap_bytes - self.heap_before + self.value.heap_bytes();
+        if self.written {
+            if let Some((watched, clock)) = self.watch.take() {
+                *clock += 1;
+                watched.version = *clock;
+            }
+        }
     }
 }
 
@@ -228,10 +239,27 @@ impl DbSlice {
         }
     }
 
-    fn touch_all_watched(&mut self, db: DbIndex) {
-        for watched in self.watched[db].values_mut() {
-            self.watch_clock += 1;
-            watched.version = self.watch_clock;
+    /// Before `db` is emptied (or swapped with `other`): bumps the watched keys of `db` that
+    /// are stored there (or in `other`), as Redis does; a watched key that exists in neither
+    /// is not affected.
+    fn touch_watched_in_db(&mut self, db: DbIndex, other: Option<DbIndex>) {
+        if self.watched[db].is_empty() {
+            return;
+        }
+        let stored = |d: &Option<Db>, key: &[u8]| {
+            d.as_ref().is_some_and(|d| {
+                d.primary
+                    .find_pos_hashed(Self::hash_key(key), key)
+                    .is_some()
+            })
+        };
+        for (key, watched) in self.watched[db].iter_mut() {
+            let here = stored(&self.dbs[db], key);
+            let there = other.is_some_and(|o| stored(&self.dbs[o], key));
+            if here || there {
+                self.watch_clock += 1;
+                watched.version = self.watch_clock;
+            }
         }
     }
 
@@ -277,19 +305,30 @@ impl DbSlice {
     pub fn find_mut(&mut self, db: DbIndex, key: &[u8], now_ms: u64) -> Option<ValueMut<'_>> {
         let hash = Self::hash_key(key);
         let pos = self.lookup(db, hash, key, now_ms)?;
-        self.touch_watched(db, key);
         Some(self.value_mut_at(db, pos))
     }
 
     fn value_mut_at(&mut self, db: DbIndex, pos: EntryPos) -> ValueMut<'_> {
-        let (d, mut hooks) = self.parts(db);
+        let on_change = self.change_hook.as_deref_mut();
+        let mut hooks = ChangeHooks { db, on_change };
+        let d = self.dbs[db].get_or_insert_with(Db::new);
         let (key, value) = d.primary.entry_mut(pos, &mut hooks);
+        let watched = &mut self.watched[db];
+        let watch = if watched.is_empty() {
+            None
+        } else {
+            watched
+                .get_mut(&key.as_bytes()[..])
+                .map(|w| (w, &mut self.watch_clock))
+        };
         let heap_before = value.heap_bytes();
         ValueMut {
             key,
             value,
             heap_before,
             heap_bytes: &mut d.heap_bytes,
+            watch,
+            written: false,
         }
     }
 
@@ -297,7 +336,6 @@ impl DbSlice {
     /// Returns whether it was inserted.
     pub fn add_or_find(&mut self, db: DbIndex, key: &[u8], now_ms: u64) -> (ValueMut<'_>, bool) {
         let hash = Self::hash_key(key);
-        self.touch_watched(db, key);
         if let Some(pos) = self.lookup(db, hash, key, now_ms) {
             return (self.value_mut_at(db, pos), false);
         }
@@ -576,8 +614,8 @@ impl DbSlice {
     // ---- whole databases ----
 
     pub fn flush_db(&mut self, db: DbIndex) {
+        self.touch_watched_in_db(db, None);
         self.dbs[db] = None;
-        self.touch_all_watched(db);
     }
 
     pub fn flush_all(&mut self) {
@@ -587,9 +625,9 @@ impl DbSlice {
     }
 
     pub fn swap_dbs(&mut self, a: DbIndex, b: DbIndex) {
+        self.touch_watched_in_db(a, Some(b));
+        self.touch_watched_in_db(b, Some(a));
         self.dbs.swap(a, b);
-        self.touch_all_watched(a);
-        self.touch_all_watched(b);
     }
 
     /// Keys in `db`, including expired keys not yet deleted (as Redis's DBSIZE).

@@ -196,9 +196,11 @@ fn cmd_setbit(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
         _ => return Err(CmdError::raw(BIT_VALUE_ERR)),
     };
     let (db, key, now) = (ctx.db(), args.get(1), now_ms());
-    let old = ctx.exec.single_key(key_hash(key), LockMode::Exclusive, &|s| {
-        op_setbit(s, db, key, offset, on, now)
-    })?;
+    let old = ctx
+        .exec
+        .single_key(key_hash(key), LockMode::Exclusive, &|s| {
+            op_setbit(s, db, key, offset, on, now)
+        })?;
     ctx.reply().integer(old);
     Ok(())
 }
@@ -206,15 +208,17 @@ fn cmd_setbit(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
 fn cmd_getbit(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     let offset = parse_bit_offset(args.get(2), None, max_bulk_len(ctx))?;
     let (db, key, now) = (ctx.db(), args.get(1), now_ms());
-    let bit = ctx.exec.single_key(key_hash(key), LockMode::Shared, &|s| -> OpResult<i64> {
-        let mut dbs = s.db.borrow_mut();
-        let found = dbs.find(db, key, now);
-        count_lookup(found.is_some());
-        match found {
-            None => Ok(0),
-            Some(v) => Ok(get_bit(&v.as_bytes().ok_or(CmdError::WrongType)?, offset) as i64),
-        }
-    })?;
+    let bit = ctx
+        .exec
+        .single_key(key_hash(key), LockMode::Shared, &|s| -> OpResult<i64> {
+            let mut dbs = s.db.borrow_mut();
+            let found = dbs.find(db, key, now);
+            count_lookup(found.is_some());
+            match found {
+                None => Ok(0),
+                Some(v) => Ok(get_bit(&v.as_bytes().ok_or(CmdError::WrongType)?, offset) as i64),
+            }
+        })?;
     ctx.reply().integer(bit);
     Ok(())
 }
@@ -334,14 +338,16 @@ fn cmd_bitcount(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     // Redis 7.0 looks the key up first: a missing key counts 0 whatever the range says.
     let span = parse_bitcount_span(args);
     let (db, key, now) = (ctx.db(), args.get(1), now_ms());
-    let n = ctx.exec.single_key(key_hash(key), LockMode::Shared, &|s| -> OpResult<i64> {
-        let mut dbs = s.db.borrow_mut();
-        let found = dbs.find(db, key, now);
-        count_lookup(found.is_some());
-        let Some(v) = found else { return Ok(0) };
-        let bytes = v.as_bytes().ok_or(CmdError::WrongType)?;
-        Ok(bitcount(&bytes, span.clone()?))
-    })?;
+    let n = ctx
+        .exec
+        .single_key(key_hash(key), LockMode::Shared, &|s| -> OpResult<i64> {
+            let mut dbs = s.db.borrow_mut();
+            let found = dbs.find(db, key, now);
+            count_lookup(found.is_some());
+            let Some(v) = found else { return Ok(0) };
+            let bytes = v.as_bytes().ok_or(CmdError::WrongType)?;
+            Ok(bitcount(&bytes, span.clone()?))
+        })?;
     ctx.reply().integer(n);
     Ok(())
 }
@@ -355,16 +361,18 @@ fn cmd_bitpos(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     // As BITCOUNT: the range is only checked once the key exists.
     let span = parse_bitpos_span(args);
     let (db, key, now) = (ctx.db(), args.get(1), now_ms());
-    let n = ctx.exec.single_key(key_hash(key), LockMode::Shared, &|s| -> OpResult<i64> {
-        let mut dbs = s.db.borrow_mut();
-        let found = dbs.find(db, key, now);
-        count_lookup(found.is_some());
-        let Some(v) = found else {
-            return Ok(if bit { -1 } else { 0 });
-        };
-        let bytes = v.as_bytes().ok_or(CmdError::WrongType)?;
-        Ok(bitpos(&bytes, bit, span.clone()?))
-    })?;
+    let n = ctx
+        .exec
+        .single_key(key_hash(key), LockMode::Shared, &|s| -> OpResult<i64> {
+            let mut dbs = s.db.borrow_mut();
+            let found = dbs.find(db, key, now);
+            count_lookup(found.is_some());
+            let Some(v) = found else {
+                return Ok(if bit { -1 } else { 0 });
+            };
+            let bytes = v.as_bytes().ok_or(CmdError::WrongType)?;
+            Ok(bitpos(&bytes, bit, span.clone()?))
+        })?;
     ctx.reply().integer(n);
     Ok(())
 }
@@ -468,14 +476,15 @@ fn cmd_bitop(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     }
     let len = if plan.groups.len() == 1 {
         // Everything on one shard: read, compute and store in one hop.
-        ctx.exec.single_shard(plan.groups[0].0, &plan.groups[0].2, &|s| -> OpResult<
-            usize,
-        > {
-            let sources = gather(count, read_sources(s, &plan, &keys, db, now).into_iter())?;
-            let result = bitop(op, &sources);
-            store_result(s, db, dest, &result, now);
-            Ok(result.len())
-        })?
+        ctx.exec
+            .single_shard(plan.groups[0].0, &plan.groups[0].2, &|s| -> OpResult<
+                usize,
+            > {
+                let sources = gather(count, read_sources(s, &plan, &keys, db, now).into_iter())?;
+                let result = bitop(op, &sources);
+                store_result(s, db, dest, &result, now);
+                Ok(result.len())
+            })?
     } else {
         // Read the sources on their shards, compute here, store on the destination's shard;
         // one transaction keeps the whole operation atomic.
@@ -709,9 +718,11 @@ fn bitfield(ctx: &mut CmdCtx<'_>, args: &Args<'_>, read_only: bool) -> CmdResult
                 "ERR BITFIELD_RO only supports the GET subcommand",
             ))
         }
-        Some(end) => ctx.exec.single_key(key_hash(key), LockMode::Exclusive, &|s| {
-            op_bitfield_write(s, db, key, &plan, end, now)
-        })?,
+        Some(end) => ctx
+            .exec
+            .single_key(key_hash(key), LockMode::Exclusive, &|s| {
+                op_bitfield_write(s, db, key, &plan, end, now)
+            })?,
     };
     let mut r = ctx.reply();
     r.array_header(replies.len());

@@ -43,6 +43,8 @@ fn cmd_select(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
 }
 
 fn cmd_reset(ctx: &mut CmdCtx<'_>, _args: &Args<'_>) -> CmdResult {
+    ctx.conn.multi = None;
+    crate::families::transaction_family::unwatch_all(ctx.conn);
     ctx.conn.db = 0;
     ctx.conn.info.db.set(0);
     ctx.conn.resp = RespVersion::Resp2;

@@ -360,7 +360,8 @@ fn count_keys(
     let (db, now) = (ctx.db(), now_ms());
     let keys: Vec<&[u8]> = args.rest(1).collect();
     let total = if keys.len() == 1 {
-        ctx.exec.single_key(key_hash(keys[0]), mode, &|s| op(s, db, &keys, now))
+        ctx.exec
+            .single_key(key_hash(keys[0]), mode, &|s| op(s, db, &keys, now))
     } else {
         let plan = KeyPlan::new(keys.iter().copied(), mode);
         let mut total = 0;
@@ -458,7 +459,15 @@ fn rename(ctx: &mut CmdCtx<'_>, args: &Args<'_>, nx: bool) -> CmdResult {
             op_rename_local(s, db, src, dst, nx, now)
         })?
     } else {
-        rename_across(&mut ctx.exec, &plan, (src_shard, dst_shard), db, (src, dst), nx, now)?
+        rename_across(
+            &mut ctx.exec,
+            &plan,
+            (src_shard, dst_shard),
+            db,
+            (src, dst),
+            nx,
+            now,
+        )?
     };
     if nx {
         ctx.reply().integer(renamed as i64);
@@ -553,9 +562,11 @@ fn cmd_move(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     if dst_db == db {
         return Err(CmdError::raw(SAME_OBJECT));
     }
-    let moved = ctx.exec.single_key(key_hash(key), LockMode::Exclusive, &|s| {
-        op_move(s, db, dst_db, key, now)
-    });
+    let moved = ctx
+        .exec
+        .single_key(key_hash(key), LockMode::Exclusive, &|s| {
+            op_move(s, db, dst_db, key, now)
+        });
     ctx.reply().integer(moved as i64);
     Ok(())
 }
@@ -662,19 +673,21 @@ fn cmd_scan(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
             break 0;
         }
         let budget = count - visited;
-        let step = ctx.exec.on_shards(&[shard], &|s| {
-            op_scan(
-                s,
-                db,
-                table_cursor,
-                budget,
-                pattern.as_ref(),
-                type_filter,
-                now,
-            )
-        })
-        .pop()
-        .expect("one shard");
+        let step = ctx
+            .exec
+            .on_shards(&[shard], &|s| {
+                op_scan(
+                    s,
+                    db,
+                    table_cursor,
+                    budget,
+                    pattern.as_ref(),
+                    type_filter,
+                    now,
+                )
+            })
+            .pop()
+            .expect("one shard");
         visited += step.visited;
         keys.extend(step.keys);
         if step.next == 0 {
@@ -724,13 +737,15 @@ fn cmd_randomkey(ctx: &mut CmdCtx<'_>, _args: &Args<'_>) -> CmdResult {
             .expect("pick < total");
         let shard = candidates.swap_remove(at).0;
         let sample = FixedHasher::hash_u64(random);
-        let key = ctx.exec.on_shards(&[shard], &|s| {
-            s.db.borrow_mut()
-                .random_key(db, now, sample)
-                .map(|k| k.to_vec())
-        })
-        .pop()
-        .expect("one shard");
+        let key = ctx
+            .exec
+            .on_shards(&[shard], &|s| {
+                s.db.borrow_mut()
+                    .random_key(db, now, sample)
+                    .map(|k| k.to_vec())
+            })
+            .pop()
+            .expect("one shard");
         if let Some(k) = key {
             ctx.reply().bulk(&k);
             return Ok(());
@@ -743,7 +758,9 @@ fn cmd_randomkey(ctx: &mut CmdCtx<'_>, _args: &Args<'_>) -> CmdResult {
 
 fn cmd_dbsize(ctx: &mut CmdCtx<'_>, _args: &Args<'_>) -> CmdResult {
     let db = ctx.db();
-    let n: usize = ctx.exec.on_all_shards(&|s| s.db.borrow().len(db))
+    let n: usize = ctx
+        .exec
+        .on_all_shards(&|s| s.db.borrow().len(db))
         .into_iter()
         .sum();
     ctx.reply().integer(n as i64);
@@ -762,14 +779,18 @@ fn flush_mode(args: &Args<'_>) -> CmdResult {
 fn cmd_flushdb(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     flush_mode(args)?;
     let db = ctx.db();
-    ctx.exec.schedule_global().execute_all(&|s| s.db.borrow_mut().flush_db(db));
+    ctx.exec
+        .schedule_global()
+        .execute_all(&|s| s.db.borrow_mut().flush_db(db));
     ctx.reply().ok();
     Ok(())
 }
 
 fn cmd_flushall(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     flush_mode(args)?;
-    ctx.exec.schedule_global().execute_all(&|s| s.db.borrow_mut().flush_all());
+    ctx.exec
+        .schedule_global()
+        .execute_all(&|s| s.db.borrow_mut().flush_all());
     ctx.reply().ok();
     Ok(())
 }
@@ -783,7 +804,9 @@ fn cmd_swapdb(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     }
     if a != b {
         let (a, b) = (a as usize, b as usize);
-        ctx.exec.schedule_global().execute_all(&|s| s.db.borrow_mut().swap_dbs(a, b));
+        ctx.exec
+            .schedule_global()
+            .execute_all(&|s| s.db.borrow_mut().swap_dbs(a, b));
     }
     ctx.reply().ok();
     Ok(())
@@ -838,9 +861,11 @@ fn expire(
         .ok_or_else(invalid)?;
     let base = if absolute { 0 } else { now as i64 };
     let when = when.checked_add(base).ok_or_else(invalid)?;
-    let n = ctx.exec.single_key(key_hash(key), LockMode::Exclusive, &|s| {
-        op_expire(s, db, key, when, cond, now)
-    });
+    let n = ctx
+        .exec
+        .single_key(key_hash(key), LockMode::Exclusive, &|s| {
+            op_expire(s, db, key, when, cond, now)
+        });
     ctx.reply().integer(n);
     Ok(())
 }
@@ -903,9 +928,11 @@ fn cmd_pexpiretime(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
 
 fn cmd_persist(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     let (db, key, now) = (ctx.db(), args.get(1), now_ms());
-    let cleared = ctx.exec.single_key(key_hash(key), LockMode::Exclusive, &|s| {
-        s.db.borrow_mut().clear_expiry(db, key, now)
-    });
+    let cleared = ctx
+        .exec
+        .single_key(key_hash(key), LockMode::Exclusive, &|s| {
+            s.db.borrow_mut().clear_expiry(db, key, now)
+        });
     ctx.reply().integer(cleared as i64);
     Ok(())
 }

@@ -9,6 +9,7 @@ pub mod connection_family;
 pub mod keyspace_family;
 pub mod server_family;
 pub mod string_family;
+pub mod transaction_family;
 
 /// Every family's registration function.
 pub const ALL: &[fn() -> Vec<CommandSpec>] = &[
@@ -17,4 +18,5 @@ pub const ALL: &[fn() -> Vec<CommandSpec>] = &[
     keyspace_family::commands,
     server_family::commands,
     string_family::commands,
+    transaction_family::commands,
 ];

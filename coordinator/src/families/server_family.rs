@@ -1331,7 +1331,8 @@ fn debug_populate(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
         let now = clock::wall_now_ms();
         let groups = &groups;
         // Whole-shard locks: the batch is atomic with respect to other transactions.
-        ctx.exec.schedule_global()
+        ctx.exec
+            .schedule_global()
             .execute_all(&|shard| op_populate(shard, db, prefix, size, &groups[shard.index], now));
         start = end;
     }
@@ -1440,10 +1441,12 @@ fn cmd_debug(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
         debug_populate(ctx, args)?;
     } else if eq_ignore_case(sub, "object") && n == 3 {
         let (db, key, now) = (ctx.db(), args.get(2), clock::wall_now_ms());
-        let line = ctx.exec.single_key(key_hash(key), LockMode::Shared, &|s| {
-            op_debug_object(s, db, key, now)
-        })
-        .ok_or(CmdError::NoSuchKey)?;
+        let line = ctx
+            .exec
+            .single_key(key_hash(key), LockMode::Shared, &|s| {
+                op_debug_object(s, db, key, now)
+            })
+            .ok_or(CmdError::NoSuchKey)?;
         ctx.reply().simple(line.as_bytes());
     } else if eq_ignore_case(sub, "sleep") && n == 3 {
         let secs = strtod_prefix(args.get(2));

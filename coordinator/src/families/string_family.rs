@@ -480,9 +480,11 @@ fn cmd_set(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     };
     let get = o.get;
     let (db, key, value) = (ctx.db(), args.get(1), args.get(2));
-    let out = ctx.exec.single_key(key_hash(key), LockMode::Exclusive, &|s| {
-        op_set(s, db, key, value, SetMode { cond, ttl, get }, now)
-    })?;
+    let out = ctx
+        .exec
+        .single_key(key_hash(key), LockMode::Exclusive, &|s| {
+            op_set(s, db, key, value, SetMode { cond, ttl, get }, now)
+        })?;
     let mut r = ctx.reply();
     if get {
         match out.old {
@@ -513,7 +515,9 @@ fn cmd_getex(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
         _ => LockMode::Exclusive,
     };
     let (db, key, now) = (ctx.db(), args.get(1), now_ms());
-    let v = ctx.exec.single_key(key_hash(key), mode, &|s| op_getex(s, db, key, ttl, now))?;
+    let v = ctx
+        .exec
+        .single_key(key_hash(key), mode, &|s| op_getex(s, db, key, ttl, now))?;
     match v {
         Some(v) => ctx.reply().bulk(&v),
         None => ctx.reply().null(),
@@ -523,13 +527,15 @@ fn cmd_getex(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
 
 fn cmd_setnx(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     let (db, key, value, now) = (ctx.db(), args.get(1), args.get(2), now_ms());
-    let out = ctx.exec.single_key(key_hash(key), LockMode::Exclusive, &|s| {
-        let mode = SetMode {
-            cond: Cond::IfMissing,
-            ..SetMode::PLAIN
-        };
-        op_set(s, db, key, value, mode, now)
-    })?;
+    let out = ctx
+        .exec
+        .single_key(key_hash(key), LockMode::Exclusive, &|s| {
+            let mode = SetMode {
+                cond: Cond::IfMissing,
+                ..SetMode::PLAIN
+            };
+            op_set(s, db, key, value, mode, now)
+        })?;
     ctx.reply().integer(out.done as i64);
     Ok(())
 }
@@ -538,19 +544,20 @@ fn setex(ctx: &mut CmdCtx<'_>, args: &Args<'_>, unit_ms: i64, name: &str) -> Cmd
     let now = now_ms();
     let deadline = deadline_from(unit_ms, false, args.get(2), now, name)?;
     let (db, key, value) = (ctx.db(), args.get(1), args.get(3));
-    ctx.exec.single_key(key_hash(key), LockMode::Exclusive, &|s| {
-        op_set(
-            s,
-            db,
-            key,
-            value,
-            SetMode {
-                ttl: Ttl::At(deadline),
-                ..SetMode::PLAIN
-            },
-            now,
-        )
-    })?;
+    ctx.exec
+        .single_key(key_hash(key), LockMode::Exclusive, &|s| {
+            op_set(
+                s,
+                db,
+                key,
+                value,
+                SetMode {
+                    ttl: Ttl::At(deadline),
+                    ..SetMode::PLAIN
+                },
+                now,
+            )
+        })?;
     ctx.reply().ok();
     Ok(())
 }
@@ -565,13 +572,15 @@ fn cmd_psetex(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
 
 fn cmd_getset(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     let (db, key, value, now) = (ctx.db(), args.get(1), args.get(2), now_ms());
-    let out = ctx.exec.single_key(key_hash(key), LockMode::Exclusive, &|s| {
-        let mode = SetMode {
-            get: true,
-            ..SetMode::PLAIN
-        };
-        op_set(s, db, key, value, mode, now)
-    })?;
+    let out = ctx
+        .exec
+        .single_key(key_hash(key), LockMode::Exclusive, &|s| {
+            let mode = SetMode {
+                get: true,
+                ..SetMode::PLAIN
+            };
+            op_set(s, db, key, value, mode, now)
+        })?;
     match out.old {
         Some(v) => ctx.reply().bulk(&v),
         None => ctx.reply().null(),
@@ -581,15 +590,17 @@ fn cmd_getset(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
 
 fn cmd_getdel(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     let (db, key, now) = (ctx.db(), args.get(1), now_ms());
-    let v = ctx.exec.single_key(key_hash(key), LockMode::Exclusive, &|s| -> OpResult<
-        Option<Vec<u8>>,
-    > {
-        let old = op_get(s, db, key, now)?;
-        if old.is_some() {
-            s.db.borrow_mut().delete(db, key, now);
-        }
-        Ok(old)
-    })?;
+    let v = ctx
+        .exec
+        .single_key(key_hash(key), LockMode::Exclusive, &|s| -> OpResult<
+            Option<Vec<u8>>,
+        > {
+            let old = op_get(s, db, key, now)?;
+            if old.is_some() {
+                s.db.borrow_mut().delete(db, key, now);
+            }
+            Ok(old)
+        })?;
     match v {
         Some(v) => ctx.reply().bulk(&v),
         None => ctx.reply().null(),
@@ -692,9 +703,11 @@ fn cmd_msetnx(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
 
 fn incr_by(ctx: &mut CmdCtx<'_>, key: &[u8], delta: i64) -> CmdResult {
     let (db, now) = (ctx.db(), now_ms());
-    let v = ctx.exec.single_key(key_hash(key), LockMode::Exclusive, &|s| {
-        op_incr(s, db, key, delta, now)
-    })?;
+    let v = ctx
+        .exec
+        .single_key(key_hash(key), LockMode::Exclusive, &|s| {
+            op_incr(s, db, key, delta, now)
+        })?;
     ctx.reply().integer(v);
     Ok(())
 }
@@ -724,9 +737,11 @@ fn cmd_incrbyfloat(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     // An infinite increment is refused after the stored value parses, as Redis does.
     let d = LongDouble::parse(args.get(2)).ok_or(CmdError::NotFloat)?;
     let (db, key, now) = (ctx.db(), args.get(1), now_ms());
-    let v = ctx.exec.single_key(key_hash(key), LockMode::Exclusive, &|s| {
-        op_incr_float(s, db, key, d, now)
-    })?;
+    let v = ctx
+        .exec
+        .single_key(key_hash(key), LockMode::Exclusive, &|s| {
+            op_incr_float(s, db, key, d, now)
+        })?;
     ctx.reply().bulk(&v);
     Ok(())
 }
@@ -734,25 +749,29 @@ fn cmd_incrbyfloat(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
 fn cmd_append(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     let (db, key, tail, now) = (ctx.db(), args.get(1), args.get(2), now_ms());
     let limit = max_bulk_len(ctx);
-    let n = ctx.exec.single_key(key_hash(key), LockMode::Exclusive, &|s| {
-        op_append(s, db, key, tail, limit, now)
-    })?;
+    let n = ctx
+        .exec
+        .single_key(key_hash(key), LockMode::Exclusive, &|s| {
+            op_append(s, db, key, tail, limit, now)
+        })?;
     ctx.reply().integer(n);
     Ok(())
 }
 
 fn cmd_strlen(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     let (db, key, now) = (ctx.db(), args.get(1), now_ms());
-    let n = ctx.exec.single_key(key_hash(key), LockMode::Shared, &|s| -> OpResult<i64> {
-        let mut dbs = s.db.borrow_mut();
-        let found = dbs.find(db, key, now);
-        count_lookup(found.is_some());
-        match found {
-            None => Ok(0),
-            Some(v) if v.as_object().is_some() => Err(CmdError::WrongType),
-            Some(v) => Ok(v.str_len() as i64),
-        }
-    })?;
+    let n = ctx
+        .exec
+        .single_key(key_hash(key), LockMode::Shared, &|s| -> OpResult<i64> {
+            let mut dbs = s.db.borrow_mut();
+            let found = dbs.find(db, key, now);
+            count_lookup(found.is_some());
+            match found {
+                None => Ok(0),
+                Some(v) if v.as_object().is_some() => Err(CmdError::WrongType),
+                Some(v) => Ok(v.str_len() as i64),
+            }
+        })?;
     ctx.reply().integer(n);
     Ok(())
 }
@@ -776,9 +795,11 @@ fn cmd_setrange(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     let offset = usize::try_from(offset).map_err(|_| CmdError::raw(STRING_TOO_LONG))?;
     let (db, key, value, now) = (ctx.db(), args.get(1), args.get(3), now_ms());
     let limit = max_bulk_len(ctx);
-    let n = ctx.exec.single_key(key_hash(key), LockMode::Exclusive, &|s| {
-        op_setrange(s, db, key, offset, value, limit, now)
-    })?;
+    let n = ctx
+        .exec
+        .single_key(key_hash(key), LockMode::Exclusive, &|s| {
+            op_setrange(s, db, key, offset, value, limit, now)
+        })?;
     ctx.reply().integer(n);
     Ok(())
 }
