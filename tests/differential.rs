@@ -271,6 +271,9 @@ fn random_transactions_get_identical_replies() {
     }
 }
 
+/// Commands, each a list of arguments.
+type Script<'a> = &'a [&'a [&'a str]];
+
 /// What invalidates a WATCH and what does not, against redis-server, one case at a time.
 #[test]
 fn watch_invalidation_matches_redis() {
@@ -278,7 +281,7 @@ fn watch_invalidation_matches_redis() {
     let ours = server(4);
     let theirs_addr = format!("127.0.0.1:{}", redis.port).parse().unwrap();
     // (setup, what the other connection does while the key is watched)
-    let cases: &[(&[&[&str]], &[&[&str]])] = &[
+    let cases: &[(Script, Script)] = &[
         (&[&["SET", "w", "1"]], &[&["SET", "w", "1"]]),
         (&[&["SET", "w", "1"]], &[&["DEL", "w"]]),
         (&[], &[&["DEL", "w"]]),
