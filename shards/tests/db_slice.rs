@@ -248,8 +248,26 @@ fn watched_versions_change_on_writes_only() {
     assert_eq!(get(&mut slice, 0, "w", 11), None);
     let v3 = slice.watched_version(0, b"w").unwrap();
     assert_ne!(v3, v2, "expiry touches");
+    // SWAPDB and FLUSHDB touch a watched key only where it is stored (as Redis does).
     slice.swap_dbs(0, 1);
-    assert_ne!(slice.watched_version(0, b"w").unwrap(), v3);
+    assert_eq!(
+        slice.watched_version(0, b"w").unwrap(),
+        v3,
+        "absent from both"
+    );
+    set(&mut slice, 1, "w", "x", 0);
+    slice.swap_dbs(0, 1);
+    let v4 = slice.watched_version(0, b"w").unwrap();
+    assert_ne!(v4, v3, "stored in the other database");
+    slice.flush_db(1);
+    assert_eq!(slice.watched_version(0, b"w").unwrap(), v4);
+    slice.flush_db(0);
+    assert_ne!(slice.watched_version(0, b"w").unwrap(), v4);
+    // A write that changes nothing through the value does not touch.
+    set(&mut slice, 0, "w", "1", 0);
+    let v5 = slice.watched_version(0, b"w").unwrap();
+    drop(slice.find_mut(0, b"w", 0));
+    assert_eq!(slice.watched_version(0, b"w").unwrap(), v5);
     slice.unwatch_key(0, b"w");
     assert_eq!(slice.watched_version(0, b"w"), None);
 }

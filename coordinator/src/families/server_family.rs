@@ -655,6 +655,8 @@ fn stats_lines(server: &ServerState, ex: &Extras, f: &Figures, lines: &mut Vec<S
         "latest_fork_usec:0".into(),
         "total_forks:0".into(),
         format!("total_error_replies:{errors}"),
+        format!("tx_multi_shard_scheduled:{}", crate::tx::stats::scheduled()),
+        format!("tx_schedule_attempts:{}", crate::tx::stats::attempts()),
     ]);
 }
 

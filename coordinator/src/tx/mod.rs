@@ -24,6 +24,26 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 static NEXT_TXID: AtomicU64 = AtomicU64::new(1);
 
+/// Scheduling figures for INFO: multi-shard transactions scheduled and the attempts it took.
+pub mod stats {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    pub(super) static SCHEDULED: AtomicU64 = AtomicU64::new(0);
+    pub(super) static ATTEMPTS: AtomicU64 = AtomicU64::new(0);
+
+    pub fn scheduled() -> u64 {
+        SCHEDULED.load(Ordering::Relaxed)
+    }
+
+    pub fn attempts() -> u64 {
+        ATTEMPTS.load(Ordering::Relaxed)
+    }
+}
+
+/// Scheduling attempts after which a transaction waits a little before each retry (its
+/// conflicts need time to conclude), instead of retrying at once.
+const ATTEMPTS_BEFORE_BACKOFF: u32 = 4;
+
 #[derive(Copy, Clone)]
 enum JobKind<'a> {
     /// Run now (reads that need no isolation, scheduling steps).
@@ -207,7 +227,17 @@ impl Transaction {
     /// Enters the transaction in the queues of the shards in `plan` (shard, its locks).
     pub fn schedule(plan: &[(usize, ShardLocks)]) -> Transaction {
         let shards: Vec<usize> = plan.iter().map(|(s, _)| *s).collect();
+        stats::SCHEDULED.fetch_add(1, Ordering::Relaxed);
+        let mut attempt = 0u32;
         loop {
+            attempt += 1;
+            stats::ATTEMPTS.fetch_add(1, Ordering::Relaxed);
+            if attempt > ATTEMPTS_BEFORE_BACKOFF {
+                // Let the conflicting transactions this one keeps meeting conclude first.
+                damselfly_runtime::fiber::sleep(std::time::Duration::from_micros(
+                    10 << (attempt - ATTEMPTS_BEFORE_BACKOFF).min(6),
+                ));
+            }
             let txid = NEXT_TXID.fetch_add(1, Ordering::Relaxed);
             let schedule = |shard: &Shard| {
                 let locks = &plan

@@ -1,7 +1,8 @@
-//! The transaction queue of one shard (VLL). Entries are kept in arrival order; multi-shard
-//! transactions are only admitted with a txid above every multi-shard txid admitted before, so
-//! on every shard conflicting multi-shard transactions sit in txid order — the order that makes
-//! the whole schedule serializable without deadlocks. An entry may run when it is at the head,
+//! The transaction queue of one shard (VLL). Entries are kept in arrival order. A multi-shard
+//! transaction whose txid is below one admitted before is refused only if its locks conflict
+//! with a transaction queued here: so on every shard, transactions that conflict while both
+//! are queued sit in txid order — the order that makes the whole schedule serializable without
+//! deadlocks — and a late txid with nothing to conflict with is not sent round again. An entry may run when it is at the head,
 //! or at any time when all its locks were free on arrival (out of order: nothing before it
 //! conflicts, and everything after it that conflicts waits for its locks).
 
@@ -28,14 +29,15 @@ pub struct TxQueue {
 }
 
 impl TxQueue {
-    /// Admits a transaction; None when a multi-shard txid arrives out of order (the
-    /// coordinator retries with a fresh txid).
+    /// Admits a transaction; `out_of_order` says its locks were all free on arrival. None when
+    /// a multi-shard txid arrives below one admitted before and conflicts with a queued
+    /// transaction (the coordinator retries with a fresh txid).
     pub fn admit(&mut self, txid: u64, out_of_order: bool) -> Option<u64> {
         if txid != 0 {
-            if txid <= self.max_txid {
+            if txid <= self.max_txid && !out_of_order {
                 return None;
             }
-            self.max_txid = txid;
+            self.max_txid = self.max_txid.max(txid);
         }
         self.next_seq += 1;
         let seq = self.next_seq;
@@ -114,7 +116,10 @@ mod tests {
     fn admits_multi_shard_txids_in_order_only() {
         let mut q = TxQueue::default();
         let a = q.admit(5, false).unwrap();
-        assert!(q.admit(4, true).is_none());
+        assert!(q.admit(4, false).is_none(), "late and conflicting");
+        let late = q.admit(3, true).expect("late but free of conflicts");
+        assert!(q.can_run(late));
+        q.remove(late);
         let b = q.admit(0, false).unwrap();
         let c = q.admit(9, true).unwrap();
         assert!(q.can_run(a));
