@@ -3,11 +3,12 @@
 //! hard and soft limits), and the memory of all clients together (`maxmemory-clients`, which
 //! disconnects the largest client first).
 //!
-//! The limits are read from the config into atomics whenever the config changes, so the
-//! connection loop reads them without a lock.
+//! It also keeps how a connection batches its commands (`pipeline-squash`,
+//! `multi-exec-squash`). All are read from the config into atomics whenever the config
+//! changes, so the connection loop reads them without a lock.
 
 use crate::config::{parse_memory, Config};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 /// The classes `client-output-buffer-limit` names, in the order CONFIG GET lists them.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -94,6 +95,9 @@ pub struct ClientLimits {
     pub total_mem: AtomicUsize,
     /// Per proactor, while over `maxmemory-clients`: its largest client's memory.
     largest: Vec<AtomicUsize>,
+    pipeline_squash: AtomicUsize,
+    multi_exec_squash: AtomicBool,
+    bulk_len_max: AtomicUsize,
 }
 
 impl ClientLimits {
@@ -105,6 +109,9 @@ impl ClientLimits {
             output: Default::default(),
             total_mem: AtomicUsize::new(0),
             largest: (0..proactors).map(|_| AtomicUsize::new(0)).collect(),
+            pipeline_squash: AtomicUsize::new(0),
+            multi_exec_squash: AtomicBool::new(false),
+            bulk_len_max: AtomicUsize::new(0),
         }
     }
 
@@ -129,11 +136,33 @@ impl ClientLimits {
             slot[1].store(l.soft, Ordering::Relaxed);
             slot[2].store(l.soft_secs, Ordering::Relaxed);
         }
+        self.pipeline_squash
+            .store(int("pipeline-squash"), Ordering::Relaxed);
+        self.bulk_len_max
+            .store(int("proto-max-bulk-len"), Ordering::Relaxed);
+        self.multi_exec_squash.store(
+            config.get("multi-exec-squash").as_deref() == Some("yes"),
+            Ordering::Relaxed,
+        );
         self.seen_generation.store(generation, Ordering::Release);
     }
 
     pub fn query_buffer_max(&self) -> usize {
         self.query_buffer_max.load(Ordering::Relaxed)
+    }
+
+    /// Pipelines of at least this many commands are squashed; 0: never.
+    pub fn pipeline_squash(&self) -> usize {
+        self.pipeline_squash.load(Ordering::Relaxed)
+    }
+
+    /// `proto-max-bulk-len`: the longest string a command may build (APPEND, SETRANGE).
+    pub fn bulk_len_max(&self) -> usize {
+        self.bulk_len_max.load(Ordering::Relaxed)
+    }
+
+    pub fn multi_exec_squash(&self) -> bool {
+        self.multi_exec_squash.load(Ordering::Relaxed)
     }
 
     pub fn maxmemory_clients(&self) -> usize {

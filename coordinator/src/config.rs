@@ -2,7 +2,7 @@
 //! Redis-style config file and CONFIG GET/SET. Names are Redis's (dashes); Dragonfly-style flag
 //! names with underscores are accepted everywhere as the same parameter.
 
-use damselfly_runtime::sync::Mutex;
+use damselfly_runtime::sync::SpinLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -338,6 +338,23 @@ pub const PARAMS: &[Param] = &[
         help: "per client class: disconnect past `hard` bytes of unsent replies, or past `soft` bytes for `seconds`",
     },
     Param {
+        name: "pipeline-squash",
+        kind: Kind::Int {
+            min: 0,
+            max: 1 << 20,
+        },
+        default: "10",
+        mutable: true,
+        help: "pipelines of at least this many commands read at once run grouped per shard, one hop per shard (0 = never)",
+    },
+    Param {
+        name: "multi-exec-squash",
+        kind: Kind::Bool,
+        default: "yes",
+        mutable: true,
+        help: "inside EXEC, run consecutive single-shard commands grouped per shard, one hop per shard",
+    },
+    Param {
         name: "maxmemory-clients",
         kind: Kind::MemoryOrPercent,
         default: "0",
@@ -477,7 +494,9 @@ fn validate_kind(kind: &Kind, value: &str, current: &str) -> Result<String, Stri
 
 /// Current values, by parameter index.
 pub struct Config {
-    values: Mutex<Vec<String>>,
+    /// A spin lock, not a fiber mutex: a squashed command reads the config on a shard's
+    /// thread outside any fiber, where nothing may park; every critical section is a copy.
+    values: SpinLock<Vec<String>>,
     /// Bumped by every change, so readers that cache values know when to re-read them.
     generation: AtomicU64,
 }
@@ -485,7 +504,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            values: Mutex::new(PARAMS.iter().map(|p| p.default.to_string()).collect()),
+            values: SpinLock::new(PARAMS.iter().map(|p| p.default.to_string()).collect()),
             generation: AtomicU64::new(0),
         }
     }

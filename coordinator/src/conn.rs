@@ -12,6 +12,7 @@ use crate::registry::CommandSpec;
 use crate::registry::Registry;
 use crate::server::{ProactorState, ProactorStats, ServerState};
 use crate::shard::{key_hash, shard_of};
+use crate::squash::{self, Hops};
 use damselfly_protocol::{CommandArgs, ParserLimits, ReplyWriter, RequestParser, RespVersion};
 use damselfly_runtime::clock::{self, Time};
 use damselfly_runtime::net::TcpStream;
@@ -43,6 +44,25 @@ pub struct ConnInfo {
 }
 
 impl ConnInfo {
+    pub fn new(id: u64, addr: String, laddr: String) -> ConnInfo {
+        let now = clock::wall_now_ms();
+        ConnInfo {
+            id,
+            addr,
+            laddr,
+            created_ms: now,
+            name: RefCell::new(Vec::new()),
+            db: Cell::new(0),
+            resp: Cell::new(2),
+            last_cmd: RefCell::new("NULL"),
+            last_active_ms: Cell::new(now),
+            qbuf: Cell::new(0),
+            mem: Cell::new(0),
+            lib_name: RefCell::new(Vec::new()),
+            lib_ver: RefCell::new(Vec::new()),
+        }
+    }
+
     /// One CLIENT LIST line (without the newline).
     pub fn describe(&self, now_ms: u64) -> String {
         format!(
@@ -75,6 +95,22 @@ pub struct ConnState {
     pub multi: Option<MultiState>,
     /// Keys WATCHed for the next EXEC.
     pub watched: Vec<WatchedKey>,
+}
+
+impl ConnState {
+    /// The state a squashed command runs with on its shard's thread: the client's id,
+    /// database and protocol, and `info`, a stand-in kept by that proactor.
+    pub fn stub(id: u64, db: usize, resp: RespVersion, info: Rc<ConnInfo>) -> ConnState {
+        ConnState {
+            id,
+            db,
+            resp,
+            close_after_reply: false,
+            info,
+            multi: None,
+            watched: Vec::new(),
+        }
+    }
 }
 
 /// Everything a command handler gets.
@@ -119,28 +155,17 @@ pub fn serve(stream: TcpStream, server: Arc<ServerState>) {
         let _ = stream.send_all(PROTECTED_MODE_DENIED);
         return;
     }
-    let now = clock::wall_now_ms();
-    let info = Rc::new(ConnInfo {
+    let info = Rc::new(ConnInfo::new(
         id,
-        addr: stream
+        stream
             .peer_addr()
             .map(|a| a.to_string())
             .unwrap_or_default(),
-        laddr: stream
+        stream
             .local_addr()
             .map(|a| a.to_string())
             .unwrap_or_default(),
-        created_ms: now,
-        name: RefCell::new(Vec::new()),
-        db: Cell::new(0),
-        resp: Cell::new(2),
-        last_cmd: RefCell::new("NULL"),
-        last_active_ms: Cell::new(now),
-        qbuf: Cell::new(0),
-        mem: Cell::new(0),
-        lib_name: RefCell::new(Vec::new()),
-        lib_ver: RefCell::new(Vec::new()),
-    });
+    ));
     let ps = ProactorState::current();
     ps.conns
         .borrow_mut()
@@ -303,18 +328,40 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
             if parsed > 1 {
                 prefetch_keys(server, conn.db, &input, &batch[..parsed], &spans[..parsed]);
             }
-            for (cmd, &(start, used)) in batch[..parsed].iter().zip(&spans[..parsed]) {
+            let squash = server.shards > 1
+                && limits.pipeline_squash() > 0
+                && parsed >= limits.pipeline_squash();
+            let mut i = 0;
+            while i < parsed {
                 if damselfly_runtime::stopping() {
                     // Shutting down: the rest of the pipeline is not run (as when Redis exits).
                     return;
                 }
-                let a = Args::new(&input[start..], cmd);
+                let (start, used) = spans[i];
                 // While it runs, a command is still in the query buffer (CLIENT LIST's qbuf).
                 info.qbuf.set(input.len() - start);
-                let raw = &input[start..start + used];
-                tick = execute_timed(server, conn, &a, raw, &mut out, tick);
-                if conn.close_after_reply {
-                    break 'batches;
+                let run = if squash && conn.multi.is_none() {
+                    let cmds = batch[i..parsed].iter().zip(&spans[i..parsed]);
+                    squash::squashable_run(
+                        server.shards,
+                        cmds.map(|(cmd, &(start, _))| Args::new(&input[start..], cmd)),
+                    )
+                } else {
+                    Vec::new()
+                };
+                if run.len() > 1 {
+                    ProactorStats::bump(&stats.commands, run.len() as u64);
+                    squash::run(server, conn, &run, &mut out, Hops::Now);
+                    i += run.len();
+                    tick = clock::now();
+                } else {
+                    let a = Args::new(&input[start..], &batch[i]);
+                    let raw = &input[start..start + used];
+                    tick = execute_timed(server, conn, &a, raw, &mut out, tick);
+                    i += 1;
+                    if conn.close_after_reply {
+                        break 'batches;
+                    }
                 }
                 if out.len() >= out_check {
                     mem.update(&input, &out, &batch);
@@ -544,7 +591,7 @@ pub fn execute_with(
 }
 
 /// Runs a looked-up, arity-checked command and counts it in its stats.
-fn run_command(
+pub fn run_command(
     server: &ServerState,
     conn: &mut ConnState,
     args: &Args<'_>,

@@ -9,7 +9,11 @@
 //!   (EXEC, later scripts): its locks are held, so every hop is a step of that transaction,
 //!   never a new txid and never a conclude.
 //!
-//! The same `cmd_*` code therefore runs plainly and inside EXEC.
+//! - **On shard**: the command is part of a squashed batch and already runs on the thread of
+//!   the one shard that owns its keys, inside a hop that holds their locks: shard-side work
+//!   runs in place, without any hop.
+//!
+//! The same `cmd_*` code therefore runs plainly, inside EXEC and in a squashed pipeline.
 
 use crate::keys::{self, KeyPlan};
 use crate::shard::{shard_of, Shard, ShardLocks};
@@ -18,6 +22,7 @@ use crate::tx::{self, locks::LockMode, Transaction};
 enum Mode<'t> {
     Now,
     Scheduled(&'t mut Transaction),
+    OnShard,
 }
 
 /// How the running command reaches its shards.
@@ -38,9 +43,11 @@ impl<'t> Exec<'t> {
         }
     }
 
-    /// True inside an already scheduled transaction (EXEC).
-    pub fn in_transaction(&self) -> bool {
-        matches!(self.mode, Mode::Scheduled(_))
+    /// A command of a squashed batch, running on the shard that owns all its keys.
+    pub fn on_shard() -> Exec<'static> {
+        Exec {
+            mode: Mode::OnShard,
+        }
     }
 
     /// A single-key command: inline when the key is local and unlocked, else one hop.
@@ -56,6 +63,10 @@ impl<'t> Exec<'t> {
                 let shard = shard_of(key_hash, damselfly_runtime::proactor_count());
                 one(t.execute(&[shard], false, f))
             }
+            Mode::OnShard => {
+                let s = local_shard(shard_of(key_hash, damselfly_runtime::proactor_count()));
+                f(s)
+            }
         }
     }
 
@@ -69,6 +80,7 @@ impl<'t> Exec<'t> {
         match &mut self.mode {
             Mode::Now => tx::single_shard(shard, locks, f),
             Mode::Scheduled(t) => one(t.execute(&[shard], false, f)),
+            Mode::OnShard => f(local_shard(shard)),
         }
     }
 
@@ -85,6 +97,11 @@ impl<'t> Exec<'t> {
                 let out = t.execute(&shards, false, f);
                 shards.into_iter().zip(out).collect()
             }
+            Mode::OnShard => plan
+                .shards()
+                .into_iter()
+                .map(|shard| (shard, f(local_shard(shard))))
+                .collect(),
         }
     }
 
@@ -98,6 +115,7 @@ impl<'t> Exec<'t> {
         match &mut self.mode {
             Mode::Now => keys::run_sliced(plan, f, merge),
             Mode::Scheduled(t) => keys::execute_sliced(t, plan, false, f, merge),
+            Mode::OnShard => sliced_in_place(plan, f, merge),
         }
     }
 
@@ -112,6 +130,7 @@ impl<'t> Exec<'t> {
             Mode::Scheduled(t) if shards.iter().all(|s| t.shards().contains(s)) => {
                 t.execute(shards, false, f)
             }
+            Mode::OnShard => shards.iter().map(|&s| f(local_shard(s))).collect(),
             _ => tx::on_shards(shards, f),
         }
     }
@@ -133,6 +152,10 @@ impl<'t> Exec<'t> {
                 tx: Owned::Borrowed(t),
                 shards,
             },
+            Mode::OnShard => TxRef {
+                tx: Owned::OnShard,
+                shards,
+            },
         }
     }
 
@@ -148,6 +171,28 @@ impl<'t> Exec<'t> {
                 tx: Owned::Borrowed(t),
                 shards,
             },
+            Mode::OnShard => panic!("a whole-keyspace command was squashed"),
+        }
+    }
+}
+
+/// The shard a squashed command runs on; it must own every key the command touches.
+fn local_shard(shard: usize) -> &'static Shard {
+    let s = Shard::current();
+    assert_eq!(s.index, shard, "a squashed command reached past its shard");
+    s
+}
+
+/// A squashed command's slices, run in place on its shard.
+fn sliced_in_place<R>(
+    plan: &KeyPlan,
+    f: &(dyn Fn(&Shard, &[usize]) -> R + Sync),
+    mut merge: impl FnMut(usize, R),
+) {
+    for shard in plan.shards() {
+        let s = local_shard(shard);
+        for slice in plan.keys_of(shard).chunks(keys::SLICE_KEYS) {
+            merge(shard, f(s, slice));
         }
     }
 }
@@ -159,6 +204,8 @@ fn one<R>(mut v: Vec<R>) -> R {
 enum Owned<'a> {
     Own(Transaction),
     Borrowed(&'a mut Transaction),
+    /// A squashed command on its shard: steps run in place.
+    OnShard,
 }
 
 /// A command's multi-hop transaction: its own, or its part of the enclosing one (which the
@@ -178,6 +225,7 @@ impl TxRef<'_> {
         match &mut self.tx {
             Owned::Own(t) => (t, true),
             Owned::Borrowed(t) => (t, false),
+            Owned::OnShard => unreachable!("on-shard steps run in place"),
         }
     }
 
@@ -189,6 +237,9 @@ impl TxRef<'_> {
         conclude: bool,
         f: &(dyn Fn(&Shard) -> R + Sync),
     ) -> Vec<R> {
+        if let Owned::OnShard = self.tx {
+            return shards.iter().map(|&s| f(local_shard(s))).collect();
+        }
         let (tx, owned) = self.tx();
         tx.execute(shards, conclude && owned, f)
     }
@@ -209,6 +260,9 @@ impl TxRef<'_> {
         f: &(dyn Fn(&Shard, &[usize]) -> R + Sync),
         merge: impl FnMut(usize, R),
     ) {
+        if let Owned::OnShard = self.tx {
+            return sliced_in_place(plan, f, merge);
+        }
         let (tx, owned) = self.tx();
         keys::execute_sliced(tx, plan, conclude && owned, f, merge);
     }

@@ -2,6 +2,7 @@
 //!
 //! - `shard`: the shard each proactor owns (databases, intent locks, transaction queue).
 //! - `exec`: the executor every command reaches its shards through (own hops, or inside EXEC).
+//! - `squash`: runs of single-shard commands grouped into one hop per shard.
 //! - `tx`: hops and VLL transactions (single-key fast path, single-shard hop, multi-shard
 //!   schedule/execute/conclude, global transactions).
 //! - `registry`: the command table (name, arity, flags, ACL categories, key spec, handler).
@@ -23,6 +24,7 @@ pub mod long_double;
 pub mod registry;
 pub mod server;
 pub mod shard;
+pub mod squash;
 pub mod tx;
 
 /// The Redis version Damselfly reports (HELLO, INFO): the command set it follows.

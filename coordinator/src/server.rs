@@ -133,6 +133,8 @@ pub struct ProactorState {
     pub batch_now_ms: Cell<u64>,
     pub conns: RefCell<HashMap<u64, (TcpStream, Rc<ConnInfo>)>>,
     pub stats: ProactorStats,
+    /// The connection info squashed commands from other proactors' clients run with here.
+    pub squash_info: Rc<ConnInfo>,
 }
 
 impl ProactorState {
@@ -195,6 +197,7 @@ pub fn start(pool: &ProactorPool, state: Arc<ServerState>) -> std::io::Result<Ru
                 shard: Shard::new(i, dbs),
                 batch_now_ms: Cell::new(clock::wall_now_ms()),
                 conns: RefCell::new(HashMap::new()),
+                squash_info: Rc::new(ConnInfo::new(0, String::new(), String::new())),
                 stats: ProactorStats {
                     per_command: RefCell::new(vec![(0, 0, 0); n_cmds]),
                     ..Default::default()

@@ -48,7 +48,8 @@ pub fn count_lookup(hit: bool) {
 
 /// The current `proto-max-bulk-len`: the largest string a command may build.
 pub fn max_bulk_len(ctx: &CmdCtx<'_>) -> u64 {
-    ctx.server.config.get_int("proto-max-bulk-len").max(0) as u64
+    ctx.server.client_limits.refresh(&ctx.server.config);
+    ctx.server.client_limits.bulk_len_max() as u64
 }
 
 /// Redis's `checkStringLength`: a string of `len + append` bytes must fit the limit.

@@ -14,6 +14,7 @@ use crate::exec::Exec;
 use crate::keys::KeyPlan;
 use crate::registry::{flags::*, CommandSpec, Registry};
 use crate::shard::{key_hash, shard_of};
+use crate::squash::{self, Hops};
 use crate::tx::{self, locks::LockMode, Transaction};
 use damselfly_protocol::{CommandArgs, ParserLimits, RequestParser};
 use damselfly_runtime::clock;
@@ -144,13 +145,28 @@ fn cmd_exec(ctx: &mut CmdCtx<'_>, _args: &Args<'_>) -> CmdResult {
         return Ok(());
     }
     ctx.reply().array_header(parsed.len());
-    for p in &parsed {
-        let args = Args::new(p.raw, &p.args);
+    let limits = &ctx.server.client_limits;
+    limits.refresh(&ctx.server.config);
+    let squash = ctx.server.shards > 1 && limits.multi_exec_squash();
+    let mut i = 0;
+    while i < parsed.len() {
+        if let (true, Some(t)) = (squash, tx.as_mut()) {
+            // Consecutive single-shard commands: one hop per shard, shards in parallel.
+            let rest = parsed[i..].iter().map(|p| Args::new(p.raw, &p.args));
+            let run = squash::squashable_run(ctx.server.shards, rest);
+            if run.len() > 1 {
+                squash::run(ctx.server, ctx.conn, &run, ctx.out, Hops::In(t));
+                i += run.len();
+                continue;
+            }
+        }
+        let args = Args::new(parsed[i].raw, &parsed[i].args);
         let exec = match tx.as_mut() {
             Some(t) => Exec::scheduled(t),
             None => Exec::now(),
         };
         conn::execute_with(ctx.server, ctx.conn, &args, ctx.out, exec);
+        i += 1;
     }
     if let Some(tx) = tx {
         tx.conclude();

@@ -180,6 +180,17 @@ pub fn on_shards<R: Send>(shards: &[usize], f: &(dyn Fn(&Shard) -> R + Sync)) ->
     dispatch(shards, |_| JobKind::Plain, f)
 }
 
+/// Runs `f` on each shard of `shards` holding `locks[i]` there: at once when they are free,
+/// else queued behind the conflicting transactions (a squashed group per shard).
+pub fn on_shards_locked<R: Send>(
+    shards: &[usize],
+    locks: &[ShardLocks],
+    f: &(dyn Fn(&Shard) -> R + Sync),
+) -> Vec<R> {
+    assert_eq!(shards.len(), locks.len(), "one lock set per shard");
+    dispatch(shards, |i| JobKind::Single(&locks[i]), f)
+}
+
 /// Runs `f` on every shard.
 pub fn on_all_shards<R: Send>(f: &(dyn Fn(&Shard) -> R + Sync)) -> Vec<R> {
     let all: Vec<usize> = (0..damselfly_runtime::proactor_count()).collect();

@@ -17,7 +17,7 @@ pub use counter::ReplyCounter;
 pub use event::{Event, Notify};
 pub use mutex::{Mutex, MutexGuard};
 
-pub(crate) use spin::SpinLock;
+pub use spin::{SpinGuard, SpinLock};
 
 use crate::clock::{self, Time};
 use crate::fiber::{self, FiberRef};

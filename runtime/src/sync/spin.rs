@@ -5,7 +5,8 @@ use std::cell::UnsafeCell;
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-pub(crate) struct SpinLock<T> {
+/// Never hold it across a park: a parked holder would make every other locker spin.
+pub struct SpinLock<T> {
     locked: AtomicBool,
     value: UnsafeCell<T>,
 }
@@ -36,7 +37,7 @@ impl<T> SpinLock<T> {
     }
 }
 
-pub(crate) struct SpinGuard<'a, T> {
+pub struct SpinGuard<'a, T> {
     lock: &'a SpinLock<T>,
 }
 
