@@ -66,6 +66,11 @@ impl Shard {
         Some(seq)
     }
 
+    /// A scheduled transaction's hop runs now (later txids that arrive late are refused).
+    pub fn note_running(&self, seq: u64) {
+        self.txq.borrow_mut().note_running(seq);
+    }
+
     pub fn can_run(&self, seq: u64) -> bool {
         self.txq.borrow().can_run(seq)
     }

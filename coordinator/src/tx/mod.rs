@@ -120,6 +120,10 @@ fn run_armed<R: Send>(arg: usize) {
 }
 
 fn complete<R: Send>(job: &Job<R>, shard: &Shard, conclude: Option<u64>) {
+    // SAFETY: as in `run_job`.
+    if let JobKind::Step { seq, .. } = unsafe { *job.kind.get() } {
+        shard.note_running(seq);
+    }
     let r = (job.f)(shard);
     // SAFETY: as in `run_job`.
     unsafe { *job.result.get() = Some(r) };

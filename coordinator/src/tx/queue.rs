@@ -1,8 +1,11 @@
 //! The transaction queue of one shard (VLL). Entries are kept in arrival order. A multi-shard
-//! transaction whose txid is below one admitted before is refused only if its locks conflict
-//! with a transaction queued here: so on every shard, transactions that conflict while both
-//! are queued sit in txid order — the order that makes the whole schedule serializable without
-//! deadlocks — and a late txid with nothing to conflict with is not sent round again. An entry may run when it is at the head,
+//! transaction arriving with a txid below one admitted before is refused (the coordinator
+//! retries with a fresh txid) if a later txid already ran a hop here — it may have observed
+//! state this one would change — or if its locks conflict with a queued transaction.
+//! Otherwise it is admitted: nothing it conflicts with is ordered after it here. So on every
+//! shard, transactions that conflict run in txid order — the order that makes the whole
+//! schedule serializable without deadlocks — and a late txid with nothing to conflict with is
+//! not sent round again. An entry may run when it is at the head,
 //! or at any time when all its locks were free on arrival (out of order: nothing before it
 //! conflicts, and everything after it that conflicts waits for its locks).
 
@@ -26,6 +29,8 @@ pub struct TxQueue {
     next_seq: u64,
     /// Highest multi-shard txid ever admitted here.
     max_txid: u64,
+    /// Highest multi-shard txid that ran a hop here.
+    ran_txid: u64,
 }
 
 impl TxQueue {
@@ -34,7 +39,7 @@ impl TxQueue {
     /// transaction (the coordinator retries with a fresh txid).
     pub fn admit(&mut self, txid: u64, out_of_order: bool) -> Option<u64> {
         if txid != 0 {
-            if txid <= self.max_txid && !out_of_order {
+            if txid <= self.ran_txid || (txid <= self.max_txid && !out_of_order) {
                 return None;
             }
             self.max_txid = self.max_txid.max(txid);
@@ -53,6 +58,13 @@ impl TxQueue {
     fn position(&self, seq: u64) -> Option<usize> {
         // Entries are in seq order: binary search.
         self.entries.binary_search_by_key(&seq, |e| e.seq).ok()
+    }
+
+    /// The transaction `seq` is about to run a hop here.
+    pub fn note_running(&mut self, seq: u64) {
+        if let Some(i) = self.position(seq) {
+            self.ran_txid = self.ran_txid.max(self.entries[i].txid);
+        }
     }
 
     pub fn can_run(&self, seq: u64) -> bool {
@@ -120,6 +132,8 @@ mod tests {
         let late = q.admit(3, true).expect("late but free of conflicts");
         assert!(q.can_run(late));
         q.remove(late);
+        q.note_running(a);
+        assert!(q.admit(2, true).is_none(), "a later txid already ran here");
         let b = q.admit(0, false).unwrap();
         let c = q.admit(9, true).unwrap();
         assert!(q.can_run(a));
