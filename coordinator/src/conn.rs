@@ -7,6 +7,7 @@ use crate::client_limits::{ClientClass, ClientLimits, OutputLimit};
 use crate::error::CmdError;
 use crate::exec::Exec;
 use crate::families::transaction_family::{self, MultiState, WatchedKey};
+use crate::prefetch;
 use crate::registry::flags::NO_MULTI;
 use crate::registry::CommandSpec;
 use crate::registry::Registry;
@@ -16,8 +17,6 @@ use crate::squash::{self, Hops};
 use damselfly_protocol::{CommandArgs, ParserLimits, ReplyWriter, RequestParser, RespVersion};
 use damselfly_runtime::clock::{self, Time};
 use damselfly_runtime::net::TcpStream;
-use damselfly_shards::dash::prefetch::prefetch_bytes;
-use damselfly_shards::{DbSlice, Encoding};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
@@ -263,6 +262,8 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
     let mut parser = RequestParser::new(parser_limits(server));
     let mut batch: Vec<CommandArgs> = Vec::new();
     let mut spans = [(0usize, 0usize); BATCH_MAX];
+    let mut found: [Found; BATCH_MAX] = [None; BATCH_MAX];
+    let registry = Registry::get();
     let mut input: Vec<u8> = Vec::new();
     let mut out: Vec<u8> = Vec::new();
     let mut read_size = READ_MIN;
@@ -325,8 +326,20 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
                     }
                 }
             }
+            // One registry lookup per command, shared by prefetch, squashing and execution.
+            for k in 0..parsed {
+                let name = batch[k].get(&input[spans[k].0..], 0);
+                found[k] = registry.lookup(name);
+            }
             if parsed > 1 {
-                prefetch_keys(server, conn.db, &input, &batch[..parsed], &spans[..parsed]);
+                prefetch_keys(
+                    server,
+                    conn.db,
+                    &input,
+                    &batch[..parsed],
+                    &spans[..parsed],
+                    &found[..parsed],
+                );
             }
             let squash = server.shards > 1
                 && limits.pipeline_squash() > 0
@@ -342,9 +355,10 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
                 info.qbuf.set(input.len() - start);
                 let run = if squash && conn.multi.is_none() {
                     let cmds = batch[i..parsed].iter().zip(&spans[i..parsed]);
+                    let cmds = cmds.map(|(cmd, &(start, _))| Args::new(&input[start..], cmd));
                     squash::squashable_run(
                         server.shards,
-                        cmds.map(|(cmd, &(start, _))| Args::new(&input[start..], cmd)),
+                        cmds.zip(found[i..parsed].iter().copied()),
                     )
                 } else {
                     Vec::new()
@@ -357,7 +371,7 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
                 } else {
                     let a = Args::new(&input[start..], &batch[i]);
                     let raw = &input[start..start + used];
-                    tick = execute_timed(server, conn, &a, raw, &mut out, tick);
+                    tick = execute_timed(server, conn, &a, found[i], raw, &mut out, tick);
                     i += 1;
                     if conn.close_after_reply {
                         break 'batches;
@@ -459,71 +473,37 @@ fn log_output_limit(info: &ConnInfo, pending: u64, which: &str) {
     );
 }
 
-/// Most keys warmed per batch (a bound on the stack array of hashes).
-const PREFETCH_KEYS_MAX: usize = 256;
-
-/// Starts loading the table lines of every local key of a parsed batch, in three passes
-/// (buckets, matching slots, heap bytes) so the misses of different keys overlap instead of
-/// each command paying them one after another. Only a hint: nothing is read for real.
+/// Starts loading the table lines of every local key of a parsed batch (see
+/// [`prefetch::warm_keys`]).
 fn prefetch_keys(
     server: &ServerState,
     db: usize,
     input: &[u8],
     batch: &[CommandArgs],
     spans: &[(usize, usize)],
+    found: &[Found],
 ) {
-    let registry = Registry::get();
     let shard = &ProactorState::current().shard;
-    let Ok(slice) = shard.db.try_borrow() else {
-        return;
-    };
-    let Some(table) = slice.primary(db) else {
-        return;
-    };
-    let mut hashes = [0u64; PREFETCH_KEYS_MAX];
-    let mut n = 0;
-    'cmds: for (cmd, &(start, _)) in batch.iter().zip(spans) {
-        let a = Args::new(&input[start..], cmd);
-        let Some((_, spec)) = registry.lookup(a.get(0)) else {
-            continue;
-        };
-        for i in spec.key_indices(a.len()) {
-            if n == PREFETCH_KEYS_MAX {
-                break 'cmds;
-            }
-            let key = a.get(i);
-            if server.shards > 1 && shard_of(key_hash(key), server.shards) != shard.index {
-                continue;
-            }
-            hashes[n] = DbSlice::hash_key(key);
-            n += 1;
-        }
-    }
-    let hashes = &hashes[..n];
-    for &h in hashes {
-        table.prefetch_buckets(h);
-    }
-    for &h in hashes {
-        table.prefetch_slots(h);
-    }
-    for &h in hashes {
-        table.prefetch_entries(h, |k, v| {
-            if k.encoding() == Encoding::Heap {
-                prefetch_bytes(k.as_bytes().as_ptr());
-            }
-            if v.encoding() == Encoding::Heap {
-                if let Some(b) = v.as_bytes() {
-                    prefetch_bytes(b.as_ptr());
-                }
-            }
-        });
-    }
+    let keys = batch
+        .iter()
+        .zip(spans)
+        .zip(found)
+        .filter_map(|((cmd, &(start, _)), found)| {
+            Some((Args::new(&input[start..], cmd), (*found)?.1))
+        })
+        .flat_map(|(a, spec)| spec.key_indices(a.len()).map(move |i| a.get(i)))
+        .filter(|key| server.shards == 1 || shard_of(key_hash(key), server.shards) == shard.index);
+    prefetch::warm_keys(shard, db, keys);
 }
 
 /// Runs one command and appends its reply (or error) to `out`.
 pub fn execute(server: &ServerState, conn: &mut ConnState, args: &Args<'_>, out: &mut Vec<u8>) {
-    execute_timed(server, conn, args, &[], out, clock::now());
+    let found = Registry::get().lookup(args.get(0));
+    execute_timed(server, conn, args, found, &[], out, clock::now());
 }
+
+/// A command's registry entry (index, spec), or None for an unknown command.
+pub type Found = Option<(usize, &'static CommandSpec)>;
 
 /// [`execute`] for a command that started at `started` (the previous command's end, so a
 /// pipeline reads the clock once per command); returns when it finished. `raw` is the
@@ -532,14 +512,14 @@ fn execute_timed(
     server: &ServerState,
     conn: &mut ConnState,
     args: &Args<'_>,
+    found: Found,
     raw: &[u8],
     out: &mut Vec<u8>,
     started: Time,
 ) -> Time {
-    let registry = Registry::get();
     let name = args.get(0);
     ProactorStats::bump(&ProactorState::current().stats.commands, 1);
-    let Some((index, spec)) = registry.lookup(name) else {
+    let Some((index, spec)) = found else {
         let e = CmdError::unknown_command(name, args.rest(1));
         ReplyWriter::new(out, conn.resp).error_bytes(&e.to_bytes());
         flag_multi(conn);

@@ -21,6 +21,7 @@ pub mod exec;
 pub mod families;
 pub mod keys;
 pub mod long_double;
+pub mod prefetch;
 pub mod registry;
 pub mod server;
 pub mod shard;

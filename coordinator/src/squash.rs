@@ -8,9 +8,11 @@
 //! of every key of the group: each command stays atomic, as it is when it runs alone.
 
 use crate::args::Args;
+use crate::conn::Found;
 use crate::conn::{self, ConnState};
 use crate::exec::Exec;
-use crate::registry::{flags::WRITE, CommandSpec, Registry};
+use crate::prefetch;
+use crate::registry::{flags::WRITE, CommandSpec};
 use crate::server::{ProactorState, ServerState};
 use crate::shard::{key_hash, shard_of, ShardLocks};
 use crate::tx::{self, locks::LockMode, Transaction};
@@ -89,12 +91,11 @@ pub fn shard_of_command(spec: &CommandSpec, args: &Args<'_>, shards: usize) -> O
 /// right arity, each touching one shard.
 pub fn squashable_run<'a>(
     shards: usize,
-    cmds: impl Iterator<Item = Args<'a>>,
+    cmds: impl Iterator<Item = (Args<'a>, Found)>,
 ) -> Vec<Squashed<'a>> {
-    let registry = Registry::get();
     let mut run = Vec::new();
-    for args in cmds {
-        let Some(found) = registry.lookup(args.get(0)) else {
+    for (args, found) in cmds {
+        let Some(found) = found else {
             break;
         };
         if !found.1.arity_ok(args.len()) {
@@ -145,17 +146,25 @@ pub fn run(
         );
     }
     let (db, resp, id) = (conn.db, conn.resp, conn.id);
-    let now_ms = ProactorState::current().batch_now_ms.get();
+    let home_state = ProactorState::current();
+    let (now_ms, home) = (home_state.batch_now_ms.get(), home_state.shard.index);
     let group = |shard: &crate::shard::Shard| {
         let ps = ProactorState::current();
         // The shard's commands see the client's batch time, as they would on its thread.
         let their_now = ps.batch_now_ms.replace(now_ms);
+        let mine = || cmds.iter().filter(|c| c.shard == shard.index);
+        // The client's own shard was warmed with its batch; the others are cold here.
+        if shard.index != home {
+            let keys =
+                mine().flat_map(|c| c.found.1.key_indices(c.args.len()).map(|i| c.args.get(i)));
+            prefetch::warm_keys(shard, db, keys);
+        }
         let mut stub = ConnState::stub(id, db, resp, ps.squash_info.clone());
         let mut replies = Vec::new();
         let mut ends = Vec::new();
         // One clock read per command: each one's end is the next one's start.
         let mut tick = clock::now();
-        for c in cmds.iter().filter(|c| c.shard == shard.index) {
+        for c in mine() {
             tick = conn::run_command(
                 server,
                 &mut stub,

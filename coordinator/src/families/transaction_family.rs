@@ -152,7 +152,11 @@ fn cmd_exec(ctx: &mut CmdCtx<'_>, _args: &Args<'_>) -> CmdResult {
     while i < parsed.len() {
         if let (true, Some(t)) = (squash, tx.as_mut()) {
             // Consecutive single-shard commands: one hop per shard, shards in parallel.
-            let rest = parsed[i..].iter().map(|p| Args::new(p.raw, &p.args));
+            let registry = Registry::get();
+            let rest = parsed[i..].iter().map(|p| {
+                let args = Args::new(p.raw, &p.args);
+                (args, registry.lookup(args.get(0)))
+            });
             let run = squash::squashable_run(ctx.server.shards, rest);
             if run.len() > 1 {
                 squash::run(ctx.server, ctx.conn, &run, ctx.out, Hops::In(t));
