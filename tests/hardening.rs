@@ -15,15 +15,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// The real binary in a child process, with its address read from its startup log line.
+/// The real binary in a child process, with its address read from its startup log line and
+/// everything it logs kept in `log`.
 struct ChildServer {
     child: Child,
     addr: SocketAddr,
+    log: Arc<std::sync::Mutex<String>>,
 }
 
 impl ChildServer {
     fn start(args: &[&str]) -> ChildServer {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_damselfly"))
+        let child = Command::new(env!("CARGO_BIN_EXE_damselfly"))
             .args([
                 "--port",
                 "0",
@@ -38,27 +40,38 @@ impl ChildServer {
             .stderr(Stdio::piped())
             .spawn()
             .expect("start damselfly");
+        ChildServer::attach(child)
+    }
+
+    /// Waits for a started child's "listening on" line.
+    fn attach(mut child: Child) -> ChildServer {
         let stderr = child.stderr.take().expect("stderr piped");
         let mut lines = BufReader::new(stderr).lines();
+        let log = Arc::new(std::sync::Mutex::new(String::new()));
         let addr = loop {
             let line = lines
                 .next()
                 .expect("damselfly exited before listening")
                 .expect("read log");
+            log.lock().unwrap().push_str(&line);
             if let Some(rest) = line.split("listening on ").nth(1) {
                 let a = rest.split_whitespace().next().expect("an address");
                 break a.trim_end_matches(',').parse().expect("socket address");
             }
         };
         // Keep draining the log so the child never blocks on a full pipe.
+        let sink = log.clone();
         std::thread::spawn(move || {
             for l in lines.map_while(Result::ok) {
                 if std::env::var("DF_TEST_LOG").is_ok() {
                     eprintln!("server: {l}");
                 }
+                let mut log = sink.lock().unwrap();
+                log.push_str(&l);
+                log.push('\n');
             }
         });
-        ChildServer { child, addr }
+        ChildServer { child, addr, log }
     }
 
     fn pid(&self) -> i32 {
@@ -572,4 +585,49 @@ fn protected_mode_refuses_non_loopback_clients() {
     assert_eq!(local.cmd(&["CONFIG", "SET", "protected-mode", "no"]), ok());
     let mut outside = Client::connect(SocketAddr::from((ip, port)));
     assert_eq!(outside.cmd(&["PING"]), simple("PONG"));
+}
+
+/// A panic inside a shard-side op (DEBUG PANIC runs one on every shard, the local one inline
+/// and the others by hop) aborts the process with a clear message: never unwinds into memory
+/// other shards still point to (which was a SIGSEGV).
+#[test]
+fn a_panic_in_a_shard_op_aborts_with_a_message() {
+    for threads in ["1", "2", "4"] {
+        let child = Command::new(env!("CARGO_BIN_EXE_damselfly"))
+            .args([
+                "--port",
+                "0",
+                "--bind",
+                "127.0.0.1",
+                "--proactor_threads",
+                threads,
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start damselfly");
+        let mut s = ChildServer::attach(child);
+        let mut c = Client::connect(s.addr);
+        c.send_raw(&Client::encode(&[b"DEBUG", b"PANIC"]));
+        let status = s
+            .wait_exit(Duration::from_secs(10))
+            .expect("the server exits");
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(
+            status.signal(),
+            Some(libc::SIGABRT),
+            "{threads} threads: {status:?}"
+        );
+        // The log pipe drains on its own thread: give it a moment after the exit.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !s.log.lock().unwrap().contains("DEBUG PANIC") && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let log = s.log.lock().unwrap().clone();
+        assert!(
+            log.contains("a shard-side operation panicked on shard") && log.contains("DEBUG PANIC"),
+            "{threads} threads: the log says why: {log}"
+        );
+    }
 }

@@ -294,7 +294,7 @@ impl Proactor {
     /// Wakes proactor `dst`, which announced it is going to sleep.
     pub fn wake_remote(&self, dst: usize) {
         let ring_fd = self.shared.bus.ring_fds[dst].load(std::sync::atomic::Ordering::Acquire);
-        let sent = ring_fd >= 0 && self.driver.borrow_mut().msg_ring_wake(ring_fd);
+        let sent = ring_fd >= 0 && self.driver.borrow_mut().msg_ring_wake(ring_fd, dst);
         if !sent {
             self.shared.bus.wake_by_eventfd(dst);
         }

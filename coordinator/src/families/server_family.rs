@@ -1435,6 +1435,8 @@ fn cmd_debug(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
                 "    it is used instead of the 'key' prefix. These are not propagated to",
                 "    replicas. Cluster slots are not respected so keys not belonging to the",
                 "    current node can be created in cluster mode.",
+                "PANIC",
+                "    Crash the server simulating a panic.",
                 "SLEEP <seconds>",
                 "    Stop the server for <seconds>. Decimals allowed.",
             ],
@@ -1450,6 +1452,12 @@ fn cmd_debug(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
             })
             .ok_or(CmdError::NoSuchKey)?;
         ctx.reply().simple(line.as_bytes());
+    } else if eq_ignore_case(sub, "panic") && n == 2 {
+        // The panic happens in a shard-side op on every shard (the local one inline, the
+        // others by hop), which is where a real bug would hit: the process aborts.
+        log::warn!("DEBUG PANIC called by client {}", ctx.conn.id);
+        ctx.exec
+            .on_all_shards(&|s| -> () { panic!("DEBUG PANIC on shard {}", s.index) });
     } else if eq_ignore_case(sub, "sleep") && n == 3 {
         let secs = strtod_prefix(args.get(2));
         if secs.is_finite() && secs > 0.0 {

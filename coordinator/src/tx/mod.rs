@@ -124,7 +124,7 @@ fn complete<R: Send>(job: &Job<R>, shard: &Shard, conclude: Option<u64>) {
     if let JobKind::Step { seq, .. } = unsafe { *job.kind.get() } {
         shard.note_running(seq);
     }
-    let r = (job.f)(shard);
+    let r = run_or_abort(|| (job.f)(shard));
     // SAFETY: as in `run_job`.
     unsafe { *job.result.get() = Some(r) };
     if let Some(seq) = conclude {
@@ -132,6 +132,45 @@ fn complete<R: Send>(job: &Job<R>, shard: &Shard, conclude: Option<u64>) {
     }
     // Last touch of the job: after this the coordinator may return and free it.
     job.counter.done();
+}
+
+/// Runs a shard-side op. A panic there aborts the process with a clear message (DESIGN.md §2):
+/// unwinding would free jobs and reply slots other shards still point to, and leave the shard's
+/// data and locks half changed.
+fn run_or_abort<R>(op: impl FnOnce() -> R) -> R {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(op)) {
+        Ok(r) => r,
+        Err(payload) => {
+            let what = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            let shard = damselfly_runtime::proactor_index().unwrap_or(usize::MAX);
+            let line = format!(
+                "damselfly: a shard-side operation panicked on shard {shard}: {what}; aborting"
+            );
+            log::error!("{line}");
+            eprintln!("{line}");
+            std::process::abort();
+        }
+    }
+}
+
+/// Aborts if dropped by unwinding while hops it covers may still run elsewhere: their jobs
+/// and reply counter live in the frame being unwound.
+struct HopsInFlight<'a>(&'a ReplyCounter);
+
+impl Drop for HopsInFlight<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() && self.0.pending() > 0 {
+            eprintln!(
+                "damselfly: unwinding while {} hops are in flight; aborting",
+                self.0.pending()
+            );
+            std::process::abort();
+        }
+    }
 }
 
 /// Sends one job per shard and waits for all; results in the order of `shards`.
@@ -154,6 +193,7 @@ fn dispatch<'a, R: Send>(
         })
         .collect();
     let here = damselfly_runtime::proactor_index().expect("commands run on proactors");
+    let in_flight = HopsInFlight(&counter);
     let mut local = None;
     for (job, &shard) in jobs.iter().zip(shards) {
         let arg = job as *const Job<R> as usize;
@@ -173,6 +213,7 @@ fn dispatch<'a, R: Send>(
         run_job::<R>(arg);
     }
     counter.wait();
+    drop(in_flight);
     jobs.into_iter()
         .map(|j| j.result.into_inner().expect("every shard answered"))
         .collect()

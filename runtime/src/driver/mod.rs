@@ -169,10 +169,11 @@ impl Driver {
         }
     }
 
-    /// Wakes a sleeping io_uring proactor through MSG_RING; false when this proactor cannot.
-    pub fn msg_ring_wake(&mut self, ring_fd: i32) -> bool {
+    /// Wakes sleeping io_uring proactor `dst` through MSG_RING; false when this proactor
+    /// cannot. A MSG_RING that fails later falls back to `dst`'s eventfd when it completes.
+    pub fn msg_ring_wake(&mut self, ring_fd: i32, dst: usize) -> bool {
         match self {
-            Driver::Uring(u) => u.msg_ring_wake(ring_fd),
+            Driver::Uring(u) => u.msg_ring_wake(ring_fd, dst),
             Driver::Epoll(_) => false,
         }
     }

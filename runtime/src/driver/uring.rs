@@ -17,8 +17,15 @@ use std::time::Duration;
 const UD_WAKE: u64 = u64::MAX;
 /// Completion of the read on our eventfd (wakes from threads outside the pool).
 const UD_EVENTFD: u64 = u64::MAX - 1;
-/// Completions we do not wait for (cancel requests, our own MSG_RING sends on error).
+/// Completions we do not wait for (cancel requests).
 const UD_IGNORE: u64 = u64::MAX - 2;
+/// Our own MSG_RING wake of proactor `dst` (low 16 bits), seen only when it failed: op slots
+/// never reach these indices, and their generation is in the high half.
+const UD_RING_SEND: u64 = 0xffff_0000;
+
+fn ring_send_target(ud: u64) -> Option<usize> {
+    (ud >> 32 == 0 && ud & 0xffff_0000 == UD_RING_SEND).then_some((ud & 0xffff) as usize)
+}
 
 pub(crate) const SQ_ENTRIES: u32 = 1024;
 pub(crate) const CQ_ENTRIES: u32 = 4096;
@@ -174,6 +181,10 @@ impl UringDriver {
                     waiter: None,
                     result: None,
                 });
+                assert!(
+                    (self.slots.len() as u64) < UD_RING_SEND,
+                    "op slots reach the MSG_RING tag"
+                );
                 (self.slots.len() - 1) as u32
             }
         };
@@ -203,11 +214,12 @@ impl UringDriver {
         Some(r)
     }
 
-    pub fn msg_ring_wake(&mut self, ring_fd: i32) -> bool {
+    pub fn msg_ring_wake(&mut self, ring_fd: i32, dst: usize) -> bool {
+        assert!(dst < 0x1_0000, "proactor index fits the MSG_RING tag");
         let e = opcode::MsgRingData::new(types::Fd(ring_fd), 0, UD_WAKE, None)
             .build()
             .flags(squeue::Flags::SKIP_SUCCESS)
-            .user_data(UD_IGNORE);
+            .user_data(UD_RING_SEND | dst as u64);
         self.push(&e);
         // Submit now: the target is asleep and waiting for exactly this.
         let _ = self.ring.submit();
@@ -227,6 +239,13 @@ impl UringDriver {
             match ud {
                 UD_WAKE | UD_IGNORE => {}
                 UD_EVENTFD => self.efd_armed = false,
+                ud if ring_send_target(ud).is_some() => {
+                    // The wake did not reach its target (only failures complete): never lose
+                    // it, ring the target's eventfd instead.
+                    let dst = ring_send_target(ud).expect("checked");
+                    log::debug!("MSG_RING wake of proactor {dst} failed ({res}): eventfd");
+                    p.shared.bus.wake_by_eventfd(dst);
+                }
                 _ => {
                     let slot = (ud & 0xffff_ffff) as usize;
                     let s = self
@@ -365,5 +384,24 @@ pub(crate) fn cancel_fd(fd: i32) -> io::Result<()> {
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
         Err(e) if e.raw_os_error() == Some(libc::ECANCELED) => Ok(()),
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod ring_send_tests {
+    use super::*;
+
+    #[test]
+    fn ring_send_tags_never_look_like_ops_or_wakes() {
+        assert_eq!(ring_send_target(UD_RING_SEND | 5), Some(5));
+        assert_eq!(ring_send_target(UD_WAKE), None);
+        assert_eq!(ring_send_target(UD_IGNORE), None);
+        assert_eq!(ring_send_target(UD_EVENTFD), None);
+        assert_eq!(ring_send_target((7 << 32) | 3), None, "an op slot");
+        assert_eq!(
+            ring_send_target((1 << 32) | UD_RING_SEND),
+            None,
+            "a later generation"
+        );
     }
 }
