@@ -49,7 +49,10 @@ enum JobKind<'a> {
     /// Run now (reads that need no isolation, scheduling steps).
     Plain,
     /// Single-shard transaction: run now if its locks are free, else queue, run, conclude.
-    Single(&'a ShardLocks),
+    Single {
+        keys: &'a [(u64, LockMode)],
+        global: bool,
+    },
     /// A hop of a scheduled transaction: run when it may; conclude after when asked.
     Step { seq: u64, conclude: bool },
 }
@@ -74,13 +77,18 @@ fn run_job<R: Send>(arg: usize) {
     let kind = unsafe { *job.kind.get() };
     match kind {
         JobKind::Plain => complete(job, shard, None),
-        JobKind::Single(locks) => {
-            let free = locks.keys.iter().all(|(k, m)| shard.key_is_free(*k, *m));
-            if free && !locks.global {
+        JobKind::Single { keys, global } => {
+            let free = keys.iter().all(|(k, m)| shard.key_is_free(*k, *m));
+            if free && !global {
                 return complete(job, shard, None);
             }
+            // Only a conflict queues the hop (and copies its locks).
+            let locks = ShardLocks {
+                keys: keys.to_vec(),
+                global,
+            };
             let seq = shard
-                .schedule(0, locks.clone())
+                .schedule(0, locks)
                 .expect("single-shard txs are always admitted");
             // SAFETY: as above.
             unsafe {
@@ -219,6 +227,39 @@ fn dispatch<'a, R: Send>(
         .collect()
 }
 
+/// [`dispatch`] for one shard, with the job on this stack: no allocation per hop.
+fn dispatch_one<'a, R: Send>(
+    shard: usize,
+    kind: JobKind<'a>,
+    f: &'a (dyn Fn(&Shard) -> R + Sync),
+) -> R {
+    let counter = ReplyCounter::new(1);
+    // The shard holds pointers to `counter` and `job` until it answers.
+    let _share = damselfly_runtime::fiber::StackShare::new();
+    let job = Job {
+        f,
+        kind: UnsafeCell::new(kind),
+        result: UnsafeCell::new(None),
+        counter: &counter,
+    };
+    let in_flight = HopsInFlight(&counter);
+    let arg = &job as *const Job<R> as usize;
+    if Some(shard) == damselfly_runtime::proactor_index() {
+        run_job::<R>(arg);
+    } else {
+        bus::send(
+            shard,
+            Message::Call(RawCall {
+                func: run_job::<R>,
+                arg,
+            }),
+        );
+    }
+    counter.wait();
+    drop(in_flight);
+    job.result.into_inner().expect("the shard answered")
+}
+
 /// Runs `f` on each shard of `shards` at once, without locks (reads that Redis also serves
 /// non-atomically across the keyspace: DBSIZE, KEYS, SCAN, INFO).
 pub fn on_shards<R: Send>(shards: &[usize], f: &(dyn Fn(&Shard) -> R + Sync)) -> Vec<R> {
@@ -233,7 +274,14 @@ pub fn on_shards_locked<R: Send>(
     f: &(dyn Fn(&Shard) -> R + Sync),
 ) -> Vec<R> {
     assert_eq!(shards.len(), locks.len(), "one lock set per shard");
-    dispatch(shards, |i| JobKind::Single(&locks[i]), f)
+    dispatch(
+        shards,
+        |i| JobKind::Single {
+            keys: &locks[i].keys,
+            global: locks[i].global,
+        },
+        f,
+    )
 }
 
 /// Runs `f` on every shard.
@@ -249,14 +297,18 @@ pub fn single_key<R: Send>(key_hash: u64, mode: LockMode, f: &(dyn Fn(&Shard) ->
     if Some(shard) == damselfly_runtime::proactor_index() {
         let s = Shard::current();
         if s.key_is_free(key_hash, mode) {
-            return f(s);
+            return run_or_abort(|| f(s));
         }
     }
-    let locks = ShardLocks {
-        keys: vec![(key_hash, mode)],
-        global: false,
-    };
-    single_shard(shard, &locks, f)
+    let keys = [(key_hash, mode)];
+    dispatch_one(
+        shard,
+        JobKind::Single {
+            keys: &keys,
+            global: false,
+        },
+        f,
+    )
 }
 
 /// A command whose keys all live on `shard`: one hop, queued only on conflict.
@@ -265,9 +317,14 @@ pub fn single_shard<R: Send>(
     locks: &ShardLocks,
     f: &(dyn Fn(&Shard) -> R + Sync),
 ) -> R {
-    dispatch(&[shard], |_| JobKind::Single(locks), f)
-        .pop()
-        .expect("one result")
+    dispatch_one(
+        shard,
+        JobKind::Single {
+            keys: &locks.keys,
+            global: locks.global,
+        },
+        f,
+    )
 }
 
 /// A transaction over several shards, scheduled with VLL. Drop without `conclude` is a bug
