@@ -113,6 +113,8 @@ pub fn squashable_run<'a>(
 pub enum Hops<'t> {
     Now,
     In(&'t mut Transaction),
+    /// Inside EXEC's transaction, as its last hop: shards whose part ends here conclude.
+    Last(&'t mut Transaction),
 }
 
 /// Runs `cmds` grouped per shard and appends their replies to `out` in order.
@@ -182,6 +184,7 @@ pub fn run(
     let results = match hops {
         Hops::Now => tx::on_shards_locked(&shards, &locks, &group),
         Hops::In(t) => t.execute(&shards, false, &group),
+        Hops::Last(t) => t.execute(&shards, true, &group),
     };
     // Stitch: each command's reply is the next one of its shard's group.
     let mut cursor: Vec<(usize, usize)> = vec![(0, 0); shards.len()];

@@ -147,7 +147,8 @@ fn cmd_exec(ctx: &mut CmdCtx<'_>, _args: &Args<'_>) -> CmdResult {
     ctx.reply().array_header(parsed.len());
     let limits = &ctx.server.client_limits;
     limits.refresh(&ctx.server.config);
-    let squash = ctx.server.shards > 1 && limits.multi_exec_squash();
+    // Squashed even on one shard: one hop for the whole run instead of one per command.
+    let squash = limits.multi_exec_squash();
     let mut i = 0;
     while i < parsed.len() {
         if let (true, Some(t)) = (squash, tx.as_mut()) {
@@ -159,8 +160,14 @@ fn cmd_exec(ctx: &mut CmdCtx<'_>, _args: &Args<'_>) -> CmdResult {
             });
             let run = squash::squashable_run(ctx.server.shards, rest);
             if run.len() > 1 {
-                squash::run(ctx.server, ctx.conn, &run, ctx.out, Hops::In(t));
                 i += run.len();
+                // The last run releases the shards it ran on: no separate conclude hop there.
+                let hops = if i == parsed.len() {
+                    Hops::Last(t)
+                } else {
+                    Hops::In(t)
+                };
+                squash::run(ctx.server, ctx.conn, &run, ctx.out, hops);
                 continue;
             }
         }
