@@ -72,19 +72,6 @@ fn parse_full(value: &str) -> [OutputLimit; 3] {
     out
 }
 
-/// Validates `maxmemory-clients`: a memory value or a percentage of `maxmemory`.
-pub fn validate_memory_or_percent(value: &str) -> Result<String, String> {
-    if let Some(p) = value.strip_suffix('%') {
-        return match p.parse::<u64>() {
-            Ok(p) if p <= 100 => Ok(format!("{p}%")),
-            _ => Err("percentage argument must be less or equal to 100".into()),
-        };
-    }
-    parse_memory(value)
-        .map(|v| v.to_string())
-        .ok_or_else(|| "argument must be a memory or percent value".into())
-}
-
 /// The limits as the connection loop reads them, refreshed when the config changes.
 pub struct ClientLimits {
     seen_generation: AtomicU64,
@@ -230,14 +217,6 @@ mod tests {
         );
         assert_eq!(l[1].soft_secs, 3);
         assert_eq!(parse_full("")[2], OutputLimit::default());
-    }
-
-    #[test]
-    fn maxmemory_clients_values() {
-        assert_eq!(validate_memory_or_percent("10%").unwrap(), "10%");
-        assert_eq!(validate_memory_or_percent("1mb").unwrap(), "1048576");
-        assert!(validate_memory_or_percent("101%").is_err());
-        assert!(validate_memory_or_percent("lots").is_err());
     }
 
     #[test]

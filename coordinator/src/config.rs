@@ -464,7 +464,7 @@ fn validate_kind(kind: &Kind, value: &str, current: &str) -> Result<String, Stri
         Kind::Save => validate_save(value),
         Kind::KeyspaceEvents => keyspace_events(value).map(keyspace_events_text),
         Kind::OutputBufferLimit => output_buffer_limit(value, current),
-        Kind::MemoryOrPercent => crate::client_limits::validate_memory_or_percent(value),
+        Kind::MemoryOrPercent => validate_memory_or_percent(value),
         Kind::Int { min, max } => match value.parse::<i64>() {
             Ok(v) if v >= min && v <= max => Ok(v.to_string()),
             Ok(_) => Err(format!(
@@ -621,6 +621,19 @@ fn keyspace_events_text(set: Vec<u8>) -> String {
     out
 }
 
+/// Validates `maxmemory-clients`: a memory value or a percentage of `maxmemory`.
+pub fn validate_memory_or_percent(value: &str) -> Result<String, String> {
+    if let Some(p) = value.strip_suffix('%') {
+        return match p.parse::<u64>() {
+            Ok(p) if p <= 100 => Ok(format!("{p}%")),
+            _ => Err("percentage argument must be less or equal to 100".into()),
+        };
+    }
+    parse_memory(value)
+        .map(|v| v.to_string())
+        .ok_or_else(|| "argument must be a memory or percent value".into())
+}
+
 /// `client-output-buffer-limit`: merges the groups of `value` into `current` (every class
 /// checked before any changes), memory sizes in bytes.
 fn output_buffer_limit(value: &str, current: &str) -> Result<String, String> {
@@ -662,4 +675,17 @@ fn output_buffer_limit(value: &str, current: &str) -> Result<String, String> {
         .map(|(class, [h, s, secs])| format!("{class} {h} {s} {secs}"))
         .collect::<Vec<_>>()
         .join(" "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maxmemory_clients_values() {
+        assert_eq!(validate_memory_or_percent("10%").unwrap(), "10%");
+        assert_eq!(validate_memory_or_percent("1mb").unwrap(), "1048576");
+        assert!(validate_memory_or_percent("101%").is_err());
+        assert!(validate_memory_or_percent("lots").is_err());
+    }
 }

@@ -208,13 +208,7 @@ fn dispatch<'a, R: Send>(
         if shard == here {
             local = Some(arg); // after the remote sends, so shards work in parallel
         } else {
-            bus::send(
-                shard,
-                Message::Call(RawCall {
-                    func: run_job::<R>,
-                    arg,
-                }),
-            );
+            send_job::<R>(shard, arg);
         }
     }
     if let Some(arg) = local {
@@ -225,6 +219,17 @@ fn dispatch<'a, R: Send>(
     jobs.into_iter()
         .map(|j| j.result.into_inner().expect("every shard answered"))
         .collect()
+}
+
+/// Sends the job at `arg` to `shard`, which runs it with `run_job`.
+fn send_job<R: Send>(shard: usize, arg: usize) {
+    bus::send(
+        shard,
+        Message::Call(RawCall {
+            func: run_job::<R>,
+            arg,
+        }),
+    );
 }
 
 /// [`dispatch`] for one shard, with the job on this stack: no allocation per hop.
@@ -247,13 +252,7 @@ fn dispatch_one<'a, R: Send>(
     if Some(shard) == damselfly_runtime::proactor_index() {
         run_job::<R>(arg);
     } else {
-        bus::send(
-            shard,
-            Message::Call(RawCall {
-                func: run_job::<R>,
-                arg,
-            }),
-        );
+        send_job::<R>(shard, arg);
     }
     counter.wait();
     drop(in_flight);
