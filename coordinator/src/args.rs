@@ -19,6 +19,11 @@ impl<'a> Args<'a> {
         self.cmd.len()
     }
 
+    /// The parsed form (spans into the bytes this was built from).
+    pub fn parsed(&self) -> &'a CommandArgs {
+        self.cmd
+    }
+
     pub fn is_empty(&self) -> bool {
         self.cmd.is_empty()
     }

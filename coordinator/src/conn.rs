@@ -6,7 +6,7 @@ use crate::args::Args;
 use crate::client_limits::{ClientClass, ClientLimits, OutputLimit};
 use crate::error::CmdError;
 use crate::exec::Exec;
-use crate::families::transaction_family::{self, MultiState, WatchedKey};
+use crate::families::transaction_family::{self, MultiState, Queued, WatchedKey};
 use crate::prefetch;
 use crate::registry::flags::NO_MULTI;
 use crate::registry::CommandSpec;
@@ -496,18 +496,13 @@ fn prefetch_keys(
     prefetch::warm_keys(shard, db, keys);
 }
 
-/// Runs one command and appends its reply (or error) to `out`.
-pub fn execute(server: &ServerState, conn: &mut ConnState, args: &Args<'_>, out: &mut Vec<u8>) {
-    let found = Registry::get().lookup(args.get(0));
-    execute_timed(server, conn, args, found, &[], out, clock::now());
-}
-
 /// A command's registry entry (index, spec), or None for an unknown command.
 pub type Found = Option<(usize, &'static CommandSpec)>;
 
-/// [`execute`] for a command that started at `started` (the previous command's end, so a
-/// pipeline reads the clock once per command); returns when it finished. `raw` is the
-/// command's request bytes: between MULTI and EXEC they are queued instead of run.
+/// Runs one command and appends its reply (or error) to `out`. It started at `started` (the
+/// previous command's end, so a pipeline reads the clock once per command); returns when it
+/// finished. `raw` is the command's request bytes, which `args` was parsed from: between MULTI
+/// and EXEC they are queued instead of run.
 fn execute_timed(
     server: &ServerState,
     conn: &mut ConnState,
@@ -538,7 +533,11 @@ fn execute_timed(
                 w.error("ERR Command not allowed inside a transaction");
                 multi.failed = true;
             } else {
-                multi.queued.push(raw.to_vec());
+                multi.queued.push(Queued {
+                    raw: raw.to_vec(),
+                    args: args.parsed().clone(),
+                    found,
+                });
                 w.simple(b"QUEUED");
             }
             return started;
@@ -559,10 +558,11 @@ pub fn execute_with(
     server: &ServerState,
     conn: &mut ConnState,
     args: &Args<'_>,
+    found: Found,
     out: &mut Vec<u8>,
     exec: Exec<'_>,
 ) {
-    let Some(found) = Registry::get().lookup(args.get(0)) else {
+    let Some(found) = found else {
         let e = CmdError::unknown_command(args.get(0), args.rest(1));
         ReplyWriter::new(out, conn.resp).error_bytes(&e.to_bytes());
         return;

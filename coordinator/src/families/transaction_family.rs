@@ -8,22 +8,29 @@
 //! hops are steps of that one transaction, so the whole block is atomic.
 
 use crate::args::Args;
-use crate::conn::{self, CmdCtx, ConnState};
+use crate::conn::{self, CmdCtx, ConnState, Found};
 use crate::error::{CmdError, CmdResult};
 use crate::exec::Exec;
 use crate::keys::KeyPlan;
-use crate::registry::{flags::*, CommandSpec, Registry};
+use crate::registry::{flags::*, CommandSpec};
 use crate::shard::{key_hash, shard_of};
 use crate::squash::{self, Hops};
 use crate::tx::{self, locks::LockMode, Transaction};
-use damselfly_protocol::{CommandArgs, ParserLimits, RequestParser};
+use damselfly_protocol::CommandArgs;
 use damselfly_runtime::clock;
+
+/// A command queued after MULTI: its request bytes as the client sent them, the parse of
+/// them, and its registry entry.
+pub struct Queued {
+    pub raw: Vec<u8>,
+    pub args: CommandArgs,
+    pub found: Found,
+}
 
 /// Commands queued after MULTI.
 #[derive(Default)]
 pub struct MultiState {
-    /// Each command's request bytes, exactly as the client sent them.
-    pub queued: Vec<Vec<u8>>,
+    pub queued: Vec<Queued>,
     /// A command failed while queueing: EXEC aborts.
     pub failed: bool,
 }
@@ -118,12 +125,6 @@ pub fn unwatch_all(conn: &mut ConnState) {
     });
 }
 
-/// A queued command, parsed again for EXEC.
-struct Parsed<'a> {
-    raw: &'a [u8],
-    args: CommandArgs,
-}
-
 fn cmd_exec(ctx: &mut CmdCtx<'_>, _args: &Args<'_>) -> CmdResult {
     let Some(multi) = ctx.conn.multi.take() else {
         return Err(CmdError::raw("ERR EXEC without MULTI"));
@@ -134,8 +135,8 @@ fn cmd_exec(ctx: &mut CmdCtx<'_>, _args: &Args<'_>) -> CmdResult {
             "EXECABORT Transaction discarded because of previous errors.",
         ));
     }
-    let parsed = parse_queued(&multi.queued);
-    let mut tx = schedule_exec(ctx.conn, &parsed);
+    let parsed = &multi.queued;
+    let mut tx = schedule_exec(ctx.conn, parsed);
     if watched_keys_changed(ctx.conn, &mut tx) {
         if let Some(tx) = tx {
             tx.conclude();
@@ -153,11 +154,9 @@ fn cmd_exec(ctx: &mut CmdCtx<'_>, _args: &Args<'_>) -> CmdResult {
     while i < parsed.len() {
         if let (true, Some(t)) = (squash, tx.as_mut()) {
             // Consecutive single-shard commands: one hop per shard, shards in parallel.
-            let registry = Registry::get();
-            let rest = parsed[i..].iter().map(|p| {
-                let args = Args::new(p.raw, &p.args);
-                (args, registry.lookup(args.get(0)))
-            });
+            let rest = parsed[i..]
+                .iter()
+                .map(|p| (Args::new(&p.raw, &p.args), p.found));
             let run = squash::squashable_run(ctx.server.shards, rest);
             if run.len() > 1 {
                 i += run.len();
@@ -171,12 +170,12 @@ fn cmd_exec(ctx: &mut CmdCtx<'_>, _args: &Args<'_>) -> CmdResult {
                 continue;
             }
         }
-        let args = Args::new(parsed[i].raw, &parsed[i].args);
+        let args = Args::new(&parsed[i].raw, &parsed[i].args);
         let exec = match tx.as_mut() {
             Some(t) => Exec::scheduled(t),
             None => Exec::now(),
         };
-        conn::execute_with(ctx.server, ctx.conn, &args, ctx.out, exec);
+        conn::execute_with(ctx.server, ctx.conn, &args, parsed[i].found, ctx.out, exec);
         i += 1;
     }
     if let Some(tx) = tx {
@@ -186,38 +185,15 @@ fn cmd_exec(ctx: &mut CmdCtx<'_>, _args: &Args<'_>) -> CmdResult {
     Ok(())
 }
 
-fn parse_queued(queued: &[Vec<u8>]) -> Vec<Parsed<'_>> {
-    let limits = ParserLimits {
-        bulk_len_max: usize::MAX,
-        multibulk_len_max: usize::MAX,
-        inline_len_max: usize::MAX,
-        query_buffer_len_max: usize::MAX,
-    };
-    let mut parser = RequestParser::new(limits);
-    queued
-        .iter()
-        .map(|raw| {
-            let mut args = CommandArgs::new();
-            let used = parser
-                .parse(raw, &mut args)
-                .expect("a queued command parsed once already")
-                .expect("a queued command is complete");
-            debug_assert_eq!(used, raw.len());
-            Parsed { raw, args }
-        })
-        .collect()
-}
-
 /// One transaction over every key the queued commands and the watched keys name; whole
 /// shards when a command without keys writes or administers (FLUSHALL, SWAPDB, DEBUG). None
 /// when nothing touches a shard (PING, ECHO...).
-fn schedule_exec(conn: &ConnState, parsed: &[Parsed<'_>]) -> Option<Transaction> {
-    let registry = Registry::get();
+fn schedule_exec(conn: &ConnState, parsed: &[Queued]) -> Option<Transaction> {
     let mut keys: Vec<&[u8]> = Vec::new();
     let mut global = false;
     for p in parsed {
-        let args = Args::new(p.raw, &p.args);
-        let Some((_, spec)) = registry.lookup(args.get(0)) else {
+        let args = Args::new(&p.raw, &p.args);
+        let Some((_, spec)) = p.found else {
             continue;
         };
         let before = keys.len();
