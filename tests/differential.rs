@@ -371,3 +371,52 @@ fn squashed_pipelines_get_identical_replies() {
         }
     }
 }
+
+/// CLIENT REPLY ON/OFF/SKIP drops exactly the replies redis-server drops.
+#[test]
+fn client_reply_modes_match_redis() {
+    let Some(redis) = start_redis() else { return };
+    let ours = server(2);
+    let script: &[&[&str]] = &[
+        &["CLIENT", "REPLY", "SKIP"],
+        &["SET", "a", "1"],
+        &["GET", "a"],
+        &["CLIENT", "REPLY", "OFF"],
+        &["INCR", "a"],
+        &["CLIENT", "REPLY", "SKIP"],
+        &["GET", "a"],
+        &["CLIENT", "REPLY", "ON"],
+        &["GET", "a"],
+        &["CLIENT", "REPLY", "maybe"],
+        &["CLIENT", "REPLY"],
+        &["CLIENT", "REPLY", "SKIP"],
+        &["CLIENT", "REPLY", "SKIP"],
+        &["PING"],
+        &["ECHO", "last"],
+    ];
+    let mut pipeline = Vec::new();
+    for c in script {
+        let args: Vec<&[u8]> = c.iter().map(|s| s.as_bytes()).collect();
+        pipeline.extend_from_slice(&Client::encode(&args));
+    }
+    let mut got = Vec::new();
+    for addr in [
+        format!("127.0.0.1:{}", redis.port).parse().unwrap(),
+        ours.addr(),
+    ] {
+        let mut c = Client::connect(addr);
+        c.cmd(&["DEL", "a"]);
+        c.send_raw(&pipeline);
+        let mut replies = Vec::new();
+        loop {
+            let r = c.read_reply();
+            let last = r == bulk("last");
+            replies.push(r);
+            if last {
+                break;
+            }
+        }
+        got.push(replies);
+    }
+    assert_eq!(got[1], got[0]);
+}

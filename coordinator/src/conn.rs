@@ -83,6 +83,17 @@ impl ConnInfo {
     }
 }
 
+/// CLIENT REPLY: whether this connection's replies are sent.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum ReplyMode {
+    On,
+    Off,
+    /// Set by CLIENT REPLY SKIP: the next command's reply is dropped.
+    SkipNext,
+    /// The command running now is the one SKIP named.
+    Skip,
+}
+
 /// Per-connection state the command handlers see.
 pub struct ConnState {
     pub id: u64,
@@ -94,6 +105,8 @@ pub struct ConnState {
     pub multi: Option<MultiState>,
     /// Keys WATCHed for the next EXEC.
     pub watched: Vec<WatchedKey>,
+    /// CLIENT REPLY ON/OFF/SKIP.
+    pub replies: ReplyMode,
 }
 
 impl ConnState {
@@ -108,6 +121,7 @@ impl ConnState {
             info,
             multi: None,
             watched: Vec::new(),
+            replies: ReplyMode::On,
         }
     }
 }
@@ -177,6 +191,7 @@ pub fn serve(stream: TcpStream, server: Arc<ServerState>) {
         info,
         multi: None,
         watched: Vec::new(),
+        replies: ReplyMode::On,
     };
     run(&stream, &server, &mut conn);
     transaction_family::unwatch_all(&mut conn);
@@ -353,7 +368,7 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
                 let (start, used) = spans[i];
                 // While it runs, a command is still in the query buffer (CLIENT LIST's qbuf).
                 info.qbuf.set(input.len() - start);
-                let run = if squash && conn.multi.is_none() {
+                let run = if squash && conn.multi.is_none() && conn.replies == ReplyMode::On {
                     let cmds = batch[i..parsed].iter().zip(&spans[i..parsed]);
                     let cmds = cmds.map(|(cmd, &(start, _))| Args::new(&input[start..], cmd));
                     squash::squashable_run(
@@ -371,7 +386,19 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
                 } else {
                     let a = Args::new(&input[start..], &batch[i]);
                     let raw = &input[start..start + used];
+                    if conn.replies == ReplyMode::SkipNext {
+                        conn.replies = ReplyMode::Skip;
+                    }
+                    let mark = out.len();
                     tick = execute_timed(server, conn, &a, found[i], raw, &mut out, tick);
+                    match conn.replies {
+                        ReplyMode::On | ReplyMode::SkipNext => {}
+                        ReplyMode::Off => out.truncate(mark),
+                        ReplyMode::Skip => {
+                            out.truncate(mark);
+                            conn.replies = ReplyMode::On;
+                        }
+                    }
                     i += 1;
                     if conn.close_after_reply {
                         break 'batches;

@@ -1,7 +1,7 @@
 //! Connection commands: PING ECHO QUIT SELECT HELLO RESET CLIENT.
 
 use crate::args::{eq_ignore_case, parse_i64, Args};
-use crate::conn::{CmdCtx, ConnInfo};
+use crate::conn::{CmdCtx, ConnInfo, ReplyMode};
 use crate::error::{shown_bytes, CmdError, CmdResult, OpResult};
 use crate::registry::{flags::*, CommandSpec, Registry};
 use crate::server::ProactorState;
@@ -44,6 +44,7 @@ fn cmd_select(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
 
 fn cmd_reset(ctx: &mut CmdCtx<'_>, _args: &Args<'_>) -> CmdResult {
     ctx.conn.multi = None;
+    ctx.conn.replies = ReplyMode::On;
     crate::families::transaction_family::unwatch_all(ctx.conn);
     ctx.conn.db = 0;
     ctx.conn.info.db.set(0);
@@ -247,6 +248,23 @@ fn cmd_client(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
             client_setinfo(ctx, args.get(2), args.get(3))?;
             ctx.reply().ok();
         }
+        "reply" if n == 3 => {
+            let mode = String::from_utf8_lossy(args.get(2)).to_ascii_lowercase();
+            match mode.as_str() {
+                "on" => {
+                    ctx.conn.replies = ReplyMode::On;
+                    ctx.reply().ok();
+                }
+                // Neither answers: OFF silences this and every later reply, SKIP the next one.
+                "off" => ctx.conn.replies = ReplyMode::Off,
+                "skip" => {
+                    if ctx.conn.replies != ReplyMode::Off {
+                        ctx.conn.replies = ReplyMode::SkipNext;
+                    }
+                }
+                _ => return Err(CmdError::Syntax),
+            }
+        }
         "info" if n == 2 => {
             let line = ctx.conn.info.describe(clock::wall_now_ms()) + "\n";
             ctx.reply().verbatim(b"txt", line.as_bytes());
@@ -280,6 +298,7 @@ fn cmd_client(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
                 "KILL <ip:port>", "    Kill connection made from <ip:port>.",
                 "KILL <option> <value> [<option> <value> [...]]", "    Kill connections. Options are: ID <client-id>, ADDR <ip:port>, LADDR <ip:port>, TYPE (NORMAL|MASTER|REPLICA|PUBSUB), USER <username>, MAXAGE <seconds>, SKIPME (YES|NO).",
                 "LIST [options ...]", "    Return information about client connections. Options: TYPE (NORMAL|MASTER|REPLICA|PUBSUB), ID <client-id> [...].",
+                "REPLY (ON|OFF|SKIP)", "    Control the replies sent to the current connection.",
                 "SETNAME <name>", "    Assign the name <name> to the current connection.",
                 "HELP", "    Print this help.",
             ];
@@ -547,6 +566,15 @@ pub fn commands() -> Vec<CommandSpec> {
                     none,
                     "2.6.9",
                     "Sets the connection name.",
+                ),
+                c.sub(
+                    "client|reply",
+                    3,
+                    f,
+                    acl,
+                    none,
+                    "3.2.0",
+                    "Instructs the server whether to reply to commands.",
                 ),
                 c.sub(
                     "client|setinfo",
