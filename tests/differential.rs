@@ -305,7 +305,7 @@ fn watch_invalidation_matches_redis() {
         (&[&["SET", "w", "1"]], &[&["SETNX", "w", "2"]]),
         (&[&["SET", "w", "1"]], &[&["SET", "w", "2", "NX"]]),
         (&[&["SET", "w", "1"]], &[&["MSETNX", "w", "2", "q", "3"]]),
-        (&[&["SET", "w", "1", "PX", "30"]], &[&["SLEEP"]]),
+        (&[&["SET", "w", "1", "PX", "300"]], &[&["SLEEP"]]),
     ];
     for (i, (setup, meanwhile)) in cases.iter().enumerate() {
         let mut replies = Vec::new();
@@ -320,7 +320,7 @@ fn watch_invalidation_matches_redis() {
             got.push(a.cmd(&["WATCH", "w"]));
             for c in *meanwhile {
                 if c[0] == "SLEEP" {
-                    std::thread::sleep(Duration::from_millis(80));
+                    std::thread::sleep(Duration::from_millis(600));
                 } else {
                     got.push(b.cmd(c));
                 }

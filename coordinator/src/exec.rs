@@ -58,11 +58,12 @@ impl<'t> Exec<'t> {
         f: &(dyn Fn(&Shard) -> R + Sync),
     ) -> R {
         match &mut self.mode {
-            Mode::Now => tx::single_key(key_hash, mode, f),
-            Mode::Scheduled(t) => {
-                let shard = shard_of(key_hash, damselfly_runtime::proactor_count());
-                one(t.execute(&[shard], false, f))
+            Mode::Scheduled(t) if t.shards().contains(&shard_of(key_hash, count())) => {
+                one(t.execute(&[shard_of(key_hash, count())], false, f))
             }
+            // A shard the enclosing transaction does not hold (a key its plan could not see):
+            // the command schedules that part itself rather than fail mid-transaction.
+            Mode::Now | Mode::Scheduled(_) => tx::single_key(key_hash, mode, f),
             Mode::OnShard => {
                 let s = local_shard(shard_of(key_hash, damselfly_runtime::proactor_count()));
                 f(s)
@@ -78,8 +79,8 @@ impl<'t> Exec<'t> {
         f: &(dyn Fn(&Shard) -> R + Sync),
     ) -> R {
         match &mut self.mode {
-            Mode::Now => tx::single_shard(shard, locks, f),
-            Mode::Scheduled(t) => one(t.execute(&[shard], false, f)),
+            Mode::Scheduled(t) if t.shards().contains(&shard) => one(t.execute(&[shard], false, f)),
+            Mode::Now | Mode::Scheduled(_) => tx::single_shard(shard, locks, f),
             Mode::OnShard => f(local_shard(shard)),
         }
     }
@@ -91,12 +92,12 @@ impl<'t> Exec<'t> {
         f: &(dyn Fn(&Shard) -> R + Sync),
     ) -> Vec<(usize, R)> {
         match &mut self.mode {
-            Mode::Now => keys::run_atomic(plan, f),
-            Mode::Scheduled(t) => {
+            Mode::Scheduled(t) if holds(t, plan) => {
                 let shards = plan.shards();
                 let out = t.execute(&shards, false, f);
                 shards.into_iter().zip(out).collect()
             }
+            Mode::Now | Mode::Scheduled(_) => keys::run_atomic(plan, f),
             Mode::OnShard => plan
                 .shards()
                 .into_iter()
@@ -113,8 +114,8 @@ impl<'t> Exec<'t> {
         merge: impl FnMut(usize, R),
     ) {
         match &mut self.mode {
-            Mode::Now => keys::run_sliced(plan, f, merge),
-            Mode::Scheduled(t) => keys::execute_sliced(t, plan, false, f, merge),
+            Mode::Scheduled(t) if holds(t, plan) => keys::execute_sliced(t, plan, false, f, merge),
+            Mode::Now | Mode::Scheduled(_) => keys::run_sliced(plan, f, merge),
             Mode::OnShard => sliced_in_place(plan, f, merge),
         }
     }
@@ -144,12 +145,12 @@ impl<'t> Exec<'t> {
     pub fn schedule(&mut self, plan: &KeyPlan) -> TxRef<'_> {
         let shards = plan.shards();
         match &mut self.mode {
-            Mode::Now => TxRef {
-                tx: Owned::Own(Transaction::schedule(&plan.locks())),
+            Mode::Scheduled(t) if holds(t, plan) => TxRef {
+                tx: Owned::Borrowed(t),
                 shards,
             },
-            Mode::Scheduled(t) => TxRef {
-                tx: Owned::Borrowed(t),
+            Mode::Now | Mode::Scheduled(_) => TxRef {
+                tx: Owned::Own(Transaction::schedule(&plan.locks())),
                 shards,
             },
             Mode::OnShard => TxRef {
@@ -174,6 +175,18 @@ impl<'t> Exec<'t> {
             Mode::OnShard => panic!("a whole-keyspace command was squashed"),
         }
     }
+}
+
+fn count() -> usize {
+    damselfly_runtime::proactor_count()
+}
+
+/// Whether a command inside the enclosing transaction `t` runs its `plan` as steps of `t`:
+/// yes unless `t` holds none of its shards (keys EXEC's plan could not see), which the
+/// command then schedules on its own without meeting `t`'s locks. A plan only partly held is
+/// a key-spec bug and fails loudly at the missing shard rather than wait on `t` itself.
+fn holds(t: &Transaction, plan: &KeyPlan) -> bool {
+    plan.groups.iter().any(|g| t.shards().contains(&g.0))
 }
 
 /// The shard a squashed command runs on; it must own every key the command touches.

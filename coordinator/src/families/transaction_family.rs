@@ -193,9 +193,13 @@ fn schedule_exec(conn: &ConnState, parsed: &[Queued]) -> Option<Transaction> {
     let mut global = false;
     for p in parsed {
         let args = Args::new(&p.raw, &p.args);
-        let Some((_, spec)) = p.found else {
+        let Some((_, mut spec)) = p.found else {
             continue;
         };
+        // Container commands (OBJECT ENCODING key, MEMORY USAGE key) name keys per subcommand.
+        if !spec.subcommands.is_empty() && args.len() > 1 {
+            spec = spec.subcommand(args.get(1)).unwrap_or(spec);
+        }
         let before = keys.len();
         keys.extend(spec.key_indices(args.len()).map(|i| args.get(i)));
         if keys.len() == before && spec.flags & (WRITE | ADMIN) != 0 {
