@@ -24,6 +24,7 @@ pub mod flags {
     pub const NO_AUTH: u32 = 1 << 10;
     pub const ALLOW_BUSY: u32 = 1 << 11;
     pub const NO_MULTI: u32 = 1 << 12;
+    pub const SKIP_SLOWLOG: u32 = 1 << 13;
 
     pub const NAMES: &[(u32, &str)] = &[
         (WRITE, "write"),
@@ -35,6 +36,7 @@ pub mod flags {
         (BLOCKING, "blocking"),
         (LOADING, "loading"),
         (STALE, "stale"),
+        (SKIP_SLOWLOG, "skip_slowlog"),
         (FAST, "fast"),
         (NO_AUTH, "no_auth"),
         (NO_MULTI, "no_multi"),

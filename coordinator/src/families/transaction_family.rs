@@ -284,7 +284,7 @@ pub fn commands() -> Vec<CommandSpec> {
         c(
             "exec",
             1,
-            NOSCRIPT | LOADING | STALE,
+            NOSCRIPT | LOADING | STALE | SKIP_SLOWLOG,
             (0, 0, 0),
             &["@slow", "@transaction"],
             "Executes all commands in a transaction.",
