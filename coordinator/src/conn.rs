@@ -235,6 +235,8 @@ const BATCH_MAX: usize = 64;
 const READ_MIN: usize = 1024;
 /// Largest read a pipelining connection grows to (its buffer doubles while reads fill it).
 const READ_MAX: usize = 64 * 1024;
+/// Largest drained input buffer a connection keeps.
+const INPUT_KEEP_MAX: usize = 4 * READ_MAX;
 /// Replies accumulated before they are sent in the middle of a batch: a client that pipelines
 /// big replies and reads slowly holds about this much before its fiber parks in send (and its
 /// input stops being read).
@@ -445,7 +447,9 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
             );
             return;
         }
-        if input.is_empty() && input.capacity() > 1 << 20 {
+        // A buffer a big request grew is given back once drained; a pipelining client's stays
+        // (its reads stop at READ_MAX, so its buffer stays below this).
+        if input.is_empty() && input.capacity() > INPUT_KEEP_MAX {
             input = Vec::new();
             read_size = READ_MIN;
         }
