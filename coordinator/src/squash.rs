@@ -12,7 +12,7 @@ use crate::conn::Found;
 use crate::conn::{self, ConnState};
 use crate::exec::Exec;
 use crate::prefetch;
-use crate::registry::{flags::WRITE, CommandSpec};
+use crate::registry::{flags::WRITE, CommandSpec, Registry};
 use crate::server::{ProactorState, ServerState};
 use crate::shard::{key_hash, shard_of, ShardLocks};
 use crate::tx::{self, locks::LockMode, Transaction};
@@ -70,9 +70,27 @@ pub struct Squashed<'a> {
     pub shard: usize,
 }
 
-/// The one shard `args` touches, if the command may be squashed.
-pub fn shard_of_command(spec: &CommandSpec, args: &Args<'_>, shards: usize) -> Option<usize> {
-    if !SQUASHABLE.contains(&spec.name) {
+/// Whether the command at registry `index` is squashable: a table built once, so the hot
+/// path does no name comparison.
+fn squashable(index: usize) -> bool {
+    static TABLE: std::sync::OnceLock<Vec<bool>> = std::sync::OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        Registry::get()
+            .commands()
+            .iter()
+            .map(|c| SQUASHABLE.contains(&c.name))
+            .collect()
+    });
+    table.get(index).copied().unwrap_or(false)
+}
+
+/// The one shard `args` touches, if the command (registry entry `found`) may be squashed.
+fn shard_of_command(
+    (index, spec): (usize, &CommandSpec),
+    args: &Args<'_>,
+    shards: usize,
+) -> Option<usize> {
+    if !squashable(index) {
         return None;
     }
     let mut shard = None;
@@ -101,7 +119,7 @@ pub fn squashable_run<'a>(
         if !found.1.arity_ok(args.len()) {
             break;
         }
-        let Some(shard) = shard_of_command(found.1, &args, shards) else {
+        let Some(shard) = shard_of_command(found, &args, shards) else {
             break;
         };
         run.push(Squashed { args, found, shard });
@@ -194,5 +212,23 @@ pub fn run(
         let (k, start) = cursor[g];
         out.extend_from_slice(&replies[start..ends[k]]);
         cursor[g] = (k + 1, ends[k]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_squashable_name_is_a_registered_command() {
+        let registry = Registry::get();
+        for name in SQUASHABLE {
+            let (index, _) = registry
+                .lookup(name.as_bytes())
+                .unwrap_or_else(|| panic!("{name} is not registered"));
+            assert!(squashable(index), "{name}");
+        }
+        let (ping, _) = registry.lookup(b"ping").expect("ping");
+        assert!(!squashable(ping));
     }
 }
