@@ -267,3 +267,55 @@ fn appends_across_shards_are_serializable() {
         "the keys disagree on the order of transactions"
     );
 }
+
+/// Pipelines of INCRs (squashed into one hop per shard) from many clients, mixed with
+/// cross-shard MULTI/EXEC blocks on the same counters: no increment is lost or doubled.
+#[test]
+fn squashed_pipelines_and_exec_blocks_count_exactly() {
+    let s = server(4);
+    let counters = 8u64;
+    let clients = 16u64;
+    let rounds = 100u64;
+    let per_pipeline = 20u64;
+    std::thread::scope(|scope| {
+        for c in 0..clients {
+            let addr = s.addr();
+            scope.spawn(move || {
+                let mut conn = Client::connect(addr);
+                let mut r = Rng(c * 31 + 7);
+                for round in 0..rounds {
+                    let mut pipeline = Vec::new();
+                    let exec_block = round % 5 == 0;
+                    if exec_block {
+                        pipeline.extend_from_slice(&Client::encode(&[b"MULTI"]));
+                    }
+                    for _ in 0..per_pipeline {
+                        let key = format!("cnt:{}", r.below(counters));
+                        pipeline.extend_from_slice(&Client::encode(&[b"INCR", key.as_bytes()]));
+                    }
+                    if exec_block {
+                        pipeline.extend_from_slice(&Client::encode(&[b"EXEC"]));
+                    }
+                    conn.send_raw(&pipeline);
+                    let replies = per_pipeline + if exec_block { 2 } else { 0 };
+                    for _ in 0..replies {
+                        match conn.read_reply() {
+                            Reply::Integer(_) | Reply::Array(_) => {}
+                            Reply::Simple(s) if s == b"OK" || s == b"QUEUED" => {}
+                            other => panic!("unexpected reply {other:?}"),
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let mut c = Client::connect(s.addr());
+    let total: i64 = (0..counters)
+        .map(|k| match c.cmd(&["GET", &format!("cnt:{k}")]) {
+            Reply::Bulk(b) => std::str::from_utf8(&b).unwrap().parse::<i64>().unwrap(),
+            Reply::NullBulk => 0,
+            other => panic!("GET replied {other:?}"),
+        })
+        .sum();
+    assert_eq!(total, (clients * rounds * per_pipeline) as i64);
+}
