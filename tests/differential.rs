@@ -420,3 +420,51 @@ fn client_reply_modes_match_redis() {
     }
     assert_eq!(got[1], got[0]);
 }
+
+/// At maxmemory, write commands get Redis's OOM error, MULTI refuses to queue anything, and
+/// an EXEC holding a write aborts with the OOM reason; reads and DEL still run.
+#[test]
+fn maxmemory_refusals_match_redis() {
+    let Some(redis) = start_redis() else { return };
+    let ours = server(2);
+    // (connection, command)
+    let script: &[(usize, &[&str])] = &[
+        (0, &["SET", "x", "value"]),
+        (0, &["MULTI"]),
+        (0, &["SET", "x", "1"]),
+        (0, &["GET", "x"]),
+        (1, &["CONFIG", "SET", "maxmemory", "1"]),
+        (0, &["EXEC"]),
+        (0, &["SET", "y", "1"]),
+        (0, &["GET", "x"]),
+        (0, &["MULTI"]),
+        (0, &["SET", "z", "1"]),
+        (0, &["GET", "z"]),
+        (0, &["EXEC"]),
+        (0, &["MULTI"]),
+        (0, &["DISCARD"]),
+        (0, &["DEL", "x"]),
+        (1, &["CONFIG", "SET", "maxmemory", "0"]),
+        (0, &["SET", "y", "1"]),
+        (0, &["MULTI"]),
+        (0, &["GET", "y"]),
+        (1, &["CONFIG", "SET", "maxmemory", "1"]),
+        (0, &["EXEC"]),
+        (1, &["CONFIG", "SET", "maxmemory", "0"]),
+    ];
+    let mut got = Vec::new();
+    for addr in [
+        format!("127.0.0.1:{}", redis.port).parse().unwrap(),
+        ours.addr(),
+    ] {
+        let mut conns = [Client::connect(addr), Client::connect(addr)];
+        conns[0].cmd(&["FLUSHALL"]);
+        got.push(
+            script
+                .iter()
+                .map(|(c, args)| conns[*c].cmd(args))
+                .collect::<Vec<_>>(),
+        );
+    }
+    assert_eq!(got[1], got[0]);
+}

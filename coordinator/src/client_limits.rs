@@ -85,6 +85,9 @@ pub struct ClientLimits {
     pipeline_squash: AtomicUsize,
     multi_exec_squash: AtomicBool,
     bulk_len_max: AtomicUsize,
+    maxmemory: AtomicUsize,
+    /// Per proactor: the bytes its shard holds, published on the heartbeat.
+    shard_bytes: Vec<AtomicUsize>,
 }
 
 impl ClientLimits {
@@ -99,6 +102,8 @@ impl ClientLimits {
             pipeline_squash: AtomicUsize::new(0),
             multi_exec_squash: AtomicBool::new(false),
             bulk_len_max: AtomicUsize::new(0),
+            maxmemory: AtomicUsize::new(0),
+            shard_bytes: (0..proactors).map(|_| AtomicUsize::new(0)).collect(),
         }
     }
 
@@ -127,6 +132,7 @@ impl ClientLimits {
             .store(int("pipeline-squash"), Ordering::Relaxed);
         self.bulk_len_max
             .store(int("proto-max-bulk-len"), Ordering::Relaxed);
+        self.maxmemory.store(int("maxmemory"), Ordering::Relaxed);
         self.multi_exec_squash.store(
             config.get("multi-exec-squash").as_deref() == Some("yes"),
             Ordering::Relaxed,
@@ -163,6 +169,28 @@ impl ClientLimits {
             soft: s[1].load(Ordering::Relaxed),
             soft_secs: s[2].load(Ordering::Relaxed),
         }
+    }
+
+    /// Proactor `me`'s shard now holds `bytes` (the heartbeat publishes it).
+    pub fn publish_shard_bytes(&self, me: usize, bytes: usize) {
+        if let Some(slot) = self.shard_bytes.get(me) {
+            slot.store(bytes, Ordering::Relaxed);
+        }
+    }
+
+    /// True when `maxmemory` is set and the data and client buffers together exceed it: write
+    /// commands are then refused with Redis's OOM error (the noeviction policy).
+    pub fn over_maxmemory(&self) -> bool {
+        let max = self.maxmemory.load(Ordering::Relaxed);
+        if max == 0 {
+            return false;
+        }
+        let data: usize = self
+            .shard_bytes
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .sum();
+        data + self.total_mem.load(Ordering::Relaxed) > max
     }
 
     /// A client's buffers changed from `old` to `new` bytes.

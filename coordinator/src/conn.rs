@@ -8,7 +8,7 @@ use crate::error::CmdError;
 use crate::exec::Exec;
 use crate::families::transaction_family::{self, MultiState, Queued, WatchedKey};
 use crate::prefetch;
-use crate::registry::flags::NO_MULTI;
+use crate::registry::flags::{DENYOOM, NO_MULTI};
 use crate::registry::CommandSpec;
 use crate::registry::Registry;
 use crate::server::{ProactorState, ProactorStats, ServerState};
@@ -358,9 +358,11 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
                     &found[..parsed],
                 );
             }
+            // Over maxmemory each command is checked on its own, so nothing is squashed.
             let squash = server.shards > 1
                 && limits.pipeline_squash() > 0
-                && parsed >= limits.pipeline_squash();
+                && parsed >= limits.pipeline_squash()
+                && !limits.over_maxmemory();
             let mut i = 0;
             while i < parsed {
                 if damselfly_runtime::stopping() {
@@ -557,6 +559,11 @@ fn execute_timed(
         flag_multi(conn);
         return started;
     }
+    if refused_for_memory(server, conn, spec) {
+        ReplyWriter::new(out, conn.resp).error(OOM_ERROR);
+        flag_multi(conn);
+        return started;
+    }
     if let Some(multi) = &mut conn.multi {
         if !transaction_family::runs_inside_multi(spec) {
             let mut w = ReplyWriter::new(out, conn.resp);
@@ -575,6 +582,17 @@ fn execute_timed(
         }
     }
     run_command(server, conn, args, out, (index, spec), Exec::now(), started)
+}
+
+/// Redis's reply to a command refused at `maxmemory` (the noeviction policy).
+pub const OOM_ERROR: &str = "OOM command not allowed when used memory > 'maxmemory'.";
+
+/// Over `maxmemory`, commands that may grow memory are refused, and so is everything queued
+/// into a MULTI (queueing grows memory too) but EXEC, DISCARD, QUIT and RESET — as Redis does.
+fn refused_for_memory(server: &ServerState, conn: &ConnState, spec: &CommandSpec) -> bool {
+    let may_grow = spec.has(DENYOOM)
+        || (conn.multi.is_some() && !matches!(spec.name, "exec" | "discard" | "quit" | "reset"));
+    may_grow && server.client_limits.over_maxmemory()
 }
 
 /// A command between MULTI and EXEC failed before it could be queued: EXEC will abort.

@@ -214,6 +214,9 @@ pub fn start(pool: &ProactorPool, state: Arc<ServerState>) -> std::io::Result<Ru
                 move || {
                     evict_clients(&st);
                     let shard = &ProactorState::current().shard;
+                    let bytes = shard.db.borrow().bytes_used();
+                    st.client_limits.publish_shard_bytes(shard.index, bytes);
+                    let shard = &ProactorState::current().shard;
                     let now = clock::wall_now_ms();
                     let mut db = shard.db.borrow_mut();
                     for d in 0..db.db_count() {

@@ -129,6 +129,17 @@ fn cmd_exec(ctx: &mut CmdCtx<'_>, _args: &Args<'_>) -> CmdResult {
     let Some(multi) = ctx.conn.multi.take() else {
         return Err(CmdError::raw("ERR EXEC without MULTI"));
     };
+    let grows = multi
+        .queued
+        .iter()
+        .any(|q| q.found.is_some_and(|(_, spec)| spec.has(DENYOOM)));
+    if grows && ctx.server.client_limits.over_maxmemory() {
+        unwatch_all(ctx.conn);
+        return Err(CmdError::raw(format!(
+            "EXECABORT Transaction discarded because of: {}",
+            conn::OOM_ERROR
+        )));
+    }
     if multi.failed {
         unwatch_all(ctx.conn);
         return Err(CmdError::raw(
