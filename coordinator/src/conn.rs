@@ -296,7 +296,6 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
     let ps = ProactorState::current();
     let stats = &ps.stats;
     loop {
-        limits.refresh(&server.config);
         // Read: grow the buffer with what arrives (at most doubling per read), never by what a
         // bulk header merely declares.
         let wanted = parser
@@ -311,6 +310,8 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
         if n >= spare && read_size < READ_MAX {
             read_size *= 2;
         }
+        // After the read: the config may have changed while this client waited.
+        limits.refresh(&server.config);
         ps.batch_now_ms.set(clock::wall_now_ms());
         ProactorStats::bump(&stats.net_input_bytes, n as u64);
         let output_limit = limits.output(ClientClass::Normal);
