@@ -386,6 +386,11 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
                 if run.len() > 1 {
                     ProactorStats::bump(&stats.commands, run.len() as u64);
                     squash::run(server, conn, &run, &mut out, Hops::Now);
+                    // The commands ran with a stand-in state on their shards: record them here.
+                    if let Some(last) = run.last() {
+                        *info.last_cmd.borrow_mut() = last.found.1.name;
+                        info.last_active_ms.set(ps.batch_now_ms.get());
+                    }
                     i += run.len();
                     tick = clock::now();
                 } else {
