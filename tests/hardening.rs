@@ -640,3 +640,25 @@ fn a_panic_in_a_shard_op_aborts_with_a_message() {
         );
     }
 }
+
+/// Commands queued in a MULTI count in the client's memory: past maxmemory-clients the
+/// client that queued them is evicted, not a smaller one.
+#[test]
+fn queued_multi_commands_count_towards_client_memory() {
+    let s = ChildServer::start(&["--proactor_threads", "2"]);
+    let mut c = Client::connect(s.addr);
+    assert_eq!(c.cmd(&["CONFIG", "SET", "maxmemory-clients", "3mb"]), ok());
+    let mut queuer = TcpStream::connect(s.addr).unwrap();
+    let value = vec![b'q'; 100 << 10];
+    let mut burst = Client::encode(&[b"MULTI"]);
+    for i in 0..60 {
+        let key = format!("q{i}");
+        burst.extend_from_slice(&Client::encode(&[b"SET", key.as_bytes(), &value]));
+    }
+    let _ = queuer.write_all(&burst);
+    assert!(
+        closed_within(&mut queuer, Duration::from_secs(10)),
+        "the client holding 6 MB of queued commands is evicted"
+    );
+    assert_eq!(c.cmd(&["PING"]), simple("PONG"));
+}

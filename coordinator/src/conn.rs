@@ -251,8 +251,13 @@ struct MemShare<'a> {
 }
 
 impl MemShare<'_> {
-    fn update(&mut self, input: &Vec<u8>, out: &Vec<u8>, batch: &[CommandArgs]) {
-        let now = CONN_BASE_MEM + input.capacity() + out.capacity() + std::mem::size_of_val(batch);
+    /// `queued`: bytes of the commands waiting for EXEC.
+    fn update(&mut self, input: &Vec<u8>, out: &Vec<u8>, batch: &[CommandArgs], queued: usize) {
+        let now = CONN_BASE_MEM
+            + input.capacity()
+            + out.capacity()
+            + std::mem::size_of_val(batch)
+            + queued;
         if now != self.held {
             self.limits.account(self.held, now);
             if now > self.held {
@@ -268,6 +273,11 @@ impl Drop for MemShare<'_> {
     fn drop(&mut self) {
         self.limits.account(self.held, 0);
     }
+}
+
+/// Bytes a connection holds in commands queued for EXEC (Redis's multi-mem).
+fn queued_bytes(conn: &ConnState) -> usize {
+    conn.multi.as_ref().map_or(0, |m| m.bytes)
 }
 
 /// What a connection costs besides its buffers (its state and map entry), for accounting.
@@ -292,7 +302,7 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
         proactor: ProactorState::current().shard.index,
         held: 0,
     };
-    mem.update(&input, &out, &batch);
+    mem.update(&input, &out, &batch, queued_bytes(conn));
     let ps = ProactorState::current();
     let stats = &ps.stats;
     loop {
@@ -415,7 +425,7 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
                     }
                 }
                 if out.len() >= out_check {
-                    mem.update(&input, &out, &batch);
+                    mem.update(&input, &out, &batch, queued_bytes(conn));
                     if flush(stream, &mut out, output_limit, &mut soft_since, &info).is_err() {
                         return;
                     }
@@ -432,7 +442,7 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
         }
         input.drain(..consumed);
         info.qbuf.set(input.len());
-        mem.update(&input, &out, &batch);
+        mem.update(&input, &out, &batch, queued_bytes(conn));
         if !out.is_empty() {
             ProactorStats::bump(&stats.net_output_bytes, out.len() as u64);
             if flush(stream, &mut out, output_limit, &mut soft_since, &info).is_err() {
@@ -461,7 +471,7 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
             input = Vec::new();
             read_size = READ_MIN;
         }
-        mem.update(&input, &out, &batch);
+        mem.update(&input, &out, &batch, queued_bytes(conn));
     }
 }
 
@@ -577,6 +587,7 @@ fn execute_timed(
                 w.error("ERR Command not allowed inside a transaction");
                 multi.failed = true;
             } else {
+                multi.bytes += raw.len() + args.len() * 16;
                 multi.queued.push(Queued {
                     raw: raw.to_vec(),
                     args: args.parsed().clone(),

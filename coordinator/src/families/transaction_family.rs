@@ -31,6 +31,8 @@ pub struct Queued {
 #[derive(Default)]
 pub struct MultiState {
     pub queued: Vec<Queued>,
+    /// Bytes the queued commands hold (counted in the client's memory).
+    pub bytes: usize,
     /// A command failed while queueing: EXEC aborts.
     pub failed: bool,
 }
