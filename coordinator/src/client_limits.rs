@@ -8,7 +8,8 @@
 //! changes, so the connection loop reads them without a lock.
 
 use crate::config::{parse_memory, Config};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use damselfly_shards::CollectionLimits;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 
 /// The classes `client-output-buffer-limit` names, in the order CONFIG GET lists them.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -73,8 +74,23 @@ fn parse_full(value: &str) -> [OutputLimit; 3] {
 }
 
 /// The limits as the connection loop reads them, refreshed when the config changes.
+/// The config parameters behind [`CollectionLimits`], in field order.
+const COLLECTION_PARAMS: [&str; 9] = [
+    "list-max-listpack-size",
+    "list-compress-depth",
+    "hash-max-listpack-entries",
+    "hash-max-listpack-value",
+    "set-max-intset-entries",
+    "set-max-listpack-entries",
+    "set-max-listpack-value",
+    "zset-max-listpack-entries",
+    "zset-max-listpack-value",
+];
+
 pub struct ClientLimits {
     seen_generation: AtomicU64,
+    /// The fields of [`CollectionLimits`], in `COLLECTION_PARAMS` order.
+    collection: [AtomicI64; COLLECTION_PARAMS.len()],
     query_buffer_max: AtomicUsize,
     maxmemory_clients: AtomicUsize,
     output: [[AtomicU64; 3]; 3],
@@ -94,6 +110,7 @@ impl ClientLimits {
     pub fn new(proactors: usize) -> ClientLimits {
         ClientLimits {
             seen_generation: AtomicU64::new(u64::MAX),
+            collection: Default::default(),
             query_buffer_max: AtomicUsize::new(0),
             maxmemory_clients: AtomicUsize::new(0),
             output: Default::default(),
@@ -137,7 +154,27 @@ impl ClientLimits {
             config.get("multi-exec-squash").as_deref() == Some("yes"),
             Ordering::Relaxed,
         );
+        for (slot, name) in self.collection.iter().zip(COLLECTION_PARAMS) {
+            slot.store(config.get_int(name), Ordering::Relaxed);
+        }
         self.seen_generation.store(generation, Ordering::Release);
+    }
+
+    /// The collection encoding thresholds as of the last [`ClientLimits::refresh`].
+    pub fn collection_limits(&self) -> CollectionLimits {
+        let v = |i: usize| self.collection[i].load(Ordering::Relaxed);
+        let n = |i: usize| v(i).max(0) as usize;
+        CollectionLimits {
+            list_max_listpack_size: v(0),
+            list_compress_depth: n(1),
+            hash_max_listpack_entries: n(2),
+            hash_max_listpack_value: n(3),
+            set_max_intset_entries: n(4),
+            set_max_listpack_entries: n(5),
+            set_max_listpack_value: n(6),
+            zset_max_listpack_entries: n(7),
+            zset_max_listpack_value: n(8),
+        }
     }
 
     pub fn query_buffer_max(&self) -> usize {

@@ -233,14 +233,14 @@ pub const PARAMS: &[Param] = &[
         },
         default: "512",
         mutable: true,
-        help: "hash encoding threshold (stored only: no hashes yet)",
+        help: "hash encoding threshold",
     },
     Param {
         name: "hash-max-listpack-value",
         kind: Kind::Memory,
         default: "64",
         mutable: true,
-        help: "hash encoding threshold (stored only: no hashes yet)",
+        help: "hash encoding threshold",
     },
     Param {
         name: "list-max-listpack-size",
@@ -250,7 +250,7 @@ pub const PARAMS: &[Param] = &[
         },
         default: "-2",
         mutable: true,
-        help: "list node size (stored only: no lists yet)",
+        help: "list node size",
     },
     Param {
         name: "list-compress-depth",
@@ -260,7 +260,7 @@ pub const PARAMS: &[Param] = &[
         },
         default: "0",
         mutable: true,
-        help: "list compression depth (stored only: no lists yet)",
+        help: "list compression depth",
     },
     Param {
         name: "set-max-intset-entries",
@@ -270,7 +270,24 @@ pub const PARAMS: &[Param] = &[
         },
         default: "512",
         mutable: true,
-        help: "set encoding threshold (stored only: no sets yet)",
+        help: "set encoding threshold",
+    },
+    Param {
+        name: "set-max-listpack-entries",
+        kind: Kind::Int {
+            min: 0,
+            max: i64::MAX,
+        },
+        default: "128",
+        mutable: true,
+        help: "set encoding threshold: members of a packed set of strings",
+    },
+    Param {
+        name: "set-max-listpack-value",
+        kind: Kind::Memory,
+        default: "64",
+        mutable: true,
+        help: "set encoding threshold: longest member of a packed set of strings",
     },
     Param {
         name: "zset-max-listpack-entries",
@@ -280,14 +297,14 @@ pub const PARAMS: &[Param] = &[
         },
         default: "128",
         mutable: true,
-        help: "sorted set encoding threshold (stored only: no sorted sets yet)",
+        help: "sorted set encoding threshold",
     },
     Param {
         name: "zset-max-listpack-value",
         kind: Kind::Memory,
         default: "64",
         mutable: true,
-        help: "sorted set encoding threshold (stored only: no sorted sets yet)",
+        help: "sorted set encoding threshold",
     },
     Param {
         name: "stream-node-max-bytes",

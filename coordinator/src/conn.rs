@@ -4,9 +4,10 @@
 
 use crate::args::Args;
 use crate::client_limits::{ClientClass, ClientLimits, OutputLimit};
+use crate::ctx::{CmdCtx, ConnInfo, ConnState, Found, Queued, ReplyMode};
 use crate::error::CmdError;
 use crate::exec::Exec;
-use crate::families::transaction_family::{self, MultiState, Queued, WatchedKey};
+use crate::families::transaction_family;
 use crate::prefetch;
 use crate::registry::flags::{DENYOOM, NO_MULTI};
 use crate::registry::CommandSpec;
@@ -17,133 +18,9 @@ use crate::squash::{self, Hops};
 use damselfly_protocol::{CommandArgs, ParserLimits, ReplyWriter, RequestParser, RespVersion};
 use damselfly_runtime::clock::{self, Time};
 use damselfly_runtime::net::TcpStream;
-use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-
-/// What other connections may read about this one (CLIENT LIST/INFO/KILL), kept in the
-/// proactor's connection map.
-pub struct ConnInfo {
-    pub id: u64,
-    pub addr: String,
-    pub laddr: String,
-    pub created_ms: u64,
-    pub name: RefCell<Vec<u8>>,
-    pub db: Cell<usize>,
-    pub resp: Cell<u8>,
-    pub last_cmd: RefCell<&'static str>,
-    pub last_active_ms: Cell<u64>,
-    pub qbuf: Cell<usize>,
-    /// Bytes this connection's buffers hold (its share of `maxmemory-clients`).
-    pub mem: Cell<usize>,
-    /// CLIENT SETINFO LIB-NAME and LIB-VER (empty when unset).
-    pub lib_name: RefCell<Vec<u8>>,
-    pub lib_ver: RefCell<Vec<u8>>,
-}
-
-impl ConnInfo {
-    pub fn new(id: u64, addr: String, laddr: String) -> ConnInfo {
-        let now = clock::wall_now_ms();
-        ConnInfo {
-            id,
-            addr,
-            laddr,
-            created_ms: now,
-            name: RefCell::new(Vec::new()),
-            db: Cell::new(0),
-            resp: Cell::new(2),
-            last_cmd: RefCell::new("NULL"),
-            last_active_ms: Cell::new(now),
-            qbuf: Cell::new(0),
-            mem: Cell::new(0),
-            lib_name: RefCell::new(Vec::new()),
-            lib_ver: RefCell::new(Vec::new()),
-        }
-    }
-
-    /// One CLIENT LIST line (without the newline).
-    pub fn describe(&self, now_ms: u64) -> String {
-        format!(
-            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
-            self.id,
-            self.addr,
-            self.laddr,
-            String::from_utf8_lossy(&self.name.borrow()),
-            now_ms.saturating_sub(self.created_ms) / 1000,
-            now_ms.saturating_sub(self.last_active_ms.get()) / 1000,
-            self.db.get(),
-            self.qbuf.get(),
-            self.mem.get(),
-            self.last_cmd.borrow(),
-            self.resp.get(),
-            String::from_utf8_lossy(&self.lib_name.borrow()),
-            String::from_utf8_lossy(&self.lib_ver.borrow()),
-        )
-    }
-}
-
-/// CLIENT REPLY: whether this connection's replies are sent.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum ReplyMode {
-    On,
-    Off,
-    /// Set by CLIENT REPLY SKIP: the next command's reply is dropped.
-    SkipNext,
-    /// The command running now is the one SKIP named.
-    Skip,
-}
-
-/// Per-connection state the command handlers see.
-pub struct ConnState {
-    pub id: u64,
-    pub db: usize,
-    pub resp: RespVersion,
-    pub close_after_reply: bool,
-    pub info: Rc<ConnInfo>,
-    /// Commands queued since MULTI.
-    pub multi: Option<MultiState>,
-    /// Keys WATCHed for the next EXEC.
-    pub watched: Vec<WatchedKey>,
-    /// CLIENT REPLY ON/OFF/SKIP.
-    pub replies: ReplyMode,
-}
-
-impl ConnState {
-    /// The state a squashed command runs with on its shard's thread: the client's id,
-    /// database and protocol, and `info`, a stand-in kept by that proactor.
-    pub fn stub(id: u64, db: usize, resp: RespVersion, info: Rc<ConnInfo>) -> ConnState {
-        ConnState {
-            id,
-            db,
-            resp,
-            close_after_reply: false,
-            info,
-            multi: None,
-            watched: Vec::new(),
-            replies: ReplyMode::On,
-        }
-    }
-}
-
-/// Everything a command handler gets.
-pub struct CmdCtx<'a> {
-    pub conn: &'a mut ConnState,
-    pub server: &'a ServerState,
-    pub out: &'a mut Vec<u8>,
-    /// How the command reaches its shards: on its own, or inside EXEC's transaction.
-    pub exec: Exec<'a>,
-}
-
-impl CmdCtx<'_> {
-    pub fn reply(&mut self) -> ReplyWriter<'_> {
-        ReplyWriter::new(self.out, self.conn.resp)
-    }
-
-    pub fn db(&self) -> usize {
-        self.conn.db
-    }
-}
 
 fn parser_limits(server: &ServerState) -> ParserLimits {
     ParserLimits {
@@ -544,9 +421,6 @@ fn prefetch_keys(
         .filter(|key| server.shards == 1 || shard_of(key_hash(key), server.shards) == shard.index);
     prefetch::warm_keys(shard, db, keys);
 }
-
-/// A command's registry entry (index, spec), or None for an unknown command.
-pub type Found = Option<(usize, &'static CommandSpec)>;
 
 /// Runs one command and appends its reply (or error) to `out`. It started at `started` (the
 /// previous command's end, so a pipeline reads the clock once per command); returns when it

@@ -16,6 +16,7 @@ pub mod args;
 pub mod client_limits;
 pub mod config;
 pub mod conn;
+pub mod ctx;
 pub mod error;
 pub mod exec;
 pub mod families;

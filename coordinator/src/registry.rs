@@ -2,7 +2,7 @@
 //! `COMMAND INFO/DOCS/COUNT/LIST` and COMMANDS.md are generated from it.
 
 use crate::args::Args;
-use crate::conn::CmdCtx;
+use crate::ctx::CmdCtx;
 use crate::error::CmdResult;
 use std::collections::HashMap;
 use std::sync::OnceLock;

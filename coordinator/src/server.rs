@@ -3,7 +3,8 @@
 
 use crate::client_limits::ClientLimits;
 use crate::config::Config;
-use crate::conn::{self, ConnInfo};
+use crate::conn;
+use crate::ctx::ConnInfo;
 use crate::registry::Registry;
 use crate::shard::Shard;
 use damselfly_runtime::clock::{self, Time};

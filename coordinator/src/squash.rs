@@ -8,8 +8,8 @@
 //! of every key of the group: each command stays atomic, as it is when it runs alone.
 
 use crate::args::Args;
-use crate::conn::Found;
-use crate::conn::{self, ConnState};
+use crate::conn;
+use crate::ctx::{ConnState, Found};
 use crate::exec::Exec;
 use crate::prefetch;
 use crate::registry::{flags::WRITE, CommandSpec, Registry};

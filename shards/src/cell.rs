@@ -114,6 +114,14 @@ pub trait TypedObject: Any + Send + Sync {
     /// Bytes this object owns on the heap, including its own struct (`size_of_val(self)`).
     fn heap_bytes(&self) -> usize;
     fn clone_object(&self) -> Box<dyn TypedObject>;
+    /// OBJECT ENCODING's name for the encoding in use (`listpack`, `quicklist`, `intset`,
+    /// `hashtable`, `skiplist`...).
+    fn encoding_name(&self) -> &'static str;
+    /// Number of elements (LLEN, SCARD, HLEN, ZCARD); a collection with none is deleted.
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
     fn as_any(&self) -> &dyn Any;
     fn as_any_mut(&mut self) -> &mut dyn Any;
 }
@@ -862,6 +870,12 @@ mod tests {
         }
         fn clone_object(&self) -> Box<dyn TypedObject> {
             Box::new(Counter(self.0.clone()))
+        }
+        fn encoding_name(&self) -> &'static str {
+            "counter"
+        }
+        fn len(&self) -> usize {
+            self.0.len()
         }
         fn as_any(&self) -> &dyn Any {
             self

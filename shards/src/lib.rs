@@ -9,6 +9,7 @@
 //! - [`db_slice`]: `DbSlice`, databases 0..N-1 with primary and expire tables, lazy expiry,
 //!   scans, watched-key versions, memory accounting.
 //! - [`expiry`]: the bounded active-expiry step.
+//! - [`limits`]: `CollectionLimits`, the encoding thresholds of lists, hashes, sets, zsets.
 //! - [`glob`]: Redis `stringmatchlen` glob matching for KEYS and SCAN MATCH.
 
 pub mod cell;
@@ -17,6 +18,7 @@ pub mod db_slice;
 pub mod expiry;
 pub mod glob;
 pub mod hash;
+pub mod limits;
 
 pub use cell::{CellFlags, CompactKey, CompactValue, Encoding, ObjType, TypedObject};
 pub use dash::{BucketId, BucketRef, DashPolicy, DashTable, EntryPos, NoHooks, TableHooks};
@@ -24,3 +26,4 @@ pub use db_slice::{DbIndex, DbSlice, DbStats};
 pub use expiry::{ExpireBudget, ExpireReport};
 pub use glob::{glob_match, GlobPattern};
 pub use hash::{FixedHasher, KeyPolicy};
+pub use limits::CollectionLimits;

@@ -2,6 +2,8 @@
 //! that checks replies byte for byte.
 #![allow(dead_code)]
 
+pub mod reference;
+
 use damselfly_protocol::{Reply, ReplyParser};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -12,7 +12,7 @@
 //! alone.
 
 use crate::args::{eq_ignore_case, parse_i64, Args};
-use crate::conn::CmdCtx;
+use crate::ctx::CmdCtx;
 use crate::error::{CmdError, CmdResult, OpResult};
 use crate::families::string_family::{clamp_range, count_lookup, max_bulk_len, op_get};
 use crate::keys::KeyPlan;

@@ -1,7 +1,7 @@
 //! Connection commands: PING ECHO QUIT SELECT HELLO RESET CLIENT.
 
 use crate::args::{eq_ignore_case, parse_i64, Args};
-use crate::conn::{CmdCtx, ConnInfo, ReplyMode};
+use crate::ctx::{CmdCtx, ConnInfo, ReplyMode};
 use crate::error::{shown_bytes, CmdError, CmdResult, OpResult};
 use crate::registry::{flags::*, CommandSpec, Registry};
 use crate::server::ProactorState;

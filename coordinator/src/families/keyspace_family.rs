@@ -14,7 +14,7 @@
 //! TOUCH only counts keys.
 
 use crate::args::{eq_ignore_case, parse_i64, Args};
-use crate::conn::CmdCtx;
+use crate::ctx::CmdCtx;
 use crate::error::{CmdError, CmdResult, OpResult};
 use crate::exec::Exec;
 use crate::keys::KeyPlan;

@@ -10,7 +10,7 @@
 
 use crate::args::{eq_ignore_case, parse_i64, Args};
 use crate::config::{self, Param};
-use crate::conn::CmdCtx;
+use crate::ctx::CmdCtx;
 use crate::error::{CmdError, CmdResult, OpResult};
 use crate::registry::{flags::*, CommandSpec, Registry};
 use crate::server::{ProactorState, ProactorStats, ServerState};

@@ -9,7 +9,7 @@
 //! GETSET `SET ... GET` STRLEN GETRANGE LCS, never the lookups of plain writes.
 
 use crate::args::{eq_ignore_case, parse_i64, Args};
-use crate::conn::CmdCtx;
+use crate::ctx::CmdCtx;
 use crate::error::{CmdError, CmdResult, OpResult};
 use crate::keys::KeyPlan;
 use crate::long_double::LongDouble;

@@ -8,7 +8,8 @@
 //! hops are steps of that one transaction, so the whole block is atomic.
 
 use crate::args::Args;
-use crate::conn::{self, CmdCtx, ConnState, Found};
+use crate::conn;
+use crate::ctx::{CmdCtx, ConnState, MultiState, Queued, WatchedKey};
 use crate::error::{CmdError, CmdResult};
 use crate::exec::Exec;
 use crate::keys::KeyPlan;
@@ -16,33 +17,7 @@ use crate::registry::{flags::*, CommandSpec};
 use crate::shard::{key_hash, shard_of};
 use crate::squash::{self, Hops};
 use crate::tx::{self, locks::LockMode, Transaction};
-use damselfly_protocol::CommandArgs;
 use damselfly_runtime::clock;
-
-/// A command queued after MULTI: its request bytes as the client sent them, the parse of
-/// them, and its registry entry.
-pub struct Queued {
-    pub raw: Vec<u8>,
-    pub args: CommandArgs,
-    pub found: Found,
-}
-
-/// Commands queued after MULTI.
-#[derive(Default)]
-pub struct MultiState {
-    pub queued: Vec<Queued>,
-    /// Bytes the queued commands hold (counted in the client's memory).
-    pub bytes: usize,
-    /// A command failed while queueing: EXEC aborts.
-    pub failed: bool,
-}
-
-/// A key this connection WATCHes, with its version when watched.
-pub struct WatchedKey {
-    pub db: usize,
-    pub key: Vec<u8>,
-    pub version: u64,
-}
 
 /// Commands that run at once between MULTI and EXEC instead of being queued.
 pub fn runs_inside_multi(spec: &CommandSpec) -> bool {
