@@ -701,6 +701,16 @@ impl CompactValue {
         self.0.as_object_mut()
     }
 
+    /// The typed object as `T`; None for strings and objects of another type.
+    pub fn downcast_ref<T: TypedObject>(&self) -> Option<&T> {
+        self.as_object()?.as_any().downcast_ref::<T>()
+    }
+
+    /// The typed object as `T`, mutably; None for strings and objects of another type.
+    pub fn downcast_mut<T: TypedObject>(&mut self) -> Option<&mut T> {
+        self.as_object_mut()?.as_any_mut().downcast_mut::<T>()
+    }
+
     /// The string's bytes for in-place writes, zero-extended to at least `min_len`;
     /// `None` for typed objects. See [`Cell::string_mut`].
     pub fn string_mut(&mut self, min_len: usize) -> Option<&mut [u8]> {
