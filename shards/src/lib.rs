@@ -12,6 +12,7 @@
 //! - [`limits`]: `CollectionLimits`, the encoding thresholds of lists, hashes, sets, zsets.
 //! - [`glob`]: Redis `stringmatchlen` glob matching for KEYS and SCAN MATCH.
 
+pub mod bptree;
 pub mod cell;
 pub mod dash;
 pub mod db_slice;
