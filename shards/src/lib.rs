@@ -20,6 +20,9 @@ pub mod expiry;
 pub mod glob;
 pub mod hash;
 pub mod limits;
+pub mod listpack;
+pub mod zset;
+pub mod zset_table;
 
 pub use cell::{CellFlags, CompactKey, CompactValue, Encoding, ObjType, TypedObject};
 pub use dash::{BucketId, BucketRef, DashPolicy, DashTable, EntryPos, NoHooks, TableHooks};
