@@ -19,6 +19,7 @@ pub mod expiry;
 pub mod glob;
 pub mod hash;
 pub mod limits;
+pub mod listpack;
 
 pub use cell::{CellFlags, CompactKey, CompactValue, Encoding, ObjType, TypedObject};
 pub use dash::{BucketId, BucketRef, DashPolicy, DashTable, EntryPos, NoHooks, TableHooks};
@@ -27,3 +28,4 @@ pub use expiry::{ExpireBudget, ExpireReport};
 pub use glob::{glob_match, GlobPattern};
 pub use hash::{FixedHasher, KeyPolicy};
 pub use limits::CollectionLimits;
+pub use listpack::{Listpack, LpIter, LpPos, LpValue};
