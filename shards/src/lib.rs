@@ -15,6 +15,7 @@
 pub mod cell;
 pub mod dash;
 pub mod db_slice;
+pub mod dense;
 pub mod expiry;
 pub mod glob;
 pub mod hash;
@@ -24,6 +25,7 @@ pub mod listpack;
 pub use cell::{CellFlags, CompactKey, CompactValue, Encoding, ObjType, TypedObject};
 pub use dash::{BucketId, BucketRef, DashPolicy, DashTable, EntryPos, NoHooks, TableHooks};
 pub use db_slice::{DbIndex, DbSlice, DbStats};
+pub use dense::{DenseSet, MapValueMut, StringMap};
 pub use expiry::{ExpireBudget, ExpireReport};
 pub use glob::{glob_match, GlobPattern};
 pub use hash::{FixedHasher, KeyPolicy};
