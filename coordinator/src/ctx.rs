@@ -7,6 +7,7 @@ use crate::registry::CommandSpec;
 use crate::server::ServerState;
 use damselfly_protocol::{CommandArgs, ReplyWriter, RespVersion};
 use damselfly_runtime::clock;
+use damselfly_runtime::net::TcpStream;
 use damselfly_shards::CollectionLimits;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -100,6 +101,9 @@ pub struct ConnState {
     pub watched: Vec<WatchedKey>,
     /// CLIENT REPLY ON/OFF/SKIP.
     pub replies: ReplyMode,
+    /// The client's socket: a command that parks (BLPOP) sends the replies before it first and
+    /// watches for a disconnect. None for the stand-in of a squashed command.
+    pub stream: Option<TcpStream>,
 }
 
 impl ConnState {
@@ -115,6 +119,7 @@ impl ConnState {
             multi: None,
             watched: Vec::new(),
             replies: ReplyMode::On,
+            stream: None,
         }
     }
 }
