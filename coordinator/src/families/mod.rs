@@ -10,6 +10,9 @@ pub mod keyspace_family;
 pub mod server_family;
 pub mod string_family;
 pub mod transaction_family;
+pub mod zset_algebra;
+pub mod zset_family;
+pub mod zset_range;
 
 /// Every family's registration function.
 pub const ALL: &[fn() -> Vec<CommandSpec>] = &[
@@ -19,4 +22,5 @@ pub const ALL: &[fn() -> Vec<CommandSpec>] = &[
     server_family::commands,
     string_family::commands,
     transaction_family::commands,
+    zset_family::commands,
 ];
