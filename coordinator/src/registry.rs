@@ -131,6 +131,37 @@ impl CommandSpec {
         })
     }
 
+    /// Whether the command names its keys with a `numkeys` argument (Redis's movablekeys).
+    pub fn has_numkeys(&self) -> bool {
+        NUMKEYS.iter().any(|(n, _)| *n == self.name)
+    }
+
+    /// Key argument positions of one invocation: the declared range, then, for commands with
+    /// a `numkeys` argument, the keys it counts (what EXEC must lock and COMMAND GETKEYS
+    /// lists).
+    pub fn keys_in(&self, args: &Args<'_>) -> Vec<usize> {
+        self.keys_with(args.len(), |i| args.get(i))
+    }
+
+    /// [`CommandSpec::keys_in`] for `argc` arguments read through `get`.
+    pub fn keys_with<'a>(&self, argc: usize, get: impl Fn(usize) -> &'a [u8]) -> Vec<usize> {
+        let mut keys = self.key_positions(argc);
+        if let Some(&(_, at)) = NUMKEYS.iter().find(|(n, _)| *n == self.name) {
+            let n = (at < argc)
+                .then(|| crate::args::parse_i64(get(at)).ok())
+                .flatten()
+                .filter(|&n| n > 0)
+                .unwrap_or(0) as usize;
+            let end = (at + 1).saturating_add(n).min(argc);
+            for i in at + 1..end {
+                if !keys.contains(&i) {
+                    keys.push(i);
+                }
+            }
+        }
+        keys
+    }
+
     /// Key argument positions for `argc` arguments.
     pub fn key_positions(&self, argc: usize) -> Vec<usize> {
         self.key_indices(argc).collect()
@@ -150,6 +181,22 @@ impl CommandSpec {
         (first..end.max(first)).step_by(step)
     }
 }
+
+/// Commands whose keys follow a `numkeys` argument, with that argument's position.
+const NUMKEYS: &[(&str, usize)] = &[
+    ("zunionstore", 2),
+    ("zinterstore", 2),
+    ("zdiffstore", 2),
+    ("zunion", 1),
+    ("zinter", 1),
+    ("zdiff", 1),
+    ("zintercard", 1),
+    ("zmpop", 1),
+    ("bzmpop", 2),
+    ("sintercard", 1),
+    ("lmpop", 1),
+    ("blmpop", 2),
+];
 
 pub struct Registry {
     commands: Vec<CommandSpec>,

@@ -1089,7 +1089,7 @@ fn command_getkeys(ctx: &mut CmdCtx<'_>, args: &Args<'_>, with_flags: bool) -> C
     {
         spec = sub;
     }
-    if spec.first_key <= 0 {
+    if spec.first_key <= 0 && !spec.has_numkeys() {
         return Err(CmdError::raw("ERR The command has no key arguments"));
     }
     let argc = args.len() - 2;
@@ -1098,7 +1098,7 @@ fn command_getkeys(ctx: &mut CmdCtx<'_>, args: &Args<'_>, with_flags: bool) -> C
             "ERR Invalid number of arguments specified for command",
         ));
     }
-    let positions = spec.key_positions(argc);
+    let positions = spec.keys_with(argc, |i| args.get(i + 2));
     if positions.is_empty() {
         return Err(CmdError::raw("ERR Invalid arguments specified for command"));
     }
