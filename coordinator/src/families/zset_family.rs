@@ -823,7 +823,7 @@ fn op_zrandmember(z: &ZSetValue, count: i64, seed: u64) -> Vec<(Vec<u8>, f64)> {
     }
     // Distinct ranks: a partial Fisher-Yates over rank indices when n is a large share,
     // else rejection sampling.
-    let mut ranks: Vec<usize> = if n * 3 > len {
+    let ranks: Vec<usize> = if n * 3 > len {
         let mut all: Vec<usize> = (0..len).collect();
         for i in 0..n {
             let j = i + rng.below(len - i);
@@ -842,7 +842,6 @@ fn op_zrandmember(z: &ZSetValue, count: i64, seed: u64) -> Vec<(Vec<u8>, f64)> {
         }
         out
     };
-    ranks.iter_mut().for_each(|_| {});
     ranks
         .into_iter()
         .map(|r| z.at(r).expect("rank in range"))
@@ -873,6 +872,9 @@ fn cmd_zrandmember(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
         return Err(CmdError::Syntax);
     }
     let withscores = args.len() == 4;
+    if withscores && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&count) {
+        return Err(CmdError::raw("ERR value is out of range"));
+    }
     let items = ctx.exec.single_key(key_hash(key), LockMode::Shared, &|s| {
         read_zset(s, db, key, now, |z| match z {
             Some(z) if count != 0 => op_zrandmember(z, count, seed),
