@@ -7,7 +7,7 @@
 //! intersection take the sources smallest first; a NaN from weights or sums becomes 0.
 
 use super::zset_family::{
-    now_ms, op_read_source, parse_score_strict, reply_pairs, store_pairs, SpecFn,
+    now_ms, op_read_source, parse_score_strict, reply_pairs, store_pairs, Pairs, SpecFn,
 };
 use crate::args::{eq_ignore_case, parse_i64, Args};
 use crate::ctx::CmdCtx;
@@ -46,8 +46,6 @@ impl Aggregate {
         }
     }
 }
-
-type Pairs = Vec<(Vec<u8>, f64)>;
 
 /// Reads every source in one step of `tx`: `sources[i]` for key i (None when missing).
 fn read_sources(

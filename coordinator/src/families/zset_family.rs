@@ -22,6 +22,9 @@ pub(crate) fn now_ms() -> u64 {
     crate::server::ProactorState::current().batch_now_ms.get()
 }
 
+/// Members with their scores, copied out of a set.
+pub type Pairs = Vec<(Vec<u8>, f64)>;
+
 // ---- parsing ----------------------------------------------------------------------------
 
 /// What C's `strtod` reads from the start of `s`: (value, bytes consumed), 0 consumed when
@@ -350,7 +353,7 @@ pub fn op_read_source(
     key: &[u8],
     count: bool,
     now: u64,
-) -> OpResult<Option<Vec<(Vec<u8>, f64)>>> {
+) -> OpResult<Option<Pairs>> {
     let mut dbs = shard.db.borrow_mut();
     let found = dbs.find(db, key, now);
     if count {
@@ -491,7 +494,7 @@ fn zadd_generic(ctx: &mut CmdCtx<'_>, args: &Args<'_>, mut f: ZaddFlags, from: u
             "ERR XX and NX options at the same time are not compatible",
         ));
     }
-    if (f.gt && f.nx) || (f.lt && f.nx) || (f.gt && f.lt) {
+    if (f.nx && (f.gt || f.lt)) || (f.gt && f.lt) {
         return Err(CmdError::raw(
             "ERR GT, LT, and/or NX options at the same time are not compatible",
         ));
