@@ -34,7 +34,6 @@ pub fn strtod_prefix(s: &[u8]) -> (f64, usize) {
     while i < s.len() && matches!(s[i], b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c) {
         i += 1;
     }
-    let start = i;
     let neg = match s.get(i) {
         Some(b'-') => {
             i += 1;
@@ -48,21 +47,18 @@ pub fn strtod_prefix(s: &[u8]) -> (f64, usize) {
     };
     let sign = if neg { -1.0 } else { 1.0 };
     let rest = &s[i..];
-    let lower: Vec<u8> = rest
-        .iter()
-        .take(8)
-        .map(|b| b.to_ascii_lowercase())
-        .collect();
-    if lower.starts_with(b"infinity") {
+    let starts =
+        |word: &[u8]| rest.len() >= word.len() && rest[..word.len()].eq_ignore_ascii_case(word);
+    if starts(b"infinity") {
         return (sign * f64::INFINITY, i + 8);
     }
-    if lower.starts_with(b"inf") {
+    if starts(b"inf") {
         return (sign * f64::INFINITY, i + 3);
     }
-    if lower.starts_with(b"nan") {
+    if starts(b"nan") {
         return (f64::NAN, i + 3);
     }
-    if lower.starts_with(b"0x") {
+    if starts(b"0x") {
         if let Some((v, n)) = hex_float(&rest[2..]) {
             return (sign * v, i + 2 + n);
         }
@@ -95,21 +91,9 @@ pub fn strtod_prefix(s: &[u8]) -> (f64, usize) {
             i = j;
         }
     }
+    // Rust's grammar takes what strtod took here ("5.", ".5", "1.e3"), without allocating.
     let text = std::str::from_utf8(&s[digits_at..i]).expect("ascii");
-    let text = if text.ends_with('.') && text.len() > 1 {
-        &text[..text.len() - 1]
-    } else {
-        text
-    };
-    let v: f64 = if text.starts_with('.') {
-        format!("0{text}").parse().unwrap_or(0.0)
-    } else {
-        text.replace(".e", "e")
-            .replace(".E", "E")
-            .parse()
-            .unwrap_or(0.0)
-    };
-    let _ = start;
+    let v: f64 = text.parse().unwrap_or(0.0);
     (sign * v, i)
 }
 
@@ -1026,6 +1010,10 @@ mod tests {
             ("", None),
             ("abc", None),
             ("1e", None),
+            ("1.e3", Some(1000.0)),
+            ("1E3", Some(1000.0)),
+            ("-.5", Some(-0.5)),
+            (".e3", None),
         ] {
             assert_eq!(parse_score_strict(t.as_bytes()), want, "{t}");
         }
