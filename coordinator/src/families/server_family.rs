@@ -422,7 +422,10 @@ fn info_text(server: &ServerState, sections: &[&str]) -> String {
                     server.config.get_int("maxclients")
                 ));
                 lines.push(format!("client_recent_max_input_buffer:{}", f.qbuf_max));
-                lines.push("blocked_clients:0".into());
+                lines.push(format!(
+                    "blocked_clients:{}",
+                    crate::blocking::blocked_count(server)
+                ));
                 "Clients"
             }
             "memory" => {
