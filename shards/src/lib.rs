@@ -21,6 +21,7 @@ pub mod glob;
 pub mod hash;
 pub mod limits;
 pub mod listpack;
+pub mod quicklist;
 
 pub use cell::{CellFlags, CompactKey, CompactValue, Encoding, ObjType, TypedObject};
 pub use dash::{BucketId, BucketRef, DashPolicy, DashTable, EntryPos, NoHooks, TableHooks};
@@ -30,4 +31,5 @@ pub use expiry::{ExpireBudget, ExpireReport};
 pub use glob::{glob_match, GlobPattern};
 pub use hash::{FixedHasher, KeyPolicy};
 pub use limits::CollectionLimits;
-pub use listpack::{Listpack, LpIter, LpPos, LpValue};
+pub use listpack::{Listpack, LpIter, LpPos, LpProbe, LpValue};
+pub use quicklist::QuickList;

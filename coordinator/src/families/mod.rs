@@ -7,6 +7,8 @@ use crate::registry::CommandSpec;
 pub mod bitmap_family;
 pub mod connection_family;
 pub mod keyspace_family;
+pub mod list_family;
+pub mod list_ops;
 pub mod server_family;
 pub mod string_family;
 pub mod transaction_family;
@@ -16,6 +18,7 @@ pub const ALL: &[fn() -> Vec<CommandSpec>] = &[
     bitmap_family::commands,
     connection_family::commands,
     keyspace_family::commands,
+    list_family::commands,
     server_family::commands,
     string_family::commands,
     transaction_family::commands,
