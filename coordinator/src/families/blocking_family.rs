@@ -8,11 +8,11 @@
 //! CLIENT UNBLOCK ends the wait or it disconnects. Inside MULTI (or a script) nothing parks:
 //! the command answers as on a timeout, as Redis does.
 
-use crate::args::{eq_ignore_case, parse_i64, Args};
+use crate::args::Args;
 use crate::blocking::{self, Attempt, Blocked, ServeFn, WaitEnd};
 use crate::ctx::{now_ms, CmdCtx};
 use crate::error::{CmdError, CmdResult, OpResult};
-use crate::families::{list_family, zset_family};
+use crate::families::{list_family, list_ops, zset_family};
 use crate::keys::KeyPlan;
 use crate::registry::{flags::*, CommandSpec};
 use crate::shard::{key_hash, shard_of, Shard};
@@ -131,7 +131,7 @@ fn render(w: &mut ReplyWriter<'_>, shape: Shape, key: &[u8], popped: &Popped) {
             w.array_header(3);
             w.bulk(key);
             w.bulk(&v[0].0);
-            zset_family::write_score(w, v[0].1);
+            zset_family::reply_score(w, v[0].1);
         }
         (Shape::Many, Popped::List(v)) => {
             w.array_header(2);
@@ -148,7 +148,7 @@ fn render(w: &mut ReplyWriter<'_>, shape: Shape, key: &[u8], popped: &Popped) {
             for (member, score) in v {
                 w.array_header(2);
                 w.bulk(member);
-                zset_family::write_score(w, *score);
+                zset_family::reply_score(w, *score);
             }
         }
     }
@@ -156,7 +156,7 @@ fn render(w: &mut ReplyWriter<'_>, shape: Shape, key: &[u8], popped: &Popped) {
 
 fn pop_on(s: &Shard, db: usize, key: &[u8], pop: Pop, count: usize, now: u64) -> OpResult<Popped> {
     Ok(match pop {
-        Pop::List { left } => Popped::List(list_family::op_pop(s, db, key, left, count, now)?),
+        Pop::List { left } => Popped::List(list_ops::op_pop(s, db, key, left, count, now)?),
         Pop::ZSet { max } => Popped::ZSet(zset_family::op_zpop(s, db, key, max, count, now)?),
     })
 }
@@ -376,46 +376,24 @@ fn cmd_bzpopmax(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
 
 // ---- BLMPOP BZMPOP ------------------------------------------------------------------------
 
-/// `CMD timeout numkeys key [key ...] <LEFT|RIGHT|MIN|MAX> [COUNT count]`.
+/// `CMD timeout numkeys key [key ...] <LEFT|RIGHT|MIN|MAX> [COUNT count]`, parsed as LMPOP
+/// and ZMPOP parse theirs.
 fn pop_many(ctx: &mut CmdCtx<'_>, args: &Args<'_>, list: bool) -> CmdResult {
     let deadline = parse_timeout(args.get(1))?;
-    let numkeys = parse_i64(args.get(2))
-        .ok()
-        .filter(|&n| n > 0)
-        .ok_or_else(|| CmdError::raw("ERR numkeys should be greater than 0"))?
-        as usize;
-    let where_at = 3usize.saturating_add(numkeys);
-    if where_at >= args.len() {
-        return Err(CmdError::Syntax);
-    }
-    let side = args.get(where_at);
-    let pop = match (list, side) {
-        (true, s) if eq_ignore_case(s, "left") => Pop::List { left: true },
-        (true, s) if eq_ignore_case(s, "right") => Pop::List { left: false },
-        (false, s) if eq_ignore_case(s, "min") => Pop::ZSet { max: false },
-        (false, s) if eq_ignore_case(s, "max") => Pop::ZSet { max: true },
-        _ => return Err(CmdError::Syntax),
+    let (keys, pop, count) = if list {
+        let (keys, left, count) = list_family::parse_mpop(args, 2)?;
+        (keys, Pop::List { left }, count)
+    } else {
+        let numkeys = zset_family::parse_numkeys(args, 2, "ERR numkeys should be greater than 0")?;
+        let (max, count) = zset_family::parse_mpop_tail(args, 3 + numkeys)?;
+        let keys = (3..3 + numkeys).map(|i| args.get(i)).collect();
+        (keys, Pop::ZSet { max }, count)
     };
-    let mut count = None;
-    let mut i = where_at + 1;
-    while i < args.len() {
-        if eq_ignore_case(args.get(i), "count") && count.is_none() && i + 1 < args.len() {
-            let n = parse_i64(args.get(i + 1))
-                .ok()
-                .filter(|&n| n > 0)
-                .ok_or_else(|| CmdError::raw("ERR count should be greater than 0"))?;
-            count = Some(n as usize);
-            i += 2;
-        } else {
-            return Err(CmdError::Syntax);
-        }
-    }
-    let keys = (3..where_at).map(|i| args.get(i).to_vec()).collect();
     let req = PopRequest {
         pop,
         shape: Shape::Many,
-        count: count.unwrap_or(1),
-        keys,
+        count,
+        keys: keys.into_iter().map(<[u8]>::to_vec).collect(),
     };
     blocking_pop(ctx, req, deadline)
 }
@@ -471,10 +449,10 @@ fn move_server(req: &MoveRequest, resp: RespVersion) -> Box<ServeFn> {
 
 /// Pops from `src` and pushes onto `dst`, both on shard `s`.
 fn move_on_shard(s: &Shard, db: usize, req: &MoveRequest, now: u64) -> OpResult<Option<Vec<u8>>> {
-    let Some(e) = list_family::op_pop(s, db, &req.src, req.from_left, 1, now)?.pop() else {
+    let Some(e) = list_ops::op_pop(s, db, &req.src, req.from_left, 1, now)?.pop() else {
         return Ok(None);
     };
-    list_family::op_push(s, db, &req.dst, req.to_left, &[&e], false, limits_now(), now)?;
+    list_ops::op_push(s, db, &req.dst, req.to_left, &[&e], false, limits_now(), now)?;
     Ok(Some(e))
 }
 
@@ -519,7 +497,7 @@ fn try_move(ctx: &mut CmdCtx<'_>, req: &MoveRequest) -> OpResult<Tried> {
         Probe::Ready => {
             let popped = tx
                 .execute(&[src_shard], false, &|s| {
-                    list_family::op_pop(s, db, &req.src, req.from_left, 1, now)
+                    list_ops::op_pop(s, db, &req.src, req.from_left, 1, now)
                 })
                 .pop()
                 .expect("one shard");
@@ -537,7 +515,7 @@ fn try_move(ctx: &mut CmdCtx<'_>, req: &MoveRequest) -> OpResult<Tried> {
             };
             let pushed = tx
                 .execute(&[dst_shard], false, &|s| {
-                    list_family::op_push(s, db, &req.dst, req.to_left, &[&e], false, limits, now)
+                    list_ops::op_push(s, db, &req.dst, req.to_left, &[&e], false, limits, now)
                 })
                 .pop()
                 .expect("one shard");
@@ -564,24 +542,14 @@ fn try_move(ctx: &mut CmdCtx<'_>, req: &MoveRequest) -> OpResult<Tried> {
     }
 }
 
-fn parse_side(arg: &[u8]) -> OpResult<bool> {
-    if eq_ignore_case(arg, "left") {
-        Ok(true)
-    } else if eq_ignore_case(arg, "right") {
-        Ok(false)
-    } else {
-        Err(CmdError::Syntax)
-    }
-}
-
 fn blocking_move(ctx: &mut CmdCtx<'_>, req: MoveRequest, deadline: Option<Time>) -> CmdResult {
     let keys = vec![req.src.clone()];
     run_blocking(ctx, &keys, deadline, &|ctx| try_move(ctx, &req))
 }
 
 fn cmd_blmove(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
-    let from_left = parse_side(args.get(3))?;
-    let to_left = parse_side(args.get(4))?;
+    let from_left = list_family::parse_side(args.get(3))?;
+    let to_left = list_family::parse_side(args.get(4))?;
     let deadline = parse_timeout(args.get(5))?;
     let req = MoveRequest {
         src: args.get(1).to_vec(),

@@ -11,7 +11,7 @@ use crate::args::{eq_ignore_case, parse_i64, Args};
 use crate::ctx::{now_ms, CmdCtx};
 use crate::error::{CmdError, CmdResult, OpResult};
 use crate::families::string_family::count_lookup;
-use crate::families::{hash_family, list_family, set_family, zset_family};
+use crate::families::{hash_family, list_ops, set_family, zset_family};
 use crate::keys::KeyPlan;
 use crate::registry::{flags::*, CommandSpec};
 use crate::shard::{key_hash, shard_of, Shard};
@@ -92,7 +92,7 @@ fn op_source(s: &Shard, db: usize, key: &[u8], now: u64) -> OpResult<Option<(Obj
         ObjType::List => {
             let mut dbs = s.db.borrow_mut();
             let v = dbs.find(db, key, now).expect("found above");
-            list_family::list_of(v)?.to_vec()
+            list_ops::list_of(v)?.to_vec()
         }
         ObjType::Set => set_family::op_members(s, db, key, now)?,
         ObjType::ZSet => {
@@ -266,7 +266,7 @@ fn sort(ctx: &mut CmdCtx<'_>, args: &Args<'_>, read_only: bool) -> CmdResult {
                 let values: Vec<&[u8]> = rows.iter().map(|r| r.as_deref().unwrap_or(b"")).collect();
                 if !values.is_empty() {
                     // The destination was just deleted: the push creates a fresh list.
-                    let _ = list_family::op_push(s, db, dst, false, &values, false, limits, now);
+                    let _ = list_ops::op_push(s, db, dst, false, &values, false, limits, now);
                 }
             });
             tx.conclude();
