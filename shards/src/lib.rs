@@ -18,6 +18,7 @@ pub mod db_slice;
 pub mod expiry;
 pub mod glob;
 pub mod hash;
+pub mod intset;
 pub mod limits;
 
 pub use cell::{CellFlags, CompactKey, CompactValue, Encoding, ObjType, TypedObject};
