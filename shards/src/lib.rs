@@ -20,6 +20,7 @@ pub mod glob;
 pub mod hash;
 pub mod intset;
 pub mod limits;
+pub mod listpack;
 
 pub use cell::{CellFlags, CompactKey, CompactValue, Encoding, ObjType, TypedObject};
 pub use dash::{BucketId, BucketRef, DashPolicy, DashTable, EntryPos, NoHooks, TableHooks};
@@ -28,3 +29,4 @@ pub use expiry::{ExpireBudget, ExpireReport};
 pub use glob::{glob_match, GlobPattern};
 pub use hash::{FixedHasher, KeyPolicy};
 pub use limits::CollectionLimits;
+pub use listpack::{Listpack, LpIter, LpPos, LpValue};
