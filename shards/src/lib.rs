@@ -21,6 +21,7 @@ pub mod hash;
 pub mod intset;
 pub mod limits;
 pub mod listpack;
+pub mod set_value;
 
 pub use cell::{CellFlags, CompactKey, CompactValue, Encoding, ObjType, TypedObject};
 pub use dash::{BucketId, BucketRef, DashPolicy, DashTable, EntryPos, NoHooks, TableHooks};
@@ -30,3 +31,4 @@ pub use glob::{glob_match, GlobPattern};
 pub use hash::{FixedHasher, KeyPolicy};
 pub use limits::CollectionLimits;
 pub use listpack::{Listpack, LpIter, LpPos, LpValue};
+pub use set_value::{SetMember, SetValue};
