@@ -8,6 +8,8 @@ pub mod bitmap_family;
 pub mod connection_family;
 pub mod keyspace_family;
 pub mod server_family;
+pub mod set_algebra;
+pub mod set_family;
 pub mod string_family;
 pub mod transaction_family;
 
@@ -17,6 +19,7 @@ pub const ALL: &[fn() -> Vec<CommandSpec>] = &[
     connection_family::commands,
     keyspace_family::commands,
     server_family::commands,
+    set_family::commands,
     string_family::commands,
     transaction_family::commands,
 ];
