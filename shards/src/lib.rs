@@ -19,9 +19,11 @@ pub mod dense;
 pub mod expiry;
 pub mod glob;
 pub mod hash;
+pub mod intset;
 pub mod limits;
 pub mod listpack;
 pub mod quicklist;
+pub mod set_value;
 
 pub use cell::{CellFlags, CompactKey, CompactValue, Encoding, ObjType, TypedObject};
 pub use dash::{BucketId, BucketRef, DashPolicy, DashTable, EntryPos, NoHooks, TableHooks};
@@ -33,3 +35,4 @@ pub use hash::{FixedHasher, KeyPolicy};
 pub use limits::CollectionLimits;
 pub use listpack::{Listpack, LpIter, LpPos, LpProbe, LpValue};
 pub use quicklist::QuickList;
+pub use set_value::{SetMember, SetValue};

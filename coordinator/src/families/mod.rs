@@ -10,6 +10,8 @@ pub mod keyspace_family;
 pub mod list_family;
 pub mod list_ops;
 pub mod server_family;
+pub mod set_algebra;
+pub mod set_family;
 pub mod string_family;
 pub mod transaction_family;
 
@@ -20,6 +22,7 @@ pub const ALL: &[fn() -> Vec<CommandSpec>] = &[
     keyspace_family::commands,
     list_family::commands,
     server_family::commands,
+    set_family::commands,
     string_family::commands,
     transaction_family::commands,
 ];
