@@ -15,20 +15,24 @@
 pub mod cell;
 pub mod dash;
 pub mod db_slice;
+pub mod dense;
 pub mod expiry;
 pub mod glob;
 pub mod hash;
 pub mod intset;
 pub mod limits;
 pub mod listpack;
+pub mod quicklist;
 pub mod set_value;
 
 pub use cell::{CellFlags, CompactKey, CompactValue, Encoding, ObjType, TypedObject};
 pub use dash::{BucketId, BucketRef, DashPolicy, DashTable, EntryPos, NoHooks, TableHooks};
 pub use db_slice::{DbIndex, DbSlice, DbStats};
+pub use dense::{DenseSet, MapValueMut, StringMap};
 pub use expiry::{ExpireBudget, ExpireReport};
 pub use glob::{glob_match, GlobPattern};
 pub use hash::{FixedHasher, KeyPolicy};
 pub use limits::CollectionLimits;
-pub use listpack::{Listpack, LpIter, LpPos, LpValue};
+pub use listpack::{Listpack, LpIter, LpPos, LpProbe, LpValue};
+pub use quicklist::QuickList;
 pub use set_value::{SetMember, SetValue};

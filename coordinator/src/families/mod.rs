@@ -7,6 +7,8 @@ use crate::registry::CommandSpec;
 pub mod bitmap_family;
 pub mod connection_family;
 pub mod keyspace_family;
+pub mod list_family;
+pub mod list_ops;
 pub mod server_family;
 pub mod set_algebra;
 pub mod set_family;
@@ -18,6 +20,7 @@ pub const ALL: &[fn() -> Vec<CommandSpec>] = &[
     bitmap_family::commands,
     connection_family::commands,
     keyspace_family::commands,
+    list_family::commands,
     server_family::commands,
     set_family::commands,
     string_family::commands,
