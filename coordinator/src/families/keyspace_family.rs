@@ -287,15 +287,8 @@ fn encoding_name(v: &CompactValue) -> &'static str {
         Encoding::Int => "int",
         Encoding::Inline | Encoding::Heap if v.str_len() <= EMBSTR_LEN_MAX => "embstr",
         Encoding::Inline | Encoding::Heap => "raw",
-        // Typed objects do not expose their representation yet; these are the names Redis
-        // gives each type's general (non-compact) encoding.
-        Encoding::Object => match v.obj_type() {
-            ObjType::List => "quicklist",
-            ObjType::Set | ObjType::Hash => "hashtable",
-            ObjType::ZSet => "skiplist",
-            ObjType::Stream => "stream",
-            ObjType::String => "raw",
-        },
+        // Typed objects name the encoding they use now (listpack, hashtable...).
+        Encoding::Object => v.as_object().map_or("raw", |o| o.encoding_name()),
     }
 }
 
