@@ -19,6 +19,7 @@ pub mod dense;
 pub mod expiry;
 pub mod glob;
 pub mod hash;
+pub mod hash_value;
 pub mod limits;
 
 pub use cell::{CellFlags, CompactKey, CompactValue, Encoding, ObjType, TypedObject};
@@ -28,4 +29,5 @@ pub use dense::{DenseSet, MapValueMut, StringMap};
 pub use expiry::{ExpireBudget, ExpireReport};
 pub use glob::{glob_match, GlobPattern};
 pub use hash::{FixedHasher, KeyPolicy};
+pub use hash_value::HashValue;
 pub use limits::CollectionLimits;

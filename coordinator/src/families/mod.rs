@@ -6,6 +6,8 @@ use crate::registry::CommandSpec;
 
 pub mod bitmap_family;
 pub mod connection_family;
+pub mod hash_family;
+pub mod hash_random;
 pub mod keyspace_family;
 pub mod server_family;
 pub mod string_family;
@@ -15,6 +17,7 @@ pub mod transaction_family;
 pub const ALL: &[fn() -> Vec<CommandSpec>] = &[
     bitmap_family::commands,
     connection_family::commands,
+    hash_family::commands,
     keyspace_family::commands,
     server_family::commands,
     string_family::commands,
