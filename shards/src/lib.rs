@@ -20,7 +20,11 @@ pub mod expiry;
 pub mod glob;
 pub mod hash;
 pub mod hash_value;
+pub mod intset;
 pub mod limits;
+pub mod listpack;
+pub mod quicklist;
+pub mod set_value;
 
 pub use cell::{CellFlags, CompactKey, CompactValue, Encoding, ObjType, TypedObject};
 pub use dash::{BucketId, BucketRef, DashPolicy, DashTable, EntryPos, NoHooks, TableHooks};
@@ -31,3 +35,6 @@ pub use glob::{glob_match, GlobPattern};
 pub use hash::{FixedHasher, KeyPolicy};
 pub use hash_value::HashValue;
 pub use limits::CollectionLimits;
+pub use listpack::{Listpack, LpIter, LpPos, LpProbe, LpValue};
+pub use quicklist::QuickList;
+pub use set_value::{SetMember, SetValue};

@@ -280,14 +280,13 @@ fn op_scan(
 }
 
 /// OBJECT ENCODING of a value, as Redis names it.
-fn encoding_name(v: &CompactValue) -> &'static str {
+pub fn encoding_name(v: &CompactValue) -> &'static str {
     /// Redis keeps strings up to this length in one allocation with their header.
     const EMBSTR_LEN_MAX: usize = 44;
     match v.encoding() {
         Encoding::Int => "int",
         Encoding::Inline | Encoding::Heap if v.str_len() <= EMBSTR_LEN_MAX => "embstr",
         Encoding::Inline | Encoding::Heap => "raw",
-        // Typed objects name the encoding they use now (listpack, hashtable...).
         Encoding::Object => v.as_object().map_or("raw", |o| o.encoding_name()),
     }
 }

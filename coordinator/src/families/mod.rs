@@ -9,7 +9,11 @@ pub mod connection_family;
 pub mod hash_family;
 pub mod hash_random;
 pub mod keyspace_family;
+pub mod list_family;
+pub mod list_ops;
 pub mod server_family;
+pub mod set_algebra;
+pub mod set_family;
 pub mod string_family;
 pub mod transaction_family;
 
@@ -19,7 +23,9 @@ pub const ALL: &[fn() -> Vec<CommandSpec>] = &[
     connection_family::commands,
     hash_family::commands,
     keyspace_family::commands,
+    list_family::commands,
     server_family::commands,
+    set_family::commands,
     string_family::commands,
     transaction_family::commands,
 ];
