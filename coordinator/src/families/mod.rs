@@ -6,6 +6,8 @@ use crate::registry::CommandSpec;
 
 pub mod bitmap_family;
 pub mod connection_family;
+pub mod hash_family;
+pub mod hash_random;
 pub mod keyspace_family;
 pub mod list_family;
 pub mod list_ops;
@@ -19,6 +21,7 @@ pub mod transaction_family;
 pub const ALL: &[fn() -> Vec<CommandSpec>] = &[
     bitmap_family::commands,
     connection_family::commands,
+    hash_family::commands,
     keyspace_family::commands,
     list_family::commands,
     server_family::commands,
