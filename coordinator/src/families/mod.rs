@@ -16,6 +16,9 @@ pub mod set_algebra;
 pub mod set_family;
 pub mod string_family;
 pub mod transaction_family;
+pub mod zset_algebra;
+pub mod zset_family;
+pub mod zset_range;
 
 /// Every family's registration function.
 pub const ALL: &[fn() -> Vec<CommandSpec>] = &[
@@ -28,4 +31,5 @@ pub const ALL: &[fn() -> Vec<CommandSpec>] = &[
     set_family::commands,
     string_family::commands,
     transaction_family::commands,
+    zset_family::commands,
 ];
