@@ -112,7 +112,8 @@ impl<T: TreeEntry> Inner<T> {
     /// The child a search for `e` descends into: the last whose minimum is not above `e`.
     fn route(&self, e: &T) -> usize {
         let n = self.children.len();
-        let after = self.children[1..].partition_point(|c| entry_cmp(&c.min, e) != Ordering::Greater);
+        let after =
+            self.children[1..].partition_point(|c| entry_cmp(&c.min, e) != Ordering::Greater);
         after.min(n - 1)
     }
 
@@ -381,7 +382,13 @@ fn walk_node<T: TreeEntry>(
                 if end <= from || base >= to {
                     return true;
                 }
-                walk_node(&c.node, from.saturating_sub(base), to.min(end) - base, rev, f)
+                walk_node(
+                    &c.node,
+                    from.saturating_sub(base),
+                    to.min(end) - base,
+                    rev,
+                    f,
+                )
             };
             if rev {
                 let mut top: usize = n.children.iter().map(|c| c.count as usize).sum();
@@ -420,7 +427,9 @@ fn insert_into<T: TreeEntry>(
 ) -> Split<T> {
     match node {
         Node::Leaf(l) => {
-            let pos = l.items().partition_point(|x| entry_cmp(x, &e) == Ordering::Less);
+            let pos = l
+                .items()
+                .partition_point(|x| entry_cmp(x, &e) == Ordering::Less);
             let len = l.len as usize;
             if len < LEAF_CAP {
                 l.insert_at(pos, e);
@@ -490,7 +499,9 @@ fn remove_from<T: TreeEntry>(
             let pos = match target {
                 Target::Rank(r) => *r,
                 Target::Entry(e) => {
-                    let p = l.items().partition_point(|x| entry_cmp(x, e) == Ordering::Less);
+                    let p = l
+                        .items()
+                        .partition_point(|x| entry_cmp(x, e) == Ordering::Less);
                     if p >= l.len as usize || entry_cmp(&l.items[p], e) != Ordering::Equal {
                         return None;
                     }
@@ -716,7 +727,14 @@ mod tests {
             all.push(x);
             true
         });
-        for (from, to) in [(0, 1000), (5, 6), (63, 700), (999, 1000), (10, 5), (0, 2000)] {
+        for (from, to) in [
+            (0, 1000),
+            (5, 6),
+            (63, 700),
+            (999, 1000),
+            (10, 5),
+            (0, 2000),
+        ] {
             let mut fwd = Vec::new();
             t.walk(from, to, false, |x| {
                 fwd.push(x.member().to_vec());
