@@ -434,15 +434,20 @@ fn move_server(req: &MoveRequest, resp: RespVersion, limits: CollectionLimits) -
         if local && req.dst != req.src && !s.key_is_free(key_hash(&req.dst), LockMode::Exclusive) {
             return Attempt::Later;
         }
-        let dst_ok = local && probe(s, db, &req.dst, ObjType::List, now) != Probe::WrongType;
+        let dst_wrong = local && probe(s, db, &req.dst, ObjType::List, now) == Probe::WrongType;
         if !claim() {
             return Attempt::Stale;
         }
-        if !dst_ok {
+        if !local {
             return Attempt::Woken;
         }
         let mut out = Vec::new();
         let mut w = ReplyWriter::new(&mut out, resp);
+        if dst_wrong {
+            // Redis answers this client with the error and leaves the element for the next.
+            w.error_bytes(&CmdError::WrongType.to_bytes());
+            return Attempt::Served(out);
+        }
         match move_on_shard(s, db, &req, limits, now) {
             Ok(Some(e)) => w.bulk(&e),
             Ok(None) => w.null_array(),
