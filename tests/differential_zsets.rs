@@ -1,5 +1,6 @@
 //! Differential test of the sorted-set commands: seeded random streams over a small key
-//! space, mixed with DEL/EXPIRE/RENAME/TYPE/EXISTS and strings for WRONGTYPE, sent to
+//! space, mixed with DEL/EXPIRE/RENAME/TYPE/EXISTS, strings and sets (WRONGTYPE, and set
+//! sources of the algebra), sent to
 //! redis-server and to Damselfly, in RESP2 and RESP3, with the listpack thresholds at their
 //! defaults and lowered (so both encodings and their conversions are exercised). Replies must
 //! be identical; ZRANDMEMBER (whole-set draws only) and ZSCAN are compared sorted.
@@ -257,6 +258,8 @@ fn random_command(r: &mut Rng, scan: bool) -> Vec<String> {
             }
             v
         }
+        // Sets are sources of the algebra (members score 1) and WRONGTYPE elsewhere.
+        "SADD" => vec![s(cmd), key(r), member(r), member(r)],
         "EXPIRE" => vec![s(cmd), key(r), s(r.pick(&["100", "0"]))],
         "RENAME" => vec![s(cmd), key(r), key(r)],
         _ => vec![s("SET"), key(r), s("str")],

@@ -582,6 +582,15 @@ fn algebra_across_shards() {
         assert_eq!(c.cmd(&["ZDIFFSTORE", dst, "2", "a", "b"]), int(1));
         assert_eq!(c.cmd(&["ZSCORE", dst, "x"]), bulk("1"));
     }
+    // Sets are sources whose members score 1.
+    c.cmd(&["SADD", "set", "x", "q"]);
+    assert_eq!(
+        c.cmd(&["ZUNION", "2", "set", "a", "WEIGHTS", "2", "1", "WITHSCORES"]),
+        bulks(&["q", "2", "y", "2", "x", "3", "z", "3"])
+    );
+    assert_eq!(c.cmd(&["ZINTERSTORE", "dset", "2", "set", "a"]), int(1));
+    assert_eq!(c.cmd(&["ZSCORE", "dset", "x"]), bulk("2"));
+    assert_eq!(c.cmd(&["ZDIFF", "2", "set", "a"]), bulks(&["q"]));
     // inf * 0 is NaN: Redis counts it as 0.
     c.cmd(&["ZADD", "i", "inf", "x"]);
     assert_eq!(

@@ -78,6 +78,12 @@ impl Blocked {
         })
     }
 
+    /// Withdraws a client that registered but found a key servable meanwhile; false if a
+    /// shard already claimed it (then [`wait`] returns what that shard did).
+    pub fn cancel(&self) -> bool {
+        self.leave_waiting(GONE)
+    }
+
     fn state(&self) -> u8 {
         self.state.load(Ordering::Acquire)
     }

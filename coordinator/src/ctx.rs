@@ -174,3 +174,9 @@ pub struct WatchedKey {
     pub key: Vec<u8>,
     pub version: u64,
 }
+
+/// The batch's wall clock in ms (see `ProactorState::batch_now_ms`): what commands pass to the
+/// shards as `now` for expiry.
+pub fn now_ms() -> u64 {
+    crate::server::ProactorState::current().batch_now_ms.get()
+}

@@ -131,40 +131,67 @@ impl CommandSpec {
         })
     }
 
-    /// Whether the command names its keys with a `numkeys` argument (Redis's movablekeys).
-    pub fn has_numkeys(&self) -> bool {
-        NUMKEYS.iter().any(|(n, _)| *n == self.name)
-    }
-
-    /// Key argument positions of one invocation: the declared range, then, for commands with
-    /// a `numkeys` argument, the keys it counts (what EXEC must lock and COMMAND GETKEYS
-    /// lists).
-    pub fn keys_in(&self, args: &Args<'_>) -> Vec<usize> {
-        self.keys_with(args.len(), |i| args.get(i))
-    }
-
-    /// [`CommandSpec::keys_in`] for `argc` arguments read through `get`.
-    pub fn keys_with<'a>(&self, argc: usize, get: impl Fn(usize) -> &'a [u8]) -> Vec<usize> {
-        let mut keys = self.key_positions(argc);
-        if let Some(&(_, at)) = NUMKEYS.iter().find(|(n, _)| *n == self.name) {
-            let n = (at < argc)
-                .then(|| crate::args::parse_i64(get(at)).ok())
-                .flatten()
-                .filter(|&n| n > 0)
-                .unwrap_or(0) as usize;
-            let end = (at + 1).saturating_add(n).min(argc);
-            for i in at + 1..end {
-                if !keys.contains(&i) {
-                    keys.push(i);
-                }
-            }
-        }
-        keys
-    }
-
     /// Key argument positions for `argc` arguments.
     pub fn key_positions(&self, argc: usize) -> Vec<usize> {
         self.key_indices(argc).collect()
+    }
+
+    /// Key argument positions of a command as sent, including the keys a fixed spec cannot
+    /// name (Redis's movable keys: a `numkeys` argument, SORT's STORE): what a transaction
+    /// around the command must lock.
+    pub fn keys_in(&self, args: &Args<'_>) -> Vec<usize> {
+        self.keys_with(args.len(), &|i| args.get(i))
+    }
+
+    /// [`CommandSpec::keys_in`] over `argc` arguments read through `arg` (COMMAND GETKEYS
+    /// reads a command nested in its own arguments).
+    pub fn keys_with<'a>(&self, argc: usize, arg: &dyn Fn(usize) -> &'a [u8]) -> Vec<usize> {
+        // Where the numkeys argument is; the keys follow it.
+        let numkeys_at = match self.name {
+            "lmpop" | "zmpop" | "sintercard" | "zintercard" | "zunion" | "zinter" | "zdiff" => {
+                Some(1)
+            }
+            "blmpop" | "bzmpop" | "zunionstore" | "zinterstore" | "zdiffstore" => Some(2),
+            _ => None,
+        };
+        if let Some(at) = numkeys_at {
+            // ZUNIONSTORE and the like name their destination first.
+            let mut keys = if self.name.ends_with("store") {
+                vec![1]
+            } else {
+                Vec::new()
+            };
+            if at < argc {
+                let n = std::str::from_utf8(arg(at))
+                    .ok()
+                    .and_then(|t| t.parse::<usize>().ok())
+                    .unwrap_or(0);
+                keys.extend((at + 1..argc).take(n));
+            }
+            return keys;
+        }
+        let mut keys: Vec<usize> = self.key_indices(argc).collect();
+        if self.name == "sort" {
+            // SORT key ... STORE destination: the last STORE wins.
+            // Options' arguments are skipped, so `GET store` names no key.
+            let (mut i, mut store) = (2, None);
+            while i < argc {
+                let a = arg(i);
+                let skip = if a.eq_ignore_ascii_case(b"limit") {
+                    2
+                } else if a.eq_ignore_ascii_case(b"get") || a.eq_ignore_ascii_case(b"by") {
+                    1
+                } else if a.eq_ignore_ascii_case(b"store") {
+                    store = (i + 1 < argc).then_some(i + 1);
+                    1
+                } else {
+                    0
+                };
+                i += 1 + skip;
+            }
+            keys.extend(store);
+        }
+        keys
     }
 
     /// Key argument positions for `argc` arguments, without allocating.
@@ -181,22 +208,6 @@ impl CommandSpec {
         (first..end.max(first)).step_by(step)
     }
 }
-
-/// Commands whose keys follow a `numkeys` argument, with that argument's position.
-const NUMKEYS: &[(&str, usize)] = &[
-    ("zunionstore", 2),
-    ("zinterstore", 2),
-    ("zdiffstore", 2),
-    ("zunion", 1),
-    ("zinter", 1),
-    ("zdiff", 1),
-    ("zintercard", 1),
-    ("zmpop", 1),
-    ("bzmpop", 2),
-    ("sintercard", 1),
-    ("lmpop", 1),
-    ("blmpop", 2),
-];
 
 pub struct Registry {
     commands: Vec<CommandSpec>,

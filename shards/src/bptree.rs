@@ -753,7 +753,11 @@ mod tests {
                 handles.push(h);
             }
         }
-        assert!(t.inners > INNER_CAP, "three levels: {} inner nodes", t.inners);
+        assert!(
+            t.inners > INNER_CAP,
+            "three levels: {} inner nodes",
+            t.inners
+        );
         for (i, h) in handles.iter().enumerate() {
             if i % 3 != 0 {
                 model.remove(&model_key(h.score(), h.member()));

@@ -316,6 +316,33 @@ pub fn format_i64(i: i64, buf: &mut [u8; 20]) -> &[u8] {
     &buf[at..]
 }
 
+/// A value to compare many entries against, its kind decided once: an integer probe only
+/// matches integer entries, a string probe only string entries (a pushed canonical integer
+/// is always stored as an integer).
+#[derive(Clone, Copy, Debug)]
+pub struct LpProbe<'a> {
+    bytes: &'a [u8],
+    int: Option<i64>,
+}
+
+impl<'a> LpProbe<'a> {
+    pub fn new(bytes: &'a [u8]) -> LpProbe<'a> {
+        LpProbe {
+            bytes,
+            int: parse_canonical_i64(bytes),
+        }
+    }
+
+    #[inline]
+    pub fn matches(&self, v: LpValue<'_>) -> bool {
+        match (self.int, v) {
+            (Some(a), LpValue::Int(b)) => a == b,
+            (None, LpValue::Str(s)) => s == self.bytes,
+            _ => false,
+        }
+    }
+}
+
 impl LpValue<'_> {
     pub fn to_vec(&self) -> Vec<u8> {
         let mut v = Vec::with_capacity(self.len());
@@ -405,13 +432,14 @@ impl Listpack {
         self.buf.shrink_to_fit();
     }
 
-    /// Grows capacity by at least `extra` bytes, in steps of 1.5x rather than doubling so that a
-    /// filled node wastes less.
+    /// Grows capacity by at least `extra` bytes, in steps of 1/8 rather than doubling: a small
+    /// collection or a filled list node then wastes at most an eighth, and the allocator's
+    /// in-place realloc keeps most steps copy-free.
     fn reserve(&mut self, extra: usize) {
         let need = self.buf.len() + extra;
         if need > self.buf.capacity() {
-            let grown = self.buf.capacity() + self.buf.capacity() / 2;
-            let target = need.max(grown).max(16);
+            let grown = self.buf.capacity() + self.buf.capacity() / 8;
+            let target = (need.max(grown) + 7) & !7;
             self.buf.reserve_exact(target - self.buf.len());
         }
     }
@@ -629,6 +657,31 @@ impl Listpack {
             front: 0,
             back: self.buf.len(),
             left: self.count as usize,
+        }
+    }
+
+    /// Iterates from entry `index` (negative counts from the end) to the end.
+    pub fn iter_at(&self, index: i64) -> LpIter<'_> {
+        match self.seek(index) {
+            None => LpIter {
+                buf: &self.buf,
+                front: 0,
+                back: 0,
+                left: 0,
+            },
+            Some(p) => {
+                let i = if index < 0 {
+                    self.len() as i64 + index
+                } else {
+                    index
+                };
+                LpIter {
+                    buf: &self.buf,
+                    front: p.0 as usize,
+                    back: self.buf.len(),
+                    left: self.len() - i as usize,
+                }
+            }
         }
     }
 

@@ -611,7 +611,7 @@ fn scan_cursor_decode(cursor: u64) -> (usize, u64) {
 
 /// Redis's cursor parsing (`strtoul`): optional sign, decimal digits, no leading space; an
 /// empty string is 0 and a negative value wraps.
-fn parse_scan_cursor(a: &[u8]) -> OpResult<u64> {
+pub fn parse_scan_cursor(a: &[u8]) -> OpResult<u64> {
     let invalid = || CmdError::raw("ERR invalid cursor");
     let (negative, digits) = match a.first() {
         Some(b'-') => (true, &a[1..]),

@@ -15,6 +15,7 @@ use crate::registry::{flags::*, CommandSpec};
 use crate::shard::{key_hash, Shard};
 use crate::tx::locks::LockMode;
 use damselfly_protocol::{ReplyWriter, RespVersion};
+use damselfly_shards::set_value::SetValue;
 use damselfly_shards::zset::{Inserted, ZSetValue};
 use damselfly_shards::{CollectionLimits, CompactValue, GlobPattern};
 
@@ -329,8 +330,9 @@ pub fn store_pairs(
     n
 }
 
-/// A set-or-zset source of the algebra commands, read as (member, score) pairs: None when
-/// missing, WRONGTYPE for other types. `count` says whether the read counts as a lookup.
+/// A set-or-zset source of the algebra commands, read as (member, score) pairs (a set's
+/// members score 1): None when missing, WRONGTYPE for other types. `count` says whether the
+/// read counts as a lookup.
 pub fn op_read_source(
     shard: &Shard,
     db: usize,
@@ -348,6 +350,12 @@ pub fn op_read_source(
     };
     if let Some(z) = v.downcast_ref::<ZSetValue>() {
         return Ok(Some(z.to_pairs()));
+    }
+    // A set's members all score 1, as Redis reads a set source.
+    if let Some(set) = v.downcast_ref::<SetValue>() {
+        let mut out = Vec::with_capacity(set.len());
+        set.for_each(|m| out.push((m.to_vec(), 1.0)));
+        return Ok(Some(out));
     }
     Err(CmdError::WrongType)
 }
