@@ -12,11 +12,24 @@ use crate::hash::FixedHasher;
 use std::alloc::{self, Layout};
 use std::ptr;
 
-/// Bytes before the member: next link, score, length.
-const HEADER: usize = 8 + 8 + 4;
+/// Bytes before the length: next link, score.
+const FIXED: usize = 8 + 8;
+/// Members shorter than this have a one-byte length; longer ones a marker byte and a u32.
+const SHORT_MAX: usize = 0x7f;
+const LONG_MARK: u8 = 0x80;
 
-/// A thin pointer to a member allocation `[next: *mut u8][score: f64][len: u32][bytes]`, or
-/// null (only as the tree's filler for unused slots).
+/// Bytes of the length field for a member of `len` bytes.
+fn len_bytes(len: usize) -> usize {
+    if len <= SHORT_MAX {
+        1
+    } else {
+        5
+    }
+}
+
+/// A thin pointer to a member allocation `[next: *mut u8][score: f64][len][bytes]` (the
+/// length one byte below 128, else 0x80 and a little-endian u32), or null (only as the
+/// tree's filler for unused slots).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ZEntry(*mut u8);
 
@@ -28,28 +41,37 @@ impl Default for ZEntry {
 
 impl ZEntry {
     fn layout(member_len: usize) -> Layout {
-        Layout::from_size_align(HEADER + member_len, 8).expect("member fits a layout")
+        Layout::from_size_align(Self::alloc_size(member_len), 8).expect("member fits a layout")
     }
 
     /// Bytes an entry for a member of `member_len` bytes allocates.
     pub fn alloc_size(member_len: usize) -> usize {
-        HEADER + member_len
+        FIXED + len_bytes(member_len) + member_len
     }
 
     pub fn new(member: &[u8], score: f64) -> ZEntry {
         let layout = Self::layout(member.len());
-        // SAFETY: the layout is non-zero sized (HEADER > 0).
+        // SAFETY: the layout is non-zero sized (FIXED > 0).
         let p = unsafe { alloc::alloc(layout) };
         if p.is_null() {
             alloc::handle_alloc_error(layout);
         }
-        // SAFETY: `p` is a fresh allocation of HEADER + len bytes, aligned to 8: the header
-        // fields are written at their offsets and the member bytes after them, all in bounds.
+        let len = member.len();
+        // SAFETY: `p` is a fresh allocation of alloc_size(len) bytes, aligned to 8: the link
+        // and score are written at their aligned offsets, the length field and the member
+        // bytes after them, all in bounds.
         unsafe {
             (p as *mut *mut u8).write(ptr::null_mut());
             (p.add(8) as *mut f64).write(score);
-            (p.add(16) as *mut u32).write(member.len() as u32);
-            ptr::copy_nonoverlapping(member.as_ptr(), p.add(HEADER), member.len());
+            let data = if len <= SHORT_MAX {
+                p.add(FIXED).write(len as u8);
+                p.add(FIXED + 1)
+            } else {
+                p.add(FIXED).write(LONG_MARK);
+                ptr::copy_nonoverlapping((len as u32).to_le_bytes().as_ptr(), p.add(FIXED + 1), 4);
+                p.add(FIXED + 5)
+            };
+            ptr::copy_nonoverlapping(member.as_ptr(), data, len);
         }
         ZEntry(p)
     }
@@ -86,7 +108,7 @@ impl ZEntry {
     }
 
     pub fn alloc_bytes(&self) -> usize {
-        HEADER + self.member().len()
+        Self::alloc_size(self.member().len())
     }
 }
 
@@ -99,10 +121,17 @@ impl TreeEntry for ZEntry {
 
     #[inline]
     fn member(&self) -> &[u8] {
-        // SAFETY: live allocation: the length at offset 16 counts the bytes after the header.
+        // SAFETY: live allocation written by `new`: the length field at offset FIXED says
+        // how many member bytes follow it, all inside the allocation.
         unsafe {
-            let len = (self.0.add(16) as *const u32).read() as usize;
-            std::slice::from_raw_parts(self.0.add(HEADER), len)
+            let first = self.0.add(FIXED).read();
+            if first != LONG_MARK {
+                std::slice::from_raw_parts(self.0.add(FIXED + 1), first as usize)
+            } else {
+                let mut len = [0u8; 4];
+                ptr::copy_nonoverlapping(self.0.add(FIXED + 1), len.as_mut_ptr(), 4);
+                std::slice::from_raw_parts(self.0.add(FIXED + 5), u32::from_le_bytes(len) as usize)
+            }
         }
     }
 }
@@ -273,25 +302,39 @@ mod tests {
         let mut t = MemberTable::default();
         let mut entries = Vec::new();
         for i in 0..5000u32 {
-            let e = ZEntry::new(format!("m{i}").as_bytes(), i as f64);
+            // Short members, and every 7th one past the one-byte length.
+            let m = if i % 7 == 0 {
+                format!("m{i}-{}", "x".repeat(200))
+            } else {
+                format!("m{i}")
+            };
+            let e = ZEntry::new(m.as_bytes(), i as f64);
+            assert_eq!(e.member(), m.as_bytes());
             t.insert(e);
             entries.push(e);
         }
         assert_eq!(t.len(), 5000);
-        assert_eq!(t.find(b"m42").unwrap().score(), 42.0);
+        assert_eq!(t.find(b"m41").unwrap().score(), 41.0);
         assert!(t.find(b"nope").is_none());
         // A scan interleaved with removals (that shrink the table) still returns every
         // member present throughout.
         let mut seen = HashSet::new();
         let mut cursor = 0;
         let mut removed = 0;
+        let name = |i: u32| {
+            if i % 7 == 0 {
+                format!("m{i}-{}", "x".repeat(200))
+            } else {
+                format!("m{i}")
+            }
+        };
         loop {
             cursor = t.scan(cursor, 10, |e| {
                 seen.insert(e.member().to_vec());
             });
             if removed < 4900 {
                 for _ in 0..50 {
-                    let m = format!("m{removed}");
+                    let m = name(removed);
                     let e = t.remove(m.as_bytes()).unwrap();
                     // SAFETY: removed from the only index holding it; freed once.
                     unsafe { e.free() };
@@ -303,7 +346,7 @@ mod tests {
             }
         }
         for i in 4900..5000 {
-            assert!(seen.contains(format!("m{i}").as_bytes()), "m{i}");
+            assert!(seen.contains(name(i).as_bytes()), "m{i}");
         }
         assert_eq!(t.len(), 100);
         let mut rest = Vec::new();
