@@ -289,7 +289,9 @@ fn park(
             ctx.out.clear();
         }
     }
+    ctx.conn.info.blocked.set(true);
     let end = blocking::wait(ctx.server, b, deadline, fd);
+    ctx.conn.info.blocked.set(false);
     // Leave every queue the client is still in (a served client is gone from the serving
     // key's queue only).
     let db = ctx.db();
