@@ -313,11 +313,21 @@ impl QuickList {
                 }
             });
         } else {
-            if n > 0 {
-                // The end node is full: give back its spare capacity once, now.
-                self.modify(at, |lp| lp.shrink_to_fit());
-            }
-            let mut lp = Listpack::new();
+            let mut lp = if n > 0 {
+                // The end node is full: give back its spare capacity once, now. Its successor
+                // will likely fill up too: with a byte limit, allocate it whole at once rather
+                // than grow it through every size on the way.
+                let node = &self.nodes[at];
+                if node.heap() > node.data_bytes() + 64 {
+                    self.modify(at, |lp| lp.shrink_to_fit());
+                }
+                match self.fill {
+                    f if f < 0 => Listpack::with_capacity(self.size_limit()),
+                    _ => Listpack::new(),
+                }
+            } else {
+                Listpack::new()
+            };
             lp.push_back(v);
             self.insert_node(if front { 0 } else { n }, lp);
             self.settle_ends();
