@@ -314,16 +314,18 @@ impl QuickList {
             });
         } else {
             let mut lp = if n > 0 {
-                // The end node is full: give back its spare capacity once, now. Its successor
-                // will likely fill up too: with a byte limit, allocate it whole at once rather
-                // than grow it through every size on the way.
+                // The end node is full: give back its spare capacity once, now. In a list of
+                // several full nodes its successor will likely fill up too: with a byte
+                // limit, allocate it whole at once rather than grow it through every size on
+                // the way (at most a quarter of the list's bytes then wait unused).
                 let node = &self.nodes[at];
                 if node.heap() > node.data_bytes() + 64 {
                     self.modify(at, |lp| lp.shrink_to_fit());
                 }
-                match self.fill {
-                    f if f < 0 => Listpack::with_capacity(self.size_limit()),
-                    _ => Listpack::new(),
+                if self.fill < 0 && n >= 4 {
+                    Listpack::with_capacity(self.size_limit())
+                } else {
+                    Listpack::new()
                 }
             } else {
                 Listpack::new()
