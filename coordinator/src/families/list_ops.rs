@@ -118,8 +118,22 @@ pub fn op_pop_with(
         }
         let ql = slot.downcast_mut::<QuickList>().expect("checked list");
         let n = count.min(ql.len());
-        for _ in 0..n {
+        if n == 1 {
             ql.pop_with(left, &mut f);
+        } else if left {
+            // Read them all, then drop whole nodes at once (one pop at a time would move each
+            // node's bytes once per element).
+            ql.range(0, n, &mut f);
+            ql.delete_range(0, n);
+        } else {
+            let mut left_to_read = n;
+            ql.scan(true, |_, v| {
+                f(v);
+                left_to_read -= 1;
+                left_to_read > 0
+            });
+            let len = ql.len();
+            ql.delete_range(len - n, n);
         }
         if !ql.is_empty() {
             return Ok(Some(n));
