@@ -61,6 +61,22 @@ const SQUASHABLE: &[&str] = &[
     "bitpos",
     "bitfield",
     "bitfield_ro",
+    "lpush",
+    "rpush",
+    "lpushx",
+    "rpushx",
+    "lpop",
+    "rpop",
+    "llen",
+    "lrange",
+    "lindex",
+    "lset",
+    "linsert",
+    "lrem",
+    "ltrim",
+    "lpos",
+    "lmove",
+    "rpoplpush",
 ];
 
 /// A command of a squashed run.
