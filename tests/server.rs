@@ -1059,7 +1059,9 @@ fn config_get_lists_what_clients_read() {
             "hash-max-listpack-value",
             "hash-max-ziplist-entries",
             "hash-max-ziplist-value",
-            "set-max-intset-entries"
+            "set-max-intset-entries",
+            "set-max-listpack-entries",
+            "set-max-listpack-value"
         ]
     );
     assert_eq!(
@@ -1079,8 +1081,8 @@ fn config_get_lists_what_clients_read() {
     );
     assert_eq!(
         config_map(&mut c, &["*-max-listpack-?ntries"]).len(),
-        2,
-        "hash and zset"
+        3,
+        "hash, set and zset"
     );
 
     // Stored values come back in Redis's formats.

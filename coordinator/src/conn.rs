@@ -69,6 +69,7 @@ pub fn serve(stream: TcpStream, server: Arc<ServerState>) {
         multi: None,
         watched: Vec::new(),
         replies: ReplyMode::On,
+        stream: Some(stream.clone()),
     };
     run(&stream, &server, &mut conn);
     transaction_family::unwatch_all(&mut conn);

@@ -7,6 +7,7 @@ use crate::registry::CommandSpec;
 use crate::server::ServerState;
 use damselfly_protocol::{CommandArgs, ReplyWriter, RespVersion};
 use damselfly_runtime::clock;
+use damselfly_runtime::net::TcpStream;
 use damselfly_shards::CollectionLimits;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -100,6 +101,9 @@ pub struct ConnState {
     pub watched: Vec<WatchedKey>,
     /// CLIENT REPLY ON/OFF/SKIP.
     pub replies: ReplyMode,
+    /// The client's socket: a command that parks (BLPOP) sends the replies before it first and
+    /// watches for a disconnect. None for the stand-in of a squashed command.
+    pub stream: Option<TcpStream>,
 }
 
 impl ConnState {
@@ -115,6 +119,7 @@ impl ConnState {
             multi: None,
             watched: Vec::new(),
             replies: ReplyMode::On,
+            stream: None,
         }
     }
 }
@@ -168,4 +173,10 @@ pub struct WatchedKey {
     pub db: usize,
     pub key: Vec<u8>,
     pub version: u64,
+}
+
+/// The batch's wall clock in ms (see `ProactorState::batch_now_ms`): what commands pass to the
+/// shards as `now` for expiry.
+pub fn now_ms() -> u64 {
+    crate::server::ProactorState::current().batch_now_ms.get()
 }

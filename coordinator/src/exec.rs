@@ -50,6 +50,12 @@ impl<'t> Exec<'t> {
         }
     }
 
+    /// Whether the command runs inside an enclosing transaction (EXEC, later scripts): it
+    /// must not park there, so blocking commands answer as if they timed out.
+    pub fn in_transaction(&self) -> bool {
+        matches!(self.mode, Mode::Scheduled(_))
+    }
+
     /// A single-key command: inline when the key is local and unlocked, else one hop.
     pub fn single_key<R: Send>(
         &mut self,

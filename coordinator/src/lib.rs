@@ -13,6 +13,7 @@
 //! - `server`: the shared server state (config, clients, stats) and start/stop.
 
 pub mod args;
+pub mod blocking;
 pub mod client_limits;
 pub mod config;
 pub mod conn;

@@ -136,6 +136,47 @@ impl CommandSpec {
         self.key_indices(argc).collect()
     }
 
+    /// Key argument positions of a command as sent, including the keys a fixed spec cannot
+    /// name (Redis's movable keys: a `numkeys` argument, SORT's STORE): what a transaction
+    /// around the command must lock.
+    pub fn keys_in(&self, args: &Args<'_>) -> Vec<usize> {
+        let argc = args.len();
+        // Where the numkeys argument is; the keys follow it.
+        let numkeys_at = match self.name {
+            "lmpop" | "zmpop" | "sintercard" | "zintercard" | "zunion" | "zinter" | "zdiff" => {
+                Some(1)
+            }
+            "blmpop" | "bzmpop" | "zunionstore" | "zinterstore" | "zdiffstore" => Some(2),
+            _ => None,
+        };
+        if let Some(at) = numkeys_at {
+            // ZUNIONSTORE and the like name their destination first.
+            let mut keys = if self.name.ends_with("store") {
+                vec![1]
+            } else {
+                Vec::new()
+            };
+            if at < argc {
+                let n = std::str::from_utf8(args.get(at))
+                    .ok()
+                    .and_then(|t| t.parse::<usize>().ok())
+                    .unwrap_or(0);
+                keys.extend((at + 1..argc).take(n));
+            }
+            return keys;
+        }
+        let mut keys: Vec<usize> = self.key_indices(argc).collect();
+        if matches!(self.name, "sort") {
+            // SORT key ... STORE destination
+            keys.extend(
+                (2..argc.saturating_sub(1))
+                    .filter(|&i| args.get(i).eq_ignore_ascii_case(b"store"))
+                    .map(|i| i + 1),
+            );
+        }
+        keys
+    }
+
     /// Key argument positions for `argc` arguments, without allocating.
     pub fn key_indices(&self, argc: usize) -> impl Iterator<Item = usize> {
         let (first, step) = (self.first_key.max(0) as usize, self.step.max(1) as usize);

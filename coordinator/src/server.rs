@@ -1,6 +1,7 @@
 //! Server-wide state shared by every proactor, the per-proactor state (its shard, its
 //! connections, its counters), and starting/stopping a server on a proactor pool.
 
+use crate::blocking::Blocked;
 use crate::client_limits::ClientLimits;
 use crate::config::Config;
 use crate::conn;
@@ -9,7 +10,7 @@ use crate::registry::Registry;
 use crate::shard::Shard;
 use damselfly_runtime::clock::{self, Time};
 use damselfly_runtime::net::{TcpListener, TcpStream};
-use damselfly_runtime::sync::Event;
+use damselfly_runtime::sync::{Event, SpinLock};
 use damselfly_runtime::{Backend, ProactorPool};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -35,6 +36,8 @@ pub struct ServerState {
     pub shutdown: Event,
     /// Query/output buffer limits and the memory all clients hold.
     pub client_limits: ClientLimits,
+    /// Clients parked in a blocking command, by client id (CLIENT UNBLOCK, INFO).
+    pub blocked: SpinLock<HashMap<u64, Arc<Blocked>>>,
 }
 
 impl ServerState {
@@ -57,6 +60,7 @@ impl ServerState {
             rejected_connections: AtomicU64::new(0),
             shutdown: Event::new(),
             client_limits: ClientLimits::new(shards),
+            blocked: SpinLock::new(HashMap::new()),
         }
     }
 

@@ -1,6 +1,7 @@
 //! The shard a proactor owns: its databases, intent locks and transaction queue. Shard `i`
 //! lives on proactor `i` and is only touched from there; hops bring work to it.
 
+use crate::blocking::BlockingQueues;
 use crate::tx::locks::{IntentLocks, LockMode};
 use crate::tx::queue::TxQueue;
 use damselfly_runtime::bus::RawCall;
@@ -22,6 +23,8 @@ pub struct Shard {
     /// Locks of each queued transaction, by queue sequence number.
     held: RefCell<Vec<(u64, ShardLocks)>>,
     runnable: RefCell<Vec<RawCall>>,
+    /// Clients blocked on this shard's keys (BLPOP...).
+    pub blocking: RefCell<BlockingQueues>,
 }
 
 impl Shard {
@@ -33,6 +36,7 @@ impl Shard {
             txq: RefCell::new(TxQueue::default()),
             held: RefCell::new(Vec::new()),
             runnable: RefCell::new(Vec::new()),
+            blocking: RefCell::new(BlockingQueues::default()),
         }
     }
 
@@ -102,6 +106,7 @@ impl Shard {
         }
         self.txq.borrow_mut().remove(seq);
         self.poll_queue();
+        self.serve_blocked();
     }
 
     fn poll_queue(&self) {

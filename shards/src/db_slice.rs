@@ -9,7 +9,7 @@
 //!
 //! Databases are created on their first write: an unused database costs no segment.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ops::{Deref, DerefMut};
 
 use crate::cell::{CellFlags, CompactKey, CompactValue};
@@ -180,6 +180,10 @@ pub struct DbSlice {
     watched: Vec<HashMap<Box<[u8]>, WatchedKey, ahash::RandomState>>,
     watch_clock: u64,
     change_hook: Option<ChangeHook>,
+    /// Keys that blocked clients (BLPOP, BZPOPMIN...) wait on, per database.
+    blocking: Vec<HashSet<Box<[u8]>, ahash::RandomState>>,
+    /// Blocked-on keys that came into existence since the last [`DbSlice::take_ready_keys`].
+    ready: Vec<(DbIndex, Box<[u8]>)>,
 }
 
 impl DbSlice {
@@ -190,6 +194,8 @@ impl DbSlice {
             watched: (0..db_count).map(|_| HashMap::default()).collect(),
             watch_clock: 0,
             change_hook: None,
+            blocking: (0..db_count).map(|_| HashSet::default()).collect(),
+            ready: Vec::new(),
         }
     }
 
@@ -357,6 +363,12 @@ impl DbSlice {
         value: CompactValue,
         now_ms: u64,
     ) -> EntryPos {
+        if !self.blocking[db].is_empty() {
+            let bytes = key.as_bytes();
+            if self.blocking[db].contains(&*bytes) {
+                self.ready.push((db, (*bytes).into()));
+            }
+        }
         let (d, change) = self.parts(db);
         d.heap_bytes += key.heap_bytes() + value.heap_bytes();
         let mut hooks = InsertHooks {
@@ -628,6 +640,11 @@ impl DbSlice {
         self.touch_watched_in_db(a, Some(b));
         self.touch_watched_in_db(b, Some(a));
         self.dbs.swap(a, b);
+        // Keys may have appeared in either database: let their blocked clients look.
+        for db in [a, b] {
+            let keys: Vec<Box<[u8]>> = self.blocking[db].iter().cloned().collect();
+            self.ready.extend(keys.into_iter().map(|k| (db, k)));
+        }
     }
 
     /// Keys in `db`, including expired keys not yet deleted (as Redis's DBSIZE).
@@ -689,6 +706,31 @@ impl DbSlice {
     /// on FLUSHDB/SWAPDB of its database. `None` if nobody watches it.
     pub fn watched_version(&self, db: DbIndex, key: &[u8]) -> Option<u64> {
         self.watched[db].get(key).map(|w| w.version)
+    }
+
+    // ---- blocking pops ----
+
+    /// Notes that a blocked client waits on `key`: its creation is then reported by
+    /// [`DbSlice::take_ready_keys`] (every key comes into existence through one insert path).
+    pub fn watch_blocking(&mut self, db: DbIndex, key: &[u8]) {
+        if !self.blocking[db].contains(key) {
+            self.blocking[db].insert(key.into());
+        }
+    }
+
+    /// Nobody waits on `key` any more.
+    pub fn unwatch_blocking(&mut self, db: DbIndex, key: &[u8]) {
+        self.blocking[db].remove(key);
+    }
+
+    /// Whether blocked-on keys were created since the last [`DbSlice::take_ready_keys`].
+    pub fn has_ready_keys(&self) -> bool {
+        !self.ready.is_empty()
+    }
+
+    /// Blocked-on keys created since the last call, in creation order.
+    pub fn take_ready_keys(&mut self) -> Vec<(DbIndex, Box<[u8]>)> {
+        std::mem::take(&mut self.ready)
     }
 
     /// Verifies the accounting against a full walk (tests).

@@ -289,6 +289,21 @@ fn cmd_client(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
             ctx.reply().verbatim(b"txt", text.as_bytes());
         }
         "kill" if n >= 3 => return client_kill(ctx, args),
+        "unblock" if n == 3 || n == 4 => {
+            let id = parse_i64(args.get(2))?;
+            let error = match (n == 4).then(|| args.get(3)) {
+                None => false,
+                Some(r) if eq_ignore_case(r, "timeout") => false,
+                Some(r) if eq_ignore_case(r, "error") => true,
+                Some(_) => {
+                    return Err(CmdError::raw(
+                        "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR",
+                    ))
+                }
+            };
+            let done = crate::blocking::unblock_client(ctx.server, id as u64, error);
+            ctx.reply().integer(done as i64);
+        }
         "help" if n == 2 => {
             let lines = [
                 "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -300,6 +315,7 @@ fn cmd_client(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
                 "LIST [options ...]", "    Return information about client connections. Options: TYPE (NORMAL|MASTER|REPLICA|PUBSUB), ID <client-id> [...].",
                 "REPLY (ON|OFF|SKIP)", "    Control the replies sent to the current connection.",
                 "SETNAME <name>", "    Assign the name <name> to the current connection.",
+                "UNBLOCK <clientid> [TIMEOUT|ERROR]", "    Unblock the specified blocked client.",
                 "HELP", "    Print this help.",
             ];
             let mut r = ctx.reply();
@@ -611,6 +627,15 @@ pub fn commands() -> Vec<CommandSpec> {
                     none,
                     "2.4.0",
                     "Terminates open connections.",
+                ),
+                c.sub(
+                    "client|unblock",
+                    -3,
+                    admin,
+                    admin_acl,
+                    none,
+                    "5.0.0",
+                    "Unblocks a client blocked by a blocking command from a different connection.",
                 ),
                 c.sub(
                     "client|help",

@@ -280,22 +280,14 @@ fn op_scan(
 }
 
 /// OBJECT ENCODING of a value, as Redis names it.
-fn encoding_name(v: &CompactValue) -> &'static str {
+pub fn encoding_name(v: &CompactValue) -> &'static str {
     /// Redis keeps strings up to this length in one allocation with their header.
     const EMBSTR_LEN_MAX: usize = 44;
     match v.encoding() {
         Encoding::Int => "int",
         Encoding::Inline | Encoding::Heap if v.str_len() <= EMBSTR_LEN_MAX => "embstr",
         Encoding::Inline | Encoding::Heap => "raw",
-        // Typed objects do not expose their representation yet; these are the names Redis
-        // gives each type's general (non-compact) encoding.
-        Encoding::Object => match v.obj_type() {
-            ObjType::List => "quicklist",
-            ObjType::Set | ObjType::Hash => "hashtable",
-            ObjType::ZSet => "skiplist",
-            ObjType::Stream => "stream",
-            ObjType::String => "raw",
-        },
+        Encoding::Object => v.as_object().map_or("raw", |o| o.encoding_name()),
     }
 }
 
@@ -619,7 +611,7 @@ fn scan_cursor_decode(cursor: u64) -> (usize, u64) {
 
 /// Redis's cursor parsing (`strtoul`): optional sign, decimal digits, no leading space; an
 /// empty string is 0 and a negative value wraps.
-fn parse_scan_cursor(a: &[u8]) -> OpResult<u64> {
+pub fn parse_scan_cursor(a: &[u8]) -> OpResult<u64> {
     let invalid = || CmdError::raw("ERR invalid cursor");
     let (negative, digits) = match a.first() {
         Some(b'-') => (true, &a[1..]),

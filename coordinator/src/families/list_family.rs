@@ -23,7 +23,7 @@ fn now_ms() -> u64 {
 const POSITIVE: &str = "ERR value is out of range, must be positive";
 
 /// LEFT / RIGHT: true for LEFT.
-fn parse_side(a: &[u8]) -> OpResult<bool> {
+pub fn parse_side(a: &[u8]) -> OpResult<bool> {
     if eq_ignore_case(a, "left") {
         Ok(true)
     } else if eq_ignore_case(a, "right") {

@@ -12,6 +12,7 @@ use crate::args::{eq_ignore_case, parse_i64, Args};
 use crate::config::{self, Param};
 use crate::ctx::CmdCtx;
 use crate::error::{CmdError, CmdResult, OpResult};
+use crate::families::keyspace_family;
 use crate::registry::{flags::*, CommandSpec, Registry};
 use crate::server::{ProactorState, ProactorStats, ServerState};
 use crate::shard::{key_hash, shard_of, Shard};
@@ -20,7 +21,7 @@ use damselfly_protocol::ReplyWriter;
 use damselfly_runtime::clock;
 use damselfly_runtime::sync::Mutex;
 use damselfly_shards::db_slice::KeyExpiry;
-use damselfly_shards::{CompactKey, CompactValue, DbStats, Encoding, ObjType};
+use damselfly_shards::{CompactKey, CompactValue, DbStats};
 use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -421,7 +422,10 @@ fn info_text(server: &ServerState, sections: &[&str]) -> String {
                     server.config.get_int("maxclients")
                 ));
                 lines.push(format!("client_recent_max_input_buffer:{}", f.qbuf_max));
-                lines.push("blocked_clients:0".into());
+                lines.push(format!(
+                    "blocked_clients:{}",
+                    crate::blocking::blocked_count(server)
+                ));
                 "Clients"
             }
             "memory" => {
@@ -1376,24 +1380,9 @@ fn serialized_len(v: &CompactValue) -> usize {
 
 /// Redis's OBJECT ENCODING name of a value and its refcount (small integers are shared).
 fn encoding_of(v: &CompactValue) -> (&'static str, i64) {
-    match v.encoding() {
-        Encoding::Int => {
-            let shared = v.as_int().is_some_and(|i| (0..10_000).contains(&i));
-            ("int", if shared { i32::MAX as i64 } else { 1 })
-        }
-        Encoding::Object => {
-            let name = match v.obj_type() {
-                ObjType::String => "raw",
-                ObjType::List => "quicklist",
-                ObjType::Set | ObjType::Hash => "hashtable",
-                ObjType::ZSet => "skiplist",
-                ObjType::Stream => "stream",
-            };
-            (name, 1)
-        }
-        Encoding::Inline | Encoding::Heap if v.str_len() <= 44 => ("embstr", 1),
-        _ => ("raw", 1),
-    }
+    let shared = v.as_int().is_some_and(|i| (0..10_000).contains(&i));
+    let refcount = if shared { i32::MAX as i64 } else { 1 };
+    (keyspace_family::encoding_name(v), refcount)
 }
 
 fn op_debug_object(shard: &Shard, db: usize, key: &[u8], now: u64) -> Option<String> {

@@ -189,7 +189,7 @@ fn schedule_exec(conn: &ConnState, parsed: &[Queued]) -> Option<Transaction> {
             spec = spec.subcommand(args.get(1)).unwrap_or(spec);
         }
         let before = keys.len();
-        keys.extend(spec.key_indices(args.len()).map(|i| args.get(i)));
+        keys.extend(spec.keys_in(&args).into_iter().map(|i| args.get(i)));
         if keys.len() == before && spec.flags & (WRITE | ADMIN) != 0 {
             global = true;
         }

@@ -140,6 +140,7 @@ fn complete<R: Send>(job: &Job<R>, shard: &Shard, conclude: Option<u64>) {
     }
     // Last touch of the job: after this the coordinator may return and free it.
     job.counter.done();
+    shard.serve_blocked();
 }
 
 /// Runs a shard-side op. A panic there aborts the process with a clear message (DESIGN.md §2):
@@ -296,7 +297,9 @@ pub fn single_key<R: Send>(key_hash: u64, mode: LockMode, f: &(dyn Fn(&Shard) ->
     if Some(shard) == damselfly_runtime::proactor_index() {
         let s = Shard::current();
         if s.key_is_free(key_hash, mode) {
-            return run_or_abort(|| f(s));
+            let r = run_or_abort(|| f(s));
+            s.serve_blocked();
+            return r;
         }
     }
     let keys = [(key_hash, mode)];
