@@ -558,6 +558,17 @@ impl QuickList {
         out
     }
 
+    /// Whether some element equals `v`.
+    pub fn contains(&self, v: &[u8]) -> bool {
+        let probe = LpProbe::new(v);
+        let mut found = false;
+        self.scan(false, |_, e| {
+            found = probe.matches(e);
+            !found
+        });
+        found
+    }
+
     // ---- middle writes ------------------------------------------------------------------
 
     /// LINSERT: inserts `v` before (or `after`) the first element equal to `pivot`; false

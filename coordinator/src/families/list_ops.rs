@@ -197,6 +197,14 @@ pub fn op_lmove_local(
             return Err(CmdError::WrongType);
         }
     }
+    if src == dst {
+        // A rotation: the list never empties, so the key (and its deadline) stays.
+        return op_write(shard, db, src, now, |ql| {
+            let v = ql.pop(from_left).expect("lists are never empty");
+            ql.push(&v, to_left);
+            v
+        });
+    }
     let v = op_pop(shard, db, src, from_left, 1, now)?
         .pop()
         .expect("source list is not empty");
@@ -371,6 +379,29 @@ pub fn op_write<R>(
         dbs.delete(db, key, now);
     }
     Ok(Some(r))
+}
+
+/// [`op_write`] for writes that may change nothing (LINSERT without its pivot, LREM without a
+/// match, LSET out of range): `unchanged` answers first, from a read, when nothing would
+/// change, so the key is not counted as modified (WATCH) when Redis would not count it.
+pub fn op_write_when<R>(
+    shard: &Shard,
+    db: usize,
+    key: &[u8],
+    now: u64,
+    unchanged: impl FnOnce(&QuickList) -> Option<R>,
+    f: impl FnOnce(&mut QuickList) -> R,
+) -> OpResult<Option<R>> {
+    {
+        let mut dbs = shard.db.borrow_mut();
+        let Some(v) = dbs.find(db, key, now) else {
+            return Ok(None);
+        };
+        if let Some(r) = unchanged(list_of(v)?) {
+            return Ok(Some(r));
+        }
+    }
+    op_write(shard, db, key, now, f)
 }
 
 /// Redis's LRANGE/LTRIM index rules: (first, last) inclusive, None when empty.
