@@ -490,10 +490,14 @@ fn transactions_over_sets() {
         &["SUNIONSTORE", "d2", "a", "b"],
         &["SMOVE", "a", "b", "1"],
         &["SCARD", "b"],
+        &["SINTERCARD", "2", "a", "b", "LIMIT", "5"],
     ] {
         assert_eq!(c.cmd(cmd), simple("QUEUED"));
     }
-    assert_eq!(c.cmd(&["EXEC"]), arr(vec![int(1), int(3), int(1), int(3)]));
+    assert_eq!(
+        c.cmd(&["EXEC"]),
+        arr(vec![int(1), int(3), int(1), int(3), int(1)])
+    );
     // WATCH sees a real change, not an SADD of a present member.
     c.cmd(&["WATCH", "a"]);
     c.cmd(&["SADD", "a", "2"]);

@@ -234,6 +234,10 @@ fn op_spop(
     Ok(Popped::Many(out))
 }
 
+/// Picks with repeats one SRANDMEMBER may ask for. Redis 7.0 tries any count and dies on the
+/// largest (its reply cannot be built); past this the command fails instead.
+const SRANDMEMBER_REPEATS_MAX: u64 = 1 << 26;
+
 /// SRANDMEMBER with a count: distinct members for count >= 0, repeats allowed below 0.
 fn op_srandmember_count(
     shard: &Shard,
@@ -243,10 +247,13 @@ fn op_srandmember_count(
     seed: u64,
     now: u64,
 ) -> OpResult<Bulks> {
-    Ok(with_set(shard, db, key, now, |s| {
-        random_members(s, count, &mut Rng::new(seed))
-    })?
-    .unwrap_or_default())
+    let out = with_set(shard, db, key, now, |s| {
+        if count < 0 && count.unsigned_abs() > SRANDMEMBER_REPEATS_MAX && !s.is_empty() {
+            return Err(CmdError::raw("ERR value is out of range"));
+        }
+        Ok(random_members(s, count, &mut Rng::new(seed)))
+    })?;
+    Ok(out.transpose()?.unwrap_or_default())
 }
 
 fn random_members(s: &SetValue, count: i64, rng: &mut Rng) -> Bulks {
