@@ -520,10 +520,14 @@ fn transactions_over_sets() {
             b"p1",
             b"p2",
         ]));
+        batch.extend(Client::encode(&[b"SINTERCARD", b"2", b"p0", b"pu"]));
+        batch.extend(Client::encode(&[b"SINTER", b"p3", b"pu"]));
+        batch.extend(Client::encode(&[b"SMOVE", b"p4", b"p5", b"4"]));
     }
     c.send_raw(&batch);
-    for _ in 0..100 {
+    for _ in 0..250 {
         assert!(!c.read_reply().is_error());
     }
     assert_eq!(c.cmd(&["SCARD", "pu"]), int(22));
+    assert_eq!(c.cmd(&["SISMEMBER", "p5", "4"]), int(1));
 }
