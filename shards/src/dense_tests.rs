@@ -1,3 +1,4 @@
+use super::table::*;
 use super::*;
 use proptest::prelude::*;
 use std::collections::{HashMap, HashSet};

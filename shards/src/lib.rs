@@ -12,6 +12,7 @@
 //! - [`limits`]: `CollectionLimits`, the encoding thresholds of lists, hashes, sets, zsets.
 //! - [`glob`]: Redis `stringmatchlen` glob matching for KEYS and SCAN MATCH.
 
+pub mod bptree;
 pub mod cell;
 pub mod dash;
 pub mod db_slice;
@@ -19,11 +20,14 @@ pub mod dense;
 pub mod expiry;
 pub mod glob;
 pub mod hash;
+pub mod hash_value;
 pub mod intset;
 pub mod limits;
 pub mod listpack;
 pub mod quicklist;
 pub mod set_value;
+pub mod zset;
+pub mod zset_table;
 
 pub use cell::{CellFlags, CompactKey, CompactValue, Encoding, ObjType, TypedObject};
 pub use dash::{BucketId, BucketRef, DashPolicy, DashTable, EntryPos, NoHooks, TableHooks};
@@ -32,6 +36,7 @@ pub use dense::{DenseSet, MapValueMut, StringMap};
 pub use expiry::{ExpireBudget, ExpireReport};
 pub use glob::{glob_match, GlobPattern};
 pub use hash::{FixedHasher, KeyPolicy};
+pub use hash_value::HashValue;
 pub use limits::CollectionLimits;
 pub use listpack::{Listpack, LpIter, LpPos, LpProbe, LpValue};
 pub use quicklist::QuickList;
