@@ -30,9 +30,32 @@ fn random_command(r: &mut Rng) -> Vec<String> {
         _ => format!("v{}", r.below(50)),
     };
     let cmd = r.pick(&[
-        "HSET", "HSET", "HSET", "HSETNX", "HMSET", "HGET", "HMGET", "HGETALL", "HDEL", "HDEL",
-        "HLEN", "HSTRLEN", "HEXISTS", "HKEYS", "HVALS", "HINCRBY", "HINCRBYFLOAT", "HRANDFIELD",
-        "HSCAN", "DEL", "EXPIRE", "RENAME", "TYPE", "EXISTS", "ENCODING", "SET",
+        "HSET",
+        "HSET",
+        "HSET",
+        "HSETNX",
+        "HMSET",
+        "HGET",
+        "HMGET",
+        "HGETALL",
+        "HDEL",
+        "HDEL",
+        "HLEN",
+        "HSTRLEN",
+        "HEXISTS",
+        "HKEYS",
+        "HVALS",
+        "HINCRBY",
+        "HINCRBYFLOAT",
+        "HRANDFIELD",
+        "HSCAN",
+        "DEL",
+        "EXPIRE",
+        "RENAME",
+        "TYPE",
+        "EXISTS",
+        "ENCODING",
+        "SET",
     ]);
     let mut c: Vec<String> = match cmd {
         "HSET" | "HMSET" => {
@@ -83,9 +106,29 @@ fn random_command(r: &mut Rng) -> Vec<String> {
         }
         // COUNT 1000 covers any hash of this test in one call, in both servers.
         "HSCAN" => match r.below(5) {
-            0 => vec![cmd.into(), key(r), "0".into(), "MATCH".into(), "f1*".into(), "COUNT".into(), "1000".into()],
-            1 => vec![cmd.into(), key(r), r.pick(&["x", "0"]).into(), "COUNT".into(), r.pick(&["0", "-1"]).into()],
-            _ => vec![cmd.into(), key(r), "0".into(), "COUNT".into(), "1000".into()],
+            0 => vec![
+                cmd.into(),
+                key(r),
+                "0".into(),
+                "MATCH".into(),
+                "f1*".into(),
+                "COUNT".into(),
+                "1000".into(),
+            ],
+            1 => vec![
+                cmd.into(),
+                key(r),
+                r.pick(&["x", "0"]).into(),
+                "COUNT".into(),
+                r.pick(&["0", "-1"]).into(),
+            ],
+            _ => vec![
+                cmd.into(),
+                key(r),
+                "0".into(),
+                "COUNT".into(),
+                "1000".into(),
+            ],
         },
         "EXPIRE" => vec![cmd.into(), key(r), r.pick(&["100", "0"]).into()],
         "RENAME" => vec![cmd.into(), key(r), key(r)],
@@ -164,8 +207,14 @@ fn run_streams(resp3: bool, seeds: std::ops::RangeInclusive<u64>) {
         ours_c.cmd(&["HELLO", "3"]);
     }
     for c in [&mut theirs_c, &mut ours_c] {
-        assert_eq!(c.cmd(&["CONFIG", "SET", "hash-max-listpack-entries", "8"]), ok());
-        assert_eq!(c.cmd(&["CONFIG", "SET", "hash-max-listpack-value", "16"]), ok());
+        assert_eq!(
+            c.cmd(&["CONFIG", "SET", "hash-max-listpack-entries", "8"]),
+            ok()
+        );
+        assert_eq!(
+            c.cmd(&["CONFIG", "SET", "hash-max-listpack-value", "16"]),
+            ok()
+        );
     }
     for seed in seeds {
         for k in 0..10 {

@@ -127,7 +127,10 @@ fn hmget_hgetall_hkeys_hvals() {
         c.cmd(&["HMGET", "h", "a", "zz", "c"]),
         arr(vec![bulk("1"), nil(), bulk("-3")])
     );
-    assert_eq!(c.cmd(&["HMGET", "nokey", "a", "b"]), arr(vec![nil(), nil()]));
+    assert_eq!(
+        c.cmd(&["HMGET", "nokey", "a", "b"]),
+        arr(vec![nil(), nil()])
+    );
     assert_eq!(c.cmd(&["HMGET", "h"]), arity("hmget"));
     let all = pairs(c.cmd(&["HGETALL", "h"]));
     assert_eq!(all.len(), 3);
@@ -152,11 +155,17 @@ fn resp3_shapes() {
     let mut c = Client::connect(s.addr());
     c.cmd(&["HELLO", "3"]);
     c.cmd(&["HSET", "h", "a", "1", "b", "2"]);
-    assert_eq!(c.cmd_raw(&["HGETALL", "h"]), b"%2\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$1\r\n2\r\n");
+    assert_eq!(
+        c.cmd_raw(&["HGETALL", "h"]),
+        b"%2\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$1\r\n2\r\n"
+    );
     assert_eq!(c.cmd_raw(&["HGETALL", "nokey"]), b"%0\r\n");
     assert_eq!(c.cmd_raw(&["HKEYS", "nokey"]), b"*0\r\n");
     assert_eq!(c.cmd_raw(&["HGET", "h", "x"]), b"_\r\n");
-    assert_eq!(c.cmd_raw(&["HMGET", "nokey", "a", "b"]), b"*2\r\n_\r\n_\r\n");
+    assert_eq!(
+        c.cmd_raw(&["HMGET", "nokey", "a", "b"]),
+        b"*2\r\n_\r\n_\r\n"
+    );
     assert_eq!(c.cmd_raw(&["HRANDFIELD", "nokey"]), b"_\r\n");
     assert_eq!(
         c.cmd_raw(&["HRANDFIELD", "h", "5", "WITHVALUES"]),
@@ -171,7 +180,10 @@ fn resp3_shapes() {
         c.cmd_raw(&["HRANDFIELD", "one", "-2", "WITHVALUES"]),
         b"*2\r\n*2\r\n$1\r\nf\r\n$1\r\nv\r\n*2\r\n$1\r\nf\r\n$1\r\nv\r\n"
     );
-    assert_eq!(c.cmd_raw(&["HRANDFIELD", "one", "-2"]), b"*2\r\n$1\r\nf\r\n$1\r\nf\r\n");
+    assert_eq!(
+        c.cmd_raw(&["HRANDFIELD", "one", "-2"]),
+        b"*2\r\n$1\r\nf\r\n$1\r\nf\r\n"
+    );
 }
 
 #[test]
@@ -220,14 +232,28 @@ fn hincrby() {
     assert_eq!(c.cmd(&["HINCRBY", "h", "n", "5"]), int(5));
     assert_eq!(c.cmd(&["HINCRBY", "h", "n", "-7"]), int(-2));
     assert_eq!(c.cmd(&["HGET", "h", "n"]), bulk("-2"));
-    c.cmd(&["HSET", "h", "s", "abc", "sp", " 1", "z", "01", "max", "9223372036854775807"]);
+    c.cmd(&[
+        "HSET",
+        "h",
+        "s",
+        "abc",
+        "sp",
+        " 1",
+        "z",
+        "01",
+        "max",
+        "9223372036854775807",
+    ]);
     let not_int = err("ERR hash value is not an integer");
     assert_eq!(c.cmd(&["HINCRBY", "h", "s", "1"]), not_int);
     assert_eq!(c.cmd(&["HINCRBY", "h", "sp", "1"]), not_int);
     assert_eq!(c.cmd(&["HINCRBY", "h", "z", "1"]), not_int);
     let overflow = err("ERR increment or decrement would overflow");
     assert_eq!(c.cmd(&["HINCRBY", "h", "max", "1"]), overflow);
-    assert_eq!(c.cmd(&["HINCRBY", "h", "n", "-9223372036854775807"]), overflow);
+    assert_eq!(
+        c.cmd(&["HINCRBY", "h", "n", "-9223372036854775807"]),
+        overflow
+    );
     let bad = err("ERR value is not an integer or out of range");
     assert_eq!(c.cmd(&["HINCRBY", "h", "n", "x"]), bad);
     assert_eq!(c.cmd(&["HINCRBY", "h", "n", "1.5"]), bad);
@@ -246,7 +272,9 @@ fn hincrbyfloat() {
     assert_eq!(c.cmd(&["HINCRBYFLOAT", "h", "f", "0.2"]), bulk("0.3"));
     assert_eq!(c.cmd(&["HINCRBYFLOAT", "h", "g", "5.0e3"]), bulk("5000"));
     assert_eq!(c.cmd(&["HINCRBYFLOAT", "h", "g", "-5000"]), bulk("0"));
-    c.cmd(&["HSET", "h", "i", "10", "s", "abc", "sp", "1 ", "big", "1e400"]);
+    c.cmd(&[
+        "HSET", "h", "i", "10", "s", "abc", "sp", "1 ", "big", "1e400",
+    ]);
     assert_eq!(c.cmd(&["HINCRBYFLOAT", "h", "i", "1.5"]), bulk("11.5"));
     // long double arithmetic, as Redis.
     assert_eq!(
@@ -284,7 +312,10 @@ fn hrandfield() {
     let mut c = Client::connect(s.addr());
     assert_eq!(c.cmd(&["HRANDFIELD", "nokey"]), nil());
     assert_eq!(c.cmd(&["HRANDFIELD", "nokey", "3"]), arr(vec![]));
-    assert_eq!(c.cmd(&["HRANDFIELD", "nokey", "-3", "WITHVALUES"]), arr(vec![]));
+    assert_eq!(
+        c.cmd(&["HRANDFIELD", "nokey", "-3", "WITHVALUES"]),
+        arr(vec![])
+    );
     let fields: Vec<String> = (0..20).map(|i| format!("f{i}")).collect();
     for f in &fields {
         c.cmd(&["HSET", "h", f, &format!("v{}", &f[1..])]);
@@ -346,8 +377,14 @@ fn hrandfield() {
         err("ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807")
     );
     let range = err("ERR value is out of range");
-    assert_eq!(c.cmd(&["HRANDFIELD", "h", "-9223372036854775807", "WITHVALUES"]), range);
-    assert_eq!(c.cmd(&["HRANDFIELD", "h", "-4611686018427387904", "WITHVALUES"]), range);
+    assert_eq!(
+        c.cmd(&["HRANDFIELD", "h", "-9223372036854775807", "WITHVALUES"]),
+        range
+    );
+    assert_eq!(
+        c.cmd(&["HRANDFIELD", "h", "-4611686018427387904", "WITHVALUES"]),
+        range
+    );
     assert_eq!(c.cmd(&["HRANDFIELD"]), arity("hrandfield"));
 }
 
@@ -370,7 +407,10 @@ fn hscan_small_and_large() {
     );
     assert_eq!(
         c.cmd(&["HSCAN", "h", "0", "MATCH", "a*"]),
-        arr(vec![bulk("0"), arr(["a", "1", "ab", "3"].map(bulk).to_vec())])
+        arr(vec![
+            bulk("0"),
+            arr(["a", "1", "ab", "3"].map(bulk).to_vec())
+        ])
     );
     let syntax = err("ERR syntax error");
     assert_eq!(c.cmd(&["HSCAN", "h", "0", "COUNT", "0"]), syntax);
@@ -403,7 +443,9 @@ fn hscan_small_and_large() {
         let items = pairs(parts.pop().unwrap());
         assert!(items.len() <= 200, "COUNT bounds a step: {}", items.len());
         seen.extend(items);
-        let Reply::Bulk(next) = parts.pop().unwrap() else { panic!() };
+        let Reply::Bulk(next) = parts.pop().unwrap() else {
+            panic!()
+        };
         cursor = String::from_utf8(next).unwrap();
         calls += 1;
         // Writes between steps never hide a field that stays.
@@ -420,11 +462,17 @@ fn hscan_small_and_large() {
     let mut matched = HashSet::new();
     let mut cursor = "0".to_string();
     loop {
-        let Reply::Array(mut parts) = c.cmd(&["HSCAN", "big", &cursor, "MATCH", "f1???", "COUNT", "100"]) else { panic!() };
+        let Reply::Array(mut parts) =
+            c.cmd(&["HSCAN", "big", &cursor, "MATCH", "f1???", "COUNT", "100"])
+        else {
+            panic!()
+        };
         for (f, _) in pairs(parts.pop().unwrap()) {
             matched.insert(f);
         }
-        let Reply::Bulk(next) = parts.pop().unwrap() else { panic!() };
+        let Reply::Bulk(next) = parts.pop().unwrap() else {
+            panic!()
+        };
         cursor = String::from_utf8(next).unwrap();
         if cursor == "0" {
             break;

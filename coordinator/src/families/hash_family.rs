@@ -342,11 +342,9 @@ fn cmd_hsetnx(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
 
 fn cmd_hget(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     let (db, key, field, now) = (ctx.db(), args.get(1), args.get(2), now_ms());
-    let v = ctx
-        .exec
-        .single_key(key_hash(key), LockMode::Shared, &|s| {
-            op_hget(s, db, key, field, now)
-        })?;
+    let v = ctx.exec.single_key(key_hash(key), LockMode::Shared, &|s| {
+        op_hget(s, db, key, field, now)
+    })?;
     match v {
         Some(v) => ctx.reply().bulk(&v),
         None => ctx.reply().null(),
@@ -399,17 +397,11 @@ fn cmd_hdel(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
 }
 
 /// A read answering one integer from the hash (0 when the key is missing).
-fn int_read(
-    ctx: &mut CmdCtx<'_>,
-    key: &[u8],
-    f: &(dyn Fn(&HashValue) -> i64 + Sync),
-) -> CmdResult {
+fn int_read(ctx: &mut CmdCtx<'_>, key: &[u8], f: &(dyn Fn(&HashValue) -> i64 + Sync)) -> CmdResult {
     let (db, now) = (ctx.db(), now_ms());
-    let n = ctx
-        .exec
-        .single_key(key_hash(key), LockMode::Shared, &|s| {
-            read_hash(s, db, key, now, f)
-        })?;
+    let n = ctx.exec.single_key(key_hash(key), LockMode::Shared, &|s| {
+        read_hash(s, db, key, now, f)
+    })?;
     ctx.reply().integer(n.unwrap_or(0));
     Ok(())
 }
@@ -432,7 +424,8 @@ fn cmd_hexists(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
 
 fn cmd_hincrby(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     let incr = parse_i64(args.get(3))?;
-    let (db, key, field, now, limits) = (ctx.db(), args.get(1), args.get(2), now_ms(), ctx.limits());
+    let (db, key, field, now, limits) =
+        (ctx.db(), args.get(1), args.get(2), now_ms(), ctx.limits());
     let v = ctx
         .exec
         .single_key(key_hash(key), LockMode::Exclusive, &|s| {
@@ -447,7 +440,8 @@ fn cmd_hincrbyfloat(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     if !incr.is_finite() {
         return Err(CmdError::raw("ERR value is NaN or Infinity"));
     }
-    let (db, key, field, now, limits) = (ctx.db(), args.get(1), args.get(2), now_ms(), ctx.limits());
+    let (db, key, field, now, limits) =
+        (ctx.db(), args.get(1), args.get(2), now_ms(), ctx.limits());
     let v = ctx
         .exec
         .single_key(key_hash(key), LockMode::Exclusive, &|s| {

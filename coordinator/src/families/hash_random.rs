@@ -108,7 +108,13 @@ impl<I: Iterator> Iterator for ExactLen<I> {
 impl<I: Iterator> ExactSizeIterator for ExactLen<I> {}
 
 fn cmd_hrandfield(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
-    let (db, key, now, resp, seed) = (ctx.db(), args.get(1), now_ms(), ctx.conn.resp, random_seed());
+    let (db, key, now, resp, seed) = (
+        ctx.db(),
+        args.get(1),
+        now_ms(),
+        ctx.conn.resp,
+        random_seed(),
+    );
     if args.len() == 2 {
         let field = ctx
             .exec
@@ -142,11 +148,9 @@ fn cmd_hrandfield(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
         unique: l >= 0,
         with_values,
     };
-    let bytes = ctx
-        .exec
-        .single_key(key_hash(key), LockMode::Shared, &|s| {
-            op_hrandfield_count(s, db, key, req, resp, seed, now)
-        })?;
+    let bytes = ctx.exec.single_key(key_hash(key), LockMode::Shared, &|s| {
+        op_hrandfield_count(s, db, key, req, resp, seed, now)
+    })?;
     ctx.out.extend_from_slice(&bytes);
     Ok(())
 }
@@ -241,11 +245,9 @@ fn cmd_hscan(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     let cursor = parse_scan_cursor(args.get(2))?;
     let opts = parse_scan_opts(args);
     let (db, key, now, resp) = (ctx.db(), args.get(1), now_ms(), ctx.conn.resp);
-    let bytes = ctx
-        .exec
-        .single_key(key_hash(key), LockMode::Shared, &|s| {
-            op_hscan(s, db, key, cursor, &opts, resp, now)
-        })?;
+    let bytes = ctx.exec.single_key(key_hash(key), LockMode::Shared, &|s| {
+        op_hscan(s, db, key, cursor, &opts, resp, now)
+    })?;
     ctx.out.extend_from_slice(&bytes);
     Ok(())
 }
@@ -266,7 +268,19 @@ pub fn commands() -> Vec<CommandSpec> {
         subcommands: Vec::new(),
     };
     vec![
-        c("hrandfield", -2, cmd_hrandfield as _, "Returns one or more random fields from a hash.", "6.2.0"),
-        c("hscan", -3, cmd_hscan, "Iterates over fields and values of a hash.", "2.8.0"),
+        c(
+            "hrandfield",
+            -2,
+            cmd_hrandfield as _,
+            "Returns one or more random fields from a hash.",
+            "6.2.0",
+        ),
+        c(
+            "hscan",
+            -3,
+            cmd_hscan,
+            "Iterates over fields and values of a hash.",
+            "2.8.0",
+        ),
     ]
 }
