@@ -59,7 +59,10 @@ fn blpop_wakes_on_a_push_from_another_client_on_any_shard() {
         let mut pusher = Client::connect(addr);
         assert_eq!(pusher.cmd(&["RPUSH", &k2, "x", "y"]), int(2));
         assert_eq!(waiter.read_reply(), arr(vec![bulk(&k2), bulk("x")]));
-        assert_eq!(pusher.cmd(&["LRANGE", &k2, "0", "-1"]), arr(vec![bulk("y")]));
+        assert_eq!(
+            pusher.cmd(&["LRANGE", &k2, "0", "-1"]),
+            arr(vec![bulk("y")])
+        );
         wait_blocked(addr, 0);
     }
 }
@@ -112,7 +115,10 @@ fn timeouts_fire_close_to_their_deadline() {
         assert_eq!(c.cmd(&["BLPOP", "nothing", timeout]), Reply::NullArray);
         let took = start.elapsed();
         assert!(took >= Duration::from_millis(ms), "{timeout}: {took:?}");
-        assert!(took < Duration::from_millis(ms + 100), "{timeout}: {took:?}");
+        assert!(
+            took < Duration::from_millis(ms + 100),
+            "{timeout}: {took:?}"
+        );
     }
     c.cmd(&["HELLO", "3"]);
     assert_eq!(c.cmd(&["BZPOPMIN", "nothing", "0.05"]), Reply::Null);
@@ -334,9 +340,8 @@ fn many_producers_and_consumers_lose_and_duplicate_nothing() {
             let mut c = Client::connect(addr);
             for batch in 0..PER_PRODUCER / 10 {
                 let key = &keys[(p + batch) % keys.len()];
-                let elems: Vec<String> = (0..10)
-                    .map(|j| format!("{p}:{}", batch * 10 + j))
-                    .collect();
+                let elems: Vec<String> =
+                    (0..10).map(|j| format!("{p}:{}", batch * 10 + j)).collect();
                 let mut args = vec!["RPUSH", key.as_str()];
                 args.extend(elems.iter().map(String::as_str));
                 assert!(matches!(c.cmd(&args), Reply::Integer(_)));

@@ -12,6 +12,7 @@
 //! - [`limits`]: `CollectionLimits`, the encoding thresholds of lists, hashes, sets, zsets.
 //! - [`glob`]: Redis `stringmatchlen` glob matching for KEYS and SCAN MATCH.
 
+pub mod bptree;
 pub mod cell;
 pub mod dash;
 pub mod db_slice;
@@ -25,6 +26,8 @@ pub mod limits;
 pub mod listpack;
 pub mod quicklist;
 pub mod set_value;
+pub mod zset;
+pub mod zset_table;
 
 pub use cell::{CellFlags, CompactKey, CompactValue, Encoding, ObjType, TypedObject};
 pub use dash::{BucketId, BucketRef, DashPolicy, DashTable, EntryPos, NoHooks, TableHooks};

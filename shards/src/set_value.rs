@@ -10,10 +10,10 @@
 //! An add that crosses a threshold converts the set on that write; sets never convert back.
 
 use crate::cell::{parse_canonical_i64, ObjType, TypedObject};
+use crate::dense::DenseSet;
 use crate::intset::IntSet;
 use crate::limits::CollectionLimits;
 use crate::listpack::{Listpack, LpValue};
-use stand_in::DenseSet;
 use std::any::Any;
 
 /// A member as an encoding holds it: an integer (intset, or a listpack's packed integer) or
@@ -310,11 +310,7 @@ impl SetValue {
                 lp.delete(p);
                 Some(m)
             }
-            Enc::Hash(d) => {
-                let m = d.random(random)?.to_vec();
-                d.remove(&m);
-                Some(m)
-            }
+            Enc::Hash(d) => d.pop_random(random),
         }
     }
 
@@ -324,14 +320,18 @@ impl SetValue {
     pub fn scan(&self, cursor: u64, count: usize, mut f: impl FnMut(SetMember<'_>)) -> u64 {
         match &self.enc {
             Enc::Hash(d) => {
+                // Like Redis: buckets until `count` members were seen, at most count*10 steps
+                // (long runs of empty buckets end a step early).
                 let mut cursor = cursor;
                 let mut seen = 0usize;
+                let mut steps = count.max(1).saturating_mul(10);
                 loop {
                     cursor = d.scan(cursor, |m| {
                         seen += 1;
                         f(SetMember::Str(m))
                     });
-                    if cursor == 0 || seen >= count {
+                    steps -= 1;
+                    if cursor == 0 || seen >= count || steps == 0 {
                         return cursor;
                     }
                 }
@@ -381,70 +381,3 @@ impl TypedObject for SetValue {
 #[cfg(test)]
 #[path = "set_value_tests.rs"]
 mod tests;
-
-/// TEMPORARY stand-in for crate::dense::DenseSet until it lands.
-mod stand_in {
-    use std::collections::HashSet;
-
-    #[derive(Clone, Default)]
-    pub struct DenseSet {
-        set: HashSet<Box<[u8]>>,
-        bytes: usize,
-    }
-
-    impl DenseSet {
-        pub fn with_capacity(n: usize) -> DenseSet {
-            DenseSet {
-                set: HashSet::with_capacity(n),
-                bytes: 0,
-            }
-        }
-        pub fn len(&self) -> usize {
-            self.set.len()
-        }
-        pub fn heap_bytes(&self) -> usize {
-            self.set.capacity() * 17 + self.bytes
-        }
-        pub fn contains(&self, m: &[u8]) -> bool {
-            self.set.contains(m)
-        }
-        pub fn insert(&mut self, m: &[u8]) -> bool {
-            let new = self.set.insert(m.into());
-            if new {
-                self.bytes += m.len();
-            }
-            new
-        }
-        pub fn remove(&mut self, m: &[u8]) -> bool {
-            let had = self.set.remove(m);
-            if had {
-                self.bytes -= m.len();
-            }
-            had
-        }
-        pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
-            self.set.iter().map(|b| &b[..])
-        }
-        pub fn random(&self, r: u64) -> Option<&[u8]> {
-            let n = self.set.len();
-            if n == 0 {
-                return None;
-            }
-            self.iter().nth((r % n as u64) as usize)
-        }
-        pub fn scan(&self, cursor: u64, mut f: impl FnMut(&[u8])) -> u64 {
-            let mut v: Vec<&[u8]> = self.iter().collect();
-            v.sort();
-            let c = cursor as usize;
-            let end = (c + 10).min(v.len());
-            for m in &v[c.min(end)..end] {
-                f(m);
-            }
-            if end >= v.len() {
-                0
-            } else {
-                end as u64
-            }
-        }
-    }
-}

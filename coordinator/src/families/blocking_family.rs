@@ -277,7 +277,12 @@ fn try_pop(ctx: &mut CmdCtx<'_>, req: &PopRequest) -> OpResult<Tried> {
 
 /// Sends the replies of the commands before this one (a pipeline's earlier replies must not
 /// wait for this command's wait), then parks until the wait ends.
-fn park(ctx: &mut CmdCtx<'_>, b: &Arc<Blocked>, keys: &[Vec<u8>], deadline: Option<Time>) -> WaitEnd {
+fn park(
+    ctx: &mut CmdCtx<'_>,
+    b: &Arc<Blocked>,
+    keys: &[Vec<u8>],
+    deadline: Option<Time>,
+) -> WaitEnd {
     let fd = ctx.conn.stream.as_ref().map(|s| s.as_raw_fd());
     if let Some(stream) = &ctx.conn.stream {
         if !ctx.out.is_empty() && stream.send_all(ctx.out).is_ok() {
@@ -418,7 +423,7 @@ struct MoveRequest {
 
 /// The shard-side serve step of a blocked move: in place when the destination lives on the
 /// same shard and is free, else the client is woken to run the move itself.
-fn move_server(req: &MoveRequest, resp: RespVersion) -> Box<ServeFn> {
+fn move_server(req: &MoveRequest, resp: RespVersion, limits: CollectionLimits) -> Box<ServeFn> {
     let req = req.clone();
     Box::new(move |s, db, key, claim| {
         let now = now_ms();
@@ -429,16 +434,21 @@ fn move_server(req: &MoveRequest, resp: RespVersion) -> Box<ServeFn> {
         if local && req.dst != req.src && !s.key_is_free(key_hash(&req.dst), LockMode::Exclusive) {
             return Attempt::Later;
         }
-        let dst_ok = local && probe(s, db, &req.dst, ObjType::List, now) != Probe::WrongType;
+        let dst_wrong = local && probe(s, db, &req.dst, ObjType::List, now) == Probe::WrongType;
         if !claim() {
             return Attempt::Stale;
         }
-        if !dst_ok {
+        if !local {
             return Attempt::Woken;
         }
         let mut out = Vec::new();
         let mut w = ReplyWriter::new(&mut out, resp);
-        match move_on_shard(s, db, &req, now) {
+        if dst_wrong {
+            // Redis answers this client with the error and leaves the element for the next.
+            w.error_bytes(&CmdError::WrongType.to_bytes());
+            return Attempt::Served(out);
+        }
+        match move_on_shard(s, db, &req, limits, now) {
             Ok(Some(e)) => w.bulk(&e),
             Ok(None) => w.null_array(),
             Err(e) => w.error_bytes(&e.to_bytes()),
@@ -448,19 +458,18 @@ fn move_server(req: &MoveRequest, resp: RespVersion) -> Box<ServeFn> {
 }
 
 /// Pops from `src` and pushes onto `dst`, both on shard `s`.
-fn move_on_shard(s: &Shard, db: usize, req: &MoveRequest, now: u64) -> OpResult<Option<Vec<u8>>> {
+fn move_on_shard(
+    s: &Shard,
+    db: usize,
+    req: &MoveRequest,
+    limits: CollectionLimits,
+    now: u64,
+) -> OpResult<Option<Vec<u8>>> {
     let Some(e) = list_ops::op_pop(s, db, &req.src, req.from_left, 1, now)?.pop() else {
         return Ok(None);
     };
-    list_ops::op_push(s, db, &req.dst, req.to_left, &[&e], false, limits_now(), now)?;
+    list_ops::op_push(s, db, &req.dst, req.to_left, &[&e], false, limits, now)?;
     Ok(Some(e))
-}
-
-/// The collection limits for a write made by a shard on its own (serving a blocked client).
-fn limits_now() -> CollectionLimits {
-    let server = &crate::server::ProactorState::current().server;
-    server.client_limits.refresh(&server.config);
-    server.client_limits.collection_limits()
 }
 
 fn try_move(ctx: &mut CmdCtx<'_>, req: &MoveRequest) -> OpResult<Tried> {
@@ -531,7 +540,7 @@ fn try_move(ctx: &mut CmdCtx<'_>, req: &MoveRequest) -> OpResult<Tried> {
             Ok(Tried::Done)
         }
         Probe::Missing => {
-            let b = Blocked::new(ctx.conn.id, move_server(req, ctx.conn.resp));
+            let b = Blocked::new(ctx.conn.id, move_server(req, ctx.conn.resp, limits));
             tx.execute_all(&|s| {
                 if s.index == src_shard {
                     s.block_on(db, &req.src, &b);

@@ -5,6 +5,7 @@
 use crate::registry::CommandSpec;
 
 pub mod bitmap_family;
+pub mod blocking_family;
 pub mod connection_family;
 pub mod hash_family;
 pub mod hash_random;
@@ -14,18 +15,25 @@ pub mod list_ops;
 pub mod server_family;
 pub mod set_algebra;
 pub mod set_family;
+pub mod sort_family;
 pub mod string_family;
 pub mod transaction_family;
+pub mod zset_algebra;
+pub mod zset_family;
+pub mod zset_range;
 
 /// Every family's registration function.
 pub const ALL: &[fn() -> Vec<CommandSpec>] = &[
     bitmap_family::commands,
+    blocking_family::commands,
     connection_family::commands,
     hash_family::commands,
     keyspace_family::commands,
     list_family::commands,
     server_family::commands,
     set_family::commands,
+    sort_family::commands,
     string_family::commands,
     transaction_family::commands,
+    zset_family::commands,
 ];

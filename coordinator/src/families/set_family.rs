@@ -652,9 +652,9 @@ pub fn commands() -> Vec<CommandSpec> {
         c("smove", 4, WRITE | FAST, WRITE_FAST, cmd_smove, (1, 2, 1), "1.0.0", "Moves a member from one set to another."),
         c("sscan", -3, READONLY, READ_SLOW, cmd_sscan, one, "2.8.0", "Iterates over members of a set."),
         c("sinter", -2, READONLY, READ_SLOW, set_algebra::cmd_sinter, all, "1.0.0", "Returns the intersect of multiple sets."),
-        // Keys follow numkeys; every argument counts as a possible key so that routing and
-        // locks never miss one.
-        c("sintercard", -3, READONLY, READ_SLOW, set_algebra::cmd_sintercard, all, "7.0.0", "Returns the number of members of the intersect of multiple sets."),
+        // Keys follow numkeys: no fixed key positions (never squashed; EXEC finds them with
+        // CommandSpec::keys_in), like LMPOP.
+        c("sintercard", -3, READONLY, READ_SLOW, set_algebra::cmd_sintercard, (0, 0, 0), "7.0.0", "Returns the number of members of the intersect of multiple sets."),
         c("sinterstore", -3, WRITE | DENYOOM, WRITE_SLOW, set_algebra::cmd_sinterstore, all, "1.0.0", "Stores the intersect of multiple sets in a key."),
         c("sunion", -2, READONLY, READ_SLOW, set_algebra::cmd_sunion, all, "1.0.0", "Returns the union of multiple sets."),
         c("sunionstore", -3, WRITE | DENYOOM, WRITE_SLOW, set_algebra::cmd_sunionstore, all, "1.0.0", "Stores the union of multiple sets in a key."),

@@ -78,7 +78,12 @@ fn parse_options(args: &Args<'_>, read_only: bool) -> OpResult<SortOptions> {
 }
 
 /// The elements of the source key, in its own order (a sorted set's by score), and its type.
-fn op_source(s: &Shard, db: usize, key: &[u8], now: u64) -> OpResult<Option<(ObjType, Vec<Vec<u8>>)>> {
+fn op_source(
+    s: &Shard,
+    db: usize,
+    key: &[u8],
+    now: u64,
+) -> OpResult<Option<(ObjType, Vec<Vec<u8>>)>> {
     let ty = {
         let mut dbs = s.db.borrow_mut();
         let found = dbs.find(db, key, now);
@@ -109,9 +114,12 @@ fn op_source(s: &Shard, db: usize, key: &[u8], now: u64) -> OpResult<Option<(Obj
     Ok(Some((ty, elements)))
 }
 
+/// A key a pattern names, and the hash field after `->` if any.
+type Target = (Vec<u8>, Option<Vec<u8>>);
+
 /// A BY/GET pattern applied to one element: the key it names and the hash field, if any.
 /// None when the pattern has no `*` (it names nothing).
-fn pattern_target(pattern: &[u8], element: &[u8]) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
+fn pattern_target(pattern: &[u8], element: &[u8]) -> Option<Target> {
     let star = pattern.iter().position(|&c| c == b'*')?;
     let after = &pattern[star + 1..];
     let (suffix, field) = match after.windows(2).position(|w| w == b"->") {
@@ -137,10 +145,11 @@ fn op_lookup(s: &Shard, db: usize, key: &[u8], field: Option<&[u8]>, now: u64) -
 }
 
 /// Resolves many pattern lookups with one hop per shard involved.
-fn lookup_all(ctx: &mut CmdCtx<'_>, targets: &[Option<(Vec<u8>, Option<Vec<u8>>)>]) -> Vec<Option<Vec<u8>>> {
-    let (db, now) = (ctx.db(), now_ms());
+/// The hop is unlocked (a plain read, as Redis's lookups inside SORT are plain reads) and goes
+/// straight to the shards: the source's transaction stays open meanwhile.
+fn lookup_all(db: usize, now: u64, targets: &[Option<Target>]) -> Vec<Option<Vec<u8>>> {
     let n = damselfly_runtime::proactor_count();
-    let shard_of_target = |t: &(Vec<u8>, Option<Vec<u8>>)| shard_of(key_hash(&t.0), n);
+    let shard_of_target = |t: &Target| shard_of(key_hash(&t.0), n);
     let mut shards: Vec<usize> = targets.iter().flatten().map(shard_of_target).collect();
     shards.sort_unstable();
     shards.dedup();
@@ -148,7 +157,7 @@ fn lookup_all(ctx: &mut CmdCtx<'_>, targets: &[Option<(Vec<u8>, Option<Vec<u8>>)
     if shards.is_empty() {
         return out;
     }
-    let answers = ctx.exec.on_shards(&shards, &|s| {
+    let answers = crate::tx::on_shards(&shards, &|s| {
         targets
             .iter()
             .enumerate()
@@ -247,7 +256,7 @@ fn sort(ctx: &mut CmdCtx<'_>, args: &Args<'_>, read_only: bool) -> CmdResult {
         o.alpha = true;
         o.by = None;
     }
-    let result = sort_elements(ctx, &o, ty, elements);
+    let result = sort_elements((db, now), &o, ty, elements);
     let rows = match result {
         Ok(rows) => rows,
         Err(e) => {
@@ -289,7 +298,7 @@ fn sort(ctx: &mut CmdCtx<'_>, args: &Args<'_>, read_only: bool) -> CmdResult {
 
 /// Sorts (or keeps in order), windows and projects the elements: the reply's rows.
 fn sort_elements(
-    ctx: &mut CmdCtx<'_>,
+    (db, now): (usize, u64),
     o: &SortOptions,
     ty: ObjType,
     elements: Vec<Vec<u8>>,
@@ -297,8 +306,11 @@ fn sort_elements(
     let by_pattern = o.by.is_some() && !o.dont_sort;
     let weights = match (&o.by, o.dont_sort) {
         (Some(pattern), false) => {
-            let targets: Vec<_> = elements.iter().map(|e| pattern_target(pattern, e)).collect();
-            lookup_all(ctx, &targets)
+            let targets: Vec<_> = elements
+                .iter()
+                .map(|e| pattern_target(pattern, e))
+                .collect();
+            lookup_all(db, now, &targets)
         }
         _ => vec![None; elements.len()],
     };
@@ -333,10 +345,7 @@ fn sort_elements(
     if o.dont_sort && o.desc && (ty == ObjType::ZSet || (ty == ObjType::List && partial)) {
         items.reverse();
     }
-    let picked: Vec<Vec<u8>> = items
-        .drain(start..=end)
-        .map(|i| i.element)
-        .collect();
+    let picked: Vec<Vec<u8>> = items.drain(start..=end).map(|i| i.element).collect();
     if o.gets.is_empty() {
         return Ok(picked.into_iter().map(Some).collect());
     }
@@ -350,7 +359,7 @@ fn sort_elements(
             });
         }
     }
-    let mut found = lookup_all(ctx, &targets);
+    let mut found = lookup_all(db, now, &targets);
     let mut rows = Vec::with_capacity(found.len());
     let mut i = 0;
     for e in &picked {
@@ -393,7 +402,14 @@ pub fn commands() -> Vec<CommandSpec> {
         spec(
             "sort",
             WRITE | DENYOOM,
-            &["@write", "@set", "@sortedset", "@list", "@slow", "@dangerous"],
+            &[
+                "@write",
+                "@set",
+                "@sortedset",
+                "@list",
+                "@slow",
+                "@dangerous",
+            ],
             "Sorts the elements in a list, a set, or a sorted set, optionally storing the result.",
             cmd_sort as _,
             "1.0.0",
@@ -401,7 +417,14 @@ pub fn commands() -> Vec<CommandSpec> {
         spec(
             "sort_ro",
             READONLY,
-            &["@read", "@set", "@sortedset", "@list", "@slow", "@dangerous"],
+            &[
+                "@read",
+                "@set",
+                "@sortedset",
+                "@list",
+                "@slow",
+                "@dangerous",
+            ],
             "Returns the sorted elements of a list, a set, or a sorted set.",
             cmd_sort_ro as _,
             "7.0.0",

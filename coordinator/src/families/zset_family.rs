@@ -1,0 +1,1039 @@
+//! Sorted-set commands, part one: ZADD ZINCRBY ZREM ZCARD ZSCORE ZMSCORE ZRANK ZREVRANK
+//! ZPOPMIN ZPOPMAX ZMPOP ZRANDMEMBER ZSCAN, the shared parsing (scores as Redis's strtod
+//! reads them) and the shard-side lookups. Ranges live in [`super::zset_range`], the
+//! multi-key algebra in [`super::zset_algebra`].
+//!
+//! Replies follow Redis 7.0: scores through `addReplyDouble` (`%.17g`, a RESP3 double);
+//! member/score pairs flat in RESP2 and as two-element arrays in RESP3.
+
+use crate::args::{eq_ignore_case, parse_i64, Args};
+use crate::ctx::CmdCtx;
+use crate::error::{CmdError, CmdResult, OpResult};
+use crate::families::string_family::count_lookup;
+use crate::keys::KeyPlan;
+use crate::registry::{flags::*, CommandSpec};
+use crate::shard::{key_hash, Shard};
+use crate::tx::locks::LockMode;
+use damselfly_protocol::{ReplyWriter, RespVersion};
+use damselfly_shards::zset::{Inserted, ZSetValue};
+use damselfly_shards::{CollectionLimits, CompactValue, GlobPattern};
+
+pub(crate) fn now_ms() -> u64 {
+    crate::server::ProactorState::current().batch_now_ms.get()
+}
+
+// ---- parsing ----------------------------------------------------------------------------
+
+/// What C's `strtod` reads from the start of `s`: (value, bytes consumed), 0 consumed when
+/// nothing parses. Leading whitespace is skipped as strtod does; hex floats are read too.
+pub fn strtod_prefix(s: &[u8]) -> (f64, usize) {
+    let mut i = 0;
+    while i < s.len() && matches!(s[i], b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c) {
+        i += 1;
+    }
+    let start = i;
+    let neg = match s.get(i) {
+        Some(b'-') => {
+            i += 1;
+            true
+        }
+        Some(b'+') => {
+            i += 1;
+            false
+        }
+        _ => false,
+    };
+    let sign = if neg { -1.0 } else { 1.0 };
+    let rest = &s[i..];
+    let lower: Vec<u8> = rest
+        .iter()
+        .take(8)
+        .map(|b| b.to_ascii_lowercase())
+        .collect();
+    if lower.starts_with(b"infinity") {
+        return (sign * f64::INFINITY, i + 8);
+    }
+    if lower.starts_with(b"inf") {
+        return (sign * f64::INFINITY, i + 3);
+    }
+    if lower.starts_with(b"nan") {
+        return (f64::NAN, i + 3);
+    }
+    if lower.starts_with(b"0x") {
+        if let Some((v, n)) = hex_float(&rest[2..]) {
+            return (sign * v, i + 2 + n);
+        }
+    }
+    let digits_at = i;
+    let mut mantissa_digits = 0;
+    while i < s.len() && s[i].is_ascii_digit() {
+        i += 1;
+        mantissa_digits += 1;
+    }
+    if i < s.len() && s[i] == b'.' {
+        i += 1;
+        while i < s.len() && s[i].is_ascii_digit() {
+            i += 1;
+            mantissa_digits += 1;
+        }
+    }
+    if mantissa_digits == 0 {
+        return (0.0, 0);
+    }
+    if i < s.len() && (s[i] == b'e' || s[i] == b'E') {
+        let mut j = i + 1;
+        if j < s.len() && (s[j] == b'+' || s[j] == b'-') {
+            j += 1;
+        }
+        if j < s.len() && s[j].is_ascii_digit() {
+            while j < s.len() && s[j].is_ascii_digit() {
+                j += 1;
+            }
+            i = j;
+        }
+    }
+    let text = std::str::from_utf8(&s[digits_at..i]).expect("ascii");
+    let text = if text.ends_with('.') && text.len() > 1 {
+        &text[..text.len() - 1]
+    } else {
+        text
+    };
+    let v: f64 = if text.starts_with('.') {
+        format!("0{text}").parse().unwrap_or(0.0)
+    } else {
+        text.replace(".e", "e")
+            .replace(".E", "E")
+            .parse()
+            .unwrap_or(0.0)
+    };
+    let _ = start;
+    (sign * v, i)
+}
+
+/// `0x` hex float digits with an optional `p` exponent: (value, bytes consumed).
+fn hex_float(s: &[u8]) -> Option<(f64, usize)> {
+    let (mut v, mut i, mut digits, mut scale) = (0f64, 0, 0, 0i32);
+    let mut seen_dot = false;
+    while i < s.len() {
+        let c = s[i];
+        if c == b'.' && !seen_dot {
+            seen_dot = true;
+        } else if let Some(d) = (c as char).to_digit(16) {
+            v = v * 16.0 + d as f64;
+            digits += 1;
+            if seen_dot {
+                scale -= 4;
+            }
+        } else {
+            break;
+        }
+        i += 1;
+    }
+    if digits == 0 {
+        return None;
+    }
+    if i < s.len() && (s[i] == b'p' || s[i] == b'P') {
+        let mut j = i + 1;
+        let neg = j < s.len() && s[j] == b'-';
+        if j < s.len() && (s[j] == b'+' || s[j] == b'-') {
+            j += 1;
+        }
+        let from = j;
+        let mut e = 0i32;
+        while j < s.len() && s[j].is_ascii_digit() {
+            e = e.saturating_mul(10).saturating_add((s[j] - b'0') as i32);
+            j += 1;
+        }
+        if j > from {
+            scale += if neg { -e } else { e };
+            i = j;
+        }
+    }
+    Some((v * 2f64.powi(scale), i))
+}
+
+/// Redis's `getDoubleFromObject`: the whole argument is a number, no leading space, no NaN,
+/// no overflow to infinity from a finite literal, no underflow to zero.
+pub fn parse_score_strict(a: &[u8]) -> Option<f64> {
+    if a.is_empty() || a[0].is_ascii_whitespace() || a[0] == 0x0b || a[0] == 0x0c {
+        return None;
+    }
+    let (v, n) = strtod_prefix(a);
+    if n != a.len() || v.is_nan() {
+        return None;
+    }
+    let literal_inf = a.iter().any(|b| b.eq_ignore_ascii_case(&b'i'));
+    if v.is_infinite() && !literal_inf {
+        return None;
+    }
+    if v == 0.0 && a.iter().any(|b| (b'1'..=b'9').contains(b)) {
+        // Underflow (strtod's ERANGE with a zero result); "0e5" has no non-zero digit...
+        // ...but a non-zero digit after the exponent mark alone is not a mantissa digit.
+        let mantissa_end = a
+            .iter()
+            .position(|&b| b == b'e' || b == b'E' || b == b'p' || b == b'P')
+            .unwrap_or(a.len());
+        let hex = a.len() > 2 && a[..3].iter().any(|b| *b == b'x' || *b == b'X');
+        let m = &a[..mantissa_end];
+        let nonzero = if hex {
+            m.iter()
+                .skip(2)
+                .any(|b| b.is_ascii_hexdigit() && *b != b'0')
+        } else {
+            m.iter().any(|b| (b'1'..=b'9').contains(b))
+        };
+        if nonzero {
+            return None;
+        }
+    }
+    Some(v)
+}
+
+pub fn parse_score(a: &[u8]) -> OpResult<f64> {
+    parse_score_strict(a).ok_or(CmdError::NotFloat)
+}
+
+/// A score bound as `zslParseRange` reads one: `(` for exclusive, then strtod up to the end
+/// (or a NUL byte); NaN is refused.
+pub fn parse_score_bound(a: &[u8]) -> Option<(f64, bool)> {
+    let (excl, body) = match a.first() {
+        Some(b'(') => (true, &a[1..]),
+        _ => (false, a),
+    };
+    let (v, n) = strtod_prefix(body);
+    if (n < body.len() && body[n] != 0) || v.is_nan() {
+        return None;
+    }
+    Some((v, excl))
+}
+
+// ---- replies ----------------------------------------------------------------------------
+
+/// A score as Redis's `addReplyDouble` sends it (for BZPOPMIN and friends too).
+pub fn reply_score(r: &mut ReplyWriter<'_>, score: f64) {
+    r.double(score);
+}
+
+/// Members, with their scores when `withscores`: flat in RESP2, pairs in RESP3.
+pub fn reply_pairs(r: &mut ReplyWriter<'_>, items: &[(Vec<u8>, f64)], withscores: bool) {
+    let nested = withscores && r.version() == RespVersion::Resp3;
+    r.array_header(if withscores && !nested {
+        items.len() * 2
+    } else {
+        items.len()
+    });
+    for (m, s) in items {
+        if nested {
+            r.array_header(2);
+        }
+        r.bulk(m);
+        if withscores {
+            r.double(*s);
+        }
+    }
+}
+
+/// Streams pairs into a reply whose length is known up front.
+pub struct PairWriter<'a> {
+    pub r: ReplyWriter<'a>,
+    withscores: bool,
+    nested: bool,
+}
+
+impl<'a> PairWriter<'a> {
+    pub fn new(out: &'a mut Vec<u8>, resp: RespVersion, count: usize, withscores: bool) -> Self {
+        let mut r = ReplyWriter::new(out, resp);
+        let nested = withscores && resp == RespVersion::Resp3;
+        r.array_header(if withscores && !nested {
+            count * 2
+        } else {
+            count
+        });
+        PairWriter {
+            r,
+            withscores,
+            nested,
+        }
+    }
+
+    pub fn push(&mut self, member: &[u8], score: f64) {
+        if self.nested {
+            self.r.array_header(2);
+        }
+        self.r.bulk(member);
+        if self.withscores {
+            self.r.double(score);
+        }
+    }
+}
+
+// ---- shard side: lookups ----------------------------------------------------------------
+
+/// The zset in a value, or WRONGTYPE.
+pub fn zset_of(v: &CompactValue) -> OpResult<&ZSetValue> {
+    v.downcast_ref::<ZSetValue>().ok_or(CmdError::WrongType)
+}
+
+/// Runs `f` on the zset at `key` (None when missing), counting the read lookup.
+pub fn read_zset<R>(
+    shard: &Shard,
+    db: usize,
+    key: &[u8],
+    now: u64,
+    f: impl FnOnce(Option<&ZSetValue>) -> R,
+) -> OpResult<R> {
+    let mut dbs = shard.db.borrow_mut();
+    let found = dbs.find(db, key, now);
+    count_lookup(found.is_some());
+    match found {
+        None => Ok(f(None)),
+        Some(v) => Ok(f(Some(zset_of(v)?))),
+    }
+}
+
+/// Runs `f` on the existing zset at `key` for a write, deleting the key if it is left
+/// empty. Ok(None) when the key is missing.
+pub fn write_zset<R>(
+    shard: &Shard,
+    db: usize,
+    key: &[u8],
+    now: u64,
+    f: impl FnOnce(&mut ZSetValue) -> R,
+) -> OpResult<Option<R>> {
+    let mut dbs = shard.db.borrow_mut();
+    let (out, empty) = {
+        let Some(mut slot) = dbs.find_mut(db, key, now) else {
+            return Ok(None);
+        };
+        zset_of(&slot)?;
+        let z = slot.downcast_mut::<ZSetValue>().expect("checked");
+        let out = f(z);
+        (out, z.is_empty())
+    };
+    if empty {
+        dbs.delete(db, key, now);
+    }
+    Ok(Some(out))
+}
+
+/// Replaces whatever `key` holds with a zset of `pairs` (deleting the key when empty), in
+/// the encoding Redis would pick for that content. Returns the member count.
+pub fn store_pairs(
+    shard: &Shard,
+    db: usize,
+    key: &[u8],
+    pairs: &[(Vec<u8>, f64)],
+    limits: &CollectionLimits,
+    now: u64,
+) -> usize {
+    let mut dbs = shard.db.borrow_mut();
+    dbs.delete(db, key, now);
+    if pairs.is_empty() {
+        return 0;
+    }
+    let max_len = pairs.iter().map(|p| p.0.len()).max().unwrap_or(0);
+    let mut z = ZSetValue::for_size(pairs.len(), max_len, limits);
+    for (m, s) in pairs {
+        z.insert(m, *s, limits);
+    }
+    let n = z.len();
+    let (mut slot, _) = dbs.add_or_find(db, key, now);
+    *slot = CompactValue::from_object(Box::new(z));
+    n
+}
+
+/// A set-or-zset source of the algebra commands, read as (member, score) pairs: None when
+/// missing, WRONGTYPE for other types. `count` says whether the read counts as a lookup.
+pub fn op_read_source(
+    shard: &Shard,
+    db: usize,
+    key: &[u8],
+    count: bool,
+    now: u64,
+) -> OpResult<Option<Vec<(Vec<u8>, f64)>>> {
+    let mut dbs = shard.db.borrow_mut();
+    let found = dbs.find(db, key, now);
+    if count {
+        count_lookup(found.is_some());
+    }
+    let Some(v) = found else {
+        return Ok(None);
+    };
+    if let Some(z) = v.downcast_ref::<ZSetValue>() {
+        return Ok(Some(z.to_pairs()));
+    }
+    Err(CmdError::WrongType)
+}
+
+// ---- ZADD / ZINCRBY ---------------------------------------------------------------------
+
+#[derive(Clone, Copy, Default)]
+struct ZaddFlags {
+    nx: bool,
+    xx: bool,
+    gt: bool,
+    lt: bool,
+    ch: bool,
+    incr: bool,
+}
+
+enum ZaddOut {
+    Count(i64),
+    /// INCR: the new score, or None when nothing was done.
+    Score(Option<f64>),
+}
+
+const NAN_ERR: &str = "ERR resulting score is not a number (NaN)";
+
+fn op_zadd(
+    shard: &Shard,
+    db: usize,
+    key: &[u8],
+    f: ZaddFlags,
+    pairs: &[(f64, &[u8])],
+    limits: &CollectionLimits,
+    now: u64,
+) -> OpResult<ZaddOut> {
+    let mut dbs = shard.db.borrow_mut();
+    let none = if f.incr {
+        ZaddOut::Score(None)
+    } else {
+        ZaddOut::Count(0)
+    };
+    let mut slot = if f.xx {
+        match dbs.find_mut(db, key, now) {
+            None => return Ok(none),
+            Some(slot) => slot,
+        }
+    } else {
+        let (mut slot, is_new) = dbs.add_or_find(db, key, now);
+        if is_new {
+            let z = ZSetValue::for_size(1, pairs[0].1.len(), limits);
+            *slot = CompactValue::from_object(Box::new(z));
+        }
+        slot
+    };
+    zset_of(&slot)?;
+    let z = slot.downcast_mut::<ZSetValue>().expect("checked");
+    let (mut added, mut updated, mut processed) = (0, 0, 0);
+    let mut last = 0.0;
+    let plain = !(f.nx || f.xx || f.gt || f.lt || f.incr);
+    for &(score, member) in pairs {
+        if plain {
+            match z.insert(member, score, limits) {
+                Inserted::Added => added += 1,
+                Inserted::Updated(_) => updated += 1,
+                Inserted::Unchanged => {}
+            }
+            continue;
+        }
+        match z.score(member) {
+            Some(cur) => {
+                if f.nx {
+                    continue;
+                }
+                let mut new = score;
+                if f.incr {
+                    new += cur;
+                    if new.is_nan() {
+                        return Err(CmdError::raw(NAN_ERR));
+                    }
+                }
+                last = new;
+                if (f.lt && new >= cur) || (f.gt && new <= cur) {
+                    continue;
+                }
+                processed += 1;
+                if new != cur {
+                    z.insert(member, new, limits);
+                    updated += 1;
+                }
+            }
+            None => {
+                if f.xx {
+                    continue;
+                }
+                z.insert(member, score, limits);
+                added += 1;
+                processed += 1;
+                last = score;
+            }
+        }
+    }
+    Ok(if f.incr {
+        ZaddOut::Score((processed > 0).then_some(last))
+    } else {
+        ZaddOut::Count(if f.ch { added + updated } else { added })
+    })
+}
+
+fn zadd_generic(ctx: &mut CmdCtx<'_>, args: &Args<'_>, mut f: ZaddFlags, from: usize) -> CmdResult {
+    let mut i = from;
+    while i < args.len() {
+        let a = args.get(i);
+        match () {
+            _ if eq_ignore_case(a, "nx") => f.nx = true,
+            _ if eq_ignore_case(a, "xx") => f.xx = true,
+            _ if eq_ignore_case(a, "gt") => f.gt = true,
+            _ if eq_ignore_case(a, "lt") => f.lt = true,
+            _ if eq_ignore_case(a, "ch") => f.ch = true,
+            _ if eq_ignore_case(a, "incr") => f.incr = true,
+            _ => break,
+        }
+        i += 1;
+    }
+    let elements = args.len() - i;
+    if elements == 0 || elements % 2 == 1 {
+        return Err(CmdError::Syntax);
+    }
+    if f.nx && f.xx {
+        return Err(CmdError::raw(
+            "ERR XX and NX options at the same time are not compatible",
+        ));
+    }
+    if (f.gt && f.nx) || (f.lt && f.nx) || (f.gt && f.lt) {
+        return Err(CmdError::raw(
+            "ERR GT, LT, and/or NX options at the same time are not compatible",
+        ));
+    }
+    if f.incr && elements > 2 {
+        return Err(CmdError::raw(
+            "ERR INCR option supports a single increment-element pair",
+        ));
+    }
+    let mut pairs = Vec::with_capacity(elements / 2);
+    for j in (i..args.len()).step_by(2) {
+        pairs.push((parse_score(args.get(j))?, args.get(j + 1)));
+    }
+    let (db, key, now, limits) = (ctx.db(), args.get(1), now_ms(), ctx.limits());
+    let out = ctx
+        .exec
+        .single_key(key_hash(key), LockMode::Exclusive, &|s| {
+            op_zadd(s, db, key, f, &pairs, &limits, now)
+        })?;
+    let mut r = ctx.reply();
+    match out {
+        ZaddOut::Count(n) => r.integer(n),
+        ZaddOut::Score(Some(s)) => r.double(s),
+        ZaddOut::Score(None) => r.null(),
+    }
+    Ok(())
+}
+
+fn cmd_zadd(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
+    zadd_generic(ctx, args, ZaddFlags::default(), 2)
+}
+
+fn cmd_zincrby(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
+    let f = ZaddFlags {
+        incr: true,
+        ..ZaddFlags::default()
+    };
+    zadd_generic(ctx, args, f, 2)
+}
+
+// ---- simple reads and ZREM --------------------------------------------------------------
+
+fn cmd_zrem(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
+    let (db, key, now) = (ctx.db(), args.get(1), now_ms());
+    let n = ctx
+        .exec
+        .single_key(key_hash(key), LockMode::Exclusive, &|s| {
+            write_zset(s, db, key, now, |z| {
+                args.rest(2).filter(|m| z.remove(m)).count() as i64
+            })
+        })?;
+    ctx.reply().integer(n.unwrap_or(0));
+    Ok(())
+}
+
+fn cmd_zcard(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
+    let (db, key, now) = (ctx.db(), args.get(1), now_ms());
+    let n = ctx.exec.single_key(key_hash(key), LockMode::Shared, &|s| {
+        read_zset(s, db, key, now, |z| z.map_or(0, |z| z.len()))
+    })?;
+    ctx.reply().integer(n as i64);
+    Ok(())
+}
+
+fn cmd_zscore(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
+    let (db, key, now, member) = (ctx.db(), args.get(1), now_ms(), args.get(2));
+    let v = ctx.exec.single_key(key_hash(key), LockMode::Shared, &|s| {
+        read_zset(s, db, key, now, |z| z.and_then(|z| z.score(member)))
+    })?;
+    let mut r = ctx.reply();
+    match v {
+        Some(s) => r.double(s),
+        None => r.null(),
+    }
+    Ok(())
+}
+
+fn cmd_zmscore(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
+    let (db, key, now) = (ctx.db(), args.get(1), now_ms());
+    let v = ctx.exec.single_key(key_hash(key), LockMode::Shared, &|s| {
+        read_zset(s, db, key, now, |z| {
+            args.rest(2)
+                .map(|m| z.and_then(|z| z.score(m)))
+                .collect::<Vec<_>>()
+        })
+    })?;
+    let mut r = ctx.reply();
+    r.array_header(v.len());
+    for s in v {
+        match s {
+            Some(s) => r.double(s),
+            None => r.null(),
+        }
+    }
+    Ok(())
+}
+
+fn zrank_generic(ctx: &mut CmdCtx<'_>, args: &Args<'_>, rev: bool) -> CmdResult {
+    let (db, key, now, member) = (ctx.db(), args.get(1), now_ms(), args.get(2));
+    let v = ctx.exec.single_key(key_hash(key), LockMode::Shared, &|s| {
+        read_zset(s, db, key, now, |z| {
+            let z = z?;
+            let (r, _) = z.rank(member)?;
+            Some(if rev { z.len() - 1 - r } else { r })
+        })
+    })?;
+    let mut r = ctx.reply();
+    match v {
+        Some(n) => r.integer(n as i64),
+        None => r.null(),
+    }
+    Ok(())
+}
+
+fn cmd_zrank(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
+    zrank_generic(ctx, args, false)
+}
+
+fn cmd_zrevrank(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
+    zrank_generic(ctx, args, true)
+}
+
+// ---- pops -------------------------------------------------------------------------------
+
+/// Pops up to `count` members from the low (or, with `max`, the high) end of the zset at
+/// `key`: empty when the key is missing, WRONGTYPE for other types; an emptied key is
+/// deleted. The shard-side step of ZPOPMIN/ZPOPMAX/ZMPOP and the blocking pops.
+pub fn op_zpop(
+    shard: &Shard,
+    db: usize,
+    key: &[u8],
+    max: bool,
+    count: usize,
+    now: u64,
+) -> OpResult<Vec<(Vec<u8>, f64)>> {
+    let out = write_zset(shard, db, key, now, |z| {
+        let n = count.min(z.len());
+        let mut items = Vec::with_capacity(n);
+        let len = z.len();
+        let (from, to) = if max { (len - n, len) } else { (0, n) };
+        z.walk(from, to, max, |m, s| {
+            items.push((m.to_vec(), s));
+            true
+        });
+        z.remove_ranks(from, to);
+        items
+    })?;
+    Ok(out.unwrap_or_default())
+}
+
+fn zpop_generic(ctx: &mut CmdCtx<'_>, args: &Args<'_>, max: bool) -> CmdResult {
+    if args.len() > 3 {
+        return Err(CmdError::Syntax);
+    }
+    let count = if args.len() == 3 {
+        let n = parse_i64(args.get(2)).ok().filter(|&n| n >= 0);
+        Some(n.ok_or(CmdError::raw("ERR value is out of range, must be positive"))? as usize)
+    } else {
+        None
+    };
+    let (db, key, now) = (ctx.db(), args.get(1), now_ms());
+    let items = ctx
+        .exec
+        .single_key(key_hash(key), LockMode::Exclusive, &|s| {
+            op_zpop(s, db, key, max, count.unwrap_or(1), now)
+        })?;
+    let mut r = ctx.reply();
+    if count.is_some() {
+        reply_pairs(&mut r, &items, true);
+    } else {
+        // One pop: a flat [member, score] in both protocols.
+        r.array_header(items.len() * 2);
+        for (m, s) in &items {
+            r.bulk(m);
+            r.double(*s);
+        }
+    }
+    Ok(())
+}
+
+fn cmd_zpopmin(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
+    zpop_generic(ctx, args, false)
+}
+
+fn cmd_zpopmax(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
+    zpop_generic(ctx, args, true)
+}
+
+/// ZMPOP's arguments after the keys: (max, count).
+pub fn parse_mpop_tail(args: &Args<'_>, from: usize) -> OpResult<(bool, usize)> {
+    if from >= args.len() {
+        return Err(CmdError::Syntax);
+    }
+    let dir = args.get(from);
+    let max = if eq_ignore_case(dir, "min") {
+        false
+    } else if eq_ignore_case(dir, "max") {
+        true
+    } else {
+        return Err(CmdError::Syntax);
+    };
+    let mut count = None;
+    let mut i = from + 1;
+    while i < args.len() {
+        if count.is_none() && eq_ignore_case(args.get(i), "count") && i + 1 < args.len() {
+            let n = parse_i64(args.get(i + 1)).ok().filter(|&n| n > 0);
+            count = Some(n.ok_or(CmdError::raw("ERR count should be greater than 0"))? as usize);
+            i += 2;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    Ok((max, count.unwrap_or(1)))
+}
+
+/// The `numkeys` of ZMPOP-like commands: 1..=what the arguments hold.
+pub fn parse_numkeys(args: &Args<'_>, at: usize, err: &str) -> OpResult<usize> {
+    let n = parse_i64(args.get(at)).ok().filter(|&n| n > 0);
+    let n = n.ok_or_else(|| CmdError::raw(err.to_string()))? as usize;
+    if n > args.len() - at - 1 {
+        return Err(CmdError::Syntax);
+    }
+    Ok(n)
+}
+
+/// What a key holds, for picking ZMPOP's source.
+#[derive(Clone, Copy, PartialEq)]
+enum Source {
+    Missing,
+    WrongType,
+    Ready,
+}
+
+fn cmd_zmpop(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
+    let numkeys = parse_numkeys(args, 1, "ERR numkeys should be greater than 0")?;
+    let (max, count) = parse_mpop_tail(args, 2 + numkeys)?;
+    let keys: Vec<&[u8]> = (2..2 + numkeys).map(|i| args.get(i)).collect();
+    let (db, now) = (ctx.db(), now_ms());
+    let plan = KeyPlan::new(keys.iter().copied(), LockMode::Exclusive);
+    let mut tx = ctx.exec.schedule(&plan);
+    let shards = tx.shards().to_vec();
+    let states = tx.execute(&shards, false, &|s| {
+        let mut dbs = s.db.borrow_mut();
+        plan.keys_of(s.index)
+            .iter()
+            .map(|&i| {
+                let st = match dbs.find(db, keys[i], now) {
+                    None => Source::Missing,
+                    Some(v) if v.downcast_ref::<ZSetValue>().is_some() => Source::Ready,
+                    Some(_) => Source::WrongType,
+                };
+                (i, st)
+            })
+            .collect::<Vec<_>>()
+    });
+    let mut by_key = vec![Source::Missing; keys.len()];
+    for (i, st) in states.into_iter().flatten() {
+        by_key[i] = st;
+    }
+    let picked = by_key.iter().position(|&s| s != Source::Missing);
+    let result = match picked {
+        Some(i) if by_key[i] == Source::WrongType => Err(CmdError::WrongType),
+        Some(i) => {
+            let shard =
+                crate::shard::shard_of(key_hash(keys[i]), damselfly_runtime::proactor_count());
+            let key = keys[i];
+            let mut out = tx.execute(&[shard], false, &|s| op_zpop(s, db, key, max, count, now));
+            out.pop().expect("one shard").map(|items| Some((i, items)))
+        }
+        None => Ok(None),
+    };
+    tx.conclude();
+    let mut r = ctx.reply();
+    match result? {
+        None => r.null_array(),
+        Some((i, items)) => {
+            r.array_header(2);
+            r.bulk(keys[i]);
+            r.array_header(items.len());
+            for (m, s) in &items {
+                r.array_header(2);
+                r.bulk(m);
+                r.double(*s);
+            }
+        }
+    }
+    Ok(())
+}
+
+// ---- ZRANDMEMBER ------------------------------------------------------------------------
+
+/// A xorshift step seeded per call from the clock and a counter (randomness without locks).
+fn random_seed() -> u64 {
+    use std::cell::Cell;
+    thread_local!(static STATE: Cell<u64> = const { Cell::new(0x9e37_79b9_7f4a_7c15) });
+    STATE.with(|s| {
+        let mut x = s.get() ^ damselfly_runtime::clock::wall_now_ms().rotate_left(17);
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        s.set(x);
+        x
+    })
+}
+
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+}
+
+fn op_zrandmember(z: &ZSetValue, count: i64, seed: u64) -> Vec<(Vec<u8>, f64)> {
+    let len = z.len();
+    let mut rng = Rng(seed | 1);
+    if count < 0 {
+        let n = count.unsigned_abs() as usize;
+        return (0..n)
+            .map(|_| z.at(rng.below(len)).expect("rank in range"))
+            .collect();
+    }
+    let n = count as usize;
+    if n >= len {
+        return z.to_pairs();
+    }
+    // Distinct ranks: a partial Fisher-Yates over rank indices when n is a large share,
+    // else rejection sampling.
+    let mut ranks: Vec<usize> = if n * 3 > len {
+        let mut all: Vec<usize> = (0..len).collect();
+        for i in 0..n {
+            let j = i + rng.below(len - i);
+            all.swap(i, j);
+        }
+        all.truncate(n);
+        all
+    } else {
+        let mut seen = std::collections::HashSet::with_capacity(n);
+        let mut out = Vec::with_capacity(n);
+        while out.len() < n {
+            let r = rng.below(len);
+            if seen.insert(r) {
+                out.push(r);
+            }
+        }
+        out
+    };
+    ranks.iter_mut().for_each(|_| {});
+    ranks
+        .into_iter()
+        .map(|r| z.at(r).expect("rank in range"))
+        .collect()
+}
+
+fn cmd_zrandmember(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
+    let (db, key, now) = (ctx.db(), args.get(1), now_ms());
+    let seed = random_seed();
+    if args.len() == 2 {
+        let v = ctx.exec.single_key(key_hash(key), LockMode::Shared, &|s| {
+            read_zset(s, db, key, now, |z| {
+                z.map(|z| op_zrandmember(z, 1, seed).pop().expect("non-empty").0)
+            })
+        })?;
+        let mut r = ctx.reply();
+        match v {
+            Some(m) => r.bulk(&m),
+            None => r.null(),
+        }
+        return Ok(());
+    }
+    let count = parse_i64(args.get(2))?;
+    if count == i64::MIN {
+        return Err(CmdError::raw("ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807"));
+    }
+    if args.len() > 4 || (args.len() == 4 && !eq_ignore_case(args.get(3), "withscores")) {
+        return Err(CmdError::Syntax);
+    }
+    let withscores = args.len() == 4;
+    let items = ctx.exec.single_key(key_hash(key), LockMode::Shared, &|s| {
+        read_zset(s, db, key, now, |z| match z {
+            Some(z) if count != 0 => op_zrandmember(z, count, seed),
+            _ => Vec::new(),
+        })
+    })?;
+    reply_pairs(&mut ctx.reply(), &items, withscores);
+    Ok(())
+}
+
+// ---- ZSCAN ------------------------------------------------------------------------------
+
+/// ZSCAN's COUNT and MATCH.
+fn parse_scan_opts(args: &Args<'_>) -> OpResult<(usize, Option<GlobPattern>)> {
+    let (mut count, mut pattern) = (10usize, None);
+    let mut i = 3;
+    while i < args.len() {
+        let (opt, has_value) = (args.get(i), i + 1 < args.len());
+        if eq_ignore_case(opt, "count") && has_value {
+            let n = parse_i64(args.get(i + 1))?;
+            if n < 1 {
+                return Err(CmdError::Syntax);
+            }
+            count = n as usize;
+        } else if eq_ignore_case(opt, "match") && has_value {
+            let p = GlobPattern::new(args.get(i + 1), false);
+            pattern = (!p.matches_all()).then_some(p);
+        } else {
+            return Err(CmdError::Syntax);
+        }
+        i += 2;
+    }
+    Ok((count, pattern))
+}
+
+fn cmd_zscan(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
+    let cursor = std::str::from_utf8(args.get(2))
+        .ok()
+        .and_then(|c| c.parse::<u64>().ok())
+        .ok_or(CmdError::raw("ERR invalid cursor"))?;
+    // Redis looks the key up before it reads the options: a missing key answers an empty
+    // scan whatever they say.
+    let opts = parse_scan_opts(args);
+    let (db, key, now) = (ctx.db(), args.get(1), now_ms());
+    let (next, items) = ctx.exec.single_key(key_hash(key), LockMode::Shared, &|s| {
+        read_zset(s, db, key, now, |z| {
+            let mut items = Vec::new();
+            let Some(z) = z else {
+                return Ok((0, items));
+            };
+            let (count, pattern) = opts.clone()?;
+            let next = z.scan(cursor, count, |m, sc| {
+                if pattern.as_ref().is_none_or(|p| p.matches(m)) {
+                    items.push((m.to_vec(), sc));
+                }
+            });
+            Ok((next, items))
+        })?
+    })?;
+    let mut r = ctx.reply();
+    r.array_header(2);
+    r.bulk(next.to_string().as_bytes());
+    r.array_header(items.len() * 2);
+    let mut text = Vec::with_capacity(32);
+    for (m, s) in &items {
+        r.bulk(m);
+        text.clear();
+        damselfly_protocol::numbers::write_double_g17(&mut text, *s);
+        r.bulk(&text);
+    }
+    Ok(())
+}
+
+pub fn commands() -> Vec<CommandSpec> {
+    let c = |name, arity, flags, handler, summary, since, keys: (i32, i32, i32)| CommandSpec {
+        name,
+        arity,
+        flags,
+        acl: if flags & WRITE != 0 {
+            &["@write", "@sortedset"]
+        } else {
+            &["@read", "@sortedset"]
+        },
+        first_key: keys.0,
+        last_key: keys.1,
+        step: keys.2,
+        group: "sorted_set",
+        summary,
+        since,
+        handler,
+        subcommands: Vec::new(),
+    };
+    let one = (1, 1, 1);
+    let mut v = vec![
+        c("zadd", -4, WRITE | DENYOOM | FAST, cmd_zadd as _, "Adds one or more members to a sorted set, or updates their scores. Creates the key if it doesn't exist.", "1.2.0", one),
+        c("zincrby", 4, WRITE | DENYOOM | FAST, cmd_zincrby, "Increments the score of a member in a sorted set.", "1.2.0", one),
+        c("zrem", -3, WRITE | FAST, cmd_zrem, "Removes one or more members from a sorted set. Deletes the sorted set if all members were removed.", "1.2.0", one),
+        c("zcard", 2, READONLY | FAST, cmd_zcard, "Returns the number of members in a sorted set.", "1.2.0", one),
+        c("zscore", 3, READONLY | FAST, cmd_zscore, "Returns the score of a member in a sorted set.", "1.2.0", one),
+        c("zmscore", -3, READONLY | FAST, cmd_zmscore, "Returns the score of one or more members in a sorted set.", "6.2.0", one),
+        c("zrank", 3, READONLY | FAST, cmd_zrank, "Returns the index of a member in a sorted set ordered by ascending scores.", "2.0.0", one),
+        c("zrevrank", 3, READONLY | FAST, cmd_zrevrank, "Returns the index of a member in a sorted set ordered by descending scores.", "2.0.0", one),
+        c("zpopmin", -2, WRITE | FAST, cmd_zpopmin, "Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", "5.0.0", one),
+        c("zpopmax", -2, WRITE | FAST, cmd_zpopmax, "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", "5.0.0", one),
+        c("zmpop", -4, WRITE, cmd_zmpop, "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.", "7.0.0", (0, 0, 0)),
+        c("zrandmember", -2, READONLY, cmd_zrandmember, "Returns one or more random members from a sorted set.", "6.2.0", one),
+        c("zscan", -3, READONLY, cmd_zscan, "Iterates over members and scores of a sorted set.", "2.8.0", one),
+    ];
+    v.extend(super::zset_range::commands(c));
+    v.extend(super::zset_algebra::commands(c));
+    v
+}
+
+/// The registration helper's shape, shared with the split files.
+pub type SpecFn = fn(
+    &'static str,
+    i32,
+    u32,
+    crate::registry::Handler,
+    &'static str,
+    &'static str,
+    (i32, i32, i32),
+) -> CommandSpec;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strict_scores_follow_getdoublefromobject() {
+        for (t, want) in [
+            ("1", Some(1.0)),
+            ("-1.5", Some(-1.5)),
+            ("+inf", Some(f64::INFINITY)),
+            ("-Infinity", Some(f64::NEG_INFINITY)),
+            (".5", Some(0.5)),
+            ("5.", Some(5.0)),
+            ("1e3", Some(1000.0)),
+            ("0x10", Some(16.0)),
+            ("1e400", None),
+            ("1e-400", None),
+            ("0e5", Some(0.0)),
+            ("nan", None),
+            (" 1", None),
+            ("1 ", None),
+            ("", None),
+            ("abc", None),
+            ("1e", None),
+        ] {
+            assert_eq!(parse_score_strict(t.as_bytes()), want, "{t}");
+        }
+    }
+
+    #[test]
+    fn bounds_follow_zslparserange() {
+        assert_eq!(parse_score_bound(b"(1.5"), Some((1.5, true)));
+        assert_eq!(parse_score_bound(b"("), Some((0.0, true)));
+        assert_eq!(parse_score_bound(b"-inf"), Some((f64::NEG_INFINITY, false)));
+        assert_eq!(parse_score_bound(b"1e400"), Some((f64::INFINITY, false)));
+        assert_eq!(parse_score_bound(b" 3"), Some((3.0, false)));
+        assert_eq!(parse_score_bound(b"x"), None);
+        assert_eq!(parse_score_bound(b"nan"), None);
+    }
+}
