@@ -373,3 +373,31 @@ fn many_producers_and_consumers_lose_and_duplicate_nothing() {
     }
     assert_eq!(info_field(&mut c, "blocked_clients"), "0");
 }
+
+#[test]
+fn client_list_shows_blocked_and_multi_clients() {
+    let server = server(2);
+    let addr = server.addr();
+    let mut m = Client::connect(addr);
+    m.cmd(&["MULTI"]);
+    m.cmd(&["SET", "a", "1"]);
+    m.cmd(&["SET", "b", "2"]);
+    let mut w = Client::connect(addr);
+    send(&mut w, &["BLPOP", "nothing", "0"]);
+    wait_blocked(addr, 1);
+    let mut c = Client::connect(addr);
+    let Reply::Bulk(text) = c.cmd(&["CLIENT", "LIST"]) else {
+        panic!("CLIENT LIST")
+    };
+    let text = String::from_utf8(text).unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l.contains(" flags=x ") && l.contains(" multi=2 ")),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.contains(" flags=b ") && l.contains(" cmd=blpop ")),
+        "{text}"
+    );
+}
