@@ -394,3 +394,48 @@ fn random_zset_transactions() {
         }
     }
 }
+
+/// Which writes break a WATCH of a zset and which do not (those that change nothing), against
+/// redis-server, one case at a time.
+#[test]
+fn watch_invalidation_matches_redis() {
+    let Some(redis) = start_redis() else { return };
+    let ours = server(4);
+    let theirs_addr = format!("127.0.0.1:{}", redis.port).parse().unwrap();
+    let cases: &[&[&str]] = &[
+        &["ZADD", "w", "1", "a"],
+        &["ZADD", "w", "5", "a"],
+        &["ZADD", "w", "NX", "5", "a"],
+        &["ZADD", "w", "XX", "5", "new"],
+        &["ZADD", "w", "GT", "0", "a"],
+        &["ZADD", "w", "INCR", "0", "a"],
+        &["ZADD", "w", "CH", "1", "a", "2", "b"],
+        &["ZINCRBY", "w", "1", "a"],
+        &["ZREM", "w", "nope"],
+        &["ZREM", "w", "a"],
+        &["ZREMRANGEBYSCORE", "w", "10", "20"],
+        &["ZREMRANGEBYRANK", "w", "0", "0"],
+        &["ZREMRANGEBYLEX", "w", "[x", "[y"],
+        &["ZPOPMIN", "w", "0"],
+        &["ZPOPMAX", "w"],
+        &["ZRANGESTORE", "w", "w", "0", "-1"],
+        &["ZUNIONSTORE", "w", "1", "w"],
+        &["ZMPOP", "1", "w", "MIN"],
+        &["ZCARD", "w"],
+    ];
+    for case in cases {
+        let mut replies = Vec::new();
+        for addr in [theirs_addr, ours.addr()] {
+            let mut a = Client::connect(addr);
+            let mut b = Client::connect(addr);
+            a.cmd(&["FLUSHALL"]);
+            a.cmd(&["ZADD", "w", "1", "a", "2", "b"]);
+            let mut got = vec![a.cmd(&["WATCH", "w"]), b.cmd(case)];
+            got.push(a.cmd(&["MULTI"]));
+            got.push(a.cmd(&["PING"]));
+            got.push(a.cmd(&["EXEC"]));
+            replies.push(got);
+        }
+        assert_eq!(replies[1], replies[0], "{case:?}");
+    }
+}

@@ -304,6 +304,29 @@ pub fn write_zset<R>(
     Ok(Some(out))
 }
 
+/// [`write_zset`] for writes that may change nothing: `unchanged` answers first, from a read,
+/// when nothing would change, so the key is not counted as modified (WATCH), as Redis does
+/// not signal it.
+pub fn write_zset_when<R>(
+    shard: &Shard,
+    db: usize,
+    key: &[u8],
+    now: u64,
+    unchanged: impl FnOnce(&ZSetValue) -> Option<R>,
+    f: impl FnOnce(&mut ZSetValue) -> R,
+) -> OpResult<Option<R>> {
+    {
+        let mut dbs = shard.db.borrow_mut();
+        let Some(v) = dbs.find(db, key, now) else {
+            return Ok(None);
+        };
+        if let Some(r) = unchanged(zset_of(v)?) {
+            return Ok(Some(r));
+        }
+    }
+    write_zset(shard, db, key, now, f)
+}
+
 /// Replaces whatever `key` holds with a zset of `pairs` (deleting the key when empty), in
 /// the encoding Redis would pick for that content. Returns the member count.
 pub fn store_pairs(
@@ -380,6 +403,48 @@ enum ZaddOut {
 
 const NAN_ERR: &str = "ERR resulting score is not a number (NaN)";
 
+/// What ZADD answers when it would change nothing in the existing `z` (so the write is not
+/// made, and WATCH is not broken); None as soon as one pair would change the set. Exact in
+/// that case: the pairs before the first change saw the set as it is.
+fn zadd_unchanged(
+    z: &ZSetValue,
+    f: ZaddFlags,
+    pairs: &[(f64, &[u8])],
+) -> Option<OpResult<ZaddOut>> {
+    let (mut processed, mut last) = (0, 0.0);
+    for &(score, member) in pairs {
+        match z.score(member) {
+            Some(cur) => {
+                if f.nx {
+                    continue;
+                }
+                let mut new = score;
+                if f.incr {
+                    new += cur;
+                    if new.is_nan() {
+                        return Some(Err(CmdError::raw(NAN_ERR)));
+                    }
+                }
+                last = new;
+                if (f.lt && new >= cur) || (f.gt && new <= cur) {
+                    continue;
+                }
+                processed += 1;
+                if new != cur {
+                    return None;
+                }
+            }
+            None if f.xx => {}
+            None => return None,
+        }
+    }
+    Some(Ok(if f.incr {
+        ZaddOut::Score((processed > 0).then_some(last))
+    } else {
+        ZaddOut::Count(0)
+    }))
+}
+
 fn op_zadd(
     shard: &Shard,
     db: usize,
@@ -395,6 +460,15 @@ fn op_zadd(
     } else {
         ZaddOut::Count(0)
     };
+    match dbs.find(db, key, now) {
+        Some(v) => {
+            if let Some(out) = zadd_unchanged(zset_of(v)?, f, pairs) {
+                return out;
+            }
+        }
+        None if f.xx => return Ok(none),
+        None => {}
+    }
     let mut slot = if f.xx {
         match dbs.find_mut(db, key, now) {
             None => return Ok(none),
@@ -534,9 +608,14 @@ fn cmd_zrem(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     let n = ctx
         .exec
         .single_key(key_hash(key), LockMode::Exclusive, &|s| {
-            write_zset(s, db, key, now, |z| {
-                args.rest(2).filter(|m| z.remove(m)).count() as i64
-            })
+            write_zset_when(
+                s,
+                db,
+                key,
+                now,
+                |z| args.rest(2).all(|m| z.score(m).is_none()).then_some(0),
+                |z| args.rest(2).filter(|m| z.remove(m)).count() as i64,
+            )
         })?;
     ctx.reply().integer(n.unwrap_or(0));
     Ok(())
@@ -622,7 +701,8 @@ pub fn op_zpop(
     count: usize,
     now: u64,
 ) -> OpResult<Vec<(Vec<u8>, f64)>> {
-    let out = write_zset(shard, db, key, now, |z| {
+    let nothing = |_: &ZSetValue| (count == 0).then(Vec::new);
+    let out = write_zset_when(shard, db, key, now, nothing, |z| {
         let n = count.min(z.len());
         let mut items = Vec::with_capacity(n);
         let len = z.len();

@@ -7,7 +7,7 @@
 //! shard straight from the set (one buffer, no copy of the members).
 
 use super::zset_family::{
-    now_ms, parse_score_bound, read_zset, store_pairs, write_zset, PairWriter, SpecFn,
+    now_ms, parse_score_bound, read_zset, store_pairs, write_zset_when, PairWriter, SpecFn,
 };
 use crate::args::{eq_ignore_case, parse_i64, Args};
 use crate::ctx::CmdCtx;
@@ -355,7 +355,11 @@ fn remrange_generic(ctx: &mut CmdCtx<'_>, args: &Args<'_>, range: Range<'_>) -> 
     let n = ctx
         .exec
         .single_key(key_hash(key), LockMode::Exclusive, &|s| {
-            write_zset(s, db, key, now, |z| {
+            let nothing = |z: &ZSetValue| {
+                let (lo, hi) = range.ranks(z);
+                (lo >= hi).then_some(0)
+            };
+            write_zset_when(s, db, key, now, nothing, |z| {
                 let (lo, hi) = range.ranks(z);
                 z.remove_ranks(lo, hi)
             })
