@@ -20,6 +20,7 @@ pub mod string_family;
 pub mod transaction_family;
 pub mod zset_algebra;
 pub mod zset_family;
+pub mod zset_pops;
 pub mod zset_range;
 
 /// Every family's registration function.
