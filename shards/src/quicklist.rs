@@ -120,7 +120,9 @@ impl Node {
             return;
         }
         *self = Node::Lz4 {
-            bytes: packed.into_boxed_slice(),
+            // A fresh exact allocation: shrinking the compressor's worst-case buffer in place
+            // could keep its whole block.
+            bytes: Box::from(&packed[..]),
             raw_len: raw.len() as u32,
             count: lp.len() as u32,
         };
