@@ -490,10 +490,14 @@ fn transactions_over_sets() {
         &["SUNIONSTORE", "d2", "a", "b"],
         &["SMOVE", "a", "b", "1"],
         &["SCARD", "b"],
+        &["SINTERCARD", "2", "a", "b", "LIMIT", "5"],
     ] {
         assert_eq!(c.cmd(cmd), simple("QUEUED"));
     }
-    assert_eq!(c.cmd(&["EXEC"]), arr(vec![int(1), int(3), int(1), int(3)]));
+    assert_eq!(
+        c.cmd(&["EXEC"]),
+        arr(vec![int(1), int(3), int(1), int(3), int(1)])
+    );
     // WATCH sees a real change, not an SADD of a present member.
     c.cmd(&["WATCH", "a"]);
     c.cmd(&["SADD", "a", "2"]);
@@ -516,10 +520,14 @@ fn transactions_over_sets() {
             b"p1",
             b"p2",
         ]));
+        batch.extend(Client::encode(&[b"SINTERCARD", b"2", b"p0", b"pu"]));
+        batch.extend(Client::encode(&[b"SINTER", b"p3", b"pu"]));
+        batch.extend(Client::encode(&[b"SMOVE", b"p4", b"p5", b"4"]));
     }
     c.send_raw(&batch);
-    for _ in 0..100 {
+    for _ in 0..250 {
         assert!(!c.read_reply().is_error());
     }
     assert_eq!(c.cmd(&["SCARD", "pu"]), int(22));
+    assert_eq!(c.cmd(&["SISMEMBER", "p5", "4"]), int(1));
 }

@@ -65,6 +65,35 @@ pub struct CommandSpec {
     pub subcommands: Vec<CommandSpec>,
 }
 
+/// A command without subcommands, the common entry of a family's table.
+#[allow(clippy::too_many_arguments)]
+pub fn command(
+    name: &'static str,
+    arity: i32,
+    flags: u32,
+    acl: &'static [&'static str],
+    (first_key, last_key, step): (i32, i32, i32),
+    group: &'static str,
+    since: &'static str,
+    summary: &'static str,
+    handler: Handler,
+) -> CommandSpec {
+    CommandSpec {
+        name,
+        arity,
+        flags,
+        acl,
+        first_key,
+        last_key,
+        step,
+        group,
+        summary,
+        since,
+        handler,
+        subcommands: Vec::new(),
+    }
+}
+
 impl CommandSpec {
     pub fn arity_ok(&self, argc: usize) -> bool {
         let argc = argc as i32;
@@ -140,7 +169,12 @@ impl CommandSpec {
     /// name (Redis's movable keys: a `numkeys` argument, SORT's STORE): what a transaction
     /// around the command must lock.
     pub fn keys_in(&self, args: &Args<'_>) -> Vec<usize> {
-        let argc = args.len();
+        self.keys_with(args.len(), &|i| args.get(i))
+    }
+
+    /// [`CommandSpec::keys_in`] over `argc` arguments read through `arg` (COMMAND GETKEYS
+    /// reads a command nested in its own arguments).
+    pub fn keys_with<'a>(&self, argc: usize, arg: &dyn Fn(usize) -> &'a [u8]) -> Vec<usize> {
         // Where the numkeys argument is; the keys follow it.
         let numkeys_at = match self.name {
             "lmpop" | "zmpop" | "sintercard" | "zintercard" | "zunion" | "zinter" | "zdiff" => {
@@ -157,7 +191,7 @@ impl CommandSpec {
                 Vec::new()
             };
             if at < argc {
-                let n = std::str::from_utf8(args.get(at))
+                let n = std::str::from_utf8(arg(at))
                     .ok()
                     .and_then(|t| t.parse::<usize>().ok())
                     .unwrap_or(0);
@@ -166,13 +200,25 @@ impl CommandSpec {
             return keys;
         }
         let mut keys: Vec<usize> = self.key_indices(argc).collect();
-        if matches!(self.name, "sort") {
-            // SORT key ... STORE destination
-            keys.extend(
-                (2..argc.saturating_sub(1))
-                    .filter(|&i| args.get(i).eq_ignore_ascii_case(b"store"))
-                    .map(|i| i + 1),
-            );
+        if self.name == "sort" {
+            // SORT key ... STORE destination: the last STORE wins.
+            // Options' arguments are skipped, so `GET store` names no key.
+            let (mut i, mut store) = (2, None);
+            while i < argc {
+                let a = arg(i);
+                let skip = if a.eq_ignore_ascii_case(b"limit") {
+                    2
+                } else if a.eq_ignore_ascii_case(b"get") || a.eq_ignore_ascii_case(b"by") {
+                    1
+                } else if a.eq_ignore_ascii_case(b"store") {
+                    store = (i + 1 < argc).then_some(i + 1);
+                    1
+                } else {
+                    0
+                };
+                i += 1 + skip;
+            }
+            keys.extend(store);
         }
         keys
     }

@@ -734,6 +734,12 @@ impl Listpack {
         debug_assert_eq!(lp.iter().count(), count);
         lp
     }
+
+    /// The bytes and the entry count: the inverse of [`Listpack::from_raw`], for owners that
+    /// keep the buffer in a thinner form between writes.
+    pub fn into_raw(self) -> (Vec<u8>, usize) {
+        (self.buf, self.count as usize)
+    }
 }
 
 impl fmt::Debug for Listpack {

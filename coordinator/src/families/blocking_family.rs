@@ -289,7 +289,9 @@ fn park(
             ctx.out.clear();
         }
     }
+    ctx.conn.info.blocked.set(true);
     let end = blocking::wait(ctx.server, b, deadline, fd);
+    ctx.conn.info.blocked.set(false);
     // Leave every queue the client is still in (a served client is gone from the serving
     // key's queue only).
     let db = ctx.db();
@@ -434,15 +436,20 @@ fn move_server(req: &MoveRequest, resp: RespVersion, limits: CollectionLimits) -
         if local && req.dst != req.src && !s.key_is_free(key_hash(&req.dst), LockMode::Exclusive) {
             return Attempt::Later;
         }
-        let dst_ok = local && probe(s, db, &req.dst, ObjType::List, now) != Probe::WrongType;
+        let dst_wrong = local && probe(s, db, &req.dst, ObjType::List, now) == Probe::WrongType;
         if !claim() {
             return Attempt::Stale;
         }
-        if !dst_ok {
+        if !local {
             return Attempt::Woken;
         }
         let mut out = Vec::new();
         let mut w = ReplyWriter::new(&mut out, resp);
+        if dst_wrong {
+            // Redis answers this client with the error and leaves the element for the next.
+            w.error_bytes(&CmdError::WrongType.to_bytes());
+            return Attempt::Served(out);
+        }
         match move_on_shard(s, db, &req, limits, now) {
             Ok(Some(e)) => w.bulk(&e),
             Ok(None) => w.null_array(),
@@ -576,33 +583,7 @@ fn cmd_brpoplpush(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
 }
 
 pub fn commands() -> Vec<CommandSpec> {
-    #[allow(clippy::too_many_arguments)]
-    fn c(
-        name: &'static str,
-        arity: i32,
-        flags: u32,
-        acl: &'static [&'static str],
-        keys: (i32, i32, i32),
-        group: &'static str,
-        since: &'static str,
-        summary: &'static str,
-        handler: crate::registry::Handler,
-    ) -> CommandSpec {
-        CommandSpec {
-            name,
-            arity,
-            flags,
-            acl,
-            first_key: keys.0,
-            last_key: keys.1,
-            step: keys.2,
-            group,
-            summary,
-            since,
-            handler,
-            subcommands: Vec::new(),
-        }
-    }
+    let c = crate::registry::command;
     let flags = WRITE | BLOCKING;
     let list_acl: &[&str] = &["@write", "@list", "@slow", "@blocking"];
     let zset_acl: &[&str] = &["@write", "@sortedset", "@fast", "@blocking"];

@@ -1092,16 +1092,16 @@ fn command_getkeys(ctx: &mut CmdCtx<'_>, args: &Args<'_>, with_flags: bool) -> C
     {
         spec = sub;
     }
-    if spec.first_key <= 0 {
+    let argc = args.len() - 2;
+    let positions = spec.keys_with(argc, &|i| args.get(i + 2));
+    if spec.first_key <= 0 && positions.is_empty() {
         return Err(CmdError::raw("ERR The command has no key arguments"));
     }
-    let argc = args.len() - 2;
     if !spec.arity_ok(argc) {
         return Err(CmdError::raw(
             "ERR Invalid number of arguments specified for command",
         ));
     }
-    let positions = spec.key_positions(argc);
     if positions.is_empty() {
         return Err(CmdError::raw("ERR Invalid arguments specified for command"));
     }

@@ -104,12 +104,23 @@ impl Bulks {
 
 // ---- shard side ------------------------------------------------------------------------
 
+/// The member arguments of SADD/SREM (from the third on), read in place: no per-command
+/// vector.
+#[derive(Clone, Copy)]
+struct Members<'a>(Args<'a>);
+
+impl<'a> Members<'a> {
+    fn iter(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.0.rest(2)
+    }
+}
+
 /// Adds `members` to the set at `key`, creating it; returns how many were new.
 fn op_sadd(
     shard: &Shard,
     db: usize,
     key: &[u8],
-    members: &[&[u8]],
+    members: Members<'_>,
     limits: &CollectionLimits,
     now: u64,
 ) -> OpResult<i64> {
@@ -129,7 +140,7 @@ fn op_sadd(
 }
 
 /// Removes `members`; deletes the key when the set empties. Returns how many were removed.
-fn op_srem(shard: &Shard, db: usize, key: &[u8], members: &[&[u8]], now: u64) -> OpResult<i64> {
+fn op_srem(shard: &Shard, db: usize, key: &[u8], members: Members<'_>, now: u64) -> OpResult<i64> {
     let mut dbs = shard.db.borrow_mut();
     let Some(mut slot) = dbs.find_mut(db, key, now) else {
         return Ok(0);
@@ -234,6 +245,10 @@ fn op_spop(
     Ok(Popped::Many(out))
 }
 
+/// Picks with repeats one SRANDMEMBER may ask for. Redis 7.0 tries any count and dies on the
+/// largest (its reply cannot be built); past this the command fails instead.
+const SRANDMEMBER_REPEATS_MAX: u64 = 1 << 26;
+
 /// SRANDMEMBER with a count: distinct members for count >= 0, repeats allowed below 0.
 fn op_srandmember_count(
     shard: &Shard,
@@ -243,10 +258,13 @@ fn op_srandmember_count(
     seed: u64,
     now: u64,
 ) -> OpResult<Bulks> {
-    Ok(with_set(shard, db, key, now, |s| {
-        random_members(s, count, &mut Rng::new(seed))
-    })?
-    .unwrap_or_default())
+    let out = with_set(shard, db, key, now, |s| {
+        if count < 0 && count.unsigned_abs() > SRANDMEMBER_REPEATS_MAX && !s.is_empty() {
+            return Err(CmdError::raw("ERR value is out of range"));
+        }
+        Ok(random_members(s, count, &mut Rng::new(seed)))
+    })?;
+    Ok(out.transpose()?.unwrap_or_default())
 }
 
 fn random_members(s: &SetValue, count: i64, rng: &mut Rng) -> Bulks {
@@ -416,9 +434,9 @@ fn one_key<R: Send>(
 
 fn cmd_sadd(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     let (db, key, now, limits) = (ctx.db(), args.get(1), now_ms(), ctx.limits());
-    let members: Vec<&[u8]> = args.rest(2).collect();
+    let members = Members(*args);
     let added = one_key(ctx, key, LockMode::Exclusive, &|s| {
-        op_sadd(s, db, key, &members, &limits, now)
+        op_sadd(s, db, key, members, &limits, now)
     })?;
     ctx.reply().integer(added);
     Ok(())
@@ -426,9 +444,9 @@ fn cmd_sadd(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
 
 fn cmd_srem(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     let (db, key, now) = (ctx.db(), args.get(1), now_ms());
-    let members: Vec<&[u8]> = args.rest(2).collect();
+    let members = Members(*args);
     let removed = one_key(ctx, key, LockMode::Exclusive, &|s| {
-        op_srem(s, db, key, &members, now)
+        op_srem(s, db, key, members, now)
     })?;
     ctx.reply().integer(removed);
     Ok(())

@@ -147,11 +147,7 @@ fn op_lookup(s: &Shard, db: usize, key: &[u8], field: Option<&[u8]>, now: u64) -
 /// Resolves many pattern lookups with one hop per shard involved.
 /// The hop is unlocked (a plain read, as Redis's lookups inside SORT are plain reads) and goes
 /// straight to the shards: the source's transaction stays open meanwhile.
-fn lookup_all(
-    db: usize,
-    now: u64,
-    targets: &[Option<Target>],
-) -> Vec<Option<Vec<u8>>> {
+fn lookup_all(db: usize, now: u64, targets: &[Option<Target>]) -> Vec<Option<Vec<u8>>> {
     let n = damselfly_runtime::proactor_count();
     let shard_of_target = |t: &Target| shard_of(key_hash(&t.0), n);
     let mut shards: Vec<usize> = targets.iter().flatten().map(shard_of_target).collect();
