@@ -27,11 +27,33 @@ use enc::{backlen_size, body_len_at, decode, entry_len_at, read_backlen, Enc};
 pub use enc::{format_i64, parse_canonical_i64};
 
 /// A packed sequence of string / integer entries in one allocation.
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Default)]
 pub struct Listpack {
+    /// `buf[..start]` is a gap left by deletions at the head (so popping the first entry
+    /// moves no bytes); entries are `buf[start..]`. Positions are offsets into `buf`.
     buf: Vec<u8>,
     count: u32,
+    start: u32,
 }
+
+impl Clone for Listpack {
+    /// An exact copy of the entries, without the gap.
+    fn clone(&self) -> Listpack {
+        Listpack {
+            buf: self.as_bytes().to_vec(),
+            count: self.count,
+            start: 0,
+        }
+    }
+}
+
+impl PartialEq for Listpack {
+    fn eq(&self, other: &Listpack) -> bool {
+        self.count == other.count && self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for Listpack {}
 
 /// An entry's value: bytes borrowed from the listpack, or an integer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -135,6 +157,7 @@ impl Listpack {
         Listpack {
             buf: Vec::new(),
             count: 0,
+            start: 0,
         }
     }
 
@@ -143,6 +166,7 @@ impl Listpack {
         Listpack {
             buf: Vec::with_capacity(bytes),
             count: 0,
+            start: 0,
         }
     }
 
@@ -162,7 +186,21 @@ impl Listpack {
 
     /// Bytes in use, what node-size limits compare against, O(1).
     pub fn data_bytes(&self) -> usize {
-        self.buf.len()
+        self.buf.len() - self.start as usize
+    }
+
+    fn head(&self) -> usize {
+        self.start as usize
+    }
+
+    /// Drops the head gap (moving the entries down); returns by how much positions moved.
+    fn close_gap(&mut self) -> usize {
+        let gap = self.head();
+        if gap > 0 {
+            self.buf.drain(..gap);
+            self.start = 0;
+        }
+        gap
     }
 
     /// Bytes an entry holding `v` would take (to check a size limit before inserting).
@@ -174,11 +212,23 @@ impl Listpack {
     /// allocator may keep a shrunk block in place at its old size (mimalloc does down to half),
     /// which would save nothing.
     pub fn shrink_to_fit(&mut self) {
-        if self.buf.capacity() > self.buf.len() {
-            let mut exact = Vec::with_capacity(self.buf.len());
-            exact.extend_from_slice(&self.buf);
+        if self.buf.capacity() > self.data_bytes() {
+            let mut exact = Vec::with_capacity(self.data_bytes());
+            exact.extend_from_slice(self.as_bytes());
             self.buf = exact;
+            self.start = 0;
         }
+    }
+
+    /// Makes room for `extra` more bytes at the end, using up the head gap before growing;
+    /// returns by how much existing positions moved down.
+    fn make_room(&mut self, extra: usize) -> usize {
+        if self.buf.len() + extra <= self.buf.capacity() {
+            return 0;
+        }
+        let shift = self.close_gap();
+        self.reserve(extra);
+        shift
     }
 
     /// Grows capacity by at least `extra` bytes, in steps of 1/8 rather than doubling: a small
@@ -193,13 +243,29 @@ impl Listpack {
         }
     }
 
-    fn insert_enc(&mut self, at: usize, e: Enc<'_>) {
+    /// Inserts at `at`. `end_write` (pushes at either end) may use the head gap, or close it
+    /// to make room; a middle insert leaves it alone, so that after `insert_before(p, ..)` the
+    /// new entry is at `p` (callers that insert a pair rely on it).
+    fn insert_enc(&mut self, at: usize, e: Enc<'_>, end_write: bool) {
         let n = e.total_len();
         assert!(
-            self.buf.len() + n <= u32::MAX as usize,
+            self.data_bytes() + n <= u32::MAX as usize,
             "listpack larger than 4 GiB"
         );
-        self.reserve(n);
+        if end_write && at == self.head() && n <= self.head() {
+            // Into the head gap: nothing moves.
+            let from = at - n;
+            e.write(&mut self.buf[from..at]);
+            self.start = from as u32;
+            self.count += 1;
+            return;
+        }
+        let at = if end_write {
+            at - self.make_room(n)
+        } else {
+            self.reserve(n);
+            at
+        };
         let old = self.buf.len();
         self.buf.resize(old + n, 0);
         self.buf.copy_within(at..old, at + n);
@@ -208,19 +274,19 @@ impl Listpack {
     }
 
     pub fn push_back(&mut self, v: &[u8]) {
-        self.insert_enc(self.buf.len(), Enc::of(v));
+        self.insert_enc(self.buf.len(), Enc::of(v), true);
     }
 
     pub fn push_front(&mut self, v: &[u8]) {
-        self.insert_enc(0, Enc::of(v));
+        self.insert_enc(self.head(), Enc::of(v), true);
     }
 
     pub fn push_int_back(&mut self, v: i64) {
-        self.insert_enc(self.buf.len(), Enc::Int(v));
+        self.insert_enc(self.buf.len(), Enc::Int(v), true);
     }
 
     pub fn push_int_front(&mut self, v: i64) {
-        self.insert_enc(0, Enc::Int(v));
+        self.insert_enc(self.head(), Enc::Int(v), true);
     }
 
     /// Appends an entry of another listpack without re-parsing its text.
@@ -229,11 +295,11 @@ impl Listpack {
             LpValue::Str(s) => Enc::Str(s),
             LpValue::Int(i) => Enc::Int(i),
         };
-        self.insert_enc(self.buf.len(), e);
+        self.insert_enc(self.buf.len(), e, true);
     }
 
     pub fn first(&self) -> Option<LpPos> {
-        (self.count > 0).then_some(LpPos(0))
+        (self.count > 0).then_some(LpPos(self.start))
     }
 
     pub fn last(&self) -> Option<LpPos> {
@@ -252,7 +318,7 @@ impl Listpack {
 
     pub fn prev(&self, p: LpPos) -> Option<LpPos> {
         let end = p.0 as usize;
-        if end == 0 {
+        if end <= self.head() {
             return None;
         }
         let (body, bl) = read_backlen(&self.buf, end);
@@ -268,7 +334,7 @@ impl Listpack {
             return None;
         }
         if i <= n / 2 {
-            let mut p = LpPos(0);
+            let mut p = LpPos(self.start);
             for _ in 0..i {
                 p = LpPos(p.0 + entry_len_at(&self.buf, p.0 as usize) as u32);
             }
@@ -292,12 +358,12 @@ impl Listpack {
     }
 
     pub fn insert_before(&mut self, p: LpPos, v: &[u8]) {
-        self.insert_enc(p.0 as usize, Enc::of(v));
+        self.insert_enc(p.0 as usize, Enc::of(v), false);
     }
 
     pub fn insert_after(&mut self, p: LpPos, v: &[u8]) {
         let at = p.0 as usize + entry_len_at(&self.buf, p.0 as usize);
-        self.insert_enc(at, Enc::of(v));
+        self.insert_enc(at, Enc::of(v), false);
     }
 
     /// Replaces the entry at `p` (which keeps its position).
@@ -307,6 +373,7 @@ impl Listpack {
         let e = Enc::of(v);
         let n = e.total_len();
         if n > old {
+            // Not make_room: `p` must keep its position, so the gap stays.
             self.reserve(n - old);
         }
         let tail = at + old;
@@ -325,8 +392,18 @@ impl Listpack {
     pub fn delete(&mut self, p: LpPos) -> Option<LpPos> {
         let at = p.0 as usize;
         let n = entry_len_at(&self.buf, at);
-        self.buf.drain(at..at + n);
         self.count -= 1;
+        if self.count == 0 {
+            self.buf.clear();
+            self.start = 0;
+            return None;
+        }
+        if at == self.head() {
+            // The head entry becomes gap: nothing moves (a queue's pops stay O(1)).
+            self.start += n as u32;
+            return Some(LpPos(self.start));
+        }
+        self.buf.drain(at..at + n);
         (at < self.buf.len()).then_some(p)
     }
 
@@ -339,6 +416,7 @@ impl Listpack {
         if index == 0 && count == self.len() {
             self.buf.clear();
             self.count = 0;
+            self.start = 0;
             return;
         }
         let start = self.seek(index as i64).expect("index checked").0 as usize;
@@ -346,7 +424,11 @@ impl Listpack {
         for _ in 0..count {
             end += entry_len_at(&self.buf, end);
         }
-        self.buf.drain(start..end);
+        if start == self.head() {
+            self.start = end as u32;
+        } else {
+            self.buf.drain(start..end);
+        }
         self.count -= count as u32;
     }
 
@@ -360,16 +442,21 @@ impl Listpack {
         self.buf.truncate(at);
         let moved = self.count - index as u32;
         self.count = index as u32;
+        if self.count == 0 {
+            self.buf.clear();
+            self.start = 0;
+        }
         Listpack {
             buf: tail,
             count: moved,
+            start: 0,
         }
     }
 
     /// Appends all entries of `other` (for node merges).
     pub fn append(&mut self, other: &Listpack) {
-        self.reserve(other.buf.len());
-        self.buf.extend_from_slice(&other.buf);
+        self.make_room(other.data_bytes());
+        self.buf.extend_from_slice(other.as_bytes());
         self.count += other.count;
     }
 
@@ -403,7 +490,7 @@ impl Listpack {
     pub fn iter(&self) -> LpIter<'_> {
         LpIter {
             buf: &self.buf,
-            front: 0,
+            front: self.head(),
             back: self.buf.len(),
             left: self.count as usize,
         }
@@ -454,7 +541,7 @@ impl Listpack {
 
     /// The raw encoded bytes (for compression / serialization).
     pub fn as_bytes(&self) -> &[u8] {
-        &self.buf
+        &self.buf[self.head()..]
     }
 
     /// Rebuilds a listpack from `as_bytes()` output and its entry count.
@@ -465,6 +552,7 @@ impl Listpack {
         let lp = Listpack {
             buf,
             count: count as u32,
+            start: 0,
         };
         debug_assert_eq!(lp.iter().count(), count);
         lp
@@ -472,7 +560,8 @@ impl Listpack {
 
     /// The bytes and the entry count: the inverse of [`Listpack::from_raw`], for owners that
     /// keep the buffer in a thinner form between writes.
-    pub fn into_raw(self) -> (Vec<u8>, usize) {
+    pub fn into_raw(mut self) -> (Vec<u8>, usize) {
+        self.close_gap();
         (self.buf, self.count as usize)
     }
 }
