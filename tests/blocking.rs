@@ -193,11 +193,14 @@ fn client_unblock_ends_a_wait_as_timeout_or_error() {
 fn a_client_that_disconnects_while_blocked_pops_nothing() {
     let server = server(4);
     let addr = server.addr();
+    let mut waiters = Vec::new();
     for _ in 0..10 {
         let mut w = Client::connect(addr);
         send(&mut w, &["BLPOP", "gone", "other", "0"]);
-        drop(w);
+        waiters.push(w);
     }
+    wait_blocked(addr, 10);
+    drop(waiters);
     // The server notices each disconnect and drops the registration.
     wait_blocked(addr, 0);
     let mut c = Client::connect(addr);
@@ -372,4 +375,32 @@ fn many_producers_and_consumers_lose_and_duplicate_nothing() {
         assert_eq!(c.cmd(&["LLEN", k]), int(0), "{k} drained");
     }
     assert_eq!(info_field(&mut c, "blocked_clients"), "0");
+}
+
+#[test]
+fn client_list_shows_blocked_and_multi_clients() {
+    let server = server(2);
+    let addr = server.addr();
+    let mut m = Client::connect(addr);
+    m.cmd(&["MULTI"]);
+    m.cmd(&["SET", "a", "1"]);
+    m.cmd(&["SET", "b", "2"]);
+    let mut w = Client::connect(addr);
+    send(&mut w, &["BLPOP", "nothing", "0"]);
+    wait_blocked(addr, 1);
+    let mut c = Client::connect(addr);
+    let Reply::Bulk(text) = c.cmd(&["CLIENT", "LIST"]) else {
+        panic!("CLIENT LIST")
+    };
+    let text = String::from_utf8(text).unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l.contains(" flags=x ") && l.contains(" multi=2 ")),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.contains(" flags=b ") && l.contains(" cmd=blpop ")),
+        "{text}"
+    );
 }

@@ -200,3 +200,57 @@ fn random_list_streams_resp2() {
 fn random_list_streams_resp3() {
     run(true, 31..=45);
 }
+
+/// Commands, each a list of arguments.
+type Script<'a> = &'a [&'a [&'a str]];
+
+/// What counts as a change for WATCH, and what keeps a deadline, against redis-server: a
+/// write that changes nothing (LINSERT without its pivot, LREM without a match, LSET out of
+/// range, LPOP of 0) leaves a WATCH intact; a rotation of a one-element list keeps its TTL.
+#[test]
+fn watch_and_ttl_match_redis() {
+    let Some(redis) = start_redis() else { return };
+    let ours = server(4);
+    let theirs_addr = format!("127.0.0.1:{}", redis.port).parse().unwrap();
+    let meanwhile: &[Script] = &[
+        &[&["LINSERT", "w", "BEFORE", "nope", "x"]],
+        &[&["LINSERT", "w", "BEFORE", "a", "x"]],
+        &[&["LREM", "w", "0", "nope"]],
+        &[&["LREM", "w", "1", "a"]],
+        &[&["LSET", "w", "10", "x"]],
+        &[&["LSET", "w", "x", "x"]],
+        &[&["LSET", "w", "0", "x"]],
+        &[&["LPOP", "w", "0"]],
+        &[&["LPOP", "w"]],
+        &[&["LTRIM", "w", "0", "-1"]],
+        &[&["LPUSHX", "w", "y"]],
+        &[&["LMOVE", "w", "w", "LEFT", "RIGHT"]],
+        &[&["LMOVE", "other", "w", "LEFT", "RIGHT"]],
+        &[&["RPOPLPUSH", "w", "elsewhere"]],
+        &[&["LMPOP", "2", "other", "w", "LEFT"]],
+        &[
+            &["LRANGE", "w", "0", "-1"],
+            &["LPOS", "w", "a"],
+            &["LINDEX", "w", "0"],
+        ],
+    ];
+    for (i, m) in meanwhile.iter().enumerate() {
+        let mut replies = Vec::new();
+        for addr in [theirs_addr, ours.addr()] {
+            let mut a = Client::connect(addr);
+            let mut b = Client::connect(addr);
+            assert_eq!(a.cmd(&["FLUSHALL"]), ok());
+            let mut got = vec![a.cmd(&["RPUSH", "w", "a"]), a.cmd(&["EXPIRE", "w", "1000"])];
+            got.push(a.cmd(&["WATCH", "w"]));
+            for c in *m {
+                got.push(b.cmd(c));
+            }
+            got.push(a.cmd(&["MULTI"]));
+            got.push(a.cmd(&["LRANGE", "w", "0", "-1"]));
+            got.push(a.cmd(&["EXEC"]));
+            got.push(a.cmd(&["TTL", "w"]));
+            replies.push(got);
+        }
+        assert_eq!(replies[1], replies[0], "case {i}: {m:?}");
+    }
+}

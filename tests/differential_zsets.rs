@@ -1,5 +1,6 @@
 //! Differential test of the sorted-set commands: seeded random streams over a small key
-//! space, mixed with DEL/EXPIRE/RENAME/TYPE/EXISTS and strings for WRONGTYPE, sent to
+//! space, mixed with DEL/EXPIRE/RENAME/TYPE/EXISTS, strings and sets (WRONGTYPE, and set
+//! sources of the algebra), sent to
 //! redis-server and to Damselfly, in RESP2 and RESP3, with the listpack thresholds at their
 //! defaults and lowered (so both encodings and their conversions are exercised). Replies must
 //! be identical; ZRANDMEMBER (whole-set draws only) and ZSCAN are compared sorted.
@@ -257,6 +258,8 @@ fn random_command(r: &mut Rng, scan: bool) -> Vec<String> {
             }
             v
         }
+        // Sets are sources of the algebra (members score 1) and WRONGTYPE elsewhere.
+        "SADD" => vec![s(cmd), key(r), member(r), member(r)],
         "EXPIRE" => vec![s(cmd), key(r), s(r.pick(&["100", "0"]))],
         "RENAME" => vec![s(cmd), key(r), key(r)],
         _ => vec![s("SET"), key(r), s("str")],
@@ -353,4 +356,41 @@ fn random_zset_streams_resp3() {
 fn random_zset_streams_both_encodings() {
     run(false, true, 21..=32);
     run(true, true, 33..=36);
+}
+
+/// Runs of random commands inside MULTI/EXEC (multi-key ones across shards, so EXEC must
+/// lock the keys their numkeys counts): every reply must match redis-server's.
+#[test]
+fn random_zset_transactions() {
+    let Some(redis) = start_redis() else { return };
+    let ours = server(4);
+    let mut theirs = Client::connect(format!("127.0.0.1:{}", redis.port).parse().unwrap());
+    let mut mine = Client::connect(ours.addr());
+    for c in [&mut theirs, &mut mine] {
+        c.cmd(&["FLUSHALL"]);
+        assert_eq!(
+            c.cmd(&["CONFIG", "SET", "zset-max-listpack-entries", "4"]),
+            ok()
+        );
+    }
+    for seed in 40..=52u64 {
+        let mut r = Rng(seed.wrapping_mul(0x2545_f491_4f6c_dd1d) | 1);
+        for block in 0..40 {
+            let mut both = |args: &[&str]| {
+                let want = theirs.cmd(args);
+                let got = mine.cmd(args);
+                assert_eq!(got, want, "seed {seed} block {block}: {args:?}");
+            };
+            both(&["MULTI"]);
+            for _ in 0..1 + r.below(5) {
+                let cmd = random_command(&mut r, false);
+                if cmd[0] == "ZRANDMEMBER" {
+                    continue;
+                }
+                let args: Vec<&str> = cmd.iter().map(|s| s.as_str()).collect();
+                both(&args);
+            }
+            both(&["EXEC"]);
+        }
+    }
 }

@@ -407,3 +407,47 @@ fn large_lists_with_node_sizes_and_compression() {
     }
     s.shutdown();
 }
+
+/// A pipeline of list commands over many keys (squashed per shard) answers exactly what the
+/// same commands answer one at a time.
+#[test]
+fn pipelined_commands_match_one_at_a_time() {
+    let piped = server(4);
+    let single = server(4);
+    let mut p = Client::connect(piped.addr());
+    let mut one = Client::connect(single.addr());
+    let mut cmds: Vec<Vec<String>> = Vec::new();
+    for i in 0..600u64 {
+        let k = format!("pk{}", i % 17);
+        let k2 = format!("pk{}", (i * 7) % 17);
+        let c: Vec<String> = match i % 9 {
+            0 | 1 => vec!["RPUSH".into(), k, format!("v{i}"), format!("{}", i % 5)],
+            2 => vec!["LPUSH".into(), k, format!("w{}", i % 3)],
+            3 => vec!["LPOP".into(), k],
+            4 => vec!["LRANGE".into(), k, "0".into(), "-1".into()],
+            5 => vec!["LMOVE".into(), k, k2, "LEFT".into(), "RIGHT".into()],
+            6 => vec!["LREM".into(), k, "0".into(), "1".into()],
+            7 => vec!["LPOS".into(), k, "w1".into(), "COUNT".into(), "0".into()],
+            _ => vec![
+                "LINSERT".into(),
+                k,
+                "BEFORE".into(),
+                "2".into(),
+                "ins".into(),
+            ],
+        };
+        cmds.push(c);
+    }
+    let mut batch = Vec::new();
+    for c in &cmds {
+        let a: Vec<&[u8]> = c.iter().map(|s| s.as_bytes()).collect();
+        batch.extend_from_slice(&Client::encode(&a));
+    }
+    p.send_raw(&batch);
+    for (i, c) in cmds.iter().enumerate() {
+        let args: Vec<&str> = c.iter().map(|s| s.as_str()).collect();
+        assert_eq!(p.read_reply(), one.cmd(&args), "command {i}: {c:?}");
+    }
+    piped.shutdown();
+    single.shutdown();
+}

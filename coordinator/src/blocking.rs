@@ -171,10 +171,10 @@ impl Shard {
     /// check when nothing is blocked.
     pub fn serve_blocked(&self) {
         loop {
-            let mut ready = self.db.borrow_mut().take_ready_keys();
-            if ready.is_empty() && self.blocking.borrow().deferred.is_empty() {
+            if !self.db.borrow().has_ready_keys() && self.blocking.borrow().deferred.is_empty() {
                 return;
             }
+            let mut ready = self.db.borrow_mut().take_ready_keys();
             ready.append(&mut self.blocking.borrow_mut().deferred);
             let mut deferred = Vec::new();
             for (db, key) in ready {

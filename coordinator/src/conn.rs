@@ -153,9 +153,16 @@ impl Drop for MemShare<'_> {
     }
 }
 
-/// Bytes a connection holds in commands queued for EXEC (Redis's multi-mem).
+/// Bytes a connection holds in commands queued for EXEC (Redis's multi-mem); also publishes
+/// CLIENT LIST's `multi=` and `multi-mem=` for this connection.
 fn queued_bytes(conn: &ConnState) -> usize {
-    conn.multi.as_ref().map_or(0, |m| m.bytes)
+    let (count, bytes) = conn
+        .multi
+        .as_ref()
+        .map_or((-1, 0), |m| (m.queued.len() as i64, m.bytes));
+    conn.info.multi.set(count);
+    conn.info.multi_mem.set(bytes);
+    bytes
 }
 
 /// What a connection costs besides its buffers (its state and map entry), for accounting.

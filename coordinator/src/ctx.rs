@@ -31,6 +31,11 @@ pub struct ConnInfo {
     pub qbuf: Cell<usize>,
     /// Bytes this connection's buffers hold (its share of `maxmemory-clients`).
     pub mem: Cell<usize>,
+    /// Commands queued since MULTI, or -1 outside MULTI; and their bytes.
+    pub multi: Cell<i64>,
+    pub multi_mem: Cell<usize>,
+    /// Parked in a blocking command (CLIENT LIST flag `b`).
+    pub blocked: Cell<bool>,
     /// CLIENT SETINFO LIB-NAME and LIB-VER (empty when unset).
     pub lib_name: RefCell<Vec<u8>>,
     pub lib_ver: RefCell<Vec<u8>>,
@@ -51,23 +56,39 @@ impl ConnInfo {
             last_active_ms: Cell::new(now),
             qbuf: Cell::new(0),
             mem: Cell::new(0),
+            multi: Cell::new(-1),
+            multi_mem: Cell::new(0),
+            blocked: Cell::new(false),
             lib_name: RefCell::new(Vec::new()),
             lib_ver: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// CLIENT LIST's flags: `x` in MULTI, `b` blocked, else `N`.
+    fn flags(&self) -> &'static str {
+        match (self.multi.get() >= 0, self.blocked.get()) {
+            (true, true) => "xb",
+            (true, false) => "x",
+            (false, true) => "b",
+            (false, false) => "N",
         }
     }
 
     /// One CLIENT LIST line (without the newline).
     pub fn describe(&self, now_ms: u64) -> String {
         format!(
-            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem={} rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
             String::from_utf8_lossy(&self.name.borrow()),
             now_ms.saturating_sub(self.created_ms) / 1000,
             now_ms.saturating_sub(self.last_active_ms.get()) / 1000,
+            self.flags(),
             self.db.get(),
+            self.multi.get(),
             self.qbuf.get(),
+            self.multi_mem.get(),
             self.mem.get(),
             self.last_cmd.borrow(),
             self.resp.get(),

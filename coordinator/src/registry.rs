@@ -65,6 +65,35 @@ pub struct CommandSpec {
     pub subcommands: Vec<CommandSpec>,
 }
 
+/// A command without subcommands, the common entry of a family's table.
+#[allow(clippy::too_many_arguments)]
+pub fn command(
+    name: &'static str,
+    arity: i32,
+    flags: u32,
+    acl: &'static [&'static str],
+    (first_key, last_key, step): (i32, i32, i32),
+    group: &'static str,
+    since: &'static str,
+    summary: &'static str,
+    handler: Handler,
+) -> CommandSpec {
+    CommandSpec {
+        name,
+        arity,
+        flags,
+        acl,
+        first_key,
+        last_key,
+        step,
+        group,
+        summary,
+        since,
+        handler,
+        subcommands: Vec::new(),
+    }
+}
+
 impl CommandSpec {
     pub fn arity_ok(&self, argc: usize) -> bool {
         let argc = argc as i32;

@@ -44,6 +44,8 @@ struct Leaf<T> {
 struct Child<T> {
     /// The smallest entry of the child's subtree (routes searches; always a live entry).
     min: T,
+    /// `min`'s score, kept here so routing compares without following the handle.
+    min_score: f64,
     count: u32,
     node: Node<T>,
 }
@@ -129,6 +131,22 @@ impl<T: TreeEntry> Inner<T> {
     }
 }
 
+impl<T: TreeEntry> Child<T> {
+    fn new(min: T, count: u32, node: Node<T>) -> Child<T> {
+        Child {
+            min,
+            min_score: min.score(),
+            count,
+            node,
+        }
+    }
+
+    fn set_min(&mut self, min: T) {
+        self.min = min;
+        self.min_score = min.score();
+    }
+}
+
 impl<T: TreeEntry> Node<T> {
     fn count(&self) -> usize {
         match self {
@@ -210,11 +228,8 @@ impl<T: TreeEntry> BPTree<T> {
             let left = self.root.take().expect("root exists");
             let mut top = Inner::new();
             self.inners += 1;
-            top.children.push(Child {
-                min: left.first(),
-                count: left.count() as u32,
-                node: left,
-            });
+            top.children
+                .push(Child::new(left.first(), left.count() as u32, left));
             top.children.push(right);
             self.root = Some(Node::Inner(top));
         }
@@ -453,18 +468,14 @@ fn insert_into<T: TreeEntry>(
                     right.insert_at(pos - mid, e);
                 }
             }
-            Some(Child {
-                min: right.items[0],
-                count: right.len,
-                node: Node::Leaf(right),
-            })
+            Some(Child::new(right.items[0], right.len, Node::Leaf(right)))
         }
         Node::Inner(n) => {
             let i = n.route(&e);
             let child = &mut n.children[i];
             child.count += 1;
             if entry_cmp(&e, &child.min) == Ordering::Less {
-                child.min = e;
+                child.set_min(e);
             }
             let split = insert_into(&mut child.node, e, leaves, inners)?;
             let c = &mut n.children[i];
@@ -478,11 +489,7 @@ fn insert_into<T: TreeEntry>(
             let mid = n.children.len() / 2;
             right.children.extend(n.children.drain(mid..));
             let count = right.children.iter().map(|c| c.count).sum();
-            Some(Child {
-                min: right.children[0].min,
-                count,
-                node: Node::Inner(right),
-            })
+            Some(Child::new(right.children[0].min, count, Node::Inner(right)))
         }
     }
 }
@@ -522,7 +529,8 @@ fn remove_from<T: TreeEntry>(
             let c = &mut n.children[i];
             c.count -= 1;
             if c.count > 0 {
-                c.min = c.node.first();
+                let first = c.node.first();
+                c.set_min(first);
             }
             if c.node.underfull() {
                 rebalance(n, i, leaves, inners);
@@ -593,7 +601,8 @@ fn rebalance<T: TreeEntry>(n: &mut Inner<T>, i: usize, leaves: &mut usize, inner
     a.count = a.node.count() as u32;
     b.count = b.node.count() as u32;
     if a.count > 0 {
-        a.min = a.node.first();
+        let first = a.node.first();
+        a.set_min(first);
     }
     if fits {
         let gone = n.children.remove(r);
@@ -603,7 +612,8 @@ fn rebalance<T: TreeEntry>(n: &mut Inner<T>, i: usize, leaves: &mut usize, inner
         }
     } else {
         let b = &mut n.children[r];
-        b.min = b.node.first();
+        let first = b.node.first();
+        b.set_min(first);
     }
     debug_assert!(n.children.iter().all(|c| c.node.width() > 0));
 }
@@ -635,6 +645,11 @@ fn check_node<T: TreeEntry>(
             let mut total = 0;
             for c in &n.children {
                 assert_eq!(entry_cmp(&c.min, &c.node.first()), Ordering::Equal, "min");
+                assert_eq!(
+                    c.min_score.to_bits(),
+                    c.min.score().to_bits(),
+                    "cached score"
+                );
                 let k = check_node(&c.node, false, prev, seen, nodes);
                 assert_eq!(k, c.count as usize, "child count");
                 total += k;
@@ -714,6 +729,47 @@ mod tests {
         t2.check();
         assert_eq!(t2.len(), 200);
         assert_eq!(t2.get(100).unwrap().score(), 9_900.0);
+    }
+
+    /// Three levels deep: random inserts and removals of 150,000 entries against the model,
+    /// ranks checked at every 97th position.
+    #[test]
+    fn deep_trees_keep_counts_and_ranks() {
+        let mut t = BPTree::new();
+        let mut model = BTreeSet::new();
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut handles = Vec::new();
+        for _ in 0..150_000 {
+            let (score, m) = ((next() % 5000) as f64, (next() % 1000).to_be_bytes());
+            if model.insert(model_key(score, &m)) {
+                let h = e(score, &m);
+                t.insert(h);
+                handles.push(h);
+            }
+        }
+        assert!(
+            t.inners > INNER_CAP,
+            "three levels: {} inner nodes",
+            t.inners
+        );
+        for (i, h) in handles.iter().enumerate() {
+            if i % 3 != 0 {
+                model.remove(&model_key(h.score(), h.member()));
+                assert!(t.remove(h));
+            }
+        }
+        check_against(&t, &model);
+        for (r, k) in model.iter().enumerate().step_by(97) {
+            let got = t.get(r).unwrap();
+            assert_eq!(&model_key(got.score(), got.member()), k);
+            assert_eq!(t.rank(&got), Some(r));
+        }
     }
 
     #[test]

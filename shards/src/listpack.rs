@@ -403,6 +403,14 @@ impl Listpack {
         }
     }
 
+    /// An empty listpack with room for `bytes` of entries (a list node about to be filled).
+    pub fn with_capacity(bytes: usize) -> Listpack {
+        Listpack {
+            buf: Vec::with_capacity(bytes),
+            count: 0,
+        }
+    }
+
     /// Entries, O(1).
     pub fn len(&self) -> usize {
         self.count as usize
@@ -427,9 +435,15 @@ impl Listpack {
         Enc::of(v).total_len()
     }
 
-    /// Gives back spare capacity.
+    /// Gives back spare capacity. A fresh exact allocation and a copy, not a realloc: an
+    /// allocator may keep a shrunk block in place at its old size (mimalloc does down to half),
+    /// which would save nothing.
     pub fn shrink_to_fit(&mut self) {
-        self.buf.shrink_to_fit();
+        if self.buf.capacity() > self.buf.len() {
+            let mut exact = Vec::with_capacity(self.buf.len());
+            exact.extend_from_slice(&self.buf);
+            self.buf = exact;
+        }
     }
 
     /// Grows capacity by at least `extra` bytes, in steps of 1/8 rather than doubling: a small
@@ -719,6 +733,12 @@ impl Listpack {
         };
         debug_assert_eq!(lp.iter().count(), count);
         lp
+    }
+
+    /// The bytes and the entry count: the inverse of [`Listpack::from_raw`], for owners that
+    /// keep the buffer in a thinner form between writes.
+    pub fn into_raw(self) -> (Vec<u8>, usize) {
+        (self.buf, self.count as usize)
     }
 }
 

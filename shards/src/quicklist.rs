@@ -313,11 +313,23 @@ impl QuickList {
                 }
             });
         } else {
-            if n > 0 {
-                // The end node is full: give back its spare capacity once, now.
-                self.modify(at, |lp| lp.shrink_to_fit());
-            }
-            let mut lp = Listpack::new();
+            let mut lp = if n > 0 {
+                // The end node is full: give back its spare capacity once, now. In a list of
+                // several full nodes its successor will likely fill up too: with a byte
+                // limit, allocate it whole at once rather than grow it through every size on
+                // the way (at most a quarter of the list's bytes then wait unused).
+                let node = &self.nodes[at];
+                if node.heap() > node.data_bytes() + 64 {
+                    self.modify(at, |lp| lp.shrink_to_fit());
+                }
+                if self.fill < 0 && n >= 4 {
+                    Listpack::with_capacity(self.size_limit())
+                } else {
+                    Listpack::new()
+                }
+            } else {
+                Listpack::new()
+            };
             lp.push_back(v);
             self.insert_node(if front { 0 } else { n }, lp);
             self.settle_ends();
@@ -544,6 +556,17 @@ impl QuickList {
             true
         });
         out
+    }
+
+    /// Whether some element equals `v`.
+    pub fn contains(&self, v: &[u8]) -> bool {
+        let probe = LpProbe::new(v);
+        let mut found = false;
+        self.scan(false, |_, e| {
+            found = probe.matches(e);
+            !found
+        });
+        found
     }
 
     // ---- middle writes ------------------------------------------------------------------

@@ -87,9 +87,13 @@ fn score_text(score: f64, buf: &mut [u8; 32]) -> &[u8] {
 
 impl Sorted {
     fn insert_new(&mut self, member: &[u8], score: f64) {
+        self.insert_new_hashed(member, score, MemberTable::hash(member));
+    }
+
+    fn insert_new_hashed(&mut self, member: &[u8], score: f64, hash: u64) {
         let e = ZEntry::new(member, score);
         self.entry_bytes += e.alloc_bytes();
-        self.table.insert(e);
+        self.table.insert_hashed(e, hash);
         self.tree.insert(e);
     }
 
@@ -198,22 +202,26 @@ impl ZSetValue {
                 self.convert();
                 self.insert(member, score, limits)
             }
-            Enc::Sorted(s) => match s.table.find(member) {
-                Some(e) => {
-                    let old = e.score();
-                    if old == score {
-                        return Inserted::Unchanged;
+            Enc::Sorted(s) => {
+                // The member's hash, computed once for the lookup and the insertion.
+                let h = MemberTable::hash(member);
+                match s.table.find_hashed(member, h) {
+                    Some(e) => {
+                        let old = e.score();
+                        if old == score {
+                            return Inserted::Unchanged;
+                        }
+                        s.tree.remove(&e);
+                        e.set_score(score);
+                        s.tree.insert(e);
+                        Inserted::Updated(old)
                     }
-                    s.tree.remove(&e);
-                    e.set_score(score);
-                    s.tree.insert(e);
-                    Inserted::Updated(old)
+                    None => {
+                        s.insert_new_hashed(member, score, h);
+                        Inserted::Added
+                    }
                 }
-                None => {
-                    s.insert_new(member, score);
-                    Inserted::Added
-                }
-            },
+            }
         }
     }
 

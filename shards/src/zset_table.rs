@@ -143,10 +143,19 @@ impl MemberTable {
     }
 
     pub fn find(&self, member: &[u8]) -> Option<ZEntry> {
+        self.find_hashed(member, hash_of(member))
+    }
+
+    /// The hash [`MemberTable::find_hashed`] and [`MemberTable::insert_hashed`] take.
+    pub fn hash(member: &[u8]) -> u64 {
+        hash_of(member)
+    }
+
+    pub fn find_hashed(&self, member: &[u8], hash: u64) -> Option<ZEntry> {
         if self.len == 0 {
             return None;
         }
-        let mut e = self.buckets[hash_of(member) as usize & self.mask()];
+        let mut e = self.buckets[hash as usize & self.mask()];
         while !e.is_null() {
             if e.member() == member {
                 return Some(e);
@@ -158,10 +167,15 @@ impl MemberTable {
 
     /// Adds an entry whose member is not in the table.
     pub fn insert(&mut self, e: ZEntry) {
+        self.insert_hashed(e, hash_of(e.member()))
+    }
+
+    /// [`MemberTable::insert`] with the member's hash already computed.
+    pub fn insert_hashed(&mut self, e: ZEntry, hash: u64) {
         if self.len >= self.buckets.len() {
             self.resize((self.buckets.len() * 2).max(4));
         }
-        let b = hash_of(e.member()) as usize & self.mask();
+        let b = hash as usize & self.mask();
         e.set_next(self.buckets[b]);
         self.buckets[b] = e;
         self.len += 1;

@@ -289,7 +289,9 @@ fn park(
             ctx.out.clear();
         }
     }
+    ctx.conn.info.blocked.set(true);
     let end = blocking::wait(ctx.server, b, deadline, fd);
+    ctx.conn.info.blocked.set(false);
     // Leave every queue the client is still in (a served client is gone from the serving
     // key's queue only).
     let db = ctx.db();
@@ -581,33 +583,7 @@ fn cmd_brpoplpush(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
 }
 
 pub fn commands() -> Vec<CommandSpec> {
-    #[allow(clippy::too_many_arguments)]
-    fn c(
-        name: &'static str,
-        arity: i32,
-        flags: u32,
-        acl: &'static [&'static str],
-        keys: (i32, i32, i32),
-        group: &'static str,
-        since: &'static str,
-        summary: &'static str,
-        handler: crate::registry::Handler,
-    ) -> CommandSpec {
-        CommandSpec {
-            name,
-            arity,
-            flags,
-            acl,
-            first_key: keys.0,
-            last_key: keys.1,
-            step: keys.2,
-            group,
-            summary,
-            since,
-            handler,
-            subcommands: Vec::new(),
-        }
-    }
+    let c = crate::registry::command;
     let flags = WRITE | BLOCKING;
     let list_acl: &[&str] = &["@write", "@list", "@slow", "@blocking"];
     let zset_acl: &[&str] = &["@write", "@sortedset", "@fast", "@blocking"];

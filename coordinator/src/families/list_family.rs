@@ -7,13 +7,14 @@
 //! many elements are encoded on the shard into one buffer, so no element is copied into an
 //! allocation of its own.
 
-use super::list_ops::{self, clamp_range, op_read, op_write, write_bulk};
+use super::list_ops::{self, clamp_range, op_read, op_write, op_write_when, write_bulk};
 use crate::args::{eq_ignore_case, parse_i64, Args};
 use crate::ctx::CmdCtx;
 use crate::error::{CmdError, CmdResult, OpResult};
 use crate::registry::{flags::*, CommandSpec};
 use crate::shard::key_hash;
 use crate::tx::locks::LockMode;
+use damselfly_shards::QuickList;
 
 /// The batch's wall clock (see `ProactorState::batch_now_ms`).
 fn now_ms() -> u64 {
@@ -21,6 +22,7 @@ fn now_ms() -> u64 {
 }
 
 const POSITIVE: &str = "ERR value is out of range, must be positive";
+const OUT_OF_RANGE: &str = "ERR index out of range";
 
 /// LEFT / RIGHT: true for LEFT.
 pub fn parse_side(a: &[u8]) -> OpResult<bool> {
@@ -162,12 +164,15 @@ fn cmd_lset(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     let out = ctx
         .exec
         .single_key(key_hash(key), LockMode::Exclusive, &|s| {
-            op_write(s, db, key, now, |ql| {
-                if ql.set(index.clone()?, value) {
-                    Ok(())
-                } else {
-                    Err(CmdError::raw("ERR index out of range"))
-                }
+            let unchanged = |ql: &QuickList| match &index {
+                Err(e) => Some(Err(e.clone())),
+                Ok(i) if ql.normalize(*i).is_none() => Some(Err(CmdError::raw(OUT_OF_RANGE))),
+                Ok(_) => None,
+            };
+            op_write_when(s, db, key, now, unchanged, |ql| {
+                let set = index.as_ref().is_ok_and(|&i| ql.set(i, value));
+                debug_assert!(set, "index checked in range");
+                Ok(())
             })
         })?;
     out.ok_or(CmdError::NoSuchKey)??;
@@ -188,12 +193,10 @@ fn cmd_linsert(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     let out = ctx
         .exec
         .single_key(key_hash(key), LockMode::Exclusive, &|s| {
-            op_write(s, db, key, now, |ql| {
-                if ql.insert(pivot, value, after) {
-                    ql.len() as i64
-                } else {
-                    -1
-                }
+            let unchanged = |ql: &QuickList| (!ql.contains(pivot)).then_some(-1);
+            op_write_when(s, db, key, now, unchanged, |ql| {
+                ql.insert(pivot, value, after);
+                ql.len() as i64
             })
         })?;
     ctx.reply().integer(out.unwrap_or(0));
@@ -206,7 +209,8 @@ fn cmd_lrem(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     let out = ctx
         .exec
         .single_key(key_hash(key), LockMode::Exclusive, &|s| {
-            op_write(s, db, key, now, |ql| ql.remove(value, count))
+            let unchanged = |ql: &QuickList| (!ql.contains(value)).then_some(0);
+            op_write_when(s, db, key, now, unchanged, |ql| ql.remove(value, count))
         })?;
     ctx.reply().integer(out.unwrap_or(0) as i64);
     Ok(())

@@ -118,8 +118,22 @@ pub fn op_pop_with(
         }
         let ql = slot.downcast_mut::<QuickList>().expect("checked list");
         let n = count.min(ql.len());
-        for _ in 0..n {
+        if n == 1 {
             ql.pop_with(left, &mut f);
+        } else if left {
+            // Read them all, then drop whole nodes at once (one pop at a time would move each
+            // node's bytes once per element).
+            ql.range(0, n, &mut f);
+            ql.delete_range(0, n);
+        } else {
+            let mut left_to_read = n;
+            ql.scan(true, |_, v| {
+                f(v);
+                left_to_read -= 1;
+                left_to_read > 0
+            });
+            let len = ql.len();
+            ql.delete_range(len - n, n);
         }
         if !ql.is_empty() {
             return Ok(Some(n));
@@ -182,6 +196,14 @@ pub fn op_lmove_local(
         if op_probe_in(&mut dbs, db, dst, now) == Probe::WrongType {
             return Err(CmdError::WrongType);
         }
+    }
+    if src == dst {
+        // A rotation: the list never empties, so the key (and its deadline) stays.
+        return op_write(shard, db, src, now, |ql| {
+            let v = ql.pop(from_left).expect("lists are never empty");
+            ql.push(&v, to_left);
+            v
+        });
     }
     let v = op_pop(shard, db, src, from_left, 1, now)?
         .pop()
@@ -357,6 +379,29 @@ pub fn op_write<R>(
         dbs.delete(db, key, now);
     }
     Ok(Some(r))
+}
+
+/// [`op_write`] for writes that may change nothing (LINSERT without its pivot, LREM without a
+/// match, LSET out of range): `unchanged` answers first, from a read, when nothing would
+/// change, so the key is not counted as modified (WATCH) when Redis would not count it.
+pub fn op_write_when<R>(
+    shard: &Shard,
+    db: usize,
+    key: &[u8],
+    now: u64,
+    unchanged: impl FnOnce(&QuickList) -> Option<R>,
+    f: impl FnOnce(&mut QuickList) -> R,
+) -> OpResult<Option<R>> {
+    {
+        let mut dbs = shard.db.borrow_mut();
+        let Some(v) = dbs.find(db, key, now) else {
+            return Ok(None);
+        };
+        if let Some(r) = unchanged(list_of(v)?) {
+            return Ok(Some(r));
+        }
+    }
+    op_write(shard, db, key, now, f)
 }
 
 /// Redis's LRANGE/LTRIM index rules: (first, last) inclusive, None when empty.

@@ -7,7 +7,7 @@
 //! intersection take the sources smallest first; a NaN from weights or sums becomes 0.
 
 use super::zset_family::{
-    now_ms, op_read_source, parse_score_strict, reply_pairs, store_pairs, SpecFn,
+    now_ms, op_read_source, parse_score_strict, reply_pairs, store_pairs, Pairs, SpecFn,
 };
 use crate::args::{eq_ignore_case, parse_i64, Args};
 use crate::ctx::CmdCtx;
@@ -46,8 +46,6 @@ impl Aggregate {
         }
     }
 }
-
-type Pairs = Vec<(Vec<u8>, f64)>;
 
 /// Reads every source in one step of `tx`: `sources[i]` for key i (None when missing).
 fn read_sources(
@@ -333,10 +331,10 @@ fn cmd_zintercard(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
 }
 
 pub fn commands(c: SpecFn) -> Vec<CommandSpec> {
-    // Movable keys: the registry's key ranges cannot name them, so EXEC locks whole shards
-    // for the STORE forms (write commands without declared keys) and the others schedule
-    // themselves.
+    // Key ranges as Redis declares them (the destination only); the keys `numkeys` counts
+    // are found by the registry (`CommandSpec::keys_in`, movable keys).
     let none = (0, 0, 0);
+    let dst = (1, 1, 1);
     vec![
         c(
             "zunion",
@@ -372,7 +370,7 @@ pub fn commands(c: SpecFn) -> Vec<CommandSpec> {
             cmd_zunionstore,
             "Stores the union of multiple sorted sets in a key.",
             "2.0.0",
-            none,
+            dst,
         ),
         c(
             "zinterstore",
@@ -381,7 +379,7 @@ pub fn commands(c: SpecFn) -> Vec<CommandSpec> {
             cmd_zinterstore,
             "Stores the intersect of multiple sorted sets in a key.",
             "2.0.0",
-            none,
+            dst,
         ),
         c(
             "zdiffstore",
@@ -390,7 +388,7 @@ pub fn commands(c: SpecFn) -> Vec<CommandSpec> {
             cmd_zdiffstore,
             "Stores the difference of multiple sorted sets in a key.",
             "6.2.0",
-            none,
+            dst,
         ),
         c(
             "zintercard",

@@ -15,12 +15,16 @@ use crate::registry::{flags::*, CommandSpec};
 use crate::shard::{key_hash, Shard};
 use crate::tx::locks::LockMode;
 use damselfly_protocol::{ReplyWriter, RespVersion};
+use damselfly_shards::set_value::SetValue;
 use damselfly_shards::zset::{Inserted, ZSetValue};
 use damselfly_shards::{CollectionLimits, CompactValue, GlobPattern};
 
 pub(crate) fn now_ms() -> u64 {
     crate::server::ProactorState::current().batch_now_ms.get()
 }
+
+/// Members with their scores, copied out of a set.
+pub type Pairs = Vec<(Vec<u8>, f64)>;
 
 // ---- parsing ----------------------------------------------------------------------------
 
@@ -31,7 +35,6 @@ pub fn strtod_prefix(s: &[u8]) -> (f64, usize) {
     while i < s.len() && matches!(s[i], b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c) {
         i += 1;
     }
-    let start = i;
     let neg = match s.get(i) {
         Some(b'-') => {
             i += 1;
@@ -45,21 +48,18 @@ pub fn strtod_prefix(s: &[u8]) -> (f64, usize) {
     };
     let sign = if neg { -1.0 } else { 1.0 };
     let rest = &s[i..];
-    let lower: Vec<u8> = rest
-        .iter()
-        .take(8)
-        .map(|b| b.to_ascii_lowercase())
-        .collect();
-    if lower.starts_with(b"infinity") {
+    let starts =
+        |word: &[u8]| rest.len() >= word.len() && rest[..word.len()].eq_ignore_ascii_case(word);
+    if starts(b"infinity") {
         return (sign * f64::INFINITY, i + 8);
     }
-    if lower.starts_with(b"inf") {
+    if starts(b"inf") {
         return (sign * f64::INFINITY, i + 3);
     }
-    if lower.starts_with(b"nan") {
+    if starts(b"nan") {
         return (f64::NAN, i + 3);
     }
-    if lower.starts_with(b"0x") {
+    if starts(b"0x") {
         if let Some((v, n)) = hex_float(&rest[2..]) {
             return (sign * v, i + 2 + n);
         }
@@ -92,21 +92,9 @@ pub fn strtod_prefix(s: &[u8]) -> (f64, usize) {
             i = j;
         }
     }
+    // Rust's grammar takes what strtod took here ("5.", ".5", "1.e3"), without allocating.
     let text = std::str::from_utf8(&s[digits_at..i]).expect("ascii");
-    let text = if text.ends_with('.') && text.len() > 1 {
-        &text[..text.len() - 1]
-    } else {
-        text
-    };
-    let v: f64 = if text.starts_with('.') {
-        format!("0{text}").parse().unwrap_or(0.0)
-    } else {
-        text.replace(".e", "e")
-            .replace(".E", "E")
-            .parse()
-            .unwrap_or(0.0)
-    };
-    let _ = start;
+    let v: f64 = text.parse().unwrap_or(0.0);
     (sign * v, i)
 }
 
@@ -342,15 +330,16 @@ pub fn store_pairs(
     n
 }
 
-/// A set-or-zset source of the algebra commands, read as (member, score) pairs: None when
-/// missing, WRONGTYPE for other types. `count` says whether the read counts as a lookup.
+/// A set-or-zset source of the algebra commands, read as (member, score) pairs (a set's
+/// members score 1): None when missing, WRONGTYPE for other types. `count` says whether the
+/// read counts as a lookup.
 pub fn op_read_source(
     shard: &Shard,
     db: usize,
     key: &[u8],
     count: bool,
     now: u64,
-) -> OpResult<Option<Vec<(Vec<u8>, f64)>>> {
+) -> OpResult<Option<Pairs>> {
     let mut dbs = shard.db.borrow_mut();
     let found = dbs.find(db, key, now);
     if count {
@@ -361,6 +350,12 @@ pub fn op_read_source(
     };
     if let Some(z) = v.downcast_ref::<ZSetValue>() {
         return Ok(Some(z.to_pairs()));
+    }
+    // A set's members all score 1, as Redis reads a set source.
+    if let Some(set) = v.downcast_ref::<SetValue>() {
+        let mut out = Vec::with_capacity(set.len());
+        set.for_each(|m| out.push((m.to_vec(), 1.0)));
+        return Ok(Some(out));
     }
     Err(CmdError::WrongType)
 }
@@ -491,7 +486,7 @@ fn zadd_generic(ctx: &mut CmdCtx<'_>, args: &Args<'_>, mut f: ZaddFlags, from: u
             "ERR XX and NX options at the same time are not compatible",
         ));
     }
-    if (f.gt && f.nx) || (f.lt && f.nx) || (f.gt && f.lt) {
+    if (f.nx && (f.gt || f.lt)) || (f.gt && f.lt) {
         return Err(CmdError::raw(
             "ERR GT, LT, and/or NX options at the same time are not compatible",
         ));
@@ -823,7 +818,7 @@ fn op_zrandmember(z: &ZSetValue, count: i64, seed: u64) -> Vec<(Vec<u8>, f64)> {
     }
     // Distinct ranks: a partial Fisher-Yates over rank indices when n is a large share,
     // else rejection sampling.
-    let mut ranks: Vec<usize> = if n * 3 > len {
+    let ranks: Vec<usize> = if n * 3 > len {
         let mut all: Vec<usize> = (0..len).collect();
         for i in 0..n {
             let j = i + rng.below(len - i);
@@ -842,7 +837,6 @@ fn op_zrandmember(z: &ZSetValue, count: i64, seed: u64) -> Vec<(Vec<u8>, f64)> {
         }
         out
     };
-    ranks.iter_mut().for_each(|_| {});
     ranks
         .into_iter()
         .map(|r| z.at(r).expect("rank in range"))
@@ -873,6 +867,9 @@ fn cmd_zrandmember(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
         return Err(CmdError::Syntax);
     }
     let withscores = args.len() == 4;
+    if withscores && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&count) {
+        return Err(CmdError::raw("ERR value is out of range"));
+    }
     let items = ctx.exec.single_key(key_hash(key), LockMode::Shared, &|s| {
         read_zset(s, db, key, now, |z| match z {
             Some(z) if count != 0 => op_zrandmember(z, count, seed),
@@ -1021,6 +1018,10 @@ mod tests {
             ("", None),
             ("abc", None),
             ("1e", None),
+            ("1.e3", Some(1000.0)),
+            ("1E3", Some(1000.0)),
+            ("-.5", Some(-0.5)),
+            (".e3", None),
         ] {
             assert_eq!(parse_score_strict(t.as_bytes()), want, "{t}");
         }
