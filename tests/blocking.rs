@@ -193,11 +193,14 @@ fn client_unblock_ends_a_wait_as_timeout_or_error() {
 fn a_client_that_disconnects_while_blocked_pops_nothing() {
     let server = server(4);
     let addr = server.addr();
+    let mut waiters = Vec::new();
     for _ in 0..10 {
         let mut w = Client::connect(addr);
         send(&mut w, &["BLPOP", "gone", "other", "0"]);
-        drop(w);
+        waiters.push(w);
     }
+    wait_blocked(addr, 10);
+    drop(waiters);
     // The server notices each disconnect and drops the registration.
     wait_blocked(addr, 0);
     let mut c = Client::connect(addr);

@@ -118,7 +118,7 @@ fn mixed_collection_streams_match_redis_server() {
         let mut theirs = Client::connect(([127, 0, 0, 1], redis.port).into());
         ours.cmd(&["FLUSHALL"]);
         theirs.cmd(&["FLUSHALL"]);
-        let mut r = Rng(seed * 0x9e37_79b9_7f4a_7c15);
+        let mut r = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
         let mut history: Vec<String> = Vec::new();
         for step in 0..1500 {
             let in_multi = r.below(20) == 0;

@@ -21,23 +21,39 @@
 
 use std::fmt;
 
-/// Strings up to this length get the 1-byte header.
-const STR6_MAX: usize = 63;
-/// Strings up to this length get the 2-byte header.
-const STR12_MAX: usize = 4095;
-
-const ENC_STR32: u8 = 0xF0;
-const ENC_I16: u8 = 0xF1;
-const ENC_I24: u8 = 0xF2;
-const ENC_I32: u8 = 0xF3;
-const ENC_I64: u8 = 0xF4;
+#[path = "listpack_enc.rs"]
+mod enc;
+use enc::{backlen_size, body_len_at, decode, entry_len_at, read_backlen, Enc};
+pub use enc::{format_i64, parse_canonical_i64};
 
 /// A packed sequence of string / integer entries in one allocation.
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Default)]
 pub struct Listpack {
+    /// `buf[..start]` is a gap left by deletions at the head (so popping the first entry
+    /// moves no bytes); entries are `buf[start..]`. Positions are offsets into `buf`.
     buf: Vec<u8>,
     count: u32,
+    start: u32,
 }
+
+impl Clone for Listpack {
+    /// An exact copy of the entries, without the gap.
+    fn clone(&self) -> Listpack {
+        Listpack {
+            buf: self.as_bytes().to_vec(),
+            count: self.count,
+            start: 0,
+        }
+    }
+}
+
+impl PartialEq for Listpack {
+    fn eq(&self, other: &Listpack) -> bool {
+        self.count == other.count && self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for Listpack {}
 
 /// An entry's value: bytes borrowed from the listpack, or an integer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,265 +71,6 @@ impl LpPos {
     pub fn offset(self) -> usize {
         self.0 as usize
     }
-}
-
-/// How a value will be stored: decided once, then sized and written.
-#[derive(Clone, Copy)]
-enum Enc<'a> {
-    Str(&'a [u8]),
-    Int(i64),
-}
-
-impl<'a> Enc<'a> {
-    fn of(v: &'a [u8]) -> Enc<'a> {
-        match parse_canonical_i64(v) {
-            Some(i) => Enc::Int(i),
-            None => Enc::Str(v),
-        }
-    }
-
-    /// Header + data bytes.
-    fn body_len(self) -> usize {
-        match self {
-            Enc::Int(i) => int_body_len(i),
-            Enc::Str(s) => {
-                let l = s.len();
-                if l <= STR6_MAX {
-                    1 + l
-                } else if l <= STR12_MAX {
-                    2 + l
-                } else {
-                    5 + l
-                }
-            }
-        }
-    }
-
-    fn total_len(self) -> usize {
-        let b = self.body_len();
-        b + backlen_size(b)
-    }
-
-    /// Writes the whole entry into `out`, which is exactly `total_len()` bytes.
-    fn write(self, out: &mut [u8]) {
-        let body = self.body_len();
-        match self {
-            Enc::Int(i) => write_int(i, out),
-            Enc::Str(s) => {
-                let l = s.len();
-                let h = if l <= STR6_MAX {
-                    out[0] = 0x80 | l as u8;
-                    1
-                } else if l <= STR12_MAX {
-                    out[0] = 0xE0 | (l >> 8) as u8;
-                    out[1] = l as u8;
-                    2
-                } else {
-                    out[0] = ENC_STR32;
-                    out[1..5].copy_from_slice(&(l as u32).to_le_bytes());
-                    5
-                };
-                out[h..h + l].copy_from_slice(s);
-            }
-        }
-        write_backlen(body, &mut out[body..]);
-    }
-}
-
-fn int_body_len(i: i64) -> usize {
-    if (0..=127).contains(&i) {
-        1
-    } else if (-4096..=4095).contains(&i) {
-        2
-    } else if i16::try_from(i).is_ok() {
-        3
-    } else if (-(1 << 23)..(1 << 23)).contains(&i) {
-        4
-    } else if i32::try_from(i).is_ok() {
-        5
-    } else {
-        9
-    }
-}
-
-fn write_int(i: i64, out: &mut [u8]) {
-    let le = i.to_le_bytes();
-    match int_body_len(i) {
-        1 => out[0] = i as u8,
-        2 => {
-            let u = (i as u16) & 0x1FFF;
-            out[0] = 0xC0 | (u >> 8) as u8;
-            out[1] = u as u8;
-        }
-        3 => {
-            out[0] = ENC_I16;
-            out[1..3].copy_from_slice(&le[..2]);
-        }
-        4 => {
-            out[0] = ENC_I24;
-            out[1..4].copy_from_slice(&le[..3]);
-        }
-        5 => {
-            out[0] = ENC_I32;
-            out[1..5].copy_from_slice(&le[..4]);
-        }
-        _ => {
-            out[0] = ENC_I64;
-            out[1..9].copy_from_slice(&le);
-        }
-    }
-}
-
-fn backlen_size(body: usize) -> usize {
-    match body {
-        0..=0x7F => 1,
-        0x80..=0x3FFF => 2,
-        0x4000..=0x1F_FFFF => 3,
-        0x20_0000..=0xFFF_FFFF => 4,
-        _ => 5,
-    }
-}
-
-/// Writes `body` in 7-bit groups, least significant group last (rightmost).
-fn write_backlen(body: usize, out: &mut [u8]) {
-    let n = backlen_size(body);
-    for (i, b) in out[..n].iter_mut().enumerate() {
-        let group = n - 1 - i;
-        let more = if group < n - 1 { 0x80 } else { 0 };
-        *b = ((body >> (7 * group)) & 0x7F) as u8 | more;
-    }
-}
-
-/// Reads the backlen ending just before `end`: (body length, backlen bytes).
-fn read_backlen(buf: &[u8], end: usize) -> (usize, usize) {
-    let mut val = 0usize;
-    let mut i = end;
-    let mut shift = 0;
-    loop {
-        i -= 1;
-        let b = buf[i];
-        val |= ((b & 0x7F) as usize) << shift;
-        shift += 7;
-        if b & 0x80 == 0 {
-            return (val, end - i);
-        }
-    }
-}
-
-/// Decodes the entry starting at `p`: (value, header + data length).
-#[inline]
-fn decode(buf: &[u8], p: usize) -> (LpValue<'_>, usize) {
-    let h = buf[p];
-    if h < 0x80 {
-        (LpValue::Int(h as i64), 1)
-    } else if h < 0xC0 {
-        let l = (h & 0x3F) as usize;
-        (LpValue::Str(&buf[p + 1..p + 1 + l]), 1 + l)
-    } else if h < 0xE0 {
-        let u = (((h & 0x1F) as i64) << 8) | buf[p + 1] as i64;
-        let v = if u & 0x1000 != 0 { u - 0x2000 } else { u };
-        (LpValue::Int(v), 2)
-    } else if h < 0xF0 {
-        let l = (((h & 0x0F) as usize) << 8) | buf[p + 1] as usize;
-        (LpValue::Str(&buf[p + 2..p + 2 + l]), 2 + l)
-    } else {
-        let sign_ext = |bytes: &[u8]| -> i64 {
-            let mut le = [0u8; 8];
-            le[..bytes.len()].copy_from_slice(bytes);
-            let shift = 64 - 8 * bytes.len() as u32;
-            (i64::from_le_bytes(le) << shift) >> shift
-        };
-        match h {
-            ENC_STR32 => {
-                let l = u32::from_le_bytes(buf[p + 1..p + 5].try_into().unwrap()) as usize;
-                (LpValue::Str(&buf[p + 5..p + 5 + l]), 5 + l)
-            }
-            ENC_I16 => (LpValue::Int(sign_ext(&buf[p + 1..p + 3])), 3),
-            ENC_I24 => (LpValue::Int(sign_ext(&buf[p + 1..p + 4])), 4),
-            ENC_I32 => (LpValue::Int(sign_ext(&buf[p + 1..p + 5])), 5),
-            ENC_I64 => (LpValue::Int(sign_ext(&buf[p + 1..p + 9])), 9),
-            _ => unreachable!("corrupt listpack header {h:#x}"),
-        }
-    }
-}
-
-/// Header + data length of the entry at `p`, without building its value.
-#[inline]
-fn body_len_at(buf: &[u8], p: usize) -> usize {
-    let h = buf[p];
-    if h < 0x80 {
-        1
-    } else if h < 0xC0 {
-        1 + (h & 0x3F) as usize
-    } else if h < 0xE0 {
-        2
-    } else if h < 0xF0 {
-        2 + ((((h & 0x0F) as usize) << 8) | buf[p + 1] as usize)
-    } else {
-        match h {
-            ENC_STR32 => 5 + u32::from_le_bytes(buf[p + 1..p + 5].try_into().unwrap()) as usize,
-            ENC_I16 => 3,
-            ENC_I24 => 4,
-            ENC_I32 => 5,
-            _ => 9,
-        }
-    }
-}
-
-#[inline]
-fn entry_len_at(buf: &[u8], p: usize) -> usize {
-    let b = body_len_at(buf, p);
-    b + backlen_size(b)
-}
-
-/// `Some(i)` when `v` is exactly `i.to_string()` (no sign on zero, no leading zeros, no '+').
-pub fn parse_canonical_i64(v: &[u8]) -> Option<i64> {
-    if v.is_empty() || v.len() > 20 {
-        return None;
-    }
-    let (neg, digits) = if v[0] == b'-' {
-        (true, &v[1..])
-    } else {
-        (false, v)
-    };
-    if digits.is_empty() || (digits[0] == b'0' && (digits.len() > 1 || neg)) {
-        return None;
-    }
-    let mut acc: u64 = 0;
-    for &d in digits {
-        if !d.is_ascii_digit() {
-            return None;
-        }
-        acc = acc.checked_mul(10)?.checked_add((d - b'0') as u64)?;
-    }
-    if neg {
-        if acc > i64::MAX as u64 + 1 {
-            None
-        } else {
-            Some((acc as i64).wrapping_neg())
-        }
-    } else {
-        i64::try_from(acc).ok()
-    }
-}
-
-/// Decimal digits of `i` into `buf`, returning the used tail.
-pub fn format_i64(i: i64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut n = i.unsigned_abs();
-    let mut at = buf.len();
-    loop {
-        at -= 1;
-        buf[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    if i < 0 {
-        at -= 1;
-        buf[at] = b'-';
-    }
-    &buf[at..]
 }
 
 /// A value to compare many entries against, its kind decided once: an integer probe only
@@ -400,6 +157,7 @@ impl Listpack {
         Listpack {
             buf: Vec::new(),
             count: 0,
+            start: 0,
         }
     }
 
@@ -408,6 +166,7 @@ impl Listpack {
         Listpack {
             buf: Vec::with_capacity(bytes),
             count: 0,
+            start: 0,
         }
     }
 
@@ -427,7 +186,21 @@ impl Listpack {
 
     /// Bytes in use, what node-size limits compare against, O(1).
     pub fn data_bytes(&self) -> usize {
-        self.buf.len()
+        self.buf.len() - self.start as usize
+    }
+
+    fn head(&self) -> usize {
+        self.start as usize
+    }
+
+    /// Drops the head gap (moving the entries down); returns by how much positions moved.
+    fn close_gap(&mut self) -> usize {
+        let gap = self.head();
+        if gap > 0 {
+            self.buf.drain(..gap);
+            self.start = 0;
+        }
+        gap
     }
 
     /// Bytes an entry holding `v` would take (to check a size limit before inserting).
@@ -439,11 +212,23 @@ impl Listpack {
     /// allocator may keep a shrunk block in place at its old size (mimalloc does down to half),
     /// which would save nothing.
     pub fn shrink_to_fit(&mut self) {
-        if self.buf.capacity() > self.buf.len() {
-            let mut exact = Vec::with_capacity(self.buf.len());
-            exact.extend_from_slice(&self.buf);
+        if self.buf.capacity() > self.data_bytes() {
+            let mut exact = Vec::with_capacity(self.data_bytes());
+            exact.extend_from_slice(self.as_bytes());
             self.buf = exact;
+            self.start = 0;
         }
+    }
+
+    /// Makes room for `extra` more bytes at the end, using up the head gap before growing;
+    /// returns by how much existing positions moved down.
+    fn make_room(&mut self, extra: usize) -> usize {
+        if self.buf.len() + extra <= self.buf.capacity() {
+            return 0;
+        }
+        let shift = self.close_gap();
+        self.reserve(extra);
+        shift
     }
 
     /// Grows capacity by at least `extra` bytes, in steps of 1/8 rather than doubling: a small
@@ -458,13 +243,29 @@ impl Listpack {
         }
     }
 
-    fn insert_enc(&mut self, at: usize, e: Enc<'_>) {
+    /// Inserts at `at`. `end_write` (pushes at either end) may use the head gap, or close it
+    /// to make room; a middle insert leaves it alone, so that after `insert_before(p, ..)` the
+    /// new entry is at `p` (callers that insert a pair rely on it).
+    fn insert_enc(&mut self, at: usize, e: Enc<'_>, end_write: bool) {
         let n = e.total_len();
         assert!(
-            self.buf.len() + n <= u32::MAX as usize,
+            self.data_bytes() + n <= u32::MAX as usize,
             "listpack larger than 4 GiB"
         );
-        self.reserve(n);
+        if end_write && at == self.head() && n <= self.head() {
+            // Into the head gap: nothing moves.
+            let from = at - n;
+            e.write(&mut self.buf[from..at]);
+            self.start = from as u32;
+            self.count += 1;
+            return;
+        }
+        let at = if end_write {
+            at - self.make_room(n)
+        } else {
+            self.reserve(n);
+            at
+        };
         let old = self.buf.len();
         self.buf.resize(old + n, 0);
         self.buf.copy_within(at..old, at + n);
@@ -473,19 +274,19 @@ impl Listpack {
     }
 
     pub fn push_back(&mut self, v: &[u8]) {
-        self.insert_enc(self.buf.len(), Enc::of(v));
+        self.insert_enc(self.buf.len(), Enc::of(v), true);
     }
 
     pub fn push_front(&mut self, v: &[u8]) {
-        self.insert_enc(0, Enc::of(v));
+        self.insert_enc(self.head(), Enc::of(v), true);
     }
 
     pub fn push_int_back(&mut self, v: i64) {
-        self.insert_enc(self.buf.len(), Enc::Int(v));
+        self.insert_enc(self.buf.len(), Enc::Int(v), true);
     }
 
     pub fn push_int_front(&mut self, v: i64) {
-        self.insert_enc(0, Enc::Int(v));
+        self.insert_enc(self.head(), Enc::Int(v), true);
     }
 
     /// Appends an entry of another listpack without re-parsing its text.
@@ -494,11 +295,11 @@ impl Listpack {
             LpValue::Str(s) => Enc::Str(s),
             LpValue::Int(i) => Enc::Int(i),
         };
-        self.insert_enc(self.buf.len(), e);
+        self.insert_enc(self.buf.len(), e, true);
     }
 
     pub fn first(&self) -> Option<LpPos> {
-        (self.count > 0).then_some(LpPos(0))
+        (self.count > 0).then_some(LpPos(self.start))
     }
 
     pub fn last(&self) -> Option<LpPos> {
@@ -517,7 +318,7 @@ impl Listpack {
 
     pub fn prev(&self, p: LpPos) -> Option<LpPos> {
         let end = p.0 as usize;
-        if end == 0 {
+        if end <= self.head() {
             return None;
         }
         let (body, bl) = read_backlen(&self.buf, end);
@@ -533,7 +334,7 @@ impl Listpack {
             return None;
         }
         if i <= n / 2 {
-            let mut p = LpPos(0);
+            let mut p = LpPos(self.start);
             for _ in 0..i {
                 p = LpPos(p.0 + entry_len_at(&self.buf, p.0 as usize) as u32);
             }
@@ -557,12 +358,12 @@ impl Listpack {
     }
 
     pub fn insert_before(&mut self, p: LpPos, v: &[u8]) {
-        self.insert_enc(p.0 as usize, Enc::of(v));
+        self.insert_enc(p.0 as usize, Enc::of(v), false);
     }
 
     pub fn insert_after(&mut self, p: LpPos, v: &[u8]) {
         let at = p.0 as usize + entry_len_at(&self.buf, p.0 as usize);
-        self.insert_enc(at, Enc::of(v));
+        self.insert_enc(at, Enc::of(v), false);
     }
 
     /// Replaces the entry at `p` (which keeps its position).
@@ -572,6 +373,7 @@ impl Listpack {
         let e = Enc::of(v);
         let n = e.total_len();
         if n > old {
+            // Not make_room: `p` must keep its position, so the gap stays.
             self.reserve(n - old);
         }
         let tail = at + old;
@@ -590,8 +392,18 @@ impl Listpack {
     pub fn delete(&mut self, p: LpPos) -> Option<LpPos> {
         let at = p.0 as usize;
         let n = entry_len_at(&self.buf, at);
-        self.buf.drain(at..at + n);
         self.count -= 1;
+        if self.count == 0 {
+            self.buf.clear();
+            self.start = 0;
+            return None;
+        }
+        if at == self.head() {
+            // The head entry becomes gap: nothing moves (a queue's pops stay O(1)).
+            self.start += n as u32;
+            return Some(LpPos(self.start));
+        }
+        self.buf.drain(at..at + n);
         (at < self.buf.len()).then_some(p)
     }
 
@@ -604,6 +416,7 @@ impl Listpack {
         if index == 0 && count == self.len() {
             self.buf.clear();
             self.count = 0;
+            self.start = 0;
             return;
         }
         let start = self.seek(index as i64).expect("index checked").0 as usize;
@@ -611,7 +424,11 @@ impl Listpack {
         for _ in 0..count {
             end += entry_len_at(&self.buf, end);
         }
-        self.buf.drain(start..end);
+        if start == self.head() {
+            self.start = end as u32;
+        } else {
+            self.buf.drain(start..end);
+        }
         self.count -= count as u32;
     }
 
@@ -625,16 +442,21 @@ impl Listpack {
         self.buf.truncate(at);
         let moved = self.count - index as u32;
         self.count = index as u32;
+        if self.count == 0 {
+            self.buf.clear();
+            self.start = 0;
+        }
         Listpack {
             buf: tail,
             count: moved,
+            start: 0,
         }
     }
 
     /// Appends all entries of `other` (for node merges).
     pub fn append(&mut self, other: &Listpack) {
-        self.reserve(other.buf.len());
-        self.buf.extend_from_slice(&other.buf);
+        self.make_room(other.data_bytes());
+        self.buf.extend_from_slice(other.as_bytes());
         self.count += other.count;
     }
 
@@ -668,7 +490,7 @@ impl Listpack {
     pub fn iter(&self) -> LpIter<'_> {
         LpIter {
             buf: &self.buf,
-            front: 0,
+            front: self.head(),
             back: self.buf.len(),
             left: self.count as usize,
         }
@@ -719,7 +541,7 @@ impl Listpack {
 
     /// The raw encoded bytes (for compression / serialization).
     pub fn as_bytes(&self) -> &[u8] {
-        &self.buf
+        &self.buf[self.head()..]
     }
 
     /// Rebuilds a listpack from `as_bytes()` output and its entry count.
@@ -730,6 +552,7 @@ impl Listpack {
         let lp = Listpack {
             buf,
             count: count as u32,
+            start: 0,
         };
         debug_assert_eq!(lp.iter().count(), count);
         lp
@@ -737,7 +560,8 @@ impl Listpack {
 
     /// The bytes and the entry count: the inverse of [`Listpack::from_raw`], for owners that
     /// keep the buffer in a thinner form between writes.
-    pub fn into_raw(self) -> (Vec<u8>, usize) {
+    pub fn into_raw(mut self) -> (Vec<u8>, usize) {
+        self.close_gap();
         (self.buf, self.count as usize)
     }
 }

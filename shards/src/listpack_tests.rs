@@ -74,6 +74,9 @@ enum Op {
     Delete(usize),
     DeleteRange(usize, usize),
     SplitAppend(usize),
+    /// Deletes the first entry (into the head gap).
+    PopFront,
+    IntoRaw,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -87,6 +90,8 @@ fn op() -> impl Strategy<Value = Op> {
         2 => any::<usize>().prop_map(Op::Delete),
         1 => (any::<usize>(), 0usize..5).prop_map(|(i, n)| Op::DeleteRange(i, n)),
         1 => any::<usize>().prop_map(Op::SplitAppend),
+        4 => Just(Op::PopFront),
+        1 => Just(Op::IntoRaw),
     ]
 }
 
@@ -129,6 +134,16 @@ proptest! {
                     lp.delete_range(i, n);
                     let end = (i + n).min(model.len());
                     if i < model.len() { model.drain(i..end); }
+                }
+                Op::PopFront if !model.is_empty() => {
+                    let next = lp.delete(lp.first().unwrap());
+                    model.remove(0);
+                    prop_assert_eq!(next, lp.first());
+                }
+                Op::IntoRaw => {
+                    let (buf, n) = std::mem::take(&mut lp).into_raw();
+                    prop_assert_eq!(buf.len(), Listpack::from_raw(buf.clone(), n).data_bytes());
+                    lp = Listpack::from_raw(buf, n);
                 }
                 Op::SplitAppend(i) => {
                     let i = if model.is_empty() { 0 } else { i % (model.len() + 1) };

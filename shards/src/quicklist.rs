@@ -120,7 +120,9 @@ impl Node {
             return;
         }
         *self = Node::Lz4 {
-            bytes: packed.into_boxed_slice(),
+            // A fresh exact allocation: shrinking the compressor's worst-case buffer in place
+            // could keep its whole block.
+            bytes: Box::from(&packed[..]),
             raw_len: raw.len() as u32,
             count: lp.len() as u32,
         };
@@ -277,8 +279,26 @@ impl QuickList {
         self.node_heap -= node.heap();
     }
 
-    /// Splits node `i` in two halves when a write left it over the node limits.
+    /// Splits node `i` (in halves, as often as needed) when a write left it over the node
+    /// limits, then settles every node the split made or moved: a node placed while the list
+    /// was shorter may have become inner since.
     fn split_if_over(&mut self, i: usize) {
+        let before = self.nodes.len();
+        self.split_rec(i);
+        let added = self.nodes.len() - before;
+        if added > 0 {
+            // The new nodes, and the nodes within `depth` of them: those crossed the border
+            // between the plain ends and the compressed inside when the list grew.
+            let d = self.depth as usize;
+            let last = (i + added + d).min(self.nodes.len() - 1);
+            for k in i.saturating_sub(d)..=last {
+                self.settle(k);
+            }
+            self.settle_ends();
+        }
+    }
+
+    fn split_rec(&mut self, i: usize) {
         if self.nodes[i].count() < 2 || !self.exceeds(&self.nodes[i]) {
             return;
         }
@@ -290,11 +310,8 @@ impl QuickList {
         });
         self.insert_node(i + 1, tail);
         // Halves by count may still be over when sizes are uneven: split them in turn.
-        self.split_if_over(i + 1);
-        self.split_if_over(i);
-        self.settle(i);
-        self.settle(i + 1);
-        self.settle_ends();
+        self.split_rec(i + 1);
+        self.split_rec(i);
     }
 
     // ---- ends ---------------------------------------------------------------------------

@@ -22,6 +22,7 @@ use damselfly_runtime::clock;
 use damselfly_shards::{
     CollectionLimits, CompactValue, FixedHasher, GlobPattern, ObjType, SetMember, SetValue,
 };
+use std::cell::Cell;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -38,11 +39,21 @@ pub(crate) fn set_ref(v: &CompactValue) -> OpResult<&SetValue> {
     v.downcast_ref::<SetValue>().ok_or(CmdError::WrongType)
 }
 
-/// A fresh random seed per command (shards take randomness as plain numbers).
+/// A fresh random seed per command, from a per-thread sequence seeded once from the clock (no
+/// clock read per command).
 pub(crate) fn random_seed() -> u64 {
-    static SEQ: AtomicU64 = AtomicU64::new(0x2545_f491_4f6c_dd1d);
-    let seq = SEQ.fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed);
-    FixedHasher::hash_u64(clock::wall_now_us() ^ seq)
+    thread_local!(static STATE: Cell<u64> = const { Cell::new(0) });
+    STATE.with(|state| {
+        let mut x = state.get();
+        if x == 0 {
+            static THREADS: AtomicU64 = AtomicU64::new(0);
+            let n = THREADS.fetch_add(1, Ordering::Relaxed);
+            x = FixedHasher::hash_u64(clock::wall_now_us() ^ n.rotate_left(32)) | 1;
+        }
+        x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        state.set(x);
+        FixedHasher::hash_u64(x)
+    })
 }
 
 /// splitmix64: the random numbers one command draws from its seed.
