@@ -322,7 +322,7 @@ mod tests {
         let mut cursor = 0;
         let mut removed = 0;
         let name = |i: u32| {
-            if i % 7 == 0 {
+            if i.is_multiple_of(7) {
                 format!("m{i}-{}", "x".repeat(200))
             } else {
                 format!("m{i}")
