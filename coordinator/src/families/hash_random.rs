@@ -4,21 +4,14 @@ use crate::args::{eq_ignore_case, parse_i64, Args};
 use crate::ctx::CmdCtx;
 use crate::error::{CmdError, CmdResult, OpResult};
 use crate::families::hash_family::{bulk_lp, now_ms, read_hash};
-use crate::families::keyspace_family::parse_scan_cursor;
+use crate::families::keyspace_family::{self, parse_scan_cursor};
+use crate::random::random_seed;
 use crate::registry::{flags::*, CommandSpec};
 use crate::shard::{key_hash, Shard};
 use crate::tx::locks::LockMode;
 use damselfly_protocol::{ReplyWriter, RespVersion};
 use damselfly_shards::listpack::LpValue;
 use damselfly_shards::{FixedHasher, GlobPattern, HashValue};
-use std::sync::atomic::{AtomicU64, Ordering};
-
-/// A fresh random u64 per command (the shards take randomness as plain numbers).
-fn random_seed() -> u64 {
-    static SEQ: AtomicU64 = AtomicU64::new(0x2545_f491_4f6c_dd1d);
-    let seq = SEQ.fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed);
-    FixedHasher::hash_u64(damselfly_runtime::clock::wall_now_us() ^ seq)
-}
 
 /// The seed of the `i`-th draw of a command: independent of the others.
 fn draw_seed(base: u64, i: u64) -> u64 {
@@ -162,28 +155,8 @@ struct ScanOpts {
 }
 
 fn parse_scan_opts(args: &Args<'_>) -> OpResult<ScanOpts> {
-    let mut opts = ScanOpts {
-        count: 10,
-        pattern: None,
-    };
-    let mut i = 3;
-    while i < args.len() {
-        let (opt, has_value) = (args.get(i), i + 1 < args.len());
-        if eq_ignore_case(opt, "count") && has_value {
-            let n = parse_i64(args.get(i + 1))?;
-            if n < 1 {
-                return Err(CmdError::Syntax);
-            }
-            opts.count = usize::try_from(n).unwrap_or(usize::MAX);
-        } else if eq_ignore_case(opt, "match") && has_value {
-            let p = GlobPattern::new(args.get(i + 1), false);
-            opts.pattern = (!p.matches_all()).then_some(p);
-        } else {
-            return Err(CmdError::Syntax);
-        }
-        i += 2;
-    }
-    Ok(opts)
+    let (count, pattern) = keyspace_family::parse_scan_options(args, 3)?;
+    Ok(ScanOpts { count, pattern })
 }
 
 fn op_hscan(

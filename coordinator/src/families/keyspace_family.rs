@@ -18,13 +18,14 @@ use crate::ctx::CmdCtx;
 use crate::error::{CmdError, CmdResult, OpResult};
 use crate::exec::Exec;
 use crate::keys::KeyPlan;
+use crate::random::random_seed;
 use crate::registry::{flags::*, CommandSpec, Handler};
 use crate::shard::{key_hash, shard_of, Shard};
 use crate::tx::locks::LockMode;
 use damselfly_runtime::clock;
 use damselfly_shards::db_slice::KeyExpiry;
 use damselfly_shards::{CompactValue, Encoding, FixedHasher, GlobPattern, ObjType};
-use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicPtr, Ordering};
 
 fn now_ms() -> u64 {
     clock::wall_now_ms()
@@ -68,13 +69,6 @@ impl<T: Send> Drop for Handoff<T> {
     fn drop(&mut self) {
         drop(self.take());
     }
-}
-
-/// A random u64 for RANDOMKEY (the shards take randomness as plain numbers).
-fn random_u64() -> u64 {
-    static SEQ: AtomicU64 = AtomicU64::new(0x9e37_79b9_7f4a_7c15);
-    let seq = SEQ.fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed);
-    FixedHasher::hash_u64(clock::wall_now_us() ^ seq)
 }
 
 /// `getIntFromObjectOrReply` with a message: an integer that fits a C int, else `err`.
@@ -609,6 +603,30 @@ fn scan_cursor_decode(cursor: u64) -> (usize, u64) {
     )
 }
 
+/// HSCAN/SSCAN/ZSCAN's options from `from` on: COUNT (default 10, at least 1) and MATCH (None
+/// when it matches everything).
+pub fn parse_scan_options(args: &Args<'_>, from: usize) -> OpResult<(usize, Option<GlobPattern>)> {
+    let (mut count, mut pattern) = (10usize, None);
+    let mut i = from;
+    while i < args.len() {
+        let (opt, has_value) = (args.get(i), i + 1 < args.len());
+        if eq_ignore_case(opt, "count") && has_value {
+            let n = parse_i64(args.get(i + 1))?;
+            if n < 1 {
+                return Err(CmdError::Syntax);
+            }
+            count = usize::try_from(n).unwrap_or(usize::MAX);
+        } else if eq_ignore_case(opt, "match") && has_value {
+            let p = GlobPattern::new(args.get(i + 1), false);
+            pattern = (!p.matches_all()).then_some(p);
+        } else {
+            return Err(CmdError::Syntax);
+        }
+        i += 2;
+    }
+    Ok((count, pattern))
+}
+
 /// Redis's cursor parsing (`strtoul`): optional sign, decimal digits, no leading space; an
 /// empty string is 0 and a negative value wraps.
 pub fn parse_scan_cursor(a: &[u8]) -> OpResult<u64> {
@@ -715,7 +733,7 @@ fn cmd_randomkey(ctx: &mut CmdCtx<'_>, _args: &Args<'_>) -> CmdResult {
         .enumerate()
         .filter(|(_, n)| *n > 0)
         .collect();
-    let mut random = random_u64();
+    let mut random = random_seed();
     while !candidates.is_empty() {
         let total: usize = candidates.iter().map(|(_, n)| n).sum();
         let mut pick = (random % total as u64) as usize;

@@ -8,23 +8,19 @@
 //! SISMEMBER SMISMEMBER SMEMBERS SRANDMEMBER SSCAN and the algebra's sources.
 
 use super::set_algebra;
-use crate::args::{eq_ignore_case, parse_i64, Args};
+use crate::args::{parse_i64, Args};
 use crate::ctx::CmdCtx;
 use crate::error::{CmdError, CmdResult, OpResult};
-use crate::families::keyspace_family::parse_scan_cursor;
+use crate::families::keyspace_family::{self, parse_scan_cursor};
 use crate::families::string_family::count_lookup;
 use crate::keys::KeyPlan;
+use crate::random::random_seed;
 use crate::registry::{flags::*, CommandSpec, Handler};
 use crate::shard::{key_hash, shard_of, Shard};
 use crate::tx::locks::LockMode;
 use damselfly_protocol::{ReplyWriter, RespVersion};
-use damselfly_runtime::clock;
-use damselfly_shards::{
-    CollectionLimits, CompactValue, FixedHasher, GlobPattern, ObjType, SetMember, SetValue,
-};
-use std::cell::Cell;
+use damselfly_shards::{CollectionLimits, CompactValue, GlobPattern, ObjType, SetMember, SetValue};
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The batch's wall clock (see `ProactorState::batch_now_ms`).
 pub(crate) fn now_ms() -> u64 {
@@ -37,23 +33,6 @@ pub(crate) fn set_ref(v: &CompactValue) -> OpResult<&SetValue> {
         return Err(CmdError::WrongType);
     }
     v.downcast_ref::<SetValue>().ok_or(CmdError::WrongType)
-}
-
-/// A fresh random seed per command, from a per-thread sequence seeded once from the clock (no
-/// clock read per command).
-pub(crate) fn random_seed() -> u64 {
-    thread_local!(static STATE: Cell<u64> = const { Cell::new(0) });
-    STATE.with(|state| {
-        let mut x = state.get();
-        if x == 0 {
-            static THREADS: AtomicU64 = AtomicU64::new(0);
-            let n = THREADS.fetch_add(1, Ordering::Relaxed);
-            x = FixedHasher::hash_u64(clock::wall_now_us() ^ n.rotate_left(32)) | 1;
-        }
-        x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        state.set(x);
-        FixedHasher::hash_u64(x)
-    })
 }
 
 /// splitmix64: the random numbers one command draws from its seed.
@@ -609,24 +588,7 @@ fn cmd_smove(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
 fn cmd_sscan(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     let (db, key, now) = (ctx.db(), args.get(1), now_ms());
     let cursor = parse_scan_cursor(args.get(2))?;
-    let (mut count, mut pattern) = (10usize, None);
-    let mut i = 3;
-    while i < args.len() {
-        let (opt, has_value) = (args.get(i), i + 1 < args.len());
-        if eq_ignore_case(opt, "count") && has_value {
-            let n = parse_i64(args.get(i + 1))?;
-            if n < 1 {
-                return Err(CmdError::Syntax);
-            }
-            count = usize::try_from(n).unwrap_or(usize::MAX);
-        } else if eq_ignore_case(opt, "match") && has_value {
-            let p = GlobPattern::new(args.get(i + 1), false);
-            pattern = (!p.matches_all()).then_some(p);
-        } else {
-            return Err(CmdError::Syntax);
-        }
-        i += 2;
-    }
+    let (count, pattern) = keyspace_family::parse_scan_options(args, 3)?;
     let (next, out) = one_key(ctx, key, LockMode::Shared, &|s| {
         op_sscan(s, db, key, cursor, count, pattern.as_ref(), now)
     })?;

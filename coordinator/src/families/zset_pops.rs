@@ -6,6 +6,7 @@ use crate::args::{eq_ignore_case, parse_i64, Args};
 use crate::ctx::CmdCtx;
 use crate::error::{CmdError, CmdResult, OpResult};
 use crate::keys::KeyPlan;
+use crate::random::random_seed;
 use crate::shard::{key_hash, Shard};
 use crate::tx::locks::LockMode;
 use damselfly_shards::zset::ZSetValue;
@@ -181,20 +182,6 @@ pub(crate) fn cmd_zmpop(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
 
 // ---- ZRANDMEMBER ------------------------------------------------------------------------
 
-/// A xorshift step seeded per call from the clock and a counter (randomness without locks).
-fn random_seed() -> u64 {
-    use std::cell::Cell;
-    thread_local!(static STATE: Cell<u64> = const { Cell::new(0x9e37_79b9_7f4a_7c15) });
-    STATE.with(|s| {
-        let mut x = s.get() ^ damselfly_runtime::clock::wall_now_ms().rotate_left(17);
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        s.set(x);
-        x
-    })
-}
-
 struct Rng(u64);
 
 impl Rng {
@@ -287,25 +274,7 @@ pub(crate) fn cmd_zrandmember(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResul
 
 /// ZSCAN's COUNT and MATCH.
 fn parse_scan_opts(args: &Args<'_>) -> OpResult<(usize, Option<GlobPattern>)> {
-    let (mut count, mut pattern) = (10usize, None);
-    let mut i = 3;
-    while i < args.len() {
-        let (opt, has_value) = (args.get(i), i + 1 < args.len());
-        if eq_ignore_case(opt, "count") && has_value {
-            let n = parse_i64(args.get(i + 1))?;
-            if n < 1 {
-                return Err(CmdError::Syntax);
-            }
-            count = n as usize;
-        } else if eq_ignore_case(opt, "match") && has_value {
-            let p = GlobPattern::new(args.get(i + 1), false);
-            pattern = (!p.matches_all()).then_some(p);
-        } else {
-            return Err(CmdError::Syntax);
-        }
-        i += 2;
-    }
-    Ok((count, pattern))
+    crate::families::keyspace_family::parse_scan_options(args, 3)
 }
 
 pub(crate) fn cmd_zscan(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
