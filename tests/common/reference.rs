@@ -37,28 +37,43 @@ pub fn start_redis() -> Option<RedisServer> {
         eprintln!("redis-server not installed: skipping the differential test");
         return None;
     }
-    let port = free_port();
-    let child = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start redis-server");
-    let server = RedisServer { child, port };
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Some(server);
+    // A port picked free can be taken again before redis-server binds it (tests run in
+    // parallel): retry on a fresh port when the server exits or another answers there.
+    for _ in 0..5 {
+        let port = free_port();
+        let mut child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server");
+        let mut up = false;
+        for _ in 0..100 {
+            if child.try_wait().ok().flatten().is_some() {
+                break;
+            }
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                up = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
-        std::thread::sleep(Duration::from_millis(50));
+        // Still ours a moment later: it bound the port (a server that lost the race exits).
+        std::thread::sleep(Duration::from_millis(100));
+        if up && child.try_wait().ok().flatten().is_none() {
+            return Some(RedisServer { child, port });
+        }
+        let _ = child.kill();
+        let _ = child.wait();
     }
     panic!("redis-server did not start");
 }
