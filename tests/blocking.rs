@@ -404,3 +404,21 @@ fn client_list_shows_blocked_and_multi_clients() {
         "{text}"
     );
 }
+
+#[test]
+fn client_reply_skip_drops_only_the_blocking_reply() {
+    let server = server(2);
+    let mut c = Client::connect(server.addr());
+    let mut bytes = Client::encode(&[b"SET", b"a", b"1"]);
+    bytes.extend(Client::encode(&[b"CLIENT", b"REPLY", b"SKIP"]));
+    bytes.extend(Client::encode(&[b"BLPOP", b"never", b"0.1"]));
+    bytes.extend(Client::encode(&[b"PING"]));
+    c.send_raw(&bytes);
+    assert_eq!(c.read_reply(), ok());
+    assert_eq!(c.read_reply(), simple("PONG"));
+    // OFF answers nothing itself.
+    c.send_raw(&Client::encode(&[b"CLIENT", b"REPLY", b"OFF"]));
+    c.send_raw(&Client::encode(&[b"BLPOP", b"never", b"0.05"]));
+    c.send_raw(&Client::encode(&[b"CLIENT", b"REPLY", b"ON"]));
+    assert_eq!(c.read_reply(), ok());
+}

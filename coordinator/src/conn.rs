@@ -70,6 +70,7 @@ pub fn serve(stream: TcpStream, server: Arc<ServerState>) {
         watched: Vec::new(),
         replies: ReplyMode::On,
         stream: Some(stream.clone()),
+        out_sent: 0,
     };
     run(&stream, &server, &mut conn);
     transaction_family::unwatch_all(&mut conn);
@@ -294,8 +295,12 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
                     if conn.replies == ReplyMode::SkipNext {
                         conn.replies = ReplyMode::Skip;
                     }
+                    conn.out_sent = 0;
                     let mark = out.len();
                     tick = execute_timed(server, conn, &a, found[i], raw, &mut out, tick);
+                    // A command that parked sent what was before it: its own reply starts
+                    // that much earlier.
+                    let mark = mark.saturating_sub(conn.out_sent);
                     match conn.replies {
                         ReplyMode::On | ReplyMode::SkipNext => {}
                         ReplyMode::Off => out.truncate(mark),

@@ -125,6 +125,8 @@ pub struct ConnState {
     /// The client's socket: a command that parks (BLPOP) sends the replies before it first and
     /// watches for a disconnect. None for the stand-in of a squashed command.
     pub stream: Option<TcpStream>,
+    /// Bytes of the output buffer a parking command sent (and removed) while it ran.
+    pub out_sent: usize,
 }
 
 impl ConnState {
@@ -141,6 +143,7 @@ impl ConnState {
             watched: Vec::new(),
             replies: ReplyMode::On,
             stream: None,
+            out_sent: 0,
         }
     }
 }

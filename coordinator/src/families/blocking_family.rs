@@ -286,6 +286,7 @@ fn park(
     let fd = ctx.conn.stream.as_ref().map(|s| s.as_raw_fd());
     if let Some(stream) = &ctx.conn.stream {
         if !ctx.out.is_empty() && stream.send_all(ctx.out).is_ok() {
+            ctx.conn.out_sent += ctx.out.len();
             ctx.out.clear();
         }
     }
