@@ -422,3 +422,52 @@ fn client_reply_skip_drops_only_the_blocking_reply() {
     c.send_raw(&Client::encode(&[b"CLIENT", b"REPLY", b"ON"]));
     assert_eq!(c.read_reply(), ok());
 }
+
+/// A client that leaves just before a push would have been served that push: the elements
+/// go back where they were, in order, and nobody else loses them.
+#[test]
+fn elements_served_to_a_client_that_just_left_are_put_back() {
+    let server = server(4);
+    let addr = server.addr();
+    let mut c = Client::connect(addr);
+    for round in 0..10 {
+        let (l, z, src, dst) = (
+            format!("pb{round}"),
+            format!("pz{round}"),
+            format!("ps{round}"),
+            format!("{{pm{round}}}d"),
+        );
+        let src = format!("{{pm{round}}}{src}");
+        let mut waiters = Vec::new();
+        for cmd in [
+            vec!["BLMPOP", "0", "1", l.as_str(), "LEFT", "COUNT", "2"],
+            vec!["BZPOPMIN", z.as_str(), "0"],
+            vec!["BLMOVE", src.as_str(), dst.as_str(), "RIGHT", "LEFT", "0"],
+        ] {
+            let mut w = Client::connect(addr);
+            send(&mut w, &cmd);
+            waiters.push(w);
+        }
+        wait_blocked(addr, 3);
+        drop(waiters);
+        // Pushed before the server noticed the disconnects (it checks every 100 ms).
+        c.cmd(&["RPUSH", &l, "a", "b", "c"]);
+        c.cmd(&["ZADD", &z, "1", "m1", "2", "m2"]);
+        c.cmd(&["RPUSH", &src, "x", "y"]);
+        wait_blocked(addr, 0);
+        thread::sleep(Duration::from_millis(20));
+        assert_eq!(
+            c.cmd(&["LRANGE", &l, "0", "-1"]),
+            arr(vec![bulk("a"), bulk("b"), bulk("c")])
+        );
+        assert_eq!(
+            c.cmd(&["ZRANGE", &z, "0", "-1"]),
+            arr(vec![bulk("m1"), bulk("m2")])
+        );
+        assert_eq!(
+            c.cmd(&["LRANGE", &src, "0", "-1"]),
+            arr(vec![bulk("x"), bulk("y")])
+        );
+        assert_eq!(c.cmd(&["EXISTS", &dst]), int(0));
+    }
+}

@@ -45,12 +45,20 @@ pub enum Attempt {
     NotReady,
     /// The client could not be claimed: it was served elsewhere, timed out or left.
     Stale,
-    /// Served: the reply bytes, rendered for the client's protocol.
-    Served(Vec<u8>),
+    /// Served: the reply bytes, rendered for the client's protocol, and how to put back what
+    /// was taken should the client turn out to be gone.
+    Served(Vec<u8>, Option<Undo>),
     /// Claimed and woken to run its command again.
     Woken,
     /// The key can serve but another of the keys it needs is locked: offer it again later.
     Later,
+}
+
+/// Puts back what a shard popped for a client that disconnected before its reply could be
+/// sent: a shard-side op on `key`'s shard.
+pub struct Undo {
+    pub key: Vec<u8>,
+    pub op: Box<dyn Fn(&Shard) + Send + Sync>,
 }
 
 /// The shard-side serve step: (shard, db, key, claim) where `claim()` must be called after
@@ -62,7 +70,7 @@ pub type ServeFn = dyn Fn(&Shard, usize, &[u8], &dyn Fn() -> bool) -> Attempt + 
 pub struct Blocked {
     pub client_id: u64,
     state: AtomicU8,
-    reply: SpinLock<Option<Vec<u8>>>,
+    reply: SpinLock<Option<(Vec<u8>, Option<Undo>)>>,
     event: Event,
     serve: Box<ServeFn>,
 }
@@ -102,11 +110,11 @@ impl Blocked {
         }
         let attempt = (self.serve)(shard, db, key, &|| self.leave_waiting(CLAIMED));
         match attempt {
-            Attempt::Served(reply) => {
-                *self.reply.lock() = Some(reply);
+            Attempt::Served(reply, undo) => {
+                *self.reply.lock() = Some((reply, undo));
                 self.state.store(SERVED, Ordering::Release);
                 self.event.set();
-                Attempt::Served(Vec::new())
+                Attempt::Served(Vec::new(), None)
             }
             Attempt::Woken => {
                 self.state.store(WOKEN, Ordering::Release);
@@ -212,7 +220,7 @@ impl Shard {
             match front.offer(self, db, key) {
                 Attempt::NotReady => return false,
                 Attempt::Later => return true,
-                Attempt::Stale | Attempt::Served(_) | Attempt::Woken => {
+                Attempt::Stale | Attempt::Served(..) | Attempt::Woken => {
                     let mut bq = self.blocking.borrow_mut();
                     if let Some(q) = bq.queues.get_mut(&k) {
                         q.pop_front();
@@ -230,8 +238,8 @@ impl Shard {
 
 /// How a blocked wait ended.
 pub enum WaitEnd {
-    /// A shard served the client: its reply.
-    Served(Vec<u8>),
+    /// A shard served the client: its reply, and how to undo the pop.
+    Served(Vec<u8>, Option<Undo>),
     /// Run the command again (woken without being served).
     Retry,
     /// The timeout passed, or CLIENT UNBLOCK ... TIMEOUT.
@@ -270,8 +278,8 @@ fn wait_inner(b: &Arc<Blocked>, deadline: Option<Time>, fd: Option<i32>) -> Wait
         b.event.wait_until(Some(until));
         match b.state() {
             SERVED => {
-                let reply = b.reply.lock().take().unwrap_or_default();
-                return WaitEnd::Served(reply);
+                let (reply, undo) = b.reply.lock().take().unwrap_or_default();
+                return WaitEnd::Served(reply, undo);
             }
             WOKEN => return WaitEnd::Retry,
             UNBLOCKED_TIMEOUT | TIMED_OUT => return WaitEnd::TimedOut,
@@ -320,7 +328,7 @@ pub fn blocked_count(server: &ServerState) -> usize {
 
 /// Whether the peer of socket `fd` has closed its side (a non-blocking peek reads end of
 /// file or a reset).
-fn peer_closed(fd: i32) -> bool {
+pub fn peer_closed(fd: i32) -> bool {
     let mut byte = [0u8; 1];
     // SAFETY: `fd` is the connection's socket, open while its fiber (the caller) runs; `byte`
     // is a valid one-byte buffer; MSG_PEEK leaves any data in the socket for the reader.

@@ -9,7 +9,7 @@
 //! the command answers as on a timeout, as Redis does.
 
 use crate::args::Args;
-use crate::blocking::{self, Attempt, Blocked, ServeFn, WaitEnd};
+use crate::blocking::{self, Attempt, Blocked, ServeFn, Undo, WaitEnd};
 use crate::ctx::{now_ms, CmdCtx};
 use crate::error::{CmdError, CmdResult, OpResult};
 use crate::families::{list_family, list_ops, zset_family};
@@ -19,6 +19,7 @@ use crate::shard::{key_hash, shard_of, Shard};
 use crate::tx::locks::LockMode;
 use damselfly_protocol::{ReplyWriter, RespVersion};
 use damselfly_runtime::clock::{self, Time};
+use damselfly_shards::zset::ZSetValue;
 use damselfly_shards::{CollectionLimits, ObjType};
 use std::sync::Arc;
 use std::time::Duration;
@@ -162,7 +163,7 @@ fn pop_on(s: &Shard, db: usize, key: &[u8], pop: Pop, count: usize, now: u64) ->
 }
 
 /// The shard-side serve step of a blocked pop.
-fn pop_server(req: &PopRequest, resp: RespVersion) -> Box<ServeFn> {
+fn pop_server(req: &PopRequest, resp: RespVersion, limits: CollectionLimits) -> Box<ServeFn> {
     let (pop, shape, count) = (req.pop, req.shape, req.count);
     Box::new(move |s, db, key, claim| {
         let now = now_ms();
@@ -173,15 +174,64 @@ fn pop_server(req: &PopRequest, resp: RespVersion) -> Box<ServeFn> {
             return Attempt::Stale;
         }
         let mut out = Vec::new();
+        let mut undo = None;
         match pop_on(s, db, key, pop, count, now) {
             Ok(popped) if !popped.is_empty() => {
-                render(&mut ReplyWriter::new(&mut out, resp), shape, key, &popped)
+                render(&mut ReplyWriter::new(&mut out, resp), shape, key, &popped);
+                undo = Some(put_back(db, key, pop, popped, limits));
             }
             Ok(_) => ReplyWriter::new(&mut out, resp).null_array(),
             Err(e) => ReplyWriter::new(&mut out, resp).error_bytes(&e.to_bytes()),
         }
-        Attempt::Served(out)
+        Attempt::Served(out, undo)
     })
+}
+
+/// Returns popped elements to where they came from: list elements to the same end in their
+/// old order, sorted-set members (those not re-added since) with their scores.
+fn put_back(db: usize, key: &[u8], pop: Pop, popped: Popped, limits: CollectionLimits) -> Undo {
+    let owned = key.to_vec();
+    let op: Box<dyn Fn(&Shard) + Send + Sync> = match (pop, popped) {
+        (Pop::List { left }, Popped::List(elems)) => Box::new(move |s| {
+            let values: Vec<&[u8]> = elems.iter().rev().map(Vec::as_slice).collect();
+            let _ = list_ops::op_push(s, db, &owned, left, &values, false, limits, now_ms());
+        }),
+        (_, Popped::ZSet(pairs)) => Box::new(move |s| zset_put_back(s, db, &owned, &pairs, limits)),
+        (Pop::ZSet { .. }, Popped::List(_)) => unreachable!("a zset pop pops pairs"),
+    };
+    Undo {
+        key: key.to_vec(),
+        op,
+    }
+}
+
+fn zset_put_back(
+    s: &Shard,
+    db: usize,
+    key: &[u8],
+    pairs: &[(Vec<u8>, f64)],
+    limits: CollectionLimits,
+) {
+    let now = now_ms();
+    let exists = {
+        let mut dbs = s.db.borrow_mut();
+        let found = dbs.find_mut(db, key, now);
+        let exists = found.is_some();
+        if let Some(mut v) = found {
+            // A key that became another type meanwhile keeps its value.
+            if let Some(z) = v.downcast_mut::<ZSetValue>() {
+                for (member, score) in pairs {
+                    if z.score(member).is_none() {
+                        z.insert(member, *score, &limits);
+                    }
+                }
+            }
+        }
+        exists
+    };
+    if !exists {
+        zset_family::store_pairs(s, db, key, pairs, &limits, now);
+    }
 }
 
 /// The keys of `keys` (indexes) that live on shard `s`, in argument order.
@@ -227,6 +277,7 @@ fn try_pop(ctx: &mut CmdCtx<'_>, req: &PopRequest) -> OpResult<Tried> {
     let keys: Vec<&[u8]> = req.keys.iter().map(|k| k.as_slice()).collect();
     let plan = KeyPlan::new(keys.iter().copied(), LockMode::Exclusive);
     let may_block = !ctx.exec.in_transaction();
+    let limits = ctx.limits();
     let mut tx = ctx.exec.schedule(&plan);
     let shards = tx.shards().to_vec();
     let want = req.pop.obj_type();
@@ -264,7 +315,7 @@ fn try_pop(ctx: &mut CmdCtx<'_>, req: &PopRequest) -> OpResult<Tried> {
             Ok(Tried::Done)
         }
         Decision::Block => {
-            let b = Blocked::new(ctx.conn.id, pop_server(req, ctx.conn.resp));
+            let b = Blocked::new(ctx.conn.id, pop_server(req, ctx.conn.resp, limits));
             tx.execute_all(&|s| {
                 for i in keys_on(&req.keys, s.index) {
                     s.block_on(db, &req.keys[i], &b);
@@ -328,7 +379,18 @@ fn run_blocking(
             Tried::Blocked(b) => b,
         };
         match park(ctx, &b, keys, deadline) {
-            WaitEnd::Served(reply) => {
+            WaitEnd::Served(reply, undo) => {
+                // Served in the instant the client left: what was popped goes back.
+                let fd = ctx.conn.stream.as_ref().map(|st| st.as_raw_fd());
+                if let (Some(undo), Some(fd)) = (undo, fd) {
+                    if blocking::peer_closed(fd) {
+                        ctx.exec
+                            .single_key(key_hash(&undo.key), LockMode::Exclusive, &|s| {
+                                (undo.op)(s)
+                            });
+                        return Ok(());
+                    }
+                }
                 ctx.out.extend_from_slice(&reply);
                 return Ok(());
             }
@@ -449,15 +511,62 @@ fn move_server(req: &MoveRequest, resp: RespVersion, limits: CollectionLimits) -
         if dst_wrong {
             // Redis answers this client with the error and leaves the element for the next.
             w.error_bytes(&CmdError::WrongType.to_bytes());
-            return Attempt::Served(out);
+            return Attempt::Served(out, None);
         }
+        let mut undo = None;
         match move_on_shard(s, db, &req, limits, now) {
-            Ok(Some(e)) => w.bulk(&e),
+            Ok(Some(e)) => {
+                w.bulk(&e);
+                undo = Some(move_back(db, &req, e, limits));
+            }
             Ok(None) => w.null_array(),
             Err(e) => w.error_bytes(&e.to_bytes()),
         }
-        Attempt::Served(out)
+        Attempt::Served(out, undo)
     })
+}
+
+/// Undoes a served move (source and destination share the shard): the element leaves the
+/// destination's end again, if it is still there, for the source's end.
+fn move_back(db: usize, req: &MoveRequest, element: Vec<u8>, limits: CollectionLimits) -> Undo {
+    let req = req.clone();
+    let key = req.src.clone();
+    Undo {
+        key,
+        op: Box::new(move |s| {
+            let now = now_ms();
+            let still_there = list_ops::op_pop(s, db, &req.dst, req.to_left, 1, now)
+                .ok()
+                .and_then(|mut v| v.pop());
+            match still_there {
+                Some(e) if e == element => {
+                    let _ = list_ops::op_push(
+                        s,
+                        db,
+                        &req.src,
+                        req.from_left,
+                        &[&e],
+                        false,
+                        limits,
+                        now,
+                    );
+                }
+                Some(other) => {
+                    let _ = list_ops::op_push(
+                        s,
+                        db,
+                        &req.dst,
+                        req.to_left,
+                        &[&other],
+                        false,
+                        limits,
+                        now,
+                    );
+                }
+                None => {}
+            }
+        }),
+    }
 }
 
 /// Pops from `src` and pushes onto `dst`, both on shard `s`.
