@@ -9,7 +9,7 @@
 use crate::args::{parse_i64, Args};
 use crate::ctx::CmdCtx;
 use crate::error::{CmdError, CmdResult, OpResult};
-use crate::families::string_family::count_lookup;
+use crate::families::typed;
 use crate::long_double::LongDouble;
 use crate::registry::{flags::*, CommandSpec};
 use crate::shard::{key_hash, Shard};
@@ -25,7 +25,7 @@ pub(crate) fn now_ms() -> u64 {
 
 /// The hash a value holds, or WRONGTYPE.
 pub fn hash_of(v: &CompactValue) -> OpResult<&HashValue> {
-    v.downcast_ref::<HashValue>().ok_or(CmdError::WrongType)
+    typed::typed_of(v)
 }
 
 /// Writes an entry of a hash as a bulk string.
@@ -44,13 +44,7 @@ pub(crate) fn read_hash<R>(
     now: u64,
     f: impl FnOnce(&HashValue) -> R,
 ) -> OpResult<Option<R>> {
-    let mut dbs = s.db.borrow_mut();
-    let found = dbs.find(db, key, now);
-    count_lookup(found.is_some());
-    match found {
-        None => Ok(None),
-        Some(v) => Ok(Some(f(hash_of(v)?))),
-    }
+    typed::read_typed(s, db, key, now, f)
 }
 
 /// A hash being written: reads do not count as a change of the key (WATCH), writes do.

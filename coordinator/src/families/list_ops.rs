@@ -10,7 +10,7 @@
 
 use crate::error::{CmdError, OpResult};
 use crate::exec::Exec;
-use crate::families::string_family::count_lookup;
+use crate::families::typed;
 use crate::keys::KeyPlan;
 use crate::shard::{key_hash, shard_of, Shard};
 use crate::tx::locks::LockMode;
@@ -19,7 +19,7 @@ use damselfly_shards::{CollectionLimits, CompactValue, DbSlice, LpValue, ObjType
 
 /// The list in `v`, or WRONGTYPE.
 pub fn list_of(v: &CompactValue) -> OpResult<&QuickList> {
-    v.downcast_ref::<QuickList>().ok_or(CmdError::WrongType)
+    typed::typed_of(v)
 }
 
 /// Appends `v` as a RESP bulk string (same bytes in RESP2 and RESP3).
@@ -345,13 +345,7 @@ pub fn op_read<R>(
     now: u64,
     f: impl FnOnce(&QuickList) -> R,
 ) -> OpResult<Option<R>> {
-    let mut dbs = shard.db.borrow_mut();
-    let found = dbs.find(db, key, now);
-    count_lookup(found.is_some());
-    match found {
-        None => Ok(None),
-        Some(v) => Ok(Some(f(list_of(v)?))),
-    }
+    typed::read_typed(shard, db, key, now, f)
 }
 
 /// Runs `f` on the list at `key` for a write (no lookup counted); deletes the key if `f`
@@ -363,22 +357,7 @@ pub fn op_write<R>(
     now: u64,
     f: impl FnOnce(&mut QuickList) -> R,
 ) -> OpResult<Option<R>> {
-    let mut dbs = shard.db.borrow_mut();
-    let (r, emptied) = {
-        let Some(mut slot) = dbs.find_mut(db, key, now) else {
-            return Ok(None);
-        };
-        if slot.obj_type() != ObjType::List {
-            return Err(CmdError::WrongType);
-        }
-        let ql = slot.downcast_mut::<QuickList>().expect("checked list");
-        let r = f(ql);
-        (r, ql.is_empty())
-    };
-    if emptied {
-        dbs.delete(db, key, now);
-    }
-    Ok(Some(r))
+    typed::write_typed(shard, db, key, now, f)
 }
 
 /// [`op_write`] for writes that may change nothing (LINSERT without its pivot, LREM without a
@@ -392,16 +371,7 @@ pub fn op_write_when<R>(
     unchanged: impl FnOnce(&QuickList) -> Option<R>,
     f: impl FnOnce(&mut QuickList) -> R,
 ) -> OpResult<Option<R>> {
-    {
-        let mut dbs = shard.db.borrow_mut();
-        let Some(v) = dbs.find(db, key, now) else {
-            return Ok(None);
-        };
-        if let Some(r) = unchanged(list_of(v)?) {
-            return Ok(Some(r));
-        }
-    }
-    op_write(shard, db, key, now, f)
+    typed::write_typed_when(shard, db, key, now, unchanged, f)
 }
 
 /// Redis's LRANGE/LTRIM index rules: (first, last) inclusive, None when empty.

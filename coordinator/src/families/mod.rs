@@ -18,6 +18,7 @@ pub mod set_family;
 pub mod sort_family;
 pub mod string_family;
 pub mod transaction_family;
+pub mod typed;
 pub mod zset_algebra;
 pub mod zset_family;
 pub mod zset_pops;

@@ -12,14 +12,14 @@ use crate::args::{parse_i64, Args};
 use crate::ctx::CmdCtx;
 use crate::error::{CmdError, CmdResult, OpResult};
 use crate::families::keyspace_family::{self, parse_scan_cursor};
-use crate::families::string_family::count_lookup;
+use crate::families::typed;
 use crate::keys::KeyPlan;
 use crate::random::random_seed;
 use crate::registry::{flags::*, CommandSpec, Handler};
 use crate::shard::{key_hash, shard_of, Shard};
 use crate::tx::locks::LockMode;
 use damselfly_protocol::{ReplyWriter, RespVersion};
-use damselfly_shards::{CollectionLimits, CompactValue, GlobPattern, ObjType, SetMember, SetValue};
+use damselfly_shards::{CollectionLimits, CompactValue, GlobPattern, SetMember, SetValue};
 use std::collections::HashSet;
 
 /// The batch's wall clock (see `ProactorState::batch_now_ms`).
@@ -29,10 +29,7 @@ pub(crate) fn now_ms() -> u64 {
 
 /// The set a value holds, or WRONGTYPE.
 pub(crate) fn set_ref(v: &CompactValue) -> OpResult<&SetValue> {
-    if v.obj_type() != ObjType::Set {
-        return Err(CmdError::WrongType);
-    }
-    v.downcast_ref::<SetValue>().ok_or(CmdError::WrongType)
+    typed::typed_of(v)
 }
 
 /// splitmix64: the random numbers one command draws from its seed.
@@ -158,13 +155,7 @@ pub(crate) fn with_set<R>(
     now: u64,
     f: impl FnOnce(&SetValue) -> R,
 ) -> OpResult<Option<R>> {
-    let mut dbs = shard.db.borrow_mut();
-    let found = dbs.find(db, key, now);
-    count_lookup(found.is_some());
-    match found {
-        None => Ok(None),
-        Some(v) => Ok(Some(f(set_ref(v)?))),
-    }
+    typed::read_typed(shard, db, key, now, f)
 }
 
 /// Every member of the set at `key` (empty when missing), for SORT and cross-shard algebra.
@@ -603,32 +594,11 @@ pub fn commands() -> Vec<CommandSpec> {
     const WRITE_SLOW: &[&str] = &["@write", "@set", "@slow"];
     const READ_FAST: &[&str] = &["@read", "@set", "@fast"];
     const READ_SLOW: &[&str] = &["@read", "@set", "@slow"];
-    #[allow(clippy::too_many_arguments)]
-    fn c(
-        name: &'static str,
-        arity: i32,
-        flags: u32,
-        acl: &'static [&'static str],
-        handler: Handler,
-        keys: (i32, i32, i32),
-        since: &'static str,
-        summary: &'static str,
-    ) -> CommandSpec {
-        CommandSpec {
-            name,
-            arity,
-            flags,
-            acl,
-            first_key: keys.0,
-            last_key: keys.1,
-            step: keys.2,
-            group: "set",
-            summary,
-            since,
-            handler,
-            subcommands: Vec::new(),
-        }
-    }
+    let c = |name, arity, flags, acl, handler: Handler, keys, since, summary| {
+        crate::registry::command(
+            name, arity, flags, acl, keys, "set", since, summary, handler,
+        )
+    };
     let one = (1, 1, 1);
     let all = (1, -1, 1);
     vec![

@@ -11,6 +11,7 @@ use crate::args::{eq_ignore_case, Args};
 use crate::ctx::CmdCtx;
 use crate::error::{CmdError, CmdResult, OpResult};
 use crate::families::string_family::count_lookup;
+use crate::families::typed;
 use crate::registry::{flags::*, CommandSpec};
 use crate::shard::{key_hash, Shard};
 use crate::tx::locks::LockMode;
@@ -262,7 +263,7 @@ impl<'a> PairWriter<'a> {
 
 /// The zset in a value, or WRONGTYPE.
 pub fn zset_of(v: &CompactValue) -> OpResult<&ZSetValue> {
-    v.downcast_ref::<ZSetValue>().ok_or(CmdError::WrongType)
+    typed::typed_of(v)
 }
 
 /// Runs `f` on the zset at `key` (None when missing), counting the read lookup.
@@ -273,13 +274,7 @@ pub fn read_zset<R>(
     now: u64,
     f: impl FnOnce(Option<&ZSetValue>) -> R,
 ) -> OpResult<R> {
-    let mut dbs = shard.db.borrow_mut();
-    let found = dbs.find(db, key, now);
-    count_lookup(found.is_some());
-    match found {
-        None => Ok(f(None)),
-        Some(v) => Ok(f(Some(zset_of(v)?))),
-    }
+    typed::read_typed_or_missing(shard, db, key, now, f)
 }
 
 /// Runs `f` on the existing zset at `key` for a write, deleting the key if it is left
@@ -291,20 +286,7 @@ pub fn write_zset<R>(
     now: u64,
     f: impl FnOnce(&mut ZSetValue) -> R,
 ) -> OpResult<Option<R>> {
-    let mut dbs = shard.db.borrow_mut();
-    let (out, empty) = {
-        let Some(mut slot) = dbs.find_mut(db, key, now) else {
-            return Ok(None);
-        };
-        zset_of(&slot)?;
-        let z = slot.downcast_mut::<ZSetValue>().expect("checked");
-        let out = f(z);
-        (out, z.is_empty())
-    };
-    if empty {
-        dbs.delete(db, key, now);
-    }
-    Ok(Some(out))
+    typed::write_typed(shard, db, key, now, f)
 }
 
 /// [`write_zset`] for writes that may change nothing: `unchanged` answers first, from a read,
@@ -318,16 +300,7 @@ pub fn write_zset_when<R>(
     unchanged: impl FnOnce(&ZSetValue) -> Option<R>,
     f: impl FnOnce(&mut ZSetValue) -> R,
 ) -> OpResult<Option<R>> {
-    {
-        let mut dbs = shard.db.borrow_mut();
-        let Some(v) = dbs.find(db, key, now) else {
-            return Ok(None);
-        };
-        if let Some(r) = unchanged(zset_of(v)?) {
-            return Ok(Some(r));
-        }
-    }
-    write_zset(shard, db, key, now, f)
+    typed::write_typed_when(shard, db, key, now, unchanged, f)
 }
 
 /// Replaces whatever `key` holds with a zset of `pairs` (deleting the key when empty), in
