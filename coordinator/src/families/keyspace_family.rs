@@ -606,7 +606,16 @@ fn scan_cursor_decode(cursor: u64) -> (usize, u64) {
 /// HSCAN/SSCAN/ZSCAN's options from `from` on: COUNT (default 10, at least 1) and MATCH (None
 /// when it matches everything).
 pub fn parse_scan_options(args: &Args<'_>, from: usize) -> OpResult<(usize, Option<GlobPattern>)> {
-    let (mut count, mut pattern) = (10usize, None);
+    let (count, pattern, _) = scan_options(args, from, false)?;
+    Ok((count, pattern))
+}
+
+/// SCAN-family options: COUNT, MATCH, and TYPE's argument (SCAN only).
+type ScanOptions<'a> = (usize, Option<GlobPattern>, Option<&'a [u8]>);
+
+/// COUNT, MATCH and (SCAN only, with `with_type`) TYPE.
+fn scan_options<'a>(args: &Args<'a>, from: usize, with_type: bool) -> OpResult<ScanOptions<'a>> {
+    let (mut count, mut pattern, mut type_filter) = (10usize, None, None);
     let mut i = from;
     while i < args.len() {
         let (opt, has_value) = (args.get(i), i + 1 < args.len());
@@ -619,12 +628,14 @@ pub fn parse_scan_options(args: &Args<'_>, from: usize) -> OpResult<(usize, Opti
         } else if eq_ignore_case(opt, "match") && has_value {
             let p = GlobPattern::new(args.get(i + 1), false);
             pattern = (!p.matches_all()).then_some(p);
+        } else if with_type && eq_ignore_case(opt, "type") && has_value {
+            type_filter = Some(args.get(i + 1));
         } else {
             return Err(CmdError::Syntax);
         }
         i += 2;
     }
-    Ok((count, pattern))
+    Ok((count, pattern, type_filter))
 }
 
 /// Redis's cursor parsing (`strtoul`): optional sign, decimal digits, no leading space; an
@@ -655,26 +666,7 @@ pub fn parse_scan_cursor(a: &[u8]) -> OpResult<u64> {
 fn cmd_scan(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     let (db, now) = (ctx.db(), now_ms());
     let cursor = parse_scan_cursor(args.get(1))?;
-    let (mut count, mut pattern, mut type_filter) = (10usize, None, None);
-    let mut i = 2;
-    while i < args.len() {
-        let (opt, has_value) = (args.get(i), i + 1 < args.len());
-        if eq_ignore_case(opt, "count") && has_value {
-            let n = parse_i64(args.get(i + 1))?;
-            if n < 1 {
-                return Err(CmdError::Syntax);
-            }
-            count = usize::try_from(n).unwrap_or(usize::MAX);
-        } else if eq_ignore_case(opt, "match") && has_value {
-            let p = GlobPattern::new(args.get(i + 1), false);
-            pattern = (!p.matches_all()).then_some(p);
-        } else if eq_ignore_case(opt, "type") && has_value {
-            type_filter = Some(args.get(i + 1));
-        } else {
-            return Err(CmdError::Syntax);
-        }
-        i += 2;
-    }
+    let (count, pattern, type_filter) = scan_options(args, 2, true)?;
     let shards = damselfly_runtime::proactor_count();
     let (mut shard, mut table_cursor) = scan_cursor_decode(cursor);
     let (mut keys, mut visited) = (Vec::new(), 0usize);
