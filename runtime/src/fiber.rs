@@ -351,6 +351,49 @@ impl Drop for StackShare {
     }
 }
 
+/// Stack size of fibers that run deep C code (the Lua interpreter): its C recursion limit and
+/// the commands a script calls fit with room to spare.
+pub const LARGE_STACK_SIZE: usize = 1024 * 1024;
+
+/// Runs `f` to completion on a fiber of this proactor with a [`LARGE_STACK_SIZE`] stack, while
+/// the calling fiber waits; returns what `f` returned. A panic in `f` aborts the process: it
+/// may hold pointers into the caller's stack and state half changed.
+pub fn call_on_large_stack<R: 'static>(f: impl FnOnce() -> R) -> R {
+    let p = proactor::current();
+    let caller = current();
+    let slot: std::rc::Rc<std::cell::Cell<Option<R>>> =
+        std::rc::Rc::new(std::cell::Cell::new(None));
+    let out = slot.clone();
+    // The callee reads the caller's stack: at shutdown the caller is leaked, not unwound.
+    let _share = StackShare::new();
+    let body: Box<dyn FnOnce() + '_> = Box::new(move || {
+        let _own = StackShare::new();
+        match catch_unwind(AssertUnwindSafe(f)) {
+            Ok(v) => out.set(Some(v)),
+            Err(payload) => {
+                log::error!(
+                    "a large-stack fiber panicked: {}; aborting",
+                    panic_message(&*payload)
+                );
+                std::process::abort();
+            }
+        }
+        caller.unpark();
+    });
+    // SAFETY: the body borrows from the caller's frame ('_). The caller does not return before
+    // the body has run to its end (the loop below waits for the result it stores last), and
+    // the StackShare guards keep shutdown from unwinding either fiber while it runs, so the
+    // borrow never outlives what it points to.
+    let body: Box<dyn FnOnce() + 'static> = unsafe { std::mem::transmute(body) };
+    p.spawn_fiber_on("script".into(), body, true);
+    loop {
+        if let Some(v) = slot.take() {
+            return v;
+        }
+        p.park_current();
+    }
+}
+
 /// Lets other ready fibers run.
 pub fn yield_now() {
     proactor::current().yield_current();

@@ -86,6 +86,8 @@ pub(crate) struct Proactor {
     timers: RefCell<TimerHeap>,
     current_fiber: Cell<Option<FiberId>>,
     stacks: RefCell<StackPool>,
+    /// Stacks of fibers that asked for a larger stack (script runs), pooled separately.
+    large_stacks: RefCell<StackPool>,
     /// Set once shutdown starts: new I/O fails with ECANCELED and parking never suspends.
     pub stopping: Cell<bool>,
     /// Set while parked fibers are being force-unwound, so their root re-throws corosensei's
@@ -109,6 +111,7 @@ impl Proactor {
             timers: RefCell::new(TimerHeap::default()),
             current_fiber: Cell::new(None),
             stacks: RefCell::new(StackPool::new(stack_size)),
+            large_stacks: RefCell::new(StackPool::keeping(crate::fiber::LARGE_STACK_SIZE, 16)),
             stopping: Cell::new(false),
             force_unwinding: Cell::new(false),
             overflow: RefCell::new((0..n).map(|_| VecDeque::new()).collect()),
@@ -131,10 +134,21 @@ impl Proactor {
     /// Creates a fiber that runs `body` and queues it. `body` must not let a panic escape (the
     /// public spawn wraps it in `catch_unwind`), except corosensei's forced unwind.
     pub fn spawn_fiber(&self, name: Box<str>, body: Box<dyn FnOnce()>) -> FiberId {
-        let stack = self.stacks.borrow_mut().get().unwrap_or_else(|e| {
+        self.spawn_fiber_on(name, body, false)
+    }
+
+    /// [`spawn_fiber`](Self::spawn_fiber) with a choice of stack: `large` takes one of
+    /// [`crate::fiber::LARGE_STACK_SIZE`] bytes.
+    pub fn spawn_fiber_on(&self, name: Box<str>, body: Box<dyn FnOnce()>, large: bool) -> FiberId {
+        let pool = if large {
+            &self.large_stacks
+        } else {
+            &self.stacks
+        };
+        let stack = pool.borrow_mut().get().unwrap_or_else(|e| {
             panic!(
                 "cannot map a {} byte fiber stack: {e}",
-                self.stacks.borrow().size()
+                pool.borrow().size()
             )
         });
         let guard = stack::guard_range(&stack);
@@ -271,7 +285,12 @@ impl Proactor {
             }
             CoroutineResult::Return(()) => {
                 self.fibers.borrow_mut().remove(id);
-                self.stacks.borrow_mut().put(co.into_stack());
+                let stack = co.into_stack();
+                if stack::usable_size(&stack) >= crate::fiber::LARGE_STACK_SIZE {
+                    self.large_stacks.borrow_mut().put(stack);
+                } else {
+                    self.stacks.borrow_mut().put(stack);
+                }
             }
         }
     }

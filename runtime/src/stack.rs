@@ -15,13 +15,20 @@ const POOL_LEN_MAX: usize = 4096;
 pub(crate) struct StackPool {
     size: usize,
     free: Vec<DefaultStack>,
+    keep: usize,
 }
 
 impl StackPool {
     pub fn new(size: usize) -> StackPool {
+        StackPool::keeping(size, POOL_LEN_MAX)
+    }
+
+    /// A pool that keeps at most `keep` free stacks.
+    pub fn keeping(size: usize, keep: usize) -> StackPool {
         StackPool {
             size,
             free: Vec::new(),
+            keep,
         }
     }
 
@@ -37,7 +44,7 @@ impl StackPool {
     }
 
     pub fn put(&mut self, stack: DefaultStack) {
-        if self.free.len() < POOL_LEN_MAX {
+        if self.free.len() < self.keep {
             self.free.push(stack);
         }
     }
@@ -62,6 +69,11 @@ thread_local! {
             name_len: Cell::new(0),
         }
     };
+}
+
+/// Bytes between the top of `stack` and its lowest mapped address.
+pub(crate) fn usable_size(stack: &DefaultStack) -> usize {
+    stack.base().get() - stack.limit().get()
 }
 
 pub(crate) fn page_size() -> usize {

@@ -1,5 +1,65 @@
-//! Lua scripting for Damselfly (DESIGN.md §8): the interpreter with Redis's sandbox, the
-//! `redis.*` API and Redis's Lua libraries. It depends on nothing else of Damselfly: commands
-//! are called through the [`Host`] trait the coordinator implements.
+//! Lua scripting for Damselfly (DESIGN.md §8): a Lua 5.1 interpreter set up as Redis 7 sets up
+//! its own (the sandbox, the `redis.*` API, Redis's conversions between Lua values and
+//! replies) and Redis's Lua libraries (`bit`, `struct`, `cjson`, `cmsgpack`).
+//!
+//! The crate depends on nothing else of Damselfly: a script reaches the data through the
+//! [`Host`] trait, which the coordinator implements on its executor.
 
+mod interpreter;
 pub mod libs;
+mod reply;
+mod run;
+mod sandbox;
+pub mod shebang;
+
+pub use interpreter::{Interpreter, RunOutcome, ScriptRun};
+pub use reply::format_g17;
+
+/// What the coordinator provides to a running script.
+pub trait Host {
+    /// Runs one command for `redis.call`/`redis.pcall` (`args[0]` is its name) and appends its
+    /// reply, in RESP version `resp`, to `reply`. Errors (unknown command, wrong arity, a
+    /// command scripts may not call) are error replies like any other.
+    fn call(&mut self, args: &[&[u8]], resp: u8, reply: &mut Vec<u8>) -> CallOutcome;
+
+    /// Called every hundred thousand Lua instructions: may let other clients in while a slow
+    /// script runs, and says whether the script was killed.
+    fn interrupt(&mut self) -> Interrupt;
+
+    /// `redis.log`.
+    fn log(&mut self, level: LogLevel, message: &[u8]);
+
+    /// `redis.acl_check_cmd`: whether the calling user may run `args`; None for an unknown
+    /// command.
+    fn acl_check_cmd(&mut self, args: &[&[u8]]) -> Option<bool>;
+}
+
+/// What became of a `redis.call`.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub enum CallOutcome {
+    /// The reply is in the buffer.
+    Replied,
+    /// The command cannot run under the script's locks and nothing has been written yet: stop
+    /// the script (uncatchably) so the host can run it again under wider locks.
+    Restart,
+}
+
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub enum Interrupt {
+    Continue,
+    Kill,
+}
+
+/// `redis.log` levels, as Redis numbers them.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub enum LogLevel {
+    Debug,
+    Verbose,
+    Notice,
+    Warning,
+}
+
+/// SHA1 of `data` as 40 lowercase hex digits (script ids, `redis.sha1hex`).
+pub fn sha1_hex(data: &[u8]) -> String {
+    sha1_smol::Sha1::from(data).digest().to_string()
+}

@@ -1,0 +1,926 @@
+//! One Lua interpreter: compiled EVAL scripts by SHA1, loaded function libraries, and the
+//! runs of both. An interpreter runs one script at a time; the coordinator keeps one per
+//! proactor (more only while a script waits on another shard and a second one starts).
+
+use crate::reply::{self, Protocols};
+use crate::run::{self, RunCtx};
+use crate::sandbox::{self, ENV_KEY, HANDLER_KEY};
+use crate::shebang;
+use crate::Host;
+#[cfg(test)]
+use crate::Interrupt;
+use mlua::ffi::{self, lua_State};
+use mlua::{Lua, LuaOptions, StdLib};
+use std::ffi::{c_int, c_void};
+use std::time::{Duration, Instant};
+
+static SCRIPTS_KEY: u8 = 0;
+static FUNCTIONS_KEY: u8 = 0;
+static PENDING_KEY: u8 = 0;
+static LOAD_API_KEY: u8 = 0;
+static LOAD_CTX_KEY: u8 = 0;
+
+/// How long FUNCTION LOAD may run a library's top level (Redis's limit).
+const LOAD_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// One run of a script or function.
+pub struct ScriptRun<'a> {
+    /// Named in error messages: the SHA1 for EVAL, the function's name for FCALL.
+    pub name: &'a str,
+    pub keys: &'a [&'a [u8]],
+    pub args: &'a [&'a [u8]],
+    /// The calling client's RESP version.
+    pub caller_resp: u8,
+}
+
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub enum RunOutcome {
+    /// The reply (result or error) is in the output buffer.
+    Replied,
+    /// The host asked for a rerun (see [`crate::CallOutcome::Restart`]); nothing was written
+    /// to the output.
+    Restart,
+}
+
+/// A function a library registered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FunctionDef {
+    pub name: String,
+    pub description: Option<Vec<u8>>,
+    pub flags: u32,
+}
+
+/// What FUNCTION LOAD learned from a library.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LibraryDef {
+    pub name: String,
+    pub functions: Vec<FunctionDef>,
+}
+
+struct LoadCtx {
+    started: Instant,
+    functions: Vec<FunctionDef>,
+}
+
+pub struct Interpreter {
+    /// Owns the state; everything below goes through its raw pointer.
+    _lua: Lua,
+    l: *mut lua_State,
+}
+
+unsafe fn push_key(l: *mut lua_State, key: &'static u8) {
+    ffi::lua_pushlightuserdata(l, key as *const u8 as *mut c_void);
+}
+
+unsafe fn push_registry(l: *mut lua_State, key: &'static u8) {
+    push_key(l, key);
+    ffi::lua_rawget_(l, ffi::LUA_REGISTRYINDEX);
+}
+
+unsafe fn new_registry_table(l: *mut lua_State, key: &'static u8) {
+    push_key(l, key);
+    ffi::lua_createtable(l, 0, 0);
+    ffi::lua_rawset(l, ffi::LUA_REGISTRYINDEX);
+}
+
+unsafe fn top_string(l: *mut lua_State, idx: c_int) -> Option<Vec<u8>> {
+    let mut len = 0usize;
+    let p = ffi::lua_tolstring(l, idx, &mut len);
+    (!p.is_null()).then(|| std::slice::from_raw_parts(p.cast::<u8>(), len).to_vec())
+}
+
+fn valid_name(name: &[u8]) -> bool {
+    !name.is_empty() && name.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
+}
+
+impl Interpreter {
+    /// A fresh interpreter; `version` is what scripts see as `redis.REDIS_VERSION`.
+    pub fn new(version: &str, version_num: u32) -> Result<Interpreter, String> {
+        let libs = StdLib::TABLE | StdLib::STRING | StdLib::MATH | StdLib::DEBUG;
+        // SAFETY: the debug library is unsafe in mlua's sense (it can break invariants);
+        // the sandbox removes it from the globals before any script runs and keeps it only
+        // inside the error handler.
+        let lua = unsafe { Lua::unsafe_new_with(libs, LuaOptions::default()) };
+        crate::libs::register_all(&lua).map_err(|e| e.to_string())?;
+        let mut state: *mut lua_State = std::ptr::null_mut();
+        let version = version.to_string();
+        // SAFETY: exec_raw hands the main state inside a protected call, where the sandbox is
+        // installed (it may raise on allocation failure); the pointer stays valid for as long
+        // as `lua` lives, and only this interpreter uses it.
+        unsafe {
+            lua.exec_raw::<()>((), |l| {
+                state = l;
+                sandbox::install(l, &version, version_num);
+                new_registry_table(l, &SCRIPTS_KEY);
+                new_registry_table(l, &FUNCTIONS_KEY);
+                new_registry_table(l, &PENDING_KEY);
+                install_load_api(l, &version, version_num);
+            })
+            .map_err(|e| e.to_string())?;
+        }
+        Ok(Interpreter {
+            _lua: lua,
+            l: state,
+        })
+    }
+
+    /// Whether the script `sha` is compiled here.
+    pub fn has_script(&self, sha: &str) -> bool {
+        // SAFETY: `self.l` is valid (see `new`) and the stack is balanced.
+        unsafe {
+            let l = self.l;
+            push_registry(l, &SCRIPTS_KEY);
+            reply::push_bytes(l, sha.as_bytes());
+            ffi::lua_rawget_(l, -2);
+            let yes = ffi::lua_type(l, -1) == ffi::LUA_TFUNCTION;
+            ffi::lua_pop(l, 2);
+            yes
+        }
+    }
+
+    /// Compiles `body` (a whole EVAL script, shebang included) as script `sha`. Err: Redis's
+    /// error text.
+    pub fn compile(&mut self, sha: &str, body: &[u8]) -> Result<(), String> {
+        let skip = shebang::parse_script(body)?.len;
+        let code = &body[skip..];
+        // SAFETY: `self.l` is valid; the stack is balanced on every path.
+        unsafe {
+            let l = self.l;
+            if ffi::luaL_loadbuffer(
+                l,
+                code.as_ptr().cast(),
+                code.len(),
+                c"@user_script".as_ptr(),
+            ) != 0
+            {
+                let msg = top_string(l, -1).unwrap_or_default();
+                ffi::lua_pop(l, 1);
+                return Err(format!(
+                    "Error compiling script (new function): {}",
+                    String::from_utf8_lossy(&msg)
+                ));
+            }
+            push_registry(l, &ENV_KEY);
+            ffi::lua_setfenv(l, -2);
+            push_registry(l, &SCRIPTS_KEY);
+            reply::push_bytes(l, sha.as_bytes());
+            ffi::lua_pushvalue(l, -3);
+            ffi::lua_rawset(l, -3);
+            ffi::lua_pop(l, 2);
+        }
+        Ok(())
+    }
+
+    /// Forgets every compiled script (SCRIPT FLUSH).
+    pub fn forget_scripts(&mut self) {
+        // SAFETY: `self.l` is valid.
+        unsafe {
+            new_registry_table(self.l, &SCRIPTS_KEY);
+            ffi::lua_gc(self.l, ffi::LUA_GCCOLLECT, 0);
+        }
+    }
+
+    /// Bytes the Lua heap holds.
+    pub fn used_memory(&self) -> usize {
+        // SAFETY: `self.l` is valid.
+        unsafe {
+            ffi::lua_gc(self.l, ffi::LUA_GCCOUNT, 0) as usize * 1024
+                + ffi::lua_gc(self.l, ffi::LUA_GCCOUNTB, 0) as usize
+        }
+    }
+
+    /// Runs compiled script `sha` (see [`Self::has_script`]) with KEYS and ARGV, appending its
+    /// reply to `out`.
+    pub fn run_script(
+        &mut self,
+        sha: &str,
+        run: &ScriptRun<'_>,
+        host: &mut dyn Host,
+        out: &mut Vec<u8>,
+    ) -> RunOutcome {
+        // SAFETY: `self.l` is valid; the function is pushed with the handler below it.
+        unsafe {
+            let l = self.l;
+            ffi::lua_checkstack(l, 8);
+            push_registry(l, &HANDLER_KEY);
+            push_registry(l, &SCRIPTS_KEY);
+            reply::push_bytes(l, sha.as_bytes());
+            ffi::lua_rawget_(l, -2);
+            ffi::lua_remove(l, -2);
+            set_global_array(l, c"KEYS", run.keys);
+            set_global_array(l, c"ARGV", run.args);
+            self.call(run, host, out, 0)
+        }
+    }
+
+    /// Runs function `name` of a loaded library with its keys and args.
+    pub fn run_function(
+        &mut self,
+        name: &str,
+        run: &ScriptRun<'_>,
+        host: &mut dyn Host,
+        out: &mut Vec<u8>,
+    ) -> RunOutcome {
+        // SAFETY: as in `run_script`.
+        unsafe {
+            let l = self.l;
+            ffi::lua_checkstack(l, 8);
+            push_registry(l, &HANDLER_KEY);
+            push_registry(l, &FUNCTIONS_KEY);
+            reply::push_bytes(l, name.as_bytes());
+            ffi::lua_rawget_(l, -2);
+            ffi::lua_remove(l, -2);
+            if ffi::lua_type(l, -1) != ffi::LUA_TFUNCTION {
+                ffi::lua_pop(l, 2);
+                reply::error_reply(out, b"ERR Function not found");
+                return RunOutcome::Replied;
+            }
+            push_array(l, run.keys);
+            push_array(l, run.args);
+            self.call(run, host, out, 2)
+        }
+    }
+
+    /// Whether function `name` is loaded here.
+    pub fn has_function(&self, name: &str) -> bool {
+        // SAFETY: `self.l` is valid and the stack is balanced.
+        unsafe {
+            let l = self.l;
+            push_registry(l, &FUNCTIONS_KEY);
+            reply::push_bytes(l, name.as_bytes());
+            ffi::lua_rawget_(l, -2);
+            let yes = ffi::lua_type(l, -1) == ffi::LUA_TFUNCTION;
+            ffi::lua_pop(l, 2);
+            yes
+        }
+    }
+
+    /// Stack: handler, function, `nargs` arguments.
+    unsafe fn call(
+        &mut self,
+        run: &ScriptRun<'_>,
+        host: &mut dyn Host,
+        out: &mut Vec<u8>,
+        nargs: c_int,
+    ) -> RunOutcome {
+        let l = self.l;
+        let handler = ffi::lua_gettop(l) - nargs - 1;
+        let mut ctx = RunCtx {
+            host,
+            resp: 2,
+            abort: None,
+            args: Vec::new(),
+            spans: Vec::new(),
+            reply: Vec::new(),
+            in_call: false,
+        };
+        let ctx_ptr: *mut RunCtx<'_> = &mut ctx;
+        run::set_ctx(l, ctx_ptr);
+        ffi::lua_sethook(
+            l,
+            Some(run::count_hook),
+            ffi::LUA_MASKCOUNT,
+            run::HOOK_EVERY,
+        );
+        let status = ffi::lua_pcall(l, nargs, 1, handler);
+        ffi::lua_sethook(l, None, 0, 0);
+        run::set_ctx(l, std::ptr::null_mut());
+        if ctx.abort == Some(run::Abort::Restart) {
+            ffi::lua_settop(l, handler - 1);
+            return RunOutcome::Restart;
+        }
+        if status == 0 {
+            reply::write_top(
+                l,
+                out,
+                Protocols {
+                    script: ctx.resp,
+                    caller: run.caller_resp,
+                },
+            );
+        } else {
+            write_error(l, run.name, out);
+        }
+        ffi::lua_settop(l, handler - 1);
+        RunOutcome::Replied
+    }
+
+    // ---- function libraries ------------------------------------------------------------
+
+    /// Runs the top level of library `code` (`#!lua name=...` first) so it registers its
+    /// functions, which wait until [`Self::install_pending`] or [`Self::discard_pending`].
+    pub fn load_library(&mut self, code: &[u8]) -> Result<LibraryDef, String> {
+        let meta = shebang::parse_library(code)?;
+        let name = meta.name.unwrap_or_default();
+        if !valid_name(name.as_bytes()) {
+            return Err("Library names can only contain letters, numbers, or underscores(_) and must be at least one character long".into());
+        }
+        let body = &code[meta.len..];
+        // SAFETY: `self.l` is valid; the load context lives on this frame while the top level
+        // runs and is cleared before returning; the stack is balanced on every path.
+        unsafe {
+            let l = self.l;
+            new_registry_table(l, &PENDING_KEY);
+            if ffi::luaL_loadbuffer(
+                l,
+                body.as_ptr().cast(),
+                body.len(),
+                c"@user_function".as_ptr(),
+            ) != 0
+            {
+                let msg = top_string(l, -1).unwrap_or_default();
+                ffi::lua_pop(l, 1);
+                return Err(format!(
+                    "Error compiling function: {}",
+                    String::from_utf8_lossy(&msg)
+                ));
+            }
+            push_registry(l, &ENV_KEY);
+            ffi::lua_setfenv(l, -2);
+            let mut load = LoadCtx {
+                started: Instant::now(),
+                functions: Vec::new(),
+            };
+            set_env_index(l, &LOAD_API_KEY);
+            push_key(l, &LOAD_CTX_KEY);
+            ffi::lua_pushlightuserdata(l, (&mut load as *mut LoadCtx).cast());
+            ffi::lua_rawset(l, ffi::LUA_REGISTRYINDEX);
+            ffi::lua_sethook(l, Some(load_hook), ffi::LUA_MASKCOUNT, run::HOOK_EVERY);
+            let status = ffi::lua_pcall(l, 0, 0, 0);
+            ffi::lua_sethook(l, None, 0, 0);
+            push_key(l, &LOAD_CTX_KEY);
+            ffi::lua_pushnil(l);
+            ffi::lua_rawset(l, ffi::LUA_REGISTRYINDEX);
+            set_env_index_globals(l);
+            if status != 0 {
+                let msg = error_message(l);
+                ffi::lua_pop(l, 1);
+                new_registry_table(l, &PENDING_KEY);
+                return Err(format!(
+                    "Error registering functions: {}",
+                    String::from_utf8_lossy(&msg)
+                ));
+            }
+            if load.functions.is_empty() {
+                return Err("No functions registered".into());
+            }
+            Ok(LibraryDef {
+                name,
+                functions: load.functions,
+            })
+        }
+    }
+
+    /// Makes the functions of the last [`Self::load_library`] callable.
+    pub fn install_pending(&mut self) {
+        // SAFETY: `self.l` is valid; stack balanced.
+        unsafe {
+            let l = self.l;
+            push_registry(l, &FUNCTIONS_KEY);
+            push_registry(l, &PENDING_KEY);
+            ffi::lua_pushnil(l);
+            while ffi::lua_next(l, -2) != 0 {
+                ffi::lua_pushvalue(l, -2);
+                ffi::lua_insert(l, -2);
+                ffi::lua_rawset(l, -5);
+            }
+            ffi::lua_pop(l, 2);
+            new_registry_table(l, &PENDING_KEY);
+        }
+    }
+
+    pub fn discard_pending(&mut self) {
+        // SAFETY: `self.l` is valid.
+        unsafe { new_registry_table(self.l, &PENDING_KEY) }
+    }
+
+    /// Forgets every loaded function.
+    pub fn clear_functions(&mut self) {
+        // SAFETY: `self.l` is valid.
+        unsafe {
+            new_registry_table(self.l, &FUNCTIONS_KEY);
+            new_registry_table(self.l, &PENDING_KEY);
+        }
+    }
+}
+
+/// Pushes a Lua array of `items`.
+unsafe fn push_array(l: *mut lua_State, items: &[&[u8]]) {
+    ffi::lua_createtable(l, items.len().min(1 << 20) as c_int, 0);
+    for (i, item) in items.iter().enumerate() {
+        reply::push_bytes(l, item);
+        ffi::lua_rawseti_(l, -2, (i + 1) as c_int);
+    }
+}
+
+/// Sets global `name` (raw: the globals are locked to scripts, not to the interpreter).
+unsafe fn set_global_array(l: *mut lua_State, name: &std::ffi::CStr, items: &[&[u8]]) {
+    ffi::lua_pushstring_(l, name.as_ptr());
+    push_array(l, items);
+    ffi::lua_rawset(l, ffi::LUA_GLOBALSINDEX);
+}
+
+/// The message of the error value on top: its `err` field, or "ERR <string>".
+unsafe fn error_message(l: *mut lua_State) -> Vec<u8> {
+    if ffi::lua_type(l, -1) == ffi::LUA_TTABLE {
+        ffi::lua_getfield_(l, -1, c"err".as_ptr());
+        let m = top_string(l, -1).unwrap_or_default();
+        ffi::lua_pop(l, 1);
+        return m;
+    }
+    let mut m = b"ERR ".to_vec();
+    m.extend(top_string(l, -1).unwrap_or_default());
+    m
+}
+
+/// The reply for a script that raised: "<msg> script: <name>, on <source>:<line>." as Redis
+/// writes it.
+unsafe fn write_error(l: *mut lua_State, name: &str, out: &mut Vec<u8>) {
+    if ffi::lua_type(l, -1) != ffi::LUA_TTABLE {
+        let msg = top_string(l, -1).unwrap_or_else(|| b"execution failure".to_vec());
+        let mut text = format!("ERR Error running script {name}, ").into_bytes();
+        text.extend_from_slice(&msg[..msg.len().min(100)]);
+        reply::error_reply(out, &text);
+        return;
+    }
+    let mut msg = error_message(l);
+    ffi::lua_getfield_(l, -1, c"source".as_ptr());
+    let source = top_string(l, -1);
+    ffi::lua_pop(l, 1);
+    ffi::lua_getfield_(l, -1, c"line".as_ptr());
+    let line = top_string(l, -1);
+    ffi::lua_pop(l, 1);
+    if let (Some(source), Some(line)) = (source, line) {
+        msg.extend_from_slice(format!(" script: {name}, on ").as_bytes());
+        msg.extend_from_slice(&source);
+        msg.push(b':');
+        msg.extend_from_slice(&line);
+        msg.push(b'.');
+    }
+    reply::error_reply(out, &msg);
+}
+
+/// Points the scripts' environment at the table under `key` (the load API) instead of the
+/// globals.
+unsafe fn set_env_index(l: *mut lua_State, key: &'static u8) {
+    push_registry(l, &ENV_KEY);
+    ffi::lua_getmetatable(l, -1);
+    push_registry(l, key);
+    ffi::lua_setfield(l, -2, c"__index".as_ptr());
+    ffi::lua_pop(l, 2);
+}
+
+unsafe fn set_env_index_globals(l: *mut lua_State) {
+    push_registry(l, &ENV_KEY);
+    ffi::lua_getmetatable(l, -1);
+    ffi::lua_pushvalue(l, ffi::LUA_GLOBALSINDEX);
+    ffi::lua_setfield(l, -2, c"__index".as_ptr());
+    ffi::lua_pop(l, 2);
+}
+
+/// The globals a library's top level sees: `redis` with register_function, log and the
+/// version only; anything else is a missing global.
+unsafe fn install_load_api(l: *mut lua_State, version: &str, version_num: u32) {
+    ffi::lua_createtable(l, 0, 8);
+    let api = ffi::lua_gettop(l);
+    ffi::lua_pushcfunction(l, register_function);
+    ffi::lua_setfield(l, api, c"register_function".as_ptr());
+    ffi::lua_pushcfunction(l, run::log);
+    ffi::lua_setfield(l, api, c"log".as_ptr());
+    for (name, v) in [
+        (c"LOG_DEBUG", 0.0),
+        (c"LOG_VERBOSE", 1.0),
+        (c"LOG_NOTICE", 2.0),
+        (c"LOG_WARNING", 3.0),
+        (c"REDIS_VERSION_NUM", version_num as f64),
+    ] {
+        ffi::lua_pushnumber(l, v);
+        ffi::lua_setfield(l, api, name.as_ptr());
+    }
+    reply::push_bytes(l, version.as_bytes());
+    ffi::lua_setfield(l, api, c"REDIS_VERSION".as_ptr());
+    with_missing_error(l, api);
+    let api_proxy = readonly_proxy(l, api);
+    ffi::lua_createtable(l, 0, 1);
+    let globals = ffi::lua_gettop(l);
+    ffi::lua_pushvalue(l, api_proxy);
+    ffi::lua_setfield(l, globals, c"redis".as_ptr());
+    with_missing_error(l, globals);
+    push_key(l, &LOAD_API_KEY);
+    ffi::lua_pushvalue(l, globals);
+    ffi::lua_rawset(l, ffi::LUA_REGISTRYINDEX);
+    ffi::lua_settop(l, api - 1);
+}
+
+unsafe fn with_missing_error(l: *mut lua_State, t: c_int) {
+    ffi::lua_createtable(l, 0, 1);
+    ffi::lua_pushcfunction(l, run::missing_global);
+    ffi::lua_setfield(l, -2, c"__index".as_ptr());
+    ffi::lua_setmetatable(l, t);
+}
+
+/// Pushes a read-only proxy of the table at `real`; returns its index.
+unsafe fn readonly_proxy(l: *mut lua_State, real: c_int) -> c_int {
+    ffi::lua_createtable(l, 0, 0);
+    let proxy = ffi::lua_gettop(l);
+    ffi::lua_createtable(l, 0, 3);
+    ffi::lua_pushvalue(l, real);
+    ffi::lua_setfield(l, -2, c"__index".as_ptr());
+    ffi::lua_pushcfunction(l, run::readonly_write);
+    ffi::lua_setfield(l, -2, c"__newindex".as_ptr());
+    ffi::lua_pushboolean(l, 0);
+    ffi::lua_setfield(l, -2, c"__metatable".as_ptr());
+    ffi::lua_setmetatable(l, proxy);
+    push_key(l, &run::READONLY_KEY);
+    ffi::lua_rawget_(l, ffi::LUA_REGISTRYINDEX);
+    ffi::lua_pushvalue(l, proxy);
+    ffi::lua_pushboolean(l, 1);
+    ffi::lua_rawset(l, -3);
+    ffi::lua_pop(l, 1);
+    proxy
+}
+
+unsafe fn load_ctx<'a>(l: *mut lua_State) -> Option<&'a mut LoadCtx> {
+    push_key(l, &LOAD_CTX_KEY);
+    ffi::lua_rawget_(l, ffi::LUA_REGISTRYINDEX);
+    let p = ffi::lua_touserdata(l, -1) as *mut LoadCtx;
+    ffi::lua_pop(l, 1);
+    p.as_mut()
+}
+
+unsafe extern "C-unwind" fn load_hook(l: *mut lua_State, _ar: *mut ffi::lua_Debug) {
+    if load_ctx(l).is_some_and(|c| c.started.elapsed() > LOAD_TIMEOUT) {
+        reply::push_error_table(l, b"FUNCTION LOAD timeout");
+        ffi::lua_error(l);
+    }
+}
+
+/// `redis.register_function(name, callback)` or `redis.register_function{function_name=...,
+/// callback=..., flags={...}, description=...}` during FUNCTION LOAD.
+unsafe extern "C-unwind" fn register_function(l: *mut lua_State) -> c_int {
+    let raise = match register_inner(l) {
+        Ok(()) => false,
+        Err(msg) => {
+            ffi::lua_settop(l, 0);
+            reply::push_error_table(l, msg.as_bytes());
+            true
+        }
+    };
+    if raise {
+        ffi::lua_error(l);
+    }
+    0
+}
+
+unsafe fn register_inner(l: *mut lua_State) -> Result<(), String> {
+    let Some(load) = load_ctx(l) else {
+        return Err("redis.register_function can only be called on FUNCTION LOAD command".into());
+    };
+    let argc = ffi::lua_gettop(l);
+    let (name, description, flags);
+    match argc {
+        1 => {
+            if ffi::lua_type(l, 1) != ffi::LUA_TTABLE {
+                return Err("calling redis.register_function with a single argument is only applicable to Lua table (representing named arguments).".into());
+            }
+            let mut n = None;
+            let mut d = None;
+            let mut fl = 0u32;
+            let mut have_cb = false;
+            ffi::lua_pushnil(l);
+            while ffi::lua_next(l, 1) != 0 {
+                if ffi::lua_type(l, -2) != ffi::LUA_TSTRING {
+                    return Err(
+                        "named argument key given to redis.register_function is not a string"
+                            .into(),
+                    );
+                }
+                let key = top_string(l, -2).unwrap_or_default();
+                match &key[..] {
+                    b"function_name" => {
+                        if ffi::lua_type(l, -1) != ffi::LUA_TSTRING {
+                            return Err("function_name argument given to redis.register_function must be a string".into());
+                        }
+                        n = top_string(l, -1);
+                    }
+                    b"description" => {
+                        if ffi::lua_type(l, -1) != ffi::LUA_TSTRING {
+                            return Err("description argument given to redis.register_function must be a string".into());
+                        }
+                        d = top_string(l, -1);
+                    }
+                    b"callback" => {
+                        if ffi::lua_type(l, -1) != ffi::LUA_TFUNCTION {
+                            return Err("callback argument given to redis.register_function must be a function".into());
+                        }
+                        have_cb = true;
+                    }
+                    b"flags" => {
+                        if ffi::lua_type(l, -1) != ffi::LUA_TTABLE {
+                            return Err("flags argument to redis.register_function must be a table representing function flags".into());
+                        }
+                        fl = read_flags(l)?;
+                    }
+                    _ => return Err("unknown argument given to redis.register_function".into()),
+                }
+                ffi::lua_pop(l, 1);
+            }
+            let Some(found) = n else {
+                return Err("redis.register_function must get a function name argument".into());
+            };
+            if !have_cb {
+                return Err("redis.register_function must get a callback argument".into());
+            }
+            ffi::lua_getfield_(l, 1, c"callback".as_ptr());
+            ffi::lua_replace(l, 1);
+            name = found;
+            description = d;
+            flags = fl;
+        }
+        2 => {
+            if ffi::lua_type(l, 1) != ffi::LUA_TSTRING {
+                return Err("first argument to redis.register_function must be a string".into());
+            }
+            if ffi::lua_type(l, 2) != ffi::LUA_TFUNCTION {
+                return Err("second argument to redis.register_function must be a function".into());
+            }
+            name = top_string(l, 1).unwrap_or_default();
+            ffi::lua_replace(l, 1);
+            description = None;
+            flags = 0;
+        }
+        _ => return Err("wrong number of arguments to redis.register_function".into()),
+    }
+    // Stack: callback at 1.
+    if !valid_name(&name) {
+        return Err("Function names can only contain letters, numbers, or underscores(_) and must be at least one character long".into());
+    }
+    let name = String::from_utf8_lossy(&name).into_owned();
+    if load.functions.iter().any(|f| f.name == name) {
+        return Err("Function already exists in the library".into());
+    }
+    push_registry(l, &PENDING_KEY);
+    reply::push_bytes(l, name.as_bytes());
+    ffi::lua_pushvalue(l, 1);
+    ffi::lua_rawset(l, -3);
+    ffi::lua_pop(l, 1);
+    load.functions.push(FunctionDef {
+        name,
+        description,
+        flags,
+    });
+    Ok(())
+}
+
+/// Flags table on top of the stack.
+unsafe fn read_flags(l: *mut lua_State) -> Result<u32, String> {
+    let t = ffi::lua_gettop(l);
+    let mut flags = 0;
+    ffi::lua_pushnil(l);
+    while ffi::lua_next(l, t) != 0 {
+        let f = if ffi::lua_type(l, -1) == ffi::LUA_TSTRING {
+            top_string(l, -1)
+        } else {
+            None
+        };
+        let Some(bit) = f.and_then(|f| {
+            shebang::FLAG_NAMES
+                .iter()
+                .find(|(n, _)| n.as_bytes() == &f[..])
+                .map(|(_, b)| *b)
+        }) else {
+            return Err("unknown flag given".into());
+        };
+        flags |= bit;
+        ffi::lua_pop(l, 1);
+    }
+    Ok(flags)
+}
+
+impl Drop for Interpreter {
+    fn drop(&mut self) {
+        // The state goes with `_lua`; nothing of ours points into it.
+    }
+}
+
+/// For tests: a host that answers every command with a fixed reply.
+#[cfg(test)]
+pub(crate) struct EchoHost {
+    pub calls: Vec<Vec<Vec<u8>>>,
+    pub reply: Vec<u8>,
+}
+
+#[cfg(test)]
+impl Host for EchoHost {
+    fn call(&mut self, args: &[&[u8]], _resp: u8, reply: &mut Vec<u8>) -> crate::CallOutcome {
+        self.calls.push(args.iter().map(|a| a.to_vec()).collect());
+        reply.extend_from_slice(&self.reply);
+        crate::CallOutcome::Replied
+    }
+    fn interrupt(&mut self) -> Interrupt {
+        Interrupt::Continue
+    }
+    fn log(&mut self, _level: crate::LogLevel, _message: &[u8]) {}
+    fn acl_check_cmd(&mut self, _args: &[&[u8]]) -> Option<bool> {
+        Some(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn eval(i: &mut Interpreter, body: &str, keys: &[&[u8]], host: &mut EchoHost) -> Vec<u8> {
+        let sha = crate::sha1_hex(body.as_bytes());
+        if !i.has_script(&sha) {
+            if let Err(e) = i.compile(&sha, body.as_bytes()) {
+                return format!("-{e}\r\n").into_bytes();
+            }
+        }
+        let mut out = Vec::new();
+        let run = ScriptRun {
+            name: &sha,
+            keys,
+            args: &[b"a1"],
+            caller_resp: 2,
+        };
+        assert_eq!(
+            i.run_script(&sha, &run, host, &mut out),
+            RunOutcome::Replied
+        );
+        out
+    }
+
+    fn host() -> EchoHost {
+        EchoHost {
+            calls: Vec::new(),
+            reply: b"+OK\r\n".to_vec(),
+        }
+    }
+
+    #[test]
+    fn conversions_both_ways() {
+        let mut i = Interpreter::new("7.0.15", 0x07000f).unwrap();
+        let mut h = host();
+        assert_eq!(eval(&mut i, "return 1.9", &[], &mut h), b":1\r\n");
+        assert_eq!(eval(&mut i, "return 'x'", &[], &mut h), b"$1\r\nx\r\n");
+        assert_eq!(eval(&mut i, "return true", &[], &mut h), b":1\r\n");
+        assert_eq!(eval(&mut i, "return false", &[], &mut h), b"$-1\r\n");
+        assert_eq!(eval(&mut i, "return nil", &[], &mut h), b"$-1\r\n");
+        assert_eq!(
+            eval(&mut i, "return {1,'a',{2}, nil, 3}", &[], &mut h),
+            b"*3\r\n:1\r\n$1\r\na\r\n*1\r\n:2\r\n"
+        );
+        assert_eq!(
+            eval(&mut i, "return {ok='fine'}", &[], &mut h),
+            b"+fine\r\n"
+        );
+        assert_eq!(
+            eval(&mut i, "return {err='BAD x'}", &[], &mut h),
+            b"-BAD x\r\n"
+        );
+        assert_eq!(
+            eval(&mut i, "return redis.call('set','k',1)", &[], &mut h),
+            b"+OK\r\n"
+        );
+        assert_eq!(
+            h.calls.last().unwrap(),
+            &vec![b"set".to_vec(), b"k".to_vec(), b"1".to_vec()]
+        );
+        assert_eq!(
+            eval(&mut i, "return KEYS[1] .. ARGV[1]", &[b"k1"], &mut h),
+            b"$4\r\nk1a1\r\n"
+        );
+        h.reply = b"*2\r\n$1\r\na\r\n$-1\r\n".to_vec();
+        assert_eq!(
+            eval(
+                &mut i,
+                "local r = redis.call('x'); return type(r[2])",
+                &[],
+                &mut h
+            ),
+            b"$7\r\nboolean\r\n"
+        );
+    }
+
+    #[test]
+    fn errors_and_sandbox() {
+        let mut i = Interpreter::new("7.0.15", 0x07000f).unwrap();
+        let mut h = host();
+        h.reply = b"-ERR wrong kind\r\n".to_vec();
+        let e = eval(&mut i, "return redis.call('x')", &[], &mut h);
+        assert!(
+            e.starts_with(b"-ERR wrong kind script: "),
+            "{}",
+            String::from_utf8_lossy(&e)
+        );
+        assert!(e.ends_with(b"on @user_script:1.\r\n"));
+        let e = eval(&mut i, "return redis.pcall('x')", &[], &mut h);
+        assert_eq!(e, b"-ERR wrong kind\r\n");
+        let e = eval(&mut i, "return a", &[], &mut h);
+        assert!(String::from_utf8_lossy(&e)
+            .contains("Script attempted to access nonexistent global variable 'a'"));
+        for s in [
+            "a = 10",
+            "redis = function() end",
+            "redis.call = 1",
+            "math.x = 1",
+            "_G = {}",
+            "setmetatable(_G, {})",
+            "local g = getmetatable(_G); g.__index = {}",
+            "rawset(_G, 'x', 1)",
+            "string.x = 1",
+        ] {
+            let e = eval(&mut i, s, &[], &mut h);
+            assert!(
+                String::from_utf8_lossy(&e).contains("Attempt to modify a readonly table"),
+                "{s}: {}",
+                String::from_utf8_lossy(&e)
+            );
+        }
+        for s in [
+            "print('x')",
+            "loadfile('x')",
+            "dofile('x')",
+            "return os.time()",
+            "return io",
+        ] {
+            let e = eval(&mut i, s, &[], &mut h);
+            assert!(
+                String::from_utf8_lossy(&e).contains("nonexistent global variable"),
+                "{s}"
+            );
+        }
+        let e = eval(
+            &mut i,
+            "return loadstring(string.dump(function() return 1 end))()",
+            &[],
+            &mut h,
+        );
+        assert!(String::from_utf8_lossy(&e).contains("attempt to call a nil value"));
+        let e = eval(&mut i, "error('boom')", &[], &mut h);
+        assert!(e.starts_with(b"-ERR user_script:1: boom script:"));
+        let e = eval(
+            &mut i,
+            "return pcall(function() error({err='X y'}) end)",
+            &[],
+            &mut h,
+        );
+        assert_eq!(e, b"$-1\r\n");
+        let e = eval(
+            &mut i,
+            "local ok, e = pcall(function() error({err='X y'}) end) return e",
+            &[],
+            &mut h,
+        );
+        assert_eq!(e, b"$3\r\nX y\r\n");
+        assert_eq!(
+            eval(
+                &mut i,
+                "return redis.sha1hex('Pizza & Mandolino')",
+                &[],
+                &mut h
+            ),
+            b"$40\r\n74822d82031af7493c20eefa13bd07ec4fada82f\r\n"
+        );
+        let e = eval(&mut i, "return 'x", &[], &mut h);
+        assert!(e.starts_with(b"-Error compiling script (new function): user_script:1:"));
+    }
+
+    #[test]
+    fn libraries_register_functions() {
+        let mut i = Interpreter::new("7.0.15", 0x07000f).unwrap();
+        let def = i
+            .load_library(b"#!lua name=lib1\nredis.register_function('f1', function(keys, args) return keys[1] .. args[1] end)\nredis.register_function{function_name='f2', callback=function() return 2 end, flags={'no-writes'}}")
+            .unwrap();
+        assert_eq!(def.name, "lib1");
+        assert_eq!(def.functions.len(), 2);
+        assert_eq!(def.functions[1].flags, shebang::NO_WRITES);
+        assert!(!i.has_function("f1"));
+        i.install_pending();
+        let mut h = host();
+        let mut out = Vec::new();
+        let run = ScriptRun {
+            name: "f1",
+            keys: &[b"k"],
+            args: &[b"v"],
+            caller_resp: 2,
+        };
+        i.run_function("f1", &run, &mut h, &mut out);
+        assert_eq!(out, b"$2\r\nkv\r\n");
+        let e = i
+            .load_library(b"#!lua name=lib2\nreturn math.random()")
+            .unwrap_err();
+        assert!(e.contains("nonexistent global variable 'math'"), "{e}");
+        let e = i
+            .load_library(b"#!lua name=lib2\nreturn redis.call('ping')")
+            .unwrap_err();
+        assert!(e.contains("nonexistent global variable 'call'"), "{e}");
+        let e = i.load_library(b"#!lua name=lib2\nlocal x = 1").unwrap_err();
+        assert_eq!(e, "No functions registered");
+        let e = i
+            .load_library(b"#!lua name=lib2\nwhile true do end")
+            .unwrap_err();
+        assert!(e.contains("FUNCTION LOAD timeout"), "{e}");
+    }
+}
