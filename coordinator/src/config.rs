@@ -385,6 +385,23 @@ pub const PARAMS: &[Param] = &[
         mutable: true,
         help: "with no password and a non-loopback bind, serve only loopback clients",
     },
+    Param {
+        name: "busy-reply-threshold",
+        kind: Kind::Int {
+            min: 0,
+            max: i64::MAX,
+        },
+        default: "5000",
+        mutable: true,
+        help: "ms a script runs before other clients are answered -BUSY and it may be killed (alias lua-time-limit); 0 = never",
+    },
+    Param {
+        name: "default-lua-flags",
+        kind: Kind::Str,
+        default: "",
+        mutable: true,
+        help: "flags every script runs with unless its shebang says otherwise: 'disallow-undeclared-keys' refuses keys a script did not declare, as Dragonfly does",
+    },
     // Listed with the only value Damselfly serves: setting another is refused.
     Param {
         name: "requirepass",
@@ -410,6 +427,7 @@ pub const ALIASES: &[(&str, &str)] = &[
     ("zset-max-ziplist-entries", "zset-max-listpack-entries"),
     ("zset-max-ziplist-value", "zset-max-listpack-value"),
     ("list-max-ziplist-size", "list-max-listpack-size"),
+    ("lua-time-limit", "busy-reply-threshold"),
 ];
 
 /// Canonical parameter name: lower case, underscores as dashes, Dragonfly's aliases resolved.

@@ -9,9 +9,10 @@ use crate::error::CmdError;
 use crate::exec::Exec;
 use crate::families::transaction_family;
 use crate::prefetch;
-use crate::registry::flags::{DENYOOM, NO_MULTI};
+use crate::registry::flags::{ALLOW_BUSY, DENYOOM, NO_MULTI};
 use crate::registry::CommandSpec;
 use crate::registry::Registry;
+use crate::scripting;
 use crate::server::{ProactorState, ProactorStats, ServerState};
 use crate::shard::{key_hash, shard_of};
 use crate::squash::{self, Hops};
@@ -462,6 +463,17 @@ fn execute_timed(
         flag_multi(conn);
         return started;
     }
+    if server.scripts.is_busy() && refused_while_busy(server, conn, spec, args) {
+        flag_multi(conn);
+        let eval = server.scripts.busy_info().is_none_or(|(eval, _)| eval);
+        let msg = if eval {
+            scripting::BUSY_EVAL
+        } else {
+            scripting::BUSY_FUNCTION
+        };
+        ReplyWriter::new(out, conn.resp).error(msg);
+        return started;
+    }
     if refused_for_memory(server, conn, spec) {
         ReplyWriter::new(out, conn.resp).error(OOM_ERROR);
         flag_multi(conn);
@@ -486,6 +498,28 @@ fn execute_timed(
         }
     }
     run_command(server, conn, args, out, (index, spec), Exec::now(), started)
+}
+
+/// While a script runs past `busy-reply-threshold`, other clients may run only the commands
+/// flagged allow-busy (SCRIPT KILL, FUNCTION KILL, SHUTDOWN NOSAVE...).
+fn refused_while_busy(
+    server: &ServerState,
+    conn: &ConnState,
+    spec: &CommandSpec,
+    args: &Args<'_>,
+) -> bool {
+    let Some((_, owner)) = server.scripts.busy_info() else {
+        return false;
+    };
+    if owner == conn.id {
+        return false;
+    }
+    let effective = if !spec.subcommands.is_empty() && args.len() > 1 {
+        spec.subcommand(args.get(1)).unwrap_or(spec)
+    } else {
+        spec
+    };
+    !effective.has(ALLOW_BUSY)
 }
 
 /// Redis's reply to a command refused at `maxmemory` (the noeviction policy).

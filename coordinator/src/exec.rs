@@ -50,6 +50,17 @@ impl<'t> Exec<'t> {
         }
     }
 
+    /// The same mode for a command run on behalf of this one (a script's `redis.call`).
+    pub fn reborrow(&mut self) -> Exec<'_> {
+        Exec {
+            mode: match &mut self.mode {
+                Mode::Now => Mode::Now,
+                Mode::Scheduled(t) => Mode::Scheduled(t),
+                Mode::OnShard => Mode::OnShard,
+            },
+        }
+    }
+
     /// Whether the command runs inside an enclosing transaction (EXEC, later scripts): it
     /// must not park there, so blocking commands answer as if they timed out.
     pub fn in_transaction(&self) -> bool {

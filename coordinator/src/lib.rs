@@ -26,6 +26,8 @@ pub mod long_double;
 pub mod prefetch;
 pub mod random;
 pub mod registry;
+pub mod script_host;
+pub mod scripting;
 pub mod server;
 pub mod shard;
 pub mod squash;

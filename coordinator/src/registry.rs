@@ -180,7 +180,8 @@ impl CommandSpec {
             "lmpop" | "zmpop" | "sintercard" | "zintercard" | "zunion" | "zinter" | "zdiff" => {
                 Some(1)
             }
-            "blmpop" | "bzmpop" | "zunionstore" | "zinterstore" | "zdiffstore" => Some(2),
+            "blmpop" | "bzmpop" | "zunionstore" | "zinterstore" | "zdiffstore" | "eval"
+            | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro" => Some(2),
             _ => None,
         };
         if let Some(at) = numkeys_at {

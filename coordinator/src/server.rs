@@ -38,6 +38,8 @@ pub struct ServerState {
     pub client_limits: ClientLimits,
     /// Clients parked in a blocking command, by client id (CLIENT UNBLOCK, INFO).
     pub blocked: SpinLock<HashMap<u64, Arc<Blocked>>>,
+    /// The script cache, function libraries and the busy script.
+    pub scripts: crate::scripting::Scripts,
 }
 
 impl ServerState {
@@ -61,6 +63,7 @@ impl ServerState {
             shutdown: Event::new(),
             client_limits: ClientLimits::new(shards),
             blocked: SpinLock::new(HashMap::new()),
+            scripts: crate::scripting::Scripts::default(),
         }
     }
 

@@ -82,6 +82,14 @@ impl CommandArgs {
         (&self.spans, self.in_scratch)
     }
 
+    /// Arguments that are consecutive `(start, len)` spans of one buffer the caller built (a
+    /// command a script calls): `get(buffer, i)` then reads them back.
+    pub fn set_spans(&mut self, spans: impl Iterator<Item = (usize, usize)>) {
+        self.clear();
+        self.spans
+            .extend(spans.map(|(start, len)| ArgSpan::new(start, len)));
+    }
+
     fn source<'a>(&'a self, input: &'a [u8]) -> &'a [u8] {
         if self.in_scratch {
             &self.scratch

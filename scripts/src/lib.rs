@@ -12,7 +12,7 @@ mod run;
 mod sandbox;
 pub mod shebang;
 
-pub use interpreter::{Interpreter, RunOutcome, ScriptRun};
+pub use interpreter::{FunctionDef, Interpreter, LibraryDef, RunOutcome, ScriptRun};
 pub use reply::format_g17;
 
 /// What the coordinator provides to a running script.

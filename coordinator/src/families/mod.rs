@@ -7,11 +7,13 @@ use crate::registry::CommandSpec;
 pub mod bitmap_family;
 pub mod blocking_family;
 pub mod connection_family;
+pub mod function_family;
 pub mod hash_family;
 pub mod hash_random;
 pub mod keyspace_family;
 pub mod list_family;
 pub mod list_ops;
+pub mod scripting_family;
 pub mod server_family;
 pub mod set_algebra;
 pub mod set_family;
@@ -29,9 +31,11 @@ pub const ALL: &[fn() -> Vec<CommandSpec>] = &[
     bitmap_family::commands,
     blocking_family::commands,
     connection_family::commands,
+    function_family::commands,
     hash_family::commands,
     keyspace_family::commands,
     list_family::commands,
+    scripting_family::commands,
     server_family::commands,
     set_family::commands,
     sort_family::commands,

@@ -678,7 +678,7 @@ fn cmd_info(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
 // ---- CONFIG ----------------------------------------------------------------------------
 
 /// Redis's subcommand arity check: N exactly, or -N at least N arguments.
-fn sub_arity(args: &Args<'_>, arity: i32, full_name: &str) -> CmdResult {
+pub(crate) fn sub_arity(args: &Args<'_>, arity: i32, full_name: &str) -> CmdResult {
     let n = args.len() as i32;
     let ok = if arity >= 0 { n == arity } else { n >= -arity };
     if ok {
@@ -688,11 +688,11 @@ fn sub_arity(args: &Args<'_>, arity: i32, full_name: &str) -> CmdResult {
     }
 }
 
-fn unknown_sub(cmd: &str, args: &Args<'_>) -> CmdError {
+pub(crate) fn unknown_sub(cmd: &str, args: &Args<'_>) -> CmdError {
     CmdError::unknown_subcommand(cmd, args.get(1))
 }
 
-fn help_reply(ctx: &mut CmdCtx<'_>, cmd: &str, lines: &[&str]) {
+pub(crate) fn help_reply(ctx: &mut CmdCtx<'_>, cmd: &str, lines: &[&str]) {
     let mut r = ctx.reply();
     r.array_header(lines.len() + 3);
     r.simple(format!("{cmd} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:").as_bytes());

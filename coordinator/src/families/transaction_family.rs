@@ -188,6 +188,13 @@ fn schedule_exec(conn: &ConnState, parsed: &[Queued]) -> Option<Transaction> {
         if !spec.subcommands.is_empty() && args.len() > 1 {
             spec = spec.subcommand(args.get(1)).unwrap_or(spec);
         }
+        // A script's keys are known only as it runs: EXEC holds every shard for it.
+        if matches!(
+            spec.name,
+            "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro"
+        ) {
+            global = true;
+        }
         let before = keys.len();
         keys.extend(spec.keys_in(&args).into_iter().map(|i| args.get(i)));
         if keys.len() == before && spec.flags & (WRITE | ADMIN) != 0 {

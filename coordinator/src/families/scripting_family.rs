@@ -1,0 +1,361 @@
+//! EVAL, EVALSHA, EVAL_RO, EVALSHA_RO and SCRIPT, and the run of a script or function as one
+//! transaction (see `scripting` for how its locks are chosen).
+
+use crate::args::{eq_ignore_case, Args};
+use crate::ctx::CmdCtx;
+use crate::error::{CmdError, CmdResult};
+use crate::exec::Exec;
+use crate::families::server_family::{help_reply, sub_arity, unknown_sub};
+use crate::registry::{flags::*, CommandSpec};
+use crate::script_host::ScriptHost;
+use crate::scripting::{self, CachedScript, Lease, Scope};
+use crate::shard::key_hash;
+use damselfly_protocol::RespVersion;
+use damselfly_runtime::fiber::call_on_large_stack;
+use damselfly_scripts::{shebang, RunOutcome, ScriptRun};
+use std::sync::Arc;
+
+/// Runs before a rerun is no longer tried: the last attempt holds every shard.
+const MAX_ATTEMPTS: usize = 3;
+
+/// What runs: an EVAL script or a library function.
+pub(crate) enum Target<'a> {
+    Script {
+        sha: String,
+        body: Option<&'a [u8]>,
+        cached: Option<Arc<CachedScript>>,
+    },
+    Function {
+        name: String,
+        flags: u32,
+    },
+}
+
+fn numkeys(args: &Args<'_>) -> Result<usize, CmdError> {
+    let n = crate::args::parse_i64(args.get(2))?;
+    if n > args.len() as i64 - 3 {
+        return Err(CmdError::Raw(
+            "ERR Number of keys can't be greater than number of args".into(),
+        ));
+    }
+    if n < 0 {
+        return Err(CmdError::Raw("ERR Number of keys can't be negative".into()));
+    }
+    Ok(n as usize)
+}
+
+fn eval_generic(ctx: &mut CmdCtx<'_>, args: &Args<'_>, by_sha: bool, ro: bool) -> CmdResult {
+    let n = numkeys(args)?;
+    let target = if by_sha {
+        let sha = String::from_utf8_lossy(args.get(1)).to_ascii_lowercase();
+        let cached = (sha.len() == 40)
+            .then(|| ctx.server.scripts.get(&sha))
+            .flatten();
+        let Some(cached) = cached else {
+            return Err(CmdError::Raw(
+                "NOSCRIPT No matching script. Please use EVAL.".into(),
+            ));
+        };
+        Target::Script {
+            sha,
+            body: None,
+            cached: Some(cached),
+        }
+    } else {
+        let body = args.get(1);
+        let sha = damselfly_scripts::sha1_hex(body);
+        let cached = ctx.server.scripts.get(&sha);
+        Target::Script {
+            sha,
+            body: Some(body),
+            cached,
+        }
+    };
+    let keys: Vec<&[u8]> = (3..3 + n).map(|i| args.get(i)).collect();
+    let argv: Vec<&[u8]> = args.rest(3 + n).collect();
+    run(ctx, target, &keys, &argv, ro)
+}
+
+fn cmd_eval(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
+    eval_generic(ctx, args, false, false)
+}
+
+fn cmd_evalsha(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
+    eval_generic(ctx, args, true, false)
+}
+
+fn cmd_eval_ro(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
+    eval_generic(ctx, args, false, true)
+}
+
+fn cmd_evalsha_ro(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
+    eval_generic(ctx, args, true, true)
+}
+
+fn raw(msg: impl Into<String>) -> CmdError {
+    CmdError::Raw(msg.into())
+}
+
+/// Runs `target` with `keys` and `argv` as one transaction and writes its reply.
+pub(crate) fn run(
+    ctx: &mut CmdCtx<'_>,
+    mut target: Target<'_>,
+    keys: &[&[u8]],
+    argv: &[&[u8]],
+    ro: bool,
+) -> CmdResult {
+    let flags = match &target {
+        Target::Script {
+            cached: Some(c), ..
+        } => c.flags,
+        Target::Script { body: Some(b), .. } => {
+            shebang::parse_script(b)
+                .map_err(|e| raw(format!("ERR {e}")))?
+                .flags
+        }
+        Target::Script { .. } => shebang::EVAL_COMPAT,
+        Target::Function { flags, .. } => *flags,
+    };
+    let compat = flags & shebang::EVAL_COMPAT != 0;
+    let no_writes = !compat && flags & shebang::NO_WRITES != 0;
+    if !compat && !no_writes && ro {
+        return Err(raw(
+            "ERR Can not execute a script with write flag using *_ro command.",
+        ));
+    }
+    if !compat
+        && flags & (shebang::ALLOW_OOM | shebang::NO_WRITES) == 0
+        && ctx.server.client_limits.over_maxmemory()
+    {
+        return Err(raw("OOM allow-oom flag is not set on the script, can not run it when used memory > 'maxmemory'"));
+    }
+    let read_only = ro || no_writes;
+    let allow_oom = !compat && flags & shebang::ALLOW_OOM != 0;
+    let strict = ctx
+        .server
+        .config
+        .get("default-lua-flags")
+        .is_some_and(|f| f.contains("disallow-undeclared-keys"));
+    let in_tx = ctx.exec.in_transaction();
+    let shards = ctx.server.shards;
+    let caller_resp = if ctx.conn.resp == RespVersion::Resp3 {
+        3
+    } else {
+        2
+    };
+    let server = ctx.server;
+    let result: Result<(), String> = call_on_large_stack(|| {
+        let mut lease = Lease::take(&server.scripts);
+        if let Target::Script { sha, body, cached } = &mut target {
+            if !lease.interp().has_script(sha) {
+                let code = match (body, cached.as_ref()) {
+                    (Some(b), _) => b.to_vec(),
+                    (None, Some(c)) => c.body.clone(),
+                    (None, None) => {
+                        return Err("NOSCRIPT No matching script. Please use EVAL.".into())
+                    }
+                };
+                lease
+                    .interp()
+                    .compile(sha, &code)
+                    .map_err(|e| format!("ERR {e}"))?;
+                if cached.is_none() {
+                    *cached = Some(server.scripts.insert(sha.clone(), code, flags));
+                }
+            } else if cached.is_none() {
+                *cached = Some(server.scripts.insert(
+                    sha.clone(),
+                    body.unwrap_or_default().to_vec(),
+                    flags,
+                ));
+            }
+        }
+        let cached_script = match &target {
+            Target::Script { cached, .. } => cached.clone(),
+            Target::Function { name, .. } => Some(server.scripts.function_state(name)),
+        };
+        let (name, eval) = match &target {
+            Target::Script { sha, .. } => (sha.clone(), true),
+            Target::Function { name, .. } => (name.clone(), false),
+        };
+        let declared: Vec<u64> = keys.iter().map(|k| key_hash(k)).collect();
+        let db = ctx.conn.db;
+        for attempt in 0..MAX_ATTEMPTS {
+            let scope = if in_tx {
+                Scope::Enclosing
+            } else if strict {
+                Scope::Declared(declared.clone())
+            } else if attempt + 1 == MAX_ATTEMPTS {
+                Scope::Shards(u64::MAX)
+            } else {
+                scripting::initial_scope(cached_script.as_deref(), keys, shards)
+            };
+            let mut tx = scripting::schedule(&scope, keys, shards);
+            let exec = match tx.as_mut() {
+                Some(t) => Exec::scheduled(t),
+                None if in_tx => ctx.exec.reborrow(),
+                None => Exec::now(),
+            };
+            let can_restart = !in_tx && !strict && !scope.is_global(shards);
+            let mut host = ScriptHost::new(
+                server,
+                ctx.conn,
+                exec,
+                scope,
+                declared.clone(),
+                eval,
+                name.clone(),
+            );
+            host.read_only = read_only;
+            host.allow_oom = allow_oom;
+            host.strict = strict;
+            host.can_restart = can_restart;
+            let run = ScriptRun {
+                name: &name,
+                keys,
+                args: argv,
+                caller_resp,
+            };
+            let mark = ctx.out.len();
+            let outcome = match &target {
+                Target::Script { sha, .. } => {
+                    lease.interp().run_script(sha, &run, &mut host, ctx.out)
+                }
+                Target::Function { name, .. } => {
+                    lease.interp().run_function(name, &run, &mut host, ctx.out)
+                }
+            };
+            host.finish();
+            let undeclared = host.undeclared;
+            drop(host);
+            ctx.conn.db = db;
+            if let Some(t) = tx {
+                t.conclude();
+            }
+            scripting::learn(cached_script.as_deref(), undeclared);
+            if outcome == RunOutcome::Replied {
+                return Ok(());
+            }
+            ctx.out.truncate(mark);
+        }
+        unreachable!("the last attempt holds every shard and cannot restart")
+    });
+    result.map_err(CmdError::Raw)
+}
+
+// ---- SCRIPT ---------------------------------------------------------------------------------
+
+fn cmd_script(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
+    let sub = args.get(1);
+    if eq_ignore_case(sub, "load") {
+        sub_arity(args, 3, "script|load")?;
+        let body = args.get(2);
+        let flags = shebang::parse_script(body)
+            .map_err(|e| raw(format!("ERR {e}")))?
+            .flags;
+        let sha = damselfly_scripts::sha1_hex(body);
+        let server = ctx.server;
+        call_on_large_stack(|| {
+            let mut lease = Lease::take(&server.scripts);
+            if lease.interp().has_script(&sha) {
+                return Ok(());
+            }
+            lease
+                .interp()
+                .compile(&sha, body)
+                .map_err(|e| raw(format!("ERR {e}")))
+        })?;
+        server.scripts.insert(sha.clone(), body.to_vec(), flags);
+        ctx.reply().bulk(sha.as_bytes());
+        Ok(())
+    } else if eq_ignore_case(sub, "exists") {
+        sub_arity(args, -3, "script|exists")?;
+        let scripts = &ctx.server.scripts;
+        let found: Vec<bool> = args
+            .rest(2)
+            .map(|sha| scripts.exists(&String::from_utf8_lossy(sha).to_ascii_lowercase()))
+            .collect();
+        let mut r = ctx.reply();
+        r.array_header(found.len());
+        for f in found {
+            r.integer(f as i64);
+        }
+        Ok(())
+    } else if eq_ignore_case(sub, "flush") {
+        let ok = args.len() == 2
+            || (args.len() == 3
+                && (eq_ignore_case(args.get(2), "sync") || eq_ignore_case(args.get(2), "async")));
+        if !ok {
+            return Err(raw("ERR SCRIPT FLUSH only support SYNC|ASYNC option"));
+        }
+        ctx.server.scripts.flush();
+        ctx.reply().ok();
+        Ok(())
+    } else if eq_ignore_case(sub, "kill") {
+        sub_arity(args, 2, "script|kill")?;
+        ctx.server.scripts.kill(true).map_err(raw)?;
+        ctx.reply().ok();
+        Ok(())
+    } else if eq_ignore_case(sub, "help") {
+        sub_arity(args, 2, "script|help")?;
+        help_reply(
+            ctx,
+            "SCRIPT",
+            &[
+                "EXISTS <sha1> [<sha1> ...]",
+                "    Return information about the existence of the scripts in the script cache.",
+                "FLUSH [ASYNC|SYNC]",
+                "    Flush the Lua scripts cache. Very dangerous on replicas.",
+                "    When called without the optional mode argument, the behavior is determined by the",
+                "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
+                "    * ASYNC: Asynchronously flush the scripts cache.",
+                "    * SYNC: Synchronously flush the scripts cache.",
+                "KILL",
+                "    Kill the currently executing Lua script.",
+                "LOAD <script>",
+                "    Load a script into the scripts cache without executing it.",
+            ],
+        );
+        Ok(())
+    } else {
+        Err(unknown_sub("script", args))
+    }
+}
+
+// ---- registration ----------------------------------------------------------------------------
+
+#[rustfmt::skip]
+pub fn commands() -> Vec<CommandSpec> {
+    let c = |name, arity, flags, summary, handler| CommandSpec {
+        name,
+        arity,
+        flags,
+        acl: &["@slow", "@scripting"],
+        first_key: 0,
+        last_key: 0,
+        step: 0,
+        group: "scripting",
+        summary,
+        since: if name.ends_with("_ro") { "7.0.0" } else { "2.6.0" },
+        handler,
+        subcommands: Vec::new(),
+    };
+    let run_flags = NOSCRIPT | STALE;
+    vec![
+        c("eval", -3, run_flags, "Executes a server-side Lua script.", cmd_eval),
+        c("evalsha", -3, run_flags, "Executes a server-side Lua script by SHA1 digest.", cmd_evalsha),
+        c("eval_ro", -3, run_flags | READONLY, "Executes a read-only server-side Lua script.", cmd_eval_ro),
+        c("evalsha_ro", -3, run_flags | READONLY, "Executes a read-only server-side Lua script by SHA1 digest.", cmd_evalsha_ro),
+        c("script", -2, 0, "A container for Lua scripts management commands.", cmd_script).with_subcommands(|c| {
+            let acl = &["@slow", "@scripting"];
+            let none = (0, 0, 0);
+            vec![
+                c.sub("script|exists", -3, NOSCRIPT, acl, none, "2.6.0", "Determines whether server-side Lua scripts exist in the script cache."),
+                c.sub("script|flush", -2, NOSCRIPT, acl, none, "2.6.0", "Removes all server-side Lua scripts from the script cache."),
+                c.sub("script|help", 2, LOADING | STALE, acl, none, "5.0.0", "Returns helpful text about the different subcommands."),
+                c.sub("script|kill", 2, NOSCRIPT | ALLOW_BUSY, acl, none, "2.6.0", "Terminates a server-side Lua script during execution."),
+                c.sub("script|load", 3, NOSCRIPT | STALE, acl, none, "2.6.0", "Loads a server-side Lua script to the script cache."),
+            ]
+        }),
+    ]
+}

@@ -1,0 +1,247 @@
+//! How a script's `redis.call` reaches the data: the coordinator's side of
+//! `damselfly_scripts::Host`. A call is checked as Redis checks it (known command, arity, not
+//! a command scripts may not call, no writes from read-only scripts, maxmemory), its keys are
+//! checked against the run's locks (see `scripting`), and it runs through the executor of the
+//! run's transaction with the script's RESP version.
+
+use crate::args::Args;
+use crate::conn;
+use crate::ctx::ConnState;
+use crate::exec::Exec;
+use crate::registry::{flags::*, Registry};
+use crate::scripting::{BusyScript, Scope};
+use crate::server::ServerState;
+use crate::shard::{key_hash, shard_of};
+use damselfly_protocol::{CommandArgs, RespVersion};
+use damselfly_runtime::clock::{self, Time};
+use damselfly_scripts::{CallOutcome, Host, Interrupt, LogLevel};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+pub struct ScriptHost<'a, 'e> {
+    pub server: &'a ServerState,
+    pub conn: &'a mut ConnState,
+    pub exec: Exec<'e>,
+    pub scope: Scope,
+    /// Hashes of the keys the script declared.
+    pub declared: Vec<u64>,
+    pub read_only: bool,
+    pub allow_oom: bool,
+    /// `default-lua-flags disallow-undeclared-keys`: undeclared keys are an error.
+    pub strict: bool,
+    /// Whether a key outside the locks may stop the run for a rerun (not inside EXEC, not
+    /// when the run holds every shard).
+    pub can_restart: bool,
+    pub eval: bool,
+    pub name: String,
+    pub wrote: Arc<AtomicBool>,
+    pub kill: Arc<AtomicBool>,
+    /// Shards of keys reached that the script did not declare.
+    pub undeclared: u64,
+    pub started: Time,
+    pub busy: bool,
+    buf: Vec<u8>,
+    parsed: CommandArgs,
+}
+
+impl<'a, 'e> ScriptHost<'a, 'e> {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        server: &'a ServerState,
+        conn: &'a mut ConnState,
+        exec: Exec<'e>,
+        scope: Scope,
+        declared: Vec<u64>,
+        eval: bool,
+        name: String,
+    ) -> Self {
+        ScriptHost {
+            server,
+            conn,
+            exec,
+            scope,
+            declared,
+            read_only: false,
+            allow_oom: false,
+            strict: false,
+            can_restart: false,
+            eval,
+            name,
+            wrote: Arc::new(AtomicBool::new(false)),
+            kill: Arc::new(AtomicBool::new(false)),
+            undeclared: 0,
+            started: clock::now(),
+            busy: false,
+            buf: Vec::new(),
+            parsed: CommandArgs::new(),
+        }
+    }
+
+    /// Ends the run's busy state, if it had one.
+    pub fn finish(&mut self) {
+        if self.busy {
+            self.server.scripts.clear_busy(self.conn.id);
+            self.busy = false;
+        }
+    }
+}
+
+fn error(reply: &mut Vec<u8>, msg: &str) -> CallOutcome {
+    reply.push(b'-');
+    reply.extend_from_slice(msg.as_bytes());
+    reply.extend_from_slice(b"\r\n");
+    CallOutcome::Replied
+}
+
+impl Host for ScriptHost<'_, '_> {
+    fn call(&mut self, args: &[&[u8]], resp: u8, reply: &mut Vec<u8>) -> CallOutcome {
+        let Some((index, spec)) = Registry::get().lookup(args[0]) else {
+            return error(reply, "ERR Unknown Redis command called from script");
+        };
+        if !spec.arity_ok(args.len()) {
+            return error(
+                reply,
+                "ERR Wrong number of args calling Redis command from script",
+            );
+        }
+        let effective = if !spec.subcommands.is_empty() && args.len() > 1 {
+            spec.subcommand(args[1]).unwrap_or(spec)
+        } else {
+            spec
+        };
+        if effective.has(NOSCRIPT) {
+            return error(reply, "ERR This Redis command is not allowed from script");
+        }
+        let writes = effective.has(WRITE);
+        if self.read_only && writes {
+            return error(
+                reply,
+                "ERR Write commands are not allowed from read-only scripts.",
+            );
+        }
+        if effective.has(DENYOOM)
+            && !self.allow_oom
+            && !self.wrote.load(Ordering::Relaxed)
+            && self.server.client_limits.over_maxmemory()
+        {
+            return error(reply, conn::OOM_ERROR);
+        }
+        // One buffer and its spans: the command as a client would have sent it.
+        self.buf.clear();
+        let mut spans = Vec::with_capacity(args.len());
+        for a in args {
+            spans.push((self.buf.len(), a.len()));
+            self.buf.extend_from_slice(a);
+        }
+        self.parsed.set_spans(spans.into_iter());
+        let cmd_args = Args::new(&self.buf, &self.parsed);
+        let shards = self.server.shards;
+        let key_positions = effective.keys_in(&cmd_args);
+        let (mut outside_scope, mut outside_declared) = (0u64, 0u64);
+        for &i in &key_positions {
+            let h = key_hash(cmd_args.get(i));
+            let bit = 1u64.checked_shl(shard_of(h, shards) as u32).unwrap_or(0);
+            if !self.scope.covers(h, shards) {
+                outside_scope |= bit;
+            }
+            if !self.declared.contains(&h) {
+                outside_declared |= bit;
+            }
+        }
+        if key_positions.is_empty() && effective.flags & (WRITE | ADMIN) != 0 {
+            // FLUSHALL, FLUSHDB, SWAPDB: the whole keyspace.
+            let all = if shards >= 64 {
+                u64::MAX
+            } else {
+                (1 << shards) - 1
+            };
+            outside_declared = all;
+            if !self.scope.is_global(shards) {
+                outside_scope = all;
+            }
+        }
+        if outside_declared != 0 && self.strict {
+            return error(
+                reply,
+                "ERR Script attempted to access a key it did not declare (default-lua-flags disallow-undeclared-keys)",
+            );
+        }
+        self.undeclared |= outside_declared;
+        if outside_scope != 0 && self.can_restart && !self.wrote.load(Ordering::Relaxed) {
+            return CallOutcome::Restart;
+        }
+        if writes {
+            self.wrote.store(true, Ordering::Release);
+        }
+        let saved = self.conn.resp;
+        self.conn.resp = if resp == 3 {
+            RespVersion::Resp3
+        } else {
+            RespVersion::Resp2
+        };
+        conn::execute_with(
+            self.server,
+            self.conn,
+            &cmd_args,
+            Some((index, spec)),
+            reply,
+            self.exec.reborrow(),
+        );
+        self.conn.resp = saved;
+        if self.buf.capacity() > 64 * 1024 {
+            self.buf = Vec::new();
+        }
+        CallOutcome::Replied
+    }
+
+    fn interrupt(&mut self) -> Interrupt {
+        if self.kill.swap(false, Ordering::AcqRel) {
+            return Interrupt::Kill;
+        }
+        let threshold = self.server.config.get_int("busy-reply-threshold");
+        if threshold <= 0 {
+            return Interrupt::Continue;
+        }
+        let elapsed_ms = (clock::now().as_nanos() - self.started.as_nanos()) / 1_000_000;
+        if elapsed_ms < threshold as u64 {
+            return Interrupt::Continue;
+        }
+        if !self.busy {
+            self.busy = true;
+            log::warn!(
+                "Slow script detected: still in execution after {elapsed_ms} milliseconds. You can try killing the script using the {} command. Script name is: {}.",
+                if self.eval { "SCRIPT KILL" } else { "FUNCTION KILL" },
+                self.name
+            );
+            self.server.scripts.set_busy(BusyScript {
+                eval: self.eval,
+                name: self.name.clone(),
+                wrote: self.wrote.clone(),
+                kill: self.kill.clone(),
+                client: self.conn.id,
+            });
+        }
+        // Let the other clients of this proactor in: they are answered -BUSY.
+        damselfly_runtime::fiber::yield_now();
+        if self.kill.swap(false, Ordering::AcqRel) {
+            Interrupt::Kill
+        } else {
+            Interrupt::Continue
+        }
+    }
+
+    fn log(&mut self, level: LogLevel, message: &[u8]) {
+        let msg = String::from_utf8_lossy(message);
+        match level {
+            LogLevel::Debug => log::debug!("{msg}"),
+            LogLevel::Verbose => log::info!("{msg}"),
+            LogLevel::Notice => log::info!("{msg}"),
+            LogLevel::Warning => log::warn!("{msg}"),
+        }
+    }
+
+    fn acl_check_cmd(&mut self, args: &[&[u8]]) -> Option<bool> {
+        // Every command is allowed to the only user there is.
+        Registry::get().lookup(args[0]).map(|_| true)
+    }
+}

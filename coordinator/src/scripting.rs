@@ -1,0 +1,388 @@
+//! Scripts and functions on the server (DESIGN.md §8): the script cache and the function
+//! libraries every proactor sees, the busy-script state, each proactor's interpreters, and the
+//! run of one script as a transaction.
+//!
+//! **Locks.** A script runs as one transaction. Which locks it takes is learned per script:
+//! - the first run of a script takes every shard (nothing is known about it yet) and records
+//!   which shards its keys reached and whether it stayed within its declared keys;
+//! - a script that stayed within its declared keys then locks exactly those keys, so scripts
+//!   on different keys run in parallel;
+//! - a script that reached undeclared keys then locks the whole shards it reached, and no
+//!   others: plain traffic on the other shards goes on.
+//!
+//! When a run reaches a key outside its locks before it wrote anything, it stops
+//! (uncatchably, see `CallOutcome::Restart`), nothing is undone because nothing was written,
+//! and it runs again with the shards it reached added. A run that already wrote and then
+//! reaches a new shard runs that command outside its locks (atomic per command, not with the
+//! script) and the next run locks that shard too. `default-lua-flags
+//! disallow-undeclared-keys` refuses undeclared keys instead, as Dragonfly does.
+
+use crate::keys::KeyPlan;
+use crate::shard::{key_hash, shard_of, ShardLocks};
+use crate::tx::locks::LockMode;
+use crate::tx::Transaction;
+use damselfly_runtime::sync::SpinLock;
+use damselfly_scripts::{Interpreter, LibraryDef};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// What `redis.REDIS_VERSION` says (the Redis version whose behaviour Damselfly serves).
+pub const VERSION: &str = "7.0.15";
+pub const VERSION_NUM: u32 = 0x07_00_0f;
+
+/// Interpreters kept idle per proactor; more are made while scripts wait on other shards.
+const IDLE_INTERPRETERS: usize = 4;
+
+/// Learned lock scope of a script (see the module comment), in [`CachedScript::reach`].
+const REACH_UNKNOWN: u64 = 0;
+const REACH_DECLARED: u64 = 1 << 63;
+
+pub struct CachedScript {
+    pub body: Vec<u8>,
+    /// Shebang flags (`damselfly_scripts::shebang`).
+    pub flags: u32,
+    /// [`REACH_UNKNOWN`], [`REACH_DECLARED`], or the mask of shards it reached.
+    reach: AtomicU64,
+}
+
+/// A library as FUNCTION LOAD registered it.
+pub struct Library {
+    pub code: Vec<u8>,
+    pub def: LibraryDef,
+}
+
+/// The script that ran past `busy-reply-threshold`: other clients are answered -BUSY.
+pub struct BusyScript {
+    pub eval: bool,
+    pub name: String,
+    pub wrote: Arc<AtomicBool>,
+    pub kill: Arc<AtomicBool>,
+    /// The connection running it (it is not refused its own commands).
+    pub client: u64,
+}
+
+pub struct Scripts {
+    cache: SpinLock<HashMap<String, Arc<CachedScript>>>,
+    /// Bumped by SCRIPT FLUSH: interpreters drop what they compiled.
+    cache_gen: AtomicU64,
+    libraries: SpinLock<Vec<Library>>,
+    /// Bumped by every change of the libraries: interpreters reload them.
+    fn_gen: AtomicU64,
+    /// What each function's runs learned about its keys (see [`CachedScript::reach`]).
+    fn_state: SpinLock<HashMap<String, Arc<CachedScript>>>,
+    busy_flag: AtomicBool,
+    busy: SpinLock<Option<BusyScript>>,
+    /// Scripts running now and run in all (INFO, FUNCTION STATS).
+    pub running: AtomicU64,
+}
+
+impl Default for Scripts {
+    fn default() -> Self {
+        Scripts {
+            cache: SpinLock::new(HashMap::new()),
+            cache_gen: AtomicU64::new(0),
+            libraries: SpinLock::new(Vec::new()),
+            fn_gen: AtomicU64::new(0),
+            fn_state: SpinLock::new(HashMap::new()),
+            busy_flag: AtomicBool::new(false),
+            busy: SpinLock::new(None),
+            running: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Scripts {
+    pub fn get(&self, sha: &str) -> Option<Arc<CachedScript>> {
+        self.cache.lock().get(sha).cloned()
+    }
+
+    pub fn insert(&self, sha: String, body: Vec<u8>, flags: u32) -> Arc<CachedScript> {
+        self.cache
+            .lock()
+            .entry(sha)
+            .or_insert_with(|| {
+                Arc::new(CachedScript {
+                    body,
+                    flags,
+                    reach: AtomicU64::new(REACH_UNKNOWN),
+                })
+            })
+            .clone()
+    }
+
+    pub fn exists(&self, sha: &str) -> bool {
+        self.cache.lock().contains_key(sha)
+    }
+
+    pub fn flush(&self) {
+        self.cache.lock().clear();
+        self.cache_gen.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// (count, bytes of their bodies) for INFO.
+    pub fn cache_stats(&self) -> (usize, usize) {
+        let c = self.cache.lock();
+        (c.len(), c.values().map(|s| s.body.len() + 40).sum())
+    }
+
+    pub fn with_libraries<R>(&self, f: impl FnOnce(&mut Vec<Library>) -> R) -> R {
+        let mut libs = self.libraries.lock();
+        let r = f(&mut libs);
+        self.fn_gen.fetch_add(1, Ordering::AcqRel);
+        self.fn_state.lock().clear();
+        r
+    }
+
+    /// The learned lock scope of function `name`.
+    pub fn function_state(&self, name: &str) -> Arc<CachedScript> {
+        self.fn_state
+            .lock()
+            .entry(name.to_string())
+            .or_insert_with(|| {
+                Arc::new(CachedScript {
+                    body: Vec::new(),
+                    flags: 0,
+                    reach: AtomicU64::new(REACH_UNKNOWN),
+                })
+            })
+            .clone()
+    }
+
+    pub fn read_libraries<R>(&self, f: impl FnOnce(&[Library]) -> R) -> R {
+        f(&self.libraries.lock())
+    }
+
+    /// The library and flags of function `name`.
+    pub fn function(&self, name: &str) -> Option<(String, u32)> {
+        self.libraries.lock().iter().find_map(|l| {
+            l.def
+                .functions
+                .iter()
+                .find(|f| f.name == name)
+                .map(|f| (l.def.name.clone(), f.flags))
+        })
+    }
+
+    /// One relaxed load: whether some script is past its busy threshold.
+    pub fn is_busy(&self) -> bool {
+        self.busy_flag.load(Ordering::Relaxed)
+    }
+
+    /// The busy script's kind and owner, when there is one.
+    pub fn busy_info(&self) -> Option<(bool, u64)> {
+        self.busy.lock().as_ref().map(|b| (b.eval, b.client))
+    }
+
+    pub fn set_busy(&self, b: BusyScript) {
+        *self.busy.lock() = Some(b);
+        self.busy_flag.store(true, Ordering::Release);
+    }
+
+    pub fn clear_busy(&self, client: u64) {
+        let mut b = self.busy.lock();
+        if b.as_ref().is_some_and(|b| b.client == client) {
+            *b = None;
+            self.busy_flag.store(false, Ordering::Release);
+        }
+    }
+
+    /// SCRIPT KILL (`eval`) / FUNCTION KILL: Ok, or Redis's error line.
+    pub fn kill(&self, eval: bool) -> Result<(), &'static str> {
+        let b = self.busy.lock();
+        let Some(b) = b.as_ref() else {
+            return Err("NOTBUSY No scripts in execution right now.");
+        };
+        if b.wrote.load(Ordering::Acquire) {
+            return Err("UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.");
+        }
+        if eval && !b.eval {
+            return Err(BUSY_FUNCTION);
+        }
+        if !eval && b.eval {
+            return Err(BUSY_EVAL);
+        }
+        b.kill.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    pub fn busy_name(&self) -> Option<String> {
+        self.busy.lock().as_ref().map(|b| b.name.clone())
+    }
+}
+
+pub const BUSY_EVAL: &str =
+    "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
+pub const BUSY_FUNCTION: &str =
+    "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.";
+
+// ---- interpreters of this proactor ---------------------------------------------------------
+
+struct Slot {
+    interp: Interpreter,
+    cache_gen: u64,
+    fn_gen: u64,
+}
+
+thread_local! {
+    static IDLE: RefCell<Vec<Slot>> = const { RefCell::new(Vec::new()) };
+}
+
+/// An interpreter of this proactor, current with the script cache and the libraries, for the
+/// duration of one run.
+pub struct Lease {
+    slot: Option<Slot>,
+}
+
+impl Lease {
+    pub fn take(scripts: &Scripts) -> Lease {
+        let mut slot = IDLE.with(|p| p.borrow_mut().pop()).unwrap_or_else(|| Slot {
+            interp: Interpreter::new(VERSION, VERSION_NUM).expect("the Lua interpreter starts"),
+            cache_gen: 0,
+            fn_gen: 0,
+        });
+        let gen = scripts.cache_gen.load(Ordering::Acquire);
+        if slot.cache_gen != gen {
+            slot.interp.forget_scripts();
+            slot.cache_gen = gen;
+        }
+        let fgen = scripts.fn_gen.load(Ordering::Acquire);
+        if slot.fn_gen != fgen {
+            slot.interp.clear_functions();
+            scripts.read_libraries(|libs| {
+                for lib in libs {
+                    if slot.interp.load_library(&lib.code).is_ok() {
+                        slot.interp.install_pending();
+                    }
+                }
+            });
+            slot.fn_gen = fgen;
+        }
+        Lease { slot: Some(slot) }
+    }
+
+    pub fn interp(&mut self) -> &mut Interpreter {
+        &mut self.slot.as_mut().expect("leased").interp
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let Some(slot) = self.slot.take() {
+            IDLE.with(|p| {
+                let mut p = p.borrow_mut();
+                if p.len() < IDLE_INTERPRETERS {
+                    p.push(slot);
+                }
+            });
+        }
+    }
+}
+
+/// Bytes the idle interpreters of this proactor hold (INFO used_memory_lua).
+pub fn local_lua_memory() -> usize {
+    IDLE.with(|p| p.borrow().iter().map(|s| s.interp.used_memory()).sum())
+}
+
+// ---- lock scopes ---------------------------------------------------------------------------
+
+/// Which locks a run holds, and so which keys it may touch inside them.
+#[derive(Clone, Debug)]
+pub enum Scope {
+    /// Inside an enclosing transaction (EVAL in EXEC): its locks.
+    Enclosing,
+    /// Exactly the declared keys (by hash).
+    Declared(Vec<u64>),
+    /// Whole shards (a mask).
+    Shards(u64),
+}
+
+impl Scope {
+    pub fn covers(&self, hash: u64, shards: usize) -> bool {
+        match self {
+            Scope::Enclosing => true,
+            Scope::Declared(keys) => keys.contains(&hash),
+            Scope::Shards(mask) => mask & (1 << shard_of(hash, shards)) != 0,
+        }
+    }
+
+    /// Whether it holds every shard (a keyless write such as FLUSHALL may run).
+    pub fn is_global(&self, shards: usize) -> bool {
+        match self {
+            Scope::Enclosing => true,
+            Scope::Declared(_) => false,
+            Scope::Shards(mask) => mask.count_ones() as usize >= shards,
+        }
+    }
+}
+
+fn all_shards(n: usize) -> u64 {
+    if n >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << n) - 1
+    }
+}
+
+/// The scope a run of `script` starts with.
+pub fn initial_scope(script: Option<&CachedScript>, keys: &[&[u8]], shards: usize) -> Scope {
+    let reach = script.map_or(REACH_UNKNOWN, |s| s.reach.load(Ordering::Relaxed));
+    if shards > 63 || reach == REACH_UNKNOWN {
+        return Scope::Shards(all_shards(shards));
+    }
+    if reach == REACH_DECLARED {
+        return Scope::Declared(keys.iter().map(|k| key_hash(k)).collect());
+    }
+    let mut mask = reach;
+    for k in keys {
+        mask |= 1 << shard_of(key_hash(k), shards);
+    }
+    Scope::Shards(mask)
+}
+
+/// Records what a run learned: the shards its undeclared keys reached (0: it stayed within
+/// its declared keys).
+pub fn learn(script: Option<&CachedScript>, undeclared_shards: u64) {
+    let Some(s) = script else { return };
+    if undeclared_shards == 0 {
+        let _ = s.reach.compare_exchange(
+            REACH_UNKNOWN,
+            REACH_DECLARED,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+    } else {
+        let old = s.reach.load(Ordering::Relaxed);
+        let base = if old == REACH_DECLARED { 0 } else { old };
+        s.reach.store(base | undeclared_shards, Ordering::Relaxed);
+    }
+}
+
+/// Schedules the transaction of `scope` (None: nothing to lock, or the enclosing one).
+pub fn schedule(scope: &Scope, keys: &[&[u8]], shards: usize) -> Option<Transaction> {
+    match scope {
+        Scope::Enclosing => None,
+        Scope::Declared(_) if keys.is_empty() => None,
+        Scope::Declared(_) => {
+            let plan = KeyPlan::new(keys.iter().copied(), LockMode::Exclusive);
+            Some(Transaction::schedule(&plan.locks()))
+        }
+        Scope::Shards(mask) if *mask == all_shards(shards) => Some(Transaction::schedule_global()),
+        Scope::Shards(mask) => {
+            let plan: Vec<(usize, ShardLocks)> = (0..shards)
+                .filter(|s| mask & (1 << s) != 0)
+                .map(|s| {
+                    (
+                        s,
+                        ShardLocks {
+                            keys: Vec::new(),
+                            global: true,
+                        },
+                    )
+                })
+                .collect();
+            Some(Transaction::schedule(&plan))
+        }
+    }
+}
