@@ -474,7 +474,7 @@ fn execute_timed(
         ReplyWriter::new(out, conn.resp).error(msg);
         return started;
     }
-    if refused_for_memory(server, conn, spec) {
+    if refused_for_memory(server, conn, spec, args) {
         ReplyWriter::new(out, conn.resp).error(OOM_ERROR);
         flag_multi(conn);
         return started;
@@ -527,8 +527,18 @@ pub const OOM_ERROR: &str = "OOM command not allowed when used memory > 'maxmemo
 
 /// Over `maxmemory`, commands that may grow memory are refused, and so is everything queued
 /// into a MULTI (queueing grows memory too) but EXEC, DISCARD, QUIT and RESET — as Redis does.
-fn refused_for_memory(server: &ServerState, conn: &ConnState, spec: &CommandSpec) -> bool {
-    let may_grow = spec.has(DENYOOM)
+fn refused_for_memory(
+    server: &ServerState,
+    conn: &ConnState,
+    spec: &CommandSpec,
+    args: &Args<'_>,
+) -> bool {
+    let effective = if !spec.subcommands.is_empty() && args.len() > 1 {
+        spec.subcommand(args.get(1)).unwrap_or(spec)
+    } else {
+        spec
+    };
+    let may_grow = effective.has(DENYOOM)
         || (conn.multi.is_some() && !matches!(spec.name, "exec" | "discard" | "quit" | "reset"));
     may_grow && server.client_limits.over_maxmemory()
 }

@@ -40,6 +40,8 @@ pub struct ScriptHost<'a, 'e> {
     pub undeclared: u64,
     pub started: Time,
     pub busy: bool,
+    /// The EVAL/FCALL being run (shown by FUNCTION STATS once it is busy).
+    pub command: Option<Args<'a>>,
     buf: Vec<u8>,
     parsed: CommandArgs,
 }
@@ -72,6 +74,7 @@ impl<'a, 'e> ScriptHost<'a, 'e> {
             undeclared: 0,
             started: clock::now(),
             busy: false,
+            command: None,
             buf: Vec::new(),
             parsed: CommandArgs::new(),
         }
@@ -219,6 +222,8 @@ impl Host for ScriptHost<'_, '_> {
                 wrote: self.wrote.clone(),
                 kill: self.kill.clone(),
                 client: self.conn.id,
+                command: self.command.map(|a| a.to_vecs()).unwrap_or_default(),
+                started: self.started,
             });
         }
         // Let the other clients of this proactor in: they are answered -BUSY.

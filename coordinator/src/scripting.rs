@@ -61,6 +61,9 @@ pub struct BusyScript {
     pub kill: Arc<AtomicBool>,
     /// The connection running it (it is not refused its own commands).
     pub client: u64,
+    /// The EVAL or FCALL command and when it started (FUNCTION STATS).
+    pub command: Vec<Vec<u8>>,
+    pub started: damselfly_runtime::clock::Time,
 }
 
 pub struct Scripts {
@@ -154,14 +157,14 @@ impl Scripts {
         f(&self.libraries.lock())
     }
 
-    /// The library and flags of function `name`.
+    /// The name as registered and the flags of function `name` (any case, as in Redis).
     pub fn function(&self, name: &str) -> Option<(String, u32)> {
         self.libraries.lock().iter().find_map(|l| {
             l.def
                 .functions
                 .iter()
-                .find(|f| f.name == name)
-                .map(|f| (l.def.name.clone(), f.flags))
+                .find(|f| f.name.eq_ignore_ascii_case(name))
+                .map(|f| (f.name.clone(), f.flags))
         })
     }
 
@@ -207,8 +210,13 @@ impl Scripts {
         Ok(())
     }
 
-    pub fn busy_name(&self) -> Option<String> {
-        self.busy.lock().as_ref().map(|b| b.name.clone())
+    /// The busy script's name, command and milliseconds run so far.
+    pub fn busy_command(&self) -> Option<(String, Vec<Vec<u8>>, u64)> {
+        self.busy.lock().as_ref().map(|b| {
+            let now = damselfly_runtime::clock::now();
+            let ms = (now.as_nanos().saturating_sub(b.started.as_nanos())) / 1_000_000;
+            (b.name.clone(), b.command.clone(), ms)
+        })
     }
 }
 

@@ -653,7 +653,8 @@ unsafe fn register_inner(l: *mut lua_State) -> Result<(), String> {
     }
     // Stack: callback at 1.
     if !valid_name(&name) {
-        return Err("Function names can only contain letters, numbers, or underscores(_) and must be at least one character long".into());
+        // Redis 7.0 words this error as for library names.
+        return Err("Library names can only contain letters, numbers, or underscores(_) and must be at least one character long".into());
     }
     let name = String::from_utf8_lossy(&name).into_owned();
     if load.functions.iter().any(|f| f.name == name) {

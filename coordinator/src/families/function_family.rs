@@ -17,7 +17,8 @@ fn raw(msg: impl Into<String>) -> CmdError {
 
 fn fcall_generic(ctx: &mut CmdCtx<'_>, args: &Args<'_>, ro: bool) -> CmdResult {
     let name = String::from_utf8_lossy(args.get(1)).into_owned();
-    let n = crate::args::parse_i64(args.get(2))?;
+    let n = crate::args::parse_i64(args.get(2))
+        .map_err(|_| raw("ERR Bad number of keys provided"))?;
     if n > args.len() as i64 - 3 {
         return Err(raw(
             "ERR Number of keys can't be greater than number of args",
@@ -26,13 +27,13 @@ fn fcall_generic(ctx: &mut CmdCtx<'_>, args: &Args<'_>, ro: bool) -> CmdResult {
     if n < 0 {
         return Err(raw("ERR Number of keys can't be negative"));
     }
-    let Some((_, flags)) = ctx.server.scripts.function(&name) else {
+    let Some((name, flags)) = ctx.server.scripts.function(&name) else {
         return Err(raw("ERR Function not found"));
     };
     let n = n as usize;
     let keys: Vec<&[u8]> = (3..3 + n).map(|i| args.get(i)).collect();
     let argv: Vec<&[u8]> = args.rest(3 + n).collect();
-    run(ctx, Target::Function { name, flags }, &keys, &argv, ro)
+    run(ctx, args, Target::Function { name, flags }, &keys, &argv, ro)
 }
 
 fn cmd_fcall(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
@@ -62,16 +63,28 @@ fn add_library(
     code: Vec<u8>,
     def: LibraryDef,
     replace: bool,
+    restoring: bool,
 ) -> Result<(), String> {
-    let existing = libs.iter().position(|l| l.def.name == def.name);
+    let existing = libs
+        .iter()
+        .position(|l| l.def.name.eq_ignore_ascii_case(&def.name));
     if existing.is_some() && !replace {
-        return Err(format!("ERR Library '{}' already exists", def.name));
+        return Err(if restoring {
+            format!("ERR Library {} already exists", def.name)
+        } else {
+            format!("ERR Library '{}' already exists", def.name)
+        });
     }
     for f in &def.functions {
         let taken = libs
             .iter()
-            .filter(|l| l.def.name != def.name)
-            .any(|l| l.def.functions.iter().any(|g| g.name == f.name));
+            .filter(|l| !l.def.name.eq_ignore_ascii_case(&def.name))
+            .any(|l| {
+                l.def
+                    .functions
+                    .iter()
+                    .any(|g| g.name.eq_ignore_ascii_case(&f.name))
+            });
         if taken {
             return Err(format!("ERR Function {} already exists", f.name));
         }
@@ -101,7 +114,7 @@ fn function_load(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     let name = def.name.clone();
     ctx.server
         .scripts
-        .with_libraries(|libs| add_library(libs, code.to_vec(), def, replace))
+        .with_libraries(|libs| add_library(libs, code.to_vec(), def, replace, false))
         .map_err(raw)?;
     ctx.reply().bulk(name.as_bytes());
     Ok(())
@@ -283,7 +296,7 @@ fn parse_payload(p: &[u8]) -> Option<Vec<Vec<u8>>> {
 
 fn function_restore(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     if args.len() > 4 {
-        return Err(CmdError::WrongArity("function|restore".into()));
+        return Err(raw("ERR unknown subcommand or wrong number of arguments for 'restore'. Try FUNCTION HELP."));
     }
     #[derive(PartialEq)]
     enum Policy {
@@ -328,7 +341,7 @@ fn function_restore(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
                     .collect()
             };
             for (code, def) in codes.into_iter().zip(defs) {
-                add_library(&mut next, code, def, policy == Policy::Replace)?;
+                add_library(&mut next, code, def, policy == Policy::Replace, true)?;
             }
             *libs = next;
             Ok::<(), String>(())
@@ -343,7 +356,7 @@ fn function_stats(ctx: &mut CmdCtx<'_>) -> CmdResult {
     if scripts.busy_info().is_some_and(|(eval, _)| eval) {
         return Err(raw(crate::scripting::BUSY_EVAL));
     }
-    let running = scripts.busy_name();
+    let running = scripts.busy_command();
     let (nlib, nfn) = scripts.read_libraries(|libs| {
         (
             libs.len(),
@@ -355,15 +368,17 @@ fn function_stats(ctx: &mut CmdCtx<'_>) -> CmdResult {
     r.bulk(b"running_script");
     match running {
         None => r.null(),
-        Some(name) => {
+        Some((name, command, ms)) => {
             r.map_header(3);
             r.bulk(b"name");
             r.bulk(name.as_bytes());
             r.bulk(b"command");
-            r.array_header(1);
-            r.bulk(b"fcall");
+            r.array_header(command.len());
+            for a in &command {
+                r.bulk(a);
+            }
             r.bulk(b"duration_ms");
-            r.integer(0);
+            r.integer(ms as i64);
         }
     }
     r.bulk(b"engines");
@@ -386,7 +401,7 @@ fn cmd_function(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
         let name = String::from_utf8_lossy(args.get(2)).into_owned();
         let found = ctx.server.scripts.with_libraries(|libs| {
             let before = libs.len();
-            libs.retain(|l| l.def.name != name);
+            libs.retain(|l| !l.def.name.eq_ignore_ascii_case(&name));
             libs.len() != before
         });
         if !found {
@@ -395,10 +410,12 @@ fn cmd_function(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
         ctx.reply().ok();
         Ok(())
     } else if eq_ignore_case(sub, "flush") {
-        let ok = args.len() == 2
-            || (args.len() == 3
-                && (eq_ignore_case(args.get(2), "sync") || eq_ignore_case(args.get(2), "async")));
-        if !ok {
+        if args.len() > 3 {
+            return Err(raw("ERR unknown subcommand or wrong number of arguments for 'flush'. Try FUNCTION HELP."));
+        }
+        if args.len() == 3
+            && !(eq_ignore_case(args.get(2), "sync") || eq_ignore_case(args.get(2), "async"))
+        {
             return Err(raw("ERR FUNCTION FLUSH only supports SYNC|ASYNC option"));
         }
         ctx.server.scripts.with_libraries(|libs| libs.clear());

@@ -73,7 +73,7 @@ fn eval_generic(ctx: &mut CmdCtx<'_>, args: &Args<'_>, by_sha: bool, ro: bool) -
     };
     let keys: Vec<&[u8]> = (3..3 + n).map(|i| args.get(i)).collect();
     let argv: Vec<&[u8]> = args.rest(3 + n).collect();
-    run(ctx, target, &keys, &argv, ro)
+    run(ctx, args, target, &keys, &argv, ro)
 }
 
 fn cmd_eval(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
@@ -99,6 +99,7 @@ fn raw(msg: impl Into<String>) -> CmdError {
 /// Runs `target` with `keys` and `argv` as one transaction and writes its reply.
 pub(crate) fn run(
     ctx: &mut CmdCtx<'_>,
+    command: &Args<'_>,
     mut target: Target<'_>,
     keys: &[&[u8]],
     argv: &[&[u8]],
@@ -210,6 +211,7 @@ pub(crate) fn run(
             host.allow_oom = allow_oom;
             host.strict = strict;
             host.can_restart = can_restart;
+            host.command = Some(*command);
             let run = ScriptRun {
                 name: &name,
                 keys,
