@@ -17,8 +17,8 @@ fn raw(msg: impl Into<String>) -> CmdError {
 
 fn fcall_generic(ctx: &mut CmdCtx<'_>, args: &Args<'_>, ro: bool) -> CmdResult {
     let name = String::from_utf8_lossy(args.get(1)).into_owned();
-    let n = crate::args::parse_i64(args.get(2))
-        .map_err(|_| raw("ERR Bad number of keys provided"))?;
+    let n =
+        crate::args::parse_i64(args.get(2)).map_err(|_| raw("ERR Bad number of keys provided"))?;
     if n > args.len() as i64 - 3 {
         return Err(raw(
             "ERR Number of keys can't be greater than number of args",
@@ -33,7 +33,14 @@ fn fcall_generic(ctx: &mut CmdCtx<'_>, args: &Args<'_>, ro: bool) -> CmdResult {
     let n = n as usize;
     let keys: Vec<&[u8]> = (3..3 + n).map(|i| args.get(i)).collect();
     let argv: Vec<&[u8]> = args.rest(3 + n).collect();
-    run(ctx, args, Target::Function { name, flags }, &keys, &argv, ro)
+    run(
+        ctx,
+        args,
+        Target::Function { name, flags },
+        &keys,
+        &argv,
+        ro,
+    )
 }
 
 fn cmd_fcall(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
@@ -296,7 +303,9 @@ fn parse_payload(p: &[u8]) -> Option<Vec<Vec<u8>>> {
 
 fn function_restore(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     if args.len() > 4 {
-        return Err(raw("ERR unknown subcommand or wrong number of arguments for 'restore'. Try FUNCTION HELP."));
+        return Err(raw(
+            "ERR unknown subcommand or wrong number of arguments for 'restore'. Try FUNCTION HELP.",
+        ));
     }
     #[derive(PartialEq)]
     enum Policy {
