@@ -14,7 +14,7 @@ use super::{function, module_table, ret1, Args, Fail, LibResult};
 fn barg(lua: &Lua, args: &Args, n: usize) -> Result<u32, Fail> {
     match args
         .get(n)
-        .map(|v| super::to_number(lua, v))
+        .map(|v| super::to_number(lua, &v))
         .transpose()?
         .flatten()
     {
