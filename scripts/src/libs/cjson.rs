@@ -535,4 +535,26 @@ mod tests {
         // The functions share their table's settings however they are reached.
         assert_eq!(eval_str(&a, "local enc = cjson.encode local c = cjson.new() c.encode_max_depth(1) return enc({{}})"), "[{}]");
     }
+
+    #[test]
+    fn module_fields_and_many_arguments_as_redis() {
+        // Expected texts from Redis 7.0.15 running the same code.
+        check_cases(
+            &lua(),
+            &[
+                (
+                    r#"local t = {} for i=1,7990 do t[i] = 'x'..i end return cjson.encode(unpack(t))"#,
+                    r#"ERR user_script:1: bad argument #1 to 'encode' (expected 1 argument)"#,
+                ),
+                (
+                    r#"local o = {} for k in pairs(cjson) do o[#o+1] = k end return table.concat(o, ' ')"#,
+                    r#"OK _NAME encode decode_max_depth _VERSION decode_invalid_numbers encode_keep_buffer null encode_number_precision new encode_max_depth encode_invalid_numbers decode encode_sparse_array"#,
+                ),
+                (
+                    r#"local o = {} for k in pairs(cjson.new()) do o[#o+1] = k end return table.concat(o, ' ')"#,
+                    r#"OK _NAME encode decode_max_depth _VERSION decode_invalid_numbers encode_keep_buffer null encode_number_precision new encode_max_depth encode_invalid_numbers decode encode_sparse_array"#,
+                ),
+            ],
+        );
+    }
 }

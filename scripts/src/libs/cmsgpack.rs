@@ -126,8 +126,8 @@ fn is_array(table: &Table) -> mlua::Result<bool> {
     Ok(array && max == count)
 }
 
-/// The encoder: `top` counts the Lua stack slots the C code would be using, with the value being
-/// encoded on top.
+/// The encoder. Its methods take `level`, the nesting depth, and `top`, the Lua stack slots the
+/// C code would be using with the value being encoded on top.
 struct Encoder<'a> {
     lua: &'a Lua,
     buf: Vec<u8>,
@@ -587,7 +587,7 @@ pub(super) fn open(lua: &Lua) -> mlua::Result<Table> {
 
 #[cfg(test)]
 mod tests {
-    use crate::libs::testing::{error_of, eval_str, lua};
+    use crate::libs::testing::{check_cases, error_of, eval_str, lua};
 
     /// The bytes of the string `expr` evaluates to, as hex.
     fn hex(lua: &mlua::Lua, expr: &str) -> String {
@@ -940,5 +940,104 @@ mod tests {
             return "ok"
         "#;
         assert_eq!(eval_str(&lua, code), "ok");
+    }
+
+    #[test]
+    fn conversions_and_edge_cases_as_redis() {
+        // Expected texts from Redis 7.0.15 running the same code.
+        check_cases(
+            &lua(),
+            &[
+                (r#"return cmsgpack.unpack_one('\1\2', 1.7)"#, r#"OK -1"#),
+                (r#"return cmsgpack.unpack_one('\1\2', '1')"#, r#"OK -1"#),
+                (
+                    r#"return cmsgpack.unpack_limit('\1\2\3', 1.9, 0.5)"#,
+                    r#"OK 1"#,
+                ),
+                (
+                    r#"return cmsgpack.unpack_limit('\1\2\3', 2^40)"#,
+                    r#"OK -1"#,
+                ),
+                (
+                    r#"return cmsgpack.unpack_one('\1\2', 2^33)"#,
+                    r#"ERR user_script:1: Start offset 0 greater than input length 2."#,
+                ),
+                (
+                    r#"return cmsgpack.unpack_one('\1\2', -2^33)"#,
+                    r#"ERR user_script:1: Invalid request to unpack with offset of 0 and limit of 2."#,
+                ),
+                (
+                    r#"return cmsgpack.unpack_limit('\1\2', -2^33)"#,
+                    r#"ERR user_script:1: Invalid request to unpack with offset of 0 and limit of 2."#,
+                ),
+                (
+                    r#"return select('#', cmsgpack.unpack_limit('\1\2\3', 2, 1))"#,
+                    r#"OK 3"#,
+                ),
+                (r#"return cmsgpack.unpack(123)"#, r#"OK 49"#),
+                (r#"return cmsgpack.unpack(12.5)"#, r#"OK 49"#),
+                (
+                    r#"return cmsgpack.pack('x', nil, 'y')"#,
+                    r#"OK \xa1x\xc0\xa1y"#,
+                ),
+                (
+                    r#"return #cmsgpack.pack(string.rep('a', 70000), {string.rep('b', 300)})"#,
+                    r#"OK 70309"#,
+                ),
+                (
+                    r#"return cmsgpack.unpack(cmsgpack.pack({[1]='a', [2]='b', [3]='c'}))[3]"#,
+                    r#"OK c"#,
+                ),
+                (
+                    r#"return cmsgpack.unpack(cmsgpack.pack({[2]='b', [1]='a'}))[2]"#,
+                    r#"OK b"#,
+                ),
+                (
+                    r#"return cmsgpack.pack({[1]='a', [2]='b', [4]='c'})"#,
+                    r#"OK \x83\x01\xa1a\x02\xa1b\x04\xa1c"#,
+                ),
+                (
+                    r#"return cmsgpack.pack({[2^31]='a'})"#,
+                    r#"OK \x81\xce\x80\x00\x00\x00\xa1a"#,
+                ),
+                (
+                    r#"return cmsgpack.pack({[2^31-1]='a'})"#,
+                    r#"OK \x81\xce\x7f\xff\xff\xff\xa1a"#,
+                ),
+                (r#"return cmsgpack.pack({[-1]='a'})"#, r#"OK \x81\xff\xa1a"#),
+                (
+                    r#"return cmsgpack.pack(setmetatable({}, {__index = function() return 1 end}))"#,
+                    r#"OK \x90"#,
+                ),
+                (
+                    r#"return cmsgpack.pack(setmetatable({1, 2}, {__index = function() return 1 end}))"#,
+                    r#"OK \x92\x01\x02"#,
+                ),
+                (
+                    r#"return cmsgpack.pack({1, {2, {3, {4}}}})"#,
+                    r#"OK \x92\x01\x92\x02\x92\x03\x91\x04"#,
+                ),
+                (
+                    r#"local t = {} for i=1,3999 do t[i] = {i} end return #cmsgpack.pack(unpack(t))"#,
+                    r#"OK 15614"#,
+                ),
+                (
+                    r#"local t = {} for i=1,4001 do t[i] = {i} end return #cmsgpack.pack(unpack(t))"#,
+                    r#"ERR user_script:1: bad argument #0 to 'pack' (Too many arguments for MessagePack pack.)"#,
+                ),
+                (
+                    r#"local t = {} for i=1,7990 do t[i] = 'x'..i end local r = {cmsgpack.unpack(cmsgpack.pack(unpack(t, 1, 3990)))} return #r .. r[3990]"#,
+                    r#"OK 3990x3990"#,
+                ),
+                (
+                    r#"local o = {} for k in pairs(cmsgpack) do o[#o+1] = k end return table.concat(o, ' ')"#,
+                    r#"OK _DESCRIPTION pack _NAME unpack _COPYRIGHT _VERSION unpack_one unpack_limit"#,
+                ),
+                (
+                    r#"return cmsgpack._COPYRIGHT .. '|' .. cmsgpack._DESCRIPTION"#,
+                    r#"OK Copyright (C) 2012, Salvatore Sanfilippo|MessagePack C implementation for Lua"#,
+                ),
+            ],
+        );
     }
 }

@@ -1,22 +1,25 @@
 //! The Lua libraries Redis gives every script: `bit`, `struct`, `cjson` and `cmsgpack`, written
-//! in Rust against mlua with the behaviour of the C modules Redis embeds.
+//! in Rust against mlua with the behaviour of the C modules Redis 7.0 embeds.
 //!
 //! Scripts written for Redis compare results and error texts, so each library reproduces the C
 //! module it replaces: the same conversions of arguments, the same number formatting and the same
 //! messages, positions included. Two pieces of plumbing make that possible:
 //!
-//! - Every library function is a small C closure ([`trampoline`]) around the Rust code. The Rust
+//! - Every library function is a small C closure (`trampoline`) around the Rust code. The Rust
 //!   code reports a failure as a message, and the closure raises it with `lua_error` as a plain
 //!   Lua string, as `luaL_error` does in C: `pcall(cjson.decode, "x")` returns the text itself,
 //!   not an mlua error object. Because the closure is a C function, the stack a message refers to
 //!   is the one the C library saw: `luaL_where(L, 1)` is the script line calling the library, and
-//!   `bad argument #1 to 'pack'` is named from the calling instruction.
+//!   `bad argument #1 to 'pack'` is named from the calling instruction. Errors of mlua itself
+//!   (out of memory) still pass through as mlua errors.
 //! - The C modules keep their work on the Lua stack and fail where `lua_checkstack` fails (8000
-//!   slots). The Rust code keeps no reference per nesting level or per result (mlua's reference
-//!   slots are themselves bounded by that limit): deep structures are walked with an explicit
-//!   stack whose Lua values wait in a Lua table ([`Spill`]), results come back in one table that
-//!   the closure spreads ([`Ret::Spread`]), and a count of the slots the C code would have used
-//!   yields its "stack overflow" and nesting errors at the same depths.
+//!   slots). The Rust code keeps no mlua reference per nesting level, per argument or per result
+//!   (mlua's reference slots are themselves bounded by that limit): deep structures are walked
+//!   with an explicit stack whose Lua values wait in a Lua table (`Spill`), many arguments arrive
+//!   in one table, results come back in one table that the closure spreads (`Ret::Spread`), and a
+//!   count of the slots the C code would have used yields its "stack overflow" and nesting errors
+//!   at the same depths. Nothing recurses on the Rust stack except `cmsgpack.pack`, at most 16
+//!   levels deep.
 
 mod bit;
 mod cjson;
@@ -481,9 +484,9 @@ pub(crate) fn table_next(
     key: Value,
 ) -> mlua::Result<Option<(Value, Value)>> {
     // SAFETY: the arguments are the table (1) and the key (2); `lua_next` pops the key and
-    // pushes a pair or nothing, then the closure leaves exactly two values on the stack. The key
-    // came from `lua_next` on this table, which is not modified during a walk (the libraries
-    // never run Lua code while walking).
+    // pushes a pair or nothing, then the closure leaves exactly two values on the stack. It runs
+    // inside the protected call `exec_raw` makes, so a key that became invalid (a finalizer
+    // changed the table during the walk) is an error, as in C, not undefined behaviour.
     let (k, v): (Value, Value) = unsafe {
         lua.exec_raw((table, key), |state| {
             if ffi::lua_next(state, 1) != 0 {
