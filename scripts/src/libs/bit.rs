@@ -14,7 +14,7 @@ use super::{function, module_table, ret1, Args, Fail, LibResult};
 fn barg(lua: &Lua, args: &Args, n: usize) -> Result<u32, Fail> {
     match args
         .get(n)
-        .map(|v| super::to_number(lua, v))
+        .map(|v| super::to_number(lua, &v))
         .transpose()?
         .flatten()
     {
@@ -96,7 +96,7 @@ pub(super) fn open(lua: &Lua) -> mlua::Result<mlua::Table> {
 
 #[cfg(test)]
 mod tests {
-    use crate::libs::testing::{error_of, eval_str, lua};
+    use crate::libs::testing::{check_cases, error_of, eval_str, lua};
 
     #[test]
     fn redis_minimal_bitop_checks() {
@@ -209,6 +209,51 @@ mod tests {
         assert_eq!(
             eval_str(&lua, "local ok, e = pcall(bit.bnot) return e"),
             "bad argument #1 to '?' (number expected, got no value)"
+        );
+    }
+
+    #[test]
+    fn conversions_and_edge_cases_as_redis() {
+        // Expected texts from Redis 7.0.15 running the same code.
+        check_cases(
+            &lua(),
+            &[
+                (
+                    r#"return bit.tohex('ff')"#,
+                    r#"ERR user_script:1: bad argument #1 to 'tohex' (number expected, got string)"#,
+                ),
+                (r#"return bit.tohex('0xff', '2')"#, r#"OK ff"#),
+                (r#"return bit.band('1', '3')"#, r#"OK 1"#),
+                (r#"return bit.lshift(1, -1)"#, r#"OK -2147483648"#),
+                (r#"return bit.rshift(1, 2^32 + 1)"#, r#"OK 0"#),
+                (r#"return bit.rol(1, -1)"#, r#"OK -2147483648"#),
+                (r#"return bit.tobit(-0.5)"#, r#"OK 0"#),
+                (r#"return bit.tobit(0.5)"#, r#"OK 0"#),
+                (r#"return bit.tobit(-2^51)"#, r#"OK 0"#),
+                (r#"return bit.tobit(2^52 + 1.5)"#, r#"OK 1"#),
+                (r#"return bit.tobit('1e3')"#, r#"OK 1000"#),
+                (r#"return bit.tobit('  0x1F  ')"#, r#"OK 31"#),
+                (
+                    r#"return bit.tobit('12a')"#,
+                    r#"ERR user_script:1: bad argument #1 to 'tobit' (number expected, got string)"#,
+                ),
+                (
+                    r#"return bit:band(1)"#,
+                    r#"ERR user_script:1: calling 'band' on bad self (number expected, got table)"#,
+                ),
+                (
+                    r#"local t = {} for i=1,7990 do t[i] = 'x'..i end return select('#', bit.band(1, unpack(t)))"#,
+                    r#"ERR user_script:1: bad argument #7991 to 'band' (number expected, got string)"#,
+                ),
+                (
+                    r#"local t = {} for i=1,7990 do t[i] = 2^i end return bit.bor(unpack(t))"#,
+                    r#"OK -1"#,
+                ),
+                (
+                    r#"local o = {} for k in pairs(bit) do o[#o+1] = k end return table.concat(o, ' ')"#,
+                    r#"OK band rshift bor bnot bswap bxor tobit ror lshift tohex rol arshift"#,
+                ),
+            ],
         );
     }
 }

@@ -360,7 +360,7 @@ pub(super) fn open(lua: &Lua) -> mlua::Result<mlua::Table> {
 
 #[cfg(test)]
 mod tests {
-    use crate::libs::testing::{error_of, eval_str, lua};
+    use crate::libs::testing::{check_cases, error_of, eval_str, lua};
 
     /// The bytes of the string `expr` evaluates to, as hex.
     fn hex(lua: &mlua::Lua, expr: &str) -> String {
@@ -642,6 +642,118 @@ mod tests {
                 "return struct.unpack(string.rep('b', 7998), string.rep('a', 7998))"
             ),
             "user_script:1: stack overflow (too many results)"
+        );
+    }
+
+    #[test]
+    fn conversions_and_edge_cases_as_redis() {
+        // Expected texts from Redis 7.0.15 running the same code.
+        check_cases(
+            &lua(),
+            &[
+                (
+                    r#"return struct.pack(12)"#,
+                    r#"ERR user_script:1: bad argument #1 to 'pack' (invalid format option '1')"#,
+                ),
+                (
+                    r#"return struct.pack('>I', 2^32 + 7)"#,
+                    r#"OK \x00\x00\x00\x07"#,
+                ),
+                (r#"return struct.pack('>i2', 70000)"#, r#"OK \x11p"#),
+                (r#"return struct.pack('>B', -1)"#, r#"OK \xff"#),
+                (r#"return struct.pack('b', 200)"#, r#"OK \xc8"#),
+                (
+                    r#"return struct.unpack('>I4', '\255\255\255\255')"#,
+                    r#"OK 4294967295"#,
+                ),
+                (
+                    r#"return struct.unpack('>i4', '\255\255\255\255')"#,
+                    r#"OK -1"#,
+                ),
+                (
+                    r#"return struct.unpack('>L', '\255\255\255\255\255\255\255\255')"#,
+                    r#"OK 1.844674407371e+19"#,
+                ),
+                (r#"return struct.unpack('b', 'abc', 2.9)"#, r#"OK 98"#),
+                (r#"return struct.unpack('b', 'abc', '2')"#, r#"OK 98"#),
+                (r#"return struct.unpack('b', 12)"#, r#"OK 49"#),
+                (
+                    r#"return struct.unpack('c0', 'ab')"#,
+                    r#"ERR user_script:1: format 'c0' needs a previous size"#,
+                ),
+                (r#"return struct.unpack('bc0', '\0ab')"#, r#"OK "#),
+                (r#"return struct.unpack('Bc0', '\2abc')"#, r#"OK ab"#),
+                (r#"return struct.unpack('>hc0', '\0\3abc')"#, r#"OK abc"#),
+                (
+                    r#"return struct.unpack('dc0', struct.pack('d', 2.5) .. 'abc')"#,
+                    r#"OK ab"#,
+                ),
+                (
+                    r#"return struct.unpack('dc0', struct.pack('d', -1) .. 'abc')"#,
+                    r#"ERR user_script:1: bad argument #2 to 'unpack' (data string too short)"#,
+                ),
+                (
+                    r#"return struct.unpack('!d', 'a' .. string.rep('\0', 15), 2)"#,
+                    r#"OK 0"#,
+                ),
+                (
+                    r#"return struct.unpack('!4 b i', 'a\0\0\0\1\0\0\0')"#,
+                    r#"OK 97"#,
+                ),
+                (r#"return struct.size('!16 b d')"#, r#"OK 16"#),
+                (r#"return struct.size('! b d')"#, r#"OK 16"#),
+                (r#"return struct.size('!1 b d')"#, r#"OK 9"#),
+                (r#"return struct.size('i2 !8 i3')"#, r#"OK 5"#),
+                (r#"return struct.size('<>!')"#, r#"OK 0"#),
+                (r#"return struct.pack('s', 'a\0b')"#, r#"OK a\x00b\x00"#),
+                (r#"return struct.pack('c0', 'a\0b')"#, r#"OK a\x00b"#),
+                (r#"return #struct.pack('c3', 'abcdef')"#, r#"OK 3"#),
+                (
+                    r#"return struct.unpack('z', '')"#,
+                    r#"ERR user_script:1: bad argument #1 to 'unpack' (invalid format option 'z')"#,
+                ),
+                (
+                    r#"return struct.unpack('b', '', 1)"#,
+                    r#"ERR user_script:1: bad argument #2 to 'unpack' (data string too short)"#,
+                ),
+                (
+                    r#"return struct.unpack('x', 'a', 2)"#,
+                    r#"ERR user_script:1: bad argument #2 to 'unpack' (data string too short)"#,
+                ),
+                (r#"return struct.unpack('', '')"#, r#"OK 1"#),
+                (r#"return struct.pack('', 1, 2)"#, r#"OK "#),
+                (
+                    r#"return struct.pack('f', 1e300)"#,
+                    r#"OK \x00\x00\x80\x7f"#,
+                ),
+                (
+                    r#"return struct.pack('>f', 1e-50)"#,
+                    r#"OK \x00\x00\x00\x00"#,
+                ),
+                (r#"return struct.unpack('>f', '\127\192\0\0')"#, r#"OK nan"#),
+                (
+                    r#"return struct.unpack('<d', '\0\0\0\0\0\0\240\127')"#,
+                    r#"OK inf"#,
+                ),
+                (r#"return struct.pack('>i2', 0/0)"#, r#"OK \x00\x00"#),
+                (r#"return struct.pack('>i2', 1/0)"#, r#"OK \x00\x00"#),
+                (
+                    r#"return struct.pack('>I', -1/0)"#,
+                    r#"OK \x00\x00\x00\x00"#,
+                ),
+                (
+                    r#"local t = {} for i=1,7990 do t[i] = 'x'..i end return #struct.pack(string.rep('c0', 7990), unpack(t))"#,
+                    r#"OK 38843"#,
+                ),
+                (
+                    r#"local t = {} for i=1,7990 do t[i] = 'x' end return struct.size('b', unpack(t))"#,
+                    r#"OK 1"#,
+                ),
+                (
+                    r#"local o = {} for k in pairs(struct) do o[#o+1] = k end return table.concat(o, ' ')"#,
+                    r#"OK pack size unpack"#,
+                ),
+            ],
         );
     }
 }

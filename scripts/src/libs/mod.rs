@@ -1,22 +1,25 @@
 //! The Lua libraries Redis gives every script: `bit`, `struct`, `cjson` and `cmsgpack`, written
-//! in Rust against mlua with the behaviour of the C modules Redis embeds.
+//! in Rust against mlua with the behaviour of the C modules Redis 7.0 embeds.
 //!
 //! Scripts written for Redis compare results and error texts, so each library reproduces the C
 //! module it replaces: the same conversions of arguments, the same number formatting and the same
 //! messages, positions included. Two pieces of plumbing make that possible:
 //!
-//! - Every library function is a small C closure ([`trampoline`]) around the Rust code. The Rust
+//! - Every library function is a small C closure (`trampoline`) around the Rust code. The Rust
 //!   code reports a failure as a message, and the closure raises it with `lua_error` as a plain
 //!   Lua string, as `luaL_error` does in C: `pcall(cjson.decode, "x")` returns the text itself,
 //!   not an mlua error object. Because the closure is a C function, the stack a message refers to
 //!   is the one the C library saw: `luaL_where(L, 1)` is the script line calling the library, and
-//!   `bad argument #1 to 'pack'` is named from the calling instruction.
+//!   `bad argument #1 to 'pack'` is named from the calling instruction. Errors of mlua itself
+//!   (out of memory) still pass through as mlua errors.
 //! - The C modules keep their work on the Lua stack and fail where `lua_checkstack` fails (8000
-//!   slots). The Rust code keeps no reference per nesting level or per result (mlua's reference
-//!   slots are themselves bounded by that limit): deep structures are walked with an explicit
-//!   stack whose Lua values wait in a Lua table ([`Spill`]), results come back in one table that
-//!   the closure spreads ([`Ret::Spread`]), and a count of the slots the C code would have used
-//!   yields its "stack overflow" and nesting errors at the same depths.
+//!   slots). The Rust code keeps no mlua reference per nesting level, per argument or per result
+//!   (mlua's reference slots are themselves bounded by that limit): deep structures are walked
+//!   with an explicit stack whose Lua values wait in a Lua table (`Spill`), many arguments arrive
+//!   in one table, results come back in one table that the closure spreads (`Ret::Spread`), and a
+//!   count of the slots the C code would have used yields its "stack overflow" and nesting errors
+//!   at the same depths. Nothing recurses on the Rust stack except `cmsgpack.pack`, at most 16
+//!   levels deep.
 
 mod bit;
 mod cjson;
@@ -75,19 +78,44 @@ const STATUS_VALUES: f64 = 1.0;
 const STATUS_SPREAD: f64 = 2.0;
 const STATUS_RAISE: f64 = 3.0;
 
+/// Calls with more arguments than this hand them to the Rust side in one table (each argument
+/// converted to an mlua value would take one of mlua's reference slots, bounded by 8000 in all).
+const INLINE_ARGS: c_int = 32;
+
+/// The first argument of a call whose arguments come in a table; its address marks it (Lua code
+/// cannot make a light userdata other than NULL).
+static ARGS_IN_TABLE: u8 = 0;
+
+fn args_in_table_mark() -> *mut std::ffi::c_void {
+    &ARGS_IN_TABLE as *const u8 as *mut std::ffi::c_void
+}
+
 /// The C side of every library function. Upvalue 1 is the mlua function doing the work, which
 /// returns a status then either its results, a table and a count to spread, or an error message
 /// to raise. Errors of mlua itself pass through `lua_call` unchanged.
 unsafe extern "C-unwind" fn trampoline(state: *mut ffi::lua_State) -> c_int {
     // SAFETY: called by Lua as a C closure with one upvalue (see `function`); this frame holds
     // nothing to drop, so the `lua_error`s below (and any error thrown through `lua_call`) may
-    // unwind it. A C function starts with LUA_MINSTACK free slots, enough for the pushes before
-    // the explicit check.
+    // unwind it. A C function starts with LUA_MINSTACK free slots, enough for the pushes made
+    // without an explicit check.
     unsafe {
         let nargs = ffi::lua_gettop(state);
+        if nargs > INLINE_ARGS {
+            ffi::lua_createtable(state, nargs, 0);
+            for i in 1..=nargs {
+                ffi::lua_pushvalue(state, i);
+                ffi::lua_rawseti(state, -2, i.into());
+            }
+            ffi::lua_replace(state, 1);
+            ffi::lua_settop(state, 1);
+            ffi::lua_pushlightuserdata(state, args_in_table_mark());
+            ffi::lua_insert(state, 1);
+            ffi::lua_pushnumber(state, nargs.into());
+        }
+        let ncall = ffi::lua_gettop(state);
         ffi::lua_pushvalue(state, ffi::lua_upvalueindex(1));
         ffi::lua_insert(state, 1);
-        ffi::lua_call(state, nargs, ffi::LUA_MULTRET);
+        ffi::lua_call(state, ncall, ffi::LUA_MULTRET);
         let status = ffi::lua_tonumber(state, 1);
         if status == STATUS_VALUES {
             ffi::lua_remove(state, 1);
@@ -95,13 +123,17 @@ unsafe extern "C-unwind" fn trampoline(state: *mut ffi::lua_State) -> c_int {
         } else if status == STATUS_SPREAD {
             let n = ffi::lua_tonumber(state, 3) as c_int;
             ffi::lua_settop(state, 2);
+            ffi::lua_remove(state, 1);
+            // The table takes the slot of the C function's first argument: the results fit
+            // wherever they fit in C.
             if ffi::lua_checkstack(state, n) == 0 {
                 ffi::lua_pushstring(state, c"stack overflow (too many results)".as_ptr());
                 ffi::lua_error(state);
             }
             for i in 1..=n {
-                ffi::lua_rawgeti(state, 2, i.into());
+                ffi::lua_rawgeti(state, 1, i.into());
             }
+            ffi::lua_remove(state, 1);
             n
         } else {
             debug_assert_eq!(status, STATUS_RAISE);
@@ -118,7 +150,7 @@ where
 {
     let inner = lua.create_function(move |lua, args: MultiValue| {
         let mut out = Vec::new();
-        match f(lua, Args(args.into_vec())) {
+        match f(lua, Args::from_call(args)) {
             Ok(Ret::Values(values)) => {
                 out.reserve(values.len() + 1);
                 out.push(Value::Number(STATUS_VALUES));
@@ -287,39 +319,79 @@ pub(crate) fn c_double_to_u64(n: f64) -> u64 {
 }
 
 /// The arguments of a call, indexed from 1 as in the C API.
-pub(crate) struct Args(Vec<Value>);
+pub(crate) struct Args {
+    inline: Vec<Value>,
+    /// Many arguments come in a table (see [`INLINE_ARGS`]), with their count.
+    table: Option<(Table, usize)>,
+}
 
 impl Args {
+    fn from_call(args: MultiValue) -> Args {
+        let mut inline = args.into_vec();
+        if let [Value::LightUserData(mark), Value::Table(_), n] = inline.as_slice() {
+            if mark.0 == args_in_table_mark() {
+                let n = as_number(n).expect("argument count") as usize;
+                let Some(Value::Table(t)) = inline.drain(..).nth(1) else {
+                    unreachable!()
+                };
+                return Args {
+                    inline,
+                    table: Some((t, n)),
+                };
+            }
+        }
+        Args {
+            inline,
+            table: None,
+        }
+    }
+
     /// `lua_gettop`.
     pub(crate) fn top(&self) -> usize {
-        self.0.len()
+        match &self.table {
+            Some((_, n)) => *n,
+            None => self.inline.len(),
+        }
     }
 
     /// Argument `n`, or `None` past the last one ("none" in the C API).
-    pub(crate) fn get(&self, n: usize) -> Option<&Value> {
-        n.checked_sub(1).and_then(|i| self.0.get(i))
-    }
-
-    /// Argument `n`, nil if absent.
-    pub(crate) fn value(&self, n: usize) -> Value {
-        self.get(n).cloned().unwrap_or(Value::Nil)
-    }
-
-    /// The arguments followed by a nil (`struct.pack` pushes one above its arguments, so the
-    /// first missing argument is reported as nil).
-    pub(crate) fn with_nil_mark(&self) -> Args {
-        let mut v = self.0.clone();
-        v.push(Value::Nil);
-        Args(v)
+    pub(crate) fn get(&self, n: usize) -> Option<Value> {
+        if n == 0 || n > self.top() {
+            return None;
+        }
+        match &self.table {
+            // A table read cannot fail for an index within the array part it was built with.
+            Some((t, _)) => Some(t.raw_get(n).unwrap_or(Value::Nil)),
+            None => Some(self.inline[n - 1].clone()),
+        }
     }
 
     pub(crate) fn is_none_or_nil(&self, n: usize) -> bool {
         matches!(self.get(n), None | Some(Value::Nil))
     }
 
+    /// The arguments followed by a nil (`struct.pack` pushes one above its arguments, so the
+    /// first missing argument is reported as nil).
+    pub(crate) fn with_nil_mark(&self) -> Args {
+        match &self.table {
+            Some((t, n)) => Args {
+                inline: Vec::new(),
+                table: Some((t.clone(), n + 1)),
+            },
+            None => {
+                let mut inline = self.inline.clone();
+                inline.push(Value::Nil);
+                Args {
+                    inline,
+                    table: None,
+                }
+            }
+        }
+    }
+
     /// `luaL_typename`.
     pub(crate) fn type_name(&self, n: usize) -> &'static str {
-        self.get(n).map_or("no value", type_name)
+        self.get(n).as_ref().map_or("no value", type_name)
     }
 
     /// `luaL_typerror`.
@@ -332,7 +404,7 @@ impl Args {
     pub(crate) fn check_number(&self, lua: &Lua, n: usize) -> Result<f64, Fail> {
         let v = self
             .get(n)
-            .map(|v| to_number(lua, v))
+            .map(|v| to_number(lua, &v))
             .transpose()?
             .flatten();
         v.ok_or_else(|| self.type_error(lua, n, "number"))
@@ -355,13 +427,11 @@ impl Args {
     /// `luaL_checklstring`: strings, and numbers converted as Lua converts them.
     pub(crate) fn check_string(&self, lua: &Lua, n: usize) -> Result<mlua::LuaString, Fail> {
         match self.get(n) {
-            Some(Value::String(s)) => Ok(s.clone()),
-            Some(v @ (Value::Integer(_) | Value::Number(_))) => {
-                match lua.coerce_string(v.clone())? {
-                    Some(s) => Ok(s),
-                    None => Err(self.type_error(lua, n, "string")),
-                }
-            }
+            Some(Value::String(s)) => Ok(s),
+            Some(v @ (Value::Integer(_) | Value::Number(_))) => match lua.coerce_string(v)? {
+                Some(s) => Ok(s),
+                None => Err(self.type_error(lua, n, "string")),
+            },
             _ => Err(self.type_error(lua, n, "string")),
         }
     }
@@ -414,9 +484,9 @@ pub(crate) fn table_next(
     key: Value,
 ) -> mlua::Result<Option<(Value, Value)>> {
     // SAFETY: the arguments are the table (1) and the key (2); `lua_next` pops the key and
-    // pushes a pair or nothing, then the closure leaves exactly two values on the stack. The key
-    // came from `lua_next` on this table, which is not modified during a walk (the libraries
-    // never run Lua code while walking).
+    // pushes a pair or nothing, then the closure leaves exactly two values on the stack. It runs
+    // inside the protected call `exec_raw` makes, so a key that became invalid (a finalizer
+    // changed the table during the walk) is an error, as in C, not undefined behaviour.
     let (k, v): (Value, Value) = unsafe {
         lua.exec_raw((table, key), |state| {
             if ffi::lua_next(state, 1) != 0 {
@@ -460,6 +530,33 @@ pub(crate) mod testing {
                 let tostring: mlua::Function = lua.globals().get("tostring").unwrap();
                 tostring.call::<String>(other).unwrap()
             }
+        }
+    }
+
+    /// Runs each case's code as `pcall(function() <code> end)` and compares `OK <tostring of
+    /// the result>` or `ERR <message>` with the expected text (bytes outside printable ASCII,
+    /// and backslashes, written `\xNN`). The expected texts are what Redis 7.0.15 answers for
+    /// the same code.
+    pub(crate) fn check_cases(lua: &Lua, cases: &[(&str, &str)]) {
+        for (code, want) in cases {
+            let wrapped = format!(
+                "local ok, r = pcall(function() {code} end) \
+                 return (ok and 'OK ' or 'ERR ') .. tostring(r)"
+            );
+            let got: mlua::LuaString = lua
+                .load(&wrapped)
+                .set_name("@user_script")
+                .eval()
+                .unwrap_or_else(|e| panic!("{code}: {e}"));
+            let mut text = String::new();
+            for &b in got.as_bytes().iter() {
+                if (0x20..0x7f).contains(&b) && b != b'\\' {
+                    text.push(b as char);
+                } else {
+                    text.push_str(&format!("\\x{b:02x}"));
+                }
+            }
+            assert_eq!(&text, want, "{code}");
         }
     }
 
