@@ -831,6 +831,7 @@ mod tests {
             "redis = function() end",
             "redis.call = 1",
             "math.x = 1",
+            "cjson.encode = 1",
             "_G = {}",
             "setmetatable(_G, {})",
             "local g = getmetatable(_G); g.__index = {}",

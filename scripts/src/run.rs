@@ -597,27 +597,3 @@ pub(crate) unsafe extern "C-unwind" fn guarded(l: *mut lua_State) -> c_int {
     ffi::lua_call(l, argc, ffi::LUA_MULTRET);
     ffi::lua_gettop(l)
 }
-
-/// Calls the library function in upvalue 1; an error it raises that is not a Lua string or
-/// table (a Rust error from a library) is turned into its message string.
-pub(crate) unsafe extern "C-unwind" fn plain_errors(l: *mut lua_State) -> c_int {
-    let argc = ffi::lua_gettop(l);
-    ffi::lua_pushvalue(l, ffi::lua_upvalueindex(1));
-    ffi::lua_insert(l, 1);
-    if ffi::lua_pcall(l, argc, ffi::LUA_MULTRET, 0) != 0 {
-        if ffi::lua_type(l, -1) == ffi::LUA_TUSERDATA {
-            let mut len = 0usize;
-            let p = ffi::luaL_tolstring(l, -1, &mut len);
-            let text = if p.is_null() {
-                Vec::new()
-            } else {
-                crate::sandbox::clean_error_text(std::slice::from_raw_parts(p.cast(), len))
-            };
-            ffi::lua_settop(l, 0);
-            push_bytes(l, &text);
-            drop(text);
-        }
-        ffi::lua_error(l);
-    }
-    ffi::lua_gettop(l)
-}

@@ -118,13 +118,6 @@ pub(crate) unsafe fn install(l: *mut lua_State, version: &str, version_num: u32)
     let g = ffi::LUA_GLOBALSINDEX;
     ffi::lua_checkstack(l, 20);
     remove_unlisted_globals(l);
-    for lib in [c"cjson", c"cmsgpack", c"struct", c"bit"] {
-        ffi::lua_getfield_(l, g, lib.as_ptr());
-        if ffi::lua_type(l, -1) == ffi::LUA_TTABLE {
-            wrap_functions(l);
-        }
-        ffi::lua_pop(l, 1);
-    }
 
     // The redis table.
     ffi::lua_createtable(l, 0, 32);
@@ -259,29 +252,6 @@ unsafe fn remove_unlisted_globals(l: *mut lua_State) {
     }
 }
 
-/// Replaces every function of the table on top with a closure that turns Rust errors into
-/// plain message strings.
-unsafe fn wrap_functions(l: *mut lua_State) {
-    let t = ffi::lua_gettop(l);
-    let mut names: Vec<Vec<u8>> = Vec::new();
-    ffi::lua_pushnil(l);
-    while ffi::lua_next(l, t) != 0 {
-        if ffi::lua_type(l, -1) == ffi::LUA_TFUNCTION && ffi::lua_type(l, -2) == ffi::LUA_TSTRING {
-            let mut len = 0usize;
-            let p = ffi::lua_tolstring(l, -2, &mut len);
-            names.push(std::slice::from_raw_parts(p.cast::<u8>(), len).to_vec());
-        }
-        ffi::lua_pop(l, 1);
-    }
-    for name in names {
-        crate::reply::push_bytes(l, &name);
-        crate::reply::push_bytes(l, &name);
-        ffi::lua_rawget_(l, t);
-        ffi::lua_pushcclosure(l, run::plain_errors, 1);
-        ffi::lua_rawset(l, t);
-    }
-}
-
 unsafe fn mark_readonly(l: *mut lua_State, idx: c_int) {
     push_key(l, &READONLY_KEY);
     ffi::lua_rawget_(l, ffi::LUA_REGISTRYINDEX);
@@ -352,13 +322,4 @@ unsafe fn protect_global_tables(l: *mut lua_State) {
         ffi::lua_remove(l, real);
         ffi::lua_rawset(l, g);
     }
-}
-
-/// The message of an error a library raised from Rust (mlua formats it with its kind and a
-/// traceback): its first line, without mlua's "runtime error: " prefix.
-pub(crate) fn clean_error_text(s: &[u8]) -> Vec<u8> {
-    let first = s.split(|&c| c == b'\n').next().unwrap_or(s);
-    let first = first.strip_prefix(b"runtime error: ").unwrap_or(first);
-    let first = first.strip_prefix(b"callback error: ").unwrap_or(first);
-    first.to_vec()
 }
