@@ -28,18 +28,31 @@ enum Mode<'t> {
 /// How the running command reaches its shards.
 pub struct Exec<'t> {
     mode: Mode<'t>,
+    /// Called by a script: it must never park waiting for a key (blocking commands answer as
+    /// if they timed out), whatever the mode.
+    scripted: bool,
 }
 
 impl<'t> Exec<'t> {
     /// A command that schedules its own hops.
     pub fn now() -> Exec<'static> {
-        Exec { mode: Mode::Now }
+        Exec {
+            mode: Mode::Now,
+            scripted: false,
+        }
+    }
+
+    /// The same mode, for commands a script calls.
+    pub fn for_script(mut self) -> Self {
+        self.scripted = true;
+        self
     }
 
     /// A command inside `tx`, which already holds the locks of every key it touches.
     pub fn scheduled(tx: &'t mut Transaction) -> Exec<'t> {
         Exec {
             mode: Mode::Scheduled(tx),
+            scripted: false,
         }
     }
 
@@ -47,6 +60,7 @@ impl<'t> Exec<'t> {
     pub fn on_shard() -> Exec<'static> {
         Exec {
             mode: Mode::OnShard,
+            scripted: false,
         }
     }
 
@@ -58,13 +72,27 @@ impl<'t> Exec<'t> {
                 Mode::Scheduled(t) => Mode::Scheduled(t),
                 Mode::OnShard => Mode::OnShard,
             },
+            scripted: self.scripted,
         }
     }
 
     /// Whether the command runs inside an enclosing transaction (EXEC, later scripts): it
     /// must not park there, so blocking commands answer as if they timed out.
-    pub fn in_transaction(&self) -> bool {
+    /// The transaction the command runs in, when it runs inside one.
+    pub fn transaction(&mut self) -> Option<&mut Transaction> {
+        match &mut self.mode {
+            Mode::Scheduled(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// Whether an enclosing transaction holds the locks (EXEC).
+    pub fn enclosing(&self) -> bool {
         matches!(self.mode, Mode::Scheduled(_))
+    }
+
+    pub fn in_transaction(&self) -> bool {
+        self.scripted || matches!(self.mode, Mode::Scheduled(_))
     }
 
     /// A single-key command: inline when the key is local and unlocked, else one hop.

@@ -8,10 +8,11 @@ use crate::args::Args;
 use crate::conn;
 use crate::ctx::ConnState;
 use crate::exec::Exec;
-use crate::registry::{flags::*, Registry};
+use crate::registry::{flags::*, CommandSpec, Registry};
 use crate::scripting::{BusyScript, Scope};
 use crate::server::ServerState;
-use crate::shard::{key_hash, shard_of};
+use crate::shard::{key_hash, shard_of, Shard, ShardLocks};
+use crate::tx::locks::LockMode;
 use damselfly_protocol::{CommandArgs, RespVersion};
 use damselfly_runtime::clock::{self, Time};
 use damselfly_scripts::{CallOutcome, Host, Interrupt, LogLevel};
@@ -42,6 +43,10 @@ pub struct ScriptHost<'a, 'e> {
     pub busy: bool,
     /// The EVAL/FCALL being run (shown by FUNCTION STATS once it is busy).
     pub command: Option<Args<'a>>,
+    /// A [`Scope::Local`] run that had to park: the queue entry holding its keys' locks.
+    local_hold: Option<u64>,
+    /// Undeclared keys (hashes) locked during the run.
+    extra: Vec<u64>,
     buf: Vec<u8>,
     parsed: CommandArgs,
 }
@@ -75,17 +80,72 @@ impl<'a, 'e> ScriptHost<'a, 'e> {
             started: clock::now(),
             busy: false,
             command: None,
+            local_hold: None,
+            extra: Vec::new(),
             buf: Vec::new(),
             parsed: CommandArgs::new(),
         }
     }
 
-    /// Ends the run's busy state, if it had one.
+    /// Ends the run's busy state, if it had one, and releases the locks a local run took.
     pub fn finish(&mut self) {
         if self.busy {
             self.server.scripts.clear_busy(self.conn.id);
             self.busy = false;
         }
+        if let Some(seq) = self.local_hold.take() {
+            Shard::current().conclude(seq);
+        }
+    }
+
+    /// Locks `keys` (shard, hash) in the run's transaction if all are free now.
+    fn lock_more(&mut self, keys: &[(usize, u64)]) -> bool {
+        let Some(tx) = self.exec.transaction() else {
+            return false;
+        };
+        let mut by_shard: Vec<(usize, Vec<(u64, LockMode)>)> = Vec::new();
+        for &(shard, h) in keys {
+            match by_shard.iter_mut().find(|(s, _)| *s == shard) {
+                Some((_, v)) => {
+                    if !v.iter().any(|(k, _)| *k == h) {
+                        v.push((h, LockMode::Exclusive));
+                    }
+                }
+                None => by_shard.push((shard, vec![(h, LockMode::Exclusive)])),
+            }
+        }
+        for (shard, locks) in &by_shard {
+            if !tx.try_lock_more(*shard, locks) {
+                return false;
+            }
+            self.extra.extend(locks.iter().map(|(h, _)| *h));
+        }
+        true
+    }
+
+    /// Before a [`Scope::Local`] run first lets other fibers run (a hop, a busy yield), it
+    /// takes its keys' locks: they were free when it started and nothing ran since, so it
+    /// holds them at once and whatever comes later waits behind it.
+    fn hold_local_locks(&mut self) {
+        let Scope::Local(keys) = &self.scope else {
+            return;
+        };
+        if self.local_hold.is_some() {
+            return;
+        }
+        let locks = ShardLocks {
+            keys: keys.iter().map(|&h| (h, LockMode::Exclusive)).collect(),
+            global: false,
+        };
+        let shard = Shard::current();
+        let seq = shard
+            .schedule(0, locks)
+            .expect("single-shard transactions are always admitted");
+        debug_assert!(
+            shard.can_run(seq),
+            "a local script's keys were taken meanwhile"
+        );
+        self.local_hold = Some(seq);
     }
 }
 
@@ -137,20 +197,73 @@ impl Host for ScriptHost<'_, '_> {
             self.buf.extend_from_slice(a);
         }
         self.parsed.set_spans(spans.into_iter());
-        let cmd_args = Args::new(&self.buf, &self.parsed);
+        // Taken out while the command runs (the host is borrowed mutably meanwhile).
+        let buf = std::mem::take(&mut self.buf);
+        let parsed = std::mem::take(&mut self.parsed);
+        let outcome = self.call_parsed(
+            index,
+            spec,
+            effective,
+            &Args::new(&buf, &parsed),
+            resp,
+            reply,
+        );
+        self.buf = buf;
+        self.parsed = parsed;
+        if self.buf.capacity() > 64 * 1024 {
+            self.buf = Vec::new();
+        }
+        outcome
+    }
+
+    fn interrupt(&mut self) -> Interrupt {
+        self.interrupt_inner()
+    }
+
+    fn log(&mut self, level: LogLevel, message: &[u8]) {
+        let msg = String::from_utf8_lossy(message);
+        match level {
+            LogLevel::Debug => log::debug!("{msg}"),
+            LogLevel::Verbose => log::info!("{msg}"),
+            LogLevel::Notice => log::info!("{msg}"),
+            LogLevel::Warning => log::warn!("{msg}"),
+        }
+    }
+
+    fn acl_check_cmd(&mut self, args: &[&[u8]]) -> Option<bool> {
+        // Every command is allowed to the only user there is.
+        Registry::get().lookup(args[0]).map(|_| true)
+    }
+}
+
+impl ScriptHost<'_, '_> {
+    fn call_parsed(
+        &mut self,
+        index: usize,
+        spec: &'static CommandSpec,
+        effective: &CommandSpec,
+        cmd_args: &Args<'_>,
+        resp: u8,
+        reply: &mut Vec<u8>,
+    ) -> CallOutcome {
+        let writes = effective.has(WRITE);
         let shards = self.server.shards;
         let key_positions = effective.keys_in(&cmd_args);
         let (mut outside_scope, mut outside_declared) = (0u64, 0u64);
+        let mut uncovered: Vec<(usize, u64)> = Vec::new();
         for &i in &key_positions {
             let h = key_hash(cmd_args.get(i));
-            let bit = 1u64.checked_shl(shard_of(h, shards) as u32).unwrap_or(0);
-            if !self.scope.covers(h, shards) {
+            let shard = shard_of(h, shards);
+            let bit = 1u64.checked_shl(shard as u32).unwrap_or(0);
+            if !self.scope.covers(h, shards) && !self.extra.contains(&h) {
                 outside_scope |= bit;
+                uncovered.push((shard, h));
             }
             if !self.declared.contains(&h) {
                 outside_declared |= bit;
             }
         }
+        let mut keyspace_wide = false;
         if key_positions.is_empty() && effective.flags & (WRITE | ADMIN) != 0 {
             // FLUSHALL, FLUSHDB, SWAPDB: the whole keyspace.
             let all = if shards >= 64 {
@@ -161,6 +274,7 @@ impl Host for ScriptHost<'_, '_> {
             outside_declared = all;
             if !self.scope.is_global(shards) {
                 outside_scope = all;
+                keyspace_wide = true;
             }
         }
         if outside_declared != 0 && self.strict {
@@ -170,11 +284,31 @@ impl Host for ScriptHost<'_, '_> {
             );
         }
         self.undeclared |= outside_declared;
-        if outside_scope != 0 && self.can_restart && !self.wrote.load(Ordering::Relaxed) {
-            return CallOutcome::Restart;
+        if outside_scope != 0 {
+            if self.can_restart && !self.wrote.load(Ordering::Relaxed) {
+                return CallOutcome::Restart;
+            }
+            // It already wrote: lock what it reached now if nobody holds or awaits it, else
+            // refuse the command (never wait: that could deadlock). The next run locks it.
+            if keyspace_wide || !self.lock_more(&uncovered) {
+                return error(
+                    reply,
+                    "ERR Script reached keys outside its locks after it wrote and they are in use; its next run locks them",
+                );
+            }
         }
         if writes {
             self.wrote.store(true, Ordering::Release);
+        }
+        // A local run executes commands on its own keys in place (the commands a squashed
+        // pipeline may run in place: they touch only their keys' shard); anything else may
+        // park, so it holds its keys' locks first.
+        let in_place = matches!(self.scope, Scope::Local(_))
+            && crate::squash::squashable(index)
+            && !key_positions.is_empty()
+            && outside_scope == 0;
+        if matches!(self.scope, Scope::Local(_)) && !in_place {
+            self.hold_local_locks();
         }
         let saved = self.conn.resp;
         self.conn.resp = if resp == 3 {
@@ -188,16 +322,17 @@ impl Host for ScriptHost<'_, '_> {
             &cmd_args,
             Some((index, spec)),
             reply,
-            self.exec.reborrow(),
+            if in_place {
+                Exec::on_shard().for_script()
+            } else {
+                self.exec.reborrow()
+            },
         );
         self.conn.resp = saved;
-        if self.buf.capacity() > 64 * 1024 {
-            self.buf = Vec::new();
-        }
         CallOutcome::Replied
     }
 
-    fn interrupt(&mut self) -> Interrupt {
+    fn interrupt_inner(&mut self) -> Interrupt {
         if self.kill.swap(false, Ordering::AcqRel) {
             return Interrupt::Kill;
         }
@@ -227,26 +362,12 @@ impl Host for ScriptHost<'_, '_> {
             });
         }
         // Let the other clients of this proactor in: they are answered -BUSY.
+        self.hold_local_locks();
         damselfly_runtime::fiber::yield_now();
         if self.kill.swap(false, Ordering::AcqRel) {
             Interrupt::Kill
         } else {
             Interrupt::Continue
         }
-    }
-
-    fn log(&mut self, level: LogLevel, message: &[u8]) {
-        let msg = String::from_utf8_lossy(message);
-        match level {
-            LogLevel::Debug => log::debug!("{msg}"),
-            LogLevel::Verbose => log::info!("{msg}"),
-            LogLevel::Notice => log::info!("{msg}"),
-            LogLevel::Warning => log::warn!("{msg}"),
-        }
-    }
-
-    fn acl_check_cmd(&mut self, args: &[&[u8]]) -> Option<bool> {
-        // Every command is allowed to the only user there is.
-        Registry::get().lookup(args[0]).map(|_| true)
     }
 }

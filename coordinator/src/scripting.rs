@@ -302,6 +302,10 @@ pub enum Scope {
     Enclosing,
     /// Exactly the declared keys (by hash).
     Declared(Vec<u64>),
+    /// The declared keys (by hash), all on this proactor's shard and free when the run
+    /// started: the run needs no transaction while it does not park; before its first park
+    /// it takes their locks on the local shard.
+    Local(Vec<u64>),
     /// Whole shards (a mask).
     Shards(u64),
 }
@@ -310,7 +314,7 @@ impl Scope {
     pub fn covers(&self, hash: u64, shards: usize) -> bool {
         match self {
             Scope::Enclosing => true,
-            Scope::Declared(keys) => keys.contains(&hash),
+            Scope::Declared(keys) | Scope::Local(keys) => keys.contains(&hash),
             Scope::Shards(mask) => mask & (1 << shard_of(hash, shards)) != 0,
         }
     }
@@ -319,7 +323,7 @@ impl Scope {
     pub fn is_global(&self, shards: usize) -> bool {
         match self {
             Scope::Enclosing => true,
-            Scope::Declared(_) => false,
+            Scope::Declared(_) | Scope::Local(_) => false,
             Scope::Shards(mask) => mask.count_ones() as usize >= shards,
         }
     }
@@ -340,7 +344,16 @@ pub fn initial_scope(script: Option<&CachedScript>, keys: &[&[u8]], shards: usiz
         return Scope::Shards(all_shards(shards));
     }
     if reach == REACH_DECLARED {
-        return Scope::Declared(keys.iter().map(|k| key_hash(k)).collect());
+        let hashes: Vec<u64> = keys.iter().map(|k| key_hash(k)).collect();
+        let here = crate::shard::Shard::current();
+        let local = hashes.iter().all(|&h| {
+            shard_of(h, shards) == here.index && here.key_is_free(h, LockMode::Exclusive)
+        });
+        return if local {
+            Scope::Local(hashes)
+        } else {
+            Scope::Declared(hashes)
+        };
     }
     let mut mask = reach;
     for k in keys {
@@ -370,7 +383,7 @@ pub fn learn(script: Option<&CachedScript>, undeclared_shards: u64) {
 /// Schedules the transaction of `scope` (None: nothing to lock, or the enclosing one).
 pub fn schedule(scope: &Scope, keys: &[&[u8]], shards: usize) -> Option<Transaction> {
     match scope {
-        Scope::Enclosing => None,
+        Scope::Enclosing | Scope::Local(_) => None,
         Scope::Declared(_) if keys.is_empty() => None,
         Scope::Declared(_) => {
             let plan = KeyPlan::new(keys.iter().copied(), LockMode::Exclusive);

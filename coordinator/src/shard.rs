@@ -84,6 +84,26 @@ impl Shard {
         self.txq.borrow_mut().arm(seq, call);
     }
 
+    /// Adds `keys` to the locks transaction `seq` holds here, if every one is free now (no
+    /// holder and no queued transaction wants it); false otherwise, changing nothing. A script
+    /// that reaches keys it did not declare grows its locks this way and never waits for them.
+    pub fn try_add_locks(&self, seq: u64, keys: &[(u64, LockMode)]) -> bool {
+        let mut lt = self.locks.borrow_mut();
+        if !keys.iter().all(|(k, m)| lt.is_free(*k, *m)) {
+            return false;
+        }
+        for (k, m) in keys {
+            lt.acquire(*k, *m);
+        }
+        let mut held = self.held.borrow_mut();
+        let entry = held
+            .iter_mut()
+            .find(|(s, _)| *s == seq)
+            .expect("the transaction holds locks here");
+        entry.1.keys.extend_from_slice(keys);
+        true
+    }
+
     /// Ends a transaction here: releases its locks, leaves the queue, runs what became
     /// runnable.
     pub fn conclude(&self, seq: u64) {

@@ -135,7 +135,7 @@ pub struct Squashed<'a> {
 
 /// Whether the command at registry `index` is squashable: a table built once, so the hot
 /// path does no name comparison.
-fn squashable(index: usize) -> bool {
+pub fn squashable(index: usize) -> bool {
     static TABLE: std::sync::OnceLock<Vec<bool>> = std::sync::OnceLock::new();
     let table = TABLE.get_or_init(|| {
         Registry::get()

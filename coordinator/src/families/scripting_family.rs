@@ -92,6 +92,25 @@ fn cmd_evalsha_ro(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     eval_generic(ctx, args, true, true)
 }
 
+/// `default-lua-flags` names `disallow-undeclared-keys` (read once per config change).
+fn strict_keys(ctx: &CmdCtx<'_>) -> bool {
+    thread_local! {
+        static CACHED: std::cell::Cell<(u64, bool)> = const { std::cell::Cell::new((u64::MAX, false)) };
+    }
+    let gen = ctx.server.config.generation();
+    let (at, strict) = CACHED.with(|c| c.get());
+    if at == gen {
+        return strict;
+    }
+    let strict = ctx
+        .server
+        .config
+        .get("default-lua-flags")
+        .is_some_and(|f| f.contains("disallow-undeclared-keys"));
+    CACHED.with(|c| c.set((gen, strict)));
+    strict
+}
+
 fn raw(msg: impl Into<String>) -> CmdError {
     CmdError::Raw(msg.into())
 }
@@ -132,12 +151,8 @@ pub(crate) fn run(
     }
     let read_only = ro || no_writes;
     let allow_oom = !compat && flags & shebang::ALLOW_OOM != 0;
-    let strict = ctx
-        .server
-        .config
-        .get("default-lua-flags")
-        .is_some_and(|f| f.contains("disallow-undeclared-keys"));
-    let in_tx = ctx.exec.in_transaction();
+    let strict = strict_keys(ctx);
+    let in_tx = ctx.exec.enclosing();
     let shards = ctx.server.shards;
     let caller_resp = if ctx.conn.resp == RespVersion::Resp3 {
         3
@@ -196,7 +211,8 @@ pub(crate) fn run(
                 Some(t) => Exec::scheduled(t),
                 None if in_tx => ctx.exec.reborrow(),
                 None => Exec::now(),
-            };
+            }
+            .for_script();
             let can_restart = !in_tx && !strict && !scope.is_global(shards);
             let mut host = ScriptHost::new(
                 server,
@@ -229,10 +245,14 @@ pub(crate) fn run(
             };
             host.finish();
             let undeclared = host.undeclared;
+            let local = matches!(host.scope, Scope::Local(_));
             drop(host);
             ctx.conn.db = db;
             if let Some(t) = tx {
                 t.conclude();
+            } else if local {
+                // Its writes ran in place: wake the clients blocked on what they filled.
+                crate::shard::Shard::current().serve_blocked();
             }
             scripting::learn(cached_script.as_deref(), undeclared);
             if outcome == RunOutcome::Replied {

@@ -412,6 +412,38 @@ impl Transaction {
         self.txid
     }
 
+    /// Locks `keys` on `shard` too, for the rest of the transaction, if they are all free now;
+    /// never waits (so it cannot deadlock). On a shard the transaction did not enter yet, it
+    /// enters there with just those locks.
+    pub fn try_lock_more(&mut self, shard: usize, keys: &[(u64, LockMode)]) -> bool {
+        assert!(self.open, "transaction already concluded");
+        if let Some(i) = self.shards.iter().position(|s| *s == shard) {
+            let seq = self.seqs[i];
+            return on_shards(&[shard], &|s: &Shard| s.try_add_locks(seq, keys))[0];
+        }
+        let entered = on_shards(&[shard], &|s: &Shard| {
+            if keys.iter().all(|(k, m)| s.key_is_free(*k, *m)) {
+                s.schedule(
+                    0,
+                    ShardLocks {
+                        keys: keys.to_vec(),
+                        global: false,
+                    },
+                )
+            } else {
+                None
+            }
+        })[0];
+        match entered {
+            Some(seq) => {
+                self.shards.push(shard);
+                self.seqs.push(seq);
+                true
+            }
+            None => false,
+        }
+    }
+
     pub fn shards(&self) -> &[usize] {
         &self.shards
     }
