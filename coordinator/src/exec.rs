@@ -86,6 +86,11 @@ impl<'t> Exec<'t> {
         }
     }
 
+    /// Whether a script called the command.
+    pub fn scripted(&self) -> bool {
+        self.scripted
+    }
+
     /// Whether an enclosing transaction holds the locks (EXEC).
     pub fn enclosing(&self) -> bool {
         matches!(self.mode, Mode::Scheduled(_))

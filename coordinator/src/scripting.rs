@@ -231,7 +231,12 @@ struct Slot {
     interp: Interpreter,
     cache_gen: u64,
     fn_gen: u64,
+    /// Runs since the last garbage-collection step.
+    runs: u32,
 }
+
+/// Runs between two incremental GC steps (Redis's `LUA_GC_CYCLE_PERIOD`).
+const GC_EVERY: u32 = 50;
 
 thread_local! {
     static IDLE: RefCell<Vec<Slot>> = const { RefCell::new(Vec::new()) };
@@ -245,16 +250,20 @@ pub struct Lease {
 
 impl Lease {
     pub fn take(scripts: &Scripts) -> Lease {
-        let mut slot = IDLE.with(|p| p.borrow_mut().pop()).unwrap_or_else(|| Slot {
-            interp: Interpreter::new(VERSION, VERSION_NUM).expect("the Lua interpreter starts"),
-            cache_gen: 0,
-            fn_gen: 0,
-        });
         let gen = scripts.cache_gen.load(Ordering::Acquire);
-        if slot.cache_gen != gen {
-            slot.interp.forget_scripts();
-            slot.cache_gen = gen;
-        }
+        // SCRIPT FLUSH resets the Lua engine, as in Redis: interpreters of an older cache
+        // generation are dropped, not reused.
+        let slot = IDLE.with(|p| {
+            let mut p = p.borrow_mut();
+            p.retain(|s| s.cache_gen == gen);
+            p.pop()
+        });
+        let mut slot = slot.unwrap_or_else(|| Slot {
+            interp: Interpreter::new(VERSION, VERSION_NUM).expect("the Lua interpreter starts"),
+            cache_gen: gen,
+            fn_gen: 0,
+            runs: 0,
+        });
         let fgen = scripts.fn_gen.load(Ordering::Acquire);
         if slot.fn_gen != fgen {
             slot.interp.clear_functions();
@@ -277,7 +286,12 @@ impl Lease {
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        if let Some(slot) = self.slot.take() {
+        if let Some(mut slot) = self.slot.take() {
+            slot.runs += 1;
+            if slot.runs >= GC_EVERY {
+                slot.runs = 0;
+                slot.interp.gc_step(GC_EVERY as i32);
+            }
             IDLE.with(|p| {
                 let mut p = p.borrow_mut();
                 if p.len() < IDLE_INTERPRETERS {
@@ -291,6 +305,13 @@ impl Drop for Lease {
 /// Bytes the idle interpreters of this proactor hold (INFO used_memory_lua).
 pub fn local_lua_memory() -> usize {
     IDLE.with(|p| p.borrow().iter().map(|s| s.interp.used_memory()).sum())
+}
+
+/// Drops this proactor's idle interpreters (SCRIPT FLUSH resets the Lua engine, as Redis
+/// does; the next script starts a fresh one).
+pub fn drop_idle_interpreters() {
+    let idle = IDLE.with(|p| std::mem::take(&mut *p.borrow_mut()));
+    drop(idle);
 }
 
 // ---- lock scopes ---------------------------------------------------------------------------

@@ -181,6 +181,15 @@ impl Interpreter {
         }
     }
 
+    /// One incremental garbage-collection step of `size` (Lua's units): a busy interpreter
+    /// collects a little at a time instead of in one long pause.
+    pub fn gc_step(&mut self, size: i32) {
+        // SAFETY: `self.l` is valid and no script runs now.
+        unsafe {
+            ffi::lua_gc(self.l, ffi::LUA_GCSTEP, size);
+        }
+    }
+
     /// Bytes the Lua heap holds.
     pub fn used_memory(&self) -> usize {
         // SAFETY: `self.l` is valid.

@@ -31,8 +31,9 @@ pub(crate) unsafe fn push_reply(l: *mut lua_State, reply: &[u8]) -> bool {
     is_error
 }
 
-/// Pushes `{err = "<text>"}` where `text` is a RESP error line without its leading '-' (Redis
-/// adds "ERR " when the text has no code: a code is the first word).
+/// Pushes `{err = "<CODE> <msg>"}` as Redis's `luaPushError` builds it: a `text` starting
+/// with '-' carries its code (its first word; "ERR" when it has a single word), any other
+/// text gets "ERR ".
 ///
 /// # Safety
 /// As [`push_reply`].
@@ -40,14 +41,14 @@ pub(crate) unsafe fn push_error_table(l: *mut lua_State, text: &[u8]) {
     ffi::lua_checkstack(l, 3);
     ffi::lua_createtable(l, 0, 1);
     push_bytes(l, b"err");
-    let text = trim_newlines(text);
-    if text.contains(&b' ') {
-        push_bytes(l, text);
-    } else {
-        let mut with_code = b"ERR ".to_vec();
-        with_code.extend_from_slice(text);
-        push_bytes(l, &with_code);
-    }
+    let full: Vec<u8> = match text.strip_prefix(b"-") {
+        Some(coded) => match coded.iter().position(|&c| c == b' ') {
+            Some(_) => trim_newlines(coded).to_vec(),
+            None => [b"ERR ".as_slice(), trim_newlines(coded)].concat(),
+        },
+        None => [b"ERR ".as_slice(), trim_newlines(text)].concat(),
+    };
+    push_bytes(l, &full);
     ffi::lua_rawset(l, -3);
 }
 
@@ -117,9 +118,10 @@ unsafe fn parse(
             }
         }
         b'-' => {
-            let s = line(r, pos)?;
+            let start = *pos - 1;
+            line(r, pos)?;
             if push {
-                push_error_table(l, s);
+                push_error_table(l, &r[start..*pos - 2]);
             }
         }
         b':' => {

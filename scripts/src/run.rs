@@ -149,7 +149,7 @@ unsafe fn call_inner(l: *mut lua_State, raise: bool) -> Step {
     if ctx.in_call {
         push_error_table(
             l,
-            b"ERR redis.call() recursive call detected. Are you doing funny stuff with Lua debug hooks?",
+            b"luaRedisGenericCommand() recursive call detected. Are you doing funny stuff with Lua debug hooks?",
         );
         return Step::Return(1);
     }
@@ -222,8 +222,8 @@ unsafe fn begin_abort(l: *mut lua_State, ctx: &mut RunCtx<'_>, why: Abort) {
 
 unsafe fn push_abort_error(l: *mut lua_State, why: Abort) {
     match why {
-        Abort::Killed => push_error_table(l, b"ERR Script killed by user with SCRIPT KILL..."),
-        Abort::Restart => push_error_table(l, b"ERR script restarted under wider locks"),
+        Abort::Killed => push_error_table(l, b"Script killed by user with SCRIPT KILL..."),
+        Abort::Restart => push_error_table(l, b"script restarted under wider locks"),
     }
 }
 
@@ -318,8 +318,12 @@ pub(crate) unsafe extern "C-unwind" fn error_reply(l: *mut lua_State) -> c_int {
     let mut len = 0usize;
     let p = ffi::lua_tolstring(l, 1, &mut len);
     let s = std::slice::from_raw_parts(p.cast::<u8>(), len);
-    let text = s.strip_prefix(b"-").unwrap_or(s);
-    let text = text.to_vec();
+    // Redis adds the '-' when it is missing: the first word is the code.
+    let text = if s.starts_with(b"-") {
+        s.to_vec()
+    } else {
+        [b"-".as_slice(), s].concat()
+    };
     push_error_table(l, &text);
     1
 }

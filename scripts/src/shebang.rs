@@ -142,6 +142,9 @@ pub fn parse_library(code: &[u8]) -> Result<Shebang, String> {
     let mut name = None;
     for p in &parts[1..] {
         match p.strip_prefix("name=") {
+            Some(_) if name.is_some() => {
+                return Err("Invalid metadata value, name argument was given multiple times".into())
+            }
             Some(n) => name = Some(n.to_string()),
             None => return Err(format!("Invalid metadata value given: {p}")),
         }

@@ -311,6 +311,8 @@ fn cmd_script(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
             return Err(raw("ERR SCRIPT FLUSH only support SYNC|ASYNC option"));
         }
         ctx.server.scripts.flush();
+        ctx.exec
+            .on_all_shards(&|_| crate::scripting::drop_idle_interpreters());
         ctx.reply().ok();
         Ok(())
     } else if eq_ignore_case(sub, "kill") {

@@ -146,6 +146,8 @@ struct ShardMemory {
     /// Everything else the DbSlice holds (tables, directories).
     tables: usize,
     conns: usize,
+    /// Lua heaps of the proactor's idle interpreters.
+    lua: usize,
 }
 
 impl ShardMemory {
@@ -170,6 +172,7 @@ fn shard_memory(shard: &Shard) -> ShardMemory {
         dataset,
         tables: used.saturating_sub(dataset),
         conns,
+        lua: crate::scripting::local_lua_memory(),
     }
 }
 
@@ -248,6 +251,7 @@ fn gather() -> Figures {
         all.memory.dataset += f.memory.dataset;
         all.memory.tables += f.memory.tables;
         all.memory.conns += f.memory.conns;
+        all.memory.lua += f.memory.lua;
         all.conns += f.conns;
         all.qbuf_max = all.qbuf_max.max(f.qbuf_max);
     }
@@ -593,6 +597,34 @@ fn memory_lines(server: &ServerState, f: &Figures, used: u64, peak: u64, lines: 
         format!("maxmemory_policy:{policy}"),
         format!("mem_fragmentation_ratio:{ratio:.2}"),
         format!("mem_clients_normal:{}", f.memory.conns),
+    ]);
+    let lua = f.memory.lua as u64;
+    let (scripts, script_bytes) = server.scripts.cache_stats();
+    let (libs, funcs, lib_bytes) = server.scripts.read_libraries(|l| {
+        (
+            l.len(),
+            l.iter().map(|x| x.def.functions.len()).sum::<usize>(),
+            l.iter().map(|x| x.code.len()).sum::<usize>(),
+        )
+    });
+    let (script_bytes, lib_bytes) = (script_bytes as u64, lib_bytes as u64);
+    lines.extend([
+        format!("used_memory_lua:{lua}"),
+        format!("used_memory_vm_eval:{lua}"),
+        format!("used_memory_lua_human:{}", human(lua)),
+        format!("used_memory_scripts_eval:{script_bytes}"),
+        format!("number_of_cached_scripts:{scripts}"),
+        format!("number_of_functions:{funcs}"),
+        format!("number_of_libraries:{libs}"),
+        "used_memory_vm_functions:0".to_string(),
+        format!("used_memory_vm_total:{lua}"),
+        format!("used_memory_vm_total_human:{}", human(lua)),
+        format!("used_memory_functions:{lib_bytes}"),
+        format!("used_memory_scripts:{}", script_bytes + lib_bytes),
+        format!(
+            "used_memory_scripts_human:{}",
+            human(script_bytes + lib_bytes)
+        ),
     ]);
 }
 

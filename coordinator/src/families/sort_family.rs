@@ -236,6 +236,7 @@ fn sort(ctx: &mut CmdCtx<'_>, args: &Args<'_>, read_only: bool) -> CmdResult {
     };
     let plan = KeyPlan::new(keys.into_iter(), mode);
     let limits = ctx.limits();
+    let scripted = ctx.exec.scripted();
     let mut tx = ctx.exec.schedule(&plan);
     let source = tx
         .execute(&[src_shard], false, &|s| op_source(s, db, key, now))
@@ -249,9 +250,9 @@ fn sort(ctx: &mut CmdCtx<'_>, args: &Args<'_>, read_only: bool) -> CmdResult {
             return Err(e);
         }
     };
-    // A set has no order of its own: when its result is stored, sort it anyway so the stored
-    // list is deterministic (as Redis does).
-    if o.dont_sort && ty == ObjType::Set && o.store.is_some() {
+    // A set has no order of its own: when its result is stored or goes to a script, sort it
+    // anyway so the result is deterministic (as Redis does).
+    if o.dont_sort && ty == ObjType::Set && (o.store.is_some() || scripted) {
         o.dont_sort = false;
         o.alpha = true;
         o.by = None;
