@@ -451,15 +451,18 @@ fn execute_timed(
 ) -> Time {
     let name = args.get(0);
     ProactorStats::bump(&ProactorState::current().stats.commands, 1);
+    let stats = &ProactorState::current().stats;
     let Some((index, spec)) = found else {
-        let e = CmdError::unknown_command(name, args.rest(1));
-        ReplyWriter::new(out, conn.resp).error_bytes(&e.to_bytes());
+        let e = CmdError::unknown_command(name, args.rest(1)).to_bytes();
+        stats.count_rejected(None, &e);
+        ReplyWriter::new(out, conn.resp).error_bytes(&e);
         flag_multi(conn);
         return started;
     };
     if !spec.arity_ok(args.len()) {
-        let e = CmdError::WrongArity(spec.name.to_string());
-        ReplyWriter::new(out, conn.resp).error(&e.to_string());
+        let e = CmdError::WrongArity(spec.name.to_string()).to_string();
+        stats.count_rejected(Some(index), e.as_bytes());
+        ReplyWriter::new(out, conn.resp).error(&e);
         flag_multi(conn);
         return started;
     }
@@ -471,10 +474,12 @@ fn execute_timed(
         } else {
             scripting::BUSY_FUNCTION
         };
+        stats.count_rejected(Some(index), msg.as_bytes());
         ReplyWriter::new(out, conn.resp).error(msg);
         return started;
     }
     if refused_for_memory(server, conn, spec, args) {
+        stats.count_rejected(Some(index), OOM_ERROR.as_bytes());
         ReplyWriter::new(out, conn.resp).error(OOM_ERROR);
         flag_multi(conn);
         return started;
@@ -483,6 +488,7 @@ fn execute_timed(
         if !transaction_family::runs_inside_multi(spec) {
             let mut w = ReplyWriter::new(out, conn.resp);
             if spec.has(NO_MULTI) {
+                stats.count_rejected(Some(index), b"ERR");
                 w.error("ERR Command not allowed inside a transaction");
                 multi.failed = true;
             } else {
@@ -593,12 +599,17 @@ pub fn run_command(
         (spec.handler)(&mut ctx, args)
     };
     let failed = result.is_err();
-    if let Err(e) = result {
-        ReplyWriter::new(out, conn.resp).error_bytes(&e.to_bytes());
+    let ps = ProactorState::current();
+    match result {
+        Ok(()) | Err(CmdError::Replied) => {}
+        Err(e) => {
+            let line = e.to_bytes();
+            ps.stats.count_error(&line);
+            ReplyWriter::new(out, conn.resp).error_bytes(&line);
+        }
     }
     let finished = clock::now();
     let nanos = finished.as_nanos().saturating_sub(started.as_nanos());
-    let ps = ProactorState::current();
     let mut per = ps.stats.per_command.borrow_mut();
     let entry = &mut per[index];
     entry.0 += 1;

@@ -29,6 +29,9 @@ pub enum CmdError {
     DbIndexOutOfRange,
     /// A complete error line without the leading `-` (prefix included, e.g. `ERR ...`).
     Raw(String),
+    /// The handler already wrote its error reply (and counted it in the error stats when
+    /// that was due): the call only counts as failed.
+    Replied,
 }
 
 pub type CmdResult = Result<(), CmdError>;
@@ -125,6 +128,8 @@ impl fmt::Display for CmdError {
             CmdError::InvalidExpire(c) => write!(f, "ERR invalid expire time in '{c}' command"),
             CmdError::DbIndexOutOfRange => f.write_str("ERR DB index is out of range"),
             CmdError::Raw(s) => f.write_str(s),
+            // Never written: the handler wrote its reply.
+            CmdError::Replied => f.write_str("ERR"),
         }
     }
 }

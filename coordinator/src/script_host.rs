@@ -149,6 +149,14 @@ impl<'a, 'e> ScriptHost<'a, 'e> {
     }
 }
 
+/// A command the script may not run here: its error, counted as a rejected call.
+fn reject(reply: &mut Vec<u8>, index: Option<usize>, msg: &str) -> CallOutcome {
+    crate::server::ProactorState::current()
+        .stats
+        .count_rejected(index, msg.as_bytes());
+    error(reply, msg)
+}
+
 fn error(reply: &mut Vec<u8>, msg: &str) -> CallOutcome {
     reply.push(b'-');
     reply.extend_from_slice(msg.as_bytes());
@@ -159,11 +167,12 @@ fn error(reply: &mut Vec<u8>, msg: &str) -> CallOutcome {
 impl Host for ScriptHost<'_, '_> {
     fn call(&mut self, args: &[&[u8]], resp: u8, reply: &mut Vec<u8>) -> CallOutcome {
         let Some((index, spec)) = Registry::get().lookup(args[0]) else {
-            return error(reply, "ERR Unknown Redis command called from script");
+            return reject(reply, None, "ERR Unknown Redis command called from script");
         };
         if !spec.arity_ok(args.len()) {
-            return error(
+            return reject(
                 reply,
+                Some(index),
                 "ERR Wrong number of args calling Redis command from script",
             );
         }
@@ -173,12 +182,17 @@ impl Host for ScriptHost<'_, '_> {
             spec
         };
         if effective.has(NOSCRIPT) {
-            return error(reply, "ERR This Redis command is not allowed from script");
+            return reject(
+                reply,
+                Some(index),
+                "ERR This Redis command is not allowed from script",
+            );
         }
         let writes = effective.has(WRITE);
         if self.read_only && writes {
-            return error(
+            return reject(
                 reply,
+                Some(index),
                 "ERR Write commands are not allowed from read-only scripts.",
             );
         }
@@ -187,7 +201,7 @@ impl Host for ScriptHost<'_, '_> {
             && !self.wrote.load(Ordering::Relaxed)
             && self.server.client_limits.over_maxmemory()
         {
-            return error(reply, conn::OOM_ERROR);
+            return reject(reply, Some(index), conn::OOM_ERROR);
         }
         // One buffer and its spans: the command as a client would have sent it.
         self.buf.clear();
@@ -248,7 +262,7 @@ impl ScriptHost<'_, '_> {
     ) -> CallOutcome {
         let writes = effective.has(WRITE);
         let shards = self.server.shards;
-        let key_positions = effective.keys_in(&cmd_args);
+        let key_positions = effective.keys_in(cmd_args);
         let (mut outside_scope, mut outside_declared) = (0u64, 0u64);
         let mut uncovered: Vec<(usize, u64)> = Vec::new();
         for &i in &key_positions {
@@ -278,8 +292,9 @@ impl ScriptHost<'_, '_> {
             }
         }
         if outside_declared != 0 && self.strict {
-            return error(
+            return reject(
                 reply,
+                Some(index),
                 "ERR Script attempted to access a key it did not declare (default-lua-flags disallow-undeclared-keys)",
             );
         }
@@ -291,8 +306,9 @@ impl ScriptHost<'_, '_> {
             // It already wrote: lock what it reached now if nobody holds or awaits it, else
             // refuse the command (never wait: that could deadlock). The next run locks it.
             if keyspace_wide || !self.lock_more(&uncovered) {
-                return error(
+                return reject(
                     reply,
+                    Some(index),
                     "ERR Script reached keys outside its locks after it wrote and they are in use; its next run locks them",
                 );
             }
@@ -319,7 +335,7 @@ impl ScriptHost<'_, '_> {
         conn::execute_with(
             self.server,
             self.conn,
-            &cmd_args,
+            cmd_args,
             Some((index, spec)),
             reply,
             if in_place {

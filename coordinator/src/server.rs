@@ -125,11 +125,46 @@ pub struct ProactorStats {
     pub net_output_bytes: Cell<u64>,
     /// (calls, nanoseconds, failed) per registry index.
     pub per_command: RefCell<Vec<(u64, u64, u64)>>,
+    /// Calls refused before they ran (arity, OOM, BUSY, refused in a script), per registry index.
+    pub rejected: RefCell<Vec<u64>>,
+    /// Error replies by error code (INFO errorstats) and in all.
+    pub errors: RefCell<HashMap<Box<str>, u64>>,
+    pub error_replies: Cell<u64>,
 }
+
+/// Distinct error codes INFO errorstats tracks, as in Redis; later codes are not tracked.
+const ERROR_CODES_MAX: usize = 128;
 
 impl ProactorStats {
     pub fn bump(c: &Cell<u64>, n: u64) {
         c.set(c.get() + n);
+    }
+
+    /// Counts one error reply (`line`: its text, with or without the leading '-').
+    pub fn count_error(&self, line: &[u8]) {
+        let line = line.strip_prefix(b"-").unwrap_or(line);
+        let end = line
+            .iter()
+            .position(|&c| c == b' ' || c == b'\r')
+            .unwrap_or(line.len());
+        let code = String::from_utf8_lossy(&line[..end]);
+        let mut errors = self.errors.borrow_mut();
+        if let Some(n) = errors.get_mut(&*code) {
+            *n += 1;
+        } else if errors.len() < ERROR_CODES_MAX {
+            errors.insert(code.into(), 1);
+        }
+        Self::bump(&self.error_replies, 1);
+    }
+
+    /// Counts a call refused before it ran (`index`: its registry entry, when known).
+    pub fn count_rejected(&self, index: Option<usize>, line: &[u8]) {
+        if let Some(i) = index {
+            if let Some(n) = self.rejected.borrow_mut().get_mut(i) {
+                *n += 1;
+            }
+        }
+        self.count_error(line);
     }
 }
 
@@ -208,6 +243,9 @@ pub fn start(pool: &ProactorPool, state: Arc<ServerState>) -> std::io::Result<Ru
                 squash_info: Rc::new(ConnInfo::new(0, String::new(), String::new())),
                 stats: ProactorStats {
                     per_command: RefCell::new(vec![(0, 0, 0); n_cmds]),
+                    rejected: RefCell::new(vec![0; n_cmds]),
+                    errors: RefCell::new(HashMap::new()),
+                    error_replies: Cell::new(0),
                     ..Default::default()
                 },
             };

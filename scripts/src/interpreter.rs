@@ -36,8 +36,11 @@ pub struct ScriptRun<'a> {
 
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
 pub enum RunOutcome {
-    /// The reply (result or error) is in the output buffer.
+    /// The reply is in the output buffer.
     Replied,
+    /// The reply in the output buffer is an error. `counted`: it came from a command's error
+    /// reply (counted in the error stats when that command failed), so it is not counted again.
+    Failed { counted: bool },
     /// The host asked for a rerun (see [`crate::CallOutcome::Restart`]); nothing was written
     /// to the output.
     Restart,
@@ -243,7 +246,7 @@ impl Interpreter {
             if ffi::lua_type(l, -1) != ffi::LUA_TFUNCTION {
                 ffi::lua_pop(l, 2);
                 reply::error_reply(out, b"ERR Function not found");
-                return RunOutcome::Replied;
+                return RunOutcome::Failed { counted: false };
             }
             push_array(l, run.keys);
             push_array(l, run.args);
@@ -299,7 +302,8 @@ impl Interpreter {
             ffi::lua_settop(l, handler - 1);
             return RunOutcome::Restart;
         }
-        if status == 0 {
+        let error = reply::error_table_state(l);
+        let outcome = if status == 0 {
             reply::write_top(
                 l,
                 out,
@@ -308,11 +312,18 @@ impl Interpreter {
                     caller: run.caller_resp,
                 },
             );
+            match error {
+                Some(counted) => RunOutcome::Failed { counted },
+                None => RunOutcome::Replied,
+            }
         } else {
             write_error(l, run.name, out);
-        }
+            RunOutcome::Failed {
+                counted: error.unwrap_or(false),
+            }
+        };
         ffi::lua_settop(l, handler - 1);
-        RunOutcome::Replied
+        outcome
     }
 
     // ---- function libraries ------------------------------------------------------------

@@ -52,6 +52,41 @@ pub(crate) unsafe fn push_error_table(l: *mut lua_State, text: &[u8]) {
     ffi::lua_rawset(l, -3);
 }
 
+/// The field an error table carries when it came from a command's error reply: that error
+/// was counted in the error stats when the command failed, not again for the script.
+pub(crate) const COUNTED_FIELD: &[u8] = b"ignore_error_stats_update";
+
+/// [`push_error_table`] for a command's error reply, marked as counted already.
+///
+/// # Safety
+/// As [`push_reply`].
+pub(crate) unsafe fn push_reply_error(l: *mut lua_State, line: &[u8]) {
+    push_error_table(l, line);
+    push_bytes(l, COUNTED_FIELD);
+    ffi::lua_pushboolean(l, 1);
+    ffi::lua_rawset(l, -3);
+}
+
+/// Whether the value at the top is an error table (`err` is a string), and if so whether it
+/// is marked as counted already.
+///
+/// # Safety
+/// `l` is valid with a value on top.
+pub(crate) unsafe fn error_table_state(l: *mut lua_State) -> Option<bool> {
+    if ffi::lua_type(l, -1) != ffi::LUA_TTABLE {
+        return None;
+    }
+    if raw_field(l, b"err") != ffi::LUA_TSTRING {
+        ffi::lua_pop(l, 1);
+        return None;
+    }
+    ffi::lua_pop(l, 1);
+    raw_field(l, COUNTED_FIELD);
+    let counted = ffi::lua_toboolean(l, -1) != 0;
+    ffi::lua_pop(l, 1);
+    Some(counted)
+}
+
 fn trim_newlines(mut s: &[u8]) -> &[u8] {
     while let Some((&c, rest)) = s.split_last() {
         if c == b'\r' || c == b'\n' {
@@ -121,7 +156,7 @@ unsafe fn parse(
             let start = *pos - 1;
             line(r, pos)?;
             if push {
-                push_error_table(l, &r[start..*pos - 2]);
+                push_reply_error(l, &r[start..*pos - 2]);
             }
         }
         b':' => {

@@ -160,7 +160,8 @@ pub(crate) fn run(
         2
     };
     let server = ctx.server;
-    let result: Result<(), String> = call_on_large_stack(|| {
+    // Err(Replied): the script's error reply is written (and counted where due).
+    let result: Result<(), Result<(), String>> = call_on_large_stack(|| {
         let mut lease = Lease::take(&server.scripts);
         if let Target::Script { sha, body, cached } = &mut target {
             if !lease.interp().has_script(sha) {
@@ -168,13 +169,13 @@ pub(crate) fn run(
                     (Some(b), _) => b.to_vec(),
                     (None, Some(c)) => c.body.clone(),
                     (None, None) => {
-                        return Err("NOSCRIPT No matching script. Please use EVAL.".into())
+                        return Err(Err("NOSCRIPT No matching script. Please use EVAL.".into()))
                     }
                 };
                 lease
                     .interp()
                     .compile(sha, &code)
-                    .map_err(|e| format!("ERR {e}"))?;
+                    .map_err(|e| Err(format!("ERR {e}")))?;
                 if cached.is_none() {
                     *cached = Some(server.scripts.insert(sha.clone(), code, flags));
                 }
@@ -255,14 +256,25 @@ pub(crate) fn run(
                 crate::shard::Shard::current().serve_blocked();
             }
             scripting::learn(cached_script.as_deref(), undeclared);
-            if outcome == RunOutcome::Replied {
-                return Ok(());
+            match outcome {
+                RunOutcome::Replied => return Ok(()),
+                RunOutcome::Failed { counted } => {
+                    if !counted {
+                        let stats = &crate::server::ProactorState::current().stats;
+                        stats.count_error(&ctx.out[mark..]);
+                    }
+                    return Err(Ok(()));
+                }
+                RunOutcome::Restart => ctx.out.truncate(mark),
             }
-            ctx.out.truncate(mark);
         }
         unreachable!("the last attempt holds every shard and cannot restart")
     });
-    result.map_err(CmdError::Raw)
+    match result {
+        Ok(()) => Ok(()),
+        Err(Ok(())) => Err(CmdError::Replied),
+        Err(Err(line)) => Err(CmdError::Raw(line)),
+    }
 }
 
 // ---- SCRIPT ---------------------------------------------------------------------------------

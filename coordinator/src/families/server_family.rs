@@ -184,6 +184,9 @@ struct Figures {
     net_in: u64,
     net_out: u64,
     per_command: Vec<(u64, u64, u64)>,
+    rejected: Vec<u64>,
+    errors: std::collections::BTreeMap<String, u64>,
+    error_replies: u64,
     /// (db, keys, expires) of databases with keys.
     dbs: Vec<(usize, usize, usize)>,
     expired: u64,
@@ -211,6 +214,14 @@ fn gather() -> Figures {
             net_in: st.net_input_bytes.get(),
             net_out: st.net_output_bytes.get(),
             per_command: st.per_command.borrow().clone(),
+            rejected: st.rejected.borrow().clone(),
+            errors: st
+                .errors
+                .borrow()
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect(),
+            error_replies: st.error_replies.get(),
             dbs: stats
                 .iter()
                 .enumerate()
@@ -225,6 +236,7 @@ fn gather() -> Figures {
     });
     let mut all = Figures {
         per_command: vec![(0, 0, 0); Registry::get().len()],
+        rejected: vec![0; Registry::get().len()],
         ..Figures::default()
     };
     for f in per {
@@ -238,6 +250,13 @@ fn gather() -> Figures {
             a.1 += b.1;
             a.2 += b.2;
         }
+        for (a, b) in all.rejected.iter_mut().zip(&f.rejected) {
+            *a += b;
+        }
+        for (code, n) in &f.errors {
+            *all.errors.entry(code.clone()).or_default() += n;
+        }
+        all.error_replies += f.error_replies;
         for (d, k, e) in f.dbs {
             match all.dbs.iter_mut().find(|x| x.0 == d) {
                 Some(x) => {
@@ -283,6 +302,7 @@ const SECTIONS: &[(&str, bool)] = &[
     ("cpu", true),
     ("modules", true),
     ("commandstats", false),
+    ("errorstats", true),
     ("cluster", true),
     ("keyspace", true),
 ];
@@ -469,10 +489,13 @@ fn info_text(server: &ServerState, sections: &[&str]) -> String {
             }
             "modules" => "Modules",
             "commandstats" => {
-                for (spec, (calls, nanos, failed)) in
-                    Registry::get().commands().iter().zip(&f.per_command)
+                for ((spec, (calls, nanos, failed)), rejected) in Registry::get()
+                    .commands()
+                    .iter()
+                    .zip(&f.per_command)
+                    .zip(&f.rejected)
                 {
-                    if *calls == 0 && *failed == 0 {
+                    if *calls == 0 && *failed == 0 && *rejected == 0 {
                         continue;
                     }
                     let usec = nanos / 1000;
@@ -482,11 +505,19 @@ fn info_text(server: &ServerState, sections: &[&str]) -> String {
                         0.0
                     };
                     lines.push(format!(
-                        "cmdstat_{}:calls={calls},usec={usec},usec_per_call={per_call:.2},rejected_calls=0,failed_calls={failed}",
+                        "cmdstat_{}:calls={calls},usec={usec},usec_per_call={per_call:.2},rejected_calls={rejected},failed_calls={failed}",
                         spec.name
                     ));
                 }
                 "Commandstats"
+            }
+            "errorstats" => {
+                let mut codes: Vec<_> = f.errors.iter().collect();
+                codes.sort();
+                for (code, n) in codes {
+                    lines.push(format!("errorstat_{code}:count={n}"));
+                }
+                "Errorstats"
             }
             "cluster" => {
                 lines.push("cluster_enabled:0".into());
@@ -653,7 +684,7 @@ fn persistence_lines(server: &ServerState, ex: &Extras, f: &Figures, lines: &mut
 
 fn stats_lines(server: &ServerState, ex: &Extras, f: &Figures, lines: &mut Vec<String>) {
     let kbps = |a: &AtomicU64| a.load(Ordering::Relaxed) as f64 / 100.0;
-    let errors: u64 = f.per_command.iter().map(|c| c.2).sum();
+    let errors = f.error_replies;
     let expired = f
         .expired
         .saturating_sub(ex.expired_baseline.load(Ordering::Relaxed));
@@ -844,6 +875,11 @@ fn reset_stats(server: &ServerState) {
         for c in st.per_command.borrow_mut().iter_mut() {
             *c = (0, 0, 0);
         }
+        for r in st.rejected.borrow_mut().iter_mut() {
+            *r = 0;
+        }
+        st.errors.borrow_mut().clear();
+        st.error_replies.set(0);
         let db = shard.db.borrow();
         let expired: u64 = (0..db.db_count()).map(|d| db.stats(d).expired_keys).sum();
         (writes, expired, shard_memory(shard).total())
