@@ -467,7 +467,6 @@ fn execute_timed(
         return started;
     }
     if server.scripts.is_busy() && refused_while_busy(server, conn, spec, args) {
-        flag_multi(conn);
         let eval = server.scripts.busy_info().is_none_or(|(eval, _)| eval);
         let msg = if eval {
             scripting::BUSY_EVAL
@@ -475,13 +474,12 @@ fn execute_timed(
             scripting::BUSY_FUNCTION
         };
         stats.count_rejected(Some(index), msg.as_bytes());
-        ReplyWriter::new(out, conn.resp).error(msg);
+        reject(conn, spec, msg, out);
         return started;
     }
     if refused_for_memory(server, conn, spec, args) {
         stats.count_rejected(Some(index), OOM_ERROR.as_bytes());
-        ReplyWriter::new(out, conn.resp).error(OOM_ERROR);
-        flag_multi(conn);
+        reject(conn, spec, OOM_ERROR, out);
         return started;
     }
     if let Some(multi) = &mut conn.multi {
@@ -504,6 +502,23 @@ fn execute_timed(
         }
     }
     run_command(server, conn, args, out, (index, spec), Exec::now(), started)
+}
+
+/// A command refused before it runs (BUSY, OOM): its error; an EXEC refused so discards the
+/// transaction, as Redis does (`EXECABORT Transaction discarded because of: ...`).
+fn reject(conn: &mut ConnState, spec: &CommandSpec, msg: &str, out: &mut Vec<u8>) {
+    if spec.name == "exec" && conn.multi.is_some() {
+        conn.multi = None;
+        conn.info.multi.set(-1);
+        conn.info.multi_mem.set(0);
+        transaction_family::unwatch_all(conn);
+        ReplyWriter::new(out, conn.resp).error(&format!(
+            "EXECABORT Transaction discarded because of: {msg}"
+        ));
+    } else {
+        flag_multi(conn);
+        ReplyWriter::new(out, conn.resp).error(msg);
+    }
 }
 
 /// While a script runs past `busy-reply-threshold`, other clients may run only the commands

@@ -8,11 +8,13 @@ use crate::args::Args;
 use crate::conn;
 use crate::ctx::ConnState;
 use crate::exec::Exec;
+use crate::keys::KeyPlan;
 use crate::registry::{flags::*, CommandSpec, Registry};
 use crate::scripting::{BusyScript, Scope};
 use crate::server::ServerState;
-use crate::shard::{key_hash, shard_of, Shard, ShardLocks};
+use crate::shard::{key_hash, shard_of};
 use crate::tx::locks::LockMode;
+use crate::tx::Transaction;
 use damselfly_protocol::{CommandArgs, RespVersion};
 use damselfly_runtime::clock::{self, Time};
 use damselfly_scripts::{CallOutcome, Host, Interrupt, LogLevel};
@@ -25,7 +27,7 @@ pub struct ScriptHost<'a, 'e> {
     pub exec: Exec<'e>,
     pub scope: Scope,
     /// Hashes of the keys the script declared.
-    pub declared: Vec<u64>,
+    pub declared: &'a [u64],
     pub read_only: bool,
     pub allow_oom: bool,
     /// `default-lua-flags disallow-undeclared-keys`: undeclared keys are an error.
@@ -34,17 +36,21 @@ pub struct ScriptHost<'a, 'e> {
     /// when the run holds every shard).
     pub can_restart: bool,
     pub eval: bool,
-    pub name: String,
-    pub wrote: Arc<AtomicBool>,
-    pub kill: Arc<AtomicBool>,
+    pub name: &'a str,
+    /// The run executed a write command.
+    pub wrote: bool,
+    /// Shared with SCRIPT KILL once the run is busy: (wrote, kill requested).
+    shared: Option<(Arc<AtomicBool>, Arc<AtomicBool>)>,
     /// Shards of keys reached that the script did not declare.
     pub undeclared: u64,
     pub started: Time,
     pub busy: bool,
     /// The EVAL/FCALL being run (shown by FUNCTION STATS once it is busy).
     pub command: Option<Args<'a>>,
-    /// A [`Scope::Local`] run that had to park: the queue entry holding its keys' locks.
-    local_hold: Option<u64>,
+    /// The declared keys themselves.
+    pub keys: &'a [&'a [u8]],
+    /// The transaction a [`Scope::Local`] run schedules once it must park.
+    own_tx: Option<Transaction>,
     /// Undeclared keys (hashes) locked during the run.
     extra: Vec<u64>,
     buf: Vec<u8>,
@@ -58,9 +64,9 @@ impl<'a, 'e> ScriptHost<'a, 'e> {
         conn: &'a mut ConnState,
         exec: Exec<'e>,
         scope: Scope,
-        declared: Vec<u64>,
+        declared: &'a [u64],
         eval: bool,
-        name: String,
+        name: &'a str,
     ) -> Self {
         ScriptHost {
             server,
@@ -74,13 +80,14 @@ impl<'a, 'e> ScriptHost<'a, 'e> {
             can_restart: false,
             eval,
             name,
-            wrote: Arc::new(AtomicBool::new(false)),
-            kill: Arc::new(AtomicBool::new(false)),
+            wrote: false,
+            shared: None,
             undeclared: 0,
             started: clock::now(),
             busy: false,
             command: None,
-            local_hold: None,
+            keys: &[],
+            own_tx: None,
             extra: Vec::new(),
             buf: Vec::new(),
             parsed: CommandArgs::new(),
@@ -93,15 +100,19 @@ impl<'a, 'e> ScriptHost<'a, 'e> {
             self.server.scripts.clear_busy(self.conn.id);
             self.busy = false;
         }
-        if let Some(seq) = self.local_hold.take() {
-            Shard::current().conclude(seq);
+        if let Some(t) = self.own_tx.take() {
+            t.conclude();
         }
     }
 
     /// Locks `keys` (shard, hash) in the run's transaction if all are free now.
     fn lock_more(&mut self, keys: &[(usize, u64)]) -> bool {
-        let Some(tx) = self.exec.transaction() else {
-            return false;
+        let tx = match self.own_tx.as_mut() {
+            Some(t) => t,
+            None => match self.exec.transaction() {
+                Some(t) => t,
+                None => return false,
+            },
         };
         let mut by_shard: Vec<(usize, Vec<(u64, LockMode)>)> = Vec::new();
         for &(shard, h) in keys {
@@ -123,29 +134,17 @@ impl<'a, 'e> ScriptHost<'a, 'e> {
         true
     }
 
-    /// Before a [`Scope::Local`] run first lets other fibers run (a hop, a busy yield), it
-    /// takes its keys' locks: they were free when it started and nothing ran since, so it
-    /// holds them at once and whatever comes later waits behind it.
-    fn hold_local_locks(&mut self) {
-        let Scope::Local(keys) = &self.scope else {
-            return;
-        };
-        if self.local_hold.is_some() {
+    /// Before a [`Scope::Local`] run first lets other fibers run (a hop, a busy yield) or
+    /// runs a command that is not a plain one on its own keys, it schedules its transaction:
+    /// its keys were free when it started and nothing ran since, so it holds them at once,
+    /// and from then on it runs as a [`Scope::Declared`] run.
+    fn schedule_local(&mut self) {
+        if !matches!(self.scope, Scope::Local) || self.own_tx.is_some() {
             return;
         }
-        let locks = ShardLocks {
-            keys: keys.iter().map(|&h| (h, LockMode::Exclusive)).collect(),
-            global: false,
-        };
-        let shard = Shard::current();
-        let seq = shard
-            .schedule(0, locks)
-            .expect("single-shard transactions are always admitted");
-        debug_assert!(
-            shard.can_run(seq),
-            "a local script's keys were taken meanwhile"
-        );
-        self.local_hold = Some(seq);
+        let plan = KeyPlan::new(self.keys.iter().copied(), LockMode::Exclusive);
+        self.own_tx = Some(Transaction::schedule(&plan.locks()));
+        self.scope = Scope::Declared;
     }
 }
 
@@ -198,7 +197,7 @@ impl Host for ScriptHost<'_, '_> {
         }
         if effective.has(DENYOOM)
             && !self.allow_oom
-            && !self.wrote.load(Ordering::Relaxed)
+            && !self.wrote
             && self.server.client_limits.over_maxmemory()
         {
             return reject(reply, Some(index), conn::OOM_ERROR);
@@ -269,7 +268,7 @@ impl ScriptHost<'_, '_> {
             let h = key_hash(cmd_args.get(i));
             let shard = shard_of(h, shards);
             let bit = 1u64.checked_shl(shard as u32).unwrap_or(0);
-            if !self.scope.covers(h, shards) && !self.extra.contains(&h) {
+            if !self.scope.covers(h, shards, self.declared) && !self.extra.contains(&h) {
                 outside_scope |= bit;
                 uncovered.push((shard, h));
             }
@@ -300,7 +299,7 @@ impl ScriptHost<'_, '_> {
         }
         self.undeclared |= outside_declared;
         if outside_scope != 0 {
-            if self.can_restart && !self.wrote.load(Ordering::Relaxed) {
+            if self.can_restart && !self.wrote {
                 return CallOutcome::Restart;
             }
             // It already wrote: lock what it reached now if nobody holds or awaits it, else
@@ -314,17 +313,20 @@ impl ScriptHost<'_, '_> {
             }
         }
         if writes {
-            self.wrote.store(true, Ordering::Release);
+            self.wrote = true;
+            if let Some((wrote, _)) = &self.shared {
+                wrote.store(true, Ordering::Release);
+            }
         }
         // A local run executes commands on its own keys in place (the commands a squashed
         // pipeline may run in place: they touch only their keys' shard); anything else may
         // park, so it holds its keys' locks first.
-        let in_place = matches!(self.scope, Scope::Local(_))
+        let in_place = matches!(self.scope, Scope::Local)
             && crate::squash::squashable(index)
             && !key_positions.is_empty()
             && outside_scope == 0;
-        if matches!(self.scope, Scope::Local(_)) && !in_place {
-            self.hold_local_locks();
+        if matches!(self.scope, Scope::Local) && !in_place {
+            self.schedule_local();
         }
         let saved = self.conn.resp;
         self.conn.resp = if resp == 3 {
@@ -332,24 +334,28 @@ impl ScriptHost<'_, '_> {
         } else {
             RespVersion::Resp2
         };
+        let exec = if in_place {
+            Exec::on_shard().for_script()
+        } else {
+            match self.own_tx.as_mut() {
+                Some(t) => Exec::scheduled(t).for_script(),
+                None => self.exec.reborrow(),
+            }
+        };
         conn::execute_with(
             self.server,
             self.conn,
             cmd_args,
             Some((index, spec)),
             reply,
-            if in_place {
-                Exec::on_shard().for_script()
-            } else {
-                self.exec.reborrow()
-            },
+            exec,
         );
         self.conn.resp = saved;
         CallOutcome::Replied
     }
 
     fn interrupt_inner(&mut self) -> Interrupt {
-        if self.kill.swap(false, Ordering::AcqRel) {
+        if self.kill_requested() {
             return Interrupt::Kill;
         }
         let threshold = self.server.config.get_int("busy-reply-threshold");
@@ -367,23 +373,32 @@ impl ScriptHost<'_, '_> {
                 if self.eval { "SCRIPT KILL" } else { "FUNCTION KILL" },
                 self.name
             );
+            let wrote = Arc::new(AtomicBool::new(self.wrote));
+            let kill = Arc::new(AtomicBool::new(false));
+            self.shared = Some((wrote.clone(), kill.clone()));
             self.server.scripts.set_busy(BusyScript {
                 eval: self.eval,
-                name: self.name.clone(),
-                wrote: self.wrote.clone(),
-                kill: self.kill.clone(),
+                name: self.name.to_string(),
+                wrote,
+                kill,
                 client: self.conn.id,
                 command: self.command.map(|a| a.to_vecs()).unwrap_or_default(),
                 started: self.started,
             });
         }
         // Let the other clients of this proactor in: they are answered -BUSY.
-        self.hold_local_locks();
+        self.schedule_local();
         damselfly_runtime::fiber::yield_now();
-        if self.kill.swap(false, Ordering::AcqRel) {
+        if self.kill_requested() {
             Interrupt::Kill
         } else {
             Interrupt::Continue
         }
+    }
+
+    fn kill_requested(&self) -> bool {
+        self.shared
+            .as_ref()
+            .is_some_and(|(_, kill)| kill.swap(false, Ordering::AcqRel))
     }
 }

@@ -18,7 +18,7 @@
 //! disallow-undeclared-keys` refuses undeclared keys instead, as Dragonfly does.
 
 use crate::keys::KeyPlan;
-use crate::shard::{key_hash, shard_of, ShardLocks};
+use crate::shard::{shard_of, ShardLocks};
 use crate::tx::locks::LockMode;
 use crate::tx::Transaction;
 use damselfly_runtime::sync::SpinLock;
@@ -321,21 +321,22 @@ pub fn drop_idle_interpreters() {
 pub enum Scope {
     /// Inside an enclosing transaction (EVAL in EXEC): its locks.
     Enclosing,
-    /// Exactly the declared keys (by hash).
-    Declared(Vec<u64>),
-    /// The declared keys (by hash), all on this proactor's shard and free when the run
-    /// started: the run needs no transaction while it does not park; before its first park
-    /// it takes their locks on the local shard.
-    Local(Vec<u64>),
+    /// Exactly the declared keys.
+    Declared,
+    /// The declared keys, all on this proactor's shard and free when the run started: the
+    /// run needs no transaction while it does not park; before its first park it takes their
+    /// locks on the local shard.
+    Local,
     /// Whole shards (a mask).
     Shards(u64),
 }
 
 impl Scope {
-    pub fn covers(&self, hash: u64, shards: usize) -> bool {
+    /// Whether the run's locks cover the key of `hash` (`declared`: the declared keys' hashes).
+    pub fn covers(&self, hash: u64, shards: usize, declared: &[u64]) -> bool {
         match self {
             Scope::Enclosing => true,
-            Scope::Declared(keys) | Scope::Local(keys) => keys.contains(&hash),
+            Scope::Declared | Scope::Local => declared.contains(&hash),
             Scope::Shards(mask) => mask & (1 << shard_of(hash, shards)) != 0,
         }
     }
@@ -344,7 +345,7 @@ impl Scope {
     pub fn is_global(&self, shards: usize) -> bool {
         match self {
             Scope::Enclosing => true,
-            Scope::Declared(_) | Scope::Local(_) => false,
+            Scope::Declared | Scope::Local => false,
             Scope::Shards(mask) => mask.count_ones() as usize >= shards,
         }
     }
@@ -358,27 +359,22 @@ fn all_shards(n: usize) -> u64 {
     }
 }
 
-/// The scope a run of `script` starts with.
-pub fn initial_scope(script: Option<&CachedScript>, keys: &[&[u8]], shards: usize) -> Scope {
+/// The scope a run of `script` starts with (`declared`: the hashes of its keys).
+pub fn initial_scope(script: Option<&CachedScript>, declared: &[u64], shards: usize) -> Scope {
     let reach = script.map_or(REACH_UNKNOWN, |s| s.reach.load(Ordering::Relaxed));
     if shards > 63 || reach == REACH_UNKNOWN {
         return Scope::Shards(all_shards(shards));
     }
     if reach == REACH_DECLARED {
-        let hashes: Vec<u64> = keys.iter().map(|k| key_hash(k)).collect();
         let here = crate::shard::Shard::current();
-        let local = hashes.iter().all(|&h| {
+        let local = declared.iter().all(|&h| {
             shard_of(h, shards) == here.index && here.key_is_free(h, LockMode::Exclusive)
         });
-        return if local {
-            Scope::Local(hashes)
-        } else {
-            Scope::Declared(hashes)
-        };
+        return if local { Scope::Local } else { Scope::Declared };
     }
     let mut mask = reach;
-    for k in keys {
-        mask |= 1 << shard_of(key_hash(k), shards);
+    for &h in declared {
+        mask |= 1 << shard_of(h, shards);
     }
     Scope::Shards(mask)
 }
@@ -404,9 +400,9 @@ pub fn learn(script: Option<&CachedScript>, undeclared_shards: u64) {
 /// Schedules the transaction of `scope` (None: nothing to lock, or the enclosing one).
 pub fn schedule(scope: &Scope, keys: &[&[u8]], shards: usize) -> Option<Transaction> {
     match scope {
-        Scope::Enclosing | Scope::Local(_) => None,
-        Scope::Declared(_) if keys.is_empty() => None,
-        Scope::Declared(_) => {
+        Scope::Enclosing | Scope::Local => None,
+        Scope::Declared if keys.is_empty() => None,
+        Scope::Declared => {
             let plan = KeyPlan::new(keys.iter().copied(), LockMode::Exclusive);
             Some(Transaction::schedule(&plan.locks()))
         }

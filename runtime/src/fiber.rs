@@ -355,22 +355,41 @@ impl Drop for StackShare {
 /// the commands a script calls fit with room to spare.
 pub const LARGE_STACK_SIZE: usize = 1024 * 1024;
 
-/// Runs `f` to completion on a fiber of this proactor with a [`LARGE_STACK_SIZE`] stack, while
-/// the calling fiber waits; returns what `f` returned. A panic in `f` aborts the process: it
-/// may hold pointers into the caller's stack and state half changed.
-pub fn call_on_large_stack<R: 'static>(f: impl FnOnce() -> R) -> R {
+/// A fiber with a large stack that runs jobs handed to it, one at a time, and parks in
+/// between: a script run costs two context switches, not a fiber's creation.
+struct Runner {
+    fiber: std::cell::Cell<Option<FiberRef>>,
+    /// The job to run next: an erased `&mut dyn FnMut()` on the caller's stack.
+    job: std::cell::Cell<Option<*mut (dyn FnMut() + 'static)>>,
+    caller: std::cell::Cell<Option<FiberRef>>,
+}
+
+/// Idle runners kept per proactor.
+const IDLE_RUNNERS: usize = 16;
+
+thread_local! {
+    static RUNNERS: std::cell::RefCell<Vec<std::rc::Rc<Runner>>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn runner_loop(me: std::rc::Rc<Runner>) {
     let p = proactor::current();
-    let caller = current();
-    let slot: std::rc::Rc<std::cell::Cell<Option<R>>> =
-        std::rc::Rc::new(std::cell::Cell::new(None));
-    let out = slot.clone();
-    // The callee reads the caller's stack: at shutdown the caller is leaked, not unwound.
-    let _share = StackShare::new();
-    let body: Box<dyn FnOnce() + '_> = Box::new(move || {
-        let _own = StackShare::new();
-        match catch_unwind(AssertUnwindSafe(f)) {
-            Ok(v) => out.set(Some(v)),
-            Err(payload) => {
+    me.fiber.set(Some(current()));
+    loop {
+        let Some(job) = me.job.take() else {
+            if p.stopping.get() {
+                return;
+            }
+            p.park_current();
+            continue;
+        };
+        {
+            let _own = StackShare::new();
+            // SAFETY: the caller stored a pointer to a closure on its own stack and waits in
+            // `call_on_large_stack` until `done` is set below; its StackShare keeps it from
+            // being unwound meanwhile, so the closure is alive for this whole call.
+            let job = unsafe { &mut *job };
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(job)) {
                 log::error!(
                     "a large-stack fiber panicked: {}; aborting",
                     panic_message(&*payload)
@@ -378,20 +397,66 @@ pub fn call_on_large_stack<R: 'static>(f: impl FnOnce() -> R) -> R {
                 std::process::abort();
             }
         }
-        caller.unpark();
-    });
-    // SAFETY: the body borrows from the caller's frame ('_). The caller does not return before
-    // the body has run to its end (the loop below waits for the result it stores last), and
-    // the StackShare guards keep shutdown from unwinding either fiber while it runs, so the
-    // borrow never outlives what it points to.
-    let body: Box<dyn FnOnce() + 'static> = unsafe { std::mem::transmute(body) };
-    p.spawn_fiber_on("script".into(), body, true);
-    loop {
-        if let Some(v) = slot.take() {
-            return v;
+        if let Some(c) = me.caller.take() {
+            c.unpark();
         }
-        p.park_current();
+        let keep = RUNNERS.with(|r| {
+            let mut r = r.borrow_mut();
+            if r.len() < IDLE_RUNNERS {
+                r.push(me.clone());
+                true
+            } else {
+                false
+            }
+        });
+        if !keep {
+            return;
+        }
     }
+}
+
+/// Runs `f` to completion on a fiber of this proactor with a [`LARGE_STACK_SIZE`] stack, while
+/// the calling fiber waits; returns what `f` returned. A panic in `f` aborts the process: it
+/// may hold pointers into the caller's stack and state half changed.
+pub fn call_on_large_stack<R>(f: impl FnOnce() -> R) -> R {
+    let p = proactor::current();
+    let mut f = Some(f);
+    let mut result: Option<R> = None;
+    // Set by the job itself as it ends: the runner goes on to other jobs, so its own state
+    // cannot tell this caller that its job is done.
+    let finished = std::cell::Cell::new(false);
+    {
+        let mut job = || {
+            result = Some((f.take().expect("the job runs once"))());
+            finished.set(true);
+        };
+        let job: &mut (dyn FnMut() + '_) = &mut job;
+        // SAFETY: only the lifetime is erased. The runner calls the job while this block
+        // waits below for `finished`, and never after; the StackShare keeps shutdown from
+        // unwinding this frame while the runner may still use it.
+        let job: *mut (dyn FnMut() + 'static) = unsafe { std::mem::transmute(job) };
+        let _share = StackShare::new();
+        let runner = RUNNERS.with(|r| r.borrow_mut().pop()).unwrap_or_else(|| {
+            let r = std::rc::Rc::new(Runner {
+                fiber: std::cell::Cell::new(None),
+                job: std::cell::Cell::new(None),
+                caller: std::cell::Cell::new(None),
+            });
+            let me = r.clone();
+            p.spawn_fiber_on("script".into(), Box::new(move || runner_loop(me)), true);
+            r
+        });
+        runner.caller.set(Some(current()));
+        runner.job.set(Some(job));
+        if let Some(fiber) = runner.fiber.get() {
+            fiber.unpark();
+        }
+        drop(runner);
+        while !finished.get() {
+            p.park_current();
+        }
+    }
+    result.expect("the job ran")
 }
 
 /// Lets other ready fibers run.

@@ -201,11 +201,11 @@ pub(crate) fn run(
             let scope = if in_tx {
                 Scope::Enclosing
             } else if strict {
-                Scope::Declared(declared.clone())
+                Scope::Declared
             } else if attempt + 1 == MAX_ATTEMPTS {
                 Scope::Shards(u64::MAX)
             } else {
-                scripting::initial_scope(cached_script.as_deref(), keys, shards)
+                scripting::initial_scope(cached_script.as_deref(), &declared, shards)
             };
             let mut tx = scripting::schedule(&scope, keys, shards);
             let exec = match tx.as_mut() {
@@ -215,20 +215,13 @@ pub(crate) fn run(
             }
             .for_script();
             let can_restart = !in_tx && !strict && !scope.is_global(shards);
-            let mut host = ScriptHost::new(
-                server,
-                ctx.conn,
-                exec,
-                scope,
-                declared.clone(),
-                eval,
-                name.clone(),
-            );
+            let mut host = ScriptHost::new(server, ctx.conn, exec, scope, &declared, eval, &name);
             host.read_only = read_only;
             host.allow_oom = allow_oom;
             host.strict = strict;
             host.can_restart = can_restart;
             host.command = Some(*command);
+            host.keys = keys;
             let run = ScriptRun {
                 name: &name,
                 keys,
@@ -246,7 +239,7 @@ pub(crate) fn run(
             };
             host.finish();
             let undeclared = host.undeclared;
-            let local = matches!(host.scope, Scope::Local(_));
+            let local = matches!(host.scope, Scope::Local);
             drop(host);
             ctx.conn.db = db;
             if let Some(t) = tx {
