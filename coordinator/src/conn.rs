@@ -580,12 +580,26 @@ pub fn execute_with(
     out: &mut Vec<u8>,
     exec: Exec<'_>,
 ) {
+    execute_at(server, conn, args, found, out, exec, clock::now());
+}
+
+/// [`execute_with`] for a command that started at `started` (the previous one's end, so a
+/// script's calls read the clock once each); returns when it finished.
+pub fn execute_at(
+    server: &ServerState,
+    conn: &mut ConnState,
+    args: &Args<'_>,
+    found: Found,
+    out: &mut Vec<u8>,
+    exec: Exec<'_>,
+    started: Time,
+) -> Time {
     let Some(found) = found else {
         let e = CmdError::unknown_command(args.get(0), args.rest(1));
         ReplyWriter::new(out, conn.resp).error_bytes(&e.to_bytes());
-        return;
+        return started;
     };
-    run_command(server, conn, args, out, found, exec, clock::now());
+    run_command(server, conn, args, out, found, exec, started)
 }
 
 /// Runs a looked-up, arity-checked command and counts it in its stats.

@@ -44,6 +44,8 @@ pub struct ScriptHost<'a, 'e> {
     /// Shards of keys reached that the script did not declare.
     pub undeclared: u64,
     pub started: Time,
+    /// When the last call ended (the next one's start: one clock read per call).
+    clock: Time,
     pub busy: bool,
     /// The EVAL/FCALL being run (shown by FUNCTION STATS once it is busy).
     pub command: Option<Args<'a>>,
@@ -68,6 +70,7 @@ impl<'a, 'e> ScriptHost<'a, 'e> {
         eval: bool,
         name: &'a str,
     ) -> Self {
+        let now = clock::now();
         ScriptHost {
             server,
             conn,
@@ -83,7 +86,8 @@ impl<'a, 'e> ScriptHost<'a, 'e> {
             wrote: false,
             shared: None,
             undeclared: 0,
-            started: clock::now(),
+            started: now,
+            clock: now,
             busy: false,
             command: None,
             keys: &[],
@@ -342,13 +346,14 @@ impl ScriptHost<'_, '_> {
                 None => self.exec.reborrow(),
             }
         };
-        conn::execute_with(
+        self.clock = conn::execute_at(
             self.server,
             self.conn,
             cmd_args,
             Some((index, spec)),
             reply,
             exec,
+            self.clock,
         );
         self.conn.resp = saved;
         CallOutcome::Replied

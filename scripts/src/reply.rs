@@ -295,6 +295,12 @@ fn parse_double(s: &[u8]) -> Option<f64> {
 /// `printf("%.17g", d)`: how Redis turns Lua numbers into command arguments and doubles into
 /// replies.
 pub fn format_g17(d: f64, out: &mut Vec<u8>) {
+    // Integers below 1e17 print as plain digits under %.17g: skip printf for them.
+    if d.fract() == 0.0 && d.abs() < 1e17 && !(d == 0.0 && d.is_sign_negative()) {
+        use std::io::Write;
+        let _ = write!(out, "{}", d as i64);
+        return;
+    }
     let mut buf = [0u8; 64];
     // SAFETY: `buf` has room for any %.17g rendering (at most 24 bytes plus the NUL) and the
     // format takes exactly one double.
@@ -548,6 +554,19 @@ mod tests {
         v.clear();
         format_g17(3.0, &mut v);
         assert_eq!(v, b"3");
+        v.clear();
+        format_g17(-0.0, &mut v);
+        assert_eq!(v, b"-0");
+        for n in [0.0, -5.0, 99999999999999999.0, 12345678901234567.0, -1e16] {
+            v.clear();
+            format_g17(n, &mut v);
+            let mut buf = [0u8; 64];
+            // SAFETY: as in format_g17.
+            let len = unsafe {
+                libc::snprintf(buf.as_mut_ptr().cast(), buf.len(), c"%.17g".as_ptr(), n)
+            };
+            assert_eq!(v, &buf[..len as usize], "{n}");
+        }
         v.clear();
         format_g17(1e300, &mut v);
         assert_eq!(v, b"1.0000000000000001e+300");
