@@ -415,3 +415,83 @@ fn scripts_inside_multi_and_blocking_commands() {
         "not allowed"
     ));
 }
+
+/// Measurement (not a CI test: `cargo test --release --test scripting -- --ignored
+/// --nocapture`): plain SET/GET traffic on shards 2 and 3 of a 4-shard server, alone, then
+/// while clients run scripts whose undeclared keys live on shards 0 and 1 (they lock those two
+/// whole shards), then while the same scripts declare their keys. Prints ops/s of the plain
+/// traffic in each case.
+#[test]
+#[ignore]
+fn undeclared_script_leaves_other_shards_running() {
+    use damselfly_coordinator::shard::{key_hash, shard_of};
+    let s = server(4);
+    let addr = s.addr();
+    let tag_on = |shards: &[usize], n: usize| -> Vec<String> {
+        (0..)
+            .map(|i| format!("t{i}"))
+            .filter(|t| shards.contains(&shard_of(key_hash(format!("{{{t}}}").as_bytes()), 4)))
+            .take(n)
+            .collect()
+    };
+    let script_tags = tag_on(&[0, 1], 2);
+    let plain_tags = tag_on(&[2, 3], 8);
+    let plain = |secs: f64| -> f64 {
+        let stop = Instant::now() + Duration::from_secs_f64(secs);
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let tags = plain_tags.clone();
+                std::thread::spawn(move || {
+                    let mut c = Client::connect(addr);
+                    let mut n = 0u64;
+                    while Instant::now() < stop {
+                        let k = format!("{{{}}}:{}", tags[(t + n as usize) % tags.len()], n % 100);
+                        c.cmd(&["set", &k, "v"]);
+                        c.cmd(&["get", &k]);
+                        n += 2;
+                    }
+                    n
+                })
+            })
+            .collect();
+        let total: u64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+        total as f64 / secs
+    };
+    let alone = plain(2.0);
+    let run_scripts = |declared: bool| -> f64 {
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let runners: Vec<_> = (0..2)
+            .map(|_| {
+                let (done, tags) = (done.clone(), script_tags.clone());
+                std::thread::spawn(move || {
+                    let mut c = Client::connect(addr);
+                    let (a, b) = (format!("{{{}}}:x", tags[0]), format!("{{{}}}:y", tags[1]));
+                    let by_argv = "redis.call('incr', ARGV[1]) redis.call('incr', ARGV[2]) return 1";
+                    let by_keys = "redis.call('incr', KEYS[1]) redis.call('incr', KEYS[2]) return 1";
+                    while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                        let r = if declared {
+                            c.cmd(&["eval", by_keys, "2", &a, &b])
+                        } else {
+                            c.cmd(&["eval", by_argv, "0", &a, &b])
+                        };
+                        assert_eq!(r, int(1));
+                    }
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(200));
+        let ops = plain(2.0);
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        for r in runners {
+            r.join().unwrap();
+        }
+        ops
+    };
+    let with_undeclared = run_scripts(false);
+    let with_declared = run_scripts(true);
+    println!(
+        "plain traffic ops/s: alone {alone:.0}, beside undeclared-key scripts {with_undeclared:.0} ({:.0}%), beside declared-key scripts {with_declared:.0} ({:.0}%)",
+        with_undeclared * 100.0 / alone,
+        with_declared * 100.0 / alone
+    );
+}
