@@ -466,8 +466,10 @@ fn undeclared_script_leaves_other_shards_running() {
                 std::thread::spawn(move || {
                     let mut c = Client::connect(addr);
                     let (a, b) = (format!("{{{}}}:x", tags[0]), format!("{{{}}}:y", tags[1]));
-                    let by_argv = "redis.call('incr', ARGV[1]) redis.call('incr', ARGV[2]) return 1";
-                    let by_keys = "redis.call('incr', KEYS[1]) redis.call('incr', KEYS[2]) return 1";
+                    let by_argv =
+                        "redis.call('incr', ARGV[1]) redis.call('incr', ARGV[2]) return 1";
+                    let by_keys =
+                        "redis.call('incr', KEYS[1]) redis.call('incr', KEYS[2]) return 1";
                     while !done.load(std::sync::atomic::Ordering::Relaxed) {
                         let r = if declared {
                             c.cmd(&["eval", by_keys, "2", &a, &b])

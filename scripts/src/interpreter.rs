@@ -130,16 +130,8 @@ impl Interpreter {
 
     /// Whether the script `sha` is compiled here.
     pub fn has_script(&self, sha: &str) -> bool {
-        // SAFETY: `self.l` is valid (see `new`) and the stack is balanced.
-        unsafe {
-            let l = self.l;
-            push_registry(l, &SCRIPTS_KEY);
-            reply::push_bytes(l, sha.as_bytes());
-            ffi::lua_rawget_(l, -2);
-            let yes = ffi::lua_type(l, -1) == ffi::LUA_TFUNCTION;
-            ffi::lua_pop(l, 2);
-            yes
-        }
+        // SAFETY: `self.l` is valid (see `new`).
+        unsafe { registry_has_function(self.l, &SCRIPTS_KEY, sha) }
     }
 
     /// Compiles `body` (a whole EVAL script, shebang included) as script `sha`. Err: Redis's
@@ -150,22 +142,12 @@ impl Interpreter {
         // SAFETY: `self.l` is valid; the stack is balanced on every path.
         unsafe {
             let l = self.l;
-            if ffi::luaL_loadbuffer(
+            load_chunk(
                 l,
-                code.as_ptr().cast(),
-                code.len(),
-                c"@user_script".as_ptr(),
-            ) != 0
-            {
-                let msg = top_string(l, -1).unwrap_or_default();
-                ffi::lua_pop(l, 1);
-                return Err(format!(
-                    "Error compiling script (new function): {}",
-                    String::from_utf8_lossy(&msg)
-                ));
-            }
-            push_registry(l, &ENV_KEY);
-            ffi::lua_setfenv(l, -2);
+                code,
+                c"@user_script",
+                "Error compiling script (new function)",
+            )?;
             push_registry(l, &SCRIPTS_KEY);
             reply::push_bytes(l, sha.as_bytes());
             ffi::lua_pushvalue(l, -3);
@@ -256,16 +238,8 @@ impl Interpreter {
 
     /// Whether function `name` is loaded here.
     pub fn has_function(&self, name: &str) -> bool {
-        // SAFETY: `self.l` is valid and the stack is balanced.
-        unsafe {
-            let l = self.l;
-            push_registry(l, &FUNCTIONS_KEY);
-            reply::push_bytes(l, name.as_bytes());
-            ffi::lua_rawget_(l, -2);
-            let yes = ffi::lua_type(l, -1) == ffi::LUA_TFUNCTION;
-            ffi::lua_pop(l, 2);
-            yes
-        }
+        // SAFETY: `self.l` is valid (see `new`).
+        unsafe { registry_has_function(self.l, &FUNCTIONS_KEY, name) }
     }
 
     /// Stack: handler, function, `nargs` arguments.
@@ -342,22 +316,7 @@ impl Interpreter {
         unsafe {
             let l = self.l;
             new_registry_table(l, &PENDING_KEY);
-            if ffi::luaL_loadbuffer(
-                l,
-                body.as_ptr().cast(),
-                body.len(),
-                c"@user_function".as_ptr(),
-            ) != 0
-            {
-                let msg = top_string(l, -1).unwrap_or_default();
-                ffi::lua_pop(l, 1);
-                return Err(format!(
-                    "Error compiling function: {}",
-                    String::from_utf8_lossy(&msg)
-                ));
-            }
-            push_registry(l, &ENV_KEY);
-            ffi::lua_setfenv(l, -2);
+            load_chunk(l, body, c"@user_function", "Error compiling function")?;
             let mut load = LoadCtx {
                 hooks: 0,
                 functions: Vec::new(),
@@ -423,6 +382,34 @@ impl Interpreter {
             new_registry_table(self.l, &PENDING_KEY);
         }
     }
+}
+
+/// Whether the registry table under `key` maps `name` to a function.
+unsafe fn registry_has_function(l: *mut lua_State, key: &'static u8, name: &str) -> bool {
+    push_registry(l, key);
+    reply::push_bytes(l, name.as_bytes());
+    ffi::lua_rawget_(l, -2);
+    let yes = ffi::lua_type(l, -1) == ffi::LUA_TFUNCTION;
+    ffi::lua_pop(l, 2);
+    yes
+}
+
+/// Compiles `code` as chunk `name` and pushes it with the scripts' environment; Err:
+/// "<what>: <Lua's message>" with nothing pushed.
+unsafe fn load_chunk(
+    l: *mut lua_State,
+    code: &[u8],
+    name: &std::ffi::CStr,
+    what: &str,
+) -> Result<(), String> {
+    if ffi::luaL_loadbuffer(l, code.as_ptr().cast(), code.len(), name.as_ptr()) != 0 {
+        let msg = top_string(l, -1).unwrap_or_default();
+        ffi::lua_pop(l, 1);
+        return Err(format!("{what}: {}", String::from_utf8_lossy(&msg)));
+    }
+    push_registry(l, &ENV_KEY);
+    ffi::lua_setfenv(l, -2);
+    Ok(())
 }
 
 /// Pushes a Lua array of `items`.
@@ -521,7 +508,8 @@ unsafe fn install_load_api(l: *mut lua_State, version: &str, version_num: u32) {
     reply::push_bytes(l, version.as_bytes());
     ffi::lua_setfield(l, api, c"REDIS_VERSION".as_ptr());
     with_missing_error(l, api);
-    let api_proxy = readonly_proxy(l, api);
+    sandbox::push_readonly(l, api, false);
+    let api_proxy = ffi::lua_gettop(l);
     ffi::lua_createtable(l, 0, 1);
     let globals = ffi::lua_gettop(l);
     ffi::lua_pushvalue(l, api_proxy);
@@ -538,27 +526,6 @@ unsafe fn with_missing_error(l: *mut lua_State, t: c_int) {
     ffi::lua_pushcfunction(l, run::missing_global);
     ffi::lua_setfield(l, -2, c"__index".as_ptr());
     ffi::lua_setmetatable(l, t);
-}
-
-/// Pushes a read-only proxy of the table at `real`; returns its index.
-unsafe fn readonly_proxy(l: *mut lua_State, real: c_int) -> c_int {
-    ffi::lua_createtable(l, 0, 0);
-    let proxy = ffi::lua_gettop(l);
-    ffi::lua_createtable(l, 0, 3);
-    ffi::lua_pushvalue(l, real);
-    ffi::lua_setfield(l, -2, c"__index".as_ptr());
-    ffi::lua_pushcfunction(l, run::readonly_write);
-    ffi::lua_setfield(l, -2, c"__newindex".as_ptr());
-    ffi::lua_pushboolean(l, 0);
-    ffi::lua_setfield(l, -2, c"__metatable".as_ptr());
-    ffi::lua_setmetatable(l, proxy);
-    push_key(l, &run::READONLY_KEY);
-    ffi::lua_rawget_(l, ffi::LUA_REGISTRYINDEX);
-    ffi::lua_pushvalue(l, proxy);
-    ffi::lua_pushboolean(l, 1);
-    ffi::lua_rawset(l, -3);
-    ffi::lua_pop(l, 1);
-    proxy
 }
 
 unsafe fn load_ctx<'a>(l: *mut lua_State) -> Option<&'a mut LoadCtx> {
@@ -770,9 +737,14 @@ mod tests {
             args: &[b"a1"],
             caller_resp: 2,
         };
+        let outcome = i.run_script(&sha, &run, host, &mut out);
+        assert_ne!(outcome, RunOutcome::Restart);
+        // An error reply is reported as one.
         assert_eq!(
-            i.run_script(&sha, &run, host, &mut out),
-            RunOutcome::Replied
+            out.starts_with(b"-"),
+            matches!(outcome, RunOutcome::Failed { .. }),
+            "{}",
+            String::from_utf8_lossy(&out)
         );
         out
     }

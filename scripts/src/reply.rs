@@ -562,9 +562,8 @@ mod tests {
             format_g17(n, &mut v);
             let mut buf = [0u8; 64];
             // SAFETY: as in format_g17.
-            let len = unsafe {
-                libc::snprintf(buf.as_mut_ptr().cast(), buf.len(), c"%.17g".as_ptr(), n)
-            };
+            let len =
+                unsafe { libc::snprintf(buf.as_mut_ptr().cast(), buf.len(), c"%.17g".as_ptr(), n) };
             assert_eq!(v, &buf[..len as usize], "{n}");
         }
         v.clear();

@@ -263,7 +263,7 @@ unsafe fn mark_readonly(l: *mut lua_State, idx: c_int) {
 
 /// Pushes a read-only proxy of the table at `real`; with `recurse`, tables inside it are
 /// replaced by proxies first.
-unsafe fn push_readonly(l: *mut lua_State, real: c_int, recurse: bool) {
+pub(crate) unsafe fn push_readonly(l: *mut lua_State, real: c_int, recurse: bool) {
     if recurse {
         let mut names: Vec<Vec<u8>> = Vec::new();
         ffi::lua_pushnil(l);

@@ -587,18 +587,7 @@ pub(super) fn open(lua: &Lua) -> mlua::Result<Table> {
 
 #[cfg(test)]
 mod tests {
-    use crate::libs::testing::{check_cases, error_of, eval_str, lua};
-
-    /// The bytes of the string `expr` evaluates to, as hex.
-    fn hex(lua: &mlua::Lua, expr: &str) -> String {
-        eval_str(
-            lua,
-            &format!(
-                "local s = {expr} local h = '' for i = 1, #s do \
-                 h = h .. string.format('%02x', s:byte(i)) end return h"
-            ),
-        )
-    }
+    use crate::libs::testing::{check_cases, error_of, eval_str, hex, lua};
 
     /// The results of `expr`, converted with `tostring` and joined with spaces.
     fn all(lua: &mlua::Lua, expr: &str) -> String {

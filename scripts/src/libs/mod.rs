@@ -505,6 +505,17 @@ pub(crate) fn table_next(
 pub(crate) mod testing {
     use mlua::{Lua, Value};
 
+    /// The bytes of the string `expr` evaluates to, as hex.
+    pub(crate) fn hex(lua: &Lua, expr: &str) -> String {
+        eval_str(
+            lua,
+            &format!(
+                "local s = {expr} local h = '' for i = 1, #s do \
+                 h = h .. string.format('%02x', s:byte(i)) end return h"
+            ),
+        )
+    }
+
     /// A state with the four libraries, like the scripting engine makes.
     pub(crate) fn lua() -> Lua {
         let lua = Lua::new();
