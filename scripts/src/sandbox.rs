@@ -13,7 +13,8 @@ pub(crate) static HANDLER_KEY: u8 = 0;
 pub(crate) static ENV_KEY: u8 = 0;
 
 /// Globals a script may see (Redis's allow lists); everything else the libraries define is
-/// removed.
+/// removed. Unlike Redis, `newproxy` is not offered: a userdata's `__gc` could run a script's
+/// code (and raise) from a garbage-collection step outside any protected call.
 const ALLOWED: &[&str] = &[
     "string",
     "cjson",
@@ -49,7 +50,6 @@ const ALLOWED: &[&str] = &[
     "setfenv",
     "load",
     "error",
-    "newproxy",
 ];
 
 /// Lua helpers built before the globals are locked: Redis's error handler (which adds the
