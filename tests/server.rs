@@ -90,6 +90,7 @@ fn info_default_sections_and_fields() {
             "Replication",
             "CPU",
             "Modules",
+            "Errorstats",
             "Cluster",
             "Keyspace"
         ]
