@@ -17,7 +17,7 @@ use crate::tx::locks::LockMode;
 use crate::tx::Transaction;
 use damselfly_protocol::{CommandArgs, RespVersion};
 use damselfly_runtime::clock::{self, Time};
-use damselfly_scripts::{CallOutcome, Host, Interrupt, LogLevel};
+use damselfly_scripts::{CallArgs, CallOutcome, Host, Interrupt, LogLevel};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -55,7 +55,6 @@ pub struct ScriptHost<'a, 'e> {
     own_tx: Option<Transaction>,
     /// Undeclared keys (hashes) locked during the run.
     extra: Vec<u64>,
-    buf: Vec<u8>,
     parsed: CommandArgs,
 }
 
@@ -93,7 +92,6 @@ impl<'a, 'e> ScriptHost<'a, 'e> {
             keys: &[],
             own_tx: None,
             extra: Vec::new(),
-            buf: Vec::new(),
             parsed: CommandArgs::new(),
         }
     }
@@ -168,8 +166,8 @@ fn error(reply: &mut Vec<u8>, msg: &str) -> CallOutcome {
 }
 
 impl Host for ScriptHost<'_, '_> {
-    fn call(&mut self, args: &[&[u8]], resp: u8, reply: &mut Vec<u8>) -> CallOutcome {
-        let Some((index, spec)) = Registry::get().lookup(args[0]) else {
+    fn call(&mut self, args: CallArgs<'_>, resp: u8, reply: &mut Vec<u8>) -> CallOutcome {
+        let Some((index, spec)) = Registry::get().lookup(args.get(0)) else {
             return reject(reply, None, "ERR Unknown Redis command called from script");
         };
         if !spec.arity_ok(args.len()) {
@@ -180,7 +178,7 @@ impl Host for ScriptHost<'_, '_> {
             );
         }
         let effective = if !spec.subcommands.is_empty() && args.len() > 1 {
-            spec.subcommand(args[1]).unwrap_or(spec)
+            spec.subcommand(args.get(1)).unwrap_or(spec)
         } else {
             spec
         };
@@ -206,30 +204,19 @@ impl Host for ScriptHost<'_, '_> {
         {
             return reject(reply, Some(index), conn::OOM_ERROR);
         }
-        // One buffer and its spans: the command as a client would have sent it.
-        self.buf.clear();
-        let mut spans = Vec::with_capacity(args.len());
-        for a in args {
-            spans.push((self.buf.len(), a.len()));
-            self.buf.extend_from_slice(a);
-        }
-        self.parsed.set_spans(spans.into_iter());
+        // The command runs straight from the script's argument buffer.
+        self.parsed.set_spans(args.spans.iter().copied());
         // Taken out while the command runs (the host is borrowed mutably meanwhile).
-        let buf = std::mem::take(&mut self.buf);
         let parsed = std::mem::take(&mut self.parsed);
         let outcome = self.call_parsed(
             index,
             spec,
             effective,
-            &Args::new(&buf, &parsed),
+            &Args::new(args.buf, &parsed),
             resp,
             reply,
         );
-        self.buf = buf;
         self.parsed = parsed;
-        if self.buf.capacity() > 64 * 1024 {
-            self.buf = Vec::new();
-        }
         outcome
     }
 

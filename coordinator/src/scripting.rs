@@ -67,7 +67,7 @@ pub struct BusyScript {
 }
 
 pub struct Scripts {
-    cache: SpinLock<HashMap<String, Arc<CachedScript>>>,
+    cache: SpinLock<HashMap<String, Arc<CachedScript>, ahash::RandomState>>,
     /// Bumped by SCRIPT FLUSH: interpreters drop what they compiled.
     cache_gen: AtomicU64,
     libraries: SpinLock<Vec<Library>>,
@@ -84,7 +84,7 @@ pub struct Scripts {
 impl Default for Scripts {
     fn default() -> Self {
         Scripts {
-            cache: SpinLock::new(HashMap::new()),
+            cache: SpinLock::new(HashMap::default()),
             cache_gen: AtomicU64::new(0),
             libraries: SpinLock::new(Vec::new()),
             fn_gen: AtomicU64::new(0),

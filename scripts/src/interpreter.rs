@@ -705,8 +705,14 @@ pub(crate) struct EchoHost {
 
 #[cfg(test)]
 impl Host for EchoHost {
-    fn call(&mut self, args: &[&[u8]], _resp: u8, reply: &mut Vec<u8>) -> crate::CallOutcome {
-        self.calls.push(args.iter().map(|a| a.to_vec()).collect());
+    fn call(
+        &mut self,
+        args: crate::CallArgs<'_>,
+        _resp: u8,
+        reply: &mut Vec<u8>,
+    ) -> crate::CallOutcome {
+        self.calls
+            .push((0..args.len()).map(|i| args.get(i).to_vec()).collect());
         reply.extend_from_slice(&self.reply);
         crate::CallOutcome::Replied
     }

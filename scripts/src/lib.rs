@@ -20,7 +20,7 @@ pub trait Host {
     /// Runs one command for `redis.call`/`redis.pcall` (`args[0]` is its name) and appends its
     /// reply, in RESP version `resp`, to `reply`. Errors (unknown command, wrong arity, a
     /// command scripts may not call) are error replies like any other.
-    fn call(&mut self, args: &[&[u8]], resp: u8, reply: &mut Vec<u8>) -> CallOutcome;
+    fn call(&mut self, args: CallArgs<'_>, resp: u8, reply: &mut Vec<u8>) -> CallOutcome;
 
     /// Called every hundred thousand Lua instructions: may let other clients in while a slow
     /// script runs, and says whether the script was killed.
@@ -32,6 +32,29 @@ pub trait Host {
     /// `redis.acl_check_cmd`: whether the calling user may run `args`; None for an unknown
     /// command.
     fn acl_check_cmd(&mut self, args: &[&[u8]]) -> Option<bool>;
+}
+
+/// The arguments of a `redis.call`: spans `(start, len)` of one buffer, so the host can run
+/// the command straight from it.
+#[derive(Copy, Clone)]
+pub struct CallArgs<'a> {
+    pub buf: &'a [u8],
+    pub spans: &'a [(usize, usize)],
+}
+
+impl<'a> CallArgs<'a> {
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    pub fn get(&self, i: usize) -> &'a [u8] {
+        let (start, len) = self.spans[i];
+        &self.buf[start..start + len]
+    }
 }
 
 /// What became of a `redis.call`.

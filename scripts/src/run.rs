@@ -182,14 +182,17 @@ unsafe fn call_inner(l: *mut lua_State, raise: bool) -> Step {
             ctx.args
                 .extend_from_slice(std::slice::from_raw_parts(p.cast::<u8>(), len));
         }
-        ctx.spans.push((start, ctx.args.len()));
+        ctx.spans.push((start, ctx.args.len() - start));
     }
     ffi::lua_settop(l, 0);
     let outcome = {
-        let args: Vec<&[u8]> = ctx.spans.iter().map(|&(s, e)| &ctx.args[s..e]).collect();
+        let args = crate::CallArgs {
+            buf: &ctx.args,
+            spans: &ctx.spans,
+        };
         ctx.reply.clear();
         ctx.in_call = true;
-        let o = ctx.host.call(&args, ctx.resp, &mut ctx.reply);
+        let o = ctx.host.call(args, ctx.resp, &mut ctx.reply);
         ctx.in_call = false;
         o
     };
