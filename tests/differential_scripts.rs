@@ -172,3 +172,37 @@ fn random_scripts_as_redis_70() {
     );
     assert!(arrays > 200, "{arrays} array replies");
 }
+
+/// FUNCTION DUMP payloads move both ways between redis-server 7.0 and Damselfly.
+#[test]
+fn function_payloads_move_between_redis_and_damselfly() {
+    let Some(redis) = start_redis() else { return };
+    let ours = server(2);
+    let mut theirs = Client::connect(format!("127.0.0.1:{}", redis.port).parse().unwrap());
+    let mut us = Client::connect(ours.addr());
+    let payload = |c: &mut Client| match c.cmd(&["FUNCTION", "DUMP"]) {
+        damselfly_protocol::Reply::Bulk(b) => b,
+        other => panic!("{other:?}"),
+    };
+    theirs.cmd(&["FUNCTION", "FLUSH"]);
+    theirs.cmd(&[
+        "FUNCTION",
+        "LOAD",
+        "#!lua name=rlib\nredis.register_function('rf', function(k) return 'redis ' .. #k end)",
+    ]);
+    let from_redis = payload(&mut theirs);
+    assert_eq!(us.cmd_bytes(&[b"FUNCTION", b"RESTORE", &from_redis]), ok());
+    assert_eq!(us.cmd(&["FCALL", "rf", "1", "k"]), bulk("redis 1"));
+    us.cmd(&[
+        "FUNCTION",
+        "LOAD",
+        "#!lua name=dlib\nredis.register_function('df', function() return 'damselfly' end)",
+    ]);
+    let from_us = payload(&mut us);
+    assert_eq!(
+        theirs.cmd_bytes(&[b"FUNCTION", b"RESTORE", &from_us, b"REPLACE"]),
+        ok()
+    );
+    assert_eq!(theirs.cmd(&["FCALL", "df", "0"]), bulk("damselfly"));
+    assert_eq!(theirs.cmd(&["FCALL", "rf", "1", "k"]), bulk("redis 1"));
+}

@@ -276,6 +276,57 @@ fn function_dump(ctx: &mut CmdCtx<'_>) -> CmdResult {
     Ok(())
 }
 
+/// LZF decompression (RDB's compressed strings) into exactly `len` bytes.
+fn lzf_decompress(input: &[u8], len: usize) -> Option<Vec<u8>> {
+    let mut out: Vec<u8> = Vec::with_capacity(len);
+    let mut ip = 0;
+    while ip < input.len() {
+        let ctrl = input[ip] as usize;
+        ip += 1;
+        if ctrl < 32 {
+            let run = ctrl + 1;
+            out.extend_from_slice(input.get(ip..ip + run)?);
+            ip += run;
+        } else {
+            let mut n = ctrl >> 5;
+            if n == 7 {
+                n += *input.get(ip)? as usize;
+                ip += 1;
+            }
+            let back = ((ctrl & 0x1f) << 8) + *input.get(ip)? as usize + 1;
+            ip += 1;
+            let start = out.len().checked_sub(back)?;
+            // Byte by byte: the copy may overlap what it writes.
+            for i in 0..n + 2 {
+                let b = out[start + i];
+                out.push(b);
+            }
+        }
+        if out.len() > len {
+            return None;
+        }
+    }
+    (out.len() == len).then_some(out)
+}
+
+/// An RDB string at `pos`: plain (length-prefixed) or LZF-compressed (as redis-server writes
+/// library code in FUNCTION DUMP).
+fn read_rdb_string(p: &[u8], pos: &mut usize) -> Option<Vec<u8>> {
+    const RDB_ENC_LZF: u8 = 0xc3;
+    if p.get(*pos) == Some(&RDB_ENC_LZF) {
+        *pos += 1;
+        let clen = read_rdb_len(p, pos)?;
+        let len = read_rdb_len(p, pos)?;
+        let data = p.get(*pos..*pos + clen)?;
+        *pos += clen;
+        return lzf_decompress(data, len);
+    }
+    let n = read_rdb_len(p, pos)?;
+    let s = p.get(*pos..*pos + n)?.to_vec();
+    *pos += n;
+    Some(s)
+}
+
 /// The library codes of a payload, or None when its footer or body is wrong.
 fn parse_payload(p: &[u8]) -> Option<Vec<Vec<u8>>> {
     if p.len() < 10 {
@@ -294,9 +345,7 @@ fn parse_payload(p: &[u8]) -> Option<Vec<Vec<u8>>> {
             return None;
         }
         pos += 1;
-        let n = read_rdb_len(body, &mut pos)?;
-        codes.push(body.get(pos..pos + n)?.to_vec());
-        pos += n;
+        codes.push(read_rdb_string(body, &mut pos)?);
     }
     Some(codes)
 }
@@ -541,6 +590,15 @@ mod tests {
     #[test]
     fn crc64_matches_redis() {
         assert_eq!(crc64(0, b"123456789"), 0xe9c6_d914_c4b8_d9ca);
+    }
+
+    #[test]
+    fn lzf_strings_as_redis_writes_them() {
+        // "abcabcabcabc": a literal run of 3, then a back reference of 9 bytes at distance 3.
+        let c = [2u8, b'a', b'b', b'c', 0xe0, 0x00, 0x02];
+        assert_eq!(lzf_decompress(&c, 12), Some(b"abcabcabcabc".to_vec()));
+        assert_eq!(lzf_decompress(&c, 11), None);
+        assert_eq!(lzf_decompress(&[0xe0, 0x00, 0x05], 9), None);
     }
 
     #[test]
