@@ -2,6 +2,7 @@
 //! runs of both. An interpreter runs one script at a time; the coordinator keeps one per
 //! proactor (more only while a script waits on another shard and a second one starts).
 
+use crate::library::{self, LibraryDef, PENDING_KEY};
 use crate::reply::{self, Protocols};
 use crate::run::{self, RunCtx};
 use crate::sandbox::{self, ENV_KEY, HANDLER_KEY};
@@ -15,14 +16,6 @@ use std::ffi::{c_int, c_void};
 
 static SCRIPTS_KEY: u8 = 0;
 static FUNCTIONS_KEY: u8 = 0;
-static PENDING_KEY: u8 = 0;
-static LOAD_API_KEY: u8 = 0;
-static LOAD_CTX_KEY: u8 = 0;
-
-/// How long FUNCTION LOAD may run a library's top level: Redis allows 500 ms; this counts
-/// hook calls (each after `HOOK_EVERY` instructions), about that long, so that the limit does
-/// not depend on the clock (the simulation harness runs the same code).
-const LOAD_HOOKS_MAX: u32 = 500;
 
 /// One run of a script or function.
 pub struct ScriptRun<'a> {
@@ -46,54 +39,34 @@ pub enum RunOutcome {
     Restart,
 }
 
-/// A function a library registered.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FunctionDef {
-    pub name: String,
-    pub description: Option<Vec<u8>>,
-    pub flags: u32,
-}
-
-/// What FUNCTION LOAD learned from a library.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LibraryDef {
-    pub name: String,
-    pub functions: Vec<FunctionDef>,
-}
-
-struct LoadCtx {
-    hooks: u32,
-    functions: Vec<FunctionDef>,
-}
-
 pub struct Interpreter {
     /// Owns the state; everything below goes through its raw pointer.
     _lua: Lua,
     l: *mut lua_State,
 }
 
-unsafe fn push_key(l: *mut lua_State, key: &'static u8) {
+pub(crate) unsafe fn push_key(l: *mut lua_State, key: &'static u8) {
     ffi::lua_pushlightuserdata(l, key as *const u8 as *mut c_void);
 }
 
-unsafe fn push_registry(l: *mut lua_State, key: &'static u8) {
+pub(crate) unsafe fn push_registry(l: *mut lua_State, key: &'static u8) {
     push_key(l, key);
     ffi::lua_rawget_(l, ffi::LUA_REGISTRYINDEX);
 }
 
-unsafe fn new_registry_table(l: *mut lua_State, key: &'static u8) {
+pub(crate) unsafe fn new_registry_table(l: *mut lua_State, key: &'static u8) {
     push_key(l, key);
     ffi::lua_createtable(l, 0, 0);
     ffi::lua_rawset(l, ffi::LUA_REGISTRYINDEX);
 }
 
-unsafe fn top_string(l: *mut lua_State, idx: c_int) -> Option<Vec<u8>> {
+pub(crate) unsafe fn top_string(l: *mut lua_State, idx: c_int) -> Option<Vec<u8>> {
     let mut len = 0usize;
     let p = ffi::lua_tolstring(l, idx, &mut len);
     (!p.is_null()).then(|| std::slice::from_raw_parts(p.cast::<u8>(), len).to_vec())
 }
 
-fn valid_name(name: &[u8]) -> bool {
+pub(crate) fn valid_name(name: &[u8]) -> bool {
     !name.is_empty() && name.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
 }
 
@@ -118,7 +91,7 @@ impl Interpreter {
                 new_registry_table(l, &SCRIPTS_KEY);
                 new_registry_table(l, &FUNCTIONS_KEY);
                 new_registry_table(l, &PENDING_KEY);
-                install_load_api(l, &version, version_num);
+                library::install_load_api(l, &version, version_num);
             })
             .map_err(|e| e.to_string())?;
         }
@@ -305,50 +278,8 @@ impl Interpreter {
     /// Runs the top level of library `code` (`#!lua name=...` first) so it registers its
     /// functions, which wait until [`Self::install_pending`] or [`Self::discard_pending`].
     pub fn load_library(&mut self, code: &[u8]) -> Result<LibraryDef, String> {
-        let meta = shebang::parse_library(code)?;
-        let name = meta.name.unwrap_or_default();
-        if !valid_name(name.as_bytes()) {
-            return Err("Library names can only contain letters, numbers, or underscores(_) and must be at least one character long".into());
-        }
-        let body = &code[meta.len..];
-        // SAFETY: `self.l` is valid; the load context lives on this frame while the top level
-        // runs and is cleared before returning; the stack is balanced on every path.
-        unsafe {
-            let l = self.l;
-            new_registry_table(l, &PENDING_KEY);
-            load_chunk(l, body, c"@user_function", "Error compiling function")?;
-            let mut load = LoadCtx {
-                hooks: 0,
-                functions: Vec::new(),
-            };
-            set_env_index(l, &LOAD_API_KEY);
-            push_key(l, &LOAD_CTX_KEY);
-            ffi::lua_pushlightuserdata(l, (&mut load as *mut LoadCtx).cast());
-            ffi::lua_rawset(l, ffi::LUA_REGISTRYINDEX);
-            ffi::lua_sethook(l, Some(load_hook), ffi::LUA_MASKCOUNT, run::HOOK_EVERY);
-            let status = ffi::lua_pcall(l, 0, 0, 0);
-            ffi::lua_sethook(l, None, 0, 0);
-            push_key(l, &LOAD_CTX_KEY);
-            ffi::lua_pushnil(l);
-            ffi::lua_rawset(l, ffi::LUA_REGISTRYINDEX);
-            set_env_index_globals(l);
-            if status != 0 {
-                let msg = error_message(l);
-                ffi::lua_pop(l, 1);
-                new_registry_table(l, &PENDING_KEY);
-                return Err(format!(
-                    "Error registering functions: {}",
-                    String::from_utf8_lossy(&msg)
-                ));
-            }
-            if load.functions.is_empty() {
-                return Err("No functions registered".into());
-            }
-            Ok(LibraryDef {
-                name,
-                functions: load.functions,
-            })
-        }
+        // SAFETY: `self.l` is valid (see `new`) and no script runs now.
+        unsafe { library::load(self.l, code) }
     }
 
     /// Makes the functions of the last [`Self::load_library`] callable.
@@ -396,7 +327,7 @@ unsafe fn registry_has_function(l: *mut lua_State, key: &'static u8, name: &str)
 
 /// Compiles `code` as chunk `name` and pushes it with the scripts' environment; Err:
 /// "<what>: <Lua's message>" with nothing pushed.
-unsafe fn load_chunk(
+pub(crate) unsafe fn load_chunk(
     l: *mut lua_State,
     code: &[u8],
     name: &std::ffi::CStr,
@@ -429,7 +360,7 @@ unsafe fn set_global_array(l: *mut lua_State, name: &std::ffi::CStr, items: &[&[
 }
 
 /// The message of the error value on top: its `err` field, or "ERR <string>".
-unsafe fn error_message(l: *mut lua_State) -> Vec<u8> {
+pub(crate) unsafe fn error_message(l: *mut lua_State) -> Vec<u8> {
     if ffi::lua_type(l, -1) == ffi::LUA_TTABLE {
         ffi::lua_getfield_(l, -1, c"err".as_ptr());
         let m = top_string(l, -1).unwrap_or_default();
@@ -466,228 +397,6 @@ unsafe fn write_error(l: *mut lua_State, name: &str, out: &mut Vec<u8>) {
         msg.push(b'.');
     }
     reply::error_reply(out, &msg);
-}
-
-/// Points the scripts' environment at the table under `key` (the load API) instead of the
-/// globals.
-unsafe fn set_env_index(l: *mut lua_State, key: &'static u8) {
-    push_registry(l, &ENV_KEY);
-    ffi::lua_getmetatable(l, -1);
-    push_registry(l, key);
-    ffi::lua_setfield(l, -2, c"__index".as_ptr());
-    ffi::lua_pop(l, 2);
-}
-
-unsafe fn set_env_index_globals(l: *mut lua_State) {
-    push_registry(l, &ENV_KEY);
-    ffi::lua_getmetatable(l, -1);
-    ffi::lua_pushvalue(l, ffi::LUA_GLOBALSINDEX);
-    ffi::lua_setfield(l, -2, c"__index".as_ptr());
-    ffi::lua_pop(l, 2);
-}
-
-/// The globals a library's top level sees: `redis` with register_function, log and the
-/// version only; anything else is a missing global.
-unsafe fn install_load_api(l: *mut lua_State, version: &str, version_num: u32) {
-    ffi::lua_createtable(l, 0, 8);
-    let api = ffi::lua_gettop(l);
-    ffi::lua_pushcfunction(l, register_function);
-    ffi::lua_setfield(l, api, c"register_function".as_ptr());
-    ffi::lua_pushcfunction(l, run::log);
-    ffi::lua_setfield(l, api, c"log".as_ptr());
-    for (name, v) in [
-        (c"LOG_DEBUG", 0.0),
-        (c"LOG_VERBOSE", 1.0),
-        (c"LOG_NOTICE", 2.0),
-        (c"LOG_WARNING", 3.0),
-        (c"REDIS_VERSION_NUM", version_num as f64),
-    ] {
-        ffi::lua_pushnumber(l, v);
-        ffi::lua_setfield(l, api, name.as_ptr());
-    }
-    reply::push_bytes(l, version.as_bytes());
-    ffi::lua_setfield(l, api, c"REDIS_VERSION".as_ptr());
-    with_missing_error(l, api);
-    sandbox::push_readonly(l, api, false);
-    let api_proxy = ffi::lua_gettop(l);
-    ffi::lua_createtable(l, 0, 1);
-    let globals = ffi::lua_gettop(l);
-    ffi::lua_pushvalue(l, api_proxy);
-    ffi::lua_setfield(l, globals, c"redis".as_ptr());
-    with_missing_error(l, globals);
-    push_key(l, &LOAD_API_KEY);
-    ffi::lua_pushvalue(l, globals);
-    ffi::lua_rawset(l, ffi::LUA_REGISTRYINDEX);
-    ffi::lua_settop(l, api - 1);
-}
-
-unsafe fn with_missing_error(l: *mut lua_State, t: c_int) {
-    ffi::lua_createtable(l, 0, 1);
-    ffi::lua_pushcfunction(l, run::missing_global);
-    ffi::lua_setfield(l, -2, c"__index".as_ptr());
-    ffi::lua_setmetatable(l, t);
-}
-
-unsafe fn load_ctx<'a>(l: *mut lua_State) -> Option<&'a mut LoadCtx> {
-    push_key(l, &LOAD_CTX_KEY);
-    ffi::lua_rawget_(l, ffi::LUA_REGISTRYINDEX);
-    let p = ffi::lua_touserdata(l, -1) as *mut LoadCtx;
-    ffi::lua_pop(l, 1);
-    p.as_mut()
-}
-
-unsafe extern "C-unwind" fn load_hook(l: *mut lua_State, _ar: *mut ffi::lua_Debug) {
-    let over = load_ctx(l).is_some_and(|c| {
-        c.hooks += 1;
-        c.hooks > LOAD_HOOKS_MAX
-    });
-    if over {
-        reply::push_error_table(l, b"FUNCTION LOAD timeout");
-        ffi::lua_error(l);
-    }
-}
-
-/// `redis.register_function(name, callback)` or `redis.register_function{function_name=...,
-/// callback=..., flags={...}, description=...}` during FUNCTION LOAD.
-unsafe extern "C-unwind" fn register_function(l: *mut lua_State) -> c_int {
-    let raise = match register_inner(l) {
-        Ok(()) => false,
-        Err(msg) => {
-            ffi::lua_settop(l, 0);
-            reply::push_error_table(l, msg.as_bytes());
-            true
-        }
-    };
-    if raise {
-        ffi::lua_error(l);
-    }
-    0
-}
-
-unsafe fn register_inner(l: *mut lua_State) -> Result<(), String> {
-    let Some(load) = load_ctx(l) else {
-        return Err("redis.register_function can only be called on FUNCTION LOAD command".into());
-    };
-    let argc = ffi::lua_gettop(l);
-    let (name, description, flags);
-    match argc {
-        1 => {
-            if ffi::lua_type(l, 1) != ffi::LUA_TTABLE {
-                return Err("calling redis.register_function with a single argument is only applicable to Lua table (representing named arguments).".into());
-            }
-            let mut n = None;
-            let mut d = None;
-            let mut fl = 0u32;
-            let mut have_cb = false;
-            ffi::lua_pushnil(l);
-            while ffi::lua_next(l, 1) != 0 {
-                if ffi::lua_type(l, -2) != ffi::LUA_TSTRING {
-                    return Err(
-                        "named argument key given to redis.register_function is not a string"
-                            .into(),
-                    );
-                }
-                let key = top_string(l, -2).unwrap_or_default();
-                match &key[..] {
-                    b"function_name" => {
-                        if ffi::lua_type(l, -1) != ffi::LUA_TSTRING {
-                            return Err("function_name argument given to redis.register_function must be a string".into());
-                        }
-                        n = top_string(l, -1);
-                    }
-                    b"description" => {
-                        if ffi::lua_type(l, -1) != ffi::LUA_TSTRING {
-                            return Err("description argument given to redis.register_function must be a string".into());
-                        }
-                        d = top_string(l, -1);
-                    }
-                    b"callback" => {
-                        if ffi::lua_type(l, -1) != ffi::LUA_TFUNCTION {
-                            return Err("callback argument given to redis.register_function must be a function".into());
-                        }
-                        have_cb = true;
-                    }
-                    b"flags" => {
-                        if ffi::lua_type(l, -1) != ffi::LUA_TTABLE {
-                            return Err("flags argument to redis.register_function must be a table representing function flags".into());
-                        }
-                        fl = read_flags(l)?;
-                    }
-                    _ => return Err("unknown argument given to redis.register_function".into()),
-                }
-                ffi::lua_pop(l, 1);
-            }
-            let Some(found) = n else {
-                return Err("redis.register_function must get a function name argument".into());
-            };
-            if !have_cb {
-                return Err("redis.register_function must get a callback argument".into());
-            }
-            ffi::lua_getfield_(l, 1, c"callback".as_ptr());
-            ffi::lua_replace(l, 1);
-            name = found;
-            description = d;
-            flags = fl;
-        }
-        2 => {
-            if ffi::lua_type(l, 1) != ffi::LUA_TSTRING {
-                return Err("first argument to redis.register_function must be a string".into());
-            }
-            if ffi::lua_type(l, 2) != ffi::LUA_TFUNCTION {
-                return Err("second argument to redis.register_function must be a function".into());
-            }
-            name = top_string(l, 1).unwrap_or_default();
-            ffi::lua_replace(l, 1);
-            description = None;
-            flags = 0;
-        }
-        _ => return Err("wrong number of arguments to redis.register_function".into()),
-    }
-    // Stack: callback at 1.
-    if !valid_name(&name) {
-        // Redis 7.0 words this error as for library names.
-        return Err("Library names can only contain letters, numbers, or underscores(_) and must be at least one character long".into());
-    }
-    let name = String::from_utf8_lossy(&name).into_owned();
-    if load.functions.iter().any(|f| f.name == name) {
-        return Err("Function already exists in the library".into());
-    }
-    push_registry(l, &PENDING_KEY);
-    reply::push_bytes(l, name.as_bytes());
-    ffi::lua_pushvalue(l, 1);
-    ffi::lua_rawset(l, -3);
-    ffi::lua_pop(l, 1);
-    load.functions.push(FunctionDef {
-        name,
-        description,
-        flags,
-    });
-    Ok(())
-}
-
-/// Flags table on top of the stack.
-unsafe fn read_flags(l: *mut lua_State) -> Result<u32, String> {
-    let t = ffi::lua_gettop(l);
-    let mut flags = 0;
-    ffi::lua_pushnil(l);
-    while ffi::lua_next(l, t) != 0 {
-        let f = if ffi::lua_type(l, -1) == ffi::LUA_TSTRING {
-            top_string(l, -1)
-        } else {
-            None
-        };
-        let Some(bit) = f.and_then(|f| {
-            shebang::FLAG_NAMES
-                .iter()
-                .find(|(n, _)| n.as_bytes() == &f[..])
-                .map(|(_, b)| *b)
-        }) else {
-            return Err("unknown flag given".into());
-        };
-        flags |= bit;
-        ffi::lua_pop(l, 1);
-    }
-    Ok(flags)
 }
 
 impl Drop for Interpreter {

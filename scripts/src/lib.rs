@@ -6,13 +6,15 @@
 //! [`Host`] trait, which the coordinator implements on its executor.
 
 mod interpreter;
+mod library;
 pub mod libs;
 mod reply;
 mod run;
 mod sandbox;
 pub mod shebang;
 
-pub use interpreter::{FunctionDef, Interpreter, LibraryDef, RunOutcome, ScriptRun};
+pub use interpreter::{Interpreter, RunOutcome, ScriptRun};
+pub use library::{FunctionDef, LibraryDef};
 pub use reply::format_g17;
 
 /// What the coordinator provides to a running script.
