@@ -216,6 +216,41 @@ fn shutdown_command_under_load_exits_cleanly() {
     assert!(status.success(), "exited with {status:?}");
 }
 
+/// During a script that never ends, SHUTDOWN is refused as BUSY and SHUTDOWN NOSAVE exits.
+#[test]
+fn shutdown_nosave_works_during_a_busy_script() {
+    let mut s = ChildServer::start(&["--proactor_threads", "2", "--busy-reply-threshold", "50"]);
+    let addr = s.addr;
+    let runner = std::thread::spawn(move || {
+        let mut c = Client::connect(addr);
+        c.send_raw(&Client::encode(&[
+            b"EVAL",
+            b"local a = 1 while true do a = a + 1 end",
+            b"0",
+        ]));
+    });
+    let mut c = Client::connect(s.addr);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = c.cmd(&["PING"]);
+        if matches!(&r, damselfly_protocol::Reply::Error(e) if e.starts_with(b"BUSY")) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never busy: {r:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let r = c.cmd(&["SHUTDOWN"]);
+    assert!(
+        matches!(&r, damselfly_protocol::Reply::Error(e) if e.starts_with(b"BUSY")),
+        "{r:?}"
+    );
+    c.send_raw(&Client::encode(&[b"SHUTDOWN", b"NOSAVE"]));
+    let status = s.wait_exit(Duration::from_secs(10));
+    let _ = runner.join();
+    let status = status.expect("still running 10 s after SHUTDOWN NOSAVE");
+    assert!(status.success(), "exited with {status:?}");
+}
+
 /// One multi-key command of `n` keys, encoded.
 fn multi_key_command(name: &str, n: usize, with_values: bool) -> Vec<u8> {
     let keys: Vec<String> = (0..n).map(|i| format!("key:{i}")).collect();

@@ -1313,6 +1313,16 @@ fn cmd_shutdown(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
         // Shutdown never waits (no replicas), so there is never one to abort.
         return Err(CmdError::raw("ERR No shutdown in progress."));
     }
+    // During a busy script only SHUTDOWN NOSAVE goes through, as in Redis.
+    if !nosave {
+        if let Some((eval, _)) = ctx.server.scripts.busy_info() {
+            return Err(CmdError::raw(if eval {
+                crate::scripting::BUSY_EVAL
+            } else {
+                crate::scripting::BUSY_FUNCTION
+            }));
+        }
+    }
     if save && !force {
         log::warn!("SHUTDOWN SAVE refused: Damselfly cannot write a snapshot yet");
         return Err(CmdError::raw("ERR Errors trying to SHUTDOWN. Check logs."));
