@@ -28,9 +28,31 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-/// What `redis.REDIS_VERSION` says (the Redis version whose behaviour Damselfly serves).
-pub const VERSION: &str = "7.0.15";
-pub const VERSION_NUM: u32 = 0x07_00_0f;
+/// What `redis.REDIS_VERSION` says: the Redis version INFO reports.
+pub const VERSION: &str = crate::REDIS_VERSION;
+/// `redis.REDIS_VERSION_NUM`: that version as 0x00MMmmpp.
+pub const VERSION_NUM: u32 = version_num(VERSION);
+
+const fn version_num(v: &str) -> u32 {
+    let b = v.as_bytes();
+    let (mut parts, mut cur, mut i, mut n) = ([0u32; 3], 0u32, 0, 0);
+    while i < b.len() {
+        if b[i] == b'.' {
+            if n < 3 {
+                parts[n] = cur;
+            }
+            n += 1;
+            cur = 0;
+        } else {
+            cur = cur * 10 + (b[i] - b'0') as u32;
+        }
+        i += 1;
+    }
+    if n < 3 {
+        parts[n] = cur;
+    }
+    (parts[0] << 16) | (parts[1] << 8) | parts[2]
+}
 
 /// Interpreters kept idle per proactor; more are made while scripts wait on other shards.
 const IDLE_INTERPRETERS: usize = 4;
@@ -422,5 +444,16 @@ pub fn schedule(scope: &Scope, keys: &[&[u8]], shards: usize) -> Option<Transact
                 .collect();
             Some(Transaction::schedule(&plan))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_numbers_as_redis_encodes_them() {
+        assert_eq!(version_num("7.2.0"), 0x07_02_00);
+        assert_eq!(version_num("7.0.15"), 0x07_00_0f);
     }
 }
