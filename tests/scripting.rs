@@ -497,3 +497,58 @@ fn undeclared_script_leaves_other_shards_running() {
         with_declared * 100.0 / alone
     );
 }
+
+/// A script's writes wake a client blocked on the key, and invalidate a WATCH on it.
+#[test]
+fn script_writes_wake_blocked_clients_and_touch_watched_keys() {
+    let s = server(2);
+    let addr = s.addr();
+    for declared in [true, false] {
+        let key = format!("q:{declared}");
+        let waiter = {
+            let key = key.clone();
+            std::thread::spawn(move || {
+                let mut c = Client::connect(addr);
+                c.cmd(&["blpop", &key, "5"])
+            })
+        };
+        // Let the waiter park first.
+        let mut c = Client::connect(addr);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !text(&c.cmd(&["info", "clients"])).contains("blocked_clients:1") {
+            assert!(Instant::now() < deadline, "the waiter never blocked");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let r = if declared {
+            c.cmd(&[
+                "eval",
+                "return redis.call('rpush', KEYS[1], 'job')",
+                "1",
+                &key,
+            ])
+        } else {
+            c.cmd(&[
+                "eval",
+                "return redis.call('rpush', ARGV[1], 'job')",
+                "0",
+                &key,
+            ])
+        };
+        assert_eq!(r, int(1));
+        assert_eq!(
+            waiter.join().expect("waiter"),
+            arr(vec![bulk(&key), bulk("job")])
+        );
+    }
+    let mut c = Client::connect(addr);
+    let mut other = Client::connect(addr);
+    assert_eq!(c.cmd(&["watch", "w"]), ok());
+    assert_eq!(
+        other.cmd(&["eval", "return redis.call('set', KEYS[1], 'x')", "1", "w"]),
+        ok()
+    );
+    assert_eq!(c.cmd(&["multi"]), ok());
+    assert_eq!(c.cmd(&["set", "w", "y"]), simple("QUEUED"));
+    assert_eq!(c.cmd(&["exec"]), Reply::NullArray);
+    assert_eq!(c.cmd(&["get", "w"]), bulk("x"));
+}
