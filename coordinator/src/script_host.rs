@@ -333,6 +333,8 @@ impl ScriptHost<'_, '_> {
                 None => self.exec.reborrow(),
             }
         };
+        // CLIENT LIST goes on showing the EVAL or FCALL, not the commands it called.
+        let shown = *self.conn.info.last_cmd.borrow();
         self.clock = conn::execute_at(
             self.server,
             self.conn,
@@ -343,6 +345,7 @@ impl ScriptHost<'_, '_> {
             self.clock,
         );
         self.conn.resp = saved;
+        *self.conn.info.last_cmd.borrow_mut() = shown;
         CallOutcome::Replied
     }
 
