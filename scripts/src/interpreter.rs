@@ -169,12 +169,7 @@ impl Interpreter {
         // SAFETY: `self.l` is valid; the function is pushed with the handler below it.
         unsafe {
             let l = self.l;
-            ffi::lua_checkstack(l, 8);
-            push_registry(l, &HANDLER_KEY);
-            push_registry(l, &SCRIPTS_KEY);
-            reply::push_bytes(l, sha.as_bytes());
-            ffi::lua_rawget_(l, -2);
-            ffi::lua_remove(l, -2);
+            push_handler_and_function(l, &SCRIPTS_KEY, sha);
             set_global_array(l, c"KEYS", run.keys);
             set_global_array(l, c"ARGV", run.args);
             self.call(run, host, out, 0)
@@ -192,12 +187,7 @@ impl Interpreter {
         // SAFETY: as in `run_script`.
         unsafe {
             let l = self.l;
-            ffi::lua_checkstack(l, 8);
-            push_registry(l, &HANDLER_KEY);
-            push_registry(l, &FUNCTIONS_KEY);
-            reply::push_bytes(l, name.as_bytes());
-            ffi::lua_rawget_(l, -2);
-            ffi::lua_remove(l, -2);
+            push_handler_and_function(l, &FUNCTIONS_KEY, name);
             if ffi::lua_type(l, -1) != ffi::LUA_TFUNCTION {
                 ffi::lua_pop(l, 2);
                 reply::error_reply(out, b"ERR Function not found");
@@ -313,6 +303,16 @@ impl Interpreter {
             new_registry_table(self.l, &PENDING_KEY);
         }
     }
+}
+
+/// Pushes the error handler, then what the registry table under `key` holds for `name`.
+unsafe fn push_handler_and_function(l: *mut lua_State, key: &'static u8, name: &str) {
+    ffi::lua_checkstack(l, 8);
+    push_registry(l, &HANDLER_KEY);
+    push_registry(l, key);
+    reply::push_bytes(l, name.as_bytes());
+    ffi::lua_rawget_(l, -2);
+    ffi::lua_remove(l, -2);
 }
 
 /// Whether the registry table under `key` maps `name` to a function.

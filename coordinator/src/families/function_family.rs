@@ -6,7 +6,7 @@ use crate::ctx::CmdCtx;
 use crate::error::{CmdError, CmdResult};
 use crate::families::scripting_family::{run, Target};
 use crate::families::server_family::{help_reply, sub_arity, unknown_sub};
-use crate::registry::{flags::*, CommandSpec};
+use crate::registry::{command, flags::*, CommandSpec};
 use crate::scripting::{Lease, Library};
 use damselfly_runtime::fiber::call_on_large_stack;
 use damselfly_scripts::{shebang, LibraryDef};
@@ -548,19 +548,9 @@ fn cmd_function(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
 
 #[rustfmt::skip]
 pub fn commands() -> Vec<CommandSpec> {
-    let c = |name, arity, flags, summary, handler| CommandSpec {
-        name,
-        arity,
-        flags,
-        acl: &["@slow", "@scripting"],
-        first_key: 0,
-        last_key: 0,
-        step: 0,
-        group: "scripting",
-        summary,
-        since: "7.0.0",
-        handler,
-        subcommands: Vec::new(),
+    let c = |name: &'static str, arity, flags, summary, handler| {
+        let since = "7.0.0";
+        command(name, arity, flags, &["@slow", "@scripting"], (0, 0, 0), "scripting", since, summary, handler)
     };
     vec![
         c("fcall", -3, NOSCRIPT | STALE, "Invokes a function.", cmd_fcall),

@@ -6,7 +6,7 @@ use crate::ctx::CmdCtx;
 use crate::error::{CmdError, CmdResult};
 use crate::exec::Exec;
 use crate::families::server_family::{help_reply, sub_arity, unknown_sub};
-use crate::registry::{flags::*, CommandSpec};
+use crate::registry::{command, flags::*, CommandSpec};
 use crate::script_host::ScriptHost;
 use crate::scripting::{self, CachedScript, Lease, Scope};
 use crate::shard::key_hash;
@@ -355,19 +355,9 @@ fn cmd_script(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
 
 #[rustfmt::skip]
 pub fn commands() -> Vec<CommandSpec> {
-    let c = |name, arity, flags, summary, handler| CommandSpec {
-        name,
-        arity,
-        flags,
-        acl: &["@slow", "@scripting"],
-        first_key: 0,
-        last_key: 0,
-        step: 0,
-        group: "scripting",
-        summary,
-        since: if name.ends_with("_ro") { "7.0.0" } else { "2.6.0" },
-        handler,
-        subcommands: Vec::new(),
+    let c = |name: &'static str, arity, flags, summary, handler| {
+        let since = if name.ends_with("_ro") { "7.0.0" } else { "2.6.0" };
+        command(name, arity, flags, &["@slow", "@scripting"], (0, 0, 0), "scripting", since, summary, handler)
     };
     let run_flags = NOSCRIPT | STALE;
     vec![
