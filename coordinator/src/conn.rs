@@ -450,8 +450,8 @@ fn execute_timed(
     started: Time,
 ) -> Time {
     let name = args.get(0);
-    ProactorStats::bump(&ProactorState::current().stats.commands, 1);
     let stats = &ProactorState::current().stats;
+    ProactorStats::bump(&stats.commands, 1);
     let Some((index, spec)) = found else {
         let e = CmdError::unknown_command(name, args.rest(1)).to_bytes();
         stats.count_rejected(None, &e);

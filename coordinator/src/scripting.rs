@@ -99,8 +99,6 @@ pub struct Scripts {
     fn_state: SpinLock<HashMap<String, Arc<CachedScript>>>,
     busy_flag: AtomicBool,
     busy: SpinLock<Option<BusyScript>>,
-    /// Scripts running now and run in all (INFO, FUNCTION STATS).
-    pub running: AtomicU64,
 }
 
 impl Default for Scripts {
@@ -113,7 +111,6 @@ impl Default for Scripts {
             fn_state: SpinLock::new(HashMap::new()),
             busy_flag: AtomicBool::new(false),
             busy: SpinLock::new(None),
-            running: AtomicU64::new(0),
         }
     }
 }

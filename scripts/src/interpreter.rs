@@ -399,12 +399,6 @@ unsafe fn write_error(l: *mut lua_State, name: &str, out: &mut Vec<u8>) {
     reply::error_reply(out, &msg);
 }
 
-impl Drop for Interpreter {
-    fn drop(&mut self) {
-        // The state goes with `_lua`; nothing of ours points into it.
-    }
-}
-
 /// For tests: a host that answers every command with a fixed reply.
 #[cfg(test)]
 pub(crate) struct EchoHost {

@@ -105,6 +105,17 @@ fn trim_newlines(mut s: &[u8]) -> &[u8] {
     s
 }
 
+/// Pushes `{name = value}` (how Redis hands status replies and big numbers to Lua).
+///
+/// # Safety
+/// `l` is a valid Lua state with room for three pushes.
+unsafe fn push_string_field_table(l: *mut lua_State, name: &[u8], value: &[u8]) {
+    ffi::lua_createtable(l, 0, 1);
+    push_bytes(l, name);
+    push_bytes(l, value);
+    ffi::lua_rawset(l, -3);
+}
+
 /// # Safety
 /// `l` is a valid Lua state.
 pub(crate) unsafe fn push_bytes(l: *mut lua_State, s: &[u8]) {
@@ -146,10 +157,7 @@ unsafe fn parse(
         b'+' => {
             let s = line(r, pos)?;
             if push {
-                ffi::lua_createtable(l, 0, 1);
-                push_bytes(l, b"ok");
-                push_bytes(l, s);
-                ffi::lua_rawset(l, -3);
+                push_string_field_table(l, b"ok", s);
             }
         }
         b'-' => {
@@ -272,10 +280,7 @@ unsafe fn parse(
         b'(' => {
             let s = line(r, pos)?;
             if push {
-                ffi::lua_createtable(l, 0, 1);
-                push_bytes(l, b"big_number");
-                push_bytes(l, s);
-                ffi::lua_rawset(l, -3);
+                push_string_field_table(l, b"big_number", s);
             }
         }
         _ => return None,
