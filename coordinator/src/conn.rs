@@ -3,7 +3,7 @@
 //! replies parks its own fiber in `send` (so its input stops being read): memory stays bounded.
 
 use crate::args::Args;
-use crate::client_limits::{ClientClass, ClientLimits, OutputLimit};
+use crate::client_limits::{ClientLimits, OutputLimit};
 use crate::ctx::{CmdCtx, ConnInfo, ConnState, Found, Queued, ReplyMode};
 use crate::error::CmdError;
 use crate::exec::Exec;
@@ -58,6 +58,7 @@ pub fn serve(stream: TcpStream, server: Arc<ServerState>) {
             .map(|a| a.to_string())
             .unwrap_or_default(),
     ));
+    info.push.bind(stream.clone());
     let ps = ProactorState::current();
     ps.conns
         .borrow_mut()
@@ -79,9 +80,8 @@ pub fn serve(stream: TcpStream, server: Arc<ServerState>) {
     transaction_family::unwatch_all(&mut conn);
     if let Some(sub) = conn.pubsub.take() {
         pubsub::unsubscribe_all(&server, &sub);
-        // What was queued before the end (QUIT's +OK) still goes out.
-        sub.finish();
     }
+    conn.info.push.end();
     ps.conns.borrow_mut().remove(&id);
     let _ = stream.close();
 }
@@ -218,7 +218,8 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
         limits.refresh(&server.config);
         ps.batch_now_ms.set(clock::wall_now_ms());
         ProactorStats::bump(&stats.net_input_bytes, n as u64);
-        let output_limit = limits.output(ClientClass::Normal);
+        info.push.begin_batch();
+        let output_limit = crate::push::connection_limit(&info);
         // Checked after each command: past it, the replies are sent (or the client dropped).
         let out_check = [output_limit.hard, output_limit.soft]
             .into_iter()
@@ -290,7 +291,6 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
                 if run.len() > 1 {
                     ProactorStats::bump(&stats.commands, run.len() as u64);
                     squash::run(server, conn, &run, &mut out, Hops::Now);
-                    queue_for_subscriber(conn, &mut out);
                     // The commands ran with a stand-in state on their shards: record them here.
                     if let Some(last) = run.last() {
                         *info.last_cmd.borrow_mut() = last.found.1.name;
@@ -318,7 +318,6 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
                             conn.replies = ReplyMode::On;
                         }
                     }
-                    queue_for_subscriber(conn, &mut out);
                     i += 1;
                     if conn.close_after_reply {
                         break 'batches;
@@ -330,13 +329,6 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
                         return;
                     }
                 }
-                if conn
-                    .pubsub
-                    .as_ref()
-                    .is_some_and(|s| !s.wait_below(pubsub::QUEUE_FLUSH))
-                {
-                    return;
-                }
             }
             if parsed < BATCH_MAX || failed.is_some() {
                 break;
@@ -344,18 +336,15 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
         }
         if let Some(e) = failed {
             e.write_reply(&mut out);
-            if conn.pubsub.is_some() {
-                // Sent by the subscriber's writer, after what is queued before it.
-                queue_for_subscriber(conn, &mut out);
-            } else {
-                let _ = stream.send_all(&out);
-            }
+            info.push.acquire(&mut out);
+            let _ = stream.send_all(&out);
+            info.push.release();
             return;
         }
         input.drain(..consumed);
         info.qbuf.set(input.len());
         mem.update(&input, &out, &batch, queued_bytes(conn));
-        if !out.is_empty() {
+        if !out.is_empty() || info.push.pending() > 0 {
             ProactorStats::bump(&stats.net_output_bytes, out.len() as u64);
             if flush(stream, &mut out, output_limit, &mut soft_since, &info).is_err() {
                 return;
@@ -364,13 +353,12 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
                 out = Vec::new();
             }
         }
+        info.push.end_batch(&info);
         if conn.close_after_reply {
             return;
         }
-        if let Some(sub) = &conn.pubsub {
-            if sub.is_closed() {
-                return;
-            }
+        if info.push.is_closed() {
+            return;
         }
         let query_max = limits.query_buffer_max();
         if input.len() > query_max {
@@ -392,20 +380,24 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
     }
 }
 
-/// A subscribed connection's replies join its subscriber's queue after each command, so
-/// they reach the client in order with the messages delivered between them.
-fn queue_for_subscriber(conn: &ConnState, out: &mut Vec<u8>) {
-    if let Some(sub) = &conn.pubsub {
-        sub.set_resp(conn.resp);
-        sub.push(out);
-        out.clear();
-    }
-}
-
 /// Sends all of `out` and clears it, holding the client to its output buffer limit while it
 /// is slow to read: more than `hard` bytes unsent, or more than `soft` for `soft_secs`
 /// seconds in a row, disconnects it (logged). Err: the connection must end.
 fn flush(
+    stream: &TcpStream,
+    out: &mut Vec<u8>,
+    limit: OutputLimit,
+    soft_since: &mut Option<Time>,
+    info: &ConnInfo,
+) -> Result<(), ()> {
+    // Frames queued for the client go out after the replies, in the same send.
+    info.push.acquire(out);
+    let sent = send_out(stream, out, limit, soft_since, info);
+    info.push.release();
+    sent
+}
+
+fn send_out(
     stream: &TcpStream,
     out: &mut Vec<u8>,
     limit: OutputLimit,

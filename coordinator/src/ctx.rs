@@ -43,6 +43,8 @@ pub struct ConnInfo {
     /// CLIENT SETINFO LIB-NAME and LIB-VER (empty when unset).
     pub lib_name: RefCell<Vec<u8>>,
     pub lib_ver: RefCell<Vec<u8>>,
+    /// Frames other fibers send this client (pub/sub messages, invalidations).
+    pub push: crate::push::PushQueue,
 }
 
 impl ConnInfo {
@@ -68,6 +70,7 @@ impl ConnInfo {
             ssub: Cell::new(0),
             lib_name: RefCell::new(Vec::new()),
             lib_ver: RefCell::new(Vec::new()),
+            push: Default::default(),
         }
     }
 
@@ -145,8 +148,7 @@ pub struct ConnState {
     pub stream: Option<TcpStream>,
     /// Bytes of the output buffer a parking command sent (and removed) while it ran.
     pub out_sent: usize,
-    /// Set once the connection subscribes: from then on its output goes through the
-    /// subscriber's queue (see `pubsub`).
+    /// The connection's subscriptions, from its first SUBSCRIBE on.
     pub pubsub: Option<Rc<crate::pubsub::Subscriber>>,
 }
 

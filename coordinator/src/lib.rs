@@ -26,6 +26,7 @@ pub mod long_double;
 pub mod notify;
 pub mod prefetch;
 pub mod pubsub;
+pub mod push;
 pub mod random;
 pub mod registry;
 pub mod script_host;
