@@ -59,7 +59,10 @@ pub fn serve(stream: TcpStream, server: Arc<ServerState>) {
             .unwrap_or_default(),
     ));
     info.push.bind(stream.clone());
+    // Hops this fiber sends work for this client (tracking's NOLOOP).
+    damselfly_runtime::fiber::set_tag(id);
     let ps = ProactorState::current();
+    server.tracking.register_client(id, ps.shard.index);
     ps.conns
         .borrow_mut()
         .insert(id, (stream.clone(), info.clone()));
@@ -81,6 +84,8 @@ pub fn serve(stream: TcpStream, server: Arc<ServerState>) {
     if let Some(sub) = conn.pubsub.take() {
         pubsub::unsubscribe_all(&server, &sub);
     }
+    crate::tracking::disable(&conn.info);
+    server.tracking.forget_client(id);
     conn.info.push.end();
     ps.conns.borrow_mut().remove(&id);
     let _ = stream.close();
@@ -278,7 +283,11 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
                 let (start, used) = spans[i];
                 // While it runs, a command is still in the query buffer (CLIENT LIST's qbuf).
                 info.qbuf.set(input.len() - start);
-                let run = if squash && conn.multi.is_none() && conn.replies == ReplyMode::On {
+                let run = if squash
+                    && conn.multi.is_none()
+                    && conn.replies == ReplyMode::On
+                    && !info.tracking.is_on()
+                {
                     let cmds = batch[i..parsed].iter().zip(&spans[i..parsed]);
                     let cmds = cmds.map(|(cmd, &(start, _))| Args::new(&input[start..], cmd));
                     squash::squashable_run(
@@ -658,6 +667,48 @@ pub fn execute_at(
     run_command(server, conn, args, out, found, exec, started)
 }
 
+/// CLIENT TRACKING: remembers the keys a read-only command read. A script's reads remember
+/// the script's declared keys once it ends (as Redis does); CLIENT CACHING lasts one command
+/// (or one transaction).
+fn track_reads(
+    info: &Rc<ConnInfo>,
+    args: &Args<'_>,
+    spec: &CommandSpec,
+    scripted: bool,
+    enclosing: bool,
+) {
+    use crate::registry::flags::READONLY;
+    let t = &info.tracking;
+    let is_script = matches!(
+        spec.name,
+        "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro"
+    );
+    if scripted {
+        if spec.has(READONLY) {
+            t.script_read.set(true);
+        }
+        return;
+    }
+    let keys: Vec<&[u8]> = if is_script {
+        if !t.script_read.replace(false) {
+            Vec::new()
+        } else {
+            let n = crate::args::parse_i64(args.get(2)).unwrap_or(0).max(0) as usize;
+            (3..(3 + n).min(args.len())).map(|i| args.get(i)).collect()
+        }
+    } else if spec.has(READONLY) {
+        spec.key_indices(args.len()).map(|i| args.get(i)).collect()
+    } else {
+        Vec::new()
+    };
+    if !keys.is_empty() && crate::tracking::remembers(info) {
+        crate::tracking::remember(info, &keys);
+    }
+    if !enclosing && spec.name != "client" {
+        t.caching.set(false);
+    }
+}
+
 /// Runs a looked-up, arity-checked command and counts it in its stats.
 pub fn run_command(
     server: &ServerState,
@@ -674,6 +725,7 @@ pub fn run_command(
     } else {
         spec.subcommand(args.get(1)).map_or(spec.name, |s| s.name)
     };
+    let (scripted, enclosing, now) = (exec.scripted(), exec.enclosing(), exec.is_now());
     let result = {
         let mut ctx = CmdCtx {
             conn,
@@ -684,6 +736,13 @@ pub fn run_command(
         (spec.handler)(&mut ctx, args)
     };
     let failed = result.is_err();
+    if conn.info.tracking.is_on() {
+        track_reads(&conn.info, args, spec, scripted, enclosing);
+    }
+    if now {
+        // BCAST announcements of the whole command (a transaction's too) leave together.
+        crate::tracking::flush_broadcasts();
+    }
     let ps = ProactorState::current();
     match result {
         Ok(()) | Err(CmdError::Replied) => {}

@@ -34,6 +34,7 @@ pub mod scripting;
 pub mod server;
 pub mod shard;
 pub mod squash;
+pub mod tracking;
 pub mod tx;
 
 /// The Redis version Damselfly reports (HELLO, INFO): the command set it follows.
