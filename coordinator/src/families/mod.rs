@@ -10,6 +10,7 @@ pub mod connection_family;
 pub mod function_family;
 pub mod hash_family;
 pub mod hash_random;
+pub mod hll_family;
 pub mod keyspace_family;
 pub mod list_family;
 pub mod list_ops;
@@ -35,6 +36,7 @@ pub const ALL: &[fn() -> Vec<CommandSpec>] = &[
     connection_family::commands,
     function_family::commands,
     hash_family::commands,
+    hll_family::commands,
     keyspace_family::commands,
     list_family::commands,
     pubsub_family::commands,
