@@ -86,6 +86,7 @@ pub fn serve(stream: TcpStream, server: Arc<ServerState>) {
     }
     crate::tracking::disable(&conn.info);
     server.tracking.forget_client(id);
+    server.monitors.remove(id);
     conn.info.push.end();
     ps.conns.borrow_mut().remove(&id);
     let _ = stream.close();
@@ -287,6 +288,7 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
                     && conn.multi.is_none()
                     && conn.replies == ReplyMode::On
                     && !info.tracking.is_on()
+                    && server.monitors.is_empty()
                 {
                     let cmds = batch[i..parsed].iter().zip(&spans[i..parsed]);
                     let cmds = cmds.map(|(cmd, &(start, _))| Args::new(&input[start..], cmd));
@@ -726,6 +728,14 @@ pub fn run_command(
         spec.subcommand(args.get(1)).map_or(spec.name, |s| s.name)
     };
     let (scripted, enclosing, now) = (exec.scripted(), exec.enclosing(), exec.is_now());
+    // Scripts show in MONITOR before the commands they call, everything else once it ran.
+    let runs_script = matches!(
+        spec.name,
+        "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro"
+    );
+    if runs_script && !scripted {
+        crate::monitor::feed(server, conn.db, Some(&conn.info.addr), args);
+    }
     let result = {
         let mut ctx = CmdCtx {
             conn,
@@ -736,6 +746,10 @@ pub fn run_command(
         (spec.handler)(&mut ctx, args)
     };
     let failed = result.is_err();
+    if !runs_script && !spec.has(crate::registry::flags::ADMIN) {
+        let addr = (!scripted).then_some(conn.info.addr.as_str());
+        crate::monitor::feed(server, conn.db, addr, args);
+    }
     if conn.info.tracking.is_on() {
         track_reads(&conn.info, args, spec, scripted, enclosing);
     }

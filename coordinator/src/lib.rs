@@ -23,6 +23,7 @@ pub mod exec;
 pub mod families;
 pub mod keys;
 pub mod long_double;
+pub mod monitor;
 pub mod notify;
 pub mod prefetch;
 pub mod pubsub;

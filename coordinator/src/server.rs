@@ -44,6 +44,8 @@ pub struct ServerState {
     pub pubsub: crate::pubsub::PubSubCounts,
     /// Client-side caching: BCAST prefixes, counters, where clients live.
     pub tracking: crate::tracking::TrackingGlobal,
+    /// Clients in MONITOR mode.
+    pub monitors: crate::monitor::Monitors,
 }
 
 impl ServerState {
@@ -70,6 +72,7 @@ impl ServerState {
             scripts: crate::scripting::Scripts::default(),
             pubsub: crate::pubsub::PubSubCounts::new(shards),
             tracking: Default::default(),
+            monitors: Default::default(),
         }
     }
 

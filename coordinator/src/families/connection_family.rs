@@ -60,6 +60,7 @@ fn cmd_reset(ctx: &mut CmdCtx<'_>, _args: &Args<'_>) -> CmdResult {
         crate::pubsub::unsubscribe_all(ctx.server, sub);
     }
     crate::tracking::disable(&ctx.conn.info);
+    ctx.server.monitors.remove(ctx.conn.id);
     ctx.conn.multi = None;
     ctx.conn.replies = ReplyMode::On;
     crate::families::transaction_family::unwatch_all(ctx.conn);
@@ -69,6 +70,20 @@ fn cmd_reset(ctx: &mut CmdCtx<'_>, _args: &Args<'_>) -> CmdResult {
     ctx.conn.info.resp.set(2);
     ctx.conn.info.name.borrow_mut().clear();
     ctx.reply().simple(b"RESET");
+    Ok(())
+}
+
+fn cmd_monitor(ctx: &mut CmdCtx<'_>, _args: &Args<'_>) -> CmdResult {
+    if ctx.exec.enclosing() {
+        return Err(CmdError::raw(
+            "ERR MONITOR isn't allowed for DENY BLOCKING client",
+        ));
+    }
+    ctx.server.monitors.add(crate::tracking::ClientRef {
+        id: ctx.conn.id,
+        proactor: ProactorState::current().shard.index as u32,
+    });
+    ctx.reply().ok();
     Ok(())
 }
 
@@ -530,6 +545,17 @@ pub fn commands() -> Vec<CommandSpec> {
                 NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY,
                 &["@fast", "@connection"],
                 "Closes the connection.",
+            )
+        },
+        CommandSpec {
+            handler: cmd_monitor,
+            group: "server",
+            ..c(
+                "monitor",
+                1,
+                ADMIN | NOSCRIPT | LOADING | STALE,
+                &["@admin", "@slow", "@dangerous"],
+                "Listens for all requests received by the server in real-time.",
             )
         },
         CommandSpec {
