@@ -18,6 +18,7 @@ use crate::random::random_seed;
 use crate::registry::{flags::*, CommandSpec, Handler};
 use crate::shard::{key_hash, shard_of, Shard};
 use crate::tx::locks::LockMode;
+use crate::notify::{self, class};
 use damselfly_protocol::{ReplyWriter, RespVersion};
 use damselfly_shards::{CollectionLimits, CompactValue, GlobPattern, SetMember, SetValue};
 use std::collections::HashSet;
@@ -123,7 +124,11 @@ fn op_sadd(
         }
     }
     let set = slot.downcast_mut::<SetValue>().expect("a set");
-    Ok(members.iter().filter(|m| set.add(m, limits)).count() as i64)
+    let added = members.iter().filter(|m| set.add(m, limits)).count() as i64;
+    if added > 0 {
+        notify::keyspace_event(class::SET, "sadd", key, db);
+    }
+    Ok(added)
 }
 
 /// Removes `members`; deletes the key when the set empties. Returns how many were removed.
@@ -141,8 +146,10 @@ fn op_srem(shard: &Shard, db: usize, key: &[u8], members: Members<'_>, now: u64)
     let removed = members.iter().filter(|m| set.remove(m)).count() as i64;
     let empty = set.is_empty();
     drop(slot);
+    notify::keyspace_event(class::SET, "srem", key, db);
     if empty {
         dbs.delete(db, key, now);
+        notify::keyspace_event(class::GENERIC, "del", key, db);
     }
     Ok(removed)
 }
@@ -201,8 +208,10 @@ fn op_spop(
         let m = set.pop_random(rng.next());
         let empty = set.is_empty();
         drop(slot);
+        notify::keyspace_event(class::SET, "spop", key, db);
         if empty {
             dbs.delete(db, key, now);
+            notify::keyspace_event(class::GENERIC, "del", key, db);
         }
         return Ok(Popped::One(m));
     };
@@ -215,6 +224,8 @@ fn op_spop(
         drop(slot);
         let removed = dbs.delete(db, key, now).expect("found above");
         set_ref(&removed.value)?.for_each(|m| out.push_member(m));
+        notify::keyspace_event(class::SET, "spop", key, db);
+        notify::keyspace_event(class::GENERIC, "del", key, db);
         return Ok(Popped::Many(out));
     }
     let set = slot.downcast_mut::<SetValue>().expect("a set");
@@ -223,6 +234,7 @@ fn op_spop(
             out.push(&m);
         }
     }
+    notify::keyspace_event(class::SET, "spop", key, db);
     Ok(Popped::Many(out))
 }
 
@@ -335,8 +347,10 @@ fn remove_member(
     set.remove(member);
     let empty = set.is_empty();
     drop(slot);
+    notify::keyspace_event(class::SET, "srem", key, db);
     if empty {
         dbs.delete(db, key, now);
+        notify::keyspace_event(class::GENERIC, "del", key, db);
     }
 }
 
@@ -358,6 +372,8 @@ fn add_member(
     slot.downcast_mut::<SetValue>()
         .expect("a set")
         .add(member, limits);
+    drop(slot);
+    notify::keyspace_event(class::SET, "sadd", key, db);
 }
 
 /// What SMOVE's first hop learns about its key on one shard.
