@@ -230,7 +230,7 @@ fn zset_put_back(
         exists
     };
     if !exists {
-        zset_family::store_pairs(s, db, key, pairs, &limits, now);
+        zset_family::store_pairs(s, db, key, pairs, &limits, now, None);
     }
 }
 
