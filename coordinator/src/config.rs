@@ -551,6 +551,11 @@ impl Config {
         Some(self.values.lock()[i].clone())
     }
 
+    /// The value as CONFIG GET shows it (see [`shown`]).
+    pub fn get_shown(&self, name: &str) -> Option<String> {
+        self.get(name).map(|v| shown(name, &v))
+    }
+
     pub fn get_int(&self, name: &str) -> i64 {
         self.get(name).and_then(|v| v.parse().ok()).unwrap_or(0)
     }
