@@ -594,7 +594,12 @@ impl Config {
             .filter(|name| {
                 damselfly_shards::glob::glob_match(canon.as_bytes(), name.as_bytes(), true)
             })
-            .map(|name| (name, shown(name, &values[index(name).expect("a parameter")])))
+            .map(|name| {
+                (
+                    name,
+                    shown(name, &values[index(name).expect("a parameter")]),
+                )
+            })
             .collect()
     }
 }
@@ -751,7 +756,10 @@ mod tests {
         let c = Config::default();
         c.set("notify-keyspace-events", "KEAn", false).unwrap();
         let stored = c.get("notify-keyspace-events").unwrap();
-        assert_ne!(crate::notify::parse_flags(&stored) & crate::notify::class::NEW, 0);
+        assert_ne!(
+            crate::notify::parse_flags(&stored) & crate::notify::class::NEW,
+            0
+        );
         let shown = c.matching(b"notify-keyspace-events");
         assert_eq!(shown, vec![("notify-keyspace-events", "AKE".to_string())]);
     }

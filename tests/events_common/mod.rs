@@ -146,7 +146,11 @@ pub fn assert_same_per_key(got: &[Message], want: &[Message], what: &str) {
         assert_eq!(gotten, wanted, "{what}: events of key {key}");
     }
     for key in g.keys() {
-        assert!(w.contains_key(key), "{what}: unexpected events for {key}: {:?}", g[key]);
+        assert!(
+            w.contains_key(key),
+            "{what}: unexpected events for {key}: {:?}",
+            g[key]
+        );
     }
     assert_eq!(got.len(), want.len(), "{what}: message count");
 }

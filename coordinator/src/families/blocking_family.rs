@@ -617,6 +617,19 @@ fn try_move(ctx: &mut CmdCtx<'_>, req: &MoveRequest) -> OpResult<Tried> {
             tx.conclude();
             Err(CmdError::WrongType)
         }
+        Probe::Ready if src_shard == dst_shard => {
+            // One step on the shard of both: a rotation keeps its key, as in Redis.
+            let moved = tx
+                .execute(&[src_shard], false, &|s| move_on_shard(s, db, req, limits, now))
+                .pop()
+                .expect("one shard");
+            tx.conclude();
+            match moved? {
+                Some(e) => ctx.reply().bulk(&e),
+                None => ctx.reply().null_array(),
+            }
+            Ok(Tried::Done)
+        }
         Probe::Ready => {
             let popped = tx
                 .execute(&[src_shard], false, &|s| {

@@ -11,8 +11,8 @@ use super::list_ops::{self, clamp_range, op_read, op_write, op_write_when, write
 use crate::args::{eq_ignore_case, parse_i64, Args};
 use crate::ctx::CmdCtx;
 use crate::error::{CmdError, CmdResult, OpResult};
-use crate::registry::{flags::*, CommandSpec};
 use crate::notify::{self, class};
+use crate::registry::{flags::*, CommandSpec};
 use crate::shard::key_hash;
 use crate::tx::locks::LockMode;
 use damselfly_shards::QuickList;

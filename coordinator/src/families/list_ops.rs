@@ -243,7 +243,9 @@ pub fn op_peek(
         return Ok(None);
     };
     let ql = list_of(v)?;
-    Ok(ql.get(if left { 0 } else { -1 }).map(|e| (e, ql.len() == 1)))
+    Ok(ql
+        .get(if left { 0 } else { -1 })
+        .map(|e| (e, ql.len() == 1)))
 }
 
 /// One move's writes with both keys on this shard, in Redis's event order: the push onto
@@ -258,6 +260,16 @@ pub fn move_element(
     limits: CollectionLimits,
     now: u64,
 ) -> OpResult<Option<Vec<u8>>> {
+    if src == dst {
+        // A rotation: the list never empties, so the key (and its deadline) stays.
+        return op_write(shard, db, src, now, |ql| {
+            let v = ql.pop(from_left).expect("lists are never empty");
+            ql.push(&v, to_left);
+            push_event(db, dst, to_left);
+            pop_events(db, src, from_left, false);
+            v
+        });
+    }
     let (mut v, emptied) = op_pop_quiet(shard, db, src, from_left, 1, now)?;
     let Some(e) = v.pop() else {
         return Ok(None);
@@ -288,16 +300,6 @@ pub fn op_lmove_local(
         if op_probe_in(&mut dbs, db, dst, now) == Probe::WrongType {
             return Err(CmdError::WrongType);
         }
-    }
-    if src == dst {
-        // A rotation: the list never empties, so the key (and its deadline) stays.
-        return op_write(shard, db, src, now, |ql| {
-            let v = ql.pop(from_left).expect("lists are never empty");
-            ql.push(&v, to_left);
-            push_event(db, dst, to_left);
-            pop_events(db, src, from_left, false);
-            v
-        });
     }
     move_element(shard, db, (src, dst), from_left, to_left, limits, now)
 }

@@ -14,9 +14,9 @@ use crate::ctx::CmdCtx;
 use crate::error::{CmdError, CmdResult, OpResult};
 use crate::families::string_family::count_lookup;
 use crate::keys::KeyPlan;
+use crate::notify::{self, class};
 use crate::shard::{key_hash, shard_of, Shard};
 use crate::tx::locks::LockMode;
-use crate::notify::{self, class};
 use damselfly_shards::{CollectionLimits, CompactValue, DbSlice, SetValue};
 use std::collections::HashSet;
 
