@@ -620,7 +620,9 @@ fn try_move(ctx: &mut CmdCtx<'_>, req: &MoveRequest) -> OpResult<Tried> {
         Probe::Ready if src_shard == dst_shard => {
             // One step on the shard of both: a rotation keeps its key, as in Redis.
             let moved = tx
-                .execute(&[src_shard], false, &|s| move_on_shard(s, db, req, limits, now))
+                .execute(&[src_shard], false, &|s| {
+                    move_on_shard(s, db, req, limits, now)
+                })
                 .pop()
                 .expect("one shard");
             tx.conclude();
