@@ -523,3 +523,59 @@ fn config_validates_and_shows_canonical_text() {
     }
     server.shutdown();
 }
+
+/// A blocked pop served by another client's push: the push's events, then the pop's, as
+/// Redis raises them when it serves the blocked client after the push.
+#[test]
+fn served_blocked_pops_raise_pop_events() {
+    for threads in [1, 4] {
+        let server = start(threads);
+        let mut w = Client::connect(server.addr());
+        assert_eq!(
+            w.cmd(&["CONFIG", "SET", "notify-keyspace-events", "KEA"]),
+            ok()
+        );
+        let mut l = Listener::new(server.addr());
+        let cases: &[(&[&str], &[&str], &[(usize, &str, &str)])] = &[
+            (
+                &["BLPOP", "bl", "0"],
+                &["RPUSH", "bl", "a"],
+                &[(0, "rpush", "bl"), (0, "lpop", "bl"), (0, "del", "bl")],
+            ),
+            (
+                &["BLMOVE", "bm", "bd", "LEFT", "RIGHT", "0"],
+                &["LPUSH", "bm", "a", "b"],
+                &[(0, "lpush", "bm"), (0, "rpush", "bd"), (0, "lpop", "bm")],
+            ),
+            (
+                &["BZPOPMIN", "bz", "0"],
+                &["ZADD", "bz", "1", "a"],
+                &[(0, "zadd", "bz"), (0, "zpopmin", "bz"), (0, "del", "bz")],
+            ),
+        ];
+        for (blocked, push, events) in cases {
+            let mut b = Client::connect(server.addr());
+            let words: Vec<&[u8]> = blocked.iter().map(|s| s.as_bytes()).collect();
+            b.send_raw(&Client::encode(&words));
+            // Blocked once CLIENT LIST shows it waiting.
+            for _ in 0..200 {
+                let list = w.cmd_raw(&["CLIENT", "LIST"]);
+                if String::from_utf8_lossy(&list).contains("flags=b") {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            w.cmd(push);
+            let reply = b.read_reply();
+            let want = expand(events);
+            let got = l.take(want.len());
+            assert_same_per_key(
+                &got,
+                &want,
+                &format!("{blocked:?} then {push:?} ({reply:?})"),
+            );
+        }
+        assert!(l.drain(&mut w).is_empty());
+        server.shutdown();
+    }
+}

@@ -329,27 +329,36 @@ fn op_smove_local(
     if src == dst || !has {
         return Ok(has);
     }
-    remove_member(&mut dbs, db, src, member, now);
+    let emptied = remove_member(&mut dbs, db, src, member, now);
+    srem_events(db, src, emptied);
     add_member(&mut dbs, db, dst, member, limits, now);
     Ok(true)
 }
 
-/// Removes a member known to be in the set at `key`, deleting the key when it empties.
+/// Removes a member known to be in the set at `key`, deleting the key when it empties
+/// (returns whether it did). Raises no event: see [`srem_events`].
 fn remove_member(
     dbs: &mut damselfly_shards::DbSlice,
     db: usize,
     key: &[u8],
     member: &[u8],
     now: u64,
-) {
+) -> bool {
     let mut slot = dbs.find_mut(db, key, now).expect("checked");
     let set = slot.downcast_mut::<SetValue>().expect("a set");
     set.remove(member);
     let empty = set.is_empty();
     drop(slot);
-    notify::keyspace_event(class::SET, "srem", key, db);
     if empty {
         dbs.delete(db, key, now);
+    }
+    empty
+}
+
+/// SMOVE's events for its source: `srem`, then `del` when the set emptied.
+fn srem_events(db: usize, key: &[u8], emptied: bool) {
+    notify::keyspace_event(class::SET, "srem", key, db);
+    if emptied {
         notify::keyspace_event(class::GENERIC, "del", key, db);
     }
 }
@@ -380,7 +389,10 @@ fn add_member(
 enum Probe {
     Missing,
     /// Source: whether it holds the member; destination: exists and is a set.
-    Set(bool),
+    Set {
+        has: bool,
+        last: bool,
+    },
     WrongType,
 }
 
@@ -389,7 +401,10 @@ fn probe(shard: &Shard, db: usize, key: &[u8], member: &[u8], now: u64) -> Probe
     match dbs.find(db, key, now) {
         None => Probe::Missing,
         Some(v) => match set_ref(v) {
-            Ok(s) => Probe::Set(s.contains(member)),
+            Ok(s) => Probe::Set {
+                has: s.contains(member),
+                last: s.len() == 1,
+            },
             Err(_) => Probe::WrongType,
         },
     }
@@ -564,10 +579,11 @@ fn cmd_smove(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
             let key = if s.index == src_shard { src } else { dst };
             probe(s, db, key, member, now)
         });
+        let last = matches!(probes[0], Probe::Set { last: true, .. });
         let verdict = match (&probes[0], &probes[1]) {
             (Probe::Missing, _) => Ok(false),
             (Probe::WrongType, _) | (_, Probe::WrongType) => Err(CmdError::WrongType),
-            (Probe::Set(has), _) => Ok(*has),
+            (Probe::Set { has, .. }, _) => Ok(*has),
             // The source slot answers for the source shard.
         };
         match verdict {
@@ -577,6 +593,9 @@ fn cmd_smove(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
                     if s.index == src_shard {
                         remove_member(&mut dbs, db, src, member, now);
                     } else if s.index == dst_shard {
+                        // The source's events from here, before the destination's, in
+                        // Redis's order although the two shards write in parallel.
+                        srem_events(db, src, last);
                         add_member(&mut dbs, db, dst, member, &limits, now);
                     }
                 });
