@@ -122,12 +122,15 @@ impl TrackingGlobal {
     }
 }
 
+/// Written keys, each with the client whose write it was.
+type WrittenKeys = Vec<(Vec<u8>, u64)>;
+
 /// One shard's part of the table, and the BCAST announcements of the running hop.
 #[derive(Default)]
 pub struct TrackingTable {
     keys: AHashMap<Box<[u8]>, Vec<ClientRef>>,
-    /// (client, prefix) -> (key, writer) pairs, sent at the end of the hop.
-    broadcasts: Vec<(ClientRef, usize, Vec<(Vec<u8>, u64)>)>,
+    /// (client, prefix index) -> keys, sent at the end of the hop.
+    broadcasts: Vec<(ClientRef, usize, WrittenKeys)>,
 }
 
 impl TrackingTable {
@@ -247,7 +250,8 @@ pub fn remembers(info: &ConnInfo) -> bool {
         return false;
     };
     let caching = info.tracking.caching.get();
-    !m.bcast && !(m.optin && !caching) && !(m.optout && caching)
+    // OPTIN remembers only after CACHING YES, OPTOUT all but after CACHING NO.
+    !m.bcast && (!m.optin || caching) && (!m.optout || !caching)
 }
 
 /// Remembers that `info`'s client read `keys` (one hop per shard that owns some).
@@ -434,7 +438,7 @@ pub fn enforce_limit(max: usize) {
 struct Invalidation {
     target: u64,
     bcast: bool,
-    keys: Option<Vec<(Vec<u8>, u64)>>,
+    keys: Option<WrittenKeys>,
 }
 
 fn send(to: ClientRef, inv: Invalidation) {
@@ -505,15 +509,17 @@ fn deliver(inv: Invalidation) {
     }
     if redirect == 0 {
         if info.resp.get() == 3 {
-            info.push
-                .push(&info, &invalidate_frame(RespVersion::Resp3, keys.as_deref()));
+            info.push.push(
+                &info,
+                &invalidate_frame(RespVersion::Resp3, keys.as_deref()),
+            );
         }
         return;
     }
     match server().tracking.home_of(redirect) {
         None => {
             info.tracking.broken.set(true);
-                    if info.resp.get() == 3 {
+            if info.resp.get() == 3 {
                 let mut f = Vec::new();
                 let mut w = ReplyWriter::new(&mut f, RespVersion::Resp3);
                 w.push_header(2);
@@ -523,10 +529,7 @@ fn deliver(inv: Invalidation) {
             }
         }
         Some(p) => {
-            let r = Redirected {
-                to: redirect,
-                keys,
-            };
+            let r = Redirected { to: redirect, keys };
             if p as usize == ProactorState::current().shard.index {
                 deliver_redirected(r);
             } else {
@@ -555,7 +558,8 @@ fn deliver_redirected(r: Redirected) {
     };
     let resp = resp_of(&info);
     if resp == RespVersion::Resp3 {
-        info.push.push(&info, &invalidate_frame(resp, r.keys.as_deref()));
+        info.push
+            .push(&info, &invalidate_frame(resp, r.keys.as_deref()));
     } else if info.sub.get() + info.psub.get() + info.ssub.get() > 0 {
         let mut f = Vec::new();
         let mut w = ReplyWriter::new(&mut f, resp);
