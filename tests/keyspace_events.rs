@@ -524,6 +524,13 @@ fn config_validates_and_shows_canonical_text() {
     server.shutdown();
 }
 
+/// A blocking command, the write that serves it, and the events of both.
+type Served = (
+    &'static [&'static str],
+    &'static [&'static str],
+    &'static [(usize, &'static str, &'static str)],
+);
+
 /// A blocked pop served by another client's push: the push's events, then the pop's, as
 /// Redis raises them when it serves the blocked client after the push.
 #[test]
@@ -536,7 +543,7 @@ fn served_blocked_pops_raise_pop_events() {
             ok()
         );
         let mut l = Listener::new(server.addr());
-        let cases: &[(&[&str], &[&str], &[(usize, &str, &str)])] = &[
+        let cases: &[Served] = &[
             (
                 &["BLPOP", "bl", "0"],
                 &["RPUSH", "bl", "a"],
