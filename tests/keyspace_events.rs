@@ -586,3 +586,42 @@ fn served_blocked_pops_raise_pop_events() {
         server.shutdown();
     }
 }
+
+/// A RESP3 subscriber receives the same notifications as push frames.
+#[test]
+fn resp3_subscriber_gets_push_frames() {
+    let server = start(2);
+    let mut w = Client::connect(server.addr());
+    assert_eq!(
+        w.cmd(&["CONFIG", "SET", "notify-keyspace-events", "KEA"]),
+        ok()
+    );
+    let mut l = Client::connect(server.addr());
+    assert!(matches!(l.cmd(&["HELLO", "3"]), R::Map(_)));
+    assert_eq!(
+        l.cmd(&["PSUBSCRIBE", "__key*__:*"]),
+        R::Push(vec![bulk("psubscribe"), bulk("__key*__:*"), int(1)])
+    );
+    w.cmd(&["RPUSH", "rl", "a"]);
+    w.cmd(&["LPOP", "rl"]);
+    let frame = |channel: &str, payload: &str| {
+        R::Push(vec![
+            bulk("pmessage"),
+            bulk("__key*__:*"),
+            bulk(channel),
+            bulk(payload),
+        ])
+    };
+    let want = [
+        frame("__keyspace@0__:rl", "rpush"),
+        frame("__keyevent@0__:rpush", "rl"),
+        frame("__keyspace@0__:rl", "lpop"),
+        frame("__keyevent@0__:lpop", "rl"),
+        frame("__keyspace@0__:rl", "del"),
+        frame("__keyevent@0__:del", "rl"),
+    ];
+    for w in want {
+        assert_eq!(l.read_reply(), w);
+    }
+    server.shutdown();
+}
