@@ -21,8 +21,11 @@ fn set(slice: &mut DbSlice, db: usize, key: &str, value: &str, now_ms: u64) {
     );
 }
 
+/// The events a test hook saw, shared with the test.
+type Seen = std::rc::Rc<std::cell::RefCell<Vec<(KeyEvent, Vec<u8>)>>>;
+
 /// Records the table's `new` events.
-struct Events(std::rc::Rc<std::cell::RefCell<Vec<(KeyEvent, Vec<u8>)>>>);
+struct Events(Seen);
 
 impl KeyEventSink for Events {
     fn wants(&self, event: KeyEvent) -> bool {
@@ -36,7 +39,7 @@ impl KeyEventSink for Events {
 #[test]
 fn store_overwrites_in_place_and_drops_the_deadline() {
     let mut slice = DbSlice::new(1);
-    let seen = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let seen = Seen::default();
     slice.set_key_event_hook(Some(Box::new(Events(seen.clone()))));
     assert!(!slice.store(0, b"k", CompactValue::from_bytes(b"1"), 0));
     assert_eq!(*seen.borrow(), vec![(KeyEvent::New, b"k".to_vec())]);
