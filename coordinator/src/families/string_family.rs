@@ -2,7 +2,9 @@
 //! STRLEN INCR DECR INCRBY DECRBY INCRBYFLOAT GETRANGE SUBSTR SETRANGE LCS.
 //!
 //! After a write changes a key: the table bumps the key's watch version (WATCH), the shard's
-//! counters move with the table; keyspace events and the journal hook in here once they exist.
+//! counters move with the table, and the op raises the keyspace events Redis raises for it
+//! (`notify::keyspace_event`, on the key's shard, after the write); the journal will hook in
+//! here too.
 //!
 //! Reads count INFO's keyspace_hits/keyspace_misses on the shard that looked the key up
 //! ([`count_lookup`]), exactly where Redis's `lookupKeyRead` counts: GET MGET GETEX GETDEL
