@@ -78,14 +78,20 @@ fn command(args: &[&[u8]]) -> Vec<u8> {
 
 /// Bytes of one `message` frame for the bench channel and payload size.
 fn frame_len(payload: usize) -> u64 {
-    let head = format!("*3\r\n$7\r\nmessage\r\n${}\r\n{CHANNEL}\r\n${payload}\r\n", CHANNEL.len());
+    let head = format!(
+        "*3\r\n$7\r\nmessage\r\n${}\r\n{CHANNEL}\r\n${payload}\r\n",
+        CHANNEL.len()
+    );
     (head.len() + payload + 2) as u64
 }
 
 fn subscribe(port: u16) -> io::Result<TcpStream> {
     let mut s = TcpStream::connect(("127.0.0.1", port))?;
     s.write_all(&command(&[b"SUBSCRIBE", CHANNEL.as_bytes()]))?;
-    let confirm = format!("*3\r\n$9\r\nsubscribe\r\n${}\r\n{CHANNEL}\r\n:1\r\n", CHANNEL.len());
+    let confirm = format!(
+        "*3\r\n$9\r\nsubscribe\r\n${}\r\n{CHANNEL}\r\n:1\r\n",
+        CHANNEL.len()
+    );
     let mut buf = vec![0u8; confirm.len()];
     s.read_exact(&mut buf)?;
     Ok(s)
@@ -140,7 +146,8 @@ pub fn run(o: &PubSubOpts) -> io::Result<PubSubResult> {
     for _ in 0..o.publishers {
         let mut s = TcpStream::connect(("127.0.0.1", o.port))?;
         s.set_nodelay(true)?;
-        let (stop, published, batch, k) = (stop.clone(), published.clone(), batch.clone(), o.pipeline);
+        let (stop, published, batch, k) =
+            (stop.clone(), published.clone(), batch.clone(), o.pipeline);
         writers.push(thread::spawn(move || {
             let mut buf = vec![0u8; 64 * 1024];
             while !stop.load(Ordering::Relaxed) {
@@ -201,10 +208,7 @@ pub fn report(o: &PubSubOpts, r: &PubSubResult) -> String {
         cpu_ns
     );
     if o.stalled {
-        s += &format!(
-            "server RSS each second (KiB): {:?}\n",
-            r.rss_kb
-        );
+        s += &format!("server RSS each second (KiB): {:?}\n", r.rss_kb);
     }
     s
 }
