@@ -561,6 +561,11 @@ impl Config {
         Some(self.values.lock()[i].clone())
     }
 
+    /// The value as CONFIG GET shows it (see [`shown`]).
+    pub fn get_shown(&self, name: &str) -> Option<String> {
+        self.get(name).map(|v| shown(name, &v))
+    }
+
     pub fn get_int(&self, name: &str) -> i64 {
         self.get(name).and_then(|v| v.parse().ok()).unwrap_or(0)
     }
@@ -599,8 +604,22 @@ impl Config {
             .filter(|name| {
                 damselfly_shards::glob::glob_match(canon.as_bytes(), name.as_bytes(), true)
             })
-            .map(|name| (name, values[index(name).expect("a parameter")].clone()))
+            .map(|name| {
+                (
+                    name,
+                    shown(name, &values[index(name).expect("a parameter")]),
+                )
+            })
             .collect()
+    }
+}
+
+/// A parameter's value as CONFIG GET shows it: Redis prints `notify-keyspace-events` with
+/// `A` but without the `n` that is still in force.
+fn shown(name: &str, value: &str) -> String {
+    match value.strip_prefix("An") {
+        Some(rest) if name == "notify-keyspace-events" => format!("A{rest}"),
+        _ => value.to_string(),
     }
 }
 
@@ -647,11 +666,15 @@ fn keyspace_events(value: &str) -> Result<Vec<u8>, String> {
 }
 
 /// Redis's canonical text of a set of event characters: `A` or the classes in order, then
-/// `K`, `E` and `m` (which `A` does not include).
+/// `K`, `E` and `m` (which `A` does not include). `n` stays after `A` in the stored text, so
+/// the flags keep it; CONFIG GET hides it there, as Redis does ([`shown`]).
 fn keyspace_events_text(set: Vec<u8>) -> String {
     let mut out = String::new();
     if EVENT_CLASSES.iter().all(|c| set.contains(c)) {
         out.push('A');
+        if set.contains(&b'n') {
+            out.push('n');
+        }
     } else {
         out.extend(
             EVENT_CLASSES
@@ -736,5 +759,18 @@ mod tests {
         assert_eq!(validate_memory_or_percent("1mb").unwrap(), "1048576");
         assert!(validate_memory_or_percent("101%").is_err());
         assert!(validate_memory_or_percent("lots").is_err());
+    }
+
+    #[test]
+    fn new_events_survive_all() {
+        let c = Config::default();
+        c.set("notify-keyspace-events", "KEAn", false).unwrap();
+        let stored = c.get("notify-keyspace-events").unwrap();
+        assert_ne!(
+            crate::notify::parse_flags(&stored) & crate::notify::class::NEW,
+            0
+        );
+        let shown = c.matching(b"notify-keyspace-events");
+        assert_eq!(shown, vec![("notify-keyspace-events", "AKE".to_string())]);
     }
 }

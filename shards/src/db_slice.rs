@@ -465,6 +465,17 @@ impl DbSlice {
         (!is_new).then_some(old)
     }
 
+    /// Stores `value` at `key` with no deadline, as Redis's `setKey` does for a *STORE
+    /// destination: a live key is overwritten in place (so it raises no `new`), a missing one
+    /// inserted. Returns whether the key existed.
+    pub fn store(&mut self, db: DbIndex, key: &[u8], value: CompactValue, now_ms: u64) -> bool {
+        let existed = self.set(db, key, value, now_ms).is_some();
+        if existed {
+            self.clear_expiry(db, key, now_ms);
+        }
+        existed
+    }
+
     // ---- deletes ----
 
     fn remove_at(&mut self, db: DbIndex, hash: u64, key: &[u8], pos: EntryPos) -> RemovedEntry {

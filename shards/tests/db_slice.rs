@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet};
 
 use damselfly_shards::db_slice::KeyExpiry;
-use damselfly_shards::{CompactValue, DbSlice, ExpireBudget, GlobPattern};
+use damselfly_shards::{CompactValue, DbSlice, ExpireBudget, GlobPattern, KeyEvent, KeyEventSink};
 use proptest::prelude::*;
 
 fn get(slice: &mut DbSlice, db: usize, key: &str, now_ms: u64) -> Option<Vec<u8>> {
@@ -19,6 +19,36 @@ fn set(slice: &mut DbSlice, db: usize, key: &str, value: &str, now_ms: u64) {
         CompactValue::from_bytes(value.as_bytes()),
         now_ms,
     );
+}
+
+/// The events a test hook saw, shared with the test.
+type Seen = std::rc::Rc<std::cell::RefCell<Vec<(KeyEvent, Vec<u8>)>>>;
+
+/// Records the table's `new` events.
+struct Events(Seen);
+
+impl KeyEventSink for Events {
+    fn wants(&self, event: KeyEvent) -> bool {
+        event == KeyEvent::New
+    }
+    fn raise(&mut self, _: usize, event: KeyEvent, key: &[u8]) {
+        self.0.borrow_mut().push((event, key.to_vec()));
+    }
+}
+
+#[test]
+fn store_overwrites_in_place_and_drops_the_deadline() {
+    let mut slice = DbSlice::new(1);
+    let seen = Seen::default();
+    slice.set_key_event_hook(Some(Box::new(Events(seen.clone()))));
+    assert!(!slice.store(0, b"k", CompactValue::from_bytes(b"1"), 0));
+    assert_eq!(*seen.borrow(), vec![(KeyEvent::New, b"k".to_vec())]);
+    slice.set_expiry(0, b"k", 1000, 0);
+    // An existing key is overwritten: no second `new`, and no deadline left.
+    assert!(slice.store(0, b"k", CompactValue::from_bytes(b"2"), 0));
+    assert_eq!(seen.borrow().len(), 1);
+    assert_eq!(slice.expiry(0, b"k", 0), KeyExpiry::Persistent);
+    assert_eq!(get(&mut slice, 0, "k", 2000), Some(b"2".to_vec()));
 }
 
 #[test]

@@ -16,6 +16,7 @@ use crate::ctx::CmdCtx;
 use crate::error::{CmdError, CmdResult, OpResult};
 use crate::families::string_family::{clamp_range, count_lookup, max_bulk_len, op_get};
 use crate::keys::KeyPlan;
+use crate::notify::{self, class};
 use crate::registry::{flags::*, CommandSpec};
 use crate::shard::{key_hash, shard_of, Shard};
 use crate::tx::locks::LockMode;
@@ -185,6 +186,8 @@ fn op_setbit(
     let (mut slot, _) = dbs.add_or_find(db, key, now);
     let bytes = slot.string_mut(byte + 1).expect("checked to be a string");
     set_bit(bytes, offset, on);
+    drop(slot);
+    notify::keyspace_event(class::STRING, "setbit", key, db);
     Ok(old as i64)
 }
 
@@ -426,9 +429,12 @@ fn read_sources(
 fn store_result(shard: &Shard, db: usize, key: &[u8], value: &[u8], now: u64) {
     let mut dbs = shard.db.borrow_mut();
     if value.is_empty() {
-        dbs.delete(db, key, now);
+        if dbs.delete(db, key, now).is_some() {
+            notify::keyspace_event(class::GENERIC, "del", key, db);
+        }
     } else {
-        dbs.insert_entry(db, key, CompactValue::from_bytes(value), None, now);
+        dbs.store(db, key, CompactValue::from_bytes(value), now);
+        notify::keyspace_event(class::STRING, "set", key, db);
     }
 }
 
@@ -677,7 +683,10 @@ fn op_bitfield_write(
     };
     // Like Redis, the string grows to the last bit any write may touch, even if it fails.
     let len = (write_end >> 3) as usize + 1;
-    let mut changed = !existed || bytes.len() < len;
+    let grown = !existed || bytes.len() < len;
+    let mut changed = grown;
+    // Redis raises `setbit` when a write that did not fail grew the string or changed it.
+    let mut raise = false;
     if bytes.len() < len {
         bytes.resize(len, 0);
     }
@@ -695,6 +704,7 @@ fn op_bitfield_write(
                     set_field(&mut bytes, f.offset, f.bits, new_raw);
                     changed = true;
                 }
+                raise |= grown || new_raw != old_raw;
                 replies.push(Some(reply));
             }
         }
@@ -702,6 +712,9 @@ fn op_bitfield_write(
     if changed {
         let (mut slot, _) = dbs.add_or_find(db, key, now);
         *slot = CompactValue::from_bytes(&bytes);
+    }
+    if raise {
+        notify::keyspace_event(class::STRING, "setbit", key, db);
     }
     Ok(replies)
 }

@@ -194,7 +194,7 @@ fn put_back(db: usize, key: &[u8], pop: Pop, popped: Popped, limits: CollectionL
     let op: Box<dyn Fn(&Shard) + Send + Sync> = match (pop, popped) {
         (Pop::List { left }, Popped::List(elems)) => Box::new(move |s| {
             let values: Vec<&[u8]> = elems.iter().rev().map(Vec::as_slice).collect();
-            let _ = list_ops::op_push(s, db, &owned, left, &values, false, limits, now_ms());
+            let _ = list_ops::op_push_quiet(s, db, &owned, left, &values, false, limits, now_ms());
         }),
         (_, Popped::ZSet(pairs)) => Box::new(move |s| zset_put_back(s, db, &owned, &pairs, limits)),
         (Pop::ZSet { .. }, Popped::List(_)) => unreachable!("a zset pop pops pairs"),
@@ -230,7 +230,7 @@ fn zset_put_back(
         exists
     };
     if !exists {
-        zset_family::store_pairs(s, db, key, pairs, &limits, now);
+        zset_family::store_pairs(s, db, key, pairs, &limits, now, None);
     }
 }
 
@@ -539,12 +539,12 @@ fn move_back(db: usize, req: &MoveRequest, element: Vec<u8>, limits: CollectionL
         key,
         op: Box::new(move |s| {
             let now = now_ms();
-            let still_there = list_ops::op_pop(s, db, &req.dst, req.to_left, 1, now)
+            let still_there = list_ops::op_pop_quiet(s, db, &req.dst, req.to_left, 1, now)
                 .ok()
-                .and_then(|mut v| v.pop());
+                .and_then(|(mut v, _)| v.pop());
             match still_there {
                 Some(e) if e == element => {
-                    let _ = list_ops::op_push(
+                    let _ = list_ops::op_push_quiet(
                         s,
                         db,
                         &req.src,
@@ -556,7 +556,7 @@ fn move_back(db: usize, req: &MoveRequest, element: Vec<u8>, limits: CollectionL
                     );
                 }
                 Some(other) => {
-                    let _ = list_ops::op_push(
+                    let _ = list_ops::op_push_quiet(
                         s,
                         db,
                         &req.dst,
@@ -581,11 +581,8 @@ fn move_on_shard(
     limits: CollectionLimits,
     now: u64,
 ) -> OpResult<Option<Vec<u8>>> {
-    let Some(e) = list_ops::op_pop(s, db, &req.src, req.from_left, 1, now)?.pop() else {
-        return Ok(None);
-    };
-    list_ops::op_push(s, db, &req.dst, req.to_left, &[&e], false, limits, now)?;
-    Ok(Some(e))
+    let keys = (req.src.as_slice(), req.dst.as_slice());
+    list_ops::move_element(s, db, keys, req.from_left, req.to_left, limits, now)
 }
 
 fn try_move(ctx: &mut CmdCtx<'_>, req: &MoveRequest) -> OpResult<Tried> {
@@ -619,15 +616,30 @@ fn try_move(ctx: &mut CmdCtx<'_>, req: &MoveRequest) -> OpResult<Tried> {
             tx.conclude();
             Err(CmdError::WrongType)
         }
-        Probe::Ready => {
-            let popped = tx
+        Probe::Ready if src_shard == dst_shard => {
+            // One step on the shard of both: a rotation keeps its key, as in Redis.
+            let moved = tx
                 .execute(&[src_shard], false, &|s| {
-                    list_ops::op_pop(s, db, &req.src, req.from_left, 1, now)
+                    move_on_shard(s, db, req, limits, now)
                 })
                 .pop()
                 .expect("one shard");
-            let e = match popped {
-                Ok(mut v) => v.pop(),
+            tx.conclude();
+            match moved? {
+                Some(e) => ctx.reply().bulk(&e),
+                None => ctx.reply().null_array(),
+            }
+            Ok(Tried::Done)
+        }
+        Probe::Ready => {
+            let popped = tx
+                .execute(&[src_shard], false, &|s| {
+                    list_ops::op_pop_quiet(s, db, &req.src, req.from_left, 1, now)
+                })
+                .pop()
+                .expect("one shard");
+            let (e, emptied) = match popped {
+                Ok((mut v, emptied)) => (v.pop(), emptied),
                 Err(e) => {
                     tx.conclude();
                     return Err(e);
@@ -640,7 +652,11 @@ fn try_move(ctx: &mut CmdCtx<'_>, req: &MoveRequest) -> OpResult<Tried> {
             };
             let pushed = tx
                 .execute(&[dst_shard], false, &|s| {
-                    list_ops::op_push(s, db, &req.dst, req.to_left, &[&e], false, limits, now)
+                    let len =
+                        list_ops::op_push(s, db, &req.dst, req.to_left, &[&e], false, limits, now)?;
+                    // The source's events after the push's, as Redis orders them.
+                    list_ops::pop_events(db, &req.src, req.from_left, emptied);
+                    Ok::<_, CmdError>(len)
                 })
                 .pop()
                 .expect("one shard");

@@ -11,6 +11,7 @@ use crate::ctx::CmdCtx;
 use crate::error::{CmdError, CmdResult, OpResult};
 use crate::families::typed;
 use crate::long_double::LongDouble;
+use crate::notify::{self, class};
 use crate::registry::{flags::*, CommandSpec};
 use crate::shard::{key_hash, Shard};
 use crate::tx::locks::LockMode;
@@ -72,11 +73,13 @@ pub(crate) fn write_hash<R>(
     f: impl FnOnce(&mut HashSlot<'_, '_>) -> OpResult<R>,
 ) -> OpResult<Option<R>> {
     let mut dbs = s.db.borrow_mut();
+    let mut created = false;
     let (out, empty) = {
         let mut slot = if create {
             let (mut slot, is_new) = dbs.add_or_find(db, key, now);
             if is_new {
                 *slot = CompactValue::from_object(Box::new(HashValue::new()));
+                created = true;
             }
             slot
         } else {
@@ -94,6 +97,10 @@ pub(crate) fn write_hash<R>(
     };
     if empty {
         dbs.delete(db, key, now);
+        // A hash this call created and left empty was never there for Redis either.
+        if !created {
+            notify::keyspace_event(class::GENERIC, "del", key, db);
+        }
     }
     out.map(Some)
 }
@@ -129,6 +136,7 @@ fn op_hset(
         for i in (2..args.len()).step_by(2) {
             added += i64::from(h.set(args.get(i), args.get(i + 1), &limits));
         }
+        notify::keyspace_event(class::HASH, "hset", key, db);
         Ok(added)
     })?;
     Ok(added.unwrap_or(0))
@@ -148,6 +156,7 @@ fn op_hsetnx(
             return Ok(false);
         }
         slot.get_mut().set(field, value, &limits);
+        notify::keyspace_event(class::HASH, "hset", key, db);
         Ok(true)
     })?;
     Ok(added.unwrap_or(false))
@@ -167,6 +176,7 @@ fn op_hdel(s: &Shard, db: usize, key: &[u8], fields: &Args<'_>, now: u64) -> OpR
                 break;
             }
         }
+        notify::keyspace_event(class::HASH, "hdel", key, db);
         Ok(removed)
     })?;
     Ok(removed.unwrap_or(0))
@@ -191,6 +201,7 @@ fn op_hincrby(
         let next = current.checked_add(incr).ok_or(CmdError::Overflow)?;
         let text = format_i64(next, &mut [0u8; 20]).to_vec();
         slot.get_mut().set(field, &text, &limits);
+        notify::keyspace_event(class::HASH, "hincrby", key, db);
         Ok(next)
     })?;
     Ok(v.expect("created"))
@@ -217,6 +228,7 @@ fn op_hincrbyfloat(
         }
         let text = next.to_human().into_bytes();
         slot.get_mut().set(field, &text, &limits);
+        notify::keyspace_event(class::HASH, "hincrbyfloat", key, db);
         Ok(text)
     })?;
     Ok(v.expect("created"))

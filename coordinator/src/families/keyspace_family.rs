@@ -18,6 +18,7 @@ use crate::ctx::CmdCtx;
 use crate::error::{CmdError, CmdResult, OpResult};
 use crate::exec::Exec;
 use crate::keys::KeyPlan;
+use crate::notify::{self, class};
 use crate::random::random_seed;
 use crate::registry::{flags::*, CommandSpec, Handler};
 use crate::shard::{key_hash, shard_of, Shard};
@@ -100,7 +101,13 @@ fn parse_db_index(ctx: &CmdCtx<'_>, a: &[u8]) -> OpResult<usize> {
 fn op_del(shard: &Shard, db: usize, keys: &[&[u8]], now: u64) -> i64 {
     let mut dbs = shard.db.borrow_mut();
     keys.iter()
-        .filter(|k| dbs.delete(db, k, now).is_some())
+        .filter(|k| {
+            let deleted = dbs.delete(db, k, now).is_some();
+            if deleted {
+                notify::keyspace_event(class::GENERIC, "del", k, db);
+            }
+            deleted
+        })
         .count() as i64
 }
 
@@ -137,7 +144,14 @@ fn op_rename_local(
     }
     let entry = dbs.delete(db, src, now).expect("checked above");
     dbs.insert_entry(db, dst, entry.value, entry.expire_at_ms, now);
+    rename_events(db, src, dst);
     Ok(true)
+}
+
+/// RENAME's events, raised once the destination holds the value (after its `new`).
+fn rename_events(db: usize, src: &[u8], dst: &[u8]) {
+    notify::keyspace_event(class::GENERIC, "rename_from", src, db);
+    notify::keyspace_event(class::GENERIC, "rename_to", dst, db);
 }
 
 /// COPY with both keys on this shard. Returns whether the value was copied.
@@ -158,6 +172,7 @@ fn op_copy_local(
         return false;
     }
     dbs.insert_entry(dst_db, dst, value, deadline, now);
+    notify::keyspace_event(class::GENERIC, "copy_to", dst, dst_db);
     true
 }
 
@@ -184,6 +199,8 @@ fn op_move(shard: &Shard, db: usize, dst_db: usize, key: &[u8], now: u64) -> boo
     }
     let entry = dbs.delete(db, key, now).expect("checked above");
     dbs.insert_entry(dst_db, key, entry.value, entry.expire_at_ms, now);
+    notify::keyspace_event(class::GENERIC, "move_from", key, db);
+    notify::keyspace_event(class::GENERIC, "move_to", key, dst_db);
     true
 }
 
@@ -225,8 +242,10 @@ fn op_expire(
     }
     if when_ms <= now as i64 {
         dbs.delete(db, key, now);
+        notify::keyspace_event(class::GENERIC, "del", key, db);
     } else {
         dbs.set_expiry(db, key, when_ms as u64, now);
+        notify::keyspace_event(class::GENERIC, "expire", key, db);
     }
     1
 }
@@ -432,6 +451,8 @@ fn rename_across(
         if s.index == dst_shard {
             let v = value.take().expect("one destination shard");
             s.db.borrow_mut().insert_entry(db, dst, v, deadline, now);
+            // Both from here, so they follow the destination's `new` as in Redis.
+            rename_events(db, src, dst);
         }
     });
     Ok(true)
@@ -528,6 +549,7 @@ fn cmd_copy(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
                         let v = value.take().expect("one destination shard");
                         s.db.borrow_mut()
                             .insert_entry(dst_db, dst, v, deadline, now);
+                        notify::keyspace_event(class::GENERIC, "copy_to", dst, dst_db);
                     }
                 });
                 true
@@ -935,7 +957,11 @@ fn cmd_persist(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     let cleared = ctx
         .exec
         .single_key(key_hash(key), LockMode::Exclusive, &|s| {
-            s.db.borrow_mut().clear_expiry(db, key, now)
+            let cleared = s.db.borrow_mut().clear_expiry(db, key, now);
+            if cleared {
+                notify::keyspace_event(class::GENERIC, "persist", key, db);
+            }
+            cleared
         });
     ctx.reply().integer(cleared as i64);
     Ok(())

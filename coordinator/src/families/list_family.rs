@@ -11,6 +11,7 @@ use super::list_ops::{self, clamp_range, op_read, op_write, op_write_when, write
 use crate::args::{eq_ignore_case, parse_i64, Args};
 use crate::ctx::CmdCtx;
 use crate::error::{CmdError, CmdResult, OpResult};
+use crate::notify::{self, class};
 use crate::registry::{flags::*, CommandSpec};
 use crate::shard::key_hash;
 use crate::tx::locks::LockMode;
@@ -172,6 +173,7 @@ fn cmd_lset(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
             op_write_when(s, db, key, now, unchanged, |ql| {
                 let set = index.as_ref().is_ok_and(|&i| ql.set(i, value));
                 debug_assert!(set, "index checked in range");
+                notify::keyspace_event(class::LIST, "lset", key, db);
                 Ok(())
             })
         })?;
@@ -196,6 +198,7 @@ fn cmd_linsert(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
             let unchanged = |ql: &QuickList| (!ql.contains(pivot)).then_some(-1);
             op_write_when(s, db, key, now, unchanged, |ql| {
                 ql.insert(pivot, value, after);
+                notify::keyspace_event(class::LIST, "linsert", key, db);
                 ql.len() as i64
             })
         })?;
@@ -210,7 +213,11 @@ fn cmd_lrem(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
         .exec
         .single_key(key_hash(key), LockMode::Exclusive, &|s| {
             let unchanged = |ql: &QuickList| (!ql.contains(value)).then_some(0);
-            op_write_when(s, db, key, now, unchanged, |ql| ql.remove(value, count))
+            op_write_when(s, db, key, now, unchanged, |ql| {
+                let removed = ql.remove(value, count);
+                notify::keyspace_event(class::LIST, "lrem", key, db);
+                removed
+            })
         })?;
     ctx.reply().integer(out.unwrap_or(0) as i64);
     Ok(())
@@ -226,6 +233,7 @@ fn cmd_ltrim(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
                     Some((first, last)) => ql.trim(first, last),
                     None => ql.clear(),
                 }
+                notify::keyspace_event(class::LIST, "ltrim", key, db);
             })
         })?;
     ctx.reply().ok();

@@ -12,6 +12,7 @@ use crate::error::{CmdError, OpResult};
 use crate::exec::Exec;
 use crate::families::typed;
 use crate::keys::KeyPlan;
+use crate::notify::{self, class};
 use crate::shard::{key_hash, shard_of, Shard};
 use crate::tx::locks::LockMode;
 use damselfly_protocol::{ReplyWriter, RespVersion};
@@ -49,9 +50,45 @@ pub fn op_probe(shard: &Shard, db: usize, key: &[u8], now: u64) -> Probe {
 }
 
 /// LPUSH/RPUSH (`only_if_exists`: LPUSHX/RPUSHX): pushes `values` in order at the head
-/// (`left`) or the tail; the list's new length (0 when `only_if_exists` and missing).
+/// (`left`) or the tail, raising `lpush`/`rpush`; the list's new length (0 when
+/// `only_if_exists` and missing).
 #[allow(clippy::too_many_arguments)]
 pub fn op_push(
+    shard: &Shard,
+    db: usize,
+    key: &[u8],
+    left: bool,
+    values: &[&[u8]],
+    only_if_exists: bool,
+    limits: CollectionLimits,
+    now: u64,
+) -> OpResult<i64> {
+    let len = op_push_quiet(shard, db, key, left, values, only_if_exists, limits, now)?;
+    if len > 0 {
+        push_event(db, key, left);
+    }
+    Ok(len)
+}
+
+/// The `lpush`/`rpush` event of a push onto `key`.
+pub fn push_event(db: usize, key: &[u8], left: bool) {
+    let event = if left { "lpush" } else { "rpush" };
+    notify::keyspace_event(class::LIST, event, key, db);
+}
+
+/// The events of a pop from `key`: `lpop`/`rpop`, then `del` when it emptied the list.
+pub fn pop_events(db: usize, key: &[u8], left: bool, emptied: bool) {
+    let event = if left { "lpop" } else { "rpop" };
+    notify::keyspace_event(class::LIST, event, key, db);
+    if emptied {
+        notify::keyspace_event(class::GENERIC, "del", key, db);
+    }
+}
+
+/// [`op_push`] raising no event: for pushes that are part of a move (whose events come in
+/// Redis's order from the caller), a SORT STORE, or an undo that Redis would never do.
+#[allow(clippy::too_many_arguments)]
+pub fn op_push_quiet(
     shard: &Shard,
     db: usize,
     key: &[u8],
@@ -94,8 +131,8 @@ fn op_probe_in(dbs: &mut DbSlice, db: usize, key: &[u8], now: u64) -> Probe {
     }
 }
 
-/// Pops up to `count` elements, passing each to `f`; None when the key is missing. Deletes
-/// the key when emptied.
+/// Pops up to `count` elements, passing each to `f`, and raises the pop's events; None when
+/// the key is missing. Deletes the key when emptied.
 pub fn op_pop_with(
     shard: &Shard,
     db: usize,
@@ -103,8 +140,41 @@ pub fn op_pop_with(
     left: bool,
     count: usize,
     now: u64,
-    mut f: impl FnMut(LpValue<'_>),
+    f: impl FnMut(LpValue<'_>),
 ) -> OpResult<Option<usize>> {
+    let popped = pop_raw(shard, db, key, left, count, now, f)?;
+    if let Some((n, emptied)) = popped {
+        if n > 0 {
+            pop_events(db, key, left, emptied);
+        }
+    }
+    Ok(popped.map(|(n, _)| n))
+}
+
+/// [`op_pop`] raising no event: the elements and whether the key was emptied (and deleted).
+pub fn op_pop_quiet(
+    shard: &Shard,
+    db: usize,
+    key: &[u8],
+    left: bool,
+    count: usize,
+    now: u64,
+) -> OpResult<(Vec<Vec<u8>>, bool)> {
+    let mut out = Vec::new();
+    let popped = pop_raw(shard, db, key, left, count, now, |v| out.push(v.to_vec()))?;
+    Ok((out, popped.is_some_and(|(_, emptied)| emptied)))
+}
+
+/// The pop itself: (elements popped, whether the key was emptied and deleted).
+fn pop_raw(
+    shard: &Shard,
+    db: usize,
+    key: &[u8],
+    left: bool,
+    count: usize,
+    now: u64,
+    mut f: impl FnMut(LpValue<'_>),
+) -> OpResult<Option<(usize, bool)>> {
     let mut dbs = shard.db.borrow_mut();
     let emptied = {
         let Some(mut slot) = dbs.find_mut(db, key, now) else {
@@ -114,7 +184,7 @@ pub fn op_pop_with(
             return Err(CmdError::WrongType);
         }
         if count == 0 {
-            return Ok(Some(0));
+            return Ok(Some((0, false)));
         }
         let ql = slot.downcast_mut::<QuickList>().expect("checked list");
         let n = count.min(ql.len());
@@ -136,12 +206,12 @@ pub fn op_pop_with(
             ql.delete_range(len - n, n);
         }
         if !ql.is_empty() {
-            return Ok(Some(n));
+            return Ok(Some((n, false)));
         }
         n
     };
     dbs.delete(db, key, now);
-    Ok(Some(emptied))
+    Ok(Some((emptied, true)))
 }
 
 /// LPOP/RPOP of up to `count` elements (for the blocking pops too): an empty Vec when the key
@@ -159,20 +229,54 @@ pub fn op_pop(
     Ok(out)
 }
 
-/// The element LMOVE would pop from `src` (without popping it): None when `src` is missing.
+/// The element LMOVE would pop from `src` (without popping it) and whether it is the last
+/// one: None when `src` is missing.
 pub fn op_peek(
     shard: &Shard,
     db: usize,
     key: &[u8],
     left: bool,
     now: u64,
-) -> OpResult<Option<Vec<u8>>> {
+) -> OpResult<Option<(Vec<u8>, bool)>> {
     let mut dbs = shard.db.borrow_mut();
     let Some(v) = dbs.find(db, key, now) else {
         return Ok(None);
     };
     let ql = list_of(v)?;
-    Ok(ql.get(if left { 0 } else { -1 }))
+    Ok(ql
+        .get(if left { 0 } else { -1 })
+        .map(|e| (e, ql.len() == 1)))
+}
+
+/// One move's writes with both keys on this shard, in Redis's event order: the push onto
+/// `dst` (`lpush`/`rpush`), then the pop from `src` (`lpop`/`rpop`, `del` if emptied).
+/// None when `src` is missing or empty.
+pub fn move_element(
+    shard: &Shard,
+    db: usize,
+    (src, dst): (&[u8], &[u8]),
+    from_left: bool,
+    to_left: bool,
+    limits: CollectionLimits,
+    now: u64,
+) -> OpResult<Option<Vec<u8>>> {
+    if src == dst {
+        // A rotation: the list never empties, so the key (and its deadline) stays.
+        return op_write(shard, db, src, now, |ql| {
+            let v = ql.pop(from_left).expect("lists are never empty");
+            ql.push(&v, to_left);
+            push_event(db, dst, to_left);
+            pop_events(db, src, from_left, false);
+            v
+        });
+    }
+    let (mut v, emptied) = op_pop_quiet(shard, db, src, from_left, 1, now)?;
+    let Some(e) = v.pop() else {
+        return Ok(None);
+    };
+    op_push(shard, db, dst, to_left, &[&e], false, limits, now)?;
+    pop_events(db, src, from_left, emptied);
+    Ok(Some(e))
 }
 
 /// LMOVE with both keys on this shard: the moved element, None when `src` is missing.
@@ -197,19 +301,7 @@ pub fn op_lmove_local(
             return Err(CmdError::WrongType);
         }
     }
-    if src == dst {
-        // A rotation: the list never empties, so the key (and its deadline) stays.
-        return op_write(shard, db, src, now, |ql| {
-            let v = ql.pop(from_left).expect("lists are never empty");
-            ql.push(&v, to_left);
-            v
-        });
-    }
-    let v = op_pop(shard, db, src, from_left, 1, now)?
-        .pop()
-        .expect("source list is not empty");
-    op_push(shard, db, dst, to_left, &[&v], false, limits, now)?;
-    Ok(Some(v))
+    move_element(shard, db, (src, dst), from_left, to_left, limits, now)
 }
 
 /// LMOVE / RPOPLPUSH (and BLMOVE once woken): moves one element from `src` to `dst` as one
@@ -251,18 +343,26 @@ pub fn lmove(
         (_, Ok((_, Probe::WrongType))) => Err(CmdError::WrongType),
         (Ok((Some(v), _)), _) => Ok(Some(v.clone())),
     };
-    let v = match value {
+    let (v, last) = match value {
         Ok(Some(v)) => v,
-        other => {
+        Ok(None) => {
             tx.conclude();
-            return other;
+            return Ok(None);
+        }
+        Err(e) => {
+            tx.conclude();
+            return Err(e);
         }
     };
+    // The source's pop events are raised from the destination's shard, after the push's,
+    // so subscribers see Redis's order (push, pop, del) although the two run in parallel.
     let out = tx.execute_all(&|s| {
         if s.index == src_shard {
-            op_pop(s, db, src, from_left, 1, now).map(|_| ())
+            op_pop_quiet(s, db, src, from_left, 1, now).map(|_| ())
         } else {
-            op_push(s, db, dst, to_left, &[&v], false, limits, now).map(|_| ())
+            op_push(s, db, dst, to_left, &[&v], false, limits, now)?;
+            pop_events(db, src, from_left, last);
+            Ok(())
         }
     });
     for r in out {

@@ -794,7 +794,7 @@ fn config_get(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
         if !has_glob(pat) {
             let name = String::from_utf8_lossy(pat).into_owned();
             if let Some(p) = config::find(&name) {
-                let v = cfg.get(p.name).unwrap_or_default();
+                let v = cfg.get_shown(p.name).unwrap_or_default();
                 add(name, v);
             }
             continue;

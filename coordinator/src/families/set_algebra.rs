@@ -14,6 +14,7 @@ use crate::ctx::CmdCtx;
 use crate::error::{CmdError, CmdResult, OpResult};
 use crate::families::string_family::count_lookup;
 use crate::keys::KeyPlan;
+use crate::notify::{self, class};
 use crate::shard::{key_hash, shard_of, Shard};
 use crate::tx::locks::LockMode;
 use damselfly_shards::{CollectionLimits, CompactValue, DbSlice, SetValue};
@@ -160,13 +161,23 @@ fn sets_of<'a>(dbs: &'a DbSlice, db: usize, keys: &[&[u8]]) -> Vec<Option<&'a Se
 
 /// Writes `set` at `dst`, replacing whatever was there (deadline dropped), or deletes `dst`
 /// when the set is empty. Returns the set's size.
-fn store(dbs: &mut DbSlice, db: usize, dst: &[u8], mut set: SetValue, now: u64) -> usize {
+/// Raises the command's event (`sinterstore`...), or `del` when an existing `dst` was
+/// deleted.
+fn store(dbs: &mut DbSlice, op: Op, db: usize, dst: &[u8], mut set: SetValue, now: u64) -> usize {
     let n = set.len();
     if n == 0 {
-        dbs.delete(db, dst, now);
+        if dbs.delete(db, dst, now).is_some() {
+            notify::keyspace_event(class::GENERIC, "del", dst, db);
+        }
     } else {
         set.shrink();
-        dbs.insert_entry(db, dst, CompactValue::from_object(Box::new(set)), None, now);
+        dbs.store(db, dst, CompactValue::from_object(Box::new(set)), now);
+        let event = match op {
+            Op::Inter => "sinterstore",
+            Op::Union => "sunionstore",
+            Op::Diff => "sdiffstore",
+        };
+        notify::keyspace_event(class::SET, event, dst, db);
     }
     n
 }
@@ -210,7 +221,7 @@ fn op_local(
             });
             drop(sources);
             drop(sets);
-            Ok(Answer::Stored(store(&mut dbs, db, dst, result, now)))
+            Ok(Answer::Stored(store(&mut dbs, op, db, dst, result, now)))
         }
     }
 }
@@ -329,7 +340,7 @@ fn run(ctx: &mut CmdCtx<'_>, op: Op, sink: Sink, dst: &[u8], srcs: &[&[u8]]) -> 
                     return 0;
                 }
                 let set = SetValue::from_members(result.iter().copied(), &limits);
-                store(&mut s.db.borrow_mut(), db, dst, set, now)
+                store(&mut s.db.borrow_mut(), op, db, dst, set, now)
             });
             return Ok(Answer::Stored(stored.into_iter().max().unwrap_or(0)));
         }

@@ -14,6 +14,7 @@ use crate::error::{CmdError, CmdResult, OpResult};
 use crate::families::keyspace_family::{self, parse_scan_cursor};
 use crate::families::typed;
 use crate::keys::KeyPlan;
+use crate::notify::{self, class};
 use crate::random::random_seed;
 use crate::registry::{flags::*, CommandSpec, Handler};
 use crate::shard::{key_hash, shard_of, Shard};
@@ -123,7 +124,11 @@ fn op_sadd(
         }
     }
     let set = slot.downcast_mut::<SetValue>().expect("a set");
-    Ok(members.iter().filter(|m| set.add(m, limits)).count() as i64)
+    let added = members.iter().filter(|m| set.add(m, limits)).count() as i64;
+    if added > 0 {
+        notify::keyspace_event(class::SET, "sadd", key, db);
+    }
+    Ok(added)
 }
 
 /// Removes `members`; deletes the key when the set empties. Returns how many were removed.
@@ -141,8 +146,10 @@ fn op_srem(shard: &Shard, db: usize, key: &[u8], members: Members<'_>, now: u64)
     let removed = members.iter().filter(|m| set.remove(m)).count() as i64;
     let empty = set.is_empty();
     drop(slot);
+    notify::keyspace_event(class::SET, "srem", key, db);
     if empty {
         dbs.delete(db, key, now);
+        notify::keyspace_event(class::GENERIC, "del", key, db);
     }
     Ok(removed)
 }
@@ -201,8 +208,10 @@ fn op_spop(
         let m = set.pop_random(rng.next());
         let empty = set.is_empty();
         drop(slot);
+        notify::keyspace_event(class::SET, "spop", key, db);
         if empty {
             dbs.delete(db, key, now);
+            notify::keyspace_event(class::GENERIC, "del", key, db);
         }
         return Ok(Popped::One(m));
     };
@@ -215,6 +224,8 @@ fn op_spop(
         drop(slot);
         let removed = dbs.delete(db, key, now).expect("found above");
         set_ref(&removed.value)?.for_each(|m| out.push_member(m));
+        notify::keyspace_event(class::SET, "spop", key, db);
+        notify::keyspace_event(class::GENERIC, "del", key, db);
         return Ok(Popped::Many(out));
     }
     let set = slot.downcast_mut::<SetValue>().expect("a set");
@@ -223,6 +234,7 @@ fn op_spop(
             out.push(&m);
         }
     }
+    notify::keyspace_event(class::SET, "spop", key, db);
     Ok(Popped::Many(out))
 }
 
@@ -317,19 +329,21 @@ fn op_smove_local(
     if src == dst || !has {
         return Ok(has);
     }
-    remove_member(&mut dbs, db, src, member, now);
+    let emptied = remove_member(&mut dbs, db, src, member, now);
+    srem_events(db, src, emptied);
     add_member(&mut dbs, db, dst, member, limits, now);
     Ok(true)
 }
 
-/// Removes a member known to be in the set at `key`, deleting the key when it empties.
+/// Removes a member known to be in the set at `key`, deleting the key when it empties
+/// (returns whether it did). Raises no event: see [`srem_events`].
 fn remove_member(
     dbs: &mut damselfly_shards::DbSlice,
     db: usize,
     key: &[u8],
     member: &[u8],
     now: u64,
-) {
+) -> bool {
     let mut slot = dbs.find_mut(db, key, now).expect("checked");
     let set = slot.downcast_mut::<SetValue>().expect("a set");
     set.remove(member);
@@ -337,6 +351,15 @@ fn remove_member(
     drop(slot);
     if empty {
         dbs.delete(db, key, now);
+    }
+    empty
+}
+
+/// SMOVE's events for its source: `srem`, then `del` when the set emptied.
+fn srem_events(db: usize, key: &[u8], emptied: bool) {
+    notify::keyspace_event(class::SET, "srem", key, db);
+    if emptied {
+        notify::keyspace_event(class::GENERIC, "del", key, db);
     }
 }
 
@@ -358,13 +381,18 @@ fn add_member(
     slot.downcast_mut::<SetValue>()
         .expect("a set")
         .add(member, limits);
+    drop(slot);
+    notify::keyspace_event(class::SET, "sadd", key, db);
 }
 
 /// What SMOVE's first hop learns about its key on one shard.
 enum Probe {
     Missing,
     /// Source: whether it holds the member; destination: exists and is a set.
-    Set(bool),
+    Set {
+        has: bool,
+        last: bool,
+    },
     WrongType,
 }
 
@@ -373,7 +401,10 @@ fn probe(shard: &Shard, db: usize, key: &[u8], member: &[u8], now: u64) -> Probe
     match dbs.find(db, key, now) {
         None => Probe::Missing,
         Some(v) => match set_ref(v) {
-            Ok(s) => Probe::Set(s.contains(member)),
+            Ok(s) => Probe::Set {
+                has: s.contains(member),
+                last: s.len() == 1,
+            },
             Err(_) => Probe::WrongType,
         },
     }
@@ -548,10 +579,11 @@ fn cmd_smove(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
             let key = if s.index == src_shard { src } else { dst };
             probe(s, db, key, member, now)
         });
+        let last = matches!(probes[0], Probe::Set { last: true, .. });
         let verdict = match (&probes[0], &probes[1]) {
             (Probe::Missing, _) => Ok(false),
             (Probe::WrongType, _) | (_, Probe::WrongType) => Err(CmdError::WrongType),
-            (Probe::Set(has), _) => Ok(*has),
+            (Probe::Set { has, .. }, _) => Ok(*has),
             // The source slot answers for the source shard.
         };
         match verdict {
@@ -561,6 +593,9 @@ fn cmd_smove(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
                     if s.index == src_shard {
                         remove_member(&mut dbs, db, src, member, now);
                     } else if s.index == dst_shard {
+                        // The source's events from here, before the destination's, in
+                        // Redis's order although the two shards write in parallel.
+                        srem_events(db, src, last);
                         add_member(&mut dbs, db, dst, member, &limits, now);
                     }
                 });

@@ -13,10 +13,11 @@ use crate::error::{CmdError, CmdResult, OpResult};
 use crate::families::string_family::count_lookup;
 use crate::families::{hash_family, list_ops, set_family, zset_family};
 use crate::keys::KeyPlan;
+use crate::notify::{self, class};
 use crate::registry::{flags::*, CommandSpec};
 use crate::shard::{key_hash, shard_of, Shard};
 use crate::tx::locks::LockMode;
-use damselfly_shards::{CompactValue, ObjType};
+use damselfly_shards::{CompactValue, ObjType, QuickList};
 use std::cmp::Ordering;
 
 const NOT_DOUBLE: &str = "ERR One or more scores can't be converted into double";
@@ -270,14 +271,21 @@ fn sort(ctx: &mut CmdCtx<'_>, args: &Args<'_>, read_only: bool) -> CmdResult {
             let dst_shard = shard_of(key_hash(dst), n);
             let stored = rows.len();
             tx.execute(&[dst_shard], false, &|s| {
-                let mut dbs = s.db.borrow_mut();
-                dbs.delete(db, dst, now);
-                drop(dbs);
                 let values: Vec<&[u8]> = rows.iter().map(|r| r.as_deref().unwrap_or(b"")).collect();
-                if !values.is_empty() {
-                    // The destination was just deleted: the push creates a fresh list.
-                    let _ = list_ops::op_push(s, db, dst, false, &values, false, limits, now);
+                let mut dbs = s.db.borrow_mut();
+                if values.is_empty() {
+                    if dbs.delete(db, dst, now).is_some() {
+                        notify::keyspace_event(class::GENERIC, "del", dst, db);
+                    }
+                    return;
                 }
+                let mut list = QuickList::new(&limits);
+                for v in &values {
+                    list.push(v, false);
+                }
+                // Overwritten in place: an existing destination raises no `new`, as in Redis.
+                dbs.store(db, dst, CompactValue::from_object(Box::new(list)), now);
+                notify::keyspace_event(class::LIST, "sortstore", dst, db);
             });
             tx.conclude();
             ctx.reply().integer(stored as i64);

@@ -2,7 +2,9 @@
 //! STRLEN INCR DECR INCRBY DECRBY INCRBYFLOAT GETRANGE SUBSTR SETRANGE LCS.
 //!
 //! After a write changes a key: the table bumps the key's watch version (WATCH), the shard's
-//! counters move with the table; keyspace events and the journal hook in here once they exist.
+//! counters move with the table, and the op raises the keyspace events Redis raises for it
+//! (`notify::keyspace_event`, on the key's shard, after the write); the journal will hook in
+//! here too.
 //!
 //! Reads count INFO's keyspace_hits/keyspace_misses on the shard that looked the key up
 //! ([`count_lookup`]), exactly where Redis's `lookupKeyRead` counts: GET MGET GETEX GETDEL
@@ -13,6 +15,7 @@ use crate::ctx::CmdCtx;
 use crate::error::{CmdError, CmdResult, OpResult};
 use crate::keys::KeyPlan;
 use crate::long_double::LongDouble;
+use crate::notify::{self, class};
 use crate::registry::{flags::*, CommandSpec};
 use crate::server::{ProactorState, ProactorStats};
 use crate::shard::{key_hash, Shard};
@@ -177,6 +180,11 @@ fn op_set(
         }
         _ => {}
     }
+    drop(dbs);
+    notify::keyspace_event(class::STRING, "set", key, db);
+    if matches!(ttl, Ttl::At(_)) {
+        notify::keyspace_event(class::GENERIC, "expire", key, db);
+    }
     Ok(SetOutcome { done: true, old })
 }
 
@@ -199,6 +207,8 @@ fn op_incr(shard: &Shard, db: usize, key: &[u8], delta: i64, now: u64) -> OpResu
     match next {
         Ok(n) => {
             *slot = CompactValue::from_int(n);
+            drop(slot);
+            notify::keyspace_event(class::STRING, "incrby", key, db);
             Ok(n)
         }
         Err(e) => {
@@ -230,6 +240,8 @@ fn op_incr_float(
     let text = next.to_human();
     let (mut slot, _) = dbs.add_or_find(db, key, now);
     *slot = CompactValue::from_bytes(text.as_bytes());
+    drop(slot);
+    notify::keyspace_event(class::STRING, "incrbyfloat", key, db);
     Ok(text.into_bytes())
 }
 
@@ -249,12 +261,15 @@ fn op_append(
         check_string_length(v.str_len() as u64, tail.len() as u64, limit)?;
     }
     let (mut slot, is_new) = dbs.add_or_find(db, key, now);
-    if is_new {
+    let len = if is_new {
         *slot = CompactValue::from_bytes(tail);
-        return Ok(tail.len() as i64);
-    }
-    // In place: a run of appends to one key costs O(total appended), not O(n^2).
-    let len = slot.append(tail).expect("checked to be a string");
+        tail.len()
+    } else {
+        // In place: a run of appends to one key costs O(total appended), not O(n^2).
+        slot.append(tail).expect("checked to be a string")
+    };
+    drop(slot);
+    notify::keyspace_event(class::STRING, "append", key, db);
     Ok(len as i64)
 }
 
@@ -290,7 +305,9 @@ fn op_getex(
     match ttl {
         GetexTtl::Keep => {}
         GetexTtl::Persist => {
-            dbs.clear_expiry(db, key, now);
+            if dbs.clear_expiry(db, key, now) {
+                notify::keyspace_event(class::GENERIC, "persist", key, db);
+            }
         }
         GetexTtl::Expire {
             unit_ms,
@@ -301,8 +318,10 @@ fn op_getex(
             // An absolute deadline already passed deletes the key (Redis's checkAlreadyExpired).
             if absolute && at <= now {
                 dbs.delete(db, key, now);
+                notify::keyspace_event(class::GENERIC, "del", key, db);
             } else {
                 dbs.set_expiry(db, key, at, now);
+                notify::keyspace_event(class::GENERIC, "expire", key, db);
             }
         }
     }
@@ -355,15 +374,19 @@ fn op_setrange(
     }
     let end = offset + value.len();
     let (mut slot, is_new) = dbs.add_or_find(db, key, now);
-    if is_new {
+    let len = if is_new {
         let mut bytes = vec![0; end];
         bytes[offset..].copy_from_slice(value);
         *slot = CompactValue::from_bytes(&bytes);
-        return Ok(end as i64);
-    }
-    let bytes = slot.string_mut(end).expect("checked to be a string");
-    bytes[offset..end].copy_from_slice(value);
-    Ok(bytes.len() as i64)
+        end
+    } else {
+        let bytes = slot.string_mut(end).expect("checked to be a string");
+        bytes[offset..end].copy_from_slice(value);
+        bytes.len()
+    };
+    drop(slot);
+    notify::keyspace_event(class::STRING, "setrange", key, db);
+    Ok(len as i64)
 }
 
 // ---- coordinator side ------------------------------------------------------------------
@@ -599,6 +622,7 @@ fn cmd_getdel(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
             let old = op_get(s, db, key, now)?;
             if old.is_some() {
                 s.db.borrow_mut().delete(db, key, now);
+                notify::keyspace_event(class::GENERIC, "del", key, db);
             }
             Ok(old)
         })?;

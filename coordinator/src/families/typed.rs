@@ -4,6 +4,7 @@
 
 use crate::error::{CmdError, OpResult};
 use crate::families::string_family::count_lookup;
+use crate::notify::{self, class};
 use crate::shard::Shard;
 use damselfly_shards::{CompactValue, TypedObject};
 
@@ -41,7 +42,8 @@ pub fn read_typed_or_missing<T: TypedObject, R>(
 }
 
 /// Runs `f` on the existing `T` at `key` for a write (no lookup counted) and deletes the key
-/// if `f` emptied it. None when missing.
+/// if `f` emptied it, raising `del` then. `f` raises the command's own event (it runs on the
+/// key's shard, so Redis's order holds: the command's event, then `del`). None when missing.
 pub fn write_typed<T: TypedObject, R>(
     shard: &Shard,
     db: usize,
@@ -61,6 +63,7 @@ pub fn write_typed<T: TypedObject, R>(
     };
     if emptied {
         dbs.delete(db, key, now);
+        notify::keyspace_event(class::GENERIC, "del", key, db);
     }
     Ok(Some(r))
 }

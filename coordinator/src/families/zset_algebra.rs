@@ -291,7 +291,7 @@ fn algebra(ctx: &mut CmdCtx<'_>, args: &Args<'_>, op: Op, store: bool, card: boo
         let shard = shard_of(key_hash(dst), damselfly_runtime::proactor_count());
         let stored = tx
             .execute(&[shard], false, &|s| {
-                store_pairs(s, db, dst, &result, &limits, now)
+                store_pairs(s, db, dst, &result, &limits, now, Some(name))
             })
             .pop()
             .expect("one shard");

@@ -12,6 +12,7 @@ use crate::ctx::CmdCtx;
 use crate::error::{CmdError, CmdResult, OpResult};
 use crate::families::string_family::count_lookup;
 use crate::families::typed;
+use crate::notify::{self, class};
 use crate::registry::{flags::*, CommandSpec};
 use crate::shard::{key_hash, Shard};
 use crate::tx::locks::LockMode;
@@ -304,7 +305,8 @@ pub fn write_zset_when<R>(
 }
 
 /// Replaces whatever `key` holds with a zset of `pairs` (deleting the key when empty), in
-/// the encoding Redis would pick for that content. Returns the member count.
+/// the encoding Redis would pick for that content. Returns the member count. With `event`
+/// (a STORE command's), raises it, or `del` when an existing key was deleted.
 pub fn store_pairs(
     shard: &Shard,
     db: usize,
@@ -312,10 +314,13 @@ pub fn store_pairs(
     pairs: &[(Vec<u8>, f64)],
     limits: &CollectionLimits,
     now: u64,
+    event: Option<&str>,
 ) -> usize {
     let mut dbs = shard.db.borrow_mut();
-    dbs.delete(db, key, now);
     if pairs.is_empty() {
+        if dbs.delete(db, key, now).is_some() && event.is_some() {
+            notify::keyspace_event(class::GENERIC, "del", key, db);
+        }
         return 0;
     }
     let max_len = pairs.iter().map(|p| p.0.len()).max().unwrap_or(0);
@@ -324,8 +329,11 @@ pub fn store_pairs(
         z.insert(m, *s, limits);
     }
     let n = z.len();
-    let (mut slot, _) = dbs.add_or_find(db, key, now);
-    *slot = CompactValue::from_object(Box::new(z));
+    // Overwritten in place: an existing key raises no `new`, as in Redis's setKey.
+    dbs.store(db, key, CompactValue::from_object(Box::new(z)), now);
+    if let Some(event) = event {
+        notify::keyspace_event(class::ZSET, event, key, db);
+    }
     n
 }
 
@@ -505,6 +513,11 @@ fn op_zadd(
             }
         }
     }
+    drop(slot);
+    if added + updated > 0 {
+        let event = if f.incr { "zincr" } else { "zadd" };
+        notify::keyspace_event(class::ZSET, event, key, db);
+    }
     Ok(if f.incr {
         ZaddOut::Score((processed > 0).then_some(last))
     } else {
@@ -590,7 +603,11 @@ fn cmd_zrem(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
                 key,
                 now,
                 |z| args.rest(2).all(|m| z.score(m).is_none()).then_some(0),
-                |z| args.rest(2).filter(|m| z.remove(m)).count() as i64,
+                |z| {
+                    let removed = args.rest(2).filter(|m| z.remove(m)).count() as i64;
+                    notify::keyspace_event(class::ZSET, "zrem", key, db);
+                    removed
+                },
             )
         })?;
     ctx.reply().integer(n.unwrap_or(0));

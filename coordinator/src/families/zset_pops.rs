@@ -6,6 +6,7 @@ use crate::args::{eq_ignore_case, parse_i64, Args};
 use crate::ctx::CmdCtx;
 use crate::error::{CmdError, CmdResult, OpResult};
 use crate::keys::KeyPlan;
+use crate::notify::{self, class};
 use crate::random::random_seed;
 use crate::shard::{key_hash, Shard};
 use crate::tx::locks::LockMode;
@@ -36,6 +37,8 @@ pub fn op_zpop(
             true
         });
         z.remove_ranks(from, to);
+        let event = if max { "zpopmax" } else { "zpopmin" };
+        notify::keyspace_event(class::ZSET, event, key, db);
         items
     })?;
     Ok(out.unwrap_or_default())

@@ -13,6 +13,7 @@ use crate::args::{eq_ignore_case, parse_i64, Args};
 use crate::ctx::CmdCtx;
 use crate::error::{CmdError, CmdResult, OpResult};
 use crate::keys::KeyPlan;
+use crate::notify::{self, class};
 use crate::registry::{flags::*, CommandSpec};
 use crate::shard::{key_hash, shard_of};
 use crate::tx::locks::LockMode;
@@ -317,7 +318,7 @@ fn cmd_zrangestore(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     let dst_shard = shard_of(key_hash(dst), n);
     let stored = tx
         .execute(&[dst_shard], false, &|s| {
-            store_pairs(s, db, dst, &items, &limits, now)
+            store_pairs(s, db, dst, &items, &limits, now, Some("zrangestore"))
         })
         .pop()
         .expect("one shard");
@@ -361,7 +362,14 @@ fn remrange_generic(ctx: &mut CmdCtx<'_>, args: &Args<'_>, range: Range<'_>) -> 
             };
             write_zset_when(s, db, key, now, nothing, |z| {
                 let (lo, hi) = range.ranks(z);
-                z.remove_ranks(lo, hi)
+                let removed = z.remove_ranks(lo, hi);
+                let event = match range {
+                    Range::Rank(..) => "zremrangebyrank",
+                    Range::Score(..) => "zremrangebyscore",
+                    Range::Lex(..) => "zremrangebylex",
+                };
+                notify::keyspace_event(class::ZSET, event, key, db);
+                removed
             })
         })?;
     ctx.reply().integer(n.unwrap_or(0) as i64);
