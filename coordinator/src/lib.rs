@@ -23,6 +23,8 @@ pub mod exec;
 pub mod families;
 pub mod keys;
 pub mod long_double;
+pub mod memcache_conn;
+pub mod memcache_reply;
 pub mod prefetch;
 pub mod random;
 pub mod registry;

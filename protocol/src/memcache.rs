@@ -849,7 +849,7 @@ fn c_strtou64(text: &[u8]) -> Option<(u64, bool)> {
 
 /// `safe_strtoull`: a value that looks negative as a signed number is refused when a `-`
 /// was written.
-fn c_strtoull(text: &[u8]) -> Option<u64> {
+pub fn c_strtoull(text: &[u8]) -> Option<u64> {
     let (value, negative) = c_strtou64(text)?;
     if (value as i64) < 0 && negative {
         return None;
@@ -858,13 +858,13 @@ fn c_strtoull(text: &[u8]) -> Option<u64> {
 }
 
 /// `safe_strtoul` into memcached's 32-bit flags: same checks, then truncated to 32 bits.
-fn c_strtoul_u32(text: &[u8]) -> Option<u32> {
+pub fn c_strtoul_u32(text: &[u8]) -> Option<u32> {
     c_strtoull(text).map(|value| value as u32)
 }
 
 /// `safe_strtol` into an `int32_t`: `strtol` (overflow of a 64-bit long refused), then
 /// truncated to 32 bits as memcached does.
-fn c_strtol_i32(text: &[u8]) -> Option<i32> {
+pub fn c_strtol_i32(text: &[u8]) -> Option<i32> {
     let (magnitude, negative) = c_strtou64(text)?;
     let value = if negative {
         // wrapping_neg undid the sign: magnitude is -value mod 2^64.

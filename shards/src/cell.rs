@@ -75,7 +75,7 @@ const INLINE_TAGS: [Tag; INLINE_LEN_MAX + 1] = [
 /// Bytes of memcached metadata (flags u32, cas u64) after a [`CellFlags::MC_META`] string.
 pub const MC_META_LEN: usize = 12;
 
-/// Flag bits carried by every cell (byte 15). Four bits are still free.
+/// Flag bits carried by every cell (byte 15). One bit is still free.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct CellFlags;
 
@@ -89,6 +89,14 @@ impl CellFlags {
     /// On a value: a heap string followed by memcached flags and CAS in its allocation. Set
     /// only by [`CompactValue::memcache_item`]; `set_flag` cannot change it.
     pub const MC_META: u8 = 1 << 3;
+    /// On a value: memcached's "fetched since stored" bit (meta flag `h`).
+    pub const MC_FETCHED: u8 = 1 << 4;
+    /// On a value: a recache/vivify token was handed out for this item (meta `W`/`Z`).
+    pub const MC_WON: u8 = 1 << 5;
+    /// On a value: marked stale by an invalidating meta delete or set (meta `X`).
+    pub const MC_STALE: u8 = 1 << 6;
+    /// The bits that describe one memcached item; a write through Redis clears them.
+    pub const MC_ITEM_BITS: u8 = Self::MC_META | Self::MC_FETCHED | Self::MC_WON | Self::MC_STALE;
 }
 
 /// How a cell stores its content (OBJECT ENCODING and accounting).
@@ -340,6 +348,7 @@ impl Cell {
         }
         // In-place writes keep no memcached metadata: the item's CAS must change.
         self.drop_mc_meta();
+        self.flags &= !CellFlags::MC_ITEM_BITS;
         match self.tag {
             Tag::Object => return None,
             Tag::Int => {
@@ -1048,7 +1057,10 @@ mod tests {
         assert_eq!(plain.encoding(), Encoding::Inline);
         assert_eq!(plain.mc_meta(), (0, 0));
         let item = CompactValue::memcache_item(b"abc", 7, 0);
-        assert_eq!((item.mc_meta(), &*item.as_bytes().unwrap()), ((7, 0), &b"abc"[..]));
+        assert_eq!(
+            (item.mc_meta(), &*item.as_bytes().unwrap()),
+            ((7, 0), &b"abc"[..])
+        );
         assert_eq!(item.heap_bytes(), 3 + MC_META_LEN);
         let mut copy = item.clone();
         assert!(copy.set_mc_cas(99));
@@ -1056,10 +1068,16 @@ mod tests {
         assert_eq!(item.mc_meta(), (7, 0));
         // A Redis write in place drops the metadata.
         copy.append(b"de");
-        assert_eq!((copy.mc_meta(), &*copy.as_bytes().unwrap()), ((0, 0), &b"abcde"[..]));
+        assert_eq!(
+            (copy.mc_meta(), &*copy.as_bytes().unwrap()),
+            ((0, 0), &b"abcde"[..])
+        );
         let mut int = CompactValue::from_bytes(b"12");
         assert!(int.set_mc_cas(5));
-        assert_eq!((int.mc_meta(), &*int.as_bytes().unwrap()), ((0, 5), &b"12"[..]));
+        assert_eq!(
+            (int.mc_meta(), &*int.as_bytes().unwrap()),
+            ((0, 5), &b"12"[..])
+        );
         // set_flag cannot forge the metadata bit; other flags survive.
         let mut v = CompactValue::from_bytes(b"x");
         v.set_flag(CellFlags::MC_META | CellFlags::TOUCHED, true);

@@ -102,6 +102,12 @@ impl ValueMut<'_> {
     pub fn key(&self) -> &CompactKey {
         self.key
     }
+
+    /// Sets or clears a flag bit that is bookkeeping, not content (memcached's "fetched"
+    /// bit): the value does not count as written, so WATCH does not see a change.
+    pub fn set_flag_quiet(&mut self, flag: u8, on: bool) {
+        self.value.set_flag(flag, on);
+    }
 }
 
 impl Deref for ValueMut<'_> {
