@@ -67,7 +67,19 @@ pub fn start_memcached() -> Option<Memcached> {
     for _ in 0..5 {
         let port = free_port();
         let mut cmd = Command::new("memcached");
-        cmd.args(["-p", &port.to_string(), "-U", "0", "-l", "127.0.0.1", "-t", "1"]);
+        cmd.args([
+            "-p",
+            &port.to_string(),
+            "-U",
+            "0",
+            "-l",
+            "127.0.0.1",
+            "-t",
+            "1",
+        ]);
+        // Its background LRU threads take item references at random moments, which decides
+        // whether incr/decr rewrite in place (space-padded) or not: off, for repeatability.
+        cmd.args(["-o", "no_lru_crawler,no_lru_maintainer"]);
         if root {
             cmd.args(["-u", "root"]);
         }

@@ -284,6 +284,12 @@ pub fn op_store(
         (v.as_bytes().map(|b| b.to_vec()), flags, cas)
     });
     let mut stale = false;
+    // A CAS to compare with and no item: NOT_FOUND, except that add stores and append and
+    // prepend answer NOT_STORED (memcached's order of checks).
+    let compare_missing = req.compare.is_some() && !matches!(existing, Some((Some(_), _, _)));
+    if compare_missing && matches!(req.kind, StoreKind::Set | StoreKind::Replace | StoreKind::Cas) {
+        return Stored::NotFound;
+    }
     // The item's bytes, flags and whether its deadline is kept.
     let (bytes, flags, keep_ttl): (std::borrow::Cow<'_, [u8]>, u32, bool) = match req.kind {
         StoreKind::Set | StoreKind::Add | StoreKind::Replace | StoreKind::Cas => {
@@ -295,14 +301,17 @@ pub fn op_store(
             }
             if let (Some(want), Some((_, _, cas))) = (req.compare, &existing) {
                 if *cas == 0 || want != *cas {
-                    if req.invalidate && *cas != 0 && want < *cas {
+                    // CAS 0 means "changed since every CAS handed out so far".
+                    let current = match *cas {
+                        0 => cas_counter.load(Ordering::Relaxed) + 1,
+                        cas => cas,
+                    };
+                    if req.invalidate && want < current {
                         stale = true;
                     } else {
                         return Stored::Exists;
                     }
                 }
-            } else if req.compare.is_some() && existing.is_none() {
-                return Stored::NotFound;
             }
             (req.data.into(), req.flags, false)
         }
@@ -344,6 +353,8 @@ pub fn op_store(
         slot.key().has_flag(CellFlags::HAS_EXPIRY)
     };
     let expiry = match (keep_ttl, req.vivify, &existing) {
+        // memcached stores a stale (invalidated) item without its TTL.
+        _ if stale => Some(Expiry::Never),
         (true, _, _) => None,
         (false, Some(v), None) => Some(v),
         _ => Some(req.expiry),
@@ -405,12 +416,16 @@ pub fn op_delta(
         return Delta::NonNumeric;
     };
     let (flags, old_cas) = old.mc_meta();
+    // memcached's order: an empty value, then the CAS, then the number.
+    if bytes.is_empty() {
+        return Delta::NonNumeric;
+    }
     if let Some(want) = compare {
         if old_cas == 0 || want != old_cas {
             return Delta::Exists;
         }
     }
-    let Some(current) = (!bytes.is_empty()).then(|| c_strtoull(&bytes)).flatten() else {
+    let Some(current) = c_strtoull(&bytes) else {
         return Delta::NonNumeric;
     };
     let next = if incr {
@@ -419,12 +434,24 @@ pub fn op_delta(
         current.saturating_sub(delta)
     };
     let mut text = next.to_string().into_bytes();
-    if text.len() < bytes.len() {
-        text.resize(bytes.len(), b' ');
-    }
+    // A result that fits is written in place by memcached: padded, and the item keeps its
+    // fetched/stale/token bits; a longer one is a new item.
+    let in_place = text.len() <= bytes.len();
+    text.resize(text.len().max(bytes.len()), b' ');
+    let bits = [
+        CellFlags::MC_FETCHED,
+        CellFlags::MC_WON,
+        CellFlags::MC_STALE,
+    ]
+    .map(|bit| (bit, in_place && old.has_flag(bit)));
     let cas = cas_new();
-    *dbs.find_mut(0, key, now).expect("found above") =
-        CompactValue::memcache_item(&text, flags, cas);
+    let mut slot = dbs.find_mut(0, key, now).expect("found above");
+    *slot = CompactValue::memcache_item(&text, flags, cas);
+    for (bit, on) in bits {
+        if on {
+            slot.set_flag_quiet(bit, true);
+        }
+    }
     Delta::Value(next, cas)
 }
 
@@ -434,12 +461,17 @@ fn op_delete(shard: &Shard, key: &[u8], now: u64) -> bool {
 
 fn op_touch(shard: &Shard, key: &[u8], e: Expiry, now: u64) -> bool {
     let mut dbs = shard.db.borrow_mut();
-    if dbs
-        .find(0, key, now)
-        .and_then(|v| v.as_bytes().map(|_| ()))
-        .is_none()
     {
-        return false;
+        let Some(mut slot) = dbs.find_mut(0, key, now) else {
+            return false;
+        };
+        if slot.as_bytes().is_none() {
+            return false;
+        }
+        // memcached counts a touch as a fetch (meta flag `h`).
+        if !slot.has_flag(CellFlags::MC_FETCHED) {
+            slot.set_flag_quiet(CellFlags::MC_FETCHED, true);
+        }
     }
     apply_expiry(&mut dbs, key, e, now);
     true

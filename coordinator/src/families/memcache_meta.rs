@@ -9,8 +9,8 @@
 
 use crate::exec::Exec;
 use crate::families::memcache_family::{
-    apply_expiry, bump, expiry_of, now_ms, store, ttl_secs, Expiry, McState, StoreReq, Stored,
-    NON_NUMERIC,
+    apply_expiry, bump, expiry_of, now_ms, op_delta, store, ttl_secs, Delta, Expiry, McState,
+    StoreReq, Stored, NON_NUMERIC,
 };
 use crate::memcache_reply::McOut;
 use crate::shard::{key_hash, Shard};
@@ -241,13 +241,13 @@ fn op_mget(
         .and_then(|v| v.as_bytes().map(|_| ()))
         .is_none()
     {
-        let vivify = opts.vivify?;
-        *dbs.add_or_find(0, key, now).0 = CompactValue::default();
-        apply_expiry(&mut dbs, key, expiry_of(i64::from(vivify), now), now);
+        opts.vivify?;
+        // Created without a TTL: the `N` flag sets it where it stands among the flags.
+        let (mut slot, _) = dbs.add_or_find(0, key, now);
+        *slot = CompactValue::default();
+        drop(slot);
+        dbs.clear_expiry(0, key, now);
         created = true;
-        if dbs.find(0, key, now).is_none() {
-            return None;
-        }
     }
     let mut text = Vec::new();
     let mut won = created;
@@ -263,6 +263,14 @@ fn op_mget(
                 if e == Expiry::Gone {
                     gone = true;
                 } else {
+                    apply_expiry(&mut dbs, key, e, now);
+                }
+            }
+            b'N' if created => {
+                // memcached sets the vivified item's TTL again here, after any `T` before.
+                let e = expiry_of(i64::from(opts.vivify.unwrap_or(0)), now);
+                gone = e == Expiry::Gone;
+                if !gone {
                     apply_expiry(&mut dbs, key, e, now);
                 }
             }
@@ -338,7 +346,7 @@ fn op_mget(
         text.extend_from_slice(b" W");
         slot.set_flag_quiet(CellFlags::MC_WON, true);
     }
-    if !opts.no_update && !created && !slot.has_flag(CellFlags::MC_FETCHED) {
+    if !opts.no_update && !slot.has_flag(CellFlags::MC_FETCHED) {
         slot.set_flag_quiet(CellFlags::MC_FETCHED, true);
     }
     drop(slot);
@@ -414,10 +422,8 @@ fn meta_set(
         compare: opts.compare,
         want_cas: opts.want_cas,
         invalidate: opts.invalidate,
-        vivify: opts
-            .vivify
-            .filter(|_| matches!(kind, StoreKind::Append | StoreKind::Prepend))
-            .map(|v| expiry_of(i64::from(v), now)),
+        // memcached 1.6.18 accepts `N` on ms but never vivifies an append.
+        vivify: None,
     };
     let result = store(mc, key, &req, now);
     let code: &[u8] = match result {
@@ -436,10 +442,12 @@ fn meta_set(
             }
             b'k' => key_flag(out, key, opts.base64),
             b'c' => {
-                if let Stored::Stored(cas) = result {
-                    out.raw(b" c");
-                    out.u64(cas);
-                }
+                // An item that was not stored has no CAS: memcached shows 0.
+                out.raw(b" c");
+                out.u64(match result {
+                    Stored::Stored(cas) => cas,
+                    _ => 0,
+                });
             }
             _ => {}
         }
@@ -472,6 +480,10 @@ fn op_mdelete(shard: &Shard, key: &[u8], opts: &Opts, now: u64) -> Deleted {
             apply_expiry(&mut dbs, key, expiry_of(i64::from(ttl), now), now);
         }
         if let Some(mut slot) = dbs.find_mut(0, key, now) {
+            // Invalidating is a change: the CAS handed out before no longer matches.
+            if slot.mc_meta().1 != 0 {
+                slot.set_mc_cas(0);
+            }
             slot.set_flag_quiet(CellFlags::MC_STALE, true);
             slot.set_flag_quiet(CellFlags::MC_WON, false);
         }
@@ -516,96 +528,107 @@ fn meta_arith(mc: &McState, key: &[u8], flags: MetaFlags<'_>, opts: &Opts, out: 
     };
     let now = now_ms();
     let delta = opts.delta.unwrap_or(1);
+    // A vivified item starts without a TTL; `N` and `T` set it where they stand.
     let vivify = opts
         .vivify
-        .map(|v| (expiry_of(i64::from(v), now), opts.initial.unwrap_or(0)));
-    let ttl = opts.ttl.map(|t| expiry_of(i64::from(t), now));
+        .map(|_| (Expiry::Never, opts.initial.unwrap_or(0)));
     let counter = mc.cas_counter();
-    let want_cas = opts.want_cas;
-    let (result, ttl_left) = Exec::now().single_key(key_hash(key), LockMode::Exclusive, &|s| {
-        let r = crate::families::memcache_family::op_delta(
+    let (result, text) = Exec::now().single_key(key_hash(key), LockMode::Exclusive, &|s| {
+        let r = op_delta(
             s,
             key,
             incr,
             delta,
             opts.compare,
             vivify,
-            want_cas,
+            opts.want_cas,
             counter,
             now,
         );
+        let mut text = Vec::new();
+        let (Delta::Value(_, cas) | Delta::Created(_, cas)) = r else {
+            return (r, text);
+        };
         let mut dbs = s.db.borrow_mut();
-        if let (Some(e), Delta::Value(..)) = (ttl, r) {
-            apply_expiry(&mut dbs, key, e, now);
+        for token in flags.iter() {
+            match token[0] {
+                b'T' => {
+                    let e = expiry_of(i64::from(opts.ttl.unwrap_or(0)), now);
+                    apply_expiry(&mut dbs, key, e, now);
+                }
+                b'N' if matches!(r, Delta::Created(..)) => {
+                    let e = expiry_of(i64::from(opts.vivify.unwrap_or(0)), now);
+                    apply_expiry(&mut dbs, key, e, now);
+                }
+                b't' => {
+                    text.extend_from_slice(b" t");
+                    text.extend_from_slice(ttl_secs(&mut dbs, key, now).to_string().as_bytes());
+                }
+                b'c' => {
+                    text.extend_from_slice(b" c");
+                    text.extend_from_slice(cas.to_string().as_bytes());
+                }
+                b'O' => {
+                    text.push(b' ');
+                    text.extend_from_slice(token);
+                }
+                b'k' => {
+                    text.extend_from_slice(b" k");
+                    if opts.base64 {
+                        base64_encode(key, &mut text);
+                        text.extend_from_slice(b" b");
+                    } else {
+                        text.extend_from_slice(key);
+                    }
+                }
+                _ => {}
+            }
         }
-        (r, ttl_secs(&mut dbs, key, now))
+        (r, text)
     });
-    use crate::families::memcache_family::Delta;
     let c = mc.counters();
     let (hits, misses) = if incr {
         (&c.incr_hits, &c.incr_misses)
     } else {
         (&c.decr_hits, &c.decr_misses)
     };
-    let (value, cas) = match result {
+    let value = match result {
         Delta::NonNumeric => return out.raw(NON_NUMERIC),
-        Delta::NotFound => {
-            bump(misses, 1);
-            out.raw(b"NF");
+        Delta::NotFound | Delta::Exists => {
+            if result == Delta::NotFound {
+                bump(misses, 1);
+            }
+            out.raw(if result == Delta::NotFound {
+                b"NF"
+            } else {
+                b"EX"
+            });
             echo_flags(out, flags, key, opts.base64);
             return out.raw(b"\r\n");
         }
-        Delta::Exists => {
-            out.raw(b"EX");
-            echo_flags(out, flags, key, opts.base64);
-            return out.raw(b"\r\n");
-        }
-        Delta::Value(v, cas) => {
+        Delta::Value(v, _) => {
             bump(hits, 1);
             if opts.quiet {
                 return;
             }
-            (v, cas)
+            v
         }
-        Delta::Created(v, cas) => {
+        Delta::Created(v, _) => {
             bump(misses, 1);
-            (v, cas)
+            v
         }
     };
-    let mut text = [0u8; 20];
-    let digits = {
-        use std::io::Write;
-        let mut cursor = &mut text[..];
-        let _ = write!(cursor, "{value}");
-        20 - cursor.len()
-    };
+    let digits = value.to_string();
     if opts.value {
         out.raw(b"VA ");
-        out.u64(digits as u64);
+        out.u64(digits.len() as u64);
     } else {
         out.raw(b"HD");
     }
-    for token in flags.iter() {
-        match token[0] {
-            b'O' => {
-                out.raw(b" ");
-                out.raw(token);
-            }
-            b'k' => key_flag(out, key, opts.base64),
-            b't' => {
-                out.raw(b" t");
-                out.i64(ttl_left);
-            }
-            b'c' => {
-                out.raw(b" c");
-                out.u64(cas);
-            }
-            _ => {}
-        }
-    }
+    out.raw(&text);
     out.raw(b"\r\n");
     if opts.value {
-        out.raw(&text[..digits]);
+        out.raw(digits.as_bytes());
         out.raw(b"\r\n");
     }
 }
