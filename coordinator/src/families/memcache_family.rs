@@ -279,15 +279,22 @@ pub fn op_store(
     now: u64,
 ) -> Stored {
     let mut dbs = shard.db.borrow_mut();
+    let mut token_sent = false;
     let existing = dbs.find(0, key, now).map(|v| {
         let (flags, cas) = v.mc_meta();
+        token_sent = v.has_flag(CellFlags::MC_WON);
         (v.as_bytes().map(|b| b.to_vec()), flags, cas)
     });
     let mut stale = false;
     // A CAS to compare with and no item: NOT_FOUND, except that add stores and append and
     // prepend answer NOT_STORED (memcached's order of checks).
     let compare_missing = req.compare.is_some() && !matches!(existing, Some((Some(_), _, _)));
-    if compare_missing && matches!(req.kind, StoreKind::Set | StoreKind::Replace | StoreKind::Cas) {
+    if compare_missing
+        && matches!(
+            req.kind,
+            StoreKind::Set | StoreKind::Replace | StoreKind::Cas
+        )
+    {
         return Stored::NotFound;
     }
     // The item's bytes, flags and whether its deadline is kept.
@@ -306,7 +313,7 @@ pub fn op_store(
                         0 => cas_counter.load(Ordering::Relaxed) + 1,
                         cas => cas,
                     };
-                    if req.invalidate && want < current {
+                    if req.invalidate && want != 0 && want < current {
                         stale = true;
                     } else {
                         return Stored::Exists;
@@ -317,7 +324,8 @@ pub fn op_store(
         }
         StoreKind::Append | StoreKind::Prepend => match &existing {
             Some((Some(old), old_flags, cas)) => {
-                if let Some(want) = req.compare {
+                // memcached's append and prepend take C0 as "no compare".
+                if let Some(want) = req.compare.filter(|&c| c != 0) {
                     if *cas == 0 || want != *cas {
                         return Stored::Exists;
                     }
@@ -348,13 +356,15 @@ pub fn op_store(
         let (mut slot, _) = dbs.add_or_find(0, key, now);
         *slot = value;
         if stale {
+            // A stale item keeps the recache token already handed out for the old one.
             slot.set_flag_quiet(CellFlags::MC_STALE, true);
+            slot.set_flag_quiet(CellFlags::MC_WON, token_sent);
         }
         slot.key().has_flag(CellFlags::HAS_EXPIRY)
     };
     let expiry = match (keep_ttl, req.vivify, &existing) {
-        // memcached stores a stale (invalidated) item without its TTL.
-        _ if stale => Some(Expiry::Never),
+        // A stale (invalidated) store keeps the old item's TTL.
+        _ if stale => None,
         (true, _, _) => None,
         (false, Some(v), None) => Some(v),
         _ => Some(req.expiry),
@@ -370,8 +380,9 @@ pub fn op_store(
 /// The outcome of incr/decr.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Delta {
-    /// The new value and the item's CAS (0 unless asked for).
-    Value(u64, u64),
+    /// The new value, the item's CAS (0 unless asked for), and whether memcached would
+    /// have rewritten it in place (false: a new, longer item).
+    Value(u64, u64, bool),
     NotFound,
     NonNumeric,
     /// Meta `C` did not match.
@@ -452,7 +463,7 @@ pub fn op_delta(
             slot.set_flag_quiet(bit, true);
         }
     }
-    Delta::Value(next, cas)
+    Delta::Value(next, cas, in_place)
 }
 
 fn op_delete(shard: &Shard, key: &[u8], now: u64) -> bool {
@@ -565,7 +576,7 @@ pub fn execute(mc: &McState, command: &MemcacheCommand<'_>, out: &mut McOut<'_>)
                 (&counters.decr_hits, &counters.decr_misses)
             };
             match result {
-                Delta::Value(v, _) | Delta::Created(v, _) => {
+                Delta::Value(v, _, _) | Delta::Created(v, _) => {
                     bump(hits, 1);
                     if !noreply {
                         out.u64(v);

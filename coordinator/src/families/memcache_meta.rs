@@ -539,19 +539,31 @@ fn meta_arith(mc: &McState, key: &[u8], flags: MetaFlags<'_>, opts: &Opts, out: 
             key,
             incr,
             delta,
-            opts.compare,
+            // memcached's arithmetic takes C0 as "no compare".
+            opts.compare.filter(|&c| c != 0),
             vivify,
             opts.want_cas,
             counter,
             now,
         );
         let mut text = Vec::new();
-        let (Delta::Value(_, cas) | Delta::Created(_, cas)) = r else {
+        let (Delta::Value(_, cas, _) | Delta::Created(_, cas)) = r else {
             return (r, text);
         };
+        // memcached applies `T` to the item it read: when the result needed a new, longer
+        // item, the new one keeps the old TTL and only `t` shows the one asked for.
+        let replaced = matches!(r, Delta::Value(_, _, false));
+        let mut ttl_shown: Option<i64> = None;
         let mut dbs = s.db.borrow_mut();
         for token in flags.iter() {
             match token[0] {
+                b'T' if replaced => {
+                    let ttl = i64::from(opts.ttl.unwrap_or(0));
+                    ttl_shown = Some(match expiry_of(ttl, now) {
+                        Expiry::Never => -1,
+                        _ => ttl,
+                    });
+                }
                 b'T' => {
                     let e = expiry_of(i64::from(opts.ttl.unwrap_or(0)), now);
                     apply_expiry(&mut dbs, key, e, now);
@@ -562,7 +574,8 @@ fn meta_arith(mc: &McState, key: &[u8], flags: MetaFlags<'_>, opts: &Opts, out: 
                 }
                 b't' => {
                     text.extend_from_slice(b" t");
-                    text.extend_from_slice(ttl_secs(&mut dbs, key, now).to_string().as_bytes());
+                    let ttl = ttl_shown.unwrap_or_else(|| ttl_secs(&mut dbs, key, now));
+                    text.extend_from_slice(ttl.to_string().as_bytes());
                 }
                 b'c' => {
                     text.extend_from_slice(b" c");
@@ -606,7 +619,7 @@ fn meta_arith(mc: &McState, key: &[u8], flags: MetaFlags<'_>, opts: &Opts, out: 
             echo_flags(out, flags, key, opts.base64);
             return out.raw(b"\r\n");
         }
-        Delta::Value(v, _) => {
+        Delta::Value(v, _, _) => {
             bump(hits, 1);
             if opts.quiet {
                 return;
