@@ -5,6 +5,9 @@
 //! are compared as a consistent renaming (the n-th distinct CAS of one server must be the
 //! n-th of the other), and TTLs of a day or more are compared as "long".
 
+// Test clients are plain threads outside the runtime: they may sleep and read the OS clock.
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 
 use common::memcached::{damselfly, start_memcached, Mc};

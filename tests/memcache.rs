@@ -1,6 +1,9 @@
 //! The memcached text and meta protocol over real TCP: every command and its errors, Redis
 //! and memcached sharing items, bad input, and a real client (libmemcached's tools).
 
+// Test clients are plain threads outside the runtime: they may sleep and read the OS clock.
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 
 use common::memcached::{damselfly, require, Mc};
