@@ -6,7 +6,7 @@
 
 use crate::families::memcache_family::{self, bump, McState};
 use crate::memcache_reply::McOut;
-use crate::server::ServerState;
+use crate::server::{ProactorState, ServerState};
 use damselfly_protocol::memcache::{MemcacheLimits, MemcacheParser, MemcacheRequest};
 use damselfly_runtime::net::{TcpListener, TcpStream};
 use damselfly_runtime::ProactorPool;
@@ -90,6 +90,9 @@ fn run(stream: &TcpStream, mc: &McState) {
             read_size *= 2;
         }
         bump(&mc.counters().bytes_read, n as u64);
+        ProactorState::current()
+            .batch_now_ms
+            .set(damselfly_runtime::clock::wall_now_ms());
         let mut consumed = 0;
         let mut keep_going = true;
         loop {

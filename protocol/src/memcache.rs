@@ -785,17 +785,40 @@ impl Span {
     }
 }
 
+/// A line's tokens, held on the stack (no allocation per command).
+struct TokenList {
+    spans: [Span; TOKENS_MAX],
+    len: usize,
+}
+
+impl std::ops::Deref for TokenList {
+    type Target = [Span];
+    fn deref(&self) -> &[Span] {
+        &self.spans[..self.len]
+    }
+}
+
+impl TokenList {
+    fn push(&mut self, span: Span) {
+        self.spans[self.len] = span;
+        self.len += 1;
+    }
+}
+
 /// memcached's `tokenize_command`: split on single spaces, empty tokens skipped, at most
 /// `TOKENS_MAX - 1` tokens, the last one holding the rest of the line when there are more.
-fn tokenize(line: &[u8]) -> Vec<Span> {
-    let mut tokens = Vec::with_capacity(8);
+fn tokenize(line: &[u8]) -> TokenList {
+    let mut tokens = TokenList {
+        spans: [Span { start: 0, len: 0 }; TOKENS_MAX],
+        len: 0,
+    };
     let mut at = 0;
     while at < line.len() {
         if line[at] == b' ' {
             at += 1;
             continue;
         }
-        if tokens.len() == TOKENS_MAX - 2 {
+        if tokens.len == TOKENS_MAX - 2 {
             // The last slot takes the rest of the line, spaces included.
             tokens.push(Span {
                 start: at,

@@ -175,9 +175,10 @@ pub fn expiry_of(exptime: i64, now_ms: u64) -> Expiry {
     }
 }
 
-/// The wall clock of this batch, ms.
+/// The wall clock of this batch of commands, ms (read once per read from the client, as
+/// the Redis side does: a clock read per command costs more than the command).
 pub fn now_ms() -> u64 {
-    clock::wall_now_ms()
+    crate::server::ProactorState::current().batch_now_ms.get()
 }
 
 /// memcached's TTL display: seconds left (rounded up), or -1 for none.
@@ -280,10 +281,17 @@ pub fn op_store(
 ) -> Stored {
     let mut dbs = shard.db.borrow_mut();
     let mut token_sent = false;
+    // Only append and prepend need the old bytes: a set does not copy them.
+    let joins = matches!(req.kind, StoreKind::Append | StoreKind::Prepend);
     let existing = dbs.find(0, key, now).map(|v| {
         let (flags, cas) = v.mc_meta();
         token_sent = v.has_flag(CellFlags::MC_WON);
-        (v.as_bytes().map(|b| b.to_vec()), flags, cas)
+        let bytes = match v.as_bytes() {
+            Some(b) if joins => Some(b.to_vec()),
+            Some(_) => Some(Vec::new()),
+            None => None,
+        };
+        (bytes, flags, cas)
     });
     let mut stale = false;
     // A CAS to compare with and no item: NOT_FOUND, except that add stores and append and
