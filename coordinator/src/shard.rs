@@ -29,9 +29,11 @@ pub struct Shard {
 
 impl Shard {
     pub fn new(index: usize, db_count: usize) -> Shard {
+        let mut db = DbSlice::new(db_count);
+        db.set_key_event_hook(Some(Box::new(crate::notify::TableEvents)));
         Shard {
             index,
-            db: RefCell::new(DbSlice::new(db_count)),
+            db: RefCell::new(db),
             locks: RefCell::new(IntentLocks::default()),
             txq: RefCell::new(TxQueue::default()),
             held: RefCell::new(Vec::new()),

@@ -16,6 +16,7 @@ pub mod list_ops;
 pub mod memcache_family;
 pub mod memcache_meta;
 pub mod memcache_stats;
+pub mod pubsub_family;
 pub mod scripting_family;
 pub mod server_family;
 pub mod set_algebra;
@@ -38,6 +39,7 @@ pub const ALL: &[fn() -> Vec<CommandSpec>] = &[
     hash_family::commands,
     keyspace_family::commands,
     list_family::commands,
+    pubsub_family::commands,
     scripting_family::commands,
     server_family::commands,
     set_family::commands,
