@@ -12,14 +12,15 @@
 
 use crate::exec::Exec;
 use crate::families::memcache_meta;
+pub use crate::families::memcache_ops::{
+    op_delete, op_delta, op_fetch, op_store, op_touch, Delta, Item, StoreReq, Stored,
+};
 use crate::memcache_reply::McOut;
 use crate::server::ServerState;
-use crate::shard::{key_hash, Shard};
+use crate::shard::key_hash;
 use crate::tx::locks::LockMode;
-use damselfly_protocol::memcache::{c_strtoull, GetKind, MemcacheCommand, StoreKind, Tokens};
+use damselfly_protocol::memcache::{GetKind, MemcacheCommand, StoreKind, Tokens};
 use damselfly_runtime::clock;
-use damselfly_shards::cell::CellFlags;
-use damselfly_shards::CompactValue;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -140,10 +141,6 @@ impl McState {
     }
 }
 
-fn next_cas_from(counter: &AtomicU64) -> u64 {
-    counter.fetch_add(1, Ordering::Relaxed) + 1
-}
-
 /// What an exptime asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Expiry {
@@ -206,296 +203,6 @@ pub fn apply_expiry(dbs: &mut damselfly_shards::DbSlice, key: &[u8], e: Expiry, 
     }
 }
 
-// ---- shard side ------------------------------------------------------------------------
-
-/// One item as read.
-pub struct Item {
-    pub data: Vec<u8>,
-    pub flags: u32,
-    pub cas: u64,
-}
-
-/// Reads an item for get/gets/gat/gats: marks it fetched, assigns a CAS when `want_cas` and
-/// it has none, applies `touch` (gat). Typed Redis values are not items.
-fn op_fetch(
-    shard: &Shard,
-    key: &[u8],
-    want_cas: bool,
-    touch: Option<Expiry>,
-    cas_counter: &AtomicU64,
-    now: u64,
-) -> Option<Item> {
-    let mut dbs = shard.db.borrow_mut();
-    let item = {
-        let mut slot = dbs.find_mut(0, key, now)?;
-        let data = slot.as_bytes()?.to_vec();
-        let (flags, mut cas) = slot.mc_meta();
-        if want_cas && cas == 0 {
-            cas = next_cas_from(cas_counter);
-            slot.set_mc_cas(cas);
-        }
-        if !slot.has_flag(CellFlags::MC_FETCHED) {
-            slot.set_flag_quiet(CellFlags::MC_FETCHED, true);
-        }
-        Item { data, flags, cas }
-    };
-    if let Some(e) = touch {
-        apply_expiry(&mut dbs, key, e, now);
-    }
-    Some(item)
-}
-
-/// The outcome of a storage command.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Stored {
-    /// With the new item's CAS (0 unless one was asked for).
-    Stored(u64),
-    NotStored,
-    Exists,
-    NotFound,
-}
-
-/// A storage request, classic or meta.
-#[derive(Clone, Copy)]
-pub struct StoreReq<'a> {
-    pub kind: StoreKind,
-    pub data: &'a [u8],
-    pub flags: u32,
-    pub expiry: Expiry,
-    /// `cas`/`C`: the CAS the item must have (0: no compare, except for `cas` itself).
-    pub compare: Option<u64>,
-    /// Assign a CAS to the new item now (meta `c`).
-    pub want_cas: bool,
-    /// Meta `I` with a compare: a stale compare still stores, marking the item stale.
-    pub invalidate: bool,
-    /// Meta append/prepend with `N`: a missing item is created with this expiry.
-    pub vivify: Option<Expiry>,
-}
-
-pub fn op_store(
-    shard: &Shard,
-    key: &[u8],
-    req: &StoreReq<'_>,
-    cas_counter: &AtomicU64,
-    now: u64,
-) -> Stored {
-    let mut dbs = shard.db.borrow_mut();
-    let mut token_sent = false;
-    // Only append and prepend need the old bytes: a set does not copy them.
-    let joins = matches!(req.kind, StoreKind::Append | StoreKind::Prepend);
-    let existing = dbs.find(0, key, now).map(|v| {
-        let (flags, cas) = v.mc_meta();
-        token_sent = v.has_flag(CellFlags::MC_WON);
-        let bytes = match v.as_bytes() {
-            Some(b) if joins => Some(b.to_vec()),
-            Some(_) => Some(Vec::new()),
-            None => None,
-        };
-        (bytes, flags, cas)
-    });
-    let mut stale = false;
-    // A CAS to compare with and no item: NOT_FOUND, except that add stores and append and
-    // prepend answer NOT_STORED (memcached's order of checks).
-    let compare_missing = req.compare.is_some() && !matches!(existing, Some((Some(_), _, _)));
-    if compare_missing
-        && matches!(
-            req.kind,
-            StoreKind::Set | StoreKind::Replace | StoreKind::Cas
-        )
-    {
-        return Stored::NotFound;
-    }
-    // The item's bytes, flags and whether its deadline is kept.
-    let (bytes, flags, keep_ttl): (std::borrow::Cow<'_, [u8]>, u32, bool) = match req.kind {
-        StoreKind::Set | StoreKind::Add | StoreKind::Replace | StoreKind::Cas => {
-            match (&existing, req.kind) {
-                (Some(_), StoreKind::Add) => return Stored::NotStored,
-                (None, StoreKind::Replace) => return Stored::NotStored,
-                (None | Some((None, _, _)), StoreKind::Cas) => return Stored::NotFound,
-                _ => {}
-            }
-            if let (Some(want), Some((_, _, cas))) = (req.compare, &existing) {
-                if *cas == 0 || want != *cas {
-                    // CAS 0 means "changed since every CAS handed out so far".
-                    let current = match *cas {
-                        0 => cas_counter.load(Ordering::Relaxed) + 1,
-                        cas => cas,
-                    };
-                    if req.invalidate && want != 0 && want < current {
-                        stale = true;
-                    } else {
-                        return Stored::Exists;
-                    }
-                }
-            }
-            (req.data.into(), req.flags, false)
-        }
-        StoreKind::Append | StoreKind::Prepend => match &existing {
-            Some((Some(old), old_flags, cas)) => {
-                // memcached's append and prepend take C0 as "no compare".
-                if let Some(want) = req.compare.filter(|&c| c != 0) {
-                    if *cas == 0 || want != *cas {
-                        return Stored::Exists;
-                    }
-                }
-                let mut joined = Vec::with_capacity(old.len() + req.data.len());
-                if req.kind == StoreKind::Append {
-                    joined.extend_from_slice(old);
-                    joined.extend_from_slice(req.data);
-                } else {
-                    joined.extend_from_slice(req.data);
-                    joined.extend_from_slice(old);
-                }
-                (joined.into(), *old_flags, true)
-            }
-            _ => match req.vivify {
-                Some(_) => (req.data.into(), req.flags, false),
-                None => return Stored::NotStored,
-            },
-        },
-    };
-    let cas = if req.want_cas {
-        next_cas_from(cas_counter)
-    } else {
-        0
-    };
-    let value = CompactValue::memcache_item(&bytes, flags, cas);
-    let had_deadline = {
-        let (mut slot, _) = dbs.add_or_find(0, key, now);
-        *slot = value;
-        if stale {
-            // A stale item keeps the recache token already handed out for the old one.
-            slot.set_flag_quiet(CellFlags::MC_STALE, true);
-            slot.set_flag_quiet(CellFlags::MC_WON, token_sent);
-        }
-        slot.key().has_flag(CellFlags::HAS_EXPIRY)
-    };
-    let expiry = match (keep_ttl, req.vivify, &existing) {
-        // A stale (invalidated) store keeps the old item's TTL.
-        _ if stale => None,
-        (true, _, _) => None,
-        (false, Some(v), None) => Some(v),
-        _ => Some(req.expiry),
-    };
-    match expiry {
-        None => {}
-        Some(Expiry::Never) if !had_deadline => {}
-        Some(e) => apply_expiry(&mut dbs, key, e, now),
-    }
-    Stored::Stored(cas)
-}
-
-/// The outcome of incr/decr.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Delta {
-    /// The new value, the item's CAS (0 unless asked for), and whether memcached would
-    /// have rewritten it in place (false: a new, longer item).
-    Value(u64, u64, bool),
-    NotFound,
-    NonNumeric,
-    /// Meta `C` did not match.
-    Exists,
-    /// Created by meta `N` with this initial value.
-    Created(u64, u64),
-}
-
-/// incr/decr as memcached does them: unsigned 64-bit, incr wraps, decr stops at 0; a
-/// shorter result is padded with spaces to the old length (memcached rewrites in place).
-#[allow(clippy::too_many_arguments)]
-pub fn op_delta(
-    shard: &Shard,
-    key: &[u8],
-    incr: bool,
-    delta: u64,
-    compare: Option<u64>,
-    vivify: Option<(Expiry, u64)>,
-    want_cas: bool,
-    cas_counter: &AtomicU64,
-    now: u64,
-) -> Delta {
-    let mut dbs = shard.db.borrow_mut();
-    let cas_new = || {
-        if want_cas {
-            next_cas_from(cas_counter)
-        } else {
-            0
-        }
-    };
-    let Some(old) = dbs.find(0, key, now) else {
-        let Some((expiry, initial)) = vivify else {
-            return Delta::NotFound;
-        };
-        let cas = cas_new();
-        let text = initial.to_string();
-        *dbs.add_or_find(0, key, now).0 = CompactValue::memcache_item(text.as_bytes(), 0, cas);
-        apply_expiry(&mut dbs, key, expiry, now);
-        return Delta::Created(initial, cas);
-    };
-    let Some(bytes) = old.as_bytes() else {
-        return Delta::NonNumeric;
-    };
-    let (flags, old_cas) = old.mc_meta();
-    // memcached's order: an empty value, then the CAS, then the number.
-    if bytes.is_empty() {
-        return Delta::NonNumeric;
-    }
-    if let Some(want) = compare {
-        if old_cas == 0 || want != old_cas {
-            return Delta::Exists;
-        }
-    }
-    let Some(current) = c_strtoull(&bytes) else {
-        return Delta::NonNumeric;
-    };
-    let next = if incr {
-        current.wrapping_add(delta)
-    } else {
-        current.saturating_sub(delta)
-    };
-    let mut text = next.to_string().into_bytes();
-    // A result that fits is written in place by memcached: padded, and the item keeps its
-    // fetched/stale/token bits; a longer one is a new item.
-    let in_place = text.len() <= bytes.len();
-    text.resize(text.len().max(bytes.len()), b' ');
-    let bits = [
-        CellFlags::MC_FETCHED,
-        CellFlags::MC_WON,
-        CellFlags::MC_STALE,
-    ]
-    .map(|bit| (bit, in_place && old.has_flag(bit)));
-    let cas = cas_new();
-    let mut slot = dbs.find_mut(0, key, now).expect("found above");
-    *slot = CompactValue::memcache_item(&text, flags, cas);
-    for (bit, on) in bits {
-        if on {
-            slot.set_flag_quiet(bit, true);
-        }
-    }
-    Delta::Value(next, cas, in_place)
-}
-
-fn op_delete(shard: &Shard, key: &[u8], now: u64) -> bool {
-    shard.db.borrow_mut().delete(0, key, now).is_some()
-}
-
-fn op_touch(shard: &Shard, key: &[u8], e: Expiry, now: u64) -> bool {
-    let mut dbs = shard.db.borrow_mut();
-    {
-        let Some(mut slot) = dbs.find_mut(0, key, now) else {
-            return false;
-        };
-        if slot.as_bytes().is_none() {
-            return false;
-        }
-        // memcached counts a touch as a fetch (meta flag `h`).
-        if !slot.has_flag(CellFlags::MC_FETCHED) {
-            slot.set_flag_quiet(CellFlags::MC_FETCHED, true);
-        }
-    }
-    apply_expiry(&mut dbs, key, e, now);
-    true
-}
-
 // ---- coordinator side ------------------------------------------------------------------
 
 /// Runs one parsed command; returns false when the connection must close (`quit`).
@@ -516,56 +223,17 @@ pub fn execute(mc: &McState, command: &MemcacheCommand<'_>, out: &mut McOut<'_>)
             noreply,
             data,
         } => {
-            bump(&counters.cmd_set, 1);
             let now = now_ms();
-            let req = StoreReq {
-                kind,
-                data,
-                flags,
-                expiry: expiry_of(i64::from(exptime), now),
-                compare: (kind == StoreKind::Cas).then_some(cas_unique),
-                want_cas: false,
-                invalidate: false,
-                vivify: None,
-            };
+            let req = classic_store(kind, flags, exptime, cas_unique, data, now);
             let result = store(mc, key, &req, now);
-            if kind == StoreKind::Cas {
-                let c = match result {
-                    Stored::Stored(_) => &counters.cas_hits,
-                    Stored::Exists => &counters.cas_badval,
-                    _ => &counters.cas_misses,
-                };
-                bump(c, 1);
-            }
-            if !noreply {
-                out.raw(match result {
-                    Stored::Stored(_) => b"STORED\r\n",
-                    Stored::NotStored => b"NOT_STORED\r\n",
-                    Stored::Exists => b"EXISTS\r\n",
-                    Stored::NotFound => b"NOT_FOUND\r\n",
-                });
-            }
+            reply_store(mc, kind, noreply, result, out);
         }
         MemcacheCommand::Delete { key, noreply } => {
             let now = now_ms();
             let found = Exec::now().single_key(key_hash(key), LockMode::Exclusive, &|s| {
                 op_delete(s, key, now)
             });
-            bump(
-                if found {
-                    &counters.delete_hits
-                } else {
-                    &counters.delete_misses
-                },
-                1,
-            );
-            if !noreply {
-                out.raw(if found {
-                    b"DELETED\r\n"
-                } else {
-                    b"NOT_FOUND\r\n"
-                });
-            }
+            reply_delete(mc, noreply, found, out);
         }
         MemcacheCommand::Arithmetic {
             incr,
@@ -578,58 +246,19 @@ pub fn execute(mc: &McState, command: &MemcacheCommand<'_>, out: &mut McOut<'_>)
             let result = Exec::now().single_key(key_hash(key), LockMode::Exclusive, &|s| {
                 op_delta(s, key, incr, delta, None, None, false, counter, now)
             });
-            let (hits, misses) = if incr {
-                (&counters.incr_hits, &counters.incr_misses)
-            } else {
-                (&counters.decr_hits, &counters.decr_misses)
-            };
-            match result {
-                Delta::Value(v, _, _) | Delta::Created(v, _) => {
-                    bump(hits, 1);
-                    if !noreply {
-                        out.u64(v);
-                        out.raw(b"\r\n");
-                    }
-                }
-                Delta::NotFound | Delta::Exists => {
-                    bump(misses, 1);
-                    if !noreply {
-                        out.raw(b"NOT_FOUND\r\n");
-                    }
-                }
-                Delta::NonNumeric => {
-                    if !noreply {
-                        out.raw(NON_NUMERIC);
-                    }
-                }
-            }
+            reply_delta(mc, incr, noreply, result, out);
         }
         MemcacheCommand::Touch {
             key,
             exptime,
             noreply,
         } => {
-            bump(&counters.cmd_touch, 1);
             let now = now_ms();
             let e = expiry_of(i64::from(exptime), now);
             let found = Exec::now().single_key(key_hash(key), LockMode::Exclusive, &|s| {
                 op_touch(s, key, e, now)
             });
-            bump(
-                if found {
-                    &counters.touch_hits
-                } else {
-                    &counters.touch_misses
-                },
-                1,
-            );
-            if !noreply {
-                out.raw(if found {
-                    b"TOUCHED\r\n"
-                } else {
-                    b"NOT_FOUND\r\n"
-                });
-            }
+            reply_touch(mc, noreply, found, out);
         }
         MemcacheCommand::FlushAll { delay, noreply } => {
             bump(&counters.cmd_flush, 1);
@@ -666,6 +295,149 @@ pub fn execute(mc: &McState, command: &MemcacheCommand<'_>, out: &mut McOut<'_>)
     true
 }
 
+/// A classic storage line as a storage request.
+pub fn classic_store<'a>(
+    kind: StoreKind,
+    flags: u32,
+    exptime: i32,
+    cas_unique: u64,
+    data: &'a [u8],
+    now: u64,
+) -> StoreReq<'a> {
+    StoreReq {
+        kind,
+        data,
+        flags,
+        expiry: expiry_of(i64::from(exptime), now),
+        compare: (kind == StoreKind::Cas).then_some(cas_unique),
+        want_cas: false,
+        invalidate: false,
+        vivify: None,
+    }
+}
+
+/// Counts a classic storage command and answers it.
+pub fn reply_store(
+    mc: &McState,
+    kind: StoreKind,
+    noreply: bool,
+    result: Stored,
+    out: &mut McOut<'_>,
+) {
+    let counters = mc.counters();
+    bump(&counters.cmd_set, 1);
+    if let Stored::Stored(_) = result {
+        bump(&counters.total_items, 1);
+    }
+    if kind == StoreKind::Cas {
+        let c = match result {
+            Stored::Stored(_) => &counters.cas_hits,
+            Stored::Exists => &counters.cas_badval,
+            _ => &counters.cas_misses,
+        };
+        bump(c, 1);
+    }
+    if !noreply {
+        out.raw(match result {
+            Stored::Stored(_) => b"STORED\r\n",
+            Stored::NotStored => b"NOT_STORED\r\n",
+            Stored::Exists => b"EXISTS\r\n",
+            Stored::NotFound => b"NOT_FOUND\r\n",
+        });
+    }
+}
+
+pub fn reply_delete(mc: &McState, noreply: bool, found: bool, out: &mut McOut<'_>) {
+    let c = mc.counters();
+    bump(
+        if found {
+            &c.delete_hits
+        } else {
+            &c.delete_misses
+        },
+        1,
+    );
+    if !noreply {
+        out.raw(if found {
+            b"DELETED\r\n"
+        } else {
+            b"NOT_FOUND\r\n"
+        });
+    }
+}
+
+pub fn reply_touch(mc: &McState, noreply: bool, found: bool, out: &mut McOut<'_>) {
+    let c = mc.counters();
+    bump(&c.cmd_touch, 1);
+    bump(
+        if found {
+            &c.touch_hits
+        } else {
+            &c.touch_misses
+        },
+        1,
+    );
+    if !noreply {
+        out.raw(if found {
+            b"TOUCHED\r\n"
+        } else {
+            b"NOT_FOUND\r\n"
+        });
+    }
+}
+
+pub fn reply_delta(mc: &McState, incr: bool, noreply: bool, result: Delta, out: &mut McOut<'_>) {
+    let c = mc.counters();
+    let (hits, misses) = if incr {
+        (&c.incr_hits, &c.incr_misses)
+    } else {
+        (&c.decr_hits, &c.decr_misses)
+    };
+    match result {
+        Delta::Value(v, _, _) | Delta::Created(v, _) => {
+            bump(hits, 1);
+            if !noreply {
+                out.u64(v);
+                out.raw(b"\r\n");
+            }
+        }
+        Delta::NotFound | Delta::Exists => {
+            bump(misses, 1);
+            if !noreply {
+                out.raw(b"NOT_FOUND\r\n");
+            }
+        }
+        Delta::NonNumeric => {
+            if !noreply {
+                out.raw(NON_NUMERIC);
+            }
+        }
+    }
+}
+
+/// Counts one key of a get and answers its item, if any.
+pub fn reply_fetched(
+    mc: &McState,
+    key: &[u8],
+    want_cas: bool,
+    item: Option<&Item>,
+    out: &mut McOut<'_>,
+) {
+    let c = mc.counters();
+    bump(&c.cmd_get, 1);
+    bump(
+        if item.is_some() {
+            &c.get_hits
+        } else {
+            &c.get_misses
+        },
+        1,
+    );
+    if let Some(item) = item {
+        out.value(key, item.flags, &item.data, want_cas.then_some(item.cas));
+    }
+}
+
 pub const NON_NUMERIC: &[u8] = b"CLIENT_ERROR cannot increment or decrement non-numeric value\r\n";
 
 /// Runs a storage request on the key's shard and counts it.
@@ -674,9 +446,6 @@ pub fn store(mc: &McState, key: &[u8], req: &StoreReq<'_>, now: u64) -> Stored {
     let result = Exec::now().single_key(key_hash(key), LockMode::Exclusive, &|s| {
         op_store(s, key, req, counter, now)
     });
-    if let Stored::Stored(_) = result {
-        bump(&mc.counters().total_items, 1);
-    }
     result
 }
 
@@ -698,14 +467,6 @@ pub fn fetch(
         op_fetch(s, key, want_cas, touch, counter, now)
     });
     let c = mc.counters();
-    bump(
-        if item.is_some() {
-            &c.get_hits
-        } else {
-            &c.get_misses
-        },
-        1,
-    );
     if touch.is_some() {
         bump(
             if item.is_some() {
@@ -731,13 +492,11 @@ fn cmd_get(
     let touch = exptime.map(|e| expiry_of(i64::from(e), now));
     let counters = mc.counters();
     for key in keys {
-        bump(&counters.cmd_get, 1);
         if touch.is_some() {
             bump(&counters.cmd_touch, 1);
         }
-        if let Some(item) = fetch(mc, key, want_cas, touch, now) {
-            out.value(key, item.flags, &item.data, want_cas.then_some(item.cas));
-        }
+        let item = fetch(mc, key, want_cas, touch, now);
+        reply_fetched(mc, key, want_cas, item.as_ref(), out);
         out.maybe_flush();
     }
     out.raw(b"END\r\n");

@@ -426,6 +426,9 @@ fn meta_set(
         vivify: None,
     };
     let result = store(mc, key, &req, now);
+    if let Stored::Stored(_) = result {
+        bump(&mc.counters().total_items, 1);
+    }
     let code: &[u8] = match result {
         Stored::Stored(_) if opts.quiet => return,
         Stored::Stored(_) => b"HD",
