@@ -154,10 +154,25 @@ fn meta_flags(r: &mut Rng, choices: &[&str], key: &str) -> Vec<Part> {
 
 /// One random request: its parts and the key whose CAS a reply may carry.
 fn generate(r: &mut Rng) -> (Vec<Part>, String) {
+    let case = r.below(22);
+    generate_case(r, case)
+}
+
+/// A pipeline of 10 to 19 classic commands in one write (what squashing serves).
+fn generate_burst(r: &mut Rng) -> (Vec<Part>, String) {
+    let mut parts = Vec::new();
+    for _ in 0..10 + r.below(10) {
+        let case = r.below(12);
+        parts.extend(generate_case(r, case).0);
+    }
+    (parts, String::new())
+}
+
+fn generate_case(r: &mut Rng, case: u64) -> (Vec<Part>, String) {
     let key = pick(r, KEYS).to_string();
     let text = |s: String| vec![Part::Text(s)];
     let value = pick(r, VALUES);
-    let parts = match r.below(22) {
+    let parts = match case {
         0..=2 => {
             let cmd = pick(r, &["set", "add", "replace", "append", "prepend", "set"]);
             let flags = pick(r, &["0", "0", "1", "4294967295"]);
@@ -306,7 +321,11 @@ fn run_seed(seed: u64, steps: usize, ours: std::net::SocketAddr, reference: std:
     let mut history: Vec<String> = Vec::new();
     for step in 0..steps {
         let conn = r.below(2) as usize;
-        let (parts, key) = generate(&mut r);
+        let (parts, key) = if r.below(8) == 0 {
+            generate_burst(&mut r)
+        } else {
+            generate(&mut r)
+        };
         let req_df = render(&parts, &df, conn);
         let req_mc = render(&parts, &mc, conn);
         history.push(format!(
@@ -321,7 +340,6 @@ fn run_seed(seed: u64, steps: usize, ours: std::net::SocketAddr, reference: std:
             last.push_str(&format!(" => {:?}", String::from_utf8_lossy(&got_mc)));
         }
         if norm_df != norm_mc {
-            let _ = std::fs::write("/tmp/mc_history.txt", history.join("\n"));
             let start = history.len().saturating_sub(25);
             panic!(
                 "seed {seed} step {step}: replies differ\n  history (last is this step):\n    {}\n  memcached: {:?}\n  damselfly: {:?}",

@@ -579,3 +579,33 @@ fn libmemcached_client_tools() {
     let _ = std::fs::remove_dir_all(&dir);
     drop(server);
 }
+
+#[test]
+fn pipelines_squashed_across_shards_answer_as_one_by_one() {
+    let (squashed, squashed_addr) = damselfly(3);
+    let (plain, plain_addr) = damselfly(1);
+    let mut pipeline = String::new();
+    for i in 0..400u32 {
+        let key = format!("k{}", i % 23);
+        match i % 7 {
+            0 => pipeline.push_str(&format!("set {key} {i} 0 2\r\n{:02}\r\n", i % 100)),
+            1 => pipeline.push_str(&format!("incr {key} {i}\r\n")),
+            2 => pipeline.push_str(&format!("get {key}\r\n")),
+            3 => pipeline.push_str(&format!("append {key} 0 0 1 noreply\r\n{}\r\n", i % 10)),
+            4 => pipeline.push_str(&format!("delete {key}\r\n")),
+            5 => pipeline.push_str(&format!("add {key} 0 0 1\r\nx\r\n")),
+            _ => pipeline.push_str(&format!("touch {key} 100\r\n")),
+        }
+    }
+    pipeline.push_str("get k0 k1 k2 k3 k4 k5 k6 k7\r\n");
+    let mut a = Mc::connect(squashed_addr);
+    let mut b = Mc::connect(plain_addr);
+    let got = a.req(pipeline.as_bytes());
+    let expected = b.req(pipeline.as_bytes());
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        String::from_utf8_lossy(&expected)
+    );
+    assert!(got.windows(6).filter(|w| w == b"STORED").count() > 50);
+    drop((squashed, plain));
+}

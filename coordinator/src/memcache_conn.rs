@@ -5,9 +5,12 @@
 //! input is parsed), so memory stays bounded.
 
 use crate::families::memcache_family::{self, bump, McState};
+use crate::families::memcache_squash::{self, squashable};
 use crate::memcache_reply::McOut;
 use crate::server::{ProactorState, ServerState};
-use damselfly_protocol::memcache::{MemcacheLimits, MemcacheParser, MemcacheRequest};
+use damselfly_protocol::memcache::{
+    MemcacheError, MemcacheLimits, MemcacheParser, MemcacheRequest,
+};
 use damselfly_runtime::net::{TcpListener, TcpStream};
 use damselfly_runtime::ProactorPool;
 use std::net::{IpAddr, SocketAddr};
@@ -54,6 +57,26 @@ pub fn start_listener(
     Ok(Some(local))
 }
 
+/// Requests parsed ahead of running them (the unit squashing works on).
+const BATCH_MAX: usize = 64;
+
+/// Runs or answers one request; false when the connection must close (`quit`).
+fn answer(mc: &McState, request: &MemcacheRequest<'_>, out: &mut McOut<'_>) -> bool {
+    match request {
+        MemcacheRequest::Command(command) => memcache_family::execute(mc, command, out),
+        MemcacheRequest::Error { error, noreply } => {
+            if *error == MemcacheError::ValueTooLarge {
+                bump(&mc.counters().store_too_large, 1);
+            }
+            if !noreply {
+                out.raw(error.reply_line());
+            }
+            true
+        }
+        MemcacheRequest::Discarded => true,
+    }
+}
+
 /// Serves one memcached client until it quits or errs.
 pub fn serve(stream: TcpStream, mc: Arc<McState>) {
     let counters = mc.counters();
@@ -95,43 +118,62 @@ fn run(stream: &TcpStream, mc: &McState) {
             .set(damselfly_runtime::clock::wall_now_ms());
         let mut consumed = 0;
         let mut keep_going = true;
+        // Pipelines on a multi-shard server are squashed, as on the Redis side.
+        let server = &mc.server;
+        server.client_limits.refresh(&server.config);
+        let squash_min = match server.client_limits.pipeline_squash() {
+            n if server.shards > 1 && n > 0 => n,
+            _ => usize::MAX,
+        };
+        let mut batch: Vec<MemcacheRequest<'_>> = Vec::new();
         loop {
             if damselfly_runtime::stopping() {
                 return;
             }
-            let parsed = match parser.parse(&input[consumed..]) {
-                Ok(Some(p)) => p,
-                Ok(None) => break,
-                Err(_) => {
-                    // An unterminated line over 2048 bytes that is not a get: memcached
-                    // closes without a reply.
-                    keep_going = false;
-                    break;
-                }
-            };
-            consumed += parsed.consumed;
-            match parsed.request {
-                MemcacheRequest::Command(command) => {
-                    if !memcache_family::execute(mc, &command, &mut out) {
-                        keep_going = false;
+            // Parse up to BATCH_MAX complete requests, then run them in order.
+            batch.clear();
+            let mut fatal = false;
+            while batch.len() < BATCH_MAX {
+                match parser.parse(&input[consumed..]) {
+                    Ok(Some(parsed)) => {
+                        consumed += parsed.consumed;
+                        batch.push(parsed.request);
+                    }
+                    Ok(None) => break,
+                    Err(_) => {
+                        // An unterminated line over 2048 bytes that is not a get: memcached
+                        // closes without a reply.
+                        fatal = true;
                         break;
                     }
                 }
-                MemcacheRequest::Error { error, noreply } => {
-                    if error == damselfly_protocol::memcache::MemcacheError::ValueTooLarge {
-                        bump(&mc.counters().store_too_large, 1);
-                    }
-                    if !noreply {
-                        out.raw(error.reply_line());
-                    }
-                }
-                MemcacheRequest::Discarded => {}
             }
-            out.maybe_flush();
-            if out.broken {
-                return;
+            let mut i = 0;
+            while i < batch.len() && keep_going {
+                let run = batch[i..]
+                    .iter()
+                    .take_while(|r| matches!(r, MemcacheRequest::Command(c) if squashable(c)))
+                    .count();
+                if run >= squash_min {
+                    memcache_squash::run(mc, &batch[i..i + run], &mut out);
+                    i += run;
+                } else {
+                    keep_going = answer(mc, &batch[i], &mut out);
+                    i += 1;
+                }
+                out.maybe_flush();
+                if out.broken {
+                    return;
+                }
+            }
+            if fatal {
+                keep_going = false;
+            }
+            if !keep_going || batch.len() < BATCH_MAX {
+                break;
             }
         }
+        drop(batch);
         input.drain(..consumed);
         out.flush();
         bump(&mc.counters().bytes_written, out.sent);

@@ -443,10 +443,9 @@ pub const NON_NUMERIC: &[u8] = b"CLIENT_ERROR cannot increment or decrement non-
 /// Runs a storage request on the key's shard and counts it.
 pub fn store(mc: &McState, key: &[u8], req: &StoreReq<'_>, now: u64) -> Stored {
     let counter = mc.cas_counter();
-    let result = Exec::now().single_key(key_hash(key), LockMode::Exclusive, &|s| {
+    Exec::now().single_key(key_hash(key), LockMode::Exclusive, &|s| {
         op_store(s, key, req, counter, now)
-    });
-    result
+    })
 }
 
 /// Fetches one item on its shard and counts the hit or miss.

@@ -16,6 +16,7 @@ pub mod list_ops;
 pub mod memcache_family;
 pub mod memcache_meta;
 pub mod memcache_ops;
+pub mod memcache_squash;
 pub mod memcache_stats;
 pub mod pubsub_family;
 pub mod scripting_family;
