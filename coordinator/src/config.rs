@@ -400,6 +400,16 @@ pub const PARAMS: &[Param] = &[
         help: "with no password and a non-loopback bind, serve only loopback clients",
     },
     Param {
+        name: "tracking-table-max-keys",
+        kind: Kind::Int {
+            min: 0,
+            max: i64::MAX,
+        },
+        default: "1000000",
+        mutable: true,
+        help: "keys CLIENT TRACKING remembers; past it the oldest are invalidated (0 = no limit)",
+    },
+    Param {
         name: "busy-reply-threshold",
         kind: Kind::Int {
             min: 0,

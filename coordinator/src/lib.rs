@@ -28,6 +28,7 @@ pub mod memcache_reply;
 pub mod notify;
 pub mod prefetch;
 pub mod pubsub;
+pub mod push;
 pub mod random;
 pub mod registry;
 pub mod script_host;
@@ -35,6 +36,7 @@ pub mod scripting;
 pub mod server;
 pub mod shard;
 pub mod squash;
+pub mod tracking;
 pub mod tx;
 
 /// The Redis version Damselfly reports (HELLO, INFO): the command set it follows.

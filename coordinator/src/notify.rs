@@ -71,22 +71,25 @@ pub struct TableEvents;
 
 impl KeyEventSink for TableEvents {
     fn wants(&self, event: KeyEvent) -> bool {
-        wants(table_class(event))
+        match event {
+            KeyEvent::New => wants(class::NEW),
+            KeyEvent::Expired => wants(class::EXPIRED) || crate::tracking::wants_writes(),
+            KeyEvent::Written => crate::tracking::wants_writes(),
+        }
     }
 
     fn raise(&mut self, db: usize, event: KeyEvent, key: &[u8]) {
-        let name = match event {
-            KeyEvent::New => "new",
-            KeyEvent::Expired => "expired",
-        };
-        keyspace_event(table_class(event), name, key, db);
-    }
-}
-
-fn table_class(event: KeyEvent) -> u32 {
-    match event {
-        KeyEvent::New => class::NEW,
-        KeyEvent::Expired => class::EXPIRED,
+        match event {
+            KeyEvent::New => keyspace_event(class::NEW, "new", key, db),
+            KeyEvent::Expired => {
+                keyspace_event(class::EXPIRED, "expired", key, db);
+            }
+            KeyEvent::Written => {
+                if crate::tracking::wants_writes() {
+                    crate::tracking::key_written(key);
+                }
+            }
+        }
     }
 }
 

@@ -25,6 +25,8 @@ pub struct Shard {
     runnable: RefCell<Vec<RawCall>>,
     /// Clients blocked on this shard's keys (BLPOP...).
     pub blocking: RefCell<BlockingQueues>,
+    /// Which clients read which of this shard's keys (CLIENT TRACKING).
+    pub tracking: RefCell<crate::tracking::TrackingTable>,
 }
 
 impl Shard {
@@ -39,6 +41,7 @@ impl Shard {
             held: RefCell::new(Vec::new()),
             runnable: RefCell::new(Vec::new()),
             blocking: RefCell::new(BlockingQueues::default()),
+            tracking: RefCell::new(Default::default()),
         }
     }
 

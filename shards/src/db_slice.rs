@@ -34,6 +34,9 @@ pub enum KeyEvent {
     /// A key was deleted because its deadline passed (on access, by active expiry, or
     /// before a segment split).
     Expired,
+    /// A key was written, deleted or had its deadline changed (what WATCH sees; client
+    /// tracking invalidates on it).
+    Written,
 }
 
 /// Told about created and expired keys (keyspace notifications). `wants` is asked first, so
@@ -115,6 +118,8 @@ pub struct ValueMut<'a> {
     heap_bytes: &'a mut usize,
     /// The watch entry of this key, if someone watches it, and the slice's watch clock.
     watch: Option<(&'a mut WatchedKey, &'a mut u64)>,
+    /// The key event hook, when it listens to writes.
+    events: Option<(DbIndex, &'a mut KeyEventHook)>,
     written: bool,
 }
 
@@ -151,6 +156,9 @@ impl Drop for ValueMut<'_> {
             if let Some((watched, clock)) = self.watch.take() {
                 *clock += 1;
                 watched.version = *clock;
+            }
+            if let Some((db, hook)) = self.events.take() {
+                hook.raise(db, KeyEvent::Written, &self.key.as_bytes());
             }
         }
     }
@@ -277,6 +285,7 @@ impl DbSlice {
     }
 
     fn touch_watched(&mut self, db: DbIndex, key: &[u8]) {
+        self.raise(db, KeyEvent::Written, key);
         if self.watched[db].is_empty() {
             return;
         }
@@ -370,12 +379,18 @@ impl DbSlice {
                 .map(|w| (w, &mut self.watch_clock))
         };
         let heap_before = value.heap_bytes();
+        let events = self
+            .key_event_hook
+            .as_mut()
+            .filter(|h| h.wants(KeyEvent::Written))
+            .map(|h| (db, h));
         ValueMut {
             key,
             value,
             heap_before,
             heap_bytes: &mut d.heap_bytes,
             watch,
+            events,
             written: false,
         }
     }

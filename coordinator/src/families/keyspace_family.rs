@@ -783,7 +783,10 @@ fn cmd_flushdb(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     let db = ctx.db();
     ctx.exec
         .schedule_global()
-        .execute_all(&|s| s.db.borrow_mut().flush_db(db));
+        .execute_all(&|s| {
+            s.db.borrow_mut().flush_db(db);
+            crate::tracking::flushed_on_shard();
+        });
     ctx.reply().ok();
     Ok(())
 }
@@ -792,7 +795,10 @@ fn cmd_flushall(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     flush_mode(args)?;
     ctx.exec
         .schedule_global()
-        .execute_all(&|s| s.db.borrow_mut().flush_all());
+        .execute_all(&|s| {
+            s.db.borrow_mut().flush_all();
+            crate::tracking::flushed_on_shard();
+        });
     ctx.reply().ok();
     Ok(())
 }
