@@ -302,6 +302,21 @@ fn redis_and_memcached_share_items() {
     assert_eq!(c.q("add list 0 0 1|x|"), "NOT_STORED\r\n");
     assert_eq!(c.q("set list 0 0 1|x|"), "STORED\r\n");
     assert_eq!(redis.cmd(&["GET", "list"]), bulk("x"));
+    // WATCH sees memcached writes, not memcached reads (gets assigning a CAS included).
+    c.q("set w 0 0 1|a|");
+    let mut watcher = Client::connect(server.addr());
+    watcher.cmd(&["WATCH", "w"]);
+    c.q("gets w|");
+    c.q("mg w c h|");
+    watcher.cmd(&["MULTI"]);
+    watcher.cmd(&["SET", "w", "from-redis"]);
+    assert_eq!(watcher.cmd(&["EXEC"]), common::arr(vec![common::ok()]));
+    watcher.cmd(&["WATCH", "w"]);
+    c.q("set w 0 0 1|b|");
+    watcher.cmd(&["MULTI"]);
+    watcher.cmd(&["SET", "w", "lost"]);
+    assert_eq!(watcher.cmd(&["EXEC"]), damselfly_protocol::Reply::NullArray);
+    assert_eq!(c.q("get w|"), "VALUE w 0 1\r\nb\r\nEND\r\n");
     // Items live in database 0 only.
     redis.cmd(&["SELECT", "1"]);
     assert_eq!(redis.cmd(&["GET", "list"]), nil());

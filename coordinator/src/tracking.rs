@@ -505,15 +505,17 @@ fn deliver(inv: Invalidation) {
     }
     if redirect == 0 {
         if info.resp.get() == 3 {
-            info.push
-                .push(&info, &invalidate_frame(RespVersion::Resp3, keys.as_deref()));
+            info.push.push(
+                &info,
+                &invalidate_frame(RespVersion::Resp3, keys.as_deref()),
+            );
         }
         return;
     }
     match server().tracking.home_of(redirect) {
         None => {
             info.tracking.broken.set(true);
-                    if info.resp.get() == 3 {
+            if info.resp.get() == 3 {
                 let mut f = Vec::new();
                 let mut w = ReplyWriter::new(&mut f, RespVersion::Resp3);
                 w.push_header(2);
@@ -523,10 +525,7 @@ fn deliver(inv: Invalidation) {
             }
         }
         Some(p) => {
-            let r = Redirected {
-                to: redirect,
-                keys,
-            };
+            let r = Redirected { to: redirect, keys };
             if p as usize == ProactorState::current().shard.index {
                 deliver_redirected(r);
             } else {
@@ -555,7 +554,8 @@ fn deliver_redirected(r: Redirected) {
     };
     let resp = resp_of(&info);
     if resp == RespVersion::Resp3 {
-        info.push.push(&info, &invalidate_frame(resp, r.keys.as_deref()));
+        info.push
+            .push(&info, &invalidate_frame(resp, r.keys.as_deref()));
     } else if info.sub.get() + info.psub.get() + info.ssub.get() > 0 {
         let mut f = Vec::new();
         let mut w = ReplyWriter::new(&mut f, resp);

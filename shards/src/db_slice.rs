@@ -133,6 +133,12 @@ impl ValueMut<'_> {
     pub fn set_flag_quiet(&mut self, flag: u8, on: bool) {
         self.value.set_flag(flag, on);
     }
+
+    /// Gives the value the CAS unique memcached's `gets` hands out. Handing one out is not a
+    /// change of the item: WATCH and client tracking do not see it (heap accounting does).
+    pub fn set_mc_cas_quiet(&mut self, cas: u64) -> bool {
+        self.value.set_mc_cas(cas)
+    }
 }
 
 impl Deref for ValueMut<'_> {

@@ -300,7 +300,7 @@ fn op_mget(
                 let (_, mut cas) = slot.mc_meta();
                 if cas == 0 {
                     cas = cas_counter.fetch_add(1, Ordering::Relaxed) + 1;
-                    slot.set_mc_cas(cas);
+                    slot.set_mc_cas_quiet(cas);
                 }
                 push(&mut text, b'c', &cas);
             }

@@ -36,7 +36,7 @@ pub fn op_fetch(
         let (flags, mut cas) = slot.mc_meta();
         if want_cas && cas == 0 {
             cas = next_cas_from(cas_counter);
-            slot.set_mc_cas(cas);
+            slot.set_mc_cas_quiet(cas);
         }
         if !slot.has_flag(CellFlags::MC_FETCHED) {
             slot.set_flag_quiet(CellFlags::MC_FETCHED, true);
