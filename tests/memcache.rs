@@ -624,3 +624,30 @@ fn pipelines_squashed_across_shards_answer_as_one_by_one() {
     assert!(got.windows(6).filter(|w| w == b"STORED").count() > 50);
     drop((squashed, plain));
 }
+
+#[test]
+fn memcached_writes_invalidate_redis_client_side_caches() {
+    let (server, addr) = damselfly(2);
+    let mut c = Mc::connect(addr);
+    let mut redis = Client::connect(server.addr());
+    redis.cmd(&["HELLO", "3"]);
+    assert_eq!(redis.cmd(&["CLIENT", "TRACKING", "ON"]), common::ok());
+    c.q("set cached 0 0 1|a|");
+    assert_eq!(redis.cmd(&["GET", "cached"]), bulk("a"));
+    // A memcached read hands out a CAS: no invalidation for that.
+    c.q("gets cached|");
+    c.q("mg cached c h|");
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(redis.cmd(&["PING"]), common::simple("PONG"));
+    assert_eq!(c.q("set cached 0 0 1|b|"), "STORED\r\n");
+    let push = redis.read_reply();
+    assert_eq!(
+        push,
+        damselfly_protocol::Reply::Push(vec![
+            bulk("invalidate"),
+            common::arr(vec![bulk("cached")])
+        ])
+    );
+    assert_eq!(redis.cmd(&["GET", "cached"]), bulk("b"));
+    drop(server);
+}
