@@ -122,12 +122,15 @@ impl TrackingGlobal {
     }
 }
 
+/// Written keys, each with the client whose write it was.
+type WrittenKeys = Vec<(Vec<u8>, u64)>;
+
 /// One shard's part of the table, and the BCAST announcements of the running hop.
 #[derive(Default)]
 pub struct TrackingTable {
     keys: AHashMap<Box<[u8]>, Vec<ClientRef>>,
-    /// (client, prefix) -> (key, writer) pairs, sent at the end of the hop.
-    broadcasts: Vec<(ClientRef, usize, Vec<(Vec<u8>, u64)>)>,
+    /// (client, prefix index) -> keys, sent at the end of the hop.
+    broadcasts: Vec<(ClientRef, usize, WrittenKeys)>,
 }
 
 impl TrackingTable {
@@ -247,7 +250,8 @@ pub fn remembers(info: &ConnInfo) -> bool {
         return false;
     };
     let caching = info.tracking.caching.get();
-    !m.bcast && !(m.optin && !caching) && !(m.optout && caching)
+    // OPTIN remembers only after CACHING YES, OPTOUT all but after CACHING NO.
+    !m.bcast && (!m.optin || caching) && (!m.optout || !caching)
 }
 
 /// Remembers that `info`'s client read `keys` (one hop per shard that owns some).
@@ -305,19 +309,8 @@ pub fn key_written(key: &[u8]) {
     let writer = acting_client();
     let removed = ps.shard.tracking.borrow_mut().keys.remove(key);
     if let Some(clients) = removed {
-        let g = &ps.server.tracking;
-        g.keys.fetch_sub(1, Ordering::Relaxed);
-        g.items.fetch_sub(clients.len(), Ordering::Relaxed);
-        for c in clients {
-            send(
-                c,
-                Invalidation {
-                    target: c.id,
-                    bcast: false,
-                    keys: Some(vec![(key.to_vec(), writer)]),
-                },
-            );
-        }
+        ps.server.tracking.keys.fetch_sub(1, Ordering::Relaxed);
+        invalidate_for(clients, key, writer);
     }
     if ps.server.tracking.bcast.load(Ordering::Acquire) {
         let prefixes = ps.server.tracking.prefixes.lock();
@@ -337,6 +330,25 @@ pub fn key_written(key: &[u8]) {
                 }
             }
         }
+    }
+}
+
+/// Tells each of `clients` (the key's whole entry, now gone from the table) that `key`
+/// changed; `writer` is the client whose write it was (0: none).
+fn invalidate_for(clients: Vec<ClientRef>, key: &[u8], writer: u64) {
+    server()
+        .tracking
+        .items
+        .fetch_sub(clients.len(), Ordering::Relaxed);
+    for c in clients {
+        send(
+            c,
+            Invalidation {
+                target: c.id,
+                bcast: false,
+                keys: Some(vec![(key.to_vec(), writer)]),
+            },
+        );
     }
 }
 
@@ -415,17 +427,7 @@ pub fn enforce_limit(max: usize) {
         }
         let clients = ps.shard.tracking.borrow_mut().keys.remove(&key);
         if let Some(clients) = clients {
-            g.items.fetch_sub(clients.len(), Ordering::Relaxed);
-            for c in clients {
-                send(
-                    c,
-                    Invalidation {
-                        target: c.id,
-                        bcast: false,
-                        keys: Some(vec![(key.to_vec(), 0)]),
-                    },
-                );
-            }
+            invalidate_for(clients, &key, 0);
         }
     }
 }
@@ -434,7 +436,7 @@ pub fn enforce_limit(max: usize) {
 struct Invalidation {
     target: u64,
     bcast: bool,
-    keys: Option<Vec<(Vec<u8>, u64)>>,
+    keys: Option<WrittenKeys>,
 }
 
 fn send(to: ClientRef, inv: Invalidation) {
