@@ -71,6 +71,7 @@ impl ServerBuilder {
             pool: Some(pool),
             state: running.state,
             addr: running.addr,
+            memcached_addr: running.memcached_addr,
         })
     }
 }
@@ -80,12 +81,18 @@ pub struct ServerHandle {
     pool: Option<ProactorPool>,
     state: Arc<ServerState>,
     addr: SocketAddr,
+    memcached_addr: Option<SocketAddr>,
 }
 
 impl ServerHandle {
     /// The address the server listens on (the real port when started with port 0).
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The memcached listener's address, when `--memcached_port` is set.
+    pub fn memcached_addr(&self) -> Option<SocketAddr> {
+        self.memcached_addr
     }
 
     pub fn threads(&self) -> usize {

@@ -80,6 +80,9 @@ fn main() {
         server.addr(),
         server.exposure()
     );
+    if let Some(addr) = server.memcached_addr() {
+        log::info!("memcached text protocol on {addr}");
+    }
     server.wait(|| SIGNALED.load(Ordering::SeqCst));
     log::info!("shutting down");
     server.shutdown();

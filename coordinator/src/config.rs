@@ -48,6 +48,20 @@ pub const PARAMS: &[Param] = &[
         help: "TCP port to listen on (0 picks a free one)",
     },
     Param {
+        name: "memcached-port",
+        kind: Kind::Int { min: 0, max: 65535 },
+        default: "0",
+        mutable: false,
+        help: "TCP port for the memcached text protocol (0 = off)",
+    },
+    Param {
+        name: "max-item-size",
+        kind: Kind::Memory,
+        default: "1048576",
+        mutable: false,
+        help: "largest memcached item value (memcached's -I)",
+    },
+    Param {
         name: "bind",
         kind: Kind::Str,
         default: "0.0.0.0",

@@ -23,6 +23,8 @@ pub mod exec;
 pub mod families;
 pub mod keys;
 pub mod long_double;
+pub mod memcache_conn;
+pub mod memcache_reply;
 pub mod monitor;
 pub mod notify;
 pub mod prefetch;

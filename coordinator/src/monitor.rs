@@ -107,12 +107,11 @@ pub fn feed(server: &ServerState, db: usize, addr: Option<&str>, args: &Args<'_>
         us % 1_000_000,
         addr.unwrap_or("lua")
     );
-    let hide = redacted(args);
-    for i in 0..args.len() {
+    for (i, hidden) in redacted(args).into_iter().enumerate() {
         if i > 0 {
             line.push(' ');
         }
-        if hide[i] {
+        if hidden {
             line.push_str("\"(redacted)\"");
         } else {
             quote(&mut line, args.get(i));

@@ -242,6 +242,8 @@ fn evict_clients(state: &ServerState) {
 pub struct RunningServer {
     pub state: Arc<ServerState>,
     pub addr: SocketAddr,
+    /// The memcached listener's address, when `--memcached_port` is set.
+    pub memcached_addr: Option<SocketAddr>,
 }
 
 /// Sets up every proactor's shard, binds the listener on proactor 0 and starts accepting.
@@ -325,5 +327,10 @@ pub fn start(pool: &ProactorPool, state: Arc<ServerState>) -> std::io::Result<Ru
     let addr = rx
         .recv()
         .map_err(|_| std::io::Error::other("acceptor died"))??;
-    Ok(RunningServer { state, addr })
+    let memcached_addr = crate::memcache_conn::start_listener(pool, &state, ip)?;
+    Ok(RunningServer {
+        state,
+        addr,
+        memcached_addr,
+    })
 }

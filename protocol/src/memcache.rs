@@ -785,17 +785,40 @@ impl Span {
     }
 }
 
+/// A line's tokens, held on the stack (no allocation per command).
+struct TokenList {
+    spans: [Span; TOKENS_MAX],
+    len: usize,
+}
+
+impl std::ops::Deref for TokenList {
+    type Target = [Span];
+    fn deref(&self) -> &[Span] {
+        &self.spans[..self.len]
+    }
+}
+
+impl TokenList {
+    fn push(&mut self, span: Span) {
+        self.spans[self.len] = span;
+        self.len += 1;
+    }
+}
+
 /// memcached's `tokenize_command`: split on single spaces, empty tokens skipped, at most
 /// `TOKENS_MAX - 1` tokens, the last one holding the rest of the line when there are more.
-fn tokenize(line: &[u8]) -> Vec<Span> {
-    let mut tokens = Vec::with_capacity(8);
+fn tokenize(line: &[u8]) -> TokenList {
+    let mut tokens = TokenList {
+        spans: [Span { start: 0, len: 0 }; TOKENS_MAX],
+        len: 0,
+    };
     let mut at = 0;
     while at < line.len() {
         if line[at] == b' ' {
             at += 1;
             continue;
         }
-        if tokens.len() == TOKENS_MAX - 2 {
+        if tokens.len == TOKENS_MAX - 2 {
             // The last slot takes the rest of the line, spaces included.
             tokens.push(Span {
                 start: at,
@@ -849,7 +872,7 @@ fn c_strtou64(text: &[u8]) -> Option<(u64, bool)> {
 
 /// `safe_strtoull`: a value that looks negative as a signed number is refused when a `-`
 /// was written.
-fn c_strtoull(text: &[u8]) -> Option<u64> {
+pub fn c_strtoull(text: &[u8]) -> Option<u64> {
     let (value, negative) = c_strtou64(text)?;
     if (value as i64) < 0 && negative {
         return None;
@@ -858,13 +881,13 @@ fn c_strtoull(text: &[u8]) -> Option<u64> {
 }
 
 /// `safe_strtoul` into memcached's 32-bit flags: same checks, then truncated to 32 bits.
-fn c_strtoul_u32(text: &[u8]) -> Option<u32> {
+pub fn c_strtoul_u32(text: &[u8]) -> Option<u32> {
     c_strtoull(text).map(|value| value as u32)
 }
 
 /// `safe_strtol` into an `int32_t`: `strtol` (overflow of a 64-bit long refused), then
 /// truncated to 32 bits as memcached does.
-fn c_strtol_i32(text: &[u8]) -> Option<i32> {
+pub fn c_strtol_i32(text: &[u8]) -> Option<i32> {
     let (magnitude, negative) = c_strtou64(text)?;
     let value = if negative {
         // wrapping_neg undid the sign: magnitude is -value mod 2^64.

@@ -9,6 +9,10 @@
 //! byte  15     flags (see [`CellFlags`])
 //! ```
 //!
+//! A value cell may carry a memcached item's flags and CAS unique ([`CellFlags::MC_META`]):
+//! then it is a heap string whose allocation holds [`MC_META_LEN`] more bytes after the
+//! string (flags u32 LE, cas u64 LE). Plain strings never pay for it.
+//!
 //! The tag is an enum with 18 values, so `Option<Cell>` (and `Option<(CompactKey,
 //! CompactValue)>`) use its niche and cost no extra byte: the DashTable stores slots as
 //! `Option<(K, V)>` without a separate occupancy byte.
@@ -68,7 +72,10 @@ const INLINE_TAGS: [Tag; INLINE_LEN_MAX + 1] = [
     Tag::Inline14,
 ];
 
-/// Flag bits carried by every cell (byte 15). Five bits are still free.
+/// Bytes of memcached metadata (flags u32, cas u64) after a [`CellFlags::MC_META`] string.
+pub const MC_META_LEN: usize = 12;
+
+/// Flag bits carried by every cell (byte 15). One bit is still free.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct CellFlags;
 
@@ -79,6 +86,17 @@ impl CellFlags {
     pub const STICKY: u8 = 1 << 1;
     /// Touched since the last eviction pass (2Q promotion).
     pub const TOUCHED: u8 = 1 << 2;
+    /// On a value: a heap string followed by memcached flags and CAS in its allocation. Set
+    /// only by [`CompactValue::memcache_item`]; `set_flag` cannot change it.
+    pub const MC_META: u8 = 1 << 3;
+    /// On a value: memcached's "fetched since stored" bit (meta flag `h`).
+    pub const MC_FETCHED: u8 = 1 << 4;
+    /// On a value: a recache/vivify token was handed out for this item (meta `W`/`Z`).
+    pub const MC_WON: u8 = 1 << 5;
+    /// On a value: marked stale by an invalidating meta delete or set (meta `X`).
+    pub const MC_STALE: u8 = 1 << 6;
+    /// The bits that describe one memcached item; a write through Redis clears them.
+    pub const MC_ITEM_BITS: u8 = Self::MC_META | Self::MC_FETCHED | Self::MC_WON | Self::MC_STALE;
 }
 
 /// How a cell stores its content (OBJECT ENCODING and accounting).
@@ -200,6 +218,77 @@ impl Cell {
         }
     }
 
+    /// A heap string with memcached `flags` and `cas` stored after its bytes.
+    fn heap_with_meta(bytes: &[u8], flags: u32, cas: u64) -> Cell {
+        assert!(
+            bytes.len() <= HEAP_LEN_MAX - MC_META_LEN,
+            "string longer than u32::MAX bytes"
+        );
+        let mut buf = Vec::with_capacity(bytes.len() + MC_META_LEN);
+        buf.extend_from_slice(bytes);
+        buf.extend_from_slice(&flags.to_le_bytes());
+        buf.extend_from_slice(&cas.to_le_bytes());
+        let boxed: Box<[u8]> = buf.into_boxed_slice();
+        let raw = Box::into_raw(boxed) as *mut u8;
+        // SAFETY: `Box::into_raw` never returns null.
+        let ptr = unsafe { NonNull::new_unchecked(raw) };
+        let mut tail = [0u8; 6];
+        tail[..4].copy_from_slice(&(bytes.len() as u32).to_le_bytes());
+        Cell {
+            word: Word { heap: ptr },
+            tail,
+            tag: Tag::Heap,
+            flags: CellFlags::MC_META,
+        }
+    }
+
+    /// The memcached (flags, cas) of an MC_META cell.
+    fn mc_meta(&self) -> Option<(u32, u64)> {
+        if self.flags & CellFlags::MC_META == 0 {
+            return None;
+        }
+        debug_assert_eq!(self.tag, Tag::Heap);
+        let mut meta = [0u8; MC_META_LEN];
+        // SAFETY: MC_META is only set by `heap_with_meta`, whose allocation holds
+        // `heap_len() + MC_META_LEN` initialized bytes owned by this cell; string writers
+        // (`string_mut`) drop the metadata before changing the string.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                self.word.heap.as_ptr().add(self.heap_len()),
+                meta.as_mut_ptr(),
+                MC_META_LEN,
+            )
+        };
+        let flags = u32::from_le_bytes(meta[..4].try_into().expect("4 bytes"));
+        let cas = u64::from_le_bytes(meta[4..].try_into().expect("8 bytes"));
+        Some((flags, cas))
+    }
+
+    /// Sets the CAS of an MC_META cell in place.
+    fn set_mc_cas(&mut self, cas: u64) {
+        assert!(self.flags & CellFlags::MC_META != 0, "not a memcached item");
+        // SAFETY: as in `mc_meta`: the 8 CAS bytes lie inside this cell's allocation, which
+        // `&mut self` borrows exclusively.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                cas.to_le_bytes().as_ptr(),
+                self.word.heap.as_ptr().add(self.heap_len() + 4),
+                8,
+            )
+        };
+    }
+
+    /// Turns an MC_META cell into a plain heap string of the same bytes (a write through
+    /// Redis commands drops memcached's flags and CAS).
+    fn drop_mc_meta(&mut self) {
+        if self.flags & CellFlags::MC_META == 0 {
+            return;
+        }
+        let mut plain = Cell::heap(&self.as_bytes().expect("heap cells are strings"));
+        plain.flags = self.flags & !CellFlags::MC_META;
+        *self = plain;
+    }
+
     fn object(object: Box<dyn TypedObject>) -> Cell {
         let raw = Box::into_raw(Box::new(object));
         // SAFETY: `Box::into_raw` never returns null.
@@ -243,6 +332,7 @@ impl Cell {
     /// `1 << class` once it was grown in place.
     fn heap_capacity(&self) -> usize {
         match self.tail[HEAP_CLASS] {
+            0 if self.flags & CellFlags::MC_META != 0 => self.heap_len() + MC_META_LEN,
             0 => self.heap_len(),
             class => 1 << class,
         }
@@ -256,6 +346,9 @@ impl Cell {
         if min_len > HEAP_LEN_MAX {
             return None;
         }
+        // In-place writes keep no memcached metadata: the item's CAS must change.
+        self.drop_mc_meta();
+        self.flags &= !CellFlags::MC_ITEM_BITS;
         match self.tag {
             Tag::Object => return None,
             Tag::Int => {
@@ -451,6 +544,8 @@ impl Cell {
     }
 
     pub fn set_flag(&mut self, flag: u8, on: bool) {
+        // MC_META describes the allocation: only its constructor sets it.
+        let flag = flag & !CellFlags::MC_META;
         if on {
             self.flags |= flag;
         } else {
@@ -471,9 +566,10 @@ impl Drop for Cell {
                 unsafe { std::alloc::dealloc(self.word.heap.as_ptr(), layout) };
             }
             Tag::Heap => {
-                let len = self.heap_len();
+                let len = self.heap_capacity();
                 // SAFETY: class 0: `word.heap` came from `Box::<[u8]>::into_raw` of exactly
-                // `len` bytes (see `Cell::heap`) and is owned by this cell; dropping the cell
+                // `len` bytes (`Cell::heap`, or `Cell::heap_with_meta` with its metadata
+                // counted by `heap_capacity`) and is owned by this cell; dropping the cell
                 // is the only place it is freed.
                 drop(unsafe {
                     Box::from_raw(std::ptr::slice_from_raw_parts_mut(
@@ -495,6 +591,10 @@ impl Drop for Cell {
 impl Clone for Cell {
     fn clone(&self) -> Cell {
         let mut copy = match self.tag {
+            Tag::Heap if self.flags & CellFlags::MC_META != 0 => {
+                let (flags, cas) = self.mc_meta().expect("MC_META cell");
+                Cell::heap_with_meta(&self.as_bytes().expect("heap"), flags, cas)
+            }
             Tag::Heap => Cell::heap(&self.as_bytes().expect("heap cells are strings")),
             Tag::Object => Cell::object(self.as_object().expect("object tag").clone_object()),
             // Inline and Int cells own nothing: a bitwise copy is a complete, independent copy.
@@ -665,6 +765,39 @@ impl CompactValue {
 
     pub fn from_int(value: i64) -> CompactValue {
         CompactValue(Cell::int(value))
+    }
+
+    /// A memcached item: a plain string when `flags` and `cas` are 0 (no extra bytes), else
+    /// a heap string carrying them (see [`CellFlags::MC_META`]).
+    pub fn memcache_item(bytes: &[u8], flags: u32, cas: u64) -> CompactValue {
+        if flags == 0 && cas == 0 {
+            CompactValue::from_bytes(bytes)
+        } else {
+            CompactValue(Cell::heap_with_meta(bytes, flags, cas))
+        }
+    }
+
+    /// memcached's (flags, cas) of this value: (0, 0) for plain strings (cas 0 = none
+    /// assigned yet).
+    pub fn mc_meta(&self) -> (u32, u64) {
+        self.0.mc_meta().unwrap_or((0, 0))
+    }
+
+    /// Gives a string value the CAS unique `cas`, keeping its bytes and flags. False for
+    /// typed objects.
+    pub fn set_mc_cas(&mut self, cas: u64) -> bool {
+        if self.0.has_flag(CellFlags::MC_META) {
+            self.0.set_mc_cas(cas);
+            return true;
+        }
+        let Some(bytes) = self.0.as_bytes() else {
+            return false;
+        };
+        let item = Cell::heap_with_meta(&bytes, 0, cas);
+        let kept = self.0.flags;
+        self.0 = item;
+        self.0.flags |= kept;
+        true
     }
 
     pub fn from_object(object: Box<dyn TypedObject>) -> CompactValue {
@@ -916,6 +1049,46 @@ mod tests {
             .unwrap();
         assert_eq!(original.0, vec![1, 2, 3]);
         assert!(v.heap_bytes() >= 16 + std::mem::size_of::<Counter>() + 16);
+    }
+
+    #[test]
+    fn memcache_items_carry_flags_and_cas_only_when_set() {
+        let plain = CompactValue::memcache_item(b"abc", 0, 0);
+        assert_eq!(plain.encoding(), Encoding::Inline);
+        assert_eq!(plain.mc_meta(), (0, 0));
+        let item = CompactValue::memcache_item(b"abc", 7, 0);
+        assert_eq!(
+            (item.mc_meta(), &*item.as_bytes().unwrap()),
+            ((7, 0), &b"abc"[..])
+        );
+        assert_eq!(item.heap_bytes(), 3 + MC_META_LEN);
+        let mut copy = item.clone();
+        assert!(copy.set_mc_cas(99));
+        assert_eq!(copy.mc_meta(), (7, 99));
+        assert_eq!(item.mc_meta(), (7, 0));
+        // A Redis write in place drops the metadata.
+        copy.append(b"de");
+        assert_eq!(
+            (copy.mc_meta(), &*copy.as_bytes().unwrap()),
+            ((0, 0), &b"abcde"[..])
+        );
+        let mut int = CompactValue::from_bytes(b"12");
+        assert!(int.set_mc_cas(5));
+        assert_eq!(
+            (int.mc_meta(), &*int.as_bytes().unwrap()),
+            ((0, 5), &b"12"[..])
+        );
+        // set_flag cannot forge the metadata bit; other flags survive.
+        let mut v = CompactValue::from_bytes(b"x");
+        v.set_flag(CellFlags::MC_META | CellFlags::TOUCHED, true);
+        assert_eq!(v.mc_meta(), (0, 0));
+        assert!(v.has_flag(CellFlags::TOUCHED));
+        let big = vec![b'z'; 100];
+        let mut item = CompactValue::memcache_item(&big, u32::MAX, u64::MAX);
+        assert_eq!(item.mc_meta(), (u32::MAX, u64::MAX));
+        item.string_mut(10).unwrap()[0] = b'a';
+        assert_eq!(item.mc_meta(), (0, 0));
+        assert_eq!(item.str_len(), 100);
     }
 
     #[test]

@@ -127,6 +127,18 @@ impl ValueMut<'_> {
     pub fn key(&self) -> &CompactKey {
         self.key
     }
+
+    /// Sets or clears a flag bit that is bookkeeping, not content (memcached's "fetched"
+    /// bit): the value does not count as written, so WATCH does not see a change.
+    pub fn set_flag_quiet(&mut self, flag: u8, on: bool) {
+        self.value.set_flag(flag, on);
+    }
+
+    /// Gives the value the CAS unique memcached's `gets` hands out. Handing one out is not a
+    /// change of the item: WATCH and client tracking do not see it (heap accounting does).
+    pub fn set_mc_cas_quiet(&mut self, cas: u64) -> bool {
+        self.value.set_mc_cas(cas)
+    }
 }
 
 impl Deref for ValueMut<'_> {

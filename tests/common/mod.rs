@@ -2,6 +2,7 @@
 //! that checks replies byte for byte.
 #![allow(dead_code)]
 
+pub mod memcached;
 pub mod reference;
 
 use damselfly_protocol::{Reply, ReplyParser};
