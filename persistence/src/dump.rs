@@ -1,0 +1,49 @@
+//! DUMP payloads: `type byte | value | RDB version u16 LE | CRC64 LE` with the CRC taken over
+//! everything before it, as redis-server builds them for DUMP and checks them in RESTORE.
+
+use crate::crc64::crc64;
+use crate::encoding::{RdbResult, Reader, RDB_VERSION};
+use crate::read::read_value;
+use crate::write::write_value;
+use damselfly_shards::{CollectionLimits, CompactValue};
+
+/// Version and checksum.
+const FOOTER: usize = 10;
+
+/// The DUMP payload of `value`.
+pub fn dump(value: &CompactValue) -> RdbResult<Vec<u8>> {
+    let mut out = Vec::new();
+    write_value(&mut out, value)?;
+    seal(&mut out);
+    Ok(out)
+}
+
+/// Appends the version and the CRC64 footer to a serialized value.
+pub fn seal(out: &mut Vec<u8>) {
+    out.extend_from_slice(&RDB_VERSION.to_le_bytes());
+    let crc = crc64(0, out);
+    out.extend_from_slice(&crc.to_le_bytes());
+}
+
+/// The serialized value inside `payload` when its footer holds a version this codec reads
+/// (not newer than [`RDB_VERSION`]) and a matching checksum; `None` otherwise.
+pub fn verify(payload: &[u8]) -> Option<&[u8]> {
+    if payload.len() < FOOTER {
+        return None;
+    }
+    let body_end = payload.len() - FOOTER;
+    let version = u16::from_le_bytes([payload[body_end], payload[body_end + 1]]);
+    if version > RDB_VERSION {
+        return None;
+    }
+    let (covered, crc) = payload.split_at(payload.len() - 8);
+    let mut want = [0u8; 8];
+    want.copy_from_slice(crc);
+    (crc64(0, covered) == u64::from_le_bytes(want)).then_some(&payload[..body_end])
+}
+
+/// Reads the value of a verified payload body. Bytes after the value are ignored, as
+/// redis-server ignores them.
+pub fn restore(body: &[u8], limits: &CollectionLimits) -> RdbResult<CompactValue> {
+    read_value(&mut Reader::new(body), limits)
+}
