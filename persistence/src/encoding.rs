@@ -197,7 +197,10 @@ pub fn parse_double(s: &[u8]) -> Option<f64> {
         "nan" | "+nan" | "-nan" => return Some(f64::NAN),
         _ => {}
     }
-    if !t.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.' | b'e' | b'E')) {
+    if !t
+        .bytes()
+        .all(|b| b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.' | b'e' | b'E'))
+    {
         return None;
     }
     t.parse().ok()
@@ -285,7 +288,16 @@ mod tests {
 
     #[test]
     fn lengths_in_every_width() {
-        for n in [0u64, 63, 64, 16383, 16384, u32::MAX as u64, u32::MAX as u64 + 1, u64::MAX] {
+        for n in [
+            0u64,
+            63,
+            64,
+            16383,
+            16384,
+            u32::MAX as u64,
+            u32::MAX as u64 + 1,
+            u64::MAX,
+        ] {
             let mut out = Vec::new();
             write_len(&mut out, n);
             let expect = match n {
@@ -308,7 +320,12 @@ mod tests {
             (b"-129", &[0xc1, 0x7f, 0xff]),
             (b"100000", &[0xc2, 0xa0, 0x86, 0x01, 0x00]),
             (b"012", &[3, b'0', b'1', b'2']),
-            (b"4294967296", &[10, b'4', b'2', b'9', b'4', b'9', b'6', b'7', b'2', b'9', b'6']),
+            (
+                b"4294967296",
+                &[
+                    10, b'4', b'2', b'9', b'4', b'9', b'6', b'7', b'2', b'9', b'6',
+                ],
+            ),
         ];
         for (s, enc) in cases {
             let mut out = Vec::new();

@@ -209,7 +209,9 @@ pub(crate) mod tests {
                     body.extend_from_slice(&(s.len() as u32).to_be_bytes());
                 }
                 Entry::Int(v @ 0..=12) => body.push(0xf1 + v as u8),
-                Entry::Int(v) if i8::try_from(v).is_ok() => body.extend_from_slice(&[0xfe, v as u8]),
+                Entry::Int(v) if i8::try_from(v).is_ok() => {
+                    body.extend_from_slice(&[0xfe, v as u8])
+                }
                 Entry::Int(v) if i16::try_from(v).is_ok() => {
                     body.push(0xc0);
                     body.extend_from_slice(&(v as i16).to_le_bytes());
@@ -274,7 +276,9 @@ pub(crate) mod tests {
     #[test]
     fn zipmap_pairs_with_free_space() {
         // 2 pairs: "a" -> "xy" (1 free byte), "key" -> "" ; then the end marker.
-        let zm = [2, 1, b'a', 2, 1, b'x', b'y', 0, 3, b'k', b'e', b'y', 0, 0, 0xff];
+        let zm = [
+            2, 1, b'a', 2, 1, b'x', b'y', 0, 3, b'k', b'e', b'y', 0, 0, 0xff,
+        ];
         assert_eq!(
             zipmap_pairs(&zm).unwrap(),
             vec![(&b"a"[..], &b"xy"[..]), (&b"key"[..], &b""[..])]
@@ -287,7 +291,12 @@ pub(crate) mod tests {
 
     #[test]
     fn intset_widths_and_order() {
-        for members in [vec![1, 2, 3], vec![-40000, 7], vec![i64::MIN, 0, i64::MAX], vec![]] {
+        for members in [
+            vec![1, 2, 3],
+            vec![-40000, 7],
+            vec![i64::MIN, 0, i64::MAX],
+            vec![],
+        ] {
             let blob = intset_blob(&members);
             assert_eq!(intset_members(&blob).unwrap(), members);
         }

@@ -132,7 +132,8 @@ impl LpWriter {
         if n < 64 {
             self.buf.push(0x80 | n as u8);
         } else if n < 4096 {
-            self.buf.extend_from_slice(&[0xe0 | (n >> 8) as u8, n as u8]);
+            self.buf
+                .extend_from_slice(&[0xe0 | (n >> 8) as u8, n as u8]);
         } else {
             self.buf.push(0xf0);
             self.buf.extend_from_slice(&(n as u32).to_le_bytes());

@@ -129,7 +129,9 @@ mod tests {
         let c = compress(&input, input.len() - 4).unwrap();
         assert!(c.len() < 200, "{}", c.len());
         assert_eq!(decompress(&c, input.len()).unwrap(), input);
-        let noise: Vec<u8> = (0..64u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        let noise: Vec<u8> = (0..64u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
         assert_eq!(compress(&noise, noise.len() - 4), None);
     }
 

@@ -50,7 +50,12 @@ pub fn read_typed(r: &mut Reader<'_>, t: u8, limits: &CollectionLimits) -> RdbRe
         }
         SET_INTSET => {
             let members = intset_members(&r.string()?)?;
-            set_from(members.iter().map(|v| Cow::Owned(v.to_string().into_bytes())), limits)?
+            set_from(
+                members
+                    .iter()
+                    .map(|v| Cow::Owned(v.to_string().into_bytes())),
+                limits,
+            )?
         }
         HASH => {
             let n = r.count(2)?;
@@ -63,11 +68,20 @@ pub fn read_typed(r: &mut Reader<'_>, t: u8, limits: &CollectionLimits) -> RdbRe
         HASH_ZIPMAP => {
             let blob = r.string()?;
             let pairs = zipmap_pairs(&blob)?;
-            hash_from(pairs.into_iter().map(|(f, v)| (Cow::Borrowed(f), Cow::Borrowed(v))), limits)?
+            hash_from(
+                pairs
+                    .into_iter()
+                    .map(|(f, v)| (Cow::Borrowed(f), Cow::Borrowed(v))),
+                limits,
+            )?
         }
         HASH_ZIPLIST | HASH_LISTPACK => {
             let blob = r.string()?;
-            let items = if t == HASH_ZIPLIST { ziplist_entries(&blob)? } else { entries(&blob)? };
+            let items = if t == HASH_ZIPLIST {
+                ziplist_entries(&blob)?
+            } else {
+                entries(&blob)?
+            };
             hash_from(pairs_of(owned(items))?, limits)?
         }
         ZSET | ZSET_2 => {
@@ -75,14 +89,22 @@ pub fn read_typed(r: &mut Reader<'_>, t: u8, limits: &CollectionLimits) -> RdbRe
             let mut members = Vec::with_capacity(n);
             for _ in 0..n {
                 let m = r.string()?;
-                let score = if t == ZSET_2 { r.binary_double()? } else { r.text_double()? };
+                let score = if t == ZSET_2 {
+                    r.binary_double()?
+                } else {
+                    r.text_double()?
+                };
                 members.push((m, score));
             }
             zset_from(members, limits)?
         }
         ZSET_ZIPLIST | ZSET_LISTPACK => {
             let blob = r.string()?;
-            let items = if t == ZSET_ZIPLIST { ziplist_entries(&blob)? } else { entries(&blob)? };
+            let items = if t == ZSET_ZIPLIST {
+                ziplist_entries(&blob)?
+            } else {
+                entries(&blob)?
+            };
             let mut members = Vec::with_capacity(items.len() / 2);
             for (m, s) in pairs_of(items)? {
                 let score = match s {
@@ -114,7 +136,11 @@ fn pairs_of<T>(items: Vec<T>) -> RdbResult<Vec<(T, T)>> {
     Ok(out)
 }
 
-fn read_quicklist(r: &mut Reader<'_>, v2: bool, limits: &CollectionLimits) -> RdbResult<CompactValue> {
+fn read_quicklist(
+    r: &mut Reader<'_>,
+    v2: bool,
+    limits: &CollectionLimits,
+) -> RdbResult<CompactValue> {
     let nodes = r.count(1)?;
     let mut items = Vec::new();
     for _ in 0..nodes {
@@ -131,13 +157,20 @@ fn read_quicklist(r: &mut Reader<'_>, v2: bool, limits: &CollectionLimits) -> Rd
             continue;
         }
         // Empty nodes are skipped, as Redis does; an all-empty list is refused below.
-        let node = if v2 { entries(&blob)? } else { ziplist_entries(&blob)? };
+        let node = if v2 {
+            entries(&blob)?
+        } else {
+            ziplist_entries(&blob)?
+        };
         items.extend(owned(node));
     }
     list_from(items, limits)
 }
 
-fn list_from<'a>(items: impl IntoIterator<Item = Cow<'a, [u8]>>, limits: &CollectionLimits) -> RdbResult<CompactValue> {
+fn list_from<'a>(
+    items: impl IntoIterator<Item = Cow<'a, [u8]>>,
+    limits: &CollectionLimits,
+) -> RdbResult<CompactValue> {
     let mut list = QuickList::new(limits);
     for item in items {
         list.push(&item, false);
@@ -148,7 +181,10 @@ fn list_from<'a>(items: impl IntoIterator<Item = Cow<'a, [u8]>>, limits: &Collec
     Ok(CompactValue::from_object(Box::new(list)))
 }
 
-fn set_from<'a>(items: impl IntoIterator<Item = Cow<'a, [u8]>>, limits: &CollectionLimits) -> RdbResult<CompactValue> {
+fn set_from<'a>(
+    items: impl IntoIterator<Item = Cow<'a, [u8]>>,
+    limits: &CollectionLimits,
+) -> RdbResult<CompactValue> {
     let mut set = SetValue::new();
     for item in items {
         if !set.add(&item, limits) {
@@ -178,7 +214,10 @@ fn hash_from<'a>(
     Ok(CompactValue::from_object(Box::new(hash)))
 }
 
-fn zset_from(members: Vec<(Cow<'_, [u8]>, f64)>, limits: &CollectionLimits) -> RdbResult<CompactValue> {
+fn zset_from(
+    members: Vec<(Cow<'_, [u8]>, f64)>,
+    limits: &CollectionLimits,
+) -> RdbResult<CompactValue> {
     if members.is_empty() {
         return Err(EMPTY);
     }

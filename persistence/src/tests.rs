@@ -7,7 +7,9 @@ use crate::legacy::{intset_blob, tests::ziplist};
 use crate::listpack::{Entry, LpWriter};
 use crate::RDB_VERSION;
 use damselfly_shards::zset::ZSetValue;
-use damselfly_shards::{CollectionLimits, CompactValue, HashValue, QuickList, SetValue, TypedObject};
+use damselfly_shards::{
+    CollectionLimits, CompactValue, HashValue, QuickList, SetValue, TypedObject,
+};
 use proptest::prelude::*;
 
 /// A value's contents in a form that compares equal across encodings, and its encoding.
@@ -36,7 +38,12 @@ fn contents(v: &CompactValue) -> (Contents, &'static str) {
         p.sort();
         Contents::Hash(p)
     } else if let Some(z) = v.downcast_ref::<ZSetValue>() {
-        Contents::ZSet(z.to_pairs().into_iter().map(|(m, s)| (m, (s + 0.0).to_bits())).collect())
+        Contents::ZSet(
+            z.to_pairs()
+                .into_iter()
+                .map(|(m, s)| (m, (s + 0.0).to_bits()))
+                .collect(),
+        )
     } else {
         unreachable!()
     };
@@ -65,7 +72,9 @@ fn string_value() -> impl Strategy<Value = Vec<u8>> {
         any::<i64>().prop_map(|v| v.to_string().into_bytes()),
         any::<i32>().prop_map(|v| v.to_string().into_bytes()),
         prop::collection::vec(any::<u8>(), 0..100),
-        (0usize..20000).prop_map(|n| (0..n).map(|i| b"abcdefgh"[i % 7 + (i / 3000) % 2]).collect()),
+        (0usize..20000).prop_map(|n| (0..n)
+            .map(|i| b"abcdefgh"[i % 7 + (i / 3000) % 2])
+            .collect()),
     ]
 }
 
@@ -205,8 +214,14 @@ fn footer_version_and_checksum() {
 #[test]
 fn dump_bytes_match_redis() {
     // DUMP of SET k hello / SET k 123 in redis-server 7.0.
-    assert_eq!(dump(&CompactValue::from_bytes(b"hello")).unwrap()[..7], [0, 5, b'h', b'e', b'l', b'l', b'o']);
-    assert_eq!(dump(&CompactValue::from_bytes(b"123")).unwrap()[..3], [0, 0xc0, 123]);
+    assert_eq!(
+        dump(&CompactValue::from_bytes(b"hello")).unwrap()[..7],
+        [0, 5, b'h', b'e', b'l', b'l', b'o']
+    );
+    assert_eq!(
+        dump(&CompactValue::from_bytes(b"123")).unwrap()[..3],
+        [0, 0xc0, 123]
+    );
     let mut sealed = vec![0, 0xc0, 123];
     seal(&mut sealed);
     assert_eq!(sealed, dump(&CompactValue::from_bytes(b"123")).unwrap());
@@ -215,7 +230,12 @@ fn dump_bytes_match_redis() {
 #[test]
 fn old_list_encodings() {
     let want = Contents::List(strs(&["a", "7", "-300", "hello"]));
-    let items = [Entry::Str(b"a"), Entry::Int(7), Entry::Int(-300), Entry::Str(b"hello")];
+    let items = [
+        Entry::Str(b"a"),
+        Entry::Int(7),
+        Entry::Int(-300),
+        Entry::Str(b"hello"),
+    ];
     let plain = body(types::LIST, |o| {
         write_len(o, 4);
         for s in ["a", "7", "-300", "hello"] {
@@ -242,7 +262,10 @@ fn old_list_encodings() {
         w.push(b"x");
         write_string(o, &w.finish());
     });
-    assert_eq!(load(&ql2).unwrap().0, Contents::List(strs(&["plain element", "x"])));
+    assert_eq!(
+        load(&ql2).unwrap().0,
+        Contents::List(strs(&["plain element", "x"]))
+    );
     let bad_container = body(types::LIST_QUICKLIST_2, |o| {
         write_len(o, 1);
         write_len(o, 3);
@@ -255,14 +278,37 @@ fn old_list_encodings() {
 
 #[test]
 fn old_hash_encodings() {
-    let want = Contents::Hash(vec![(b"a".to_vec(), b"1".to_vec()), (b"b".to_vec(), b"xy".to_vec())]);
-    let zm = [2, 1, b'a', 1, 0, b'1', 1, b'b', 2, 2, b'x', b'y', 0, 0, 0xff];
-    assert_eq!(load(&body(types::HASH_ZIPMAP, |o| write_string(o, &zm))).unwrap(), (want_clone(&want), "listpack"));
-    let zl = ziplist(&[Entry::Str(b"a"), Entry::Int(1), Entry::Str(b"b"), Entry::Str(b"xy")]);
-    assert_eq!(load(&body(types::HASH_ZIPLIST, |o| write_string(o, &zl))).unwrap().0, want);
+    let want = Contents::Hash(vec![
+        (b"a".to_vec(), b"1".to_vec()),
+        (b"b".to_vec(), b"xy".to_vec()),
+    ]);
+    let zm = [
+        2, 1, b'a', 1, 0, b'1', 1, b'b', 2, 2, b'x', b'y', 0, 0, 0xff,
+    ];
+    assert_eq!(
+        load(&body(types::HASH_ZIPMAP, |o| write_string(o, &zm))).unwrap(),
+        (want_clone(&want), "listpack")
+    );
+    let zl = ziplist(&[
+        Entry::Str(b"a"),
+        Entry::Int(1),
+        Entry::Str(b"b"),
+        Entry::Str(b"xy"),
+    ]);
+    assert_eq!(
+        load(&body(types::HASH_ZIPLIST, |o| write_string(o, &zl)))
+            .unwrap()
+            .0,
+        want
+    );
     let odd = ziplist(&[Entry::Str(b"a")]);
     assert!(load(&body(types::HASH_ZIPLIST, |o| write_string(o, &odd))).is_err());
-    let dup = ziplist(&[Entry::Str(b"a"), Entry::Int(1), Entry::Str(b"a"), Entry::Int(2)]);
+    let dup = ziplist(&[
+        Entry::Str(b"a"),
+        Entry::Int(1),
+        Entry::Str(b"a"),
+        Entry::Int(2),
+    ]);
     assert!(load(&body(types::HASH_ZIPLIST, |o| write_string(o, &dup))).is_err());
     let dup_table = body(types::HASH, |o| {
         write_len(o, 2);
@@ -307,19 +353,33 @@ fn old_zset_encodings() {
         o.push(253);
     });
     assert!(load(&nan).is_err());
-    let zl = ziplist(&[Entry::Str(b"a"), Entry::Int(2), Entry::Str(b"b"), Entry::Str(b"2.5")]);
+    let zl = ziplist(&[
+        Entry::Str(b"a"),
+        Entry::Int(2),
+        Entry::Str(b"b"),
+        Entry::Str(b"2.5"),
+    ]);
     assert_eq!(
-        load(&body(types::ZSET_ZIPLIST, |o| write_string(o, &zl))).unwrap().0,
-        Contents::ZSet(vec![(b"a".to_vec(), 2f64.to_bits()), (b"b".to_vec(), 2.5f64.to_bits())])
+        load(&body(types::ZSET_ZIPLIST, |o| write_string(o, &zl)))
+            .unwrap()
+            .0,
+        Contents::ZSet(vec![
+            (b"a".to_vec(), 2f64.to_bits()),
+            (b"b".to_vec(), 2.5f64.to_bits())
+        ])
     );
 }
 
 #[test]
 fn sets_convert_at_thresholds() {
     let limits = CollectionLimits::default();
-    let intset = body(types::SET_INTSET, |o| write_string(o, &intset_blob(&(0..600).collect::<Vec<_>>())));
+    let intset = body(types::SET_INTSET, |o| {
+        write_string(o, &intset_blob(&(0..600).collect::<Vec<_>>()))
+    });
     assert_eq!(load(&intset).unwrap().1, "hashtable");
-    let small = body(types::SET_INTSET, |o| write_string(o, &intset_blob(&[1, 5, 9])));
+    let small = body(types::SET_INTSET, |o| {
+        write_string(o, &intset_blob(&[1, 5, 9]))
+    });
     assert_eq!(load(&small).unwrap().1, "intset");
     let s = SetValue::from_members([&b"a"[..], b"b"], &limits);
     let p = dump(&CompactValue::from_object(Box::new(s))).unwrap();
@@ -334,7 +394,15 @@ fn sets_convert_at_thresholds() {
 
 #[test]
 fn unknown_types_are_refused() {
-    for t in [types::MODULE, types::MODULE_2, types::STREAM_LISTPACKS, types::STREAM_LISTPACKS_2, 8, 20, 200] {
+    for t in [
+        types::MODULE,
+        types::MODULE_2,
+        types::STREAM_LISTPACKS,
+        types::STREAM_LISTPACKS_2,
+        8,
+        20,
+        200,
+    ] {
         assert_eq!(load(&[t, 0, 0, 0]).unwrap_err(), RdbError::Unsupported(t));
     }
     assert_eq!(load(&[]).unwrap_err(), RdbError::Truncated);

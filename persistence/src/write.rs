@@ -159,7 +159,10 @@ fn write_hash(out: &mut Vec<u8>, hash: &HashValue) {
 /// listpack then packs them), others in the shortest text that reads back exactly.
 fn push_score(w: &mut LpWriter, score: f64) {
     const EXACT_INT_MAX: f64 = (1u64 << 53) as f64;
-    if score.fract() == 0.0 && score.abs() < EXACT_INT_MAX && !(score == 0.0 && score.is_sign_negative()) {
+    if score.fract() == 0.0
+        && score.abs() < EXACT_INT_MAX
+        && !(score == 0.0 && score.is_sign_negative())
+    {
         w.push_int(score as i64);
     } else {
         w.push(format_score(score).as_bytes());
@@ -169,10 +172,18 @@ fn push_score(w: &mut LpWriter, score: f64) {
 /// Shortest round-trip text of a double that strtod reads back (`inf`, `-inf`, `1.5`, `1e300`).
 pub fn format_score(score: f64) -> String {
     if score.is_infinite() {
-        return if score > 0.0 { "inf".into() } else { "-inf".into() };
+        return if score > 0.0 {
+            "inf".into()
+        } else {
+            "-inf".into()
+        };
     }
     if score == 0.0 {
-        return if score.is_sign_negative() { "-0".into() } else { "0".into() };
+        return if score.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
     }
     let plain = format!("{score}");
     let exp = format!("{score:e}");

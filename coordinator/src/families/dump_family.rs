@@ -39,9 +39,9 @@ fn op_dump(shard: &Shard, db: usize, key: &[u8], now: u64) -> OpResult<Option<Ve
 
 fn cmd_dump(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     let (db, key, now) = (ctx.db(), args.get(1), clock::wall_now_ms());
-    let payload = ctx
-        .exec
-        .single_key(key_hash(key), LockMode::Shared, &|s| op_dump(s, db, key, now))?;
+    let payload = ctx.exec.single_key(key_hash(key), LockMode::Shared, &|s| {
+        op_dump(s, db, key, now)
+    })?;
     let mut r = ctx.reply();
     match payload {
         Some(p) => r.bulk(&p),
@@ -107,8 +107,7 @@ fn prepare(ctx: &CmdCtx<'_>, args: &Args<'_>, absttl: bool, now: u64) -> OpResul
         return Err(CmdError::raw("ERR Invalid TTL value, must be >= 0"));
     }
     let body = rdb::dump::verify(args.get(3)).ok_or_else(|| CmdError::raw(BAD_PAYLOAD))?;
-    let value =
-        rdb::dump::restore(body, &ctx.limits()).map_err(|_| CmdError::raw(BAD_DATA))?;
+    let value = rdb::dump::restore(body, &ctx.limits()).map_err(|_| CmdError::raw(BAD_DATA))?;
     let deadline = match ttl as u64 {
         0 => None,
         t if absttl => Some(t),
@@ -148,7 +147,27 @@ fn cmd_restore(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
 pub fn commands() -> Vec<CommandSpec> {
     let one = (1, 1, 1);
     vec![
-        command("dump", 2, READONLY, &["@keyspace", "@read", "@slow"], one, "generic", "2.6.0", "Returns a serialized representation of the value stored at a key.", cmd_dump),
-        command("restore", -4, WRITE | DENYOOM, &["@keyspace", "@write", "@slow", "@dangerous"], one, "generic", "2.6.0", "Creates a key from the serialized representation of a value.", cmd_restore),
+        command(
+            "dump",
+            2,
+            READONLY,
+            &["@keyspace", "@read", "@slow"],
+            one,
+            "generic",
+            "2.6.0",
+            "Returns a serialized representation of the value stored at a key.",
+            cmd_dump,
+        ),
+        command(
+            "restore",
+            -4,
+            WRITE | DENYOOM,
+            &["@keyspace", "@write", "@slow", "@dangerous"],
+            one,
+            "generic",
+            "2.6.0",
+            "Creates a key from the serialized representation of a value.",
+            cmd_restore,
+        ),
     ]
 }

@@ -8,8 +8,8 @@ use crate::families::scripting_family::{run, Target};
 use crate::families::server_family::{help_reply, sub_arity, unknown_sub};
 use crate::registry::{command, flags::*, CommandSpec};
 use crate::scripting::{Lease, Library};
-use damselfly_runtime::fiber::call_on_large_stack;
 use damselfly_persistence as rdb;
+use damselfly_runtime::fiber::call_on_large_stack;
 use damselfly_scripts::{shebang, LibraryDef};
 
 fn raw(msg: impl Into<String>) -> CmdError {
