@@ -25,25 +25,26 @@ pub fn seal(out: &mut Vec<u8>) {
     out.extend_from_slice(&crc.to_le_bytes());
 }
 
-/// The serialized value inside `payload` when its footer holds a version this codec reads
-/// (not newer than [`RDB_VERSION`]) and a matching checksum; `None` otherwise.
-pub fn verify(payload: &[u8]) -> Option<&[u8]> {
+/// Whether `payload`'s footer holds a version this codec reads (not newer than
+/// [`RDB_VERSION`]) and a checksum that matches.
+pub fn verify(payload: &[u8]) -> bool {
     if payload.len() < FOOTER {
-        return None;
+        return false;
     }
     let body_end = payload.len() - FOOTER;
     let version = u16::from_le_bytes([payload[body_end], payload[body_end + 1]]);
     if version > RDB_VERSION {
-        return None;
+        return false;
     }
     let (covered, crc) = payload.split_at(payload.len() - 8);
     let mut want = [0u8; 8];
     want.copy_from_slice(crc);
-    (crc64(0, covered) == u64::from_le_bytes(want)).then_some(&payload[..body_end])
+    crc64(0, covered) == u64::from_le_bytes(want)
 }
 
-/// Reads the value of a verified payload body. Bytes after the value are ignored, as
-/// redis-server ignores them.
-pub fn restore(body: &[u8], limits: &CollectionLimits) -> RdbResult<CompactValue> {
-    read_value(&mut Reader::new(body), limits)
+/// Reads the value of a verified payload. Like redis-server, the reader runs over the whole
+/// payload, footer included: a value whose last bytes are the footer's is read as such, and
+/// bytes after the value are ignored.
+pub fn restore(payload: &[u8], limits: &CollectionLimits) -> RdbResult<CompactValue> {
+    read_value(&mut Reader::new(payload), limits)
 }

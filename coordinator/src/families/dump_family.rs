@@ -106,8 +106,11 @@ fn prepare(ctx: &CmdCtx<'_>, args: &Args<'_>, absttl: bool, now: u64) -> OpResul
     if ttl < 0 {
         return Err(CmdError::raw("ERR Invalid TTL value, must be >= 0"));
     }
-    let body = rdb::dump::verify(args.get(3)).ok_or_else(|| CmdError::raw(BAD_PAYLOAD))?;
-    let value = rdb::dump::restore(body, &ctx.limits()).map_err(|_| CmdError::raw(BAD_DATA))?;
+    let payload = args.get(3);
+    if !rdb::dump::verify(payload) {
+        return Err(CmdError::raw(BAD_PAYLOAD));
+    }
+    let value = rdb::dump::restore(payload, &ctx.limits()).map_err(|_| CmdError::raw(BAD_DATA))?;
     let deadline = match ttl as u64 {
         0 => None,
         t if absttl => Some(t),

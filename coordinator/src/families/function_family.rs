@@ -220,8 +220,10 @@ fn function_dump(ctx: &mut CmdCtx<'_>) -> CmdResult {
 
 /// The library codes of a payload, or None when its footer or body is wrong.
 fn parse_payload(p: &[u8]) -> Option<Vec<Vec<u8>>> {
-    let body = rdb::dump::verify(p)?;
-    let mut r = rdb::encoding::Reader::new(body);
+    if !rdb::dump::verify(p) {
+        return None;
+    }
+    let mut r = rdb::encoding::Reader::new(&p[..p.len() - 10]);
     let mut codes = Vec::new();
     while r.remaining() > 0 {
         if r.u8().ok()? != RDB_OPCODE_FUNCTION2 {
