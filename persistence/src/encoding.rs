@@ -127,7 +127,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A plain length (an encoded-string marker here is corrupt).
-    pub fn len(&mut self) -> RdbResult<u64> {
+    pub fn length(&mut self) -> RdbResult<u64> {
         self.len_or_encoding()?
             .map_err(|_| RdbError::Corrupt("string encoding where a length belongs"))
     }
@@ -135,7 +135,7 @@ impl<'a> Reader<'a> {
     /// A count of elements, each at least `min_bytes` long: larger than the input can hold
     /// is corrupt (so a forged count never drives an allocation).
     pub fn count(&mut self, min_bytes: usize) -> RdbResult<usize> {
-        let n = self.len()?;
+        let n = self.length()?;
         if n > (self.remaining() / min_bytes.max(1)) as u64 {
             return Err(RdbError::Truncated);
         }
@@ -153,8 +153,8 @@ impl<'a> Reader<'a> {
             Err(ENC_INT16) => Ok(int_text(i64::from(i16::from_le_bytes(self.array()?)))),
             Err(ENC_INT32) => Ok(int_text(i64::from(i32::from_le_bytes(self.array()?)))),
             Err(ENC_LZF) => {
-                let clen = usize::try_from(self.len()?).map_err(|_| RdbError::Truncated)?;
-                let len = usize::try_from(self.len()?).map_err(|_| RdbError::Truncated)?;
+                let clen = usize::try_from(self.length()?).map_err(|_| RdbError::Truncated)?;
+                let len = usize::try_from(self.length()?).map_err(|_| RdbError::Truncated)?;
                 let data = self.take(clen)?;
                 lzf::decompress(data, len)
                     .map(Cow::Owned)
@@ -307,10 +307,13 @@ mod tests {
                 _ => 9,
             };
             assert_eq!(out.len(), expect, "{n}");
-            assert_eq!(Reader::new(&out).len().unwrap(), n);
+            assert_eq!(Reader::new(&out).length().unwrap(), n);
         }
-        assert!(Reader::new(&[0x82]).len().is_err());
-        assert_eq!(Reader::new(&[0x80, 0, 0]).len(), Err(RdbError::Truncated));
+        assert!(Reader::new(&[0x82]).length().is_err());
+        assert_eq!(
+            Reader::new(&[0x80, 0, 0]).length(),
+            Err(RdbError::Truncated)
+        );
     }
 
     #[test]

@@ -146,7 +146,10 @@ pub fn intset_members(b: &[u8]) -> RdbResult<Vec<i64>> {
     }
     let width = u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize;
     let len = u32::from_le_bytes([b[4], b[5], b[6], b[7]]) as usize;
-    if !matches!(width, 2 | 4 | 8) || (b.len() - 8) / width != len || (b.len() - 8) % width != 0 {
+    if !matches!(width, 2 | 4 | 8)
+        || (b.len() - 8) / width != len
+        || !(b.len() - 8).is_multiple_of(width)
+    {
         return Err(BAD);
     }
     let mut out = Vec::with_capacity(len);

@@ -8,15 +8,17 @@ const LITERAL_MAX: usize = 32;
 const OFFSET_MAX: usize = 1 << 13;
 /// Longest match one reference copies (7 + 255 + 2).
 const MATCH_MAX: usize = 264;
-/// Each input byte pattern is looked up by a hash of its first three bytes.
-const HASH_LOG: u32 = 13;
+/// Each input byte pattern is looked up by a hash of its first three bytes, in a table of at
+/// most 2^13 slots (fewer for short inputs, so compressing many small strings stays cheap).
+const HASH_LOG_MAX: u32 = 13;
+const HASH_LOG_MIN: u32 = 6;
 
 /// Most bytes one byte of LZF input can expand to: a 3-byte reference copies 264 bytes.
 pub const EXPANSION_MAX: usize = 88;
 
-fn hash3(b: &[u8]) -> usize {
+fn hash3(b: &[u8], log: u32) -> usize {
     let v = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
-    (v.wrapping_mul(2_654_435_761) >> (32 - HASH_LOG)) as usize
+    (v.wrapping_mul(2_654_435_761) >> (32 - log)) as usize
 }
 
 fn flush_literals(out: &mut Vec<u8>, lit: &[u8]) {
@@ -31,10 +33,15 @@ fn flush_literals(out: &mut Vec<u8>, lit: &[u8]) {
 pub fn compress(input: &[u8], out_max: usize) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(out_max.min(input.len()));
     // Positions + 1 of the last occurrence of each hash (0 = none).
-    let mut table = vec![0u32; 1 << HASH_LOG];
+    let log = input
+        .len()
+        .next_power_of_two()
+        .trailing_zeros()
+        .clamp(HASH_LOG_MIN, HASH_LOG_MAX);
+    let mut table = vec![0u32; 1 << log];
     let (mut ip, mut lit) = (0usize, 0usize);
     while ip + 2 < input.len() {
-        let h = hash3(&input[ip..]);
+        let h = hash3(&input[ip..], log);
         let cand = table[h] as usize;
         table[h] = (ip + 1) as u32;
         if cand > 0 {

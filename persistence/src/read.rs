@@ -125,7 +125,7 @@ fn owned(items: Vec<Entry<'_>>) -> Vec<Cow<'static, [u8]>> {
 }
 
 fn pairs_of<T>(items: Vec<T>) -> RdbResult<Vec<(T, T)>> {
-    if items.len() % 2 != 0 {
+    if !items.len().is_multiple_of(2) {
         return Err(ODD);
     }
     let mut it = items.into_iter();
@@ -144,7 +144,11 @@ fn read_quicklist(
     let nodes = r.count(1)?;
     let mut items = Vec::new();
     for _ in 0..nodes {
-        let container = if v2 { r.len()? } else { QUICKLIST_NODE_PACKED };
+        let container = if v2 {
+            r.length()?
+        } else {
+            QUICKLIST_NODE_PACKED
+        };
         if container != QUICKLIST_NODE_PACKED && container != QUICKLIST_NODE_PLAIN {
             return Err(RdbError::Corrupt("quicklist integrity check failed"));
         }

@@ -7,9 +7,7 @@ use crate::legacy::{intset_blob, tests::ziplist};
 use crate::listpack::{Entry, LpWriter};
 use crate::RDB_VERSION;
 use damselfly_shards::zset::ZSetValue;
-use damselfly_shards::{
-    CollectionLimits, CompactValue, HashValue, QuickList, SetValue, TypedObject,
-};
+use damselfly_shards::{CollectionLimits, CompactValue, HashValue, QuickList, SetValue};
 use proptest::prelude::*;
 
 /// A value's contents in a form that compares equal across encodings, and its encoding.
@@ -97,9 +95,9 @@ proptest! {
     }
 
     #[test]
-    fn lists(items in prop::collection::vec(string_value(), 1..40), n in 1usize..2000) {
-        let limits = CollectionLimits::default();
-        let mut l = QuickList::new(&limits);
+    fn lists(items in prop::collection::vec(string_value(), 1..40), n in 1usize..2000, fill in prop::sample::select(vec![-2i64, -1, 3, 128]), depth in 0usize..2) {
+        // Any node size and compression of the source list: the payload holds the elements.
+        let mut l = QuickList::with_options(fill, depth);
         for i in 0..n.max(items.len()) {
             l.push(&items[i % items.len()], i % 3 == 0);
         }

@@ -114,7 +114,10 @@ fn prepare(ctx: &CmdCtx<'_>, args: &Args<'_>, absttl: bool, now: u64) -> OpResul
     let deadline = match ttl as u64 {
         0 => None,
         t if absttl => Some(t),
-        t => Some(t.saturating_add(now)),
+        // redis-server adds the clock to the TTL in a signed 64-bit sum: past i64::MAX it
+        // wraps to a deadline in the past, and the key is taken as already expired.
+        t if t > i64::MAX as u64 - now => return Ok(Restore::Expired),
+        t => Some(t + now),
     };
     if deadline.is_some_and(|d| d <= now) {
         return Ok(Restore::Expired);
