@@ -9,6 +9,7 @@ use crate::error::CmdError;
 use crate::exec::Exec;
 use crate::families::transaction_family;
 use crate::prefetch;
+use crate::pubsub;
 use crate::registry::flags::{ALLOW_BUSY, DENYOOM, NO_MULTI};
 use crate::registry::CommandSpec;
 use crate::registry::Registry;
@@ -72,9 +73,15 @@ pub fn serve(stream: TcpStream, server: Arc<ServerState>) {
         replies: ReplyMode::On,
         stream: Some(stream.clone()),
         out_sent: 0,
+        pubsub: None,
     };
     run(&stream, &server, &mut conn);
     transaction_family::unwatch_all(&mut conn);
+    if let Some(sub) = conn.pubsub.take() {
+        pubsub::unsubscribe_all(&server, &sub);
+        // What was queued before the end (QUIT's +OK) still goes out.
+        sub.finish();
+    }
     ps.conns.borrow_mut().remove(&id);
     let _ = stream.close();
 }
@@ -283,6 +290,7 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
                 if run.len() > 1 {
                     ProactorStats::bump(&stats.commands, run.len() as u64);
                     squash::run(server, conn, &run, &mut out, Hops::Now);
+                    queue_for_subscriber(conn, &mut out);
                     // The commands ran with a stand-in state on their shards: record them here.
                     if let Some(last) = run.last() {
                         *info.last_cmd.borrow_mut() = last.found.1.name;
@@ -310,6 +318,7 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
                             conn.replies = ReplyMode::On;
                         }
                     }
+                    queue_for_subscriber(conn, &mut out);
                     i += 1;
                     if conn.close_after_reply {
                         break 'batches;
@@ -321,6 +330,13 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
                         return;
                     }
                 }
+                if conn
+                    .pubsub
+                    .as_ref()
+                    .is_some_and(|s| !s.wait_below(pubsub::QUEUE_FLUSH))
+                {
+                    return;
+                }
             }
             if parsed < BATCH_MAX || failed.is_some() {
                 break;
@@ -328,7 +344,12 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
         }
         if let Some(e) = failed {
             e.write_reply(&mut out);
-            let _ = stream.send_all(&out);
+            if conn.pubsub.is_some() {
+                // Sent by the subscriber's writer, after what is queued before it.
+                queue_for_subscriber(conn, &mut out);
+            } else {
+                let _ = stream.send_all(&out);
+            }
             return;
         }
         input.drain(..consumed);
@@ -345,6 +366,11 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
         }
         if conn.close_after_reply {
             return;
+        }
+        if let Some(sub) = &conn.pubsub {
+            if sub.is_closed() {
+                return;
+            }
         }
         let query_max = limits.query_buffer_max();
         if input.len() > query_max {
@@ -363,6 +389,16 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
             read_size = READ_MIN;
         }
         mem.update(&input, &out, &batch, queued_bytes(conn));
+    }
+}
+
+/// A subscribed connection's replies join its subscriber's queue after each command, so
+/// they reach the client in order with the messages delivered between them.
+fn queue_for_subscriber(conn: &ConnState, out: &mut Vec<u8>) {
+    if let Some(sub) = &conn.pubsub {
+        sub.set_resp(conn.resp);
+        sub.push(out);
+        out.clear();
     }
 }
 
@@ -466,6 +502,16 @@ fn execute_timed(
         flag_multi(conn);
         return started;
     }
+    if refused_in_subscribed_mode(conn, spec) {
+        let e = format!(
+            "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+            spec.name
+        );
+        stats.count_rejected(Some(index), e.as_bytes());
+        ReplyWriter::new(out, conn.resp).error(&e);
+        flag_multi(conn);
+        return started;
+    }
     if server.scripts.is_busy() && refused_while_busy(server, conn, spec, args) {
         let eval = server.scripts.busy_info().is_none_or(|(eval, _)| eval);
         let msg = if eval {
@@ -519,6 +565,24 @@ fn reject(conn: &mut ConnState, spec: &CommandSpec, msg: &str, out: &mut Vec<u8>
         flag_multi(conn);
         ReplyWriter::new(out, conn.resp).error(msg);
     }
+}
+
+/// A RESP2 client subscribed to anything may only (un)subscribe, PING, QUIT and RESET.
+fn refused_in_subscribed_mode(conn: &ConnState, spec: &CommandSpec) -> bool {
+    conn.resp == RespVersion::Resp2
+        && conn.pubsub.as_ref().is_some_and(|s| s.subscribed())
+        && !matches!(
+            spec.name,
+            "subscribe"
+                | "psubscribe"
+                | "ssubscribe"
+                | "unsubscribe"
+                | "punsubscribe"
+                | "sunsubscribe"
+                | "ping"
+                | "quit"
+                | "reset"
+        )
 }
 
 /// While a script runs past `busy-reply-threshold`, other clients may run only the commands

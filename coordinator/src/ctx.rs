@@ -36,6 +36,10 @@ pub struct ConnInfo {
     pub multi_mem: Cell<usize>,
     /// Parked in a blocking command (CLIENT LIST flag `b`).
     pub blocked: Cell<bool>,
+    /// Channels, patterns and shard channels subscribed to (CLIENT LIST `sub`, `psub`, `ssub`).
+    pub sub: Cell<usize>,
+    pub psub: Cell<usize>,
+    pub ssub: Cell<usize>,
     /// CLIENT SETINFO LIB-NAME and LIB-VER (empty when unset).
     pub lib_name: RefCell<Vec<u8>>,
     pub lib_ver: RefCell<Vec<u8>>,
@@ -59,25 +63,36 @@ impl ConnInfo {
             multi: Cell::new(-1),
             multi_mem: Cell::new(0),
             blocked: Cell::new(false),
+            sub: Cell::new(0),
+            psub: Cell::new(0),
+            ssub: Cell::new(0),
             lib_name: RefCell::new(Vec::new()),
             lib_ver: RefCell::new(Vec::new()),
         }
     }
 
-    /// CLIENT LIST's flags: `x` in MULTI, `b` blocked, else `N`.
-    fn flags(&self) -> &'static str {
-        match (self.multi.get() >= 0, self.blocked.get()) {
-            (true, true) => "xb",
-            (true, false) => "x",
-            (false, true) => "b",
-            (false, false) => "N",
+    /// CLIENT LIST's flags: `x` in MULTI, `b` blocked, `P` subscribed, else `N`.
+    fn flags(&self) -> String {
+        let mut f = String::new();
+        if self.multi.get() >= 0 {
+            f.push('x');
         }
+        if self.blocked.get() {
+            f.push('b');
+        }
+        if self.sub.get() + self.psub.get() + self.ssub.get() > 0 {
+            f.push('P');
+        }
+        if f.is_empty() {
+            f.push('N');
+        }
+        f
     }
 
     /// One CLIENT LIST line (without the newline).
     pub fn describe(&self, now_ms: u64) -> String {
         format!(
-            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem={} rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem={} rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -86,6 +101,9 @@ impl ConnInfo {
             now_ms.saturating_sub(self.last_active_ms.get()) / 1000,
             self.flags(),
             self.db.get(),
+            self.sub.get(),
+            self.psub.get(),
+            self.ssub.get(),
             self.multi.get(),
             self.qbuf.get(),
             self.multi_mem.get(),
@@ -127,6 +145,9 @@ pub struct ConnState {
     pub stream: Option<TcpStream>,
     /// Bytes of the output buffer a parking command sent (and removed) while it ran.
     pub out_sent: usize,
+    /// Set once the connection subscribes: from then on its output goes through the
+    /// subscriber's queue (see `pubsub`).
+    pub pubsub: Option<Rc<crate::pubsub::Subscriber>>,
 }
 
 impl ConnState {
@@ -144,6 +165,7 @@ impl ConnState {
             replies: ReplyMode::On,
             stream: None,
             out_sent: 0,
+            pubsub: None,
         }
     }
 }

@@ -24,6 +24,7 @@ pub mod families;
 pub mod keys;
 pub mod long_double;
 pub mod prefetch;
+pub mod pubsub;
 pub mod random;
 pub mod registry;
 pub mod script_host;

@@ -40,6 +40,8 @@ pub struct ServerState {
     pub blocked: SpinLock<HashMap<u64, Arc<Blocked>>>,
     /// The script cache, function libraries and the busy script.
     pub scripts: crate::scripting::Scripts,
+    /// Subscriptions per proactor: where a publish must go.
+    pub pubsub: crate::pubsub::PubSubCounts,
 }
 
 impl ServerState {
@@ -64,6 +66,7 @@ impl ServerState {
             client_limits: ClientLimits::new(shards),
             blocked: SpinLock::new(HashMap::new()),
             scripts: crate::scripting::Scripts::default(),
+            pubsub: crate::pubsub::PubSubCounts::new(shards),
         }
     }
 
@@ -178,6 +181,11 @@ pub struct ProactorState {
     pub stats: ProactorStats,
     /// The connection info squashed commands from other proactors' clients run with here.
     pub squash_info: Rc<ConnInfo>,
+    /// This proactor's pub/sub subscribers.
+    pub pubsub: RefCell<crate::pubsub::LocalSubscriptions>,
+    /// The server this proactor serves (for fibers that outlive a command, such as a
+    /// subscriber's writer).
+    pub server: Arc<ServerState>,
 }
 
 impl ProactorState {
@@ -241,6 +249,8 @@ pub fn start(pool: &ProactorPool, state: Arc<ServerState>) -> std::io::Result<Ru
                 batch_now_ms: Cell::new(clock::wall_now_ms()),
                 conns: RefCell::new(HashMap::new()),
                 squash_info: Rc::new(ConnInfo::new(0, String::new(), String::new())),
+                pubsub: RefCell::new(Default::default()),
+                server: state_for_tick.clone(),
                 stats: ProactorStats {
                     per_command: RefCell::new(vec![(0, 0, 0); n_cmds]),
                     rejected: RefCell::new(vec![0; n_cmds]),

@@ -10,6 +10,18 @@ use damselfly_protocol::RespVersion;
 use damselfly_runtime::clock;
 
 fn cmd_ping(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
+    if args.len() > 2 {
+        return Err(CmdError::WrongArity("ping".into()));
+    }
+    let subscribed = ctx.conn.pubsub.as_ref().is_some_and(|s| s.subscribed());
+    if subscribed && ctx.conn.resp == RespVersion::Resp2 {
+        // In subscribed mode PING answers as a message would: ["pong", argument or ""].
+        let mut w = ctx.reply();
+        w.array_header(2);
+        w.bulk(b"pong");
+        w.bulk(if args.len() == 2 { args.get(1) } else { b"" });
+        return Ok(());
+    }
     match args.len() {
         1 => ctx.reply().simple(b"PONG"),
         2 => ctx.reply().bulk(args.get(1)),
@@ -43,6 +55,9 @@ fn cmd_select(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
 }
 
 fn cmd_reset(ctx: &mut CmdCtx<'_>, _args: &Args<'_>) -> CmdResult {
+    if let Some(sub) = &ctx.conn.pubsub {
+        crate::pubsub::unsubscribe_all(ctx.server, sub);
+    }
     ctx.conn.multi = None;
     ctx.conn.replies = ReplyMode::On;
     crate::families::transaction_family::unwatch_all(ctx.conn);

@@ -14,6 +14,7 @@ pub mod hash_random;
 pub mod keyspace_family;
 pub mod list_family;
 pub mod list_ops;
+pub mod pubsub_family;
 pub mod scripting_family;
 pub mod server_family;
 pub mod set_algebra;
@@ -37,6 +38,7 @@ pub const ALL: &[fn() -> Vec<CommandSpec>] = &[
     hash_family::commands,
     keyspace_family::commands,
     list_family::commands,
+    pubsub_family::commands,
     scripting_family::commands,
     server_family::commands,
     set_family::commands,
