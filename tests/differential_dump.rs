@@ -175,6 +175,32 @@ fn contents(c: &mut Client, key: &str) -> (R, R) {
     (t, body)
 }
 
+/// Asserts equal contents; on a mismatch names the first differing element, shortened.
+fn assert_same(mine: &(R, R), theirs: &(R, R), what: &str) {
+    if mine == theirs {
+        return;
+    }
+    let short = |r: &R| {
+        let t = format!("{r:?}");
+        t.chars().take(200).collect::<String>()
+    };
+    if let ((_, R::Array(a)), (_, R::Array(b))) = (mine, theirs) {
+        let at = a
+            .iter()
+            .zip(b)
+            .position(|(x, y)| x != y)
+            .unwrap_or(a.len().min(b.len()));
+        panic!(
+            "{what}: {} vs {} elements, first difference at {at}: {} vs {}",
+            a.len(),
+            b.len(),
+            a.get(at).map_or("-".into(), short),
+            b.get(at).map_or("-".into(), short)
+        );
+    }
+    panic!("{what}: {} vs {}", short(&mine.1), short(&theirs.1));
+}
+
 fn restore(c: &mut Client, key: &str, ttl: &str, payload: &[u8]) -> R {
     c.cmd_bytes(&[
         b"RESTORE",
@@ -205,16 +231,20 @@ fn payloads_cross_both_ways() {
             assert_eq!(run(&mut rc, &cmd), run(&mut dc, &cmd), "{:?}", &cmd[..2]);
         }
         let want = contents(&mut rc, &key);
-        assert_eq!(contents(&mut dc, &key), want, "{key} built differently");
+        assert_same(
+            &contents(&mut dc, &key),
+            &want,
+            &format!("{key} built differently"),
+        );
         let ttl = if i % 5 == 0 { "100000" } else { "0" };
 
         let from_redis = dump(&mut rc, &key);
         let rk = format!("from-redis:{i}");
         assert_eq!(restore(&mut dc, &rk, ttl, &from_redis), ok(), "{key}");
-        assert_eq!(
-            contents(&mut dc, &rk),
-            want,
-            "{key}: redis-server's DUMP restored here"
+        assert_same(
+            &contents(&mut dc, &rk),
+            &want,
+            &format!("{key}: redis-server's DUMP restored here"),
         );
         assert_eq!(
             dc.cmd(&["OBJECT", "ENCODING", &rk]),
@@ -225,10 +255,10 @@ fn payloads_cross_both_ways() {
         let from_here = dump(&mut dc, &key);
         let dk = format!("from-damselfly:{i}");
         assert_eq!(restore(&mut rc, &dk, ttl, &from_here), ok(), "{key}");
-        assert_eq!(
-            contents(&mut rc, &dk),
-            want,
-            "{key}: Damselfly's DUMP restored in redis-server"
+        assert_same(
+            &contents(&mut rc, &dk),
+            &want,
+            &format!("{key}: Damselfly's DUMP restored in redis-server"),
         );
         assert_eq!(
             rc.cmd(&["OBJECT", "ENCODING", &dk]),
@@ -303,11 +333,8 @@ fn corrupted_payloads_get_redis_errors() {
             match (mine == ok(), theirs == ok()) {
                 (true, true) => {
                     agreed_ok += 1;
-                    assert_eq!(
-                        contents(&mut dc, "x"),
-                        contents(&mut rc, "x"),
-                        "{key}: {q:?}"
-                    );
+                    let what = format!("{key}: corrupt body {:?}", &q[..q.len().min(64)]);
+                    assert_same(&contents(&mut dc, "x"), &contents(&mut rc, "x"), &what);
                 }
                 (false, false) => {
                     agreed_err += 1;
@@ -327,4 +354,166 @@ fn corrupted_payloads_get_redis_errors() {
     eprintln!("corrupt bodies: {agreed_ok} accepted by both, {agreed_err} refused by both, {stricter} refused only here");
     assert_eq!(dc.cmd(&["PING"]), simple("PONG"));
     assert_eq!(rc.cmd(&["PING"]), simple("PONG"));
+}
+
+/// A random ziplist / list entry: integers of every ziplist width, strings of every length
+/// class (and past 254 bytes, so the next entry's previous length takes 5 bytes).
+fn old_entry(r: &mut Rng) -> String {
+    match r.below(9) {
+        0 => r.below(13).to_string(),
+        1 => format!("-{}", r.below(128)),
+        2 => (r.below(60_000) as i64 - 30_000).to_string(),
+        3 => (r.below(16_000_000) as i64 - 8_000_000).to_string(),
+        4 => (r.next() as i32).to_string(),
+        5 => (r.next() as i64).to_string(),
+        6 => "w".repeat(r.below(400) as usize),
+        7 => "q".repeat(16_384 + r.below(100) as usize),
+        _ => format!("s{}", r.below(100_000)),
+    }
+}
+
+/// A ziplist entry for `s`: an integer when it is canonical decimal text, as Redis stored it.
+fn entry(s: &str) -> damselfly_persistence::listpack::Entry<'_> {
+    use damselfly_persistence::listpack::Entry;
+    match s.parse::<i64>() {
+        Ok(v) if v.to_string() == s => Entry::Int(v),
+        _ => Entry::Str(s.as_bytes()),
+    }
+}
+
+fn old_payload(r: &mut Rng, t: u8, n: usize) -> Vec<u8> {
+    use damselfly_persistence::encoding::{write_len, write_string};
+    use damselfly_persistence::legacy::{intset_blob, ziplist_blob};
+    let items: Vec<String> = (0..n).map(|_| old_entry(r)).collect();
+    let mut fields: Vec<String> = (0..n).map(|i| format!("f{i}:{}", old_entry(r))).collect();
+    fields.dedup();
+    let mut out = vec![t];
+    match t {
+        1 => {
+            write_len(&mut out, n as u64);
+            items
+                .iter()
+                .for_each(|s| write_string(&mut out, s.as_bytes()));
+        }
+        3 => {
+            write_len(&mut out, fields.len() as u64);
+            for f in &fields {
+                write_string(&mut out, f.as_bytes());
+                let score = format!("{}.{}", r.below(1000), r.below(100));
+                match r.below(6) {
+                    0 => out.push(254),
+                    1 => out.push(255),
+                    _ => {
+                        out.push(score.len() as u8);
+                        out.extend_from_slice(score.as_bytes());
+                    }
+                }
+            }
+        }
+        9 => {
+            // Zipmap: count, then key, value (with free bytes) pairs, then 0xff.
+            let mut zm = vec![fields.len().min(254) as u8];
+            let len = |zm: &mut Vec<u8>, l: usize| {
+                if l < 254 {
+                    zm.push(l as u8);
+                } else {
+                    zm.push(254);
+                    zm.extend_from_slice(&(l as u32).to_le_bytes());
+                }
+            };
+            for (i, f) in fields.iter().enumerate() {
+                len(&mut zm, f.len());
+                zm.extend_from_slice(f.as_bytes());
+                let v = &items[i];
+                len(&mut zm, v.len());
+                let free = r.below(3) as usize;
+                zm.push(free as u8);
+                zm.extend_from_slice(v.as_bytes());
+                zm.extend(std::iter::repeat_n(0, free));
+            }
+            zm.push(0xff);
+            write_string(&mut out, &zm);
+        }
+        10 => write_string(
+            &mut out,
+            &ziplist_blob(&items.iter().map(|s| entry(s)).collect::<Vec<_>>()),
+        ),
+        12 | 13 => {
+            let scores: Vec<String> = fields
+                .iter()
+                .map(|_| match r.below(3) {
+                    0 => r.below(100).to_string(),
+                    1 => format!("{}.5", r.below(100)),
+                    _ => format!("-{}", r.below(1_000_000)),
+                })
+                .collect();
+            let mut pairs: Vec<(&String, &String)> = if t == 12 {
+                fields.iter().zip(&scores).collect()
+            } else {
+                fields.iter().zip(&items).collect()
+            };
+            if t == 12 {
+                // A zset ziplist is kept in (score, member) order; redis-server trusts it.
+                let key = |p: &(&String, &String)| (p.1.parse::<f64>().unwrap(), p.0.clone());
+                pairs.sort_by(|a, b| key(a).partial_cmp(&key(b)).unwrap());
+            }
+            let mut zl = Vec::new();
+            for (f, v) in pairs {
+                zl.push(entry(f));
+                zl.push(entry(v));
+            }
+            write_string(&mut out, &ziplist_blob(&zl));
+        }
+        14 => {
+            let chunks: Vec<&[String]> = items.chunks(1 + r.below(50) as usize).collect();
+            write_len(&mut out, chunks.len() as u64);
+            for c in chunks {
+                write_string(
+                    &mut out,
+                    &ziplist_blob(&c.iter().map(|s| entry(s)).collect::<Vec<_>>()),
+                );
+            }
+        }
+        _ => {
+            let mut ints: Vec<i64> = (0..n).map(|_| (r.next() as i64) >> r.below(64)).collect();
+            ints.sort_unstable();
+            ints.dedup();
+            write_string(&mut out, &intset_blob(&ints));
+        }
+    }
+    let mut q = out;
+    q.extend_from_slice(&9u16.to_le_bytes());
+    let crc = damselfly_persistence::crc64::crc64(0, &q);
+    q.extend_from_slice(&crc.to_le_bytes());
+    q
+}
+
+#[test]
+fn old_encodings_load_as_redis_loads_them() {
+    let Some(redis) = start_redis() else { return };
+    let srv = start(2);
+    let mut rc = Client::connect(format!("127.0.0.1:{}", redis.port).parse().unwrap());
+    let mut dc = Client::connect(srv.addr());
+    let mut r = Rng(0x5eed_d0e5_0003);
+    for i in 0..120 {
+        let t = [1u8, 3, 9, 10, 11, 12, 13, 14][i % 8];
+        let n = if t == 9 {
+            1 + r.below(200)
+        } else {
+            size(&mut r) as u64
+        } as usize;
+        let p = old_payload(&mut r, t, n);
+        let key = format!("old{i}");
+        assert_eq!(
+            restore(&mut rc, &key, "0", &p),
+            ok(),
+            "type {t}: redis-server refuses it"
+        );
+        assert_eq!(restore(&mut dc, &key, "0", &p), ok(), "type {t}");
+        assert_same(
+            &contents(&mut dc, &key),
+            &contents(&mut rc, &key),
+            &format!("type {t}"),
+        );
+    }
 }

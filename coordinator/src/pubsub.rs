@@ -355,7 +355,11 @@ impl LocalSubscriptions {
         }
         match kind {
             Kind::Channel => {
-                if self.channels.get_mut(name).is_some_and(|l| drop_from(l, id)) {
+                if self
+                    .channels
+                    .get_mut(name)
+                    .is_some_and(|l| drop_from(l, id))
+                {
                     self.channels.remove(name);
                 }
             }

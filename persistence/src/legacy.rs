@@ -185,66 +185,65 @@ pub fn intset_blob(members: &[i64]) -> Vec<u8> {
     out
 }
 
-#[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-
-    /// A ziplist of `entries` encoded by hand the way Redis's ziplist.c lays them out.
-    pub fn ziplist(items: &[Entry<'_>]) -> Vec<u8> {
-        let mut body = Vec::new();
-        let (mut prev, mut tail) = (0usize, ZIPLIST_HEADER);
-        for e in items {
-            let start = body.len();
-            tail = ZIPLIST_HEADER + start;
-            if prev < 254 {
-                body.push(prev as u8);
-            } else {
-                body.push(254);
-                body.extend_from_slice(&(prev as u32).to_le_bytes());
-            }
-            match *e {
-                Entry::Str(s) if s.len() < 64 => body.push(s.len() as u8),
-                Entry::Str(s) if s.len() < 16384 => {
-                    body.extend_from_slice(&[0x40 | (s.len() >> 8) as u8, s.len() as u8])
-                }
-                Entry::Str(s) => {
-                    body.push(0x80);
-                    body.extend_from_slice(&(s.len() as u32).to_be_bytes());
-                }
-                Entry::Int(v @ 0..=12) => body.push(0xf1 + v as u8),
-                Entry::Int(v) if i8::try_from(v).is_ok() => {
-                    body.extend_from_slice(&[0xfe, v as u8])
-                }
-                Entry::Int(v) if i16::try_from(v).is_ok() => {
-                    body.push(0xc0);
-                    body.extend_from_slice(&(v as i16).to_le_bytes());
-                }
-                Entry::Int(v) if (-(1 << 23)..(1 << 23)).contains(&v) => {
-                    body.push(0xf0);
-                    body.extend_from_slice(&(v as i32).to_le_bytes()[..3]);
-                }
-                Entry::Int(v) if i32::try_from(v).is_ok() => {
-                    body.push(0xd0);
-                    body.extend_from_slice(&(v as i32).to_le_bytes());
-                }
-                Entry::Int(v) => {
-                    body.push(0xe0);
-                    body.extend_from_slice(&v.to_le_bytes());
-                }
-            }
-            if let Entry::Str(s) = e {
-                body.extend_from_slice(s);
-            }
-            prev = body.len() - start;
+/// A ziplist blob of `items`, laid out as redis-server before 7.0 wrote them. Damselfly
+/// never writes ziplists: this is for tests and tools that need old-format payloads.
+pub fn ziplist_blob(items: &[Entry<'_>]) -> Vec<u8> {
+    let mut body = Vec::new();
+    let (mut prev, mut tail) = (0usize, ZIPLIST_HEADER);
+    for e in items {
+        let start = body.len();
+        tail = ZIPLIST_HEADER + start;
+        if prev < 254 {
+            body.push(prev as u8);
+        } else {
+            body.push(254);
+            body.extend_from_slice(&(prev as u32).to_le_bytes());
         }
-        let mut out = Vec::new();
-        out.extend_from_slice(&((ZIPLIST_HEADER + body.len() + 1) as u32).to_le_bytes());
-        out.extend_from_slice(&(tail as u32).to_le_bytes());
-        out.extend_from_slice(&(items.len().min(65535) as u16).to_le_bytes());
-        out.extend_from_slice(&body);
-        out.push(ZIP_END);
-        out
+        match *e {
+            Entry::Str(s) if s.len() < 64 => body.push(s.len() as u8),
+            Entry::Str(s) if s.len() < 16384 => {
+                body.extend_from_slice(&[0x40 | (s.len() >> 8) as u8, s.len() as u8])
+            }
+            Entry::Str(s) => {
+                body.push(0x80);
+                body.extend_from_slice(&(s.len() as u32).to_be_bytes());
+            }
+            Entry::Int(v @ 0..=12) => body.push(0xf1 + v as u8),
+            Entry::Int(v) if i8::try_from(v).is_ok() => body.extend_from_slice(&[0xfe, v as u8]),
+            Entry::Int(v) if i16::try_from(v).is_ok() => {
+                body.push(0xc0);
+                body.extend_from_slice(&(v as i16).to_le_bytes());
+            }
+            Entry::Int(v) if (-(1 << 23)..(1 << 23)).contains(&v) => {
+                body.push(0xf0);
+                body.extend_from_slice(&(v as i32).to_le_bytes()[..3]);
+            }
+            Entry::Int(v) if i32::try_from(v).is_ok() => {
+                body.push(0xd0);
+                body.extend_from_slice(&(v as i32).to_le_bytes());
+            }
+            Entry::Int(v) => {
+                body.push(0xe0);
+                body.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        if let Entry::Str(s) = e {
+            body.extend_from_slice(s);
+        }
+        prev = body.len() - start;
     }
+    let mut out = Vec::new();
+    out.extend_from_slice(&((ZIPLIST_HEADER + body.len() + 1) as u32).to_le_bytes());
+    out.extend_from_slice(&(tail as u32).to_le_bytes());
+    out.extend_from_slice(&(items.len().min(65535) as u16).to_le_bytes());
+    out.extend_from_slice(&body);
+    out.push(ZIP_END);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
 
     #[test]
     fn ziplist_every_entry_encoding() {
@@ -262,9 +261,9 @@ pub(crate) mod tests {
             Entry::Int(-(1 << 30)),
             Entry::Int(i64::MIN),
         ];
-        let zl = ziplist(&items);
+        let zl = ziplist_blob(&items);
         assert_eq!(ziplist_entries(&zl).unwrap(), items);
-        let empty = ziplist(&[]);
+        let empty = ziplist_blob(&[]);
         assert_eq!(ziplist_entries(&empty).unwrap(), vec![]);
         for i in 0..zl.len() {
             for bit in 0..8 {

@@ -3,7 +3,7 @@
 
 use crate::dump::{dump, restore, seal, verify};
 use crate::encoding::{types, write_len, write_string, RdbError};
-use crate::legacy::{intset_blob, tests::ziplist};
+use crate::legacy::{intset_blob, ziplist_blob as ziplist};
 use crate::listpack::{Entry, LpWriter};
 use crate::RDB_VERSION;
 use damselfly_shards::zset::ZSetValue;

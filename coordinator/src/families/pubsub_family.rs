@@ -70,7 +70,10 @@ fn unsubscribe_from(ctx: &mut CmdCtx<'_>, args: &Args<'_>, kind: Kind) -> CmdRes
     let names: Vec<Vec<u8>> = if args.len() > 1 {
         (1..args.len()).map(|i| args.get(i).to_vec()).collect()
     } else {
-        ctx.conn.pubsub.as_ref().map_or(Vec::new(), |s| s.names(kind))
+        ctx.conn
+            .pubsub
+            .as_ref()
+            .map_or(Vec::new(), |s| s.names(kind))
     };
     if names.is_empty() {
         let count = count_for(ctx.conn.pubsub.as_ref(), kind);
@@ -125,7 +128,13 @@ fn cmd_publish(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
 }
 
 fn cmd_spublish(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
-    let n = pubsub::publish(ctx.server, &mut ctx.exec, Kind::Shard, args.get(1), args.get(2));
+    let n = pubsub::publish(
+        ctx.server,
+        &mut ctx.exec,
+        Kind::Shard,
+        args.get(1),
+        args.get(2),
+    );
     ctx.reply().integer(n as i64);
     Ok(())
 }
@@ -181,7 +190,8 @@ fn count_subscribers(ctx: &mut CmdCtx<'_>, args: &Args<'_>, kind: Kind) -> CmdRe
     let per = if names.is_empty() {
         Vec::new()
     } else {
-        ctx.exec.on_all_shards(&|_| pubsub::local_counts(kind, &names))
+        ctx.exec
+            .on_all_shards(&|_| pubsub::local_counts(kind, &names))
     };
     let mut w = ctx.reply();
     w.map_header(names.len());
