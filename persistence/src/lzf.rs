@@ -81,7 +81,9 @@ pub fn decompress(input: &[u8], len: usize) -> Option<Vec<u8>> {
     if len > input.len().saturating_mul(EXPANSION_MAX) {
         return None;
     }
-    let mut out: Vec<u8> = Vec::with_capacity(len);
+    // Reserve what the input can honestly produce soon, not what a forged length claims:
+    // the buffer grows with the bytes actually decoded.
+    let mut out: Vec<u8> = Vec::with_capacity(len.min(input.len().saturating_mul(8)));
     let mut ip = 0;
     while ip < input.len() {
         let ctrl = input[ip] as usize;

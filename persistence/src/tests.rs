@@ -408,3 +408,57 @@ fn unknown_types_are_refused() {
     let huge = body(types::SET, |o| write_len(o, u64::MAX));
     assert!(load(&huge).is_err());
 }
+
+#[test]
+fn every_bit_flip_and_cut_of_every_encoding_is_safe() {
+    let limits = CollectionLimits::default();
+    let mut values = vec![
+        CompactValue::from_bytes(b"-42"),
+        CompactValue::from_bytes(&b"compressible ".repeat(10)),
+    ];
+    let mut l = QuickList::new(&limits);
+    let mut h = HashValue::new();
+    let mut z = ZSetValue::new();
+    for i in 0..12 {
+        l.push(format!("item{i}").as_bytes(), false);
+        h.set(format!("f{i}").as_bytes(), &[b'v'; 70][..i * 6], &limits);
+        z.insert(format!("m{i}").as_bytes(), i as f64 / 3.0, &limits);
+    }
+    values.push(CompactValue::from_object(Box::new(l)));
+    values.push(CompactValue::from_object(Box::new(h)));
+    values.push(CompactValue::from_object(Box::new(z)));
+    for members in [&["1", "2", "300000"][..], &["a", "b", "c"]] {
+        values.push(CompactValue::from_object(Box::new(SetValue::from_members(
+            members, &limits,
+        ))));
+    }
+    let old = [
+        body(types::HASH_ZIPLIST, |o| {
+            write_string(o, &ziplist(&[Entry::Str(b"a"), Entry::Int(1)]))
+        }),
+        body(types::HASH_ZIPMAP, |o| {
+            write_string(o, &[1, 1, b'a', 1, 0, b'1', 0xff])
+        }),
+    ];
+    let payloads: Vec<Vec<u8>> = values
+        .iter()
+        .map(|v| dump(v).unwrap())
+        .chain(old.iter().map(|b| {
+            let mut p = b.clone();
+            seal(&mut p);
+            p
+        }))
+        .collect();
+    for p in &payloads {
+        for i in 0..p.len() {
+            for bit in 0..8 {
+                let mut q = p.clone();
+                q[i] ^= 1 << bit;
+                assert!(!verify(&q));
+                let _ = restore(&q, &limits);
+            }
+            let _ = restore(&p[..i], &limits);
+        }
+        assert!(restore(p, &limits).is_ok());
+    }
+}
