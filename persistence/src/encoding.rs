@@ -242,6 +242,11 @@ fn write_int_encoded(out: &mut Vec<u8>, v: i64) -> bool {
 /// A string as redis-server writes it: short canonical integers int-encoded, strings over
 /// 20 bytes LZF-compressed when that saves at least 4 bytes, else length-prefixed bytes.
 pub fn write_string(out: &mut Vec<u8>, s: &[u8]) {
+    write_string_with(out, s, &mut lzf::Compressor::for_len(s.len()));
+}
+
+/// [`write_string`] with a compressor kept across the strings of one value.
+pub fn write_string_with(out: &mut Vec<u8>, s: &[u8], z: &mut lzf::Compressor) {
     if s.len() <= INT_TRY_LEN_MAX {
         if let Some(v) = parse_canonical_i64(s) {
             if write_int_encoded(out, v) {
@@ -250,7 +255,7 @@ pub fn write_string(out: &mut Vec<u8>, s: &[u8]) {
         }
     }
     if s.len() > LZF_MIN_LEN {
-        if let Some(c) = lzf::compress(s, s.len() - LZF_MIN_GAIN) {
+        if let Some(c) = z.compress(s, s.len() - LZF_MIN_GAIN) {
             out.push(0xc0 | ENC_LZF);
             write_len(out, c.len() as u64);
             write_len(out, s.len() as u64);

@@ -28,52 +28,92 @@ fn flush_literals(out: &mut Vec<u8>, lit: &[u8]) {
     }
 }
 
-/// Compresses `input`; `None` when the result would be longer than `out_max` bytes (the
-/// caller then stores the bytes plainly, as Redis does when compression saves too little).
-pub fn compress(input: &[u8], out_max: usize) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(out_max.min(input.len()));
-    // Positions + 1 of the last occurrence of each hash (0 = none).
-    let log = input
-        .len()
-        .next_power_of_two()
-        .trailing_zeros()
-        .clamp(HASH_LOG_MIN, HASH_LOG_MAX);
-    let mut table = vec![0u32; 1 << log];
-    let (mut ip, mut lit) = (0usize, 0usize);
-    while ip + 2 < input.len() {
-        let h = hash3(&input[ip..], log);
-        let cand = table[h] as usize;
-        table[h] = (ip + 1) as u32;
-        if cand > 0 {
-            let from = cand - 1;
-            let back = ip - from;
-            if back <= OFFSET_MAX && input[from..from + 3] == input[ip..ip + 3] {
-                let limit = MATCH_MAX.min(input.len() - ip);
-                let mut len = 3;
-                while len < limit && input[from + len] == input[ip + len] {
-                    len += 1;
-                }
-                flush_literals(&mut out, &input[lit..ip]);
-                let (code, off) = (len - 2, back - 1);
-                if code < 7 {
-                    out.push((code << 5 | off >> 8) as u8);
-                } else {
-                    out.push((7 << 5 | off >> 8) as u8);
-                    out.push((code - 7) as u8);
-                }
-                out.push(off as u8);
-                ip += len;
-                lit = ip;
-                if out.len() > out_max {
-                    return None;
-                }
-                continue;
-            }
-        }
-        ip += 1;
+/// An LZF compressor whose match table is kept across inputs, so compressing the many
+/// strings of one value costs no table setup each. Entries left by an earlier input are only
+/// hints: a candidate is used when it lies before the current position and its bytes match.
+pub struct Compressor {
+    /// Positions + 1 of the last occurrence of each hash (0 = none).
+    table: Vec<u32>,
+    log: u32,
+}
+
+impl Default for Compressor {
+    fn default() -> Compressor {
+        Compressor::new()
     }
-    flush_literals(&mut out, &input[lit..]);
-    (out.len() <= out_max).then_some(out)
+}
+
+impl Compressor {
+    pub fn new() -> Compressor {
+        Compressor::with_log(HASH_LOG_MAX)
+    }
+
+    /// A compressor with a table sized for one input of `len` bytes.
+    pub fn for_len(len: usize) -> Compressor {
+        let log = len.next_power_of_two().trailing_zeros();
+        Compressor::with_log(log.clamp(HASH_LOG_MIN, HASH_LOG_MAX))
+    }
+
+    /// The table is allocated by the first input that is compressed.
+    fn with_log(log: u32) -> Compressor {
+        Compressor {
+            table: Vec::new(),
+            log,
+        }
+    }
+
+    /// Compresses `input`; `None` when the result would be longer than `out_max` bytes (the
+    /// caller then stores the bytes plainly, as Redis does when compression saves too
+    /// little).
+    pub fn compress(&mut self, input: &[u8], out_max: usize) -> Option<Vec<u8>> {
+        if input.len() > u32::MAX as usize - 1 {
+            return None;
+        }
+        if self.table.is_empty() {
+            self.table = vec![0; 1 << self.log];
+        }
+        let mut out = Vec::with_capacity(out_max.min(input.len()));
+        let (mut ip, mut lit) = (0usize, 0usize);
+        while ip + 2 < input.len() {
+            let h = hash3(&input[ip..], self.log);
+            let cand = self.table[h] as usize;
+            self.table[h] = (ip + 1) as u32;
+            if cand > 0 && cand - 1 < ip {
+                let from = cand - 1;
+                let back = ip - from;
+                if back <= OFFSET_MAX && input[from..from + 3] == input[ip..ip + 3] {
+                    let limit = MATCH_MAX.min(input.len() - ip);
+                    let mut len = 3;
+                    while len < limit && input[from + len] == input[ip + len] {
+                        len += 1;
+                    }
+                    flush_literals(&mut out, &input[lit..ip]);
+                    let (code, off) = (len - 2, back - 1);
+                    if code < 7 {
+                        out.push((code << 5 | off >> 8) as u8);
+                    } else {
+                        out.push((7 << 5 | off >> 8) as u8);
+                        out.push((code - 7) as u8);
+                    }
+                    out.push(off as u8);
+                    ip += len;
+                    lit = ip;
+                    if out.len() > out_max {
+                        return None;
+                    }
+                    continue;
+                }
+            }
+            ip += 1;
+        }
+        flush_literals(&mut out, &input[lit..]);
+        (out.len() <= out_max).then_some(out)
+    }
+}
+
+/// Compresses one input (see [`Compressor::compress`]).
+pub fn compress(input: &[u8], out_max: usize) -> Option<Vec<u8>> {
+    Compressor::for_len(input.len()).compress(input, out_max)
 }
 
 /// Decompresses into exactly `len` bytes; `None` for malformed input or another length.
@@ -101,13 +141,18 @@ pub fn decompress(input: &[u8], len: usize) -> Option<Vec<u8>> {
             let back = ((ctrl & 0x1f) << 8) + *input.get(ip)? as usize + 1;
             ip += 1;
             let start = out.len().checked_sub(back)?;
-            if out.len() + n + 2 > len {
+            let count = n + 2;
+            if out.len() + count > len {
                 return None;
             }
-            // Byte by byte: the source may overlap what is being written.
-            for i in 0..n + 2 {
-                let b = out[start + i];
-                out.push(b);
+            if back >= count {
+                out.extend_from_within(start..start + count);
+            } else {
+                // The source overlaps what is being written (a run): byte by byte.
+                for i in 0..count {
+                    let b = out[start + i];
+                    out.push(b);
+                }
             }
         }
         if out.len() > len {
@@ -149,6 +194,15 @@ mod tests {
         fn round_trip(input in prop::collection::vec(prop::sample::select(vec![b'a', b'b', b'c', 0u8, 255]), 0..3000)) {
             let c = compress(&input, input.len() * 2 + 64).unwrap();
             prop_assert_eq!(decompress(&c, input.len()).unwrap(), input);
+        }
+
+        #[test]
+        fn a_kept_table_compresses_every_input_correctly(inputs in prop::collection::vec(prop::collection::vec(prop::sample::select(vec![b'a', b'b', b'c']), 0..2000), 1..6)) {
+            let mut z = Compressor::new();
+            for input in &inputs {
+                let c = z.compress(input, input.len() * 2 + 64).unwrap();
+                prop_assert_eq!(&decompress(&c, input.len()).unwrap(), input);
+            }
         }
 
         #[test]

@@ -3,9 +3,11 @@
 //! thresholds in force (so a list lands in nodes of this server's size, a small hash in a
 //! listpack, a large set in a hash table).
 //!
-//! Every count is checked against the bytes left before anything is allocated for it;
-//! duplicates (set members, hash fields, zset members) and NaN scores are corrupt data, as in
-//! redis-server with deep sanitization; empty collections are refused as Redis refuses them.
+//! Elements go straight from the payload (or the decompressed blob) into the structure, with
+//! no copy per element. Every count is checked against the bytes left before anything is
+//! allocated for it; duplicates (set members, hash fields, zset members) and NaN scores are
+//! corrupt data, as in redis-server with deep sanitization; empty collections are refused as
+//! Redis refuses them.
 
 use crate::encoding::{
     parse_double, types, RdbError, RdbResult, Reader, QUICKLIST_NODE_PACKED, QUICKLIST_NODE_PLAIN,
@@ -14,7 +16,6 @@ use crate::legacy::{intset_members, ziplist_entries, zipmap_pairs};
 use crate::listpack::{entries, Entry};
 use damselfly_shards::zset::{Inserted, ZSetValue};
 use damselfly_shards::{CollectionLimits, CompactValue, HashValue, QuickList, SetValue};
-use std::borrow::Cow;
 
 const EMPTY: RdbError = RdbError::Corrupt("empty collection");
 const ODD: RdbError = RdbError::Corrupt("odd number of entries in a pair encoding");
@@ -25,70 +26,94 @@ pub fn read_value(r: &mut Reader<'_>, limits: &CollectionLimits) -> RdbResult<Co
     read_typed(r, t, limits)
 }
 
+/// Calls `f` with an entry's bytes (an integer's decimal text, formatted on the stack).
+fn with_bytes<R>(e: Entry<'_>, f: impl FnOnce(&[u8]) -> R) -> R {
+    match e {
+        Entry::Str(s) => f(s),
+        Entry::Int(v) => {
+            let mut buf = [0u8; 20];
+            f(damselfly_shards::listpack::format_i64(v, &mut buf))
+        }
+    }
+}
+
+/// The packed entries of a listpack (`packed`) or ziplist blob.
+fn blob_entries(blob: &[u8], packed: bool) -> RdbResult<Vec<Entry<'_>>> {
+    if packed {
+        entries(blob)
+    } else {
+        ziplist_entries(blob)
+    }
+}
+
 /// Reads a value of RDB type `t`.
 pub fn read_typed(r: &mut Reader<'_>, t: u8, limits: &CollectionLimits) -> RdbResult<CompactValue> {
     use types::*;
-    let v = match t {
-        STRING => CompactValue::from_bytes(&r.string()?),
+    match t {
+        STRING => Ok(CompactValue::from_bytes(&r.string()?)),
         LIST => {
-            let n = r.count(1)?;
-            let mut items = Vec::with_capacity(n);
-            for _ in 0..n {
-                items.push(r.string()?);
+            let mut list = QuickList::new(limits);
+            for _ in 0..r.count(1)? {
+                list.push(&r.string()?, false);
             }
-            list_from(items, limits)?
+            list_value(list)
         }
-        LIST_ZIPLIST => list_from(owned(ziplist_entries(&r.string()?)?), limits)?,
-        LIST_QUICKLIST | LIST_QUICKLIST_2 => read_quicklist(r, t == LIST_QUICKLIST_2, limits)?,
-        SET => {
-            let n = r.count(1)?;
-            let mut items = Vec::with_capacity(n);
-            for _ in 0..n {
-                items.push(r.string()?);
+        LIST_ZIPLIST => {
+            let mut list = QuickList::new(limits);
+            for e in ziplist_entries(&r.string()?)? {
+                with_bytes(e, |b| list.push(b, false));
             }
-            set_from(items, limits)?
+            list_value(list)
+        }
+        LIST_QUICKLIST | LIST_QUICKLIST_2 => read_quicklist(r, t == LIST_QUICKLIST_2, limits),
+        SET => {
+            let mut set = SetValue::new();
+            for _ in 0..r.count(1)? {
+                set_add(&mut set, &r.string()?, limits)?;
+            }
+            set_value(set)
         }
         SET_INTSET => {
-            let members = intset_members(&r.string()?)?;
-            set_from(
-                members
-                    .iter()
-                    .map(|v| Cow::Owned(v.to_string().into_bytes())),
-                limits,
-            )?
+            let mut set = SetValue::new();
+            for v in intset_members(&r.string()?)? {
+                with_bytes(Entry::Int(v), |b| set_add(&mut set, b, limits))?;
+            }
+            set_value(set)
         }
         HASH => {
-            let n = r.count(2)?;
-            let mut pairs = Vec::with_capacity(n);
-            for _ in 0..n {
-                pairs.push((r.string()?, r.string()?));
+            let mut hash = HashValue::new();
+            for _ in 0..r.count(2)? {
+                let field = r.string()?;
+                hash_set(&mut hash, &field, &r.string()?, limits)?;
             }
-            hash_from(pairs, limits)?
+            hash_value(hash)
         }
         HASH_ZIPMAP => {
-            let blob = r.string()?;
-            let pairs = zipmap_pairs(&blob)?;
-            hash_from(
-                pairs
-                    .into_iter()
-                    .map(|(f, v)| (Cow::Borrowed(f), Cow::Borrowed(v))),
-                limits,
-            )?
+            let mut hash = HashValue::new();
+            for (f, v) in zipmap_pairs(&r.string()?)? {
+                hash_set(&mut hash, f, v, limits)?;
+            }
+            hash_value(hash)
         }
         HASH_ZIPLIST | HASH_LISTPACK => {
             let blob = r.string()?;
-            let items = if t == HASH_ZIPLIST {
-                ziplist_entries(&blob)?
-            } else {
-                entries(&blob)?
-            };
-            hash_from(pairs_of(owned(items))?, limits)?
+            let items = blob_entries(&blob, t == HASH_LISTPACK)?;
+            if !items.len().is_multiple_of(2) {
+                return Err(ODD);
+            }
+            let mut hash = HashValue::new();
+            for pair in items.chunks_exact(2) {
+                with_bytes(pair[0], |f| {
+                    with_bytes(pair[1], |v| hash_set(&mut hash, f, v, limits))
+                })?;
+            }
+            hash_value(hash)
         }
         ZSET | ZSET_2 => {
             let n = r.count(2)?;
             let mut members = Vec::with_capacity(n);
             for _ in 0..n {
-                let m = r.string()?;
+                let m = r.string()?.into_owned();
                 let score = if t == ZSET_2 {
                     r.binary_double()?
                 } else {
@@ -96,44 +121,26 @@ pub fn read_typed(r: &mut Reader<'_>, t: u8, limits: &CollectionLimits) -> RdbRe
                 };
                 members.push((m, score));
             }
-            zset_from(members, limits)?
+            zset_from(members, limits)
         }
         ZSET_ZIPLIST | ZSET_LISTPACK => {
             let blob = r.string()?;
-            let items = if t == ZSET_ZIPLIST {
-                ziplist_entries(&blob)?
-            } else {
-                entries(&blob)?
-            };
+            let items = blob_entries(&blob, t == ZSET_LISTPACK)?;
+            if !items.len().is_multiple_of(2) {
+                return Err(ODD);
+            }
             let mut members = Vec::with_capacity(items.len() / 2);
-            for (m, s) in pairs_of(items)? {
-                let score = match s {
+            for pair in items.chunks_exact(2) {
+                let score = match pair[1] {
                     Entry::Int(v) => v as f64,
                     Entry::Str(s) => parse_double(s).ok_or(RdbError::Corrupt("bad zset score"))?,
                 };
-                members.push((Cow::Owned(m.to_vec()), score));
+                members.push((pair[0].to_vec(), score));
             }
-            zset_from(members, limits)?
+            zset_from(members, limits)
         }
-        _ => return Err(RdbError::Unsupported(t)),
-    };
-    Ok(v)
-}
-
-fn owned(items: Vec<Entry<'_>>) -> Vec<Cow<'static, [u8]>> {
-    items.iter().map(|e| Cow::Owned(e.to_vec())).collect()
-}
-
-fn pairs_of<T>(items: Vec<T>) -> RdbResult<Vec<(T, T)>> {
-    if !items.len().is_multiple_of(2) {
-        return Err(ODD);
+        _ => Err(RdbError::Unsupported(t)),
     }
-    let mut it = items.into_iter();
-    let mut out = Vec::with_capacity(it.len() / 2);
-    while let (Some(a), Some(b)) = (it.next(), it.next()) {
-        out.push((a, b));
-    }
-    Ok(out)
 }
 
 fn read_quicklist(
@@ -141,9 +148,8 @@ fn read_quicklist(
     v2: bool,
     limits: &CollectionLimits,
 ) -> RdbResult<CompactValue> {
-    let nodes = r.count(1)?;
-    let mut items = Vec::new();
-    for _ in 0..nodes {
+    let mut list = QuickList::new(limits);
+    for _ in 0..r.count(1)? {
         let container = if v2 {
             r.length()?
         } else {
@@ -157,44 +163,32 @@ fn read_quicklist(
             return Err(RdbError::Corrupt("empty quicklist node"));
         }
         if container == QUICKLIST_NODE_PLAIN {
-            items.push(Cow::Owned(blob.into_owned()));
+            list.push(&blob, false);
             continue;
         }
         // Empty nodes are skipped, as Redis does; an all-empty list is refused below.
-        let node = if v2 {
-            entries(&blob)?
-        } else {
-            ziplist_entries(&blob)?
-        };
-        items.extend(owned(node));
+        for e in blob_entries(&blob, v2)? {
+            with_bytes(e, |b| list.push(b, false));
+        }
     }
-    list_from(items, limits)
+    list_value(list)
 }
 
-fn list_from<'a>(
-    items: impl IntoIterator<Item = Cow<'a, [u8]>>,
-    limits: &CollectionLimits,
-) -> RdbResult<CompactValue> {
-    let mut list = QuickList::new(limits);
-    for item in items {
-        list.push(&item, false);
-    }
+fn list_value(list: QuickList) -> RdbResult<CompactValue> {
     if list.is_empty() {
         return Err(EMPTY);
     }
     Ok(CompactValue::from_object(Box::new(list)))
 }
 
-fn set_from<'a>(
-    items: impl IntoIterator<Item = Cow<'a, [u8]>>,
-    limits: &CollectionLimits,
-) -> RdbResult<CompactValue> {
-    let mut set = SetValue::new();
-    for item in items {
-        if !set.add(&item, limits) {
-            return Err(RdbError::Corrupt("duplicate set members"));
-        }
+fn set_add(set: &mut SetValue, member: &[u8], limits: &CollectionLimits) -> RdbResult<()> {
+    if !set.add(member, limits) {
+        return Err(RdbError::Corrupt("duplicate set members"));
     }
+    Ok(())
+}
+
+fn set_value(mut set: SetValue) -> RdbResult<CompactValue> {
     if set.is_empty() {
         return Err(EMPTY);
     }
@@ -202,26 +196,21 @@ fn set_from<'a>(
     Ok(CompactValue::from_object(Box::new(set)))
 }
 
-fn hash_from<'a>(
-    pairs: impl IntoIterator<Item = (Cow<'a, [u8]>, Cow<'a, [u8]>)>,
-    limits: &CollectionLimits,
-) -> RdbResult<CompactValue> {
-    let mut hash = HashValue::new();
-    for (f, v) in pairs {
-        if !hash.set(&f, &v, limits) {
-            return Err(RdbError::Corrupt("duplicate hash fields"));
-        }
+fn hash_set(hash: &mut HashValue, f: &[u8], v: &[u8], limits: &CollectionLimits) -> RdbResult<()> {
+    if !hash.set(f, v, limits) {
+        return Err(RdbError::Corrupt("duplicate hash fields"));
     }
+    Ok(())
+}
+
+fn hash_value(hash: HashValue) -> RdbResult<CompactValue> {
     if hash.is_empty() {
         return Err(EMPTY);
     }
     Ok(CompactValue::from_object(Box::new(hash)))
 }
 
-fn zset_from(
-    members: Vec<(Cow<'_, [u8]>, f64)>,
-    limits: &CollectionLimits,
-) -> RdbResult<CompactValue> {
+fn zset_from(members: Vec<(Vec<u8>, f64)>, limits: &CollectionLimits) -> RdbResult<CompactValue> {
     if members.is_empty() {
         return Err(EMPTY);
     }

@@ -12,11 +12,12 @@
 //! | zset, skiplist             | ZSET_2              | count + (member, binary double), highest first |
 
 use crate::encoding::{
-    types, write_binary_double, write_int_string, write_len, write_string, RdbError, RdbResult,
-    QUICKLIST_NODE_PACKED, QUICKLIST_NODE_PLAIN,
+    types, write_binary_double, write_int_string, write_len, write_string, write_string_with,
+    RdbError, RdbResult, QUICKLIST_NODE_PACKED, QUICKLIST_NODE_PLAIN,
 };
 use crate::legacy::intset_blob;
 use crate::listpack::LpWriter;
+use crate::lzf::Compressor;
 use damselfly_shards::listpack::LpValue;
 use damselfly_shards::set_value::SetMember;
 use damselfly_shards::zset::ZSetValue;
@@ -38,14 +39,16 @@ pub fn write_value(out: &mut Vec<u8>, value: &CompactValue) -> RdbResult<()> {
         }
         return Ok(());
     }
+    // One match table for all the strings of a collection.
+    let z = &mut Compressor::new();
     if let Some(list) = value.downcast_ref::<QuickList>() {
-        write_list(out, list);
+        write_list(out, list, z);
     } else if let Some(set) = value.downcast_ref::<SetValue>() {
-        write_set(out, set);
+        write_set(out, set, z);
     } else if let Some(hash) = value.downcast_ref::<HashValue>() {
-        write_hash(out, hash);
+        write_hash(out, hash, z);
     } else if let Some(zset) = value.downcast_ref::<ZSetValue>() {
-        write_zset(out, zset);
+        write_zset(out, zset, z);
     } else {
         let t = match value.obj_type() {
             ObjType::Stream => types::STREAM_LISTPACKS_2,
@@ -73,7 +76,7 @@ enum ListNode {
     Plain(Vec<u8>),
 }
 
-fn write_list(out: &mut Vec<u8>, list: &QuickList) {
+fn write_list(out: &mut Vec<u8>, list: &QuickList, z: &mut Compressor) {
     let mut nodes = Vec::new();
     let mut w = LpWriter::new();
     list.scan(false, |_, v| {
@@ -103,11 +106,11 @@ fn write_list(out: &mut Vec<u8>, list: &QuickList) {
             ListNode::Plain(b) => (QUICKLIST_NODE_PLAIN, b),
         };
         write_len(out, container);
-        write_string(out, bytes);
+        write_string_with(out, bytes, z);
     }
 }
 
-fn write_set(out: &mut Vec<u8>, set: &SetValue) {
+fn write_set(out: &mut Vec<u8>, set: &SetValue, z: &mut Compressor) {
     if set.encoding() == "intset" {
         let mut members = Vec::with_capacity(set.len());
         set.for_each(|m| {
@@ -118,25 +121,25 @@ fn write_set(out: &mut Vec<u8>, set: &SetValue) {
         debug_assert_eq!(members.len(), set.len(), "an intset holds integers only");
         members.sort_unstable();
         out.push(types::SET_INTSET);
-        write_string(out, &intset_blob(&members));
+        write_string_with(out, &intset_blob(&members), z);
         return;
     }
     out.push(types::SET);
     write_len(out, set.len() as u64);
     set.for_each(|m| match m {
         SetMember::Int(v) => write_int_string(out, v),
-        SetMember::Str(s) => write_string(out, s),
+        SetMember::Str(s) => write_string_with(out, s, z),
     });
 }
 
-fn write_lp_value(out: &mut Vec<u8>, v: LpValue<'_>) {
+fn write_lp_value(out: &mut Vec<u8>, v: LpValue<'_>, z: &mut Compressor) {
     match v {
         LpValue::Int(i) => write_int_string(out, i),
-        LpValue::Str(s) => write_string(out, s),
+        LpValue::Str(s) => write_string_with(out, s, z),
     }
 }
 
-fn write_hash(out: &mut Vec<u8>, hash: &HashValue) {
+fn write_hash(out: &mut Vec<u8>, hash: &HashValue, z: &mut Compressor) {
     if hash.is_packed() {
         let mut w = LpWriter::new();
         for (f, v) in hash.iter() {
@@ -144,14 +147,14 @@ fn write_hash(out: &mut Vec<u8>, hash: &HashValue) {
             lp_push(&mut w, v);
         }
         out.push(types::HASH_LISTPACK);
-        write_string(out, &w.finish());
+        write_string_with(out, &w.finish(), z);
         return;
     }
     out.push(types::HASH);
     write_len(out, hash.len() as u64);
     for (f, v) in hash.iter() {
-        write_lp_value(out, f);
-        write_lp_value(out, v);
+        write_lp_value(out, f, z);
+        write_lp_value(out, v, z);
     }
 }
 
@@ -194,7 +197,7 @@ pub fn format_score(score: f64) -> String {
     }
 }
 
-fn write_zset(out: &mut Vec<u8>, zset: &ZSetValue) {
+fn write_zset(out: &mut Vec<u8>, zset: &ZSetValue, z: &mut Compressor) {
     let n = zset.len();
     if zset.is_packed() {
         let mut w = LpWriter::new();
@@ -204,7 +207,7 @@ fn write_zset(out: &mut Vec<u8>, zset: &ZSetValue) {
             true
         });
         out.push(types::ZSET_LISTPACK);
-        write_string(out, &w.finish());
+        write_string_with(out, &w.finish(), z);
         return;
     }
     out.push(types::ZSET_2);
@@ -212,7 +215,7 @@ fn write_zset(out: &mut Vec<u8>, zset: &ZSetValue) {
     // Highest first, as Redis walks its skiplist from the tail: the loader then inserts
     // every member at the head.
     zset.walk(0, n, true, |m, score| {
-        write_string(out, m);
+        write_string_with(out, m, z);
         write_binary_double(out, score);
         true
     });
