@@ -64,7 +64,19 @@ impl fmt::Display for RdbError {
         match self {
             RdbError::Truncated => write!(f, "unexpected end of RDB data"),
             RdbError::Corrupt(what) => write!(f, "corrupt RDB data: {what}"),
-            RdbError::Unsupported(t) => write!(f, "unsupported RDB object type {t}"),
+            RdbError::Unsupported(t @ (types::MODULE | types::MODULE_2)) => {
+                write!(
+                    f,
+                    "RDB object type {t} is a module value: modules are not supported"
+                )
+            }
+            RdbError::Unsupported(t @ (types::STREAM_LISTPACKS | types::STREAM_LISTPACKS_2)) => {
+                write!(
+                    f,
+                    "RDB object type {t} is a stream: streams are not supported yet"
+                )
+            }
+            RdbError::Unsupported(t) => write!(f, "unknown RDB object type {t}"),
         }
     }
 }

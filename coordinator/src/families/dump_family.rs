@@ -110,7 +110,14 @@ fn prepare(ctx: &CmdCtx<'_>, args: &Args<'_>, absttl: bool, now: u64) -> OpResul
     if !rdb::dump::verify(payload) {
         return Err(CmdError::raw(BAD_PAYLOAD));
     }
-    let value = rdb::dump::restore(payload, &ctx.limits()).map_err(|_| CmdError::raw(BAD_DATA))?;
+    let value = rdb::dump::restore(payload, &ctx.limits()).map_err(|e| {
+        // Corrupt data is the client's business; a type this build cannot hold is worth
+        // telling the operator (redis-server logs both).
+        if let rdb::RdbError::Unsupported(_) = e {
+            log::warn!("RESTORE refused: {e}");
+        }
+        CmdError::raw(BAD_DATA)
+    })?;
     let deadline = match ttl as u64 {
         0 => None,
         t if absttl => Some(t),
