@@ -9,7 +9,7 @@
 
 use crate::config::{parse_memory, Config};
 use damselfly_shards::CollectionLimits;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 /// The classes `client-output-buffer-limit` names, in the order CONFIG GET lists them.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -100,6 +100,8 @@ pub struct ClientLimits {
     largest: Vec<AtomicUsize>,
     pipeline_squash: AtomicUsize,
     multi_exec_squash: AtomicBool,
+    /// `notify-keyspace-events` as class bits (see `notify::class`).
+    notify_flags: AtomicU32,
     bulk_len_max: AtomicUsize,
     maxmemory: AtomicUsize,
     /// Per proactor: the bytes its shard holds, published on the heartbeat.
@@ -118,6 +120,7 @@ impl ClientLimits {
             largest: (0..proactors).map(|_| AtomicUsize::new(0)).collect(),
             pipeline_squash: AtomicUsize::new(0),
             multi_exec_squash: AtomicBool::new(false),
+            notify_flags: AtomicU32::new(0),
             bulk_len_max: AtomicUsize::new(0),
             maxmemory: AtomicUsize::new(0),
             shard_bytes: (0..proactors).map(|_| AtomicUsize::new(0)).collect(),
@@ -150,6 +153,10 @@ impl ClientLimits {
         self.bulk_len_max
             .store(int("proto-max-bulk-len"), Ordering::Relaxed);
         self.maxmemory.store(int("maxmemory"), Ordering::Relaxed);
+        self.notify_flags.store(
+            crate::notify::parse_flags(&config.get("notify-keyspace-events").unwrap_or_default()),
+            Ordering::Relaxed,
+        );
         self.multi_exec_squash.store(
             config.get("multi-exec-squash").as_deref() == Some("yes"),
             Ordering::Relaxed,
@@ -189,6 +196,11 @@ impl ClientLimits {
     /// `proto-max-bulk-len`: the longest string a command may build (APPEND, SETRANGE).
     pub fn bulk_len_max(&self) -> usize {
         self.bulk_len_max.load(Ordering::Relaxed)
+    }
+
+    /// Keyspace event classes enabled (as of the last `refresh`).
+    pub fn notify_flags(&self) -> u32 {
+        self.notify_flags.load(Ordering::Relaxed)
     }
 
     pub fn multi_exec_squash(&self) -> bool {

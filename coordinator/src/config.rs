@@ -223,7 +223,7 @@ pub const PARAMS: &[Param] = &[
         kind: Kind::KeyspaceEvents,
         default: "",
         mutable: true,
-        help: "keyspace event classes (stored only: no notifications are sent yet)",
+        help: "keyspace event classes published to __keyspace@N__ / __keyevent@N__ channels",
     },
     Param {
         name: "hash-max-listpack-entries",
@@ -384,6 +384,16 @@ pub const PARAMS: &[Param] = &[
         default: "yes",
         mutable: true,
         help: "with no password and a non-loopback bind, serve only loopback clients",
+    },
+    Param {
+        name: "tracking-table-max-keys",
+        kind: Kind::Int {
+            min: 0,
+            max: i64::MAX,
+        },
+        default: "1000000",
+        mutable: true,
+        help: "keys CLIENT TRACKING remembers; past it the oldest are invalidated (0 = no limit)",
     },
     Param {
         name: "busy-reply-threshold",
@@ -617,8 +627,9 @@ fn validate_save(value: &str) -> Result<String, String> {
     Ok(out.join(" "))
 }
 
-/// Keyspace event classes in the order Redis shows them; `A` stands for all of them.
-const EVENT_CLASSES: &[u8] = b"g$lshzxetdn";
+/// Keyspace event classes in the order Redis shows them; `A` stands for all of them but `n`
+/// (key creation), which is shown after them and hidden by `A`, as Redis does.
+const EVENT_CLASSES: &[u8] = b"g$lshzxetd";
 
 /// The set of event characters in `value` (`A` expanded), or Redis's error.
 fn keyspace_events(value: &str) -> Result<Vec<u8>, String> {
@@ -626,7 +637,9 @@ fn keyspace_events(value: &str) -> Result<Vec<u8>, String> {
     for c in value.bytes() {
         match c {
             b'A' => set.extend_from_slice(EVENT_CLASSES),
-            c if EVENT_CLASSES.contains(&c) || matches!(c, b'K' | b'E' | b'm') => set.push(c),
+            c if EVENT_CLASSES.contains(&c) || matches!(c, b'K' | b'E' | b'm' | b'n') => {
+                set.push(c)
+            }
             _ => return Err("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".to_string()),
         }
     }
@@ -643,6 +656,7 @@ fn keyspace_events_text(set: Vec<u8>) -> String {
         out.extend(
             EVENT_CLASSES
                 .iter()
+                .chain(b"n")
                 .filter(|c| set.contains(c))
                 .map(|&c| c as char),
         );

@@ -3,7 +3,7 @@
 //! replies parks its own fiber in `send` (so its input stops being read): memory stays bounded.
 
 use crate::args::Args;
-use crate::client_limits::{ClientClass, ClientLimits, OutputLimit};
+use crate::client_limits::{ClientLimits, OutputLimit};
 use crate::ctx::{CmdCtx, ConnInfo, ConnState, Found, Queued, ReplyMode};
 use crate::error::CmdError;
 use crate::exec::Exec;
@@ -58,7 +58,11 @@ pub fn serve(stream: TcpStream, server: Arc<ServerState>) {
             .map(|a| a.to_string())
             .unwrap_or_default(),
     ));
+    info.push.bind(stream.clone());
+    // Hops this fiber sends work for this client (tracking's NOLOOP).
+    damselfly_runtime::fiber::set_tag(id);
     let ps = ProactorState::current();
+    server.tracking.register_client(id, ps.shard.index);
     ps.conns
         .borrow_mut()
         .insert(id, (stream.clone(), info.clone()));
@@ -79,9 +83,10 @@ pub fn serve(stream: TcpStream, server: Arc<ServerState>) {
     transaction_family::unwatch_all(&mut conn);
     if let Some(sub) = conn.pubsub.take() {
         pubsub::unsubscribe_all(&server, &sub);
-        // What was queued before the end (QUIT's +OK) still goes out.
-        sub.finish();
     }
+    crate::tracking::disable(&conn.info);
+    server.tracking.forget_client(id);
+    conn.info.push.end();
     ps.conns.borrow_mut().remove(&id);
     let _ = stream.close();
 }
@@ -218,7 +223,8 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
         limits.refresh(&server.config);
         ps.batch_now_ms.set(clock::wall_now_ms());
         ProactorStats::bump(&stats.net_input_bytes, n as u64);
-        let output_limit = limits.output(ClientClass::Normal);
+        info.push.begin_batch();
+        let output_limit = crate::push::connection_limit(&info);
         // Checked after each command: past it, the replies are sent (or the client dropped).
         let out_check = [output_limit.hard, output_limit.soft]
             .into_iter()
@@ -277,7 +283,11 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
                 let (start, used) = spans[i];
                 // While it runs, a command is still in the query buffer (CLIENT LIST's qbuf).
                 info.qbuf.set(input.len() - start);
-                let run = if squash && conn.multi.is_none() && conn.replies == ReplyMode::On {
+                let run = if squash
+                    && conn.multi.is_none()
+                    && conn.replies == ReplyMode::On
+                    && !info.tracking.is_on()
+                {
                     let cmds = batch[i..parsed].iter().zip(&spans[i..parsed]);
                     let cmds = cmds.map(|(cmd, &(start, _))| Args::new(&input[start..], cmd));
                     squash::squashable_run(
@@ -290,7 +300,6 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
                 if run.len() > 1 {
                     ProactorStats::bump(&stats.commands, run.len() as u64);
                     squash::run(server, conn, &run, &mut out, Hops::Now);
-                    queue_for_subscriber(conn, &mut out);
                     // The commands ran with a stand-in state on their shards: record them here.
                     if let Some(last) = run.last() {
                         *info.last_cmd.borrow_mut() = last.found.1.name;
@@ -318,7 +327,6 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
                             conn.replies = ReplyMode::On;
                         }
                     }
-                    queue_for_subscriber(conn, &mut out);
                     i += 1;
                     if conn.close_after_reply {
                         break 'batches;
@@ -330,13 +338,6 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
                         return;
                     }
                 }
-                if conn
-                    .pubsub
-                    .as_ref()
-                    .is_some_and(|s| !s.wait_below(pubsub::QUEUE_FLUSH))
-                {
-                    return;
-                }
             }
             if parsed < BATCH_MAX || failed.is_some() {
                 break;
@@ -344,18 +345,15 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
         }
         if let Some(e) = failed {
             e.write_reply(&mut out);
-            if conn.pubsub.is_some() {
-                // Sent by the subscriber's writer, after what is queued before it.
-                queue_for_subscriber(conn, &mut out);
-            } else {
-                let _ = stream.send_all(&out);
-            }
+            info.push.acquire(&mut out);
+            let _ = stream.send_all(&out);
+            info.push.release();
             return;
         }
         input.drain(..consumed);
         info.qbuf.set(input.len());
         mem.update(&input, &out, &batch, queued_bytes(conn));
-        if !out.is_empty() {
+        if !out.is_empty() || info.push.pending() > 0 {
             ProactorStats::bump(&stats.net_output_bytes, out.len() as u64);
             if flush(stream, &mut out, output_limit, &mut soft_since, &info).is_err() {
                 return;
@@ -364,13 +362,12 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
                 out = Vec::new();
             }
         }
+        info.push.end_batch(&info);
         if conn.close_after_reply {
             return;
         }
-        if let Some(sub) = &conn.pubsub {
-            if sub.is_closed() {
-                return;
-            }
+        if info.push.is_closed() {
+            return;
         }
         let query_max = limits.query_buffer_max();
         if input.len() > query_max {
@@ -392,20 +389,24 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
     }
 }
 
-/// A subscribed connection's replies join its subscriber's queue after each command, so
-/// they reach the client in order with the messages delivered between them.
-fn queue_for_subscriber(conn: &ConnState, out: &mut Vec<u8>) {
-    if let Some(sub) = &conn.pubsub {
-        sub.set_resp(conn.resp);
-        sub.push(out);
-        out.clear();
-    }
-}
-
 /// Sends all of `out` and clears it, holding the client to its output buffer limit while it
 /// is slow to read: more than `hard` bytes unsent, or more than `soft` for `soft_secs`
 /// seconds in a row, disconnects it (logged). Err: the connection must end.
 fn flush(
+    stream: &TcpStream,
+    out: &mut Vec<u8>,
+    limit: OutputLimit,
+    soft_since: &mut Option<Time>,
+    info: &ConnInfo,
+) -> Result<(), ()> {
+    // Frames queued for the client go out after the replies, in the same send.
+    info.push.acquire(out);
+    let sent = send_out(stream, out, limit, soft_since, info);
+    info.push.release();
+    sent
+}
+
+fn send_out(
     stream: &TcpStream,
     out: &mut Vec<u8>,
     limit: OutputLimit,
@@ -666,6 +667,48 @@ pub fn execute_at(
     run_command(server, conn, args, out, found, exec, started)
 }
 
+/// CLIENT TRACKING: remembers the keys a read-only command read. A script's reads remember
+/// the script's declared keys once it ends (as Redis does); CLIENT CACHING lasts one command
+/// (or one transaction).
+fn track_reads(
+    info: &Rc<ConnInfo>,
+    args: &Args<'_>,
+    spec: &CommandSpec,
+    scripted: bool,
+    enclosing: bool,
+) {
+    use crate::registry::flags::READONLY;
+    let t = &info.tracking;
+    let is_script = matches!(
+        spec.name,
+        "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro"
+    );
+    if scripted {
+        if spec.has(READONLY) {
+            t.script_read.set(true);
+        }
+        return;
+    }
+    let keys: Vec<&[u8]> = if is_script {
+        if !t.script_read.replace(false) {
+            Vec::new()
+        } else {
+            let n = crate::args::parse_i64(args.get(2)).unwrap_or(0).max(0) as usize;
+            (3..(3 + n).min(args.len())).map(|i| args.get(i)).collect()
+        }
+    } else if spec.has(READONLY) {
+        spec.key_indices(args.len()).map(|i| args.get(i)).collect()
+    } else {
+        Vec::new()
+    };
+    if !keys.is_empty() && crate::tracking::remembers(info) {
+        crate::tracking::remember(info, &keys);
+    }
+    if !enclosing && spec.name != "client" {
+        t.caching.set(false);
+    }
+}
+
 /// Runs a looked-up, arity-checked command and counts it in its stats.
 pub fn run_command(
     server: &ServerState,
@@ -682,6 +725,7 @@ pub fn run_command(
     } else {
         spec.subcommand(args.get(1)).map_or(spec.name, |s| s.name)
     };
+    let (scripted, enclosing, now) = (exec.scripted(), exec.enclosing(), exec.is_now());
     let result = {
         let mut ctx = CmdCtx {
             conn,
@@ -692,6 +736,13 @@ pub fn run_command(
         (spec.handler)(&mut ctx, args)
     };
     let failed = result.is_err();
+    if conn.info.tracking.is_on() {
+        track_reads(&conn.info, args, spec, scripted, enclosing);
+    }
+    if now {
+        // BCAST announcements of the whole command (a transaction's too) leave together.
+        crate::tracking::flush_broadcasts();
+    }
     let ps = ProactorState::current();
     match result {
         Ok(()) | Err(CmdError::Replied) => {}

@@ -43,6 +43,10 @@ pub struct ConnInfo {
     /// CLIENT SETINFO LIB-NAME and LIB-VER (empty when unset).
     pub lib_name: RefCell<Vec<u8>>,
     pub lib_ver: RefCell<Vec<u8>>,
+    /// Frames other fibers send this client (pub/sub messages, invalidations).
+    pub push: crate::push::PushQueue,
+    /// CLIENT TRACKING state.
+    pub tracking: crate::tracking::ClientTracking,
 }
 
 impl ConnInfo {
@@ -68,12 +72,24 @@ impl ConnInfo {
             ssub: Cell::new(0),
             lib_name: RefCell::new(Vec::new()),
             lib_ver: RefCell::new(Vec::new()),
+            push: Default::default(),
+            tracking: Default::default(),
         }
     }
 
-    /// CLIENT LIST's flags: `x` in MULTI, `b` blocked, `P` subscribed, else `N`.
+    /// CLIENT LIST's flags: `x` in MULTI, `b` blocked, `P` subscribed, `t` tracking (`B`
+    /// BCAST, `R` broken redirect), else `N`.
     fn flags(&self) -> String {
         let mut f = String::new();
+        if let Some(m) = self.tracking.mode.borrow().as_ref() {
+            f.push('t');
+            if m.bcast {
+                f.push('B');
+            }
+            if self.tracking.broken.get() {
+                f.push('R');
+            }
+        }
         if self.multi.get() >= 0 {
             f.push('x');
         }
@@ -92,7 +108,7 @@ impl ConnInfo {
     /// One CLIENT LIST line (without the newline).
     pub fn describe(&self, now_ms: u64) -> String {
         format!(
-            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem={} rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem={} rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem={} events=r cmd={} user=default redir={} resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -109,6 +125,11 @@ impl ConnInfo {
             self.multi_mem.get(),
             self.mem.get(),
             self.last_cmd.borrow(),
+            self.tracking
+                .mode
+                .borrow()
+                .as_ref()
+                .map_or(-1, |m| m.redirect as i64),
             self.resp.get(),
             String::from_utf8_lossy(&self.lib_name.borrow()),
             String::from_utf8_lossy(&self.lib_ver.borrow()),
@@ -145,8 +166,7 @@ pub struct ConnState {
     pub stream: Option<TcpStream>,
     /// Bytes of the output buffer a parking command sent (and removed) while it ran.
     pub out_sent: usize,
-    /// Set once the connection subscribes: from then on its output goes through the
-    /// subscriber's queue (see `pubsub`).
+    /// The connection's subscriptions, from its first SUBSCRIBE on.
     pub pubsub: Option<Rc<crate::pubsub::Subscriber>>,
 }
 

@@ -96,6 +96,11 @@ impl<'t> Exec<'t> {
         matches!(self.mode, Mode::Scheduled(_))
     }
 
+    /// The command schedules its own hops (not inside EXEC, a script or a squashed batch).
+    pub fn is_now(&self) -> bool {
+        matches!(self.mode, Mode::Now) && !self.scripted
+    }
+
     pub fn in_transaction(&self) -> bool {
         self.scripted || matches!(self.mode, Mode::Scheduled(_))
     }

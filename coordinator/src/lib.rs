@@ -23,8 +23,10 @@ pub mod exec;
 pub mod families;
 pub mod keys;
 pub mod long_double;
+pub mod notify;
 pub mod prefetch;
 pub mod pubsub;
+pub mod push;
 pub mod random;
 pub mod registry;
 pub mod script_host;
@@ -32,6 +34,7 @@ pub mod scripting;
 pub mod server;
 pub mod shard;
 pub mod squash;
+pub mod tracking;
 pub mod tx;
 
 /// The Redis version Damselfly reports (HELLO, INFO): the command set it follows.

@@ -8,20 +8,14 @@
 //! `client-output-buffer-limit` of its class — past it the subscriber is disconnected, so a
 //! reader that stalls never grows memory or slows the publisher.
 
-use crate::client_limits::{ClientClass, ClientLimits};
 use crate::ctx::ConnInfo;
 use crate::server::{ProactorState, ServerState};
 use ahash::{AHashMap, AHashSet};
 use damselfly_protocol::{ReplyWriter, RespVersion};
-use damselfly_runtime::clock::{self, Time};
-use damselfly_runtime::net::TcpStream;
-use damselfly_runtime::sync::Notify;
 use damselfly_shards::glob::GlobPattern;
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
 
 /// The three subscription kinds: channels, patterns, and (cluster-style) shard channels.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -54,53 +48,16 @@ impl Kind {
     }
 }
 
-/// Bytes queued before the connection's own fiber waits for the writer (its replies are
-/// held to about this much, as a plain connection's are by its send).
-pub const QUEUE_FLUSH: usize = 64 * 1024;
-
-/// A subscribed (or push-receiving) connection's output queue and subscriptions.
+/// A subscribed connection's subscriptions; messages go out through its connection's
+/// push queue (`ConnInfo::push`).
 pub struct Subscriber {
     pub id: u64,
-    stream: TcpStream,
     info: Rc<ConnInfo>,
-    server: Arc<ServerState>,
-    resp3: Cell<bool>,
-    /// Bytes queued and not yet taken by the writer.
-    queued: RefCell<Vec<u8>>,
-    /// Bytes the writer took and is sending.
-    in_flight: Cell<usize>,
-    /// Wakes the writer.
-    wake: Notify,
-    /// Wakes fibers waiting for the queue to shrink.
-    drained: Notify,
-    closed: Cell<bool>,
-    soft_since: Cell<Option<Time>>,
     /// Channels, patterns and shard channels, by [`Kind::index`], in subscription order.
     subs: [RefCell<Vec<Vec<u8>>>; 3],
 }
 
 impl Subscriber {
-    /// Bytes waiting to reach the client.
-    pub fn pending(&self) -> usize {
-        self.queued.borrow().len() + self.in_flight.get()
-    }
-
-    pub fn is_closed(&self) -> bool {
-        self.closed.get()
-    }
-
-    pub fn set_resp(&self, resp: RespVersion) {
-        self.resp3.set(resp == RespVersion::Resp3);
-    }
-
-    fn resp(&self) -> RespVersion {
-        if self.resp3.get() {
-            RespVersion::Resp3
-        } else {
-            RespVersion::Resp2
-        }
-    }
-
     pub fn count(&self, kind: Kind) -> usize {
         self.subs[kind.index()].borrow().len()
     }
@@ -119,166 +76,27 @@ impl Subscriber {
         self.subs[kind.index()].borrow().clone()
     }
 
-    fn limits(&self) -> &ClientLimits {
-        &self.server.client_limits
-    }
-
-    fn limit_class(&self) -> ClientClass {
-        if self.subscribed() {
-            ClientClass::Pubsub
+    fn resp(&self) -> RespVersion {
+        if self.info.resp.get() == 3 {
+            RespVersion::Resp3
         } else {
-            ClientClass::Normal
+            RespVersion::Resp2
         }
     }
 
-    /// Appends `bytes` (whole frames) to the queue, enforcing the output limit: past it the
-    /// subscriber is disconnected and the bytes are dropped.
+    /// Queues whole frames for this client.
     pub fn push(&self, bytes: &[u8]) {
-        if self.closed.get() || bytes.is_empty() {
-            return;
-        }
-        let was_empty = {
-            let mut q = self.queued.borrow_mut();
-            let was_empty = q.is_empty();
-            q.extend_from_slice(bytes);
-            was_empty
-        };
-        let pending = self.pending() as u64;
-        let limit = self.limits().output(self.limit_class());
-        if limit.hard > 0 && pending > limit.hard {
-            self.close_over_limit(pending, "hard");
-            return;
-        }
-        if limit.soft > 0 && pending > limit.soft {
-            let now = clock::now();
-            let since = self.soft_since.get().unwrap_or(now);
-            self.soft_since.set(Some(since));
-            if now >= since + Duration::from_secs(limit.soft_secs) {
-                self.close_over_limit(pending, "soft");
-                return;
-            }
-        } else {
-            self.soft_since.set(None);
-        }
-        if was_empty {
-            self.wake.notify_one();
-        }
-    }
-
-    fn close_over_limit(&self, pending: u64, which: &str) {
-        log::warn!(
-            "Client id={} addr={} scheduled to be closed ASAP for overcoming of output buffer limits ({which} limit, {pending} bytes unsent).",
-            self.info.id,
-            self.info.addr
-        );
-        self.close();
-    }
-
-    /// Stops the writer and disconnects the client (its connection fiber then ends and
-    /// forgets the subscriptions).
-    pub fn close(&self) {
-        if self.closed.replace(true) {
-            return;
-        }
-        *self.queued.borrow_mut() = Vec::new();
-        let _ = self.stream.shutdown(std::net::Shutdown::Both);
-        self.wake.notify_one();
-        self.drained.notify_all();
-    }
-
-    /// Waits (in the connection's fiber) until at most `keep` bytes are pending or the
-    /// subscriber is closed. Returns false when it is closed.
-    pub fn wait_below(&self, keep: usize) -> bool {
-        while !self.closed.get() && self.pending() > keep {
-            self.drained.notified();
-        }
-        !self.closed.get()
-    }
-
-    /// Ends the writer once the queue is sent (the connection is going away).
-    pub fn finish(&self) {
-        self.wait_below(0);
-        self.closed.set(true);
-        self.wake.notify_one();
+        self.info.push.push(&self.info, bytes);
     }
 }
 
-/// The writer fiber: sends what is queued, in order, until the subscriber is closed.
-fn write_loop(sub: Rc<Subscriber>) {
-    let mut buf: Vec<u8> = Vec::new();
-    loop {
-        if sub.closed.get() {
-            break;
-        }
-        std::mem::swap(&mut buf, &mut *sub.queued.borrow_mut());
-        if buf.is_empty() {
-            sub.drained.notify_all();
-            sub.wake.notified();
-            continue;
-        }
-        sub.in_flight.set(buf.len());
-        let ok = send_bounded(&sub, &buf);
-        sub.in_flight.set(0);
-        buf.clear();
-        if buf.capacity() > QUEUE_FLUSH * 2 {
-            buf = Vec::new();
-        }
-        sub.drained.notify_all();
-        if !ok {
-            sub.close();
-            break;
-        }
-    }
-}
-
-/// Sends `buf`, giving up when the client stays over its soft limit for the limit's seconds.
-fn send_bounded(sub: &Subscriber, buf: &[u8]) -> bool {
-    let mut sent = 0;
-    while sent < buf.len() {
-        let pending = (sub.queued.borrow().len() + buf.len() - sent) as u64;
-        let limit = sub.limits().output(sub.limit_class());
-        let deadline = if limit.soft > 0 && pending > limit.soft {
-            let since = sub.soft_since.get().unwrap_or_else(clock::now);
-            sub.soft_since.set(Some(since));
-            Some(since + Duration::from_secs(limit.soft_secs))
-        } else {
-            sub.soft_since.set(None);
-            None
-        };
-        match sub.stream.send_until(&buf[sent..], deadline) {
-            Ok(0) => return false,
-            Ok(n) => sent += n,
-            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
-                sub.close_over_limit(pending, "soft");
-                return false;
-            }
-            Err(_) => return false,
-        }
-    }
-    true
-}
-
-/// Creates the connection's subscriber and starts its writer.
-pub fn attach(id: u64, stream: TcpStream, info: Rc<ConnInfo>, resp: RespVersion) -> Rc<Subscriber> {
-    let sub = Rc::new(Subscriber {
+/// The subscriptions of a connection that subscribes for the first time.
+pub fn attach(id: u64, info: Rc<ConnInfo>) -> Rc<Subscriber> {
+    Rc::new(Subscriber {
         id,
-        stream,
         info,
-        server: ProactorState::current().server.clone(),
-        resp3: Cell::new(resp == RespVersion::Resp3),
-        queued: RefCell::new(Vec::new()),
-        in_flight: Cell::new(0),
-        wake: Notify::new(),
-        drained: Notify::new(),
-        closed: Cell::new(false),
-        soft_since: Cell::new(None),
         subs: Default::default(),
-    });
-    let writer = sub.clone();
-    damselfly_runtime::fiber::Builder::new()
-        .name("pubsub-writer")
-        .spawn(move || write_loop(writer));
-    sub
+    })
 }
 
 /// How many subscriptions of each kind every proactor holds: a publish visits only the

@@ -42,6 +42,8 @@ pub struct ServerState {
     pub scripts: crate::scripting::Scripts,
     /// Subscriptions per proactor: where a publish must go.
     pub pubsub: crate::pubsub::PubSubCounts,
+    /// Client-side caching: BCAST prefixes, counters, where clients live.
+    pub tracking: crate::tracking::TrackingGlobal,
 }
 
 impl ServerState {
@@ -67,6 +69,7 @@ impl ServerState {
             blocked: SpinLock::new(HashMap::new()),
             scripts: crate::scripting::Scripts::default(),
             pubsub: crate::pubsub::PubSubCounts::new(shards),
+            tracking: Default::default(),
         }
     }
 
@@ -186,6 +189,8 @@ pub struct ProactorState {
     /// The server this proactor serves (for fibers that outlive a command, such as a
     /// subscriber's writer).
     pub server: Arc<ServerState>,
+    /// The client a hop running in this proactor's loop works for (tracking's NOLOOP).
+    pub acting_client: Cell<u64>,
 }
 
 impl ProactorState {
@@ -251,6 +256,7 @@ pub fn start(pool: &ProactorPool, state: Arc<ServerState>) -> std::io::Result<Ru
                 squash_info: Rc::new(ConnInfo::new(0, String::new(), String::new())),
                 pubsub: RefCell::new(Default::default()),
                 server: state_for_tick.clone(),
+                acting_client: Cell::new(0),
                 stats: ProactorStats {
                     per_command: RefCell::new(vec![(0, 0, 0); n_cmds]),
                     rejected: RefCell::new(vec![0; n_cmds]),
@@ -277,6 +283,12 @@ pub fn start(pool: &ProactorPool, state: Arc<ServerState>) -> std::io::Result<Ru
                     let mut db = shard.db.borrow_mut();
                     for d in 0..db.db_count() {
                         db.active_expire(d, now, damselfly_shards::expiry::ExpireBudget::default());
+                    }
+                    drop(db);
+                    crate::tracking::flush_broadcasts();
+                    let max = st.config.get_int("tracking-table-max-keys");
+                    if max > 0 {
+                        crate::tracking::enforce_limit(max as usize);
                     }
                     true
                 },

@@ -25,18 +25,23 @@ pub struct Shard {
     runnable: RefCell<Vec<RawCall>>,
     /// Clients blocked on this shard's keys (BLPOP...).
     pub blocking: RefCell<BlockingQueues>,
+    /// Which clients read which of this shard's keys (CLIENT TRACKING).
+    pub tracking: RefCell<crate::tracking::TrackingTable>,
 }
 
 impl Shard {
     pub fn new(index: usize, db_count: usize) -> Shard {
+        let mut db = DbSlice::new(db_count);
+        db.set_key_event_hook(Some(Box::new(crate::notify::TableEvents)));
         Shard {
             index,
-            db: RefCell::new(DbSlice::new(db_count)),
+            db: RefCell::new(db),
             locks: RefCell::new(IntentLocks::default()),
             txq: RefCell::new(TxQueue::default()),
             held: RefCell::new(Vec::new()),
             runnable: RefCell::new(Vec::new()),
             blocking: RefCell::new(BlockingQueues::default()),
+            tracking: RefCell::new(Default::default()),
         }
     }
 

@@ -74,6 +74,8 @@ pub(crate) struct FiberRecord {
     pub guard: (usize, usize),
     /// Other threads hold pointers into this fiber's stack (see `StackShare`).
     pub stack_shares: u32,
+    /// What the fiber works for, set by its owner (see [`set_tag`]).
+    pub tag: u64,
 }
 
 /// Fiber records by slot; a freed slot bumps its generation so stale ids miss.
@@ -362,6 +364,8 @@ struct Runner {
     /// The job to run next: an erased `&mut dyn FnMut()` on the caller's stack.
     job: std::cell::Cell<Option<*mut (dyn FnMut() + 'static)>>,
     caller: std::cell::Cell<Option<FiberRef>>,
+    /// The caller's tag, taken on for the job.
+    tag: std::cell::Cell<u64>,
 }
 
 /// Idle runners kept per proactor.
@@ -389,6 +393,7 @@ fn runner_loop(me: std::rc::Rc<Runner>) {
             // `call_on_large_stack` until `done` is set below; its StackShare keeps it from
             // being unwound meanwhile, so the closure is alive for this whole call.
             let job = unsafe { &mut *job };
+            set_tag(me.tag.get());
             if let Err(payload) = catch_unwind(AssertUnwindSafe(job)) {
                 log::error!(
                     "a large-stack fiber panicked: {}; aborting",
@@ -441,12 +446,14 @@ pub fn call_on_large_stack<R>(f: impl FnOnce() -> R) -> R {
                 fiber: std::cell::Cell::new(None),
                 job: std::cell::Cell::new(None),
                 caller: std::cell::Cell::new(None),
+                tag: std::cell::Cell::new(0),
             });
             let me = r.clone();
             p.spawn_fiber_on("script".into(), Box::new(move || runner_loop(me)), true);
             r
         });
         runner.caller.set(Some(current()));
+        runner.tag.set(tag());
         runner.job.set(Some(job));
         if let Some(fiber) = runner.fiber.get() {
             fiber.unpark();
@@ -457,6 +464,28 @@ pub fn call_on_large_stack<R>(f: impl FnOnce() -> R) -> R {
         }
     }
     result.expect("the job ran")
+}
+
+/// Tags the running fiber with a value of its owner's choosing (a server tags a connection's
+/// fiber with its client id); a large-stack call runs with its caller's tag.
+pub fn set_tag(tag: u64) {
+    let p = proactor::current();
+    if let Some(id) = p.current_fiber() {
+        if let Some(r) = p.fibers.borrow_mut().get_mut(id) {
+            r.tag = tag;
+        }
+    }
+}
+
+/// The running fiber's tag; 0 outside a fiber or when never set.
+pub fn tag() -> u64 {
+    let Some(p) = proactor::try_current() else {
+        return 0;
+    };
+    let Some(id) = p.current_fiber() else {
+        return 0;
+    };
+    p.fibers.borrow_mut().get_mut(id).map_or(0, |r| r.tag)
 }
 
 /// Lets other ready fibers run.

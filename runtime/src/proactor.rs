@@ -169,6 +169,7 @@ impl Proactor {
             name,
             guard,
             stack_shares: 0,
+            tag: 0,
         });
         self.ready.borrow_mut().push_back(id);
         id

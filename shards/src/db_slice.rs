@@ -25,6 +25,29 @@ pub type PrimaryTable = DashTable<CompactKey, CompactValue, KeyPolicy>;
 pub type ChangeHookFn = dyn FnMut(DbIndex, BucketRef<'_, CompactKey, CompactValue>);
 pub type ChangeHook = Box<ChangeHookFn>;
 
+/// What a keyspace notification hook hears about from the table itself (the commands raise
+/// their own events).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyEvent {
+    /// A key was created.
+    New,
+    /// A key was deleted because its deadline passed (on access, by active expiry, or
+    /// before a segment split).
+    Expired,
+    /// A key was written, deleted or had its deadline changed (what WATCH sees; client
+    /// tracking invalidates on it).
+    Written,
+}
+
+/// Told about created and expired keys (keyspace notifications). `wants` is asked first, so
+/// the key's bytes are only produced for an event someone listens to.
+pub trait KeyEventSink {
+    fn wants(&self, event: KeyEvent) -> bool;
+    fn raise(&mut self, db: DbIndex, event: KeyEvent, key: &[u8]);
+}
+
+pub type KeyEventHook = Box<dyn KeyEventSink>;
+
 /// Per-database figures for INFO keyspace and DBSIZE.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DbStats {
@@ -95,6 +118,8 @@ pub struct ValueMut<'a> {
     heap_bytes: &'a mut usize,
     /// The watch entry of this key, if someone watches it, and the slice's watch clock.
     watch: Option<(&'a mut WatchedKey, &'a mut u64)>,
+    /// The key event hook, when it listens to writes.
+    events: Option<(DbIndex, &'a mut KeyEventHook)>,
     written: bool,
 }
 
@@ -125,6 +150,9 @@ impl Drop for ValueMut<'_> {
             if let Some((watched, clock)) = self.watch.take() {
                 *clock += 1;
                 watched.version = *clock;
+            }
+            if let Some((db, hook)) = self.events.take() {
+                hook.raise(db, KeyEvent::Written, &self.key.as_bytes());
             }
         }
     }
@@ -180,6 +208,7 @@ pub struct DbSlice {
     watched: Vec<HashMap<Box<[u8]>, WatchedKey, ahash::RandomState>>,
     watch_clock: u64,
     change_hook: Option<ChangeHook>,
+    key_event_hook: Option<KeyEventHook>,
     /// Keys that blocked clients (BLPOP, BZPOPMIN...) wait on, per database.
     blocking: Vec<HashSet<Box<[u8]>, ahash::RandomState>>,
     /// Blocked-on keys that came into existence since the last [`DbSlice::take_ready_keys`].
@@ -194,6 +223,7 @@ impl DbSlice {
             watched: (0..db_count).map(|_| HashMap::default()).collect(),
             watch_clock: 0,
             change_hook: None,
+            key_event_hook: None,
             blocking: (0..db_count).map(|_| HashSet::default()).collect(),
             ready: Vec::new(),
         }
@@ -215,6 +245,19 @@ impl DbSlice {
     }
 
     /// The primary table of `db`, for snapshot traversal (`None` if never written).
+    /// Installs (or removes) the hook told about created and expired keys.
+    pub fn set_key_event_hook(&mut self, hook: Option<KeyEventHook>) {
+        self.key_event_hook = hook;
+    }
+
+    fn raise(&mut self, db: DbIndex, event: KeyEvent, key: &[u8]) {
+        if let Some(hook) = self.key_event_hook.as_mut() {
+            if hook.wants(event) {
+                hook.raise(db, event, key);
+            }
+        }
+    }
+
     pub fn primary(&self, db: DbIndex) -> Option<&PrimaryTable> {
         self.dbs[db].as_ref().map(|d| &d.primary)
     }
@@ -236,6 +279,7 @@ impl DbSlice {
     }
 
     fn touch_watched(&mut self, db: DbIndex, key: &[u8]) {
+        self.raise(db, KeyEvent::Written, key);
         if self.watched[db].is_empty() {
             return;
         }
@@ -285,6 +329,7 @@ impl DbSlice {
         self.remove_at(db, hash, key, pos);
         let d = self.db_mut(db);
         d.expired_keys += 1;
+        self.raise(db, KeyEvent::Expired, key);
         None
     }
 
@@ -328,12 +373,18 @@ impl DbSlice {
                 .map(|w| (w, &mut self.watch_clock))
         };
         let heap_before = value.heap_bytes();
+        let events = self
+            .key_event_hook
+            .as_mut()
+            .filter(|h| h.wants(KeyEvent::Written))
+            .map(|h| (db, h));
         ValueMut {
             key,
             value,
             heap_before,
             heap_bytes: &mut d.heap_bytes,
             watch,
+            events,
             written: false,
         }
     }
@@ -369,6 +420,11 @@ impl DbSlice {
                 self.ready.push((db, (*bytes).into()));
             }
         }
+        if let Some(hook) = self.key_event_hook.as_mut() {
+            if hook.wants(KeyEvent::New) {
+                hook.raise(db, KeyEvent::New, &key.as_bytes());
+            }
+        }
         let (d, change) = self.parts(db);
         d.heap_bytes += key.heap_bytes() + value.heap_bytes();
         let mut hooks = InsertHooks {
@@ -391,6 +447,7 @@ impl DbSlice {
         }
         for key in &dropped {
             self.touch_watched(db, &key.as_bytes());
+            self.raise(db, KeyEvent::Expired, &key.as_bytes());
         }
         pos
     }
@@ -550,6 +607,7 @@ impl DbSlice {
                 self.remove_at(db, hash, &bytes, pos);
                 self.db_mut(db).expired_keys += 1;
                 report.expired += 1;
+                self.raise(db, KeyEvent::Expired, &bytes);
             }
         }
         report

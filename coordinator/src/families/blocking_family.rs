@@ -335,13 +335,12 @@ fn park(
     deadline: Option<Time>,
 ) -> WaitEnd {
     let fd = ctx.conn.stream.as_ref().map(|s| s.as_raw_fd());
-    if let Some(sub) = &ctx.conn.pubsub {
-        // A subscriber's output leaves through its queue, in order.
-        sub.push(ctx.out);
-        ctx.conn.out_sent += ctx.out.len();
-        ctx.out.clear();
-    } else if let Some(stream) = &ctx.conn.stream {
-        if !ctx.out.is_empty() && stream.send_all(ctx.out).is_ok() {
+    if let Some(stream) = &ctx.conn.stream {
+        // The socket is shared with the push writer: take it for the send.
+        ctx.conn.info.push.acquire(ctx.out);
+        let sent = !ctx.out.is_empty() && stream.send_all(ctx.out).is_ok();
+        ctx.conn.info.push.release();
+        if sent {
             ctx.conn.out_sent += ctx.out.len();
             ctx.out.clear();
         }

@@ -3,6 +3,7 @@
 use crate::args::{eq_ignore_case, parse_i64, Args};
 use crate::ctx::{CmdCtx, ConnInfo, ReplyMode};
 use crate::error::{shown_bytes, CmdError, CmdResult, OpResult};
+use crate::families::tracking_family;
 use crate::registry::{flags::*, CommandSpec, Registry};
 use crate::server::ProactorState;
 use crate::tx;
@@ -58,6 +59,7 @@ fn cmd_reset(ctx: &mut CmdCtx<'_>, _args: &Args<'_>) -> CmdResult {
     if let Some(sub) = &ctx.conn.pubsub {
         crate::pubsub::unsubscribe_all(ctx.server, sub);
     }
+    crate::tracking::disable(&ctx.conn.info);
     ctx.conn.multi = None;
     ctx.conn.replies = ReplyMode::On;
     crate::families::transaction_family::unwatch_all(ctx.conn);
@@ -319,6 +321,10 @@ fn cmd_client(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
             let done = crate::blocking::unblock_client(ctx.server, id as u64, error);
             ctx.reply().integer(done as i64);
         }
+        "tracking" if n >= 3 => return tracking_family::client_tracking(ctx, args),
+        "caching" if n == 3 => return tracking_family::client_caching(ctx, args),
+        "getredir" if n == 2 => return tracking_family::client_getredir(ctx),
+        "trackinginfo" if n == 2 => return tracking_family::client_trackinginfo(ctx),
         "help" if n == 2 => {
             let lines = [
                 "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -651,6 +657,42 @@ pub fn commands() -> Vec<CommandSpec> {
                     none,
                     "5.0.0",
                     "Unblocks a client blocked by a blocking command from a different connection.",
+                ),
+                c.sub(
+                    "client|tracking",
+                    -3,
+                    f,
+                    acl,
+                    none,
+                    "6.0.0",
+                    "Controls server-assisted client-side caching for the connection.",
+                ),
+                c.sub(
+                    "client|caching",
+                    3,
+                    f,
+                    acl,
+                    none,
+                    "6.0.0",
+                    "Instructs the server whether to track the keys in the next request.",
+                ),
+                c.sub(
+                    "client|getredir",
+                    2,
+                    f,
+                    acl,
+                    none,
+                    "6.0.0",
+                    "Returns the client ID to which the connection's tracking notifications are redirected.",
+                ),
+                c.sub(
+                    "client|trackinginfo",
+                    2,
+                    f,
+                    acl,
+                    none,
+                    "6.2.0",
+                    "Returns information about server-assisted client-side caching for the connection.",
                 ),
                 c.sub(
                     "client|help",

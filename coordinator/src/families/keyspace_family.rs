@@ -781,18 +781,20 @@ fn flush_mode(args: &Args<'_>) -> CmdResult {
 fn cmd_flushdb(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     flush_mode(args)?;
     let db = ctx.db();
-    ctx.exec
-        .schedule_global()
-        .execute_all(&|s| s.db.borrow_mut().flush_db(db));
+    ctx.exec.schedule_global().execute_all(&|s| {
+        s.db.borrow_mut().flush_db(db);
+        crate::tracking::flushed_on_shard();
+    });
     ctx.reply().ok();
     Ok(())
 }
 
 fn cmd_flushall(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     flush_mode(args)?;
-    ctx.exec
-        .schedule_global()
-        .execute_all(&|s| s.db.borrow_mut().flush_all());
+    ctx.exec.schedule_global().execute_all(&|s| {
+        s.db.borrow_mut().flush_all();
+        crate::tracking::flushed_on_shard();
+    });
     ctx.reply().ok();
     Ok(())
 }

@@ -21,6 +21,7 @@ pub mod set_algebra;
 pub mod set_family;
 pub mod sort_family;
 pub mod string_family;
+pub mod tracking_family;
 pub mod transaction_family;
 pub mod typed;
 pub mod zset_algebra;

@@ -16,16 +16,16 @@ fn subscriber(ctx: &mut CmdCtx<'_>) -> Result<Rc<Subscriber>, CmdError> {
     if let Some(sub) = &ctx.conn.pubsub {
         return Ok(sub.clone());
     }
-    let Some(stream) = ctx.conn.stream.clone() else {
+    if ctx.conn.stream.is_none() {
         return Err(CmdError::raw("ERR this context cannot subscribe"));
-    };
-    let sub = pubsub::attach(ctx.conn.id, stream, ctx.conn.info.clone(), ctx.conn.resp);
+    }
+    let sub = pubsub::attach(ctx.conn.id, ctx.conn.info.clone());
     ctx.conn.pubsub = Some(sub.clone());
     Ok(sub)
 }
 
 /// One confirmation frame: [kind, name or nil, count]. Pushes bypass CLIENT REPLY OFF/SKIP,
-/// as in Redis, so they go straight to the queue when there is one.
+/// as in Redis: they join the push queue, after the replies already written.
 fn confirm(ctx: &mut CmdCtx<'_>, what: &[u8], name: Option<&[u8]>, count: usize) {
     let mut frame = Vec::with_capacity(32 + name.map_or(0, <[u8]>::len));
     let mut w = ReplyWriter::new(&mut frame, ctx.conn.resp);
@@ -36,15 +36,17 @@ fn confirm(ctx: &mut CmdCtx<'_>, what: &[u8], name: Option<&[u8]>, count: usize)
         None => w.null(),
     }
     w.integer(count as i64);
-    match &ctx.conn.pubsub {
-        Some(sub) => {
-            sub.set_resp(ctx.conn.resp);
-            sub.push(ctx.out);
-            ctx.out.clear();
-            sub.push(&frame);
-        }
-        None => ctx.out.extend_from_slice(&frame),
+    if ctx.exec.enclosing() {
+        // Inside EXEC the frames are part of EXEC's reply.
+        ctx.out.extend_from_slice(&frame);
+        return;
     }
+    // What this command's batch replied so far goes first: the push queue is sent after
+    // the batch's replies, so they move to it to keep the client's order.
+    let info = ctx.conn.info.clone();
+    info.push.push(&info, ctx.out);
+    ctx.out.clear();
+    info.push.push(&info, &frame);
 }
 
 fn count_for(sub: Option<&Rc<Subscriber>>, kind: Kind) -> usize {

@@ -450,6 +450,10 @@ fn info_text(server: &ServerState, sections: &[&str]) -> String {
                     "blocked_clients:{}",
                     crate::blocking::blocked_count(server)
                 ));
+                lines.push(format!(
+                    "tracking_clients:{}",
+                    server.tracking.clients.load(Ordering::Relaxed)
+                ));
                 "Clients"
             }
             "memory" => {
@@ -683,6 +687,7 @@ fn persistence_lines(server: &ServerState, ex: &Extras, f: &Figures, lines: &mut
 }
 
 fn stats_lines(server: &ServerState, ex: &Extras, f: &Figures, lines: &mut Vec<String>) {
+    let t = &server.tracking;
     let kbps = |a: &AtomicU64| a.load(Ordering::Relaxed) as f64 / 100.0;
     let errors = f.error_replies;
     let expired = f
@@ -724,6 +729,9 @@ fn stats_lines(server: &ServerState, ex: &Extras, f: &Figures, lines: &mut Vec<S
         // No MIGRATE connections are ever cached (MIGRATE is not served).
         "migrate_cached_sockets:0".into(),
         format!("total_error_replies:{errors}"),
+        format!("tracking_total_keys:{}", t.keys.load(Ordering::Relaxed)),
+        format!("tracking_total_items:{}", t.items.load(Ordering::Relaxed)),
+        format!("tracking_total_prefixes:{}", t.prefix_count()),
         format!("tx_multi_shard_scheduled:{}", crate::tx::stats::scheduled()),
         format!("tx_schedule_attempts:{}", crate::tx::stats::attempts()),
     ]);

@@ -59,6 +59,8 @@ enum JobKind<'a> {
 
 struct Job<'a, R> {
     f: &'a (dyn Fn(&Shard) -> R + Sync),
+    /// The client the hop works for (the coordinator fiber's tag; tracking's NOLOOP).
+    client: u64,
     kind: UnsafeCell<JobKind<'a>>,
     result: UnsafeCell<Option<R>>,
     counter: &'a ReplyCounter,
@@ -132,7 +134,17 @@ fn complete<R: Send>(job: &Job<R>, shard: &Shard, conclude: Option<u64>) {
     if let JobKind::Step { seq, .. } = unsafe { *job.kind.get() } {
         shard.note_running(seq);
     }
+    let acting = &crate::server::ProactorState::current().acting_client;
+    let outer = acting.replace(job.client);
     let r = run_or_abort(|| (job.f)(shard));
+    acting.set(outer);
+    // BCAST announcements leave when the shard is done with the command (a transaction's
+    // last step), so one transaction's writes are announced together.
+    // SAFETY: as in `run_job`.
+    let mid_transaction = matches!(unsafe { *job.kind.get() }, JobKind::Step { .. });
+    if conclude.is_some() || !mid_transaction {
+        crate::tracking::flush_broadcasts();
+    }
     // SAFETY: as in `run_job`.
     unsafe { *job.result.get() = Some(r) };
     if let Some(seq) = conclude {
@@ -196,6 +208,7 @@ fn dispatch<'a, R: Send>(
         .enumerate()
         .map(|(i, _)| Job {
             f,
+            client: damselfly_runtime::fiber::tag(),
             kind: UnsafeCell::new(kinds(i)),
             result: UnsafeCell::new(None),
             counter: &counter,
@@ -244,6 +257,7 @@ fn dispatch_one<'a, R: Send>(
     let _share = damselfly_runtime::fiber::StackShare::new();
     let job = Job {
         f,
+        client: damselfly_runtime::fiber::tag(),
         kind: UnsafeCell::new(kind),
         result: UnsafeCell::new(None),
         counter: &counter,

@@ -142,6 +142,27 @@ pub fn send(dst: usize, msg: Message) {
     send_from_proactor(p, dst, msg)
 }
 
+/// Sends `msg` to proactor `dst` without ever parking the caller: when the inbox is full the
+/// message waits in this proactor's overflow queue, which its loop flushes in order. For
+/// senders that must not let other fibers run meanwhile (a shard holding its tables).
+pub fn post(dst: usize, mut msg: Message) {
+    let p = proactor::current();
+    let bus = &p.shared.bus;
+    assert!(dst < bus.len(), "no proactor {dst}");
+    if !p.has_overflow(dst) {
+        match bus.inbox(dst, p.index).push(msg) {
+            Ok(()) => {
+                if dst != p.index && bus.ring_doorbell(dst) {
+                    p.wake_remote(dst);
+                }
+                return;
+            }
+            Err(back) => msg = back,
+        }
+    }
+    p.push_overflow(dst, msg);
+}
+
 fn send_from_proactor(p: &Proactor, dst: usize, mut msg: Message) {
     let bus = &p.shared.bus;
     assert!(dst < bus.len(), "no proactor {dst}");

@@ -16,6 +16,12 @@ unsafe impl<T: Send> Send for SpinLock<T> {}
 // SAFETY: as above.
 unsafe impl<T: Send> Sync for SpinLock<T> {}
 
+impl<T: Default> Default for SpinLock<T> {
+    fn default() -> Self {
+        SpinLock::new(T::default())
+    }
+}
+
 impl<T> SpinLock<T> {
     pub const fn new(value: T) -> Self {
         SpinLock {
