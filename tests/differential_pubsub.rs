@@ -46,7 +46,8 @@ fn read_unsubscribe_all(c: &mut Client, n: usize, log: &mut Vec<Reply>) {
     let mut names = Vec::new();
     while names.len() < n {
         match c.read_reply() {
-            Reply::Array(p) if matches!(p.first(), Some(Reply::Bulk(k)) if k.ends_with(b"subscribe")) => {
+            Reply::Array(p) if matches!(p.first(), Some(Reply::Bulk(k)) if k.ends_with(b"subscribe")) =>
+            {
                 names.push(format!("{:?} {:?}", p[0], p[1]));
             }
             other => log.push(other),
@@ -73,7 +74,11 @@ fn run(addr: SocketAddr, seed: u64) -> Vec<Vec<Reply>> {
             let names: Vec<&str> = (0..1 + rng.below(3))
                 .map(|_| rng.pick(if pattern { PATTERNS } else { CHANNELS }))
                 .collect();
-            let set = if pattern { &mut model[s].1 } else { &mut model[s].0 };
+            let set = if pattern {
+                &mut model[s].1
+            } else {
+                &mut model[s].0
+            };
             for n in &names {
                 if kind.contains("UNSUB") {
                     set.retain(|x| x != n);

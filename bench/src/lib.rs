@@ -33,6 +33,7 @@ pub mod histogram;
 pub mod info;
 pub mod memory;
 pub mod procfs;
+pub mod pubsub;
 pub mod report;
 pub mod runner;
 pub mod server;

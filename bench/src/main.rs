@@ -27,6 +27,19 @@ fn main() -> ExitCode {
                 Err(e) => fail(format!("compare: {e}")),
             }
         }
+        Some("pubsub") => {
+            let o = match damselfly_bench::pubsub::PubSubOpts::parse(&rest[1..]) {
+                Ok(o) => o,
+                Err(e) => return fail(e),
+            };
+            match damselfly_bench::pubsub::run(&o) {
+                Ok(r) => {
+                    print!("{}", damselfly_bench::pubsub::report(&o, &r));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(format!("pubsub: {e}")),
+            }
+        }
         Some("memory") => {
             let o = match memory::MemoryOpts::parse(&rest[1..]) {
                 Ok(o) => o,

@@ -167,38 +167,26 @@ impl LocalSubscriptions {
     }
 
     fn remove(&mut self, kind: Kind, name: &[u8], id: u64) {
-        fn drop_from(list: &mut Vec<Rc<Subscriber>>, id: u64) -> bool {
-            list.retain(|s| s.id != id);
-            list.is_empty()
-        }
         match kind {
-            Kind::Channel => {
-                if self
-                    .channels
-                    .get_mut(name)
-                    .is_some_and(|l| drop_from(l, id))
-                {
-                    self.channels.remove(name);
-                }
-            }
-            Kind::Shard => {
-                if self
-                    .shard_channels
-                    .get_mut(name)
-                    .is_some_and(|l| drop_from(l, id))
-                {
-                    self.shard_channels.remove(name);
-                }
-            }
-            Kind::Pattern => {
-                if self
-                    .patterns
-                    .get_mut(name)
-                    .is_some_and(|(_, l)| drop_from(l, id))
-                {
-                    self.patterns.remove(name);
-                }
-            }
+            Kind::Channel => forget(&mut self.channels, name, id, |l| l),
+            Kind::Shard => forget(&mut self.shard_channels, name, id, |l| l),
+            Kind::Pattern => forget(&mut self.patterns, name, id, |(_, l)| l),
+        }
+    }
+}
+
+/// Drops subscriber `id` from `name`'s listeners, and the name once nobody listens.
+fn forget<V>(
+    map: &mut AHashMap<Vec<u8>, V>,
+    name: &[u8],
+    id: u64,
+    listeners: impl Fn(&mut V) -> &mut Vec<Rc<Subscriber>>,
+) {
+    if let Some(v) = map.get_mut(name) {
+        let list = listeners(v);
+        list.retain(|s| s.id != id);
+        if list.is_empty() {
+            map.remove(name);
         }
     }
 }

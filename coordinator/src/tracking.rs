@@ -309,19 +309,8 @@ pub fn key_written(key: &[u8]) {
     let writer = acting_client();
     let removed = ps.shard.tracking.borrow_mut().keys.remove(key);
     if let Some(clients) = removed {
-        let g = &ps.server.tracking;
-        g.keys.fetch_sub(1, Ordering::Relaxed);
-        g.items.fetch_sub(clients.len(), Ordering::Relaxed);
-        for c in clients {
-            send(
-                c,
-                Invalidation {
-                    target: c.id,
-                    bcast: false,
-                    keys: Some(vec![(key.to_vec(), writer)]),
-                },
-            );
-        }
+        ps.server.tracking.keys.fetch_sub(1, Ordering::Relaxed);
+        invalidate_for(clients, key, writer);
     }
     if ps.server.tracking.bcast.load(Ordering::Acquire) {
         let prefixes = ps.server.tracking.prefixes.lock();
@@ -341,6 +330,25 @@ pub fn key_written(key: &[u8]) {
                 }
             }
         }
+    }
+}
+
+/// Tells each of `clients` (the key's whole entry, now gone from the table) that `key`
+/// changed; `writer` is the client whose write it was (0: none).
+fn invalidate_for(clients: Vec<ClientRef>, key: &[u8], writer: u64) {
+    server()
+        .tracking
+        .items
+        .fetch_sub(clients.len(), Ordering::Relaxed);
+    for c in clients {
+        send(
+            c,
+            Invalidation {
+                target: c.id,
+                bcast: false,
+                keys: Some(vec![(key.to_vec(), writer)]),
+            },
+        );
     }
 }
 
@@ -419,17 +427,7 @@ pub fn enforce_limit(max: usize) {
         }
         let clients = ps.shard.tracking.borrow_mut().keys.remove(&key);
         if let Some(clients) = clients {
-            g.items.fetch_sub(clients.len(), Ordering::Relaxed);
-            for c in clients {
-                send(
-                    c,
-                    Invalidation {
-                        target: c.id,
-                        bcast: false,
-                        keys: Some(vec![(key.to_vec(), 0)]),
-                    },
-                );
-            }
+            invalidate_for(clients, &key, 0);
         }
     }
 }
