@@ -328,7 +328,7 @@ pub const PARAMS: &[Param] = &[
         kind: Kind::Memory,
         default: "3000",
         mutable: true,
-        help: "HyperLogLog sparse limit (stored only: no HyperLogLogs yet)",
+        help: "a sparse HyperLogLog past this many bytes turns dense",
     },
     Param {
         name: "maxmemory-samples",

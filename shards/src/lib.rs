@@ -21,6 +21,7 @@ pub mod expiry;
 pub mod glob;
 pub mod hash;
 pub mod hash_value;
+pub mod hll;
 pub mod intset;
 pub mod limits;
 pub mod listpack;

@@ -11,6 +11,7 @@ pub mod dump_family;
 pub mod function_family;
 pub mod hash_family;
 pub mod hash_random;
+pub mod hll_family;
 pub mod keyspace_family;
 pub mod list_family;
 pub mod list_ops;
@@ -37,6 +38,7 @@ pub const ALL: &[fn() -> Vec<CommandSpec>] = &[
     dump_family::commands,
     function_family::commands,
     hash_family::commands,
+    hll_family::commands,
     keyspace_family::commands,
     list_family::commands,
     pubsub_family::commands,
