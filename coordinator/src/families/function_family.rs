@@ -8,6 +8,7 @@ use crate::families::scripting_family::{run, Target};
 use crate::families::server_family::{help_reply, sub_arity, unknown_sub};
 use crate::registry::{command, flags::*, CommandSpec};
 use crate::scripting::{Lease, Library};
+use damselfly_persistence as rdb;
 use damselfly_runtime::fiber::call_on_large_stack;
 use damselfly_scripts::{shebang, LibraryDef};
 
@@ -203,149 +204,32 @@ fn function_list(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
 // ---- DUMP / RESTORE: Redis's payload (RDB function opcodes, RDB version, CRC64) ----------------
 
 const RDB_OPCODE_FUNCTION2: u8 = 245;
-const RDB_VERSION: u16 = 10;
-
-/// CRC-64/Jones as Redis computes it (reflected, no final xor).
-pub fn crc64(mut crc: u64, data: &[u8]) -> u64 {
-    const POLY: u64 = 0x95ac_9329_ac4b_c9b5;
-    for &b in data {
-        crc ^= b as u64;
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ POLY
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    crc
-}
-
-fn rdb_len(out: &mut Vec<u8>, n: usize) {
-    if n < 1 << 6 {
-        out.push(n as u8);
-    } else if n < 1 << 14 {
-        out.push(0x40 | (n >> 8) as u8);
-        out.push(n as u8);
-    } else if n <= u32::MAX as usize {
-        out.push(0x80);
-        out.extend_from_slice(&(n as u32).to_be_bytes());
-    } else {
-        out.push(0x81);
-        out.extend_from_slice(&(n as u64).to_be_bytes());
-    }
-}
-
-fn read_rdb_len(p: &[u8], pos: &mut usize) -> Option<usize> {
-    let b = *p.get(*pos)?;
-    *pos += 1;
-    match b >> 6 {
-        0 => Some((b & 0x3f) as usize),
-        1 => {
-            let lo = *p.get(*pos)?;
-            *pos += 1;
-            Some((((b & 0x3f) as usize) << 8) | lo as usize)
-        }
-        _ if b == 0x80 => {
-            let v = u32::from_be_bytes(p.get(*pos..*pos + 4)?.try_into().ok()?);
-            *pos += 4;
-            Some(v as usize)
-        }
-        _ if b == 0x81 => {
-            let v = u64::from_be_bytes(p.get(*pos..*pos + 8)?.try_into().ok()?);
-            *pos += 8;
-            usize::try_from(v).ok()
-        }
-        _ => None,
-    }
-}
 
 fn function_dump(ctx: &mut CmdCtx<'_>) -> CmdResult {
     let mut out = Vec::new();
     ctx.server.scripts.read_libraries(|libs| {
         for l in libs {
             out.push(RDB_OPCODE_FUNCTION2);
-            rdb_len(&mut out, l.code.len());
-            out.extend_from_slice(&l.code);
+            rdb::encoding::write_string(&mut out, &l.code);
         }
     });
-    out.extend_from_slice(&RDB_VERSION.to_le_bytes());
-    let crc = crc64(0, &out);
-    out.extend_from_slice(&crc.to_le_bytes());
+    rdb::dump::seal(&mut out);
     ctx.reply().bulk(&out);
     Ok(())
 }
 
-/// LZF decompression (RDB's compressed strings) into exactly `len` bytes.
-fn lzf_decompress(input: &[u8], len: usize) -> Option<Vec<u8>> {
-    let mut out: Vec<u8> = Vec::with_capacity(len);
-    let mut ip = 0;
-    while ip < input.len() {
-        let ctrl = input[ip] as usize;
-        ip += 1;
-        if ctrl < 32 {
-            let run = ctrl + 1;
-            out.extend_from_slice(input.get(ip..ip + run)?);
-            ip += run;
-        } else {
-            let mut n = ctrl >> 5;
-            if n == 7 {
-                n += *input.get(ip)? as usize;
-                ip += 1;
-            }
-            let back = ((ctrl & 0x1f) << 8) + *input.get(ip)? as usize + 1;
-            ip += 1;
-            let start = out.len().checked_sub(back)?;
-            // Byte by byte: the copy may overlap what it writes.
-            for i in 0..n + 2 {
-                let b = out[start + i];
-                out.push(b);
-            }
-        }
-        if out.len() > len {
-            return None;
-        }
-    }
-    (out.len() == len).then_some(out)
-}
-
-/// An RDB string at `pos`: plain (length-prefixed) or LZF-compressed (as redis-server writes
-/// library code in FUNCTION DUMP).
-fn read_rdb_string(p: &[u8], pos: &mut usize) -> Option<Vec<u8>> {
-    const RDB_ENC_LZF: u8 = 0xc3;
-    if p.get(*pos) == Some(&RDB_ENC_LZF) {
-        *pos += 1;
-        let clen = read_rdb_len(p, pos)?;
-        let len = read_rdb_len(p, pos)?;
-        let data = p.get(*pos..*pos + clen)?;
-        *pos += clen;
-        return lzf_decompress(data, len);
-    }
-    let n = read_rdb_len(p, pos)?;
-    let s = p.get(*pos..*pos + n)?.to_vec();
-    *pos += n;
-    Some(s)
-}
-
 /// The library codes of a payload, or None when its footer or body is wrong.
 fn parse_payload(p: &[u8]) -> Option<Vec<Vec<u8>>> {
-    if p.len() < 10 {
+    if !rdb::dump::verify(p) {
         return None;
     }
-    let (body, footer) = p.split_at(p.len() - 10);
-    let version = u16::from_le_bytes([footer[0], footer[1]]);
-    let crc = u64::from_le_bytes(footer[2..10].try_into().ok()?);
-    if version > RDB_VERSION || crc64(0, &p[..p.len() - 8]) != crc {
-        return None;
-    }
-    let mut pos = 0;
+    let mut r = rdb::encoding::Reader::new(&p[..p.len() - 10]);
     let mut codes = Vec::new();
-    while pos < body.len() {
-        if body[pos] != RDB_OPCODE_FUNCTION2 {
+    while r.remaining() > 0 {
+        if r.u8().ok()? != RDB_OPCODE_FUNCTION2 {
             return None;
         }
-        pos += 1;
-        codes.push(read_rdb_string(body, &mut pos)?);
+        codes.push(r.string().ok()?.into_owned());
     }
     Some(codes)
 }
@@ -578,28 +462,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn crc64_matches_redis() {
-        assert_eq!(crc64(0, b"123456789"), 0xe9c6_d914_c4b8_d9ca);
-    }
-
-    #[test]
-    fn lzf_strings_as_redis_writes_them() {
-        // "abcabcabcabc": a literal run of 3, then a back reference of 9 bytes at distance 3.
-        let c = [2u8, b'a', b'b', b'c', 0xe0, 0x00, 0x02];
-        assert_eq!(lzf_decompress(&c, 12), Some(b"abcabcabcabc".to_vec()));
-        assert_eq!(lzf_decompress(&c, 11), None);
-        assert_eq!(lzf_decompress(&[0xe0, 0x00, 0x05], 9), None);
-    }
-
-    #[test]
     fn payload_round_trip() {
-        let mut out = Vec::new();
-        out.push(RDB_OPCODE_FUNCTION2);
-        rdb_len(&mut out, 3);
-        out.extend_from_slice(b"abc");
-        out.extend_from_slice(&RDB_VERSION.to_le_bytes());
-        let crc = crc64(0, &out);
-        out.extend_from_slice(&crc.to_le_bytes());
+        let mut out = vec![RDB_OPCODE_FUNCTION2];
+        rdb::encoding::write_string(&mut out, b"abc");
+        rdb::dump::seal(&mut out);
         assert_eq!(parse_payload(&out), Some(vec![b"abc".to_vec()]));
         out[3] ^= 1;
         assert_eq!(parse_payload(&out), None);

@@ -48,14 +48,14 @@ pub fn type_name(v: &CompactValue) -> &'static str {
 
 /// Moves one value from the coordinator into a hop. Hop closures are shared `Fn`s, so they
 /// cannot own what they give away; one atomic swap hands the value to exactly one taker.
-struct Handoff<T: Send>(AtomicPtr<T>);
+pub(crate) struct Handoff<T: Send>(AtomicPtr<T>);
 
 impl<T: Send> Handoff<T> {
-    fn new(value: T) -> Handoff<T> {
+    pub(crate) fn new(value: T) -> Handoff<T> {
         Handoff(AtomicPtr::new(Box::into_raw(Box::new(value))))
     }
 
-    fn take(&self) -> Option<T> {
+    pub(crate) fn take(&self) -> Option<T> {
         let p = self.0.swap(std::ptr::null_mut(), Ordering::AcqRel);
         if p.is_null() {
             return None;

@@ -7,6 +7,7 @@ use crate::registry::CommandSpec;
 pub mod bitmap_family;
 pub mod blocking_family;
 pub mod connection_family;
+pub mod dump_family;
 pub mod function_family;
 pub mod hash_family;
 pub mod hash_random;
@@ -39,6 +40,7 @@ pub const ALL: &[fn() -> Vec<CommandSpec>] = &[
     bitmap_family::commands,
     blocking_family::commands,
     connection_family::commands,
+    dump_family::commands,
     function_family::commands,
     hash_family::commands,
     hll_family::commands,

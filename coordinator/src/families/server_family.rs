@@ -726,6 +726,8 @@ fn stats_lines(server: &ServerState, ex: &Extras, f: &Figures, lines: &mut Vec<S
         format!("keyspace_misses:{}", f.misses),
         "latest_fork_usec:0".into(),
         "total_forks:0".into(),
+        // No MIGRATE connections are ever cached (MIGRATE is not served).
+        "migrate_cached_sockets:0".into(),
         format!("total_error_replies:{errors}"),
         format!("tracking_total_keys:{}", t.keys.load(Ordering::Relaxed)),
         format!("tracking_total_items:{}", t.items.load(Ordering::Relaxed)),

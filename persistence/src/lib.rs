@@ -1,0 +1,28 @@
+//! damselfly-persistence: Redis's RDB encodings, so values move between Damselfly and
+//! redis-server (DUMP/RESTORE today; RDB snapshot files build on the same codec).
+//!
+//! - [`crc64`]: CRC-64/Jones, the checksum of RDB files and DUMP payloads.
+//! - [`lzf`]: LZF compression of RDB strings, both ways.
+//! - [`encoding`]: type bytes, lengths, strings (int, LZF, plain), doubles; [`RdbError`].
+//! - [`listpack`]: Redis's listpack blobs (write and validating read).
+//! - [`legacy`]: ziplist, zipmap (read) and intset (both ways) blobs.
+//! - [`write`] / [`read`]: a value to its RDB type and body and back, for every type
+//!   Damselfly stores (streams are refused until they exist).
+//! - [`dump`]: DUMP payloads (version + CRC64 footer).
+//!
+//! Nothing here does I/O or touches a shard: callers pass values and limits in and get
+//! bytes or values out.
+
+pub mod crc64;
+pub mod dump;
+pub mod encoding;
+pub mod legacy;
+pub mod listpack;
+pub mod lzf;
+pub mod read;
+pub mod write;
+
+pub use encoding::{RdbError, RdbResult, RDB_VERSION};
+
+#[cfg(test)]
+mod tests;
