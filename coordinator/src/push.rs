@@ -5,7 +5,10 @@
 //! One sender at a time owns the socket. While the connection's own fiber runs a batch of
 //! commands it is busy: what arrives waits and leaves after the batch's replies, in the same
 //! send (so an invalidation caused by a command follows that command's reply, as in Redis).
-//! While the connection waits for input, a writer fiber of its own sends the queue. The queue
+//! While the connection waits for input, its proactor's flusher fiber sends the queues that
+//! filled since it last ran, with one non-blocking send each (so a burst of messages leaves
+//! in one send per client, as Redis writes once per event loop turn); a socket that would
+//! block is handed to a writer fiber of the connection's own, which waits for it. The queue
 //! is held to the `client-output-buffer-limit` of the client's class: past it the client is
 //! disconnected and logged, so a reader that stalls never grows memory or slows the sender.
 
@@ -29,6 +32,11 @@ pub struct PushQueue {
     pending: RefCell<Vec<u8>>,
     /// Bytes the writer took and is sending.
     in_flight: Cell<usize>,
+    /// The first bytes of `pending` are the rest of a frame already partly sent: they leave
+    /// before anything else.
+    partial: Cell<usize>,
+    /// On the proactor's flusher list.
+    listed: Cell<bool>,
     /// The connection's fiber is running a batch and sends the queue after its replies.
     busy: Cell<bool>,
     /// Someone is sending on the socket (the connection's fiber or the writer).
@@ -80,8 +88,18 @@ impl PushQueue {
             self.soft_since.set(None);
         }
         if !self.busy.get() {
-            self.start_writer(info);
+            self.schedule(info);
+        }
+    }
+
+    /// The queue has bytes and nobody sends them: the flusher will, unless a writer is
+    /// already at it.
+    fn schedule(&self, info: &Rc<ConnInfo>) {
+        if self.writer_started.get() {
             self.wake.notify_one();
+        } else if !self.listed.replace(true) {
+            flusher().list.borrow_mut().push(info.clone());
+            flusher().wake.notify_one();
         }
     }
 
@@ -126,8 +144,7 @@ impl PushQueue {
     pub fn end_batch(&self, info: &Rc<ConnInfo>) {
         self.busy.set(false);
         if !self.pending.borrow().is_empty() {
-            self.start_writer(info);
-            self.wake.notify_one();
+            self.schedule(info);
         }
     }
 
@@ -139,6 +156,11 @@ impl PushQueue {
         }
         self.sending.set(true);
         let mut pending = self.pending.borrow_mut();
+        let head = self.partial.replace(0).min(pending.len());
+        if head > 0 {
+            // The rest of a frame the socket took part of goes before the replies.
+            out.splice(0..0, pending.drain(..head));
+        }
         if !pending.is_empty() {
             out.extend_from_slice(&pending);
             pending.clear();
@@ -173,6 +195,82 @@ pub fn connection_limit(info: &ConnInfo) -> OutputLimit {
     limit_of(info)
 }
 
+/// One proactor's list of queues to send, and the fiber that sends them.
+#[derive(Default)]
+pub struct Flusher {
+    list: RefCell<Vec<Rc<ConnInfo>>>,
+    wake: Notify,
+    started: Cell<bool>,
+}
+
+fn flusher() -> &'static Flusher {
+    let f = &ProactorState::current().push_flusher;
+    if !f.started.replace(true) {
+        damselfly_runtime::fiber::Builder::new()
+            .name("push-flusher")
+            .spawn(flush_loop);
+    }
+    f
+}
+
+/// Sends every listed queue with one non-blocking send; what a socket does not take goes to
+/// the connection's writer fiber.
+fn flush_loop() {
+    let f = &ProactorState::current().push_flusher;
+    let mut batch: Vec<Rc<ConnInfo>> = Vec::new();
+    loop {
+        if damselfly_runtime::stopping() {
+            return;
+        }
+        std::mem::swap(&mut batch, &mut *f.list.borrow_mut());
+        if batch.is_empty() {
+            f.wake.notified();
+            continue;
+        }
+        for info in batch.drain(..) {
+            let q = &info.push;
+            q.listed.set(false);
+            if q.closed.get() || q.busy.get() || q.sending.get() || q.writer_started.get() {
+                // Its connection's fiber, or its writer, sends it.
+                continue;
+            }
+            let Some(stream) = q.stream.get() else {
+                continue;
+            };
+            let result = {
+                let pending = q.pending.borrow();
+                if pending.is_empty() {
+                    continue;
+                }
+                stream.try_send(&pending)
+            };
+            match result {
+                Ok(n) => {
+                    let stats = &ProactorState::current().stats;
+                    crate::server::ProactorStats::bump(&stats.net_output_bytes, n as u64);
+                    let mut pending = q.pending.borrow_mut();
+                    let whole = n == pending.len();
+                    pending.drain(..n);
+                    if !whole {
+                        if n > 0 {
+                            // A frame was cut: what is left goes before any later reply.
+                            q.partial.set(pending.len());
+                        }
+                        drop(pending);
+                        q.start_writer(&info);
+                        q.wake.notify_one();
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    q.start_writer(&info);
+                    q.wake.notify_one();
+                }
+                Err(_) => q.close(),
+            }
+        }
+    }
+}
+
 /// The writer fiber: while the connection waits for input, sends what is queued.
 fn write_loop(info: Rc<ConnInfo>) {
     let q = &info.push;
@@ -195,6 +293,7 @@ fn write_loop(info: Rc<ConnInfo>) {
             continue;
         }
         q.sending.set(true);
+        q.partial.set(0);
         std::mem::swap(&mut buf, &mut *q.pending.borrow_mut());
         q.in_flight.set(buf.len());
         let ok = send_bounded(&info, &buf);

@@ -194,6 +194,8 @@ pub struct ProactorState {
     pub server: Arc<ServerState>,
     /// The client a hop running in this proactor's loop works for (tracking's NOLOOP).
     pub acting_client: Cell<u64>,
+    /// Sends the push queues of this proactor's idle connections.
+    pub push_flusher: crate::push::Flusher,
 }
 
 impl ProactorState {
@@ -262,6 +264,7 @@ pub fn start(pool: &ProactorPool, state: Arc<ServerState>) -> std::io::Result<Ru
                 pubsub: RefCell::new(Default::default()),
                 server: state_for_tick.clone(),
                 acting_client: Cell::new(0),
+                push_flusher: Default::default(),
                 stats: ProactorStats {
                     per_command: RefCell::new(vec![(0, 0, 0); n_cmds]),
                     rejected: RefCell::new(vec![0; n_cmds]),

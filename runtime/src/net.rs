@@ -483,6 +483,28 @@ impl TcpStream {
         }
     }
 
+    /// Sends what the socket takes of `buf` right now, without parking (a non-blocking send
+    /// syscall): `WouldBlock` when it takes nothing. For a caller that owns the send side at
+    /// the moment (no other send in flight on this socket) and must not wait.
+    pub fn try_send(&self, buf: &[u8]) -> io::Result<usize> {
+        self.check_open()?;
+        let fd = self.inner.fd;
+        // SAFETY: `buf` is a live borrowed slice for the duration of the call.
+        let n = unsafe {
+            libc::send(
+                fd,
+                buf.as_ptr().cast(),
+                buf.len(),
+                libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
+            )
+        };
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    }
+
     /// Sends all of `buf`.
     pub fn send_all(&self, mut buf: &[u8]) -> io::Result<()> {
         while !buf.is_empty() {
