@@ -314,20 +314,7 @@ fn op_mget(
                     .is_some_and(|v| v.has_flag(CellFlags::MC_FETCHED));
                 push(&mut text, b'h', &(h as u8));
             }
-            b'O' => {
-                text.push(b' ');
-                text.extend_from_slice(token);
-            }
-            b'k' => {
-                text.extend_from_slice(b" k");
-                if opts.base64 {
-                    base64_encode(key, &mut text);
-                    text.extend_from_slice(b" b");
-                } else {
-                    text.extend_from_slice(key);
-                }
-            }
-            _ => {}
+            _ => echo_flag(&mut text, token[0], token, key, opts.base64),
         }
     }
     let mut slot = dbs.find_mut(0, key, now).expect("live");
@@ -584,20 +571,7 @@ fn meta_arith(mc: &McState, key: &[u8], flags: MetaFlags<'_>, opts: &Opts, out: 
                     text.extend_from_slice(b" c");
                     text.extend_from_slice(cas.to_string().as_bytes());
                 }
-                b'O' => {
-                    text.push(b' ');
-                    text.extend_from_slice(token);
-                }
-                b'k' => {
-                    text.extend_from_slice(b" k");
-                    if opts.base64 {
-                        base64_encode(key, &mut text);
-                        text.extend_from_slice(b" b");
-                    } else {
-                        text.extend_from_slice(key);
-                    }
-                }
-                _ => {}
+                _ => echo_flag(&mut text, token[0], token, key, opts.base64),
             }
         }
         (r, text)
@@ -646,6 +620,27 @@ fn meta_arith(mc: &McState, key: &[u8], flags: MetaFlags<'_>, opts: &Opts, out: 
     if opts.value {
         out.raw(digits.as_bytes());
         out.raw(b"\r\n");
+    }
+}
+
+/// The return flags every meta command echoes: `O` (opaque, the token as given) and `k` (the
+/// key, base64 again with `b` when it came so); others add nothing here.
+fn echo_flag(text: &mut Vec<u8>, flag: u8, token: &[u8], key: &[u8], base64: bool) {
+    match flag {
+        b'O' => {
+            text.push(b' ');
+            text.extend_from_slice(token);
+        }
+        b'k' => {
+            text.extend_from_slice(b" k");
+            if base64 {
+                base64_encode(key, text);
+                text.extend_from_slice(b" b");
+            } else {
+                text.extend_from_slice(key);
+            }
+        }
+        _ => {}
     }
 }
 
