@@ -108,7 +108,7 @@ impl ConnInfo {
     /// One CLIENT LIST line (without the newline).
     pub fn describe(&self, now_ms: u64) -> String {
         format!(
-            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem={} rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem={} events=r cmd={} user=default redir={} resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem={} rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir={} resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -123,7 +123,8 @@ impl ConnInfo {
             self.multi.get(),
             self.qbuf.get(),
             self.multi_mem.get(),
-            self.mem.get(),
+            self.push.pending(),
+            self.mem.get() + self.push.pending(),
             self.last_cmd.borrow(),
             self.tracking
                 .mode
