@@ -102,6 +102,9 @@ pub struct ClientLimits {
     multi_exec_squash: AtomicBool,
     /// `notify-keyspace-events` as class bits (see `notify::class`).
     notify_flags: AtomicU32,
+    /// `slowlog-log-slower-than` (µs, -1 = off) and `slowlog-max-len`.
+    slowlog_slower_than: AtomicI64,
+    slowlog_max_len: AtomicUsize,
     bulk_len_max: AtomicUsize,
     maxmemory: AtomicUsize,
     /// Per proactor: the bytes its shard holds, published on the heartbeat.
@@ -121,6 +124,8 @@ impl ClientLimits {
             pipeline_squash: AtomicUsize::new(0),
             multi_exec_squash: AtomicBool::new(false),
             notify_flags: AtomicU32::new(0),
+            slowlog_slower_than: AtomicI64::new(-1),
+            slowlog_max_len: AtomicUsize::new(0),
             bulk_len_max: AtomicUsize::new(0),
             maxmemory: AtomicUsize::new(0),
             shard_bytes: (0..proactors).map(|_| AtomicUsize::new(0)).collect(),
@@ -153,6 +158,10 @@ impl ClientLimits {
         self.bulk_len_max
             .store(int("proto-max-bulk-len"), Ordering::Relaxed);
         self.maxmemory.store(int("maxmemory"), Ordering::Relaxed);
+        self.slowlog_slower_than
+            .store(config.get_int("slowlog-log-slower-than"), Ordering::Relaxed);
+        self.slowlog_max_len
+            .store(int("slowlog-max-len"), Ordering::Relaxed);
         self.notify_flags.store(
             crate::notify::parse_flags(&config.get("notify-keyspace-events").unwrap_or_default()),
             Ordering::Relaxed,
@@ -196,6 +205,14 @@ impl ClientLimits {
     /// `proto-max-bulk-len`: the longest string a command may build (APPEND, SETRANGE).
     pub fn bulk_len_max(&self) -> usize {
         self.bulk_len_max.load(Ordering::Relaxed)
+    }
+
+    /// The slow log's threshold in µs (negative: off) and length.
+    pub fn slowlog(&self) -> (i64, usize) {
+        (
+            self.slowlog_slower_than.load(Ordering::Relaxed),
+            self.slowlog_max_len.load(Ordering::Relaxed),
+        )
     }
 
     /// Keyspace event classes enabled (as of the last `refresh`).

@@ -210,7 +210,7 @@ pub const PARAMS: &[Param] = &[
         },
         default: "10000",
         mutable: true,
-        help: "slow log threshold in microseconds (stored only: no slow log yet)",
+        help: "commands slower than this many microseconds go to the slow log (-1: none)",
     },
     Param {
         name: "slowlog-max-len",
@@ -220,7 +220,7 @@ pub const PARAMS: &[Param] = &[
         },
         default: "128",
         mutable: true,
-        help: "slow log length (stored only: no slow log yet)",
+        help: "entries the slow log keeps",
     },
     Param {
         name: "latency-monitor-threshold",

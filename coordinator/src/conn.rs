@@ -768,6 +768,21 @@ pub fn run_command(
     }
     let finished = clock::now();
     let nanos = finished.as_nanos().saturating_sub(started.as_nanos());
+    let (slower_than, slowlog_len) = server.client_limits.slowlog();
+    if slower_than >= 0
+        && (nanos / 1000) as i64 >= slower_than
+        && !scripted
+        && !spec.has(crate::registry::flags::SKIP_SLOWLOG)
+    {
+        let name = conn.info.name.borrow();
+        server.slowlog.record(
+            args,
+            (nanos / 1000) as u64,
+            &conn.info.addr,
+            &name,
+            slowlog_len,
+        );
+    }
     let mut per = ps.stats.per_command.borrow_mut();
     let entry = &mut per[index];
     entry.0 += 1;

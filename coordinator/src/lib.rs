@@ -36,6 +36,7 @@ pub mod script_host;
 pub mod scripting;
 pub mod server;
 pub mod shard;
+pub mod slowlog;
 pub mod squash;
 pub mod tracking;
 pub mod tx;

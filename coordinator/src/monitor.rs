@@ -37,8 +37,9 @@ impl Monitors {
     }
 }
 
-/// Arguments Redis hides: passwords of AUTH, HELLO ... AUTH and MIGRATE ... AUTH/AUTH2.
-fn redacted(args: &Args<'_>) -> Vec<bool> {
+/// Arguments Redis hides (in MONITOR and SLOWLOG): passwords of AUTH, HELLO ... AUTH,
+/// MIGRATE ... AUTH/AUTH2, ACL SETUSER's rules and CONFIG SET of masterauth/requirepass.
+pub(crate) fn redacted(args: &Args<'_>) -> Vec<bool> {
     let mut hide = vec![false; args.len()];
     let name = args.get(0).to_ascii_lowercase();
     match name.as_slice() {
@@ -66,6 +67,19 @@ fn redacted(args: &Args<'_>) -> Vec<bool> {
                     hide[i + 1] = true;
                     hide[i + 2] = true;
                     break;
+                }
+            }
+        }
+        b"acl" if args.len() > 2 && args.get(1).eq_ignore_ascii_case(b"setuser") => {
+            hide.iter_mut().skip(2).for_each(|h| *h = true)
+        }
+        b"config" if args.len() > 3 && args.get(1).eq_ignore_ascii_case(b"set") => {
+            for i in (2..args.len() - 1).step_by(2) {
+                let name = args.get(i);
+                if name.eq_ignore_ascii_case(b"masterauth")
+                    || name.eq_ignore_ascii_case(b"requirepass")
+                {
+                    hide[i + 1] = true;
                 }
             }
         }

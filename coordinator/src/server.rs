@@ -46,6 +46,8 @@ pub struct ServerState {
     pub tracking: crate::tracking::TrackingGlobal,
     /// Clients in MONITOR mode.
     pub monitors: crate::monitor::Monitors,
+    /// Commands slower than `slowlog-log-slower-than`.
+    pub slowlog: crate::slowlog::SlowLog,
 }
 
 impl ServerState {
@@ -73,6 +75,7 @@ impl ServerState {
             pubsub: crate::pubsub::PubSubCounts::new(shards),
             tracking: Default::default(),
             monitors: Default::default(),
+            slowlog: Default::default(),
         }
     }
 

@@ -25,6 +25,7 @@ pub mod scripting_family;
 pub mod server_family;
 pub mod set_algebra;
 pub mod set_family;
+pub mod slowlog_family;
 pub mod sort_family;
 pub mod string_family;
 pub mod tracking_family;
@@ -50,6 +51,7 @@ pub const ALL: &[fn() -> Vec<CommandSpec>] = &[
     scripting_family::commands,
     server_family::commands,
     set_family::commands,
+    slowlog_family::commands,
     sort_family::commands,
     string_family::commands,
     transaction_family::commands,
