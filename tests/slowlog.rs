@@ -1,6 +1,9 @@
 //! SLOWLOG through real sockets: what is logged (EXEC's commands, not EXEC), trimming of
 //! long argument lists and long arguments, redaction, GET counts and their error.
 
+// Test clients are plain threads outside the runtime: they may sleep and read the OS clock.
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 use common::*;
 use damselfly_protocol::Reply;
