@@ -632,8 +632,6 @@ fn memory_lines(server: &ServerState, f: &Figures, used: u64, peak: u64, lines: 
         format!("maxmemory_policy:{policy}"),
         format!("mem_fragmentation_ratio:{ratio:.2}"),
         format!("mem_clients_normal:{}", f.memory.conns),
-        // Values are freed where they are dropped (UNLINK and FLUSH ASYNC too): nothing waits.
-        "lazyfree_pending_objects:0".into(),
     ]);
     let lua = f.memory.lua as u64;
     let (scripts, script_bytes) = server.scripts.cache_stats();
@@ -724,7 +722,6 @@ fn stats_lines(server: &ServerState, ex: &Extras, f: &Figures, lines: &mut Vec<S
         "sync_partial_err:0".into(),
         format!("expired_keys:{expired}"),
         "evicted_keys:0".into(),
-        "lazyfreed_objects:0".into(),
         format!("keyspace_hits:{}", f.hits),
         format!("keyspace_misses:{}", f.misses),
         "latest_fork_usec:0".into(),
