@@ -128,7 +128,11 @@ fn patterns_and_shard_channels() {
     );
     assert_eq!(
         publ.cmd(&["PUBSUB", "NOPE"]),
-        err("ERR unknown subcommand or wrong number of arguments for 'NOPE'. Try PUBSUB HELP.")
+        err("ERR unknown subcommand 'NOPE'. Try PUBSUB HELP.")
+    );
+    assert_eq!(
+        publ.cmd(&["PUBSUB", "NUMPAT", "x"]),
+        err("ERR wrong number of arguments for 'pubsub|numpat' command")
     );
     // RESET leaves every subscription.
     assert_eq!(sub.cmd(&["RESET"]), simple("RESET"));

@@ -4,6 +4,7 @@
 use crate::args::{eq_ignore_case, Args};
 use crate::ctx::CmdCtx;
 use crate::error::{CmdError, CmdResult};
+use crate::families::server_family::{help_reply, unknown_sub};
 use crate::pubsub::{self, Kind, Subscriber};
 use crate::registry::{command, flags::*, CommandSpec};
 use damselfly_protocol::ReplyWriter;
@@ -142,6 +143,13 @@ fn cmd_spublish(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
 }
 
 fn cmd_pubsub(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
+    // A known subcommand with the wrong number of arguments gets Redis's arity error.
+    let spec = crate::registry::Registry::get()
+        .lookup(b"pubsub")
+        .and_then(|(_, c)| c.subcommand(args.get(1)));
+    if let Some(spec) = spec.filter(|s| !s.arity_ok(args.len())) {
+        return Err(CmdError::WrongArity(spec.name.into()));
+    }
     let sub = args.get(1);
     let n = args.len();
     if eq_ignore_case(sub, "channels") && n <= 3 {
@@ -160,13 +168,10 @@ fn cmd_pubsub(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
         ctx.reply().integer(unique as i64);
         Ok(())
     } else if eq_ignore_case(sub, "help") && n == 2 {
-        help(ctx);
+        help_reply(ctx, "PUBSUB", HELP);
         Ok(())
     } else {
-        Err(CmdError::raw(format!(
-            "ERR unknown subcommand or wrong number of arguments for '{}'. Try PUBSUB HELP.",
-            String::from_utf8_lossy(sub)
-        )))
+        Err(unknown_sub("pubsub", args))
     }
 }
 
@@ -204,29 +209,19 @@ fn count_subscribers(ctx: &mut CmdCtx<'_>, args: &Args<'_>, kind: Kind) -> CmdRe
     Ok(())
 }
 
-fn help(ctx: &mut CmdCtx<'_>) {
-    let lines: &[&str] = &[
-        "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-        "CHANNELS [<pattern>]",
-        "    Return the currently active channels matching a <pattern> (default: '*').",
-        "NUMPAT",
-        "    Return number of subscriptions to patterns.",
-        "NUMSUB [<channel> ...]",
-        "    Return the number of subscribers for the specified channels, excluding",
-        "    pattern subscriptions(default: no channels).",
-        "SHARDCHANNELS [<pattern>]",
-        "    Return the currently active shard level channels matching a <pattern> (default: '*').",
-        "SHARDNUMSUB [<shardchannel> ...]",
-        "    Return the number of subscribers for the specified shard level channel(s)",
-        "HELP",
-        "    Prints this help.",
-    ];
-    let mut w = ctx.reply();
-    w.array_header(lines.len());
-    for l in lines {
-        w.simple(l.as_bytes());
-    }
-}
+const HELP: &[&str] = &[
+    "CHANNELS [<pattern>]",
+    "    Return the currently active channels matching a <pattern> (default: '*').",
+    "NUMPAT",
+    "    Return number of subscriptions to patterns.",
+    "NUMSUB [<channel> ...]",
+    "    Return the number of subscribers for the specified channels, excluding",
+    "    pattern subscriptions(default: no channels).",
+    "SHARDCHANNELS [<pattern>]",
+    "    Return the currently active shard level channels matching a <pattern> (default: '*').",
+    "SHARDNUMSUB [<shardchannel> ...]",
+    "    Return the number of subscribers for the specified shard level channel(s)",
+];
 
 // ---- registration ----------------------------------------------------------------------------
 

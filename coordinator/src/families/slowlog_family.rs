@@ -3,9 +3,16 @@
 use crate::args::{eq_ignore_case, parse_i64, Args};
 use crate::ctx::CmdCtx;
 use crate::error::{CmdError, CmdResult};
+use crate::families::server_family::{help_reply, unknown_sub};
 use crate::registry::{command, flags::*, CommandSpec};
 
 fn cmd_slowlog(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
+    let spec = crate::registry::Registry::get()
+        .lookup(b"slowlog")
+        .and_then(|(_, c)| c.subcommand(args.get(1)));
+    if let Some(spec) = spec.filter(|s| !s.arity_ok(args.len())) {
+        return Err(CmdError::WrongArity(spec.name.into()));
+    }
     let sub = args.get(1);
     let n = args.len();
     let log = &ctx.server.slowlog;
@@ -51,33 +58,24 @@ fn cmd_slowlog(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
         ctx.reply().ok();
         Ok(())
     } else if eq_ignore_case(sub, "help") && n == 2 {
-        let lines: &[&str] = &[
-            "SLOWLOG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-            "GET [<count>]",
-            "    Return top <count> entries from the slowlog (default: 10, -1 mean all).",
-            "    Entries are made of:",
-            "    id, timestamp, time in microseconds, arguments array, client IP and port,",
-            "    client name",
-            "LEN",
-            "    Return the length of the slowlog.",
-            "RESET",
-            "    Reset the slowlog.",
-            "HELP",
-            "    Prints this help.",
-        ];
-        let mut w = ctx.reply();
-        w.array_header(lines.len());
-        for l in lines {
-            w.simple(l.as_bytes());
-        }
+        help_reply(ctx, "SLOWLOG", HELP);
         Ok(())
     } else {
-        Err(CmdError::raw(format!(
-            "ERR unknown subcommand or wrong number of arguments for '{}'. Try SLOWLOG HELP.",
-            String::from_utf8_lossy(sub)
-        )))
+        Err(unknown_sub("slowlog", args))
     }
 }
+
+const HELP: &[&str] = &[
+    "GET [<count>]",
+    "    Return top <count> entries from the slowlog (default: 10, -1 mean all).",
+    "    Entries are made of:",
+    "    id, timestamp, time in microseconds, arguments array, client IP and port,",
+    "    client name",
+    "LEN",
+    "    Return the length of the slowlog.",
+    "RESET",
+    "    Reset the slowlog.",
+];
 
 #[rustfmt::skip]
 pub fn commands() -> Vec<CommandSpec> {
