@@ -75,7 +75,7 @@ fn parse_full(value: &str) -> [OutputLimit; 3] {
 
 /// The limits as the connection loop reads them, refreshed when the config changes.
 /// The config parameters behind [`CollectionLimits`], in field order.
-const COLLECTION_PARAMS: [&str; 9] = [
+const COLLECTION_PARAMS: [&str; 11] = [
     "list-max-listpack-size",
     "list-compress-depth",
     "hash-max-listpack-entries",
@@ -85,6 +85,8 @@ const COLLECTION_PARAMS: [&str; 9] = [
     "set-max-listpack-value",
     "zset-max-listpack-entries",
     "zset-max-listpack-value",
+    "stream-node-max-bytes",
+    "stream-node-max-entries",
 ];
 
 pub struct ClientLimits {
@@ -190,6 +192,8 @@ impl ClientLimits {
             set_max_listpack_value: n(6),
             zset_max_listpack_entries: n(7),
             zset_max_listpack_value: n(8),
+            stream_node_max_bytes: n(9),
+            stream_node_max_entries: n(10),
         }
     }
 

@@ -325,7 +325,7 @@ pub const PARAMS: &[Param] = &[
         kind: Kind::Memory,
         default: "4096",
         mutable: true,
-        help: "stream node size (stored only: no streams yet)",
+        help: "bytes of a stream node before a new one starts (0: no limit)",
     },
     Param {
         name: "stream-node-max-entries",
@@ -335,7 +335,7 @@ pub const PARAMS: &[Param] = &[
         },
         default: "100",
         mutable: true,
-        help: "stream node entries (stored only: no streams yet)",
+        help: "entries of a stream node before a new one starts (0: no limit)",
     },
     Param {
         name: "hll-sparse-max-bytes",

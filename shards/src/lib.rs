@@ -10,6 +10,7 @@
 //!   scans, watched-key versions, memory accounting.
 //! - [`expiry`]: the bounded active-expiry step.
 //! - [`limits`]: `CollectionLimits`, the encoding thresholds of lists, hashes, sets, zsets.
+//! - [`stream`]: the stream value, its packed nodes and consumer groups.
 //! - [`glob`]: Redis `stringmatchlen` glob matching for KEYS and SCAN MATCH.
 
 pub mod bptree;
@@ -27,6 +28,11 @@ pub mod limits;
 pub mod listpack;
 pub mod quicklist;
 pub mod set_value;
+pub mod stream;
+pub mod stream_group;
+mod stream_node;
+#[cfg(test)]
+mod stream_tests;
 pub mod zset;
 pub mod zset_table;
 
@@ -42,3 +48,4 @@ pub use limits::CollectionLimits;
 pub use listpack::{Listpack, LpIter, LpPos, LpProbe, LpValue};
 pub use quicklist::QuickList;
 pub use set_value::{SetMember, SetValue};
+pub use stream::{Stream, StreamId};

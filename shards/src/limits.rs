@@ -17,6 +17,20 @@ pub struct CollectionLimits {
     pub set_max_listpack_value: usize,
     pub zset_max_listpack_entries: usize,
     pub zset_max_listpack_value: usize,
+    /// `stream-node-max-bytes` (0 = no limit).
+    pub stream_node_max_bytes: usize,
+    /// `stream-node-max-entries` (0 = no limit).
+    pub stream_node_max_entries: usize,
+}
+
+impl CollectionLimits {
+    /// The node thresholds of streams.
+    pub fn stream_nodes(&self) -> crate::stream::NodeLimits {
+        crate::stream::NodeLimits {
+            max_bytes: self.stream_node_max_bytes,
+            max_entries: self.stream_node_max_entries,
+        }
+    }
 }
 
 impl Default for CollectionLimits {
@@ -32,6 +46,8 @@ impl Default for CollectionLimits {
             set_max_listpack_value: 64,
             zset_max_listpack_entries: 128,
             zset_max_listpack_value: 64,
+            stream_node_max_bytes: 4096,
+            stream_node_max_entries: 100,
         }
     }
 }
