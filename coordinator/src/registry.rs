@@ -184,6 +184,9 @@ impl CommandSpec {
             | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro" => Some(2),
             _ => None,
         };
+        if matches!(self.name, "xread" | "xreadgroup") {
+            return crate::families::stream_read::read_keys(argc, arg);
+        }
         if let Some(at) = numkeys_at {
             // ZUNIONSTORE and the like name their destination first.
             let mut keys = if self.name.ends_with("store") {

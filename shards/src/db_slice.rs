@@ -804,6 +804,15 @@ impl DbSlice {
         self.blocking[db].remove(key);
     }
 
+    /// Reports `key` to its blocked clients although it already existed (a stream that got a
+    /// new entry); nothing when nobody waits on it.
+    pub fn signal_ready(&mut self, db: DbIndex, key: &[u8]) {
+        if self.blocking[db].contains(key) && !self.ready.iter().any(|(d, k)| *d == db && **k == *key)
+        {
+            self.ready.push((db, key.into()));
+        }
+    }
+
     /// Whether blocked-on keys were created since the last [`DbSlice::take_ready_keys`].
     pub fn has_ready_keys(&self) -> bool {
         !self.ready.is_empty()

@@ -264,7 +264,7 @@ fn decide(probes: &[(usize, Probe)]) -> Decision {
 }
 
 /// What one attempt of a blocking command did.
-enum Tried {
+pub(crate) enum Tried {
     /// The reply is written.
     Done,
     /// Registered: park on it.
@@ -371,7 +371,7 @@ const UNBLOCKED: &str = "UNBLOCKED client unblocked via CLIENT UNBLOCK";
 
 /// Runs a blocking command: attempts until served, timed out, unblocked or gone.
 /// `attempt` writes the reply itself when it is done; `timeout_reply` answers a timeout.
-fn run_blocking(
+pub(crate) fn run_blocking(
     ctx: &mut CmdCtx<'_>,
     keys: &[Vec<u8>],
     deadline: Option<Time>,

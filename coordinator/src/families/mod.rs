@@ -27,6 +27,10 @@ pub mod set_algebra;
 pub mod set_family;
 pub mod slowlog_family;
 pub mod sort_family;
+pub mod stream_family;
+pub mod stream_groups;
+pub mod stream_info;
+pub mod stream_read;
 pub mod string_family;
 pub mod tracking_family;
 pub mod transaction_family;
@@ -53,6 +57,7 @@ pub const ALL: &[fn() -> Vec<CommandSpec>] = &[
     set_family::commands,
     slowlog_family::commands,
     sort_family::commands,
+    stream_family::commands,
     string_family::commands,
     transaction_family::commands,
     zset_family::commands,
