@@ -372,6 +372,13 @@ impl DbSlice {
     }
 
     fn value_mut_at(&mut self, db: DbIndex, pos: EntryPos) -> ValueMut<'_> {
+        if !self.blocking[db].is_empty() {
+            // A write to a key someone blocks on (a new stream entry, a stream replaced by
+            // another type): its clients look again once the write is done.
+            let key = self.dbs[db].as_ref().expect("found").primary.entry(pos).0.as_bytes();
+            let key: Box<[u8]> = (*key).into();
+            self.signal_ready(db, &key);
+        }
         let on_change = self.change_hook.as_deref_mut();
         let mut hooks = ChangeHooks { db, on_change };
         let d = self.dbs[db].get_or_insert_with(Db::new);
@@ -515,6 +522,8 @@ impl DbSlice {
     pub fn delete(&mut self, db: DbIndex, key: &[u8], now_ms: u64) -> Option<RemovedEntry> {
         let hash = Self::hash_key(key);
         let pos = self.lookup(db, hash, key, now_ms)?;
+        // Clients blocked on a deleted stream are told (XREADGROUP answers an error).
+        self.signal_ready(db, key);
         Some(self.remove_at(db, hash, key, pos))
     }
 
@@ -709,6 +718,8 @@ impl DbSlice {
     pub fn flush_db(&mut self, db: DbIndex) {
         self.touch_watched_in_db(db, None);
         self.dbs[db] = None;
+        let keys: Vec<Box<[u8]>> = self.blocking[db].iter().cloned().collect();
+        self.ready.extend(keys.into_iter().map(|k| (db, k)));
     }
 
     pub fn flush_all(&mut self) {
@@ -804,8 +815,8 @@ impl DbSlice {
         self.blocking[db].remove(key);
     }
 
-    /// Reports `key` to its blocked clients although it already existed (a stream that got a
-    /// new entry); nothing when nobody waits on it.
+    /// Reports `key` to its blocked clients although it was not created (a stream that got a
+    /// new entry, a key deleted or overwritten); nothing when nobody waits on it.
     pub fn signal_ready(&mut self, db: DbIndex, key: &[u8]) {
         if self.blocking[db].contains(key) && !self.ready.iter().any(|(d, k)| *d == db && **k == *key)
         {

@@ -138,9 +138,7 @@ enum Query {
 fn cmd_xinfo(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     let sub = args.get(1);
     if sub.eq_ignore_ascii_case(b"help") {
-        if args.len() != 2 {
-            return Err(sub_syntax(sub));
-        }
+        crate::families::server_family::sub_arity(args, 2, "xinfo|help")?;
         help_reply(ctx, "XINFO", XINFO_HELP);
         return Ok(());
     }

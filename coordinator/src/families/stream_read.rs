@@ -355,9 +355,6 @@ fn read_server(req: &ReadReq, ids: Vec<ReadId>, resp: RespVersion) -> Box<ServeF
         }
         if req.group.is_some() && matches!(ready, None | Some(Err(()))) {
             // The stream went away under a group reader (deleted, or replaced by another type).
-            if ready.is_none() {
-                return Attempt::NotReady;
-            }
             if !claim() {
                 return Attempt::Stale;
             }
@@ -453,7 +450,17 @@ fn read_generic(ctx: &mut CmdCtx<'_>, args: &Args<'_>, xreadgroup: bool) -> CmdR
     let req = parse_read(ctx, args, xreadgroup)?;
     let deadline = req.block.flatten();
     let keys = req.keys.clone();
-    run_blocking(ctx, &keys, deadline, &|ctx| try_read(ctx, &req))
+    let mark = ctx.out.len();
+    run_blocking(ctx, &keys, deadline, &|ctx| try_read(ctx, &req))?;
+    // An error a shard answered for a blocked group reader (NOGROUP, UNBLOCKED) counts as
+    // this call's error reply.
+    if req.group.is_some() && ctx.out.get(mark) == Some(&b'-') {
+        if let Some(ps) = damselfly_runtime::local::<crate::server::ProactorState>() {
+            ps.stats.count_error(&ctx.out[mark..]);
+        }
+        return Err(CmdError::Replied);
+    }
+    Ok(())
 }
 
 fn cmd_xread(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
