@@ -7,7 +7,8 @@
 //! - [`listpack`]: Redis's listpack blobs (write and validating read).
 //! - [`legacy`]: ziplist, zipmap (read) and intset (both ways) blobs.
 //! - [`write`] / [`read`]: a value to its RDB type and body and back, for every type
-//!   Damselfly stores (streams are refused until they exist).
+//!   Damselfly stores.
+//! - [`stream`]: streams (`STREAM_LISTPACKS_2` both ways; types 15 and 21 read).
 //! - [`dump`]: DUMP payloads (version + CRC64 footer).
 //!
 //! Nothing here does I/O or touches a shard: callers pass values and limits in and get
@@ -20,6 +21,7 @@ pub mod legacy;
 pub mod listpack;
 pub mod lzf;
 pub mod read;
+pub mod stream;
 pub mod write;
 
 pub use encoding::{RdbError, RdbResult, RDB_VERSION};

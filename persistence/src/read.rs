@@ -139,6 +139,9 @@ pub fn read_typed(r: &mut Reader<'_>, t: u8, limits: &CollectionLimits) -> RdbRe
             }
             zset_from(members, limits)
         }
+        STREAM_LISTPACKS | STREAM_LISTPACKS_2 | crate::stream::STREAM_LISTPACKS_3 => {
+            crate::stream::read_stream(r, t, limits.stream_nodes())
+        }
         _ => Err(RdbError::Unsupported(t)),
     }
 }

@@ -10,6 +10,7 @@
 //! | hash, hashtable            | HASH                | count + field, value pairs            |
 //! | zset, listpack             | ZSET_LISTPACK       | listpack of member, score pairs       |
 //! | zset, skiplist             | ZSET_2              | count + (member, binary double), highest first |
+//! | stream                     | STREAM_LISTPACKS_2  | see `stream.rs`                       |
 
 use crate::encoding::{
     types, write_binary_double, write_int_string, write_len, write_string, write_string_with,
@@ -49,6 +50,8 @@ pub fn write_value(out: &mut Vec<u8>, value: &CompactValue) -> RdbResult<()> {
         write_hash(out, hash, z);
     } else if let Some(zset) = value.downcast_ref::<ZSetValue>() {
         write_zset(out, zset, z);
+    } else if let Some(stream) = value.downcast_ref::<damselfly_shards::Stream>() {
+        crate::stream::write_stream(out, stream, z);
     } else {
         let t = match value.obj_type() {
             ObjType::Stream => types::STREAM_LISTPACKS_2,

@@ -394,9 +394,12 @@ impl Stream {
         g.last_id = id;
     }
 
-    /// Entries of a node (XINFO STREAM FULL counts nothing per node; tests use it).
-    pub fn nodes(&self) -> impl Iterator<Item = (StreamId, usize, usize)> + '_ {
-        self.nodes.iter().map(|(k, n)| (*k, n.total(), n.live()))
+    /// Each node's key (its first id, deleted or not) with its live entries: what an RDB
+    /// payload holds per listpack.
+    pub fn nodes(&self) -> impl Iterator<Item = (StreamId, impl Iterator<Item = Entry<'_>>)> {
+        self.nodes
+            .iter()
+            .map(|(k, n)| (*k, n.entries(*k).map(|(_, e)| e)))
     }
 }
 
