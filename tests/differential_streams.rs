@@ -1,7 +1,8 @@
 //! Differential test of the stream commands: seeded random command streams with explicit ids
 //! (so replies are comparable) go to redis-server and to Damselfly, in RESP2 and RESP3; replies
 //! must be identical once the time-dependent numbers (idle times, XINFO's radix-tree-nodes)
-//! are blanked. Node thresholds are set alike on both (entries only), so approximate trimming
+//! are blanked; at the end of each run every stream is moved by DUMP/RESTORE both ways and
+//! must read back the same. Node thresholds are set alike on both (entries only), so approximate trimming
 //! removes the same entries. Fails (does not skip) when CI=true and redis-server is missing.
 
 // Test clients are plain threads outside the runtime: they may sleep and read the OS clock.
@@ -16,25 +17,63 @@ fn random_command(r: &mut Rng, next_ms: &mut u64) -> Vec<String> {
     let key = |r: &mut Rng| format!("s{}", r.below(3));
     let group = |r: &mut Rng| format!("g{}", r.below(3));
     let consumer = |r: &mut Rng| format!("c{}", r.below(3));
-    let mut id = |r: &mut Rng| -> String {
+    let id = |r: &mut Rng| -> String {
         match r.below(10) {
             0 => format!("{}-{}", r.below(*next_ms + 2), r.below(3)),
-            1 => r.pick(&["-", "+", "0", "0-0", "x", "1-x", "(5", "(0-0"]).into(),
+            1 => r
+                .pick(&["-", "+", "0", "0-0", "x", "1-x", "(5", "(0-0"])
+                .into(),
             _ => format!("{}", r.below(*next_ms + 2)),
         }
     };
     let cmd = r.pick(&[
-        "XADD", "XADD", "XADD", "XADD", "XADD", "XLEN", "XRANGE", "XREVRANGE", "XDEL", "XTRIM",
-        "XREAD", "XGROUP", "XGROUP", "XREADGROUP", "XREADGROUP", "XACK", "XPENDING", "XCLAIM",
-        "XAUTOCLAIM", "XINFO", "XSETID", "DEL", "TYPE", "ENCODING", "SET",
+        "XADD",
+        "XADD",
+        "XADD",
+        "XADD",
+        "XADD",
+        "XLEN",
+        "XRANGE",
+        "XREVRANGE",
+        "XDEL",
+        "XTRIM",
+        "XREAD",
+        "XGROUP",
+        "XGROUP",
+        "XREADGROUP",
+        "XREADGROUP",
+        "XACK",
+        "XPENDING",
+        "XCLAIM",
+        "XAUTOCLAIM",
+        "XINFO",
+        "XSETID",
+        "DEL",
+        "TYPE",
+        "ENCODING",
+        "SET",
     ]);
     let mut c: Vec<String> = match cmd {
         "XADD" => {
             let mut v = vec![cmd.to_string(), key(r)];
             match r.below(8) {
-                0 => v.extend(["MAXLEN".into(), r.pick(&["~", "="]).into(), r.below(12).to_string()]),
-                1 => v.extend(["MINID".into(), r.pick(&["~", "="]).into(), r.below(*next_ms).to_string()]),
-                2 => v.extend(["MAXLEN".into(), "~".into(), r.below(12).to_string(), "LIMIT".into(), r.below(10).to_string()]),
+                0 => v.extend([
+                    "MAXLEN".into(),
+                    r.pick(&["~", "="]).into(),
+                    r.below(12).to_string(),
+                ]),
+                1 => v.extend([
+                    "MINID".into(),
+                    r.pick(&["~", "="]).into(),
+                    r.below(*next_ms).to_string(),
+                ]),
+                2 => v.extend([
+                    "MAXLEN".into(),
+                    "~".into(),
+                    r.below(12).to_string(),
+                    "LIMIT".into(),
+                    r.below(10).to_string(),
+                ]),
                 3 => v.push("NOMKSTREAM".into()),
                 _ => {}
             }
@@ -67,9 +106,23 @@ fn random_command(r: &mut Rng, next_ms: &mut u64) -> Vec<String> {
         }
         "XTRIM" => match r.below(4) {
             0 => vec![cmd.into(), key(r), "MAXLEN".into(), r.below(10).to_string()],
-            1 => vec![cmd.into(), key(r), "MAXLEN".into(), "~".into(), r.below(10).to_string()],
+            1 => vec![
+                cmd.into(),
+                key(r),
+                "MAXLEN".into(),
+                "~".into(),
+                r.below(10).to_string(),
+            ],
             2 => vec![cmd.into(), key(r), "MINID".into(), id(r)],
-            _ => vec![cmd.into(), key(r), "MAXLEN".into(), "~".into(), "0".into(), "LIMIT".into(), r.pick(&["0", "3", "5", "-1"]).into()],
+            _ => vec![
+                cmd.into(),
+                key(r),
+                "MAXLEN".into(),
+                "~".into(),
+                "0".into(),
+                "LIMIT".into(),
+                r.pick(&["0", "3", "5", "-1"]).into(),
+            ],
         },
         "XREAD" => {
             let mut v = vec![cmd.to_string()];
@@ -87,7 +140,13 @@ fn random_command(r: &mut Rng, next_ms: &mut u64) -> Vec<String> {
         }
         "XGROUP" => match r.below(6) {
             0 | 1 => {
-                let mut v = vec![cmd.into(), "CREATE".into(), key(r), group(r), if r.below(3) == 0 { "$".into() } else { id(r) }];
+                let mut v = vec![
+                    cmd.into(),
+                    "CREATE".into(),
+                    key(r),
+                    group(r),
+                    if r.below(3) == 0 { "$".into() } else { id(r) },
+                ];
                 if r.below(2) == 0 {
                     v.push("MKSTREAM".into());
                 }
@@ -96,10 +155,28 @@ fn random_command(r: &mut Rng, next_ms: &mut u64) -> Vec<String> {
                 }
                 v
             }
-            2 => vec![cmd.into(), "SETID".into(), key(r), group(r), if r.below(3) == 0 { "$".into() } else { id(r) }],
+            2 => vec![
+                cmd.into(),
+                "SETID".into(),
+                key(r),
+                group(r),
+                if r.below(3) == 0 { "$".into() } else { id(r) },
+            ],
             3 => vec![cmd.into(), "DESTROY".into(), key(r), group(r)],
-            4 => vec![cmd.into(), "CREATECONSUMER".into(), key(r), group(r), consumer(r)],
-            _ => vec![cmd.into(), "DELCONSUMER".into(), key(r), group(r), consumer(r)],
+            4 => vec![
+                cmd.into(),
+                "CREATECONSUMER".into(),
+                key(r),
+                group(r),
+                consumer(r),
+            ],
+            _ => vec![
+                cmd.into(),
+                "DELCONSUMER".into(),
+                key(r),
+                group(r),
+                consumer(r),
+            ],
         },
         "XREADGROUP" => {
             let mut v = vec![cmd.to_string(), "GROUP".into(), group(r), consumer(r)];
@@ -123,8 +200,23 @@ fn random_command(r: &mut Rng, next_ms: &mut u64) -> Vec<String> {
         }
         "XPENDING" => match r.below(3) {
             0 => vec![cmd.into(), key(r), group(r)],
-            1 => vec![cmd.into(), key(r), group(r), "-".into(), "+".into(), r.below(5).to_string()],
-            _ => vec![cmd.into(), key(r), group(r), id(r), "+".into(), "10".into(), consumer(r)],
+            1 => vec![
+                cmd.into(),
+                key(r),
+                group(r),
+                "-".into(),
+                "+".into(),
+                r.below(5).to_string(),
+            ],
+            _ => vec![
+                cmd.into(),
+                key(r),
+                group(r),
+                id(r),
+                "+".into(),
+                "10".into(),
+                consumer(r),
+            ],
         },
         "XCLAIM" => {
             let mut v = vec![cmd.to_string(), key(r), group(r), consumer(r), "0".into()];
@@ -140,7 +232,14 @@ fn random_command(r: &mut Rng, next_ms: &mut u64) -> Vec<String> {
             v
         }
         "XAUTOCLAIM" => {
-            let mut v = vec![cmd.to_string(), key(r), group(r), consumer(r), "0".into(), id(r)];
+            let mut v = vec![
+                cmd.to_string(),
+                key(r),
+                group(r),
+                consumer(r),
+                "0".into(),
+                id(r),
+            ];
             if r.below(2) == 0 {
                 v.extend(["COUNT".into(), r.pick(&["1", "2", "0", "x"]).into()]);
             }
@@ -157,7 +256,12 @@ fn random_command(r: &mut Rng, next_ms: &mut u64) -> Vec<String> {
         "XSETID" => {
             let mut v = vec![cmd.to_string(), key(r), id(r)];
             if r.below(3) == 0 {
-                v.extend(["ENTRIESADDED".into(), r.below(40).to_string(), "MAXDELETEDID".into(), id(r)]);
+                v.extend([
+                    "ENTRIESADDED".into(),
+                    r.below(40).to_string(),
+                    "MAXDELETEDID".into(),
+                    id(r),
+                ]);
             }
             v
         }
@@ -173,7 +277,10 @@ fn random_command(r: &mut Rng, next_ms: &mut u64) -> Vec<String> {
 /// Blanks what depends on time or on the index's internal shape.
 fn normalize(cmd: &[String], reply: Reply) -> Reply {
     let name = cmd[0].to_ascii_uppercase();
-    let sub = cmd.get(1).map(|s| s.to_ascii_uppercase()).unwrap_or_default();
+    let sub = cmd
+        .get(1)
+        .map(|s| s.to_ascii_uppercase())
+        .unwrap_or_default();
     match (name.as_str(), sub.as_str(), reply) {
         ("XPENDING", _, Reply::Array(rows)) if cmd.len() > 3 => Reply::Array(
             rows.into_iter()
@@ -228,8 +335,14 @@ fn run_streams(resp3: bool, seeds: std::ops::RangeInclusive<u64>) {
         ours_c.cmd(&["HELLO", "3"]);
     }
     for c in [&mut theirs_c, &mut ours_c] {
-        assert_eq!(c.cmd(&["CONFIG", "SET", "stream-node-max-entries", "4"]), ok());
-        assert_eq!(c.cmd(&["CONFIG", "SET", "stream-node-max-bytes", "0"]), ok());
+        assert_eq!(
+            c.cmd(&["CONFIG", "SET", "stream-node-max-entries", "4"]),
+            ok()
+        );
+        assert_eq!(
+            c.cmd(&["CONFIG", "SET", "stream-node-max-bytes", "0"]),
+            ok()
+        );
     }
     for seed in seeds {
         for k in 0..3 {
@@ -245,6 +358,41 @@ fn run_streams(resp3: bool, seeds: std::ops::RangeInclusive<u64>) {
             let want = normalize(&cmd, theirs_c.cmd(&args));
             let got = normalize(&cmd, ours_c.cmd(&args));
             assert_eq!(got, want, "resp3={resp3} seed {seed} step {step}: {cmd:?}");
+        }
+        dump_both_ways(&mut theirs_c, &mut ours_c, seed);
+    }
+}
+
+/// Each stream DUMPed by one server RESTOREs on the other to the same XINFO STREAM FULL
+/// (entries, counters, groups, PELs with their times, consumers).
+fn dump_both_ways(theirs: &mut Client, ours: &mut Client, seed: u64) {
+    let info = |c: &mut Client, k: &str| {
+        let r = c.cmd(&["XINFO", "STREAM", k, "FULL"]);
+        blank_field(blank_field(r, b"radix-tree-keys"), b"radix-tree-nodes")
+    };
+    for k in 0..3 {
+        let k = format!("s{k}");
+        if theirs.cmd(&["TYPE", &k]) != simple("stream") {
+            continue;
+        }
+        let copy = format!("copy-{k}");
+        for forward in [true, false] {
+            let (from, to): (&mut Client, &mut Client) = if forward {
+                (&mut *theirs, &mut *ours)
+            } else {
+                (&mut *ours, &mut *theirs)
+            };
+            let Reply::Bulk(payload) = from.cmd(&["DUMP", &k]) else {
+                panic!("seed {seed}: DUMP {k}")
+            };
+            let restored = to.cmd_bytes(&[b"RESTORE", copy.as_bytes(), b"0", &payload, b"REPLACE"]);
+            assert_eq!(restored, ok(), "seed {seed}: RESTORE {k}");
+            assert_eq!(
+                info(to, &copy),
+                info(from, &k),
+                "seed {seed}: {k} after DUMP/RESTORE"
+            );
+            to.cmd(&["DEL", &copy]);
         }
     }
 }

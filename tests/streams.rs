@@ -55,7 +55,10 @@ fn xadd_ids_ranges_and_trimming() {
         c.cmd(&["XADD", "s", "0-0", "d", "4"]),
         err("ERR The ID specified in XADD must be greater than 0-0")
     );
-    assert_eq!(c.cmd(&["XADD", "s", "5"]), err("ERR wrong number of arguments for 'xadd' command"));
+    assert_eq!(
+        c.cmd(&["XADD", "s", "5"]),
+        err("ERR wrong number of arguments for 'xadd' command")
+    );
     assert_eq!(c.cmd(&["XADD", "nope", "NOMKSTREAM", "*", "a", "b"]), nil());
     assert_eq!(c.cmd(&["EXISTS", "nope"]), int(0));
     assert_eq!(c.cmd(&["XLEN", "s"]), int(3));
@@ -67,14 +70,25 @@ fn xadd_ids_ranges_and_trimming() {
         c.cmd(&["XREVRANGE", "s", "+", "-", "COUNT", "2"]),
         arr(vec![entry("5-0", &["c", "3"]), entry("1-2", &["b", "2"])])
     );
-    assert_eq!(c.cmd(&["XRANGE", "s", "-", "+", "COUNT", "0"]), Reply::NullArray);
     assert_eq!(
-        c.cmd(&["XRANGE", "s", "(18446744073709551615-18446744073709551615", "+"]),
+        c.cmd(&["XRANGE", "s", "-", "+", "COUNT", "0"]),
+        Reply::NullArray
+    );
+    assert_eq!(
+        c.cmd(&[
+            "XRANGE",
+            "s",
+            "(18446744073709551615-18446744073709551615",
+            "+"
+        ]),
         err("ERR invalid start ID for the interval")
     );
     assert_eq!(c.cmd(&["XDEL", "s", "1-2", "9-9"]), int(1));
     assert_eq!(c.cmd(&["XTRIM", "s", "MAXLEN", "1"]), int(1));
-    assert_eq!(c.cmd(&["XRANGE", "s", "-", "+"]), arr(vec![entry("5-0", &["c", "3"])]));
+    assert_eq!(
+        c.cmd(&["XRANGE", "s", "-", "+"]),
+        arr(vec![entry("5-0", &["c", "3"])])
+    );
     assert_eq!(
         c.cmd(&["XTRIM", "s", "MAXLEN", "1", "LIMIT", "2"]),
         err("ERR syntax error, LIMIT cannot be used without the special ~ option")
@@ -83,7 +97,10 @@ fn xadd_ids_ranges_and_trimming() {
     assert_eq!(c.cmd(&["XDEL", "s", "5-0"]), int(1));
     assert_eq!(c.cmd(&["TYPE", "s"]), simple("stream"));
     assert_eq!(c.cmd(&["OBJECT", "ENCODING", "s"]), bulk("stream"));
-    assert_eq!(c.cmd(&["XADD", "s", "3-0", "x", "y"]), err("ERR The ID specified in XADD is equal or smaller than the target stream top item"));
+    assert_eq!(
+        c.cmd(&["XADD", "s", "3-0", "x", "y"]),
+        err("ERR The ID specified in XADD is equal or smaller than the target stream top item")
+    );
     assert_eq!(c.cmd(&["SET", "str", "x"]), ok());
     assert_eq!(
         c.cmd(&["XADD", "str", "*", "a", "b"]),
@@ -95,12 +112,18 @@ fn xadd_ids_ranges_and_trimming() {
 fn approximate_trimming_removes_whole_nodes() {
     let server = server(2);
     let mut c = Client::connect(server.addr());
-    assert_eq!(c.cmd(&["CONFIG", "SET", "stream-node-max-entries", "10"]), ok());
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "stream-node-max-entries", "10"]),
+        ok()
+    );
     for i in 1..=100 {
         c.cmd(&["XADD", "s", &format!("{i}-0"), "f", "v"]);
     }
     assert_eq!(c.cmd(&["XTRIM", "s", "MAXLEN", "~", "55"]), int(40));
-    assert_eq!(c.cmd(&["XTRIM", "s", "MAXLEN", "~", "0", "LIMIT", "15"]), int(10));
+    assert_eq!(
+        c.cmd(&["XTRIM", "s", "MAXLEN", "~", "0", "LIMIT", "15"]),
+        int(10)
+    );
     assert_eq!(c.cmd(&["XLEN", "s"]), int(50));
     assert_eq!(c.cmd(&["XTRIM", "s", "MINID", "73"]), int(22));
 }
@@ -113,7 +136,10 @@ fn groups_pending_claims_and_info() {
         c.cmd(&["XGROUP", "CREATE", "s", "g", "$"]),
         err("ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically.")
     );
-    assert_eq!(c.cmd(&["XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"]), ok());
+    assert_eq!(
+        c.cmd(&["XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"]),
+        ok()
+    );
     assert_eq!(
         c.cmd(&["XGROUP", "CREATE", "s", "g", "$"]),
         err("BUSYGROUP Consumer Group name already exists")
@@ -121,10 +147,23 @@ fn groups_pending_claims_and_info() {
     for i in 1..=3 {
         c.cmd(&["XADD", "s", &format!("{i}-0"), "f", &i.to_string()]);
     }
-    let got = c.cmd(&["XREADGROUP", "GROUP", "g", "alice", "COUNT", "2", "STREAMS", "s", ">"]);
+    let got = c.cmd(&[
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        "alice",
+        "COUNT",
+        "2",
+        "STREAMS",
+        "s",
+        ">",
+    ]);
     assert_eq!(
         got,
-        arr(vec![arr(vec![bulk("s"), arr(vec![entry("1-0", &["f", "1"]), entry("2-0", &["f", "2"])])])])
+        arr(vec![arr(vec![
+            bulk("s"),
+            arr(vec![entry("1-0", &["f", "1"]), entry("2-0", &["f", "2"])])
+        ])])
     );
     let Reply::Array(summary) = c.cmd(&["XPENDING", "s", "g"]) else {
         panic!()
@@ -136,7 +175,10 @@ fn groups_pending_claims_and_info() {
         panic!()
     };
     assert_eq!(h.len(), 1);
-    assert_eq!(c.cmd(&["XCLAIM", "s", "g", "bob", "0", "1-0", "JUSTID"]), arr(vec![bulk("1-0")]));
+    assert_eq!(
+        c.cmd(&["XCLAIM", "s", "g", "bob", "0", "1-0", "JUSTID"]),
+        arr(vec![bulk("1-0")])
+    );
     assert_eq!(c.cmd(&["XACK", "s", "g", "1-0", "2-0", "9-0"]), int(2));
     let Reply::Array(ac) = c.cmd(&["XAUTOCLAIM", "s", "g", "bob", "0", "0"]) else {
         panic!()
@@ -148,8 +190,18 @@ fn groups_pending_claims_and_info() {
     assert_eq!(
         groups[0],
         arr(vec![
-            bulk("name"), bulk("g"), bulk("consumers"), int(2), bulk("pending"), int(0),
-            bulk("last-delivered-id"), bulk("2-0"), bulk("entries-read"), int(2), bulk("lag"), int(1),
+            bulk("name"),
+            bulk("g"),
+            bulk("consumers"),
+            int(2),
+            bulk("pending"),
+            int(0),
+            bulk("last-delivered-id"),
+            bulk("2-0"),
+            bulk("entries-read"),
+            int(2),
+            bulk("lag"),
+            int(1),
         ])
     );
     assert_eq!(c.cmd(&["XGROUP", "DELCONSUMER", "s", "g", "alice"]), int(0));
@@ -167,19 +219,49 @@ fn blocked_readers_wake_across_shards_and_on_group_loss() {
     let mut c = Client::connect(addr);
     // XREAD on several keys (spread over shards) wakes on the one that gets an entry.
     let mut w = Client::connect(addr);
-    send(&mut w, &["XREAD", "BLOCK", "0", "STREAMS", "k1", "k2", "k3", "$", "$", "$"]);
+    send(
+        &mut w,
+        &[
+            "XREAD", "BLOCK", "0", "STREAMS", "k1", "k2", "k3", "$", "$", "$",
+        ],
+    );
     wait_blocked(addr, 1);
     c.cmd(&["XADD", "k3", "7-0", "f", "v"]);
-    assert_eq!(w.read_reply(), arr(vec![arr(vec![bulk("k3"), arr(vec![entry("7-0", &["f", "v"])])])]));
+    assert_eq!(
+        w.read_reply(),
+        arr(vec![arr(vec![
+            bulk("k3"),
+            arr(vec![entry("7-0", &["f", "v"])])
+        ])])
+    );
     // A timeout answers a null array.
-    assert_eq!(w.cmd(&["XREAD", "BLOCK", "50", "STREAMS", "k3", "$"]), Reply::NullArray);
+    assert_eq!(
+        w.cmd(&["XREAD", "BLOCK", "50", "STREAMS", "k3", "$"]),
+        Reply::NullArray
+    );
     // In MULTI nothing blocks.
     assert_eq!(w.cmd(&["MULTI"]), ok());
-    assert_eq!(w.cmd(&["XREAD", "BLOCK", "0", "STREAMS", "k3", "$"]), simple("QUEUED"));
+    assert_eq!(
+        w.cmd(&["XREAD", "BLOCK", "0", "STREAMS", "k3", "$"]),
+        simple("QUEUED")
+    );
     assert_eq!(w.cmd(&["EXEC"]), arr(vec![Reply::NullArray]));
     // XREADGROUP BLOCK: woken with NOGROUP when the group goes, with an error when the key goes.
     c.cmd(&["XGROUP", "CREATE", "k3", "g", "$"]);
-    send(&mut w, &["XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "k3", ">"]);
+    send(
+        &mut w,
+        &[
+            "XREADGROUP",
+            "GROUP",
+            "g",
+            "c",
+            "BLOCK",
+            "0",
+            "STREAMS",
+            "k3",
+            ">",
+        ],
+    );
     wait_blocked(addr, 1);
     c.cmd(&["XGROUP", "DESTROY", "k3", "g"]);
     assert_eq!(
@@ -187,10 +269,26 @@ fn blocked_readers_wake_across_shards_and_on_group_loss() {
         err("NOGROUP the consumer group this client was blocked on no longer exists")
     );
     c.cmd(&["XGROUP", "CREATE", "k3", "g", "$"]);
-    send(&mut w, &["XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "k3", ">"]);
+    send(
+        &mut w,
+        &[
+            "XREADGROUP",
+            "GROUP",
+            "g",
+            "c",
+            "BLOCK",
+            "0",
+            "STREAMS",
+            "k3",
+            ">",
+        ],
+    );
     wait_blocked(addr, 1);
     c.cmd(&["DEL", "k3"]);
-    assert_eq!(w.read_reply(), err("UNBLOCKED the stream key no longer exists"));
+    assert_eq!(
+        w.read_reply(),
+        err("UNBLOCKED the stream key no longer exists")
+    );
 }
 
 #[test]
@@ -198,7 +296,10 @@ fn ten_group_consumers_ten_producers_each_entry_once() {
     let server = server(4);
     let addr = server.addr();
     let mut admin = Client::connect(addr);
-    assert_eq!(admin.cmd(&["XGROUP", "CREATE", "jobs", "workers", "$", "MKSTREAM"]), ok());
+    assert_eq!(
+        admin.cmd(&["XGROUP", "CREATE", "jobs", "workers", "$", "MKSTREAM"]),
+        ok()
+    );
     const PRODUCERS: usize = 10;
     const PER_PRODUCER: usize = 200;
     let total = PRODUCERS * PER_PRODUCER;
@@ -210,16 +311,34 @@ fn ten_group_consumers_ten_producers_each_entry_once() {
             let mut c = Client::connect(addr);
             let name = format!("c{i}");
             loop {
-                let r = c.cmd(&["XREADGROUP", "GROUP", "workers", &name, "COUNT", "5", "BLOCK", "2000", "STREAMS", "jobs", ">"]);
+                let r = c.cmd(&[
+                    "XREADGROUP",
+                    "GROUP",
+                    "workers",
+                    &name,
+                    "COUNT",
+                    "5",
+                    "BLOCK",
+                    "2000",
+                    "STREAMS",
+                    "jobs",
+                    ">",
+                ]);
                 let Reply::Array(streams) = r else {
                     return; // timed out: the producers are done
                 };
-                let Reply::Array(s) = &streams[0] else { panic!() };
-                let Reply::Array(entries) = &s[1] else { panic!() };
+                let Reply::Array(s) = &streams[0] else {
+                    panic!()
+                };
+                let Reply::Array(entries) = &s[1] else {
+                    panic!()
+                };
                 for e in entries {
                     let Reply::Array(e) = e else { panic!() };
                     let Reply::Bulk(id) = &e[0] else { panic!() };
-                    seen.lock().unwrap().push((String::from_utf8(id.clone()).unwrap(), name.clone()));
+                    seen.lock()
+                        .unwrap()
+                        .push((String::from_utf8(id.clone()).unwrap(), name.clone()));
                 }
             }
         }));
@@ -229,7 +348,15 @@ fn ten_group_consumers_ten_producers_each_entry_once() {
         producers.push(thread::spawn(move || {
             let mut c = Client::connect(addr);
             for j in 0..PER_PRODUCER {
-                let Reply::Bulk(_) = c.cmd(&["XADD", "jobs", "*", "p", &p.to_string(), "j", &j.to_string()]) else {
+                let Reply::Bulk(_) = c.cmd(&[
+                    "XADD",
+                    "jobs",
+                    "*",
+                    "p",
+                    &p.to_string(),
+                    "j",
+                    &j.to_string(),
+                ]) else {
                     panic!("XADD")
                 };
             }
@@ -254,7 +381,9 @@ fn ten_group_consumers_ten_producers_each_entry_once() {
         let Reply::Array(rows) = admin.cmd(&["XPENDING", "jobs", "workers", id, id, "1"]) else {
             panic!()
         };
-        let Reply::Array(row) = &rows[0] else { panic!() };
+        let Reply::Array(row) = &rows[0] else {
+            panic!()
+        };
         assert_eq!(row[1], bulk(name));
     }
     for (id, _) in seen.iter() {

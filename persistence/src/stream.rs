@@ -9,7 +9,9 @@
 //! their PELs (raw 16-byte ids, ms times as 8 bytes LE) and consumers. Damselfly writes one
 //! listpack per node with its live entries only and no master fields, which Redis loads.
 
-use crate::encoding::{types, write_len, write_string, write_string_with, RdbError, RdbResult, Reader};
+use crate::encoding::{
+    types, write_len, write_string, write_string_with, RdbError, RdbResult, Reader,
+};
 use crate::listpack::{entries, Entry, LpWriter};
 use crate::lzf::Compressor;
 use damselfly_shards::stream::{NodeLimits, ENTRIES_READ_INVALID};
@@ -97,14 +99,18 @@ fn load_node(st: &mut Stream, master: StreamId, blob: &[u8], limits: NodeLimits)
             }
             n
         };
-        let extra = if flags & FLAG_SAMEFIELDS != 0 { 3 } else { 4 + n };
+        let extra = if flags & FLAG_SAMEFIELDS != 0 {
+            3
+        } else {
+            4 + n
+        };
         if int(it.next())? != n + extra {
             return Err(BAD);
         }
         if flags & FLAG_DELETED != 0 {
             continue;
         }
-        if id < master || (st.len() > 0 && id <= st.last_id) {
+        if id < master || (!st.is_empty() && id <= st.last_id) {
             return Err(RdbError::Corrupt("stream entries out of order"));
         }
         let refs: Vec<&[u8]> = strings.iter().map(Vec::as_slice).collect();
@@ -126,7 +132,9 @@ pub fn read_stream(r: &mut Reader<'_>, t: u8, limits: NodeLimits) -> RdbResult<C
     for _ in 0..nodes {
         let key = r.string()?;
         if key.len() != 16 {
-            return Err(RdbError::Corrupt("stream node key is not the size of a stream ID"));
+            return Err(RdbError::Corrupt(
+                "stream node key is not the size of a stream ID",
+            ));
         }
         let master = raw_id(&key);
         if last_master.is_some_and(|m| m >= master) {
@@ -138,10 +146,12 @@ pub fn read_stream(r: &mut Reader<'_>, t: u8, limits: NodeLimits) -> RdbResult<C
     }
     let length = r.length()?;
     if length != st.len() {
-        return Err(RdbError::Corrupt("stream length inconsistent with its entries"));
+        return Err(RdbError::Corrupt(
+            "stream length inconsistent with its entries",
+        ));
     }
     let last = StreamId::new(r.length()?, r.length()?);
-    if st.len() > 0 && last < st.last_id {
+    if !st.is_empty() && last < st.last_id {
         return Err(RdbError::Corrupt("stream last id below its top entry"));
     }
     st.last_id = last;

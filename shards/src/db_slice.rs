@@ -375,7 +375,13 @@ impl DbSlice {
         if !self.blocking[db].is_empty() {
             // A write to a key someone blocks on (a new stream entry, a stream replaced by
             // another type): its clients look again once the write is done.
-            let key = self.dbs[db].as_ref().expect("found").primary.entry(pos).0.as_bytes();
+            let key = self.dbs[db]
+                .as_ref()
+                .expect("found")
+                .primary
+                .entry(pos)
+                .0
+                .as_bytes();
             let key: Box<[u8]> = (*key).into();
             self.signal_ready(db, &key);
         }
@@ -818,7 +824,8 @@ impl DbSlice {
     /// Reports `key` to its blocked clients although it was not created (a stream that got a
     /// new entry, a key deleted or overwritten); nothing when nobody waits on it.
     pub fn signal_ready(&mut self, db: DbIndex, key: &[u8]) {
-        if self.blocking[db].contains(key) && !self.ready.iter().any(|(d, k)| *d == db && **k == *key)
+        if self.blocking[db].contains(key)
+            && !self.ready.iter().any(|(d, k)| *d == db && **k == *key)
         {
             self.ready.push((db, key.into()));
         }

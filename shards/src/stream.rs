@@ -329,8 +329,7 @@ impl Stream {
     /// Whether an entry between `start` and `end` (open ends: the stream's) was deleted, as
     /// far as the largest deleted id tells (Redis's `streamRangeHasTombstones`).
     pub fn range_has_tombstones(&self, start: Option<StreamId>, end: Option<StreamId>) -> bool {
-        if self.len == 0 || self.max_deleted_id.is_zero() || self.first_id > self.max_deleted_id
-        {
+        if self.len == 0 || self.max_deleted_id.is_zero() || self.first_id > self.max_deleted_id {
             return false;
         }
         let start = start.unwrap_or(StreamId::MIN);
@@ -414,7 +413,11 @@ impl TypedObject for Stream {
         std::mem::size_of::<Self>()
             + self.node_bytes
             + self.nodes.len() * INDEX_ENTRY
-            + self.groups.iter().map(|(n, g)| n.len() + g.heap_bytes()).sum::<usize>()
+            + self
+                .groups
+                .iter()
+                .map(|(n, g)| n.len() + g.heap_bytes())
+                .sum::<usize>()
     }
 
     fn clone_object(&self) -> Box<dyn TypedObject> {

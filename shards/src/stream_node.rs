@@ -223,6 +223,9 @@ mod tests {
         assert_eq!(n.live(), 1);
         assert_eq!(n.entries(base).count(), 1);
         assert_eq!(n.last_id(), id2);
-        assert_eq!(entry_len(base, id2, &[b"f", b"", b"g", &[0u8; 200]]), n.bytes() - entry_len(base, base, &[b"a", b"1"]));
+        assert_eq!(
+            entry_len(base, id2, &[b"f", b"", b"g", &[0u8; 200]]),
+            n.bytes() - entry_len(base, base, &[b"a", b"1"])
+        );
     }
 }

@@ -121,7 +121,10 @@ proptest! {
 
 #[test]
 fn trim_limit_drops_whole_nodes_only() {
-    let limits = NodeLimits { max_bytes: 0, max_entries: 10 };
+    let limits = NodeLimits {
+        max_bytes: 0,
+        max_entries: 10,
+    };
     let mut s = Stream::new();
     for i in 1..=100 {
         s.append(StreamId::new(i, 0), &[b"f", b"v"], limits);

@@ -339,7 +339,9 @@ fn op_xadd(
         }
         let id = next_id(st, &t.id, now)?;
         st.append(id, strings, limits);
-        let trimmed = t.trim.is_some_and(|how| st.trim(how, t.approx, t.limit) > 0);
+        let trimmed = t
+            .trim
+            .is_some_and(|how| st.trim(how, t.approx, t.limit) > 0);
         Ok((id, trimmed))
     })?;
     notify::keyspace_event(class::STREAM, "xadd", key, db);
@@ -386,8 +388,8 @@ fn cmd_xtrim(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     let n = ctx
         .exec
         .single_key(key_hash(key), LockMode::Exclusive, &|s| {
-            let n = write_stream(s, db, key, now, |st| st.trim(how, t.approx, t.limit))?
-                .unwrap_or(0);
+            let n =
+                write_stream(s, db, key, now, |st| st.trim(how, t.approx, t.limit))?.unwrap_or(0);
             if n > 0 {
                 notify::keyspace_event(class::STREAM, "xtrim", key, db);
             }
@@ -593,13 +595,83 @@ pub fn commands() -> Vec<CommandSpec> {
     let rs = &["@read", "@stream", "@slow"];
     let one = (1, 1, 1);
     let mut v = vec![
-        command("xadd", -5, WRITE | DENYOOM | FAST, w, one, "stream", "5.0.0", "Appends a new message to a stream. Creates the key if it doesn't exist.", cmd_xadd),
-        command("xtrim", -4, WRITE, ws, one, "stream", "5.0.0", "Deletes messages from the beginning of a stream.", cmd_xtrim),
-        command("xlen", 2, READONLY | FAST, r, one, "stream", "5.0.0", "Return the number of messages in a stream.", cmd_xlen),
-        command("xrange", -4, READONLY, rs, one, "stream", "5.0.0", "Returns the messages from a stream within a range of IDs.", cmd_xrange),
-        command("xrevrange", -4, READONLY, rs, one, "stream", "5.0.0", "Returns the messages from a stream within a range of IDs in reverse order.", cmd_xrevrange),
-        command("xdel", -3, WRITE | FAST, w, one, "stream", "5.0.0", "Returns the number of messages after removing them from a stream.", cmd_xdel),
-        command("xsetid", -3, WRITE | DENYOOM | FAST, w, one, "stream", "5.0.0", "An internal command for replicating stream values.", cmd_xsetid),
+        command(
+            "xadd",
+            -5,
+            WRITE | DENYOOM | FAST,
+            w,
+            one,
+            "stream",
+            "5.0.0",
+            "Appends a new message to a stream. Creates the key if it doesn't exist.",
+            cmd_xadd,
+        ),
+        command(
+            "xtrim",
+            -4,
+            WRITE,
+            ws,
+            one,
+            "stream",
+            "5.0.0",
+            "Deletes messages from the beginning of a stream.",
+            cmd_xtrim,
+        ),
+        command(
+            "xlen",
+            2,
+            READONLY | FAST,
+            r,
+            one,
+            "stream",
+            "5.0.0",
+            "Return the number of messages in a stream.",
+            cmd_xlen,
+        ),
+        command(
+            "xrange",
+            -4,
+            READONLY,
+            rs,
+            one,
+            "stream",
+            "5.0.0",
+            "Returns the messages from a stream within a range of IDs.",
+            cmd_xrange,
+        ),
+        command(
+            "xrevrange",
+            -4,
+            READONLY,
+            rs,
+            one,
+            "stream",
+            "5.0.0",
+            "Returns the messages from a stream within a range of IDs in reverse order.",
+            cmd_xrevrange,
+        ),
+        command(
+            "xdel",
+            -3,
+            WRITE | FAST,
+            w,
+            one,
+            "stream",
+            "5.0.0",
+            "Returns the number of messages after removing them from a stream.",
+            cmd_xdel,
+        ),
+        command(
+            "xsetid",
+            -3,
+            WRITE | DENYOOM | FAST,
+            w,
+            one,
+            "stream",
+            "5.0.0",
+            "An internal command for replicating stream values.",
+            cmd_xsetid,
+        ),
     ];
     v.extend(crate::families::stream_groups::commands());
     v.extend(crate::families::stream_read::commands());
@@ -621,8 +693,14 @@ mod tests {
         assert!(parse_strict_id(b"18446744073709551616").is_err());
         let a = parse_id_full(b"7-*", 0, true, true).unwrap();
         assert!(!a.seq_given);
-        assert_eq!(parse_interval(b"(1-1", 0).unwrap(), (StreamId::new(1, 1), true));
+        assert_eq!(
+            parse_interval(b"(1-1", 0).unwrap(),
+            (StreamId::new(1, 1), true)
+        );
         assert_eq!(parse_interval(b"+", 0).unwrap(), (StreamId::MAX, false));
-        assert_eq!(parse_interval(b"3", u64::MAX).unwrap(), (StreamId::new(3, u64::MAX), false));
+        assert_eq!(
+            parse_interval(b"3", u64::MAX).unwrap(),
+            (StreamId::new(3, u64::MAX), false)
+        );
     }
 }

@@ -115,7 +115,9 @@ fn op_xgroup(
             })?
             .expect("the stream exists");
             if !created {
-                return Err(CmdError::raw("BUSYGROUP Consumer Group name already exists"));
+                return Err(CmdError::raw(
+                    "BUSYGROUP Consumer Group name already exists",
+                ));
             }
             notify::keyspace_event(class::STREAM, "xgroup-create", key, db);
             Ok(GroupReply::Ok)
@@ -314,7 +316,13 @@ fn parse_pending(args: &Args<'_>) -> OpResult<Option<PendingRange>> {
     }))
 }
 
-fn write_pending(out: &mut Vec<u8>, ctx_resp: damselfly_protocol::RespVersion, g: &Group, range: &Option<PendingRange>, now: u64) {
+fn write_pending(
+    out: &mut Vec<u8>,
+    ctx_resp: damselfly_protocol::RespVersion,
+    g: &Group,
+    range: &Option<PendingRange>,
+    now: u64,
+) {
     let mut r = ReplyWriter::new(out, ctx_resp);
     let Some(pr) = range else {
         r.array_header(4);
@@ -323,7 +331,11 @@ fn write_pending(out: &mut Vec<u8>, ctx_resp: damselfly_protocol::RespVersion, g
             (Some(first), Some(last)) => {
                 bulk_id(&mut r, *first);
                 bulk_id(&mut r, *last);
-                let owners: Vec<_> = g.consumers.iter().filter(|(_, c)| !c.pel.is_empty()).collect();
+                let owners: Vec<_> = g
+                    .consumers
+                    .iter()
+                    .filter(|(_, c)| !c.pel.is_empty())
+                    .collect();
                 r.array_header(owners.len());
                 for (name, c) in owners {
                     r.array_header(2);
@@ -396,7 +408,15 @@ fn cmd_xpending(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
 // ---- XCLAIM XAUTOCLAIM -----------------------------------------------------------------
 
 /// Moves the PEL entry `id` of `g` to `consumer` (created if missing) with the given time.
-fn claim_to(g: &mut Group, id: StreamId, consumer: &[u8], time: u64, count: Option<u64>, bump: bool, created: &mut bool) {
+fn claim_to(
+    g: &mut Group,
+    id: StreamId,
+    consumer: &[u8],
+    time: u64,
+    count: Option<u64>,
+    bump: bool,
+    created: &mut bool,
+) {
     if !g.consumers.contains_key(consumer) {
         *created = true;
     }
@@ -414,7 +434,11 @@ fn claim_to(g: &mut Group, id: StreamId, consumer: &[u8], time: u64, count: Opti
         None if bump => p.delivery_count += 1,
         None => {}
     }
-    g.consumers.get_mut(consumer).expect("consumer").pel.insert(id);
+    g.consumers
+        .get_mut(consumer)
+        .expect("consumer")
+        .pel
+        .insert(id);
 }
 
 struct ClaimArgs {
@@ -431,7 +455,9 @@ struct ClaimArgs {
 fn parse_claim(args: &Args<'_>) -> OpResult<ClaimArgs> {
     let bad = |what: &str| CmdError::raw(format!("ERR Invalid {what} argument for XCLAIM"));
     let mut c = ClaimArgs {
-        min_idle: parse_i64(args.get(4)).map_err(|_| bad("min-idle-time"))?.max(0),
+        min_idle: parse_i64(args.get(4))
+            .map_err(|_| bad("min-idle-time"))?
+            .max(0),
         ids: Vec::new(),
         time: None,
         idle: None,
@@ -452,8 +478,9 @@ fn parse_claim(args: &Args<'_>) -> OpResult<ClaimArgs> {
         let more = args.len() - 1 - j;
         let opt = args.get(j);
         let int = |what: &str| {
-            parse_i64(args.get(j + 1))
-                .map_err(|_| CmdError::raw(format!("ERR Invalid {what} option argument for XCLAIM")))
+            parse_i64(args.get(j + 1)).map_err(|_| {
+                CmdError::raw(format!("ERR Invalid {what} option argument for XCLAIM"))
+            })
         };
         if opt.eq_ignore_ascii_case(b"force") {
             c.force = true;
@@ -486,77 +513,88 @@ fn parse_claim(args: &Args<'_>) -> OpResult<ClaimArgs> {
 }
 
 fn cmd_xclaim(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
-    let (db, key, group, consumer, resp) =
-        (ctx.db(), args.get(1), args.get(2), args.get(3), ctx.conn.resp);
+    let (db, key, group, consumer, resp) = (
+        ctx.db(),
+        args.get(1),
+        args.get(2),
+        args.get(3),
+        ctx.conn.resp,
+    );
     let now = now_ms();
-    let out = ctx.exec.single_key(key_hash(key), LockMode::Exclusive, &|s| {
-        if peek_stream(s, db, key, now, |st| st.groups.contains_key(group))? != Some(true) {
-            return Err(nogroup(key, group));
-        }
-        let c = parse_claim(args)?;
-        let mut created = false;
-        let mut out = Vec::new();
-        write_stream(s, db, key, now, |st| {
-            let mut body = Vec::new();
-            let mut n = 0;
-            let mut w = ReplyWriter::new(&mut body, resp);
-            let mut g = st.groups.remove(group).expect("checked group");
-            if c.last_id > g.last_id {
-                g.last_id = c.last_id;
+    let out = ctx
+        .exec
+        .single_key(key_hash(key), LockMode::Exclusive, &|s| {
+            if peek_stream(s, db, key, now, |st| st.groups.contains_key(group))? != Some(true) {
+                return Err(nogroup(key, group));
             }
-            let nowi = now as i64;
-            let time = match (c.idle, c.time) {
-                (Some(idle), _) => nowi - idle,
-                (_, Some(t)) => t,
-                _ => nowi,
-            };
-            let time = if time < 0 || time > nowi { now } else { time as u64 };
-            for &id in &c.ids {
-                let pending = g.pel.contains_key(&id);
-                if st.get(id, |_| ()).is_none() {
-                    if pending {
-                        g.ack(id);
-                    }
-                    continue;
+            let c = parse_claim(args)?;
+            let mut created = false;
+            let mut out = Vec::new();
+            write_stream(s, db, key, now, |st| {
+                let mut body = Vec::new();
+                let mut n = 0;
+                let mut w = ReplyWriter::new(&mut body, resp);
+                let mut g = st.groups.remove(group).expect("checked group");
+                if c.last_id > g.last_id {
+                    g.last_id = c.last_id;
                 }
-                let mut fresh = false;
-                if c.force && !pending {
-                    g.pel.insert(
-                        id,
-                        Pending {
-                            consumer: Box::from(&[][..]),
-                            delivery_time: now,
-                            delivery_count: 1,
-                        },
-                    );
-                    fresh = true;
-                }
-                if !g.pel.contains_key(&id) {
-                    continue;
-                }
-                if !fresh && c.min_idle > 0 {
-                    let idle = nowi - g.pel[&id].delivery_time as i64;
-                    if idle < c.min_idle {
+                let nowi = now as i64;
+                let time = match (c.idle, c.time) {
+                    (Some(idle), _) => nowi - idle,
+                    (_, Some(t)) => t,
+                    _ => nowi,
+                };
+                let time = if time < 0 || time > nowi {
+                    now
+                } else {
+                    time as u64
+                };
+                for &id in &c.ids {
+                    let pending = g.pel.contains_key(&id);
+                    if st.get(id, |_| ()).is_none() {
+                        if pending {
+                            g.ack(id);
+                        }
                         continue;
                     }
+                    let mut fresh = false;
+                    if c.force && !pending {
+                        g.pel.insert(
+                            id,
+                            Pending {
+                                consumer: Box::from(&[][..]),
+                                delivery_time: now,
+                                delivery_count: 1,
+                            },
+                        );
+                        fresh = true;
+                    }
+                    if !g.pel.contains_key(&id) {
+                        continue;
+                    }
+                    if !fresh && c.min_idle > 0 {
+                        let idle = nowi - g.pel[&id].delivery_time as i64;
+                        if idle < c.min_idle {
+                            continue;
+                        }
+                    }
+                    claim_to(&mut g, id, consumer, time, c.retry, !c.justid, &mut created);
+                    if c.justid {
+                        bulk_id(&mut w, id);
+                    } else {
+                        st.get(id, |e| write_entry(&mut w, &e));
+                    }
+                    n += 1;
                 }
-                claim_to(&mut g, id, consumer, time, c.retry, !c.justid, &mut created);
-                if c.justid {
-                    bulk_id(&mut w, id);
-                } else {
-                    st.get(id, |e| write_entry(&mut w, &e));
-                }
-                n += 1;
+                st.groups.insert(group.into(), g);
+                ReplyWriter::new(&mut out, resp).array_header(n);
+                out.extend_from_slice(&body);
+            })?;
+            if created {
+                notify::keyspace_event(class::STREAM, "xgroup-createconsumer", key, db);
             }
-            st.groups.insert(group.into(), g);
-            ReplyWriter::new(&mut out, resp).array_header(n);
-            out.extend_from_slice(&body);
+            Ok(out)
         })?;
-        if created {
-            notify::keyspace_event(class::STREAM, "xgroup-createconsumer", key, db);
-        }
-        Ok(out)
-    })?;
     ctx.out.extend_from_slice(&out);
     Ok(())
 }
@@ -591,77 +629,87 @@ fn cmd_xautoclaim(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
         }
         j += 1;
     }
-    let (db, key, group, consumer, resp) =
-        (ctx.db(), args.get(1), args.get(2), args.get(3), ctx.conn.resp);
+    let (db, key, group, consumer, resp) = (
+        ctx.db(),
+        args.get(1),
+        args.get(2),
+        args.get(3),
+        ctx.conn.resp,
+    );
     let now = now_ms();
-    let out = ctx.exec.single_key(key_hash(key), LockMode::Exclusive, &|s| {
-        if peek_stream(s, db, key, now, |st| st.groups.contains_key(group))? != Some(true) {
-            return Err(nogroup(key, group));
-        }
-        let mut created = false;
-        let mut out = Vec::new();
-        write_stream(s, db, key, now, |st| {
-            let mut g = st.groups.remove(group).expect("checked group");
-            let mut body = Vec::new();
-            let mut w = ReplyWriter::new(&mut body, resp);
-            let (mut n, mut left, mut attempts) = (0usize, count, count.saturating_mul(10));
-            let mut deleted = Vec::new();
-            let mut cursor = start;
-            let mut exhausted = false;
-            while attempts > 0 && left > 0 {
-                attempts -= 1;
-                let Some((&id, p)) = g.pel.range(cursor..).next() else {
-                    exhausted = true;
-                    break;
-                };
-                let idle = now as i64 - p.delivery_time as i64;
-                cursor = match id.next() {
-                    Some(next) => next,
-                    None => {
+    let out = ctx
+        .exec
+        .single_key(key_hash(key), LockMode::Exclusive, &|s| {
+            if peek_stream(s, db, key, now, |st| st.groups.contains_key(group))? != Some(true) {
+                return Err(nogroup(key, group));
+            }
+            let mut created = false;
+            let mut out = Vec::new();
+            write_stream(s, db, key, now, |st| {
+                let mut g = st.groups.remove(group).expect("checked group");
+                let mut body = Vec::new();
+                let mut w = ReplyWriter::new(&mut body, resp);
+                let (mut n, mut left, mut attempts) = (0usize, count, count.saturating_mul(10));
+                let mut deleted = Vec::new();
+                let mut cursor = start;
+                let mut exhausted = false;
+                while attempts > 0 && left > 0 {
+                    attempts -= 1;
+                    let Some((&id, p)) = g.pel.range(cursor..).next() else {
                         exhausted = true;
-                        StreamId::MAX
+                        break;
+                    };
+                    let idle = now as i64 - p.delivery_time as i64;
+                    cursor = match id.next() {
+                        Some(next) => next,
+                        None => {
+                            exhausted = true;
+                            StreamId::MAX
+                        }
+                    };
+                    if st.get(id, |_| ()).is_none() {
+                        g.ack(id);
+                        deleted.push(id);
+                        left -= 1;
+                    } else if min_idle == 0 || idle >= min_idle {
+                        claim_to(&mut g, id, consumer, now, None, !justid, &mut created);
+                        if justid {
+                            bulk_id(&mut w, id);
+                        } else {
+                            st.get(id, |e| write_entry(&mut w, &e));
+                        }
+                        n += 1;
+                        left -= 1;
                     }
+                    if exhausted {
+                        break;
+                    }
+                }
+                let end = if exhausted {
+                    StreamId::MIN
+                } else {
+                    g.pel
+                        .range(cursor..)
+                        .next()
+                        .map_or(StreamId::MIN, |(k, _)| *k)
                 };
-                if st.get(id, |_| ()).is_none() {
-                    g.ack(id);
-                    deleted.push(id);
-                    left -= 1;
-                } else if min_idle == 0 || idle >= min_idle {
-                    claim_to(&mut g, id, consumer, now, None, !justid, &mut created);
-                    if justid {
-                        bulk_id(&mut w, id);
-                    } else {
-                        st.get(id, |e| write_entry(&mut w, &e));
-                    }
-                    n += 1;
-                    left -= 1;
+                st.groups.insert(group.into(), g);
+                let mut r = ReplyWriter::new(&mut out, resp);
+                r.array_header(3);
+                bulk_id(&mut r, end);
+                r.array_header(n);
+                out.extend_from_slice(&body);
+                let mut r = ReplyWriter::new(&mut out, resp);
+                r.array_header(deleted.len());
+                for id in deleted {
+                    bulk_id(&mut r, id);
                 }
-                if exhausted {
-                    break;
-                }
+            })?;
+            if created {
+                notify::keyspace_event(class::STREAM, "xgroup-createconsumer", key, db);
             }
-            let end = if exhausted {
-                StreamId::MIN
-            } else {
-                g.pel.range(cursor..).next().map_or(StreamId::MIN, |(k, _)| *k)
-            };
-            st.groups.insert(group.into(), g);
-            let mut r = ReplyWriter::new(&mut out, resp);
-            r.array_header(3);
-            bulk_id(&mut r, end);
-            r.array_header(n);
-            out.extend_from_slice(&body);
-            let mut r = ReplyWriter::new(&mut out, resp);
-            r.array_header(deleted.len());
-            for id in deleted {
-                bulk_id(&mut r, id);
-            }
+            Ok(out)
         })?;
-        if created {
-            notify::keyspace_event(class::STREAM, "xgroup-createconsumer", key, db);
-        }
-        Ok(out)
-    })?;
     ctx.out.extend_from_slice(&out);
     Ok(())
 }

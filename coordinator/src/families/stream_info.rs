@@ -167,8 +167,7 @@ fn cmd_xinfo(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
                     if opts == 0 {
                         Query::Stream(None)
                     } else {
-                        if (opts != 1 && opts != 3) || !args.get(3).eq_ignore_ascii_case(b"full")
-                        {
+                        if (opts != 1 && opts != 3) || !args.get(3).eq_ignore_ascii_case(b"full") {
                             return Err(sub_syntax(sub));
                         }
                         let mut count = 10;
@@ -238,14 +237,57 @@ fn cmd_xinfo(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
 }
 
 pub fn commands() -> Vec<CommandSpec> {
-    vec![command("xinfo", -2, 0, &["@slow"], (0, 0, 0), "stream", "5.0.0", "A container for stream introspection commands.", cmd_xinfo).with_subcommands(|c| {
+    vec![command(
+        "xinfo",
+        -2,
+        0,
+        &["@slow"],
+        (0, 0, 0),
+        "stream",
+        "5.0.0",
+        "A container for stream introspection commands.",
+        cmd_xinfo,
+    )
+    .with_subcommands(|c| {
         let acl = &["@read", "@stream", "@slow"];
         let key = (2, 2, 1);
         vec![
-            c.sub("xinfo|consumers", 4, READONLY, acl, key, "5.0.0", "Returns a list of the consumers in a consumer group."),
-            c.sub("xinfo|groups", 3, READONLY, acl, key, "5.0.0", "Returns a list of the consumer groups of a stream."),
-            c.sub("xinfo|stream", -3, READONLY, acl, key, "5.0.0", "Returns information about a stream."),
-            c.sub("xinfo|help", 2, LOADING | STALE, &["@stream", "@slow"], (0, 0, 0), "5.0.0", "Returns helpful text about the different subcommands."),
+            c.sub(
+                "xinfo|consumers",
+                4,
+                READONLY,
+                acl,
+                key,
+                "5.0.0",
+                "Returns a list of the consumers in a consumer group.",
+            ),
+            c.sub(
+                "xinfo|groups",
+                3,
+                READONLY,
+                acl,
+                key,
+                "5.0.0",
+                "Returns a list of the consumer groups of a stream.",
+            ),
+            c.sub(
+                "xinfo|stream",
+                -3,
+                READONLY,
+                acl,
+                key,
+                "5.0.0",
+                "Returns information about a stream.",
+            ),
+            c.sub(
+                "xinfo|help",
+                2,
+                LOADING | STALE,
+                &["@stream", "@slow"],
+                (0, 0, 0),
+                "5.0.0",
+                "Returns helpful text about the different subcommands.",
+            ),
         ]
     })]
 }

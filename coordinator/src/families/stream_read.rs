@@ -89,9 +89,8 @@ fn parse_read(ctx: &CmdCtx<'_>, args: &Args<'_>, xreadgroup: bool) -> OpResult<R
                 )));
             }
             i += 1;
-            let ms = parse_i64(args.get(i)).map_err(|_| {
-                CmdError::raw("ERR timeout is not an integer or out of range")
-            })?;
+            let ms = parse_i64(args.get(i))
+                .map_err(|_| CmdError::raw("ERR timeout is not an integer or out of range"))?;
             if ms < 0 {
                 return Err(CmdError::raw("ERR timeout is negative"));
             }
@@ -102,7 +101,7 @@ fn parse_read(ctx: &CmdCtx<'_>, args: &Args<'_>, xreadgroup: bool) -> OpResult<R
         } else if o.eq_ignore_ascii_case(b"streams") && more > 0 {
             streams_at = i + 1;
             let n = args.len() - streams_at;
-            if n % 2 != 0 {
+            if !n.is_multiple_of(2) {
                 return Err(CmdError::raw("ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified."));
             }
             break;
@@ -189,7 +188,13 @@ fn key_header(out: &mut Vec<u8>, resp: RespVersion, key: &[u8]) {
 }
 
 /// Serves one key of XREAD: None when it has nothing after `after`.
-fn serve_plain(st: &Stream, key: &[u8], after: StreamId, count: usize, resp: RespVersion) -> Option<Vec<u8>> {
+fn serve_plain(
+    st: &Stream,
+    key: &[u8],
+    after: StreamId,
+    count: usize,
+    resp: RespVersion,
+) -> Option<Vec<u8>> {
     if st.is_empty() || st.edge_id(true).is_none_or(|last| last <= after) {
         return None;
     }
@@ -286,10 +291,22 @@ fn serve_group(
     Ok(out)
 }
 
-fn serve_one(s: &Shard, db: usize, req: &ReadReq, i: usize, id: ReadId, count: usize, resp: RespVersion, now: u64) -> OpResult<Option<Vec<u8>>> {
+#[allow(clippy::too_many_arguments)]
+fn serve_one(
+    s: &Shard,
+    db: usize,
+    req: &ReadReq,
+    i: usize,
+    id: ReadId,
+    count: usize,
+    resp: RespVersion,
+    now: u64,
+) -> OpResult<Option<Vec<u8>>> {
     let key = &req.keys[i];
     match &req.group {
-        Some((group, consumer)) => serve_group(s, db, key, group, consumer, id, count, req.noack, resp, now),
+        Some((group, consumer)) => {
+            serve_group(s, db, key, group, consumer, id, count, req.noack, resp, now)
+        }
         None => {
             let ReadId::After(after) = id else {
                 return Ok(None);
@@ -318,7 +335,11 @@ fn write_top(out: &mut Vec<u8>, resp: RespVersion, parts: &[Vec<u8>]) {
 /// The shard-side serve step of a blocked XREAD / XREADGROUP.
 fn read_server(req: &ReadReq, ids: Vec<ReadId>, resp: RespVersion) -> Box<ServeFn> {
     let req = req.clone();
-    let count = if req.count == 0 { BLOCKED_COUNT } else { req.count };
+    let count = if req.count == 0 {
+        BLOCKED_COUNT
+    } else {
+        req.count
+    };
     Box::new(move |s, db, key, claim| {
         let now = now_ms();
         let Some(i) = req.keys.iter().position(|k| k.as_slice() == key) else {
@@ -350,7 +371,8 @@ fn read_server(req: &ReadReq, ids: Vec<ReadId>, resp: RespVersion) -> Box<ServeF
             if !claim() {
                 return Attempt::Stale;
             }
-            ReplyWriter::new(&mut out, resp).error("NOGROUP the consumer group this client was blocked on no longer exists");
+            ReplyWriter::new(&mut out, resp)
+                .error("NOGROUP the consumer group this client was blocked on no longer exists");
             return Attempt::Served(out, None);
         }
         if req.group.is_some() && matches!(ready, None | Some(Err(()))) {
@@ -379,7 +401,11 @@ fn read_server(req: &ReadReq, ids: Vec<ReadId>, resp: RespVersion) -> Box<ServeF
 fn try_read(ctx: &mut CmdCtx<'_>, req: &ReadReq) -> OpResult<Tried> {
     let (db, now, resp) = (ctx.db(), now_ms(), ctx.conn.resp);
     let write = req.group.is_some() || req.block.is_some();
-    let mode = if write { LockMode::Exclusive } else { LockMode::Shared };
+    let mode = if write {
+        LockMode::Exclusive
+    } else {
+        LockMode::Shared
+    };
     let plan = KeyPlan::new(req.keys.iter().map(|k| k.as_slice()), mode);
     let may_block = req.block.is_some() && !ctx.exec.in_transaction();
     let mut tx = ctx.exec.schedule(&plan);
@@ -410,7 +436,12 @@ fn try_read(ctx: &mut CmdCtx<'_>, req: &ReadReq) -> OpResult<Tried> {
         .execute(&shards, false, &|s| {
             keys_on(&req.keys, s.index)
                 .into_iter()
-                .map(|i| (i, serve_one(s, db, req, i, ids_ref[i], req.count, resp, now)))
+                .map(|i| {
+                    (
+                        i,
+                        serve_one(s, db, req, i, ids_ref[i], req.count, resp, now),
+                    )
+                })
                 .collect::<Vec<_>>()
         })
         .into_iter()
