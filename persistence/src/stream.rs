@@ -77,7 +77,7 @@ fn load_node(st: &mut Stream, master: StreamId, blob: &[u8], limits: NodeLimits)
         return Err(BAD);
     }
     let mut live = 0;
-    for _ in 0..count + deleted {
+    for _ in 0..count.saturating_add(deleted) {
         let flags = int(it.next())?;
         let ms = master.ms.wrapping_add(int(it.next())? as u64);
         let seq = master.seq.wrapping_add(int(it.next())? as u64);
@@ -94,7 +94,7 @@ fn load_node(st: &mut Stream, master: StreamId, blob: &[u8], limits: NodeLimits)
             if n < 0 {
                 return Err(BAD);
             }
-            for _ in 0..n * 2 {
+            for _ in 0..n.saturating_mul(2) {
                 strings.push(it.next().ok_or(BAD)?.to_vec());
             }
             n
@@ -104,7 +104,7 @@ fn load_node(st: &mut Stream, master: StreamId, blob: &[u8], limits: NodeLimits)
         } else {
             4 + n
         };
-        if int(it.next())? != n + extra {
+        if int(it.next())? != n.saturating_add(extra) {
             return Err(BAD);
         }
         if flags & FLAG_DELETED != 0 {
@@ -289,6 +289,103 @@ pub fn write_stream(out: &mut Vec<u8>, st: &Stream, z: &mut Compressor) {
             for id in &c.pel {
                 out.extend_from_slice(&id_bytes(*id));
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dump::{dump, restore};
+    use damselfly_shards::CollectionLimits;
+
+    fn sample() -> Stream {
+        let limits = NodeLimits {
+            max_bytes: 0,
+            max_entries: 3,
+        };
+        let mut st = Stream::new();
+        for i in 1..=8u64 {
+            let v = i.to_string();
+            st.append(
+                StreamId::new(i, i % 2),
+                &[b"field", v.as_bytes(), b"", b"x"],
+                limits,
+            );
+        }
+        st.delete(&[
+            StreamId::new(2, 0),
+            StreamId::new(4, 0),
+            StreamId::new(5, 1),
+        ]);
+        let mut g = Group::new(StreamId::new(6, 0), 5);
+        g.create_consumer(b"alice", 1000);
+        g.create_consumer(b"bob", 2000);
+        g.deliver(StreamId::new(1, 1), b"alice", 1500, Some(3));
+        g.deliver(StreamId::new(6, 0), b"bob", 2500, None);
+        st.groups.insert(Box::from(&b"g"[..]), g);
+        st.groups.insert(
+            Box::from(&b"empty"[..]),
+            Group::new(StreamId::MIN, ENTRIES_READ_INVALID),
+        );
+        st.last_id = StreamId::new(9, 9);
+        st
+    }
+
+    fn entries(st: &Stream) -> Vec<(StreamId, Vec<Vec<u8>>)> {
+        let mut out = Vec::new();
+        st.range(StreamId::MIN, StreamId::MAX, false, |e| {
+            out.push((e.id, e.strings().map(<[u8]>::to_vec).collect()));
+            true
+        });
+        out
+    }
+
+    #[test]
+    fn round_trip_keeps_entries_counters_and_groups() {
+        let st = sample();
+        let payload = dump(&CompactValue::from_object(Box::new(st.clone()))).unwrap();
+        assert_eq!(payload[0], types::STREAM_LISTPACKS_2);
+        let back = restore(&payload, &CollectionLimits::default()).unwrap();
+        let back = back.downcast_ref::<Stream>().unwrap();
+        assert_eq!(entries(back), entries(&st));
+        assert_eq!(back.len(), 5);
+        assert_eq!(
+            (
+                back.last_id,
+                back.first_id,
+                back.max_deleted_id,
+                back.entries_added
+            ),
+            (st.last_id, st.first_id, st.max_deleted_id, st.entries_added)
+        );
+        let (g, want) = (&back.groups[&b"g"[..]], &st.groups[&b"g"[..]]);
+        assert_eq!(
+            (g.last_id, g.entries_read),
+            (want.last_id, want.entries_read)
+        );
+        assert_eq!(g.pel, want.pel);
+        assert_eq!(
+            g.consumers[&b"bob"[..]].pel,
+            want.consumers[&b"bob"[..]].pel
+        );
+        assert_eq!(g.consumers[&b"alice"[..]].seen_time, 1000);
+        assert_eq!(
+            back.groups[&b"empty"[..]].entries_read,
+            ENTRIES_READ_INVALID
+        );
+    }
+
+    #[test]
+    fn every_cut_is_refused_not_a_panic() {
+        let payload = dump(&CompactValue::from_object(Box::new(sample()))).unwrap();
+        let body = &payload[..payload.len() - 10];
+        for cut in 1..body.len() {
+            let _ = read_stream(
+                &mut Reader::new(&body[1..cut]),
+                types::STREAM_LISTPACKS_2,
+                NodeLimits::default(),
+            );
         }
     }
 }

@@ -98,13 +98,31 @@ pub fn parse_interval(a: &[u8], missing_seq: u64) -> OpResult<(StreamId, bool)> 
     }
 }
 
-/// The text of an id.
-pub fn id_text(id: StreamId) -> Vec<u8> {
-    id.to_string().into_bytes()
+/// Writes the text of an id into `buf` (no allocation: every reply entry has one).
+pub fn id_text(id: StreamId, buf: &mut [u8; 41]) -> &[u8] {
+    let mut at = 0;
+    for (i, part) in [id.ms, id.seq].into_iter().enumerate() {
+        if i == 1 {
+            buf[at] = b'-';
+            at += 1;
+        }
+        let (mut digits, mut t) = (1, part);
+        while t >= 10 {
+            t /= 10;
+            digits += 1;
+        }
+        let mut v = part;
+        for j in (0..digits).rev() {
+            buf[at + j] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+        at += digits;
+    }
+    &buf[..at]
 }
 
 pub fn bulk_id(r: &mut ReplyWriter<'_>, id: StreamId) {
-    r.bulk(&id_text(id));
+    r.bulk(id_text(id, &mut [0u8; 41]));
 }
 
 /// `[id, [field, value, ...]]`.

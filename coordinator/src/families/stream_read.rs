@@ -406,8 +406,21 @@ fn try_read(ctx: &mut CmdCtx<'_>, req: &ReadReq) -> OpResult<Tried> {
     } else {
         LockMode::Shared
     };
-    let plan = KeyPlan::new(req.keys.iter().map(|k| k.as_slice()), mode);
     let may_block = req.block.is_some() && !ctx.exec.in_transaction();
+    if req.keys.len() == 1 && !may_block {
+        // One key that cannot block: check and serve in one hop (or inline).
+        let key = &req.keys[0];
+        let part = ctx.exec.single_key(key_hash(key), mode, &|s| {
+            let id = check_key(s, db, req, 0, now)?;
+            serve_one(s, db, req, 0, id, req.count, resp, now)
+        })?;
+        match part {
+            Some(part) => write_top(ctx.out, resp, &[part]),
+            None => ctx.reply().null_array(),
+        }
+        return Ok(Tried::Done);
+    }
+    let plan = KeyPlan::new(req.keys.iter().map(|k| k.as_slice()), mode);
     let mut tx = ctx.exec.schedule(&plan);
     let shards = tx.shards().to_vec();
     let mut checked: Vec<(usize, OpResult<ReadId>)> = tx
