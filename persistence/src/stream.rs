@@ -294,7 +294,7 @@ pub fn write_stream(out: &mut Vec<u8>, st: &Stream, z: &mut Compressor) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::dump::{dump, restore};
     use damselfly_shards::CollectionLimits;
@@ -330,6 +330,11 @@ mod tests {
         );
         st.last_id = StreamId::new(9, 9);
         st
+    }
+
+    /// A stream with deleted entries, several nodes and two groups, as a value.
+    pub(crate) fn sample_value() -> CompactValue {
+        CompactValue::from_object(Box::new(sample()))
     }
 
     fn entries(st: &Stream) -> Vec<(StreamId, Vec<Vec<u8>>)> {
