@@ -510,10 +510,11 @@ fn execute_timed(
     }
     if let Err(e) = acl_gate(server, conn, args, (index, spec), Caller::Client) {
         stats.count_rejected(Some(index), e.as_bytes());
-        if !e.is_empty() {
-            ReplyWriter::new(out, conn.resp).error(&e);
+        if e.is_empty() {
+            flag_multi(conn);
+        } else {
+            reject(conn, spec, &e, out);
         }
-        flag_multi(conn);
         return started;
     }
     if refused_in_subscribed_mode(conn, spec) {
@@ -634,10 +635,11 @@ pub fn acl_gate(
     })
 }
 
-/// A command refused before it runs (BUSY, OOM): its error; an EXEC refused so discards the
-/// transaction, as Redis does (`EXECABORT Transaction discarded because of: ...`).
+/// A command refused before it runs (NOAUTH, NOPERM, BUSY, OOM): its error; an EXEC refused
+/// so discards the transaction (if any), as Redis does (`EXECABORT Transaction discarded
+/// because of: ...`).
 fn reject(conn: &mut ConnState, spec: &CommandSpec, msg: &str, out: &mut Vec<u8>) {
-    if spec.name == "exec" && conn.multi.is_some() {
+    if spec.name == "exec" {
         conn.multi = None;
         conn.info.multi.set(-1);
         conn.info.multi_mem.set(0);

@@ -25,6 +25,7 @@ pub mod exec;
 pub mod families;
 pub mod keys;
 pub mod long_double;
+pub mod memcache_auth;
 pub mod memcache_conn;
 pub mod memcache_reply;
 pub mod monitor;
