@@ -373,17 +373,14 @@ impl DbSlice {
 
     fn value_mut_at(&mut self, db: DbIndex, pos: EntryPos) -> ValueMut<'_> {
         if !self.blocking[db].is_empty() {
-            // A write to a key someone blocks on (a new stream entry, a stream replaced by
-            // another type): its clients look again once the write is done.
-            let key = self.dbs[db]
-                .as_ref()
-                .expect("found")
-                .primary
-                .entry(pos)
-                .0
-                .as_bytes();
-            let key: Box<[u8]> = (*key).into();
-            self.signal_ready(db, &key);
+            // A write to a stream someone blocks on (a new entry, the stream replaced by
+            // another type): its clients look again once the write is done. Only streams:
+            // a blocked pop's own writes must not offer its key again and again.
+            let (key, value) = self.dbs[db].as_ref().expect("found").primary.entry(pos);
+            if value.obj_type() == crate::cell::ObjType::Stream {
+                let key: Box<[u8]> = (*key.as_bytes()).into();
+                self.signal_ready(db, &key);
+            }
         }
         let on_change = self.change_hook.as_deref_mut();
         let mut hooks = ChangeHooks { db, on_change };
