@@ -18,7 +18,7 @@ use events_common::{assert_same_per_key, Listener, Message};
 /// Keys per family: each family writes mostly its own few keys (so most writes succeed and
 /// raise events), now and then another family's (WRONGTYPE, which raises nothing).
 const KEYS: u64 = 3;
-const FAMILIES: &[&str] = &["s", "l", "h", "t", "z"];
+const FAMILIES: &[&str] = &["s", "l", "h", "t", "z", "x"];
 
 fn start(threads: usize) -> damselfly::ServerHandle {
     std::thread::spawn(move || server(threads))
@@ -47,7 +47,7 @@ fn random_command(r: &mut Rng) -> Vec<String> {
     macro_rules! push {
         ($($e:expr),*) => {{ $( c.push($e.to_string()); )* }};
     }
-    match r.below(60) {
+    match r.below(67) {
         // strings
         0 => {
             push!("SET", of(r, "s"), val(r));
@@ -271,6 +271,56 @@ fn random_command(r: &mut Rng) -> Vec<String> {
             of(r, "z")
         ),
         58 => push!("ZRANGESTORE", of(r, "z"), of(r, "z"), small(r), small(r)),
+        // streams, with explicit ids so both servers reply alike
+        60 | 61 => {
+            push!("XADD", of(r, "x"));
+            match r.below(4) {
+                0 => push!("MAXLEN", r.pick(&["=", "~"]), r.below(3)),
+                1 => push!("NOMKSTREAM"),
+                _ => {}
+            }
+            push!(format!("{}-{}", r.below(40), r.below(2)), "f", val(r));
+        }
+        62 => push!(
+            r.pick(&["XDEL", "XACK"]),
+            of(r, "x"),
+            format!("{}-0", r.below(40))
+        ),
+        63 => push!(
+            "XTRIM",
+            of(r, "x"),
+            r.pick(&["MAXLEN", "MINID"]),
+            r.below(20)
+        ),
+        64 => match r.below(5) {
+            0 => push!("XGROUP", "CREATE", of(r, "x"), "g", "0", "MKSTREAM"),
+            1 => push!("XGROUP", "DESTROY", of(r, "x"), "g"),
+            2 => push!("XGROUP", "SETID", of(r, "x"), "g", "$"),
+            3 => push!(
+                "XGROUP",
+                "CREATECONSUMER",
+                of(r, "x"),
+                "g",
+                format!("c{}", r.below(3))
+            ),
+            _ => push!(
+                "XGROUP",
+                "DELCONSUMER",
+                of(r, "x"),
+                "g",
+                format!("c{}", r.below(3))
+            ),
+        },
+        65 => push!(
+            "XREADGROUP",
+            "GROUP",
+            "g",
+            format!("c{}", r.below(3)),
+            "STREAMS",
+            of(r, "x"),
+            ">"
+        ),
+        66 => push!("XSETID", of(r, "x"), format!("{}-5", r.below(60))),
         // SORT ... STORE
         _ => push!("SORT", any(r), "ALPHA", "STORE", of(r, "l")),
     }
