@@ -285,9 +285,11 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
                 let (start, used) = spans[i];
                 // While it runs, a command is still in the query buffer (CLIENT LIST's qbuf).
                 info.qbuf.set(input.len() - start);
+                // A restricted user's commands join the run only once they pass the check.
+                let acl_current = conn.acl.generation == server.acl.generation()
+                    && !conn.acl.auth_required(&server.acl);
                 let run = if squash
-                    && conn.acl.fast
-                    && conn.acl.generation == server.acl.generation()
+                    && acl_current
                     && conn.multi.is_none()
                     && conn.replies == ReplyMode::On
                     && !info.tracking.is_on()
@@ -295,10 +297,15 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
                 {
                     let cmds = batch[i..parsed].iter().zip(&spans[i..parsed]);
                     let cmds = cmds.map(|(cmd, &(start, _))| Args::new(&input[start..], cmd));
-                    squash::squashable_run(
-                        server.shards,
-                        cmds.zip(found[i..parsed].iter().copied()),
-                    )
+                    let (fast, user) = (conn.acl.fast, &conn.acl.user);
+                    let allowed =
+                        cmds.zip(found[i..parsed].iter().copied())
+                            .take_while(|(args, found)| {
+                                fast || found.is_some_and(|(index, spec)| {
+                                    crate::acl::check::check(user, index, spec, args).is_ok()
+                                })
+                            });
+                    squash::squashable_run(server.shards, allowed)
                 } else {
                     Vec::new()
                 };
