@@ -312,6 +312,7 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
                 if run.len() > 1 {
                     ProactorStats::bump(&stats.commands, run.len() as u64);
                     squash::run(server, conn, &run, &mut out, Hops::Now);
+                    crate::eviction::note_growth(server, run.len() as u32);
                     // The commands ran with a stand-in state on their shards: record them here.
                     if let Some(last) = run.last() {
                         *info.last_cmd.borrow_mut() = last.found.1.name;
@@ -718,7 +719,11 @@ fn refused_for_memory(
     };
     let may_grow = effective.has(DENYOOM)
         || (conn.multi.is_some() && !matches!(spec.name, "exec" | "discard" | "quit" | "reset"));
-    may_grow && server.client_limits.over_maxmemory()
+    if !may_grow {
+        return false;
+    }
+    crate::eviction::note_growth(server, 1);
+    server.client_limits.over_maxmemory() && !crate::eviction::make_room(server)
 }
 
 /// A command between MULTI and EXEC failed before it could be queued: EXEC will abort.
