@@ -156,9 +156,9 @@ impl DbSlice {
             .filter(|&db| {
                 self.dbs[db].as_ref().is_some_and(|d| {
                     if policy.volatile() {
-                        d.expire.len() > 0
+                        !d.expire.is_empty()
                     } else {
-                        d.primary.len() > 0
+                        !d.primary.is_empty()
                     }
                 })
             })
