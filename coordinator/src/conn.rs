@@ -312,7 +312,6 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
                 if run.len() > 1 {
                     ProactorStats::bump(&stats.commands, run.len() as u64);
                     squash::run(server, conn, &run, &mut out, Hops::Now);
-                    crate::eviction::note_growth(server, run.len() as u32);
                     // The commands ran with a stand-in state on their shards: record them here.
                     if let Some(last) = run.last() {
                         *info.last_cmd.borrow_mut() = last.found.1.name;
@@ -719,11 +718,9 @@ fn refused_for_memory(
     };
     let may_grow = effective.has(DENYOOM)
         || (conn.multi.is_some() && !matches!(spec.name, "exec" | "discard" | "quit" | "reset"));
-    if !may_grow {
-        return false;
-    }
-    crate::eviction::note_growth(server, 1);
-    server.client_limits.over_maxmemory() && !crate::eviction::make_room(server)
+    // Over the limit, every command first makes room (a read too, as in Redis); only one
+    // that may grow memory is refused when no room can be made.
+    server.client_limits.over_maxmemory() && !crate::eviction::make_room(server) && may_grow
 }
 
 /// A command between MULTI and EXEC failed before it could be queued: EXEC will abort.

@@ -117,7 +117,9 @@ impl DbSlice {
             let Some(budget) = self.eviction.as_ref().map(|e| e.budget) else {
                 return evicted;
             };
-            if self.bytes_used() <= budget {
+            // Down to 2% under budget: the writes after an eviction step have room before
+            // the next one.
+            if self.bytes_used() <= budget - budget / 50 {
                 if let Some(e) = self.eviction.as_mut() {
                     e.stuck = false;
                 }
