@@ -545,7 +545,7 @@ fn execute_timed(
         reject(conn, spec, msg, out);
         return started;
     }
-    if refused_for_memory(server, conn, spec, args) {
+    if refused_for_memory(server, conn, spec, args, out) {
         stats.count_rejected(Some(index), OOM_ERROR.as_bytes());
         reject(conn, spec, OOM_ERROR, out);
         return started;
@@ -710,7 +710,11 @@ fn refused_for_memory(
     conn: &ConnState,
     spec: &CommandSpec,
     args: &Args<'_>,
+    out: &mut Vec<u8>,
 ) -> bool {
+    if !server.client_limits.over_maxmemory() {
+        return false;
+    }
     let effective = if !spec.subcommands.is_empty() && args.len() > 1 {
         spec.subcommand(args.get(1)).unwrap_or(spec)
     } else {
@@ -720,7 +724,10 @@ fn refused_for_memory(
         || (conn.multi.is_some() && !matches!(spec.name, "exec" | "discard" | "quit" | "reset"));
     // Over the limit, every command first makes room (a read too, as in Redis); only one
     // that may grow memory is refused when no room can be made.
-    server.client_limits.over_maxmemory() && !crate::eviction::make_room(server) && may_grow
+    let room = crate::eviction::make_room(server);
+    // What the evictions invalidated for this client goes before the command's reply.
+    conn.info.push.drain_into(out);
+    !room && may_grow
 }
 
 /// A command between MULTI and EXEC failed before it could be queued: EXEC will abort.
