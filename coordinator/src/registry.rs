@@ -221,6 +221,21 @@ impl CommandSpec {
             }
             keys.extend(store);
         }
+        if self.name == "georadius" || self.name == "georadiusbymember" {
+            // STORE/STOREDIST destination: the last one wins, as Redis finds it.
+            let (mut i, mut store) = (5, None);
+            while i < argc {
+                let a = arg(i);
+                if (a.eq_ignore_ascii_case(b"store") || a.eq_ignore_ascii_case(b"storedist"))
+                    && i + 1 < argc
+                {
+                    store = Some(i + 1);
+                    i += 1;
+                }
+                i += 1;
+            }
+            keys.extend(store);
+        }
         keys
     }
 
