@@ -289,7 +289,10 @@ fn run(resp3: bool, small_listpacks: bool, seeds: std::ops::RangeInclusive<u64>)
             );
         }
     }
-    assert!(hits > 50 && stored > 20, "searches found too little: {hits} {stored}");
+    assert!(
+        hits > 50 && stored > 20,
+        "searches found too little: {hits} {stored}"
+    );
 }
 
 #[test]

@@ -94,15 +94,41 @@ fn documented_examples_resp2() {
         "*1\r\n*3\r\n$7\r\nCatania\r\n:3479447370796909\r\n*2\r\n$20\r\n15.08726745843887329\r\n$20\r\n37.50266842333162032\r\n"
     );
     assert_eq!(
-        c.cmd(&["GEOSEARCH", "Sicily", "FROMLONLAT", "15", "37", "BYBOX", "400", "400", "km", "ASC"]),
+        c.cmd(&[
+            "GEOSEARCH",
+            "Sicily",
+            "FROMLONLAT",
+            "15",
+            "37",
+            "BYBOX",
+            "400",
+            "400",
+            "km",
+            "ASC"
+        ]),
         arr(vec![bulk("Catania"), bulk("Palermo")])
     );
     assert_eq!(
-        c.cmd(&["GEORADIUSBYMEMBER", "Sicily", "Palermo", "200", "km", "DESC"]),
+        c.cmd(&[
+            "GEORADIUSBYMEMBER",
+            "Sicily",
+            "Palermo",
+            "200",
+            "km",
+            "DESC"
+        ]),
         arr(vec![bulk("Catania"), bulk("Palermo")])
     );
     assert_eq!(
-        c.cmd(&["GEOSEARCH", "nokey", "FROMMEMBER", "x", "BYRADIUS", "1", "m"]),
+        c.cmd(&[
+            "GEOSEARCH",
+            "nokey",
+            "FROMMEMBER",
+            "x",
+            "BYRADIUS",
+            "1",
+            "m"
+        ]),
         arr(vec![])
     );
 }
@@ -189,7 +215,18 @@ fn stores_across_shards() {
             c.cmd(&["ZRANGE", "Sicily", "0", "-1", "WITHSCORES"])
         );
         assert_eq!(
-            c.cmd(&["GEOSEARCHSTORE", dst, "Sicily", "FROMLONLAT", "15", "37", "BYRADIUS", "100", "km", "STOREDIST"]),
+            c.cmd(&[
+                "GEOSEARCHSTORE",
+                dst,
+                "Sicily",
+                "FROMLONLAT",
+                "15",
+                "37",
+                "BYRADIUS",
+                "100",
+                "km",
+                "STOREDIST"
+            ]),
             int(1)
         );
         assert_eq!(
@@ -198,7 +235,17 @@ fn stores_across_shards() {
         );
         // Nothing found: the destination goes.
         assert_eq!(
-            c.cmd(&["GEORADIUSBYMEMBER", "Sicily", "Palermo", "1", "m", "COUNT", "1", "STORE", dst]),
+            c.cmd(&[
+                "GEORADIUSBYMEMBER",
+                "Sicily",
+                "Palermo",
+                "1",
+                "m",
+                "COUNT",
+                "1",
+                "STORE",
+                dst
+            ]),
             int(1)
         );
         assert_eq!(
@@ -210,7 +257,16 @@ fn stores_across_shards() {
     // In a transaction, the destination is locked with the source.
     assert_eq!(c.cmd(&["MULTI"]), ok());
     for dst in ["t1", "t2", "t3"] {
-        c.cmd(&["GEORADIUS", "Sicily", "15", "37", "200", "km", "STOREDIST", dst]);
+        c.cmd(&[
+            "GEORADIUS",
+            "Sicily",
+            "15",
+            "37",
+            "200",
+            "km",
+            "STOREDIST",
+            dst,
+        ]);
     }
     assert_eq!(c.cmd(&["EXEC"]), arr(vec![int(2), int(2), int(2)]));
     assert_eq!(
@@ -218,11 +274,35 @@ fn stores_across_shards() {
         arr(vec![bulk("Catania"), bulk("Palermo")])
     );
     assert_eq!(
-        c.cmd(&["COMMAND", "GETKEYS", "GEORADIUS", "src", "1", "2", "3", "m", "STORE", "a", "STOREDIST", "b"]),
+        c.cmd(&[
+            "COMMAND",
+            "GETKEYS",
+            "GEORADIUS",
+            "src",
+            "1",
+            "2",
+            "3",
+            "m",
+            "STORE",
+            "a",
+            "STOREDIST",
+            "b"
+        ]),
         arr(vec![bulk("src"), bulk("b")])
     );
     assert_eq!(
-        c.cmd(&["COMMAND", "GETKEYS", "GEOSEARCHSTORE", "dst", "src", "FROMMEMBER", "m", "BYRADIUS", "1", "m"]),
+        c.cmd(&[
+            "COMMAND",
+            "GETKEYS",
+            "GEOSEARCHSTORE",
+            "dst",
+            "src",
+            "FROMMEMBER",
+            "m",
+            "BYRADIUS",
+            "1",
+            "m"
+        ]),
         arr(vec![bulk("dst"), bulk("src")])
     );
 }
@@ -235,7 +315,16 @@ fn watch_and_tracking_see_the_writes() {
     sicily(&mut c);
     // A STORE breaks a WATCH of its destination.
     c.cmd(&["WATCH", "dst"]);
-    other.cmd(&["GEOSEARCHSTORE", "dst", "Sicily", "FROMMEMBER", "Palermo", "BYRADIUS", "1", "km"]);
+    other.cmd(&[
+        "GEOSEARCHSTORE",
+        "dst",
+        "Sicily",
+        "FROMMEMBER",
+        "Palermo",
+        "BYRADIUS",
+        "1",
+        "km",
+    ]);
     c.cmd(&["MULTI"]);
     c.cmd(&["PING"]);
     assert_eq!(c.cmd(&["EXEC"]), Reply::NullArray);
@@ -247,10 +336,7 @@ fn watch_and_tracking_see_the_writes() {
     other.cmd(&["GEOADD", "Sicily", "1", "1", "new"]);
     assert_eq!(
         t.read_reply(),
-        Reply::Push(vec![
-            bulk("invalidate"),
-            arr(vec![bulk("Sicily")])
-        ])
+        Reply::Push(vec![bulk("invalidate"), arr(vec![bulk("Sicily")])])
     );
 }
 
@@ -261,18 +347,78 @@ fn keyspace_events_match_redis() {
     let Some(redis) = start_redis() else { return };
     let ours = server(1);
     let commands: &[&[&str]] = &[
-        &["GEOADD", "g", "13.361389", "38.115556", "Palermo", "15.087269", "37.502669", "Catania"],
+        &[
+            "GEOADD",
+            "g",
+            "13.361389",
+            "38.115556",
+            "Palermo",
+            "15.087269",
+            "37.502669",
+            "Catania",
+        ],
         &["GEOADD", "g", "13.361389", "38.115556", "Palermo"],
         &["GEOADD", "g", "XX", "1", "1", "Nope"],
         &["GEORADIUS", "g", "15", "37", "200", "km", "STORE", "dst"],
-        &["GEORADIUSBYMEMBER", "g", "Palermo", "300", "km", "STOREDIST", "dst"],
-        &["GEOSEARCHSTORE", "dst2", "g", "FROMLONLAT", "15", "37", "BYRADIUS", "200", "km"],
-        &["GEOSEARCHSTORE", "dst2", "g", "FROMLONLAT", "15", "37", "BYRADIUS", "1", "m"],
-        &["GEORADIUS", "nokey", "15", "37", "200", "km", "STORE", "dst"],
-        &["GEORADIUS", "g", "15", "37", "200", "km", "STORE", "dst3", "COUNT", "1"],
+        &[
+            "GEORADIUSBYMEMBER",
+            "g",
+            "Palermo",
+            "300",
+            "km",
+            "STOREDIST",
+            "dst",
+        ],
+        &[
+            "GEOSEARCHSTORE",
+            "dst2",
+            "g",
+            "FROMLONLAT",
+            "15",
+            "37",
+            "BYRADIUS",
+            "200",
+            "km",
+        ],
+        &[
+            "GEOSEARCHSTORE",
+            "dst2",
+            "g",
+            "FROMLONLAT",
+            "15",
+            "37",
+            "BYRADIUS",
+            "1",
+            "m",
+        ],
+        &[
+            "GEORADIUS",
+            "nokey",
+            "15",
+            "37",
+            "200",
+            "km",
+            "STORE",
+            "dst",
+        ],
+        &[
+            "GEORADIUS",
+            "g",
+            "15",
+            "37",
+            "200",
+            "km",
+            "STORE",
+            "dst3",
+            "COUNT",
+            "1",
+        ],
     ];
     let mut streams = Vec::new();
-    for addr in [format!("127.0.0.1:{}", redis.port).parse().unwrap(), ours.addr()] {
+    for addr in [
+        format!("127.0.0.1:{}", redis.port).parse().unwrap(),
+        ours.addr(),
+    ] {
         let mut w = Client::connect(addr);
         w.cmd(&["FLUSHALL"]);
         w.cmd(&["CONFIG", "SET", "notify-keyspace-events", "KEA"]);

@@ -128,8 +128,7 @@ pub fn encode(lon_range: Range, lat_range: Range, lon: f64, lat: f64, step: u8) 
     if !(LONG_MIN..=LONG_MAX).contains(&lon) || !(LAT_MIN..=LAT_MAX).contains(&lat) {
         return None;
     }
-    if lat < lat_range.min || lat > lat_range.max || lon < lon_range.min || lon > lon_range.max
-    {
+    if lat < lat_range.min || lat > lat_range.max || lon < lon_range.min || lon > lon_range.max {
         return None;
     }
     let cells = (1u64 << step) as f64;
@@ -521,7 +520,13 @@ mod tests {
 
     #[test]
     fn interleave_round_trips() {
-        for (a, b) in [(0u32, 0u32), (1, 0), (0, 1), (0x3ff_ffff, 0x155_5555), (u32::MAX, 7)] {
+        for (a, b) in [
+            (0u32, 0u32),
+            (1, 0),
+            (0, 1),
+            (0x3ff_ffff, 0x155_5555),
+            (u32::MAX, 7),
+        ] {
             assert_eq!(deinterleave(interleave(a, b)), (a, b));
         }
         assert_eq!(interleave(1, 0), 1);

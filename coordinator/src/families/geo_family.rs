@@ -92,14 +92,20 @@ pub fn reply_coord(out: &mut Vec<u8>, resp: RespVersion, v: f64) {
     }
 }
 
-/// C's `llrint` on x86-64: round half to even; NaN and out-of-range values give i64::MIN.
-fn llrint(v: f64) -> i64 {
-    let r = v.round_ties_even();
-    if r.is_nan() || r >= 9_223_372_036_854_775_808.0 || r < -9_223_372_036_854_775_808.0 {
-        i64::MIN
+/// C's conversion of a double to long long on x86-64 (truncating): NaN and values out of
+/// range give the "integer indefinite" value, i64::MIN.
+pub fn c_double_to_i64(v: f64) -> i64 {
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+    if (-LIMIT..LIMIT).contains(&v) {
+        v as i64
     } else {
-        r as i64
+        i64::MIN
     }
+}
+
+/// C's `llrint` on x86-64: rounded half to even, then converted.
+fn llrint(v: f64) -> i64 {
+    c_double_to_i64(v.round_ties_even())
 }
 
 /// A distance as Redis's `fixedpoint_d2string(.., 4)`: scaled by 10^4, rounded to an
@@ -143,7 +149,7 @@ fn cmd_geoadd(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
         i += 1;
     }
     let left = args.len() - i;
-    if left % 3 != 0 || left == 0 || (f.nx && f.xx) {
+    if !left.is_multiple_of(3) || left == 0 || (f.nx && f.xx) {
         return Err(CmdError::Syntax);
     }
     // Every position is checked before the key is touched.
@@ -283,7 +289,7 @@ mod tests {
 
     #[test]
     fn coordinates_print_as_redis() {
-        assert_eq!(human(13.36138933897018433), "13.36138933897018433");
+        assert_eq!(human(13.361_389_338_970_184), "13.36138933897018433");
         assert_eq!(human(1.5), "1.5");
         assert_eq!(human(-0.0), "0");
         assert_eq!(human(180.0), "180");
@@ -304,7 +310,9 @@ mod tests {
     fn positions_are_checked() {
         assert!(parse_lonlat(b"13.36", b"38.11").is_ok());
         let e = parse_lonlat(b"200", b"100").unwrap_err();
-        assert!(matches!(e, CmdError::Raw(ref t) if t == "ERR invalid longitude,latitude pair 200.000000,100.000000"));
+        assert!(
+            matches!(e, CmdError::Raw(ref t) if t == "ERR invalid longitude,latitude pair 200.000000,100.000000")
+        );
         assert!(matches!(parse_lonlat(b"x", b"1"), Err(CmdError::NotFloat)));
         assert!(parse_unit(b"KM").is_ok());
         assert!(parse_unit(b"yd").is_err());

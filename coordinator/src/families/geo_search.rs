@@ -10,7 +10,9 @@
 //! is one transaction over both keys, its destination found up front by walking the options
 //! as the parser consumes them.
 
-use super::geo_family::{parse_float_or, parse_lonlat, parse_unit, reply_coord, reply_distance};
+use super::geo_family::{
+    c_double_to_i64, parse_float_or, parse_lonlat, parse_unit, reply_coord, reply_distance,
+};
 use super::zset_family::{now_ms, read_zset, store_pairs, SpecFn};
 use crate::args::{eq_ignore_case, parse_i64, Args};
 use crate::ctx::CmdCtx;
@@ -83,6 +85,17 @@ struct Opts {
     to_meters: f64,
 }
 
+/// A parsed search over an existing set.
+struct Parsed {
+    shape: Shape,
+    opts: Opts,
+    sort: Sort,
+    /// ANY: stop at `count` found, unsorted unless asked.
+    any: bool,
+    /// COUNT, 0 for all.
+    count: u64,
+}
+
 /// The destination of a STORE form: the key GEOSEARCHSTORE names first, or the last STORE /
 /// STOREDIST whose key the parser would take (it consumes the same arguments for every
 /// option as [`parse`], whose checks stop the command anyway when they fail).
@@ -113,11 +126,7 @@ fn store_key<'a>(args: &Args<'a>, v: Variant) -> Option<&'a [u8]> {
 /// Reads the command's arguments as Redis's `georadiusGeneric` does, in its order, with
 /// `z` the source set (None when missing). Ok(None) when the source is missing (after
 /// every check Redis still makes then), else the shape and options.
-fn parse(
-    args: &Args<'_>,
-    v: Variant,
-    z: Option<&ZSetValue>,
-) -> OpResult<Option<(Shape, Opts, Sort, bool, u64)>> {
+fn parse(args: &Args<'_>, v: Variant, z: Option<&ZSetValue>) -> OpResult<Option<Parsed>> {
     let member_pos = |m: &[u8]| -> OpResult<(f64, f64)> {
         let score = z.and_then(|z| z.score(m));
         score
@@ -266,7 +275,13 @@ fn parse(
         storedist,
         to_meters: shape.to_meters,
     };
-    Ok(Some((shape, opts, sort, any, count)))
+    Ok(Some(Parsed {
+        shape,
+        opts,
+        sort,
+        any,
+        count,
+    }))
 }
 
 /// The parsed command's result: None for a missing source.
@@ -274,7 +289,14 @@ type Outcome = Option<(Opts, Vec<Found>)>;
 
 /// Parses, searches, sorts and cuts to COUNT, on the source's shard.
 fn run(args: &Args<'_>, v: Variant, z: Option<&ZSetValue>) -> OpResult<Outcome> {
-    let Some((shape, opts, sort, any, count)) = parse(args, v, z)? else {
+    let Some(Parsed {
+        shape,
+        opts,
+        sort,
+        any,
+        count,
+    }) = parse(args, v, z)?
+    else {
         return Ok(None);
     };
     let z = z.expect("a parsed search has its set");
@@ -282,7 +304,11 @@ fn run(args: &Args<'_>, v: Variant, z: Option<&ZSetValue>) -> OpResult<Outcome> 
     let mut found = Vec::new();
     geohash::search(z, &shape, limit, &mut found);
     // A stable sort keeps equal distances in the order they were found.
-    let by_dist = |a: &Found, b: &Found| a.dist.partial_cmp(&b.dist).unwrap_or(std::cmp::Ordering::Equal);
+    let by_dist = |a: &Found, b: &Found| {
+        a.dist
+            .partial_cmp(&b.dist)
+            .unwrap_or(std::cmp::Ordering::Equal)
+    };
     match sort {
         Sort::Asc => found.sort_by(by_dist),
         Sort::Desc => found.sort_by(|a, b| by_dist(b, a)),
@@ -297,16 +323,6 @@ fn run(args: &Args<'_>, v: Variant, z: Option<&ZSetValue>) -> OpResult<Outcome> 
     Ok(Some((opts, found)))
 }
 
-/// C's conversion of a double to long long for WITHHASH's integer.
-fn score_integer(score: f64) -> i64 {
-    if score.is_nan() || score >= 9_223_372_036_854_775_808.0 || score < -9_223_372_036_854_775_808.0
-    {
-        i64::MIN
-    } else {
-        score as i64
-    }
-}
-
 fn search_generic(ctx: &mut CmdCtx<'_>, args: &Args<'_>, v: Variant) -> CmdResult {
     let (db, now, resp) = (ctx.db(), now_ms(), ctx.conn.resp);
     let src = args.get(v.src_index());
@@ -318,9 +334,8 @@ fn search_generic(ctx: &mut CmdCtx<'_>, args: &Args<'_>, v: Variant) -> CmdResul
             ctx.reply().array_header(0);
             return Ok(());
         };
-        let extra = usize::from(opts.withdist)
-            + usize::from(opts.withhash)
-            + usize::from(opts.withcoord);
+        let extra =
+            usize::from(opts.withdist) + usize::from(opts.withhash) + usize::from(opts.withcoord);
         ReplyWriter::new(ctx.out, resp).array_header(found.len());
         for f in &found {
             let mut r = ReplyWriter::new(ctx.out, resp);
@@ -332,7 +347,7 @@ fn search_generic(ctx: &mut CmdCtx<'_>, args: &Args<'_>, v: Variant) -> CmdResul
                 reply_distance(ctx.out, resp, f.dist);
             }
             if opts.withhash {
-                ReplyWriter::new(ctx.out, resp).integer(score_integer(f.score));
+                ReplyWriter::new(ctx.out, resp).integer(c_double_to_i64(f.score));
             }
             if opts.withcoord {
                 ReplyWriter::new(ctx.out, resp).array_header(2);
