@@ -76,6 +76,17 @@ fn point(r: &mut Rng) -> (String, String) {
         0 => ("200".into(), "10".into()),
         1 => ("10".into(), "-85.1".into()),
         2 => ("abc".into(), "1".into()),
+        // Shared positions: equal distances, whose order COUNT's partial sort decides.
+        3..=6 => {
+            let (lon, lat) = *[
+                ("13.361389", "38.115556"),
+                ("13.37", "38.12"),
+                ("-73.98", "40.75"),
+            ]
+            .get(r.below(3) as usize)
+            .unwrap();
+            (lon.into(), lat.into())
+        }
         _ => (
             coord(r, lon, spread, -180.0, 180.0),
             coord(r, lat, spread, -85.05112878, 85.05112878),
@@ -84,7 +95,7 @@ fn point(r: &mut Rng) -> (String, String) {
 }
 
 fn member(r: &mut Rng) -> String {
-    format!("m{}", r.below(40))
+    format!("m{}", r.below(70))
 }
 
 fn key(r: &mut Rng) -> String {
@@ -309,4 +320,55 @@ fn random_geo_streams_resp3() {
 fn random_geo_streams_small_listpacks() {
     run(false, true, 19..=24);
     run(true, true, 25..=28);
+}
+
+/// Many members at a few shared positions, searched with every COUNT: the ranks Redis's
+/// partial quicksort gives equal distances (more than 40 results take its median-of-nine
+/// path) must be Damselfly's too.
+#[test]
+fn equal_distances_keep_redis_order() {
+    let Some(redis) = start_redis() else { return };
+    let ours = common::server(2);
+    let mut theirs = RawClient::connect(format!("127.0.0.1:{}", redis.port).parse().unwrap());
+    let mut mine = RawClient::connect(ours.addr());
+    let mut r = Rng(0x5eed_1234_abcd_0001);
+    let spots = [
+        ("13.361389", "38.115556"),
+        ("13.37", "38.12"),
+        ("13.4", "38.1"),
+    ];
+    for c in [&mut theirs, &mut mine] {
+        c.cmd(&["FLUSHALL"]);
+    }
+    for i in 0..90 {
+        let (lon, lat) = spots[r.below(3) as usize];
+        let m = format!("p{i}");
+        let args = ["GEOADD", "ties", lon, lat, m.as_str()];
+        assert_eq!(mine.cmd(&args), theirs.cmd(&args));
+    }
+    for count in 1..=90 {
+        let count = count.to_string();
+        for order in ["ASC", "DESC"] {
+            let args = [
+                "GEOSEARCH",
+                "ties",
+                "FROMLONLAT",
+                "13.38",
+                "38.11",
+                "BYRADIUS",
+                "50",
+                "km",
+                "COUNT",
+                &count,
+                order,
+                "WITHDIST",
+            ];
+            let want = theirs.cmd(&args);
+            assert_eq!(
+                String::from_utf8_lossy(&mine.cmd(&args)),
+                String::from_utf8_lossy(&want),
+                "{args:?}"
+            );
+        }
+    }
 }

@@ -303,20 +303,15 @@ fn run(args: &Args<'_>, v: Variant, z: Option<&ZSetValue>) -> OpResult<Outcome> 
     let limit = if any { count as usize } else { 0 };
     let mut found = Vec::new();
     geohash::search(z, &shape, limit, &mut found);
-    // A stable sort keeps equal distances in the order they were found.
-    let by_dist = |a: &Found, b: &Found| {
-        a.dist
-            .partial_cmp(&b.dist)
-            .unwrap_or(std::cmp::Ordering::Equal)
+    let keep = if count == 0 {
+        found.len()
+    } else {
+        found.len().min(count as usize)
     };
-    match sort {
-        Sort::Asc => found.sort_by(by_dist),
-        Sort::Desc => found.sort_by(|a, b| by_dist(b, a)),
-        Sort::None => {}
+    if sort != Sort::None {
+        super::geo_sort::sort_results(&mut found, keep, sort == Sort::Desc, |f| f.dist);
     }
-    if count != 0 && (found.len() as u64) > count {
-        found.truncate(count as usize);
-    }
+    found.truncate(keep);
     for f in &mut found {
         f.dist /= opts.to_meters;
     }

@@ -11,6 +11,7 @@ pub mod dump_family;
 pub mod function_family;
 pub mod geo_family;
 pub mod geo_search;
+pub mod geo_sort;
 pub mod hash_family;
 pub mod hash_random;
 pub mod hll_family;
