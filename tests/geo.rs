@@ -434,3 +434,42 @@ fn keyspace_events_match_redis() {
     assert!(!streams[0].1.is_empty());
     assert_same_per_key(&streams[1].1, &streams[0].1, "geo events");
 }
+
+/// ACL key rules see a STORE option's destination (found as Redis's georadiusGetKeys
+/// finds it) and GEOSEARCHSTORE's.
+#[test]
+fn acl_checks_the_store_key() {
+    let s = server(2);
+    let mut admin = Client::connect(s.addr());
+    assert_eq!(
+        admin.cmd(&["ACL", "SETUSER", "u", "on", ">pw", "~src", "+@all"]),
+        ok()
+    );
+    admin.cmd(&["GEOADD", "src", "15", "37", "a"]);
+    let mut u = Client::connect(s.addr());
+    assert_eq!(u.cmd(&["AUTH", "u", "pw"]), ok());
+    let noperm =
+        err("NOPERM this user has no permissions to access one of the keys used as arguments");
+    assert_eq!(
+        u.cmd(&["GEORADIUS", "src", "15", "37", "200", "km", "STORE", "dst"]),
+        noperm
+    );
+    assert_eq!(
+        u.cmd(&[
+            "GEOSEARCHSTORE",
+            "dst",
+            "src",
+            "FROMMEMBER",
+            "a",
+            "BYRADIUS",
+            "1",
+            "km"
+        ]),
+        noperm
+    );
+    assert_eq!(
+        u.cmd(&["GEORADIUS", "src", "15", "37", "200", "km"]),
+        arr(vec![bulk("a")])
+    );
+    assert_eq!(admin.cmd(&["EXISTS", "dst"]), int(0));
+}
