@@ -338,6 +338,22 @@ fn watch_and_tracking_see_the_writes() {
         t.read_reply(),
         Reply::Push(vec![bulk("invalidate"), arr(vec![bulk("Sicily")])])
     );
+    // A STORE invalidates a tracked read of its destination.
+    t.cmd(&["ZCARD", "dst"]);
+    other.cmd(&[
+        "GEORADIUS",
+        "Sicily",
+        "15",
+        "37",
+        "200",
+        "km",
+        "STOREDIST",
+        "dst",
+    ]);
+    assert_eq!(
+        t.read_reply(),
+        Reply::Push(vec![bulk("invalidate"), arr(vec![bulk("dst")])])
+    );
 }
 
 /// GEOADD raises `zadd` (it is ZADD underneath), the stores `georadiusstore` /

@@ -4,11 +4,11 @@
 //!
 //! The arguments are read on the source key's shard, in Redis's order, because some checks
 //! need the set (WRONGTYPE comes first; a FROMMEMBER member is looked up where it appears,
-//! between the checks of the options around it). The search itself runs there too
-//! ([`geohash::search`]); the coordinator sorts nothing: the shard returns the selected
-//! points, the coordinator replies or has the destination's shard store them. A STORE form
-//! is one transaction over both keys, its destination found up front by walking the options
-//! as the parser consumes them.
+//! between the checks of the options around it). The search ([`geohash::search`]), the sort
+//! ([`super::geo_sort`]) and the cut to COUNT run there too: the shard returns only the
+//! points the reply needs, and the coordinator replies or has the destination's shard store
+//! them. A STORE form is one transaction over both keys, its destination found up front by
+//! walking the options as the parser consumes them.
 
 use super::geo_family::{
     c_double_to_i64, parse_float_or, parse_lonlat, parse_unit, reply_coord, reply_distance,
