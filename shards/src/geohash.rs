@@ -462,10 +462,12 @@ pub fn distance(lon1: f64, lat1: f64, lon2: f64, lat2: f64) -> f64 {
 
 // ---- search ------------------------------------------------------------------------------
 
-/// A member found by a search.
-#[derive(Clone, Debug, PartialEq)]
+/// A member found by a search; [`Results::name_of`] gives its name.
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Found {
-    pub member: Vec<u8>,
+    /// Where the member's bytes are in [`Results::names`].
+    pub name_at: usize,
+    pub name_len: usize,
     pub score: f64,
     pub lon: f64,
     pub lat: f64,
@@ -473,9 +475,23 @@ pub struct Found {
     pub dist: f64,
 }
 
+/// What a search found: the points, and their names in one buffer (one allocation for all
+/// of them, not one per point; most points of a COUNT search are dropped).
+#[derive(Debug, Default)]
+pub struct Results {
+    pub points: Vec<Found>,
+    pub names: Vec<u8>,
+}
+
+impl Results {
+    pub fn name_of(&self, f: &Found) -> &[u8] {
+        &self.names[f.name_at..f.name_at + f.name_len]
+    }
+}
+
 /// The members of `z` inside `shape`, cell by cell in the search order, each cell in score
 /// order. With `limit` > 0 (ANY), stops once that many were found.
-pub fn search(z: &ZSetValue, shape: &Shape, limit: usize, out: &mut Vec<Found>) {
+pub fn search(z: &ZSetValue, shape: &Shape, limit: usize, out: &mut Results) {
     let area = shape.search_area();
     let mut last: Option<usize> = None;
     for (i, cell) in area.cells.iter().enumerate() {
@@ -489,7 +505,7 @@ pub fn search(z: &ZSetValue, shape: &Shape, limit: usize, out: &mut Vec<Found>) 
                 continue;
             }
         }
-        if limit > 0 && out.len() >= limit {
+        if limit > 0 && out.points.len() >= limit {
             break;
         }
         let (min, max) = cell.score_range();
@@ -500,15 +516,17 @@ pub fn search(z: &ZSetValue, shape: &Shape, limit: usize, out: &mut Vec<Found>) 
             }
             let (lon, lat) = decode_score(score);
             if let Some(dist) = shape.contains(lon, lat) {
-                out.push(Found {
-                    member: m.to_vec(),
+                out.points.push(Found {
+                    name_at: out.names.len(),
+                    name_len: m.len(),
                     score,
                     lon,
                     lat,
                     dist,
                 });
+                out.names.extend_from_slice(m);
             }
-            !(limit > 0 && out.len() >= limit)
+            !(limit > 0 && out.points.len() >= limit)
         });
         last = Some(i);
     }

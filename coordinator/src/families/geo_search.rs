@@ -22,7 +22,7 @@ use crate::registry::{flags::*, CommandSpec};
 use crate::shard::{key_hash, shard_of};
 use crate::tx::locks::LockMode;
 use damselfly_protocol::ReplyWriter;
-use damselfly_shards::geohash::{self, Found, Shape, ShapeKind};
+use damselfly_shards::geohash::{self, Results, Shape, ShapeKind};
 use damselfly_shards::zset::ZSetValue;
 
 /// The six commands, by what their arguments allow.
@@ -285,7 +285,7 @@ fn parse(args: &Args<'_>, v: Variant, z: Option<&ZSetValue>) -> OpResult<Option<
 }
 
 /// The parsed command's result: None for a missing source.
-type Outcome = Option<(Opts, Vec<Found>)>;
+type Outcome = Option<(Opts, Results)>;
 
 /// Parses, searches, sorts and cuts to COUNT, on the source's shard.
 fn run(args: &Args<'_>, v: Variant, z: Option<&ZSetValue>) -> OpResult<Outcome> {
@@ -301,18 +301,19 @@ fn run(args: &Args<'_>, v: Variant, z: Option<&ZSetValue>) -> OpResult<Outcome> 
     };
     let z = z.expect("a parsed search has its set");
     let limit = if any { count as usize } else { 0 };
-    let mut found = Vec::new();
+    let mut found = Results::default();
     geohash::search(z, &shape, limit, &mut found);
+    let points = &mut found.points;
     let keep = if count == 0 {
-        found.len()
+        points.len()
     } else {
-        found.len().min(count as usize)
+        points.len().min(count as usize)
     };
     if sort != Sort::None {
-        super::geo_sort::sort_results(&mut found, keep, sort == Sort::Desc, |f| f.dist);
+        super::geo_sort::sort_results(points, keep, sort == Sort::Desc, |f| f.dist);
     }
-    found.truncate(keep);
-    for f in &mut found {
+    points.truncate(keep);
+    for f in points.iter_mut() {
         f.dist /= opts.to_meters;
     }
     Ok(Some((opts, found)))
@@ -331,13 +332,13 @@ fn search_generic(ctx: &mut CmdCtx<'_>, args: &Args<'_>, v: Variant) -> CmdResul
         };
         let extra =
             usize::from(opts.withdist) + usize::from(opts.withhash) + usize::from(opts.withcoord);
-        ReplyWriter::new(ctx.out, resp).array_header(found.len());
-        for f in &found {
+        ReplyWriter::new(ctx.out, resp).array_header(found.points.len());
+        for f in &found.points {
             let mut r = ReplyWriter::new(ctx.out, resp);
             if extra > 0 {
                 r.array_header(extra + 1);
             }
-            r.bulk(&f.member);
+            r.bulk(found.name_of(f));
             if opts.withdist {
                 reply_distance(ctx.out, resp, f.dist);
             }
@@ -365,10 +366,11 @@ fn search_generic(ctx: &mut CmdCtx<'_>, args: &Args<'_>, v: Variant) -> CmdResul
         .expect("one shard");
     let pairs: Vec<(Vec<u8>, f64)> = match read {
         Ok(Some((opts, found))) => found
-            .into_iter()
+            .points
+            .iter()
             .map(|f| {
                 let score = if opts.storedist { f.dist } else { f.score };
-                (f.member, score)
+                (found.name_of(f).to_vec(), score)
             })
             .collect(),
         // A missing source empties the destination.
