@@ -50,6 +50,8 @@ pub struct ServerState {
     pub slowlog: crate::slowlog::SlowLog,
     /// Users and permissions.
     pub acl: crate::acl::AclState,
+    /// Keys evicted at `maxmemory`, per shard.
+    pub eviction: crate::eviction::EvictionStats,
 }
 
 impl ServerState {
@@ -79,6 +81,7 @@ impl ServerState {
             monitors: Default::default(),
             slowlog: Default::default(),
             acl: Default::default(),
+            eviction: crate::eviction::EvictionStats::new(shards),
         }
     }
 
@@ -124,6 +127,8 @@ impl ServerState {
 #[derive(Default)]
 pub struct ProactorStats {
     pub commands: Cell<u64>,
+    /// Commands that may grow memory since this proactor last measured its shard.
+    pub grown_since_measure: Cell<u32>,
     pub keyspace_hits: Cell<u64>,
     pub keyspace_misses: Cell<u64>,
     pub net_input_bytes: Cell<u64>,
@@ -279,9 +284,8 @@ pub fn start(pool: &ProactorPool, state: Arc<ServerState>) -> std::io::Result<Ru
                 Duration::from_millis(1000 / hz),
                 move || {
                     evict_clients(&st);
-                    let shard = &ProactorState::current().shard;
-                    let bytes = shard.db.borrow().bytes_used();
-                    st.client_limits.publish_shard_bytes(shard.index, bytes);
+                    // Evicts keys when over maxmemory, and publishes the shard's memory.
+                    crate::eviction::step(&st);
                     let shard = &ProactorState::current().shard;
                     let now = clock::wall_now_ms();
                     let mut db = shard.db.borrow_mut();
