@@ -165,10 +165,11 @@ impl CommandSpec {
         self.key_indices(argc).collect()
     }
 
-    /// True when the keys depend on the arguments (a `numkeys` argument, SORT's STORE): use
+    /// True when the keys depend on the arguments (a `numkeys` argument, a STORE option): use
     /// [`CommandSpec::keys_in`] rather than [`CommandSpec::key_indices`].
     pub fn movable_keys(&self) -> bool {
-        self.numkeys_at().is_some() || self.name == "sort"
+        self.numkeys_at().is_some()
+            || matches!(self.name, "sort" | "georadius" | "georadiusbymember")
     }
 
     /// Where the `numkeys` argument is, for commands whose keys follow one.
