@@ -235,6 +235,8 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
 
         let mut consumed = 0;
         let mut failed = None;
+        // The slot holding a partly parsed command: the parser resumes it in slot 0.
+        let mut partial_at = 0;
         let mut tick = clock::now();
         'batches: loop {
             // Parse up to BATCH_MAX complete commands, warm their keys, run them in order.
@@ -249,7 +251,10 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
                         consumed += used;
                         parsed += 1;
                     }
-                    Ok(None) => break,
+                    Ok(None) => {
+                        partial_at = parsed;
+                        break;
+                    }
                     Err(e) => {
                         failed = Some(e);
                         break;
@@ -363,6 +368,9 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
             return;
         }
         input.drain(..consumed);
+        // The next read resumes the partial command from slot 0: its arguments so far must
+        // be there, not those of the batch's first command.
+        batch.swap(0, partial_at);
         info.qbuf.set(input.len());
         mem.update(&input, &out, &batch, queued_bytes(conn));
         if !out.is_empty() || info.push.pending() > 0 {
