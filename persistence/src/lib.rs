@@ -9,6 +9,8 @@
 //! - [`write`] / [`read`]: a value to its RDB type and body and back, for every type
 //!   Damselfly stores (streams are refused until they exist).
 //! - [`dump`]: DUMP payloads (version + CRC64 footer).
+//! - [`rdb_file`]: whole RDB files: header, aux fields, db selectors, entries with
+//!   deadlines, EOF and CRC64 trailer; the loader that walks one.
 //!
 //! Nothing here does I/O or touches a shard: callers pass values and limits in and get
 //! bytes or values out.
@@ -19,6 +21,7 @@ pub mod encoding;
 pub mod legacy;
 pub mod listpack;
 pub mod lzf;
+pub mod rdb_file;
 pub mod read;
 pub mod write;
 

@@ -32,7 +32,9 @@ pub mod zset_table;
 
 pub use cell::{CellFlags, CompactKey, CompactValue, Encoding, ObjType, TypedObject};
 pub use dash::{BucketId, BucketRef, DashPolicy, DashTable, EntryPos, NoHooks, TableHooks};
-pub use db_slice::{DbIndex, DbSlice, DbStats, KeyEvent, KeyEventSink};
+pub use db_slice::{
+    DbIndex, DbSlice, DbStats, DetachedDb, KeyEvent, KeyEventSink, TableCtx, TableCut,
+};
 pub use dense::{DenseSet, MapValueMut, StringMap};
 pub use expiry::{ExpireBudget, ExpireReport};
 pub use glob::{glob_match, GlobPattern};

@@ -310,7 +310,7 @@ fn change_hook_sees_buckets_before_writes() {
     let sink = seen.clone();
     let mut slice = DbSlice::new(1);
     set(&mut slice, 0, "a", "1", 0);
-    slice.set_change_hook(Some(Box::new(move |_db, bucket| {
+    slice.set_change_hook(Some(Box::new(move |_table, bucket| {
         sink.borrow_mut()
             .push(bucket.iter().map(|(k, _)| k.to_vec()).collect());
     })));
