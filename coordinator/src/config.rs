@@ -178,7 +178,7 @@ pub const PARAMS: &[Param] = &[
         kind: Kind::Save,
         default: "",
         mutable: true,
-        help: "snapshot schedule (not served yet; accepted for compatibility)",
+        help: "save points: \"seconds changes\" pairs; a background save starts when one is reached",
     },
     Param {
         name: "appendonly",

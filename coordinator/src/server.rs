@@ -48,6 +48,8 @@ pub struct ServerState {
     pub monitors: crate::monitor::Monitors,
     /// Commands slower than `slowlog-log-slower-than`.
     pub slowlog: crate::slowlog::SlowLog,
+    /// Snapshots: the save in progress, the last save's outcome (SAVE, BGSAVE, INFO).
+    pub persistence: crate::snapshot_file::SaveState,
 }
 
 impl ServerState {
@@ -76,6 +78,7 @@ impl ServerState {
             tracking: Default::default(),
             monitors: Default::default(),
             slowlog: Default::default(),
+            persistence: crate::snapshot_file::SaveState::new(wall / 1000),
         }
     }
 
@@ -306,6 +309,7 @@ pub fn start(pool: &ProactorPool, state: Arc<ServerState>) -> std::io::Result<Ru
             );
         });
     }
+    crate::snapshot_load::start(pool, &state)?;
     let bind = state.config.get("bind").unwrap_or_else(|| "0.0.0.0".into());
     let port = state.config.get_int("port") as u16;
     let ip: std::net::IpAddr = bind
