@@ -32,7 +32,11 @@ const STEP_BUCKETS: usize = 128;
 /// What a shard sends the writer.
 pub enum Piece {
     /// Whole entries of database `db`.
-    Data { db: usize, bytes: Vec<u8> },
+    Data {
+        db: usize,
+        bytes: Vec<u8>,
+        keys: u64,
+    },
     /// The shard has written everything at or below its cut.
     Done,
     /// The shard could not serialize a value; the snapshot fails.
@@ -64,6 +68,7 @@ impl Out {
             self.pending.push(Piece::Data {
                 db: self.cur_db,
                 bytes,
+                keys: std::mem::take(&mut self.keys),
             });
         }
     }
@@ -86,8 +91,7 @@ impl Out {
                 None
             };
             let bytes = key.as_bytes();
-            if let Err(e) = write_entry(&mut self.cur, &mut self.scratch, &bytes, value, deadline)
-            {
+            if let Err(e) = write_entry(&mut self.cur, &mut self.scratch, &bytes, value, deadline) {
                 self.error = Some(format!(
                     "can't serialize key '{}': {e}",
                     String::from_utf8_lossy(&bytes)
@@ -118,7 +122,11 @@ struct ShardSnap {
 impl ShardSnap {
     /// The hook's side: a bucket of a cut table, still at or below its cut, is written
     /// before it changes (the table then stamps it above the cut).
-    fn before_change(&mut self, ctx: &TableCtx<'_>, bucket: BucketRef<'_, CompactKey, CompactValue>) {
+    fn before_change(
+        &mut self,
+        ctx: &TableCtx<'_>,
+        bucket: BucketRef<'_, CompactKey, CompactValue>,
+    ) {
         let Some(walk) = self.walks.iter().find(|w| w.cut.table_id == ctx.table_id) else {
             return;
         };
@@ -199,7 +207,10 @@ pub fn start_on_shard(shard: &'static Shard, tx: &Sender<Piece>) -> Vec<TableCut
     let on_flush = snap.clone();
     dbs.set_flush_hook(Some(Box::new(move |d| {
         let mut s = on_flush.borrow_mut();
-        if s.walks.iter().any(|w| w.cut.table_id == d.table_id && !w.done) {
+        if s.walks
+            .iter()
+            .any(|w| w.cut.table_id == d.table_id && !w.done)
+        {
             s.detached.push(d);
         }
     })));

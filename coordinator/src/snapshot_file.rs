@@ -38,8 +38,12 @@ pub struct SaveState {
     pub saves: AtomicU64,
     /// The dirty counter at the cut of the last successful save.
     pub dirty_at_save: AtomicU64,
-    /// Keys written by the last save.
-    pub last_keys: AtomicU64,
+    /// Keys the last load stored, and dropped because their deadline had passed.
+    pub last_load_keys: AtomicU64,
+    pub last_load_expired: AtomicU64,
+    /// The running save's keys written so far, and at its cut.
+    keys_processed: AtomicU64,
+    keys_total: AtomicU64,
 }
 
 impl SaveState {
@@ -56,7 +60,10 @@ impl SaveState {
             last_try_ms: AtomicU64::new(0),
             saves: AtomicU64::new(0),
             dirty_at_save: AtomicU64::new(0),
-            last_keys: AtomicU64::new(0),
+            last_load_keys: AtomicU64::new(0),
+            last_load_expired: AtomicU64::new(0),
+            keys_processed: AtomicU64::new(0),
+            keys_total: AtomicU64::new(0),
         }
     }
 
@@ -89,6 +96,16 @@ impl SaveState {
         } else {
             -1
         };
+        let (processed, total) = if running {
+            (
+                self.keys_processed.load(Ordering::Relaxed),
+                self.keys_total.load(Ordering::Relaxed),
+            )
+        } else {
+            (0, 0)
+        };
+        lines.push(format!("current_save_keys_processed:{processed}"));
+        lines.push(format!("current_save_keys_total:{total}"));
         let since = dirty.saturating_sub(self.dirty_at_save.load(Ordering::Relaxed));
         lines.push(format!("rdb_changes_since_last_save:{since}"));
         lines.push(format!("rdb_bgsave_in_progress:{}", u8::from(running)));
@@ -108,9 +125,14 @@ impl SaveState {
         ));
         lines.push(format!("rdb_current_bgsave_time_sec:{current}"));
         lines.push(format!("rdb_saves:{}", self.saves.load(Ordering::Relaxed)));
+        lines.push("rdb_last_cow_size:0".into());
+        lines.push(format!(
+            "rdb_last_load_keys_expired:{}",
+            self.last_load_expired.load(Ordering::Relaxed)
+        ));
         lines.push(format!(
             "rdb_last_load_keys_loaded:{}",
-            self.last_keys.load(Ordering::Relaxed)
+            self.last_load_keys.load(Ordering::Relaxed)
         ));
     }
 }
@@ -202,7 +224,8 @@ pub fn finish(server: &ServerState, job: SaveJob, background: bool) -> Result<u6
     ));
     let (dirty, started) = (job.dirty, job.started_ms);
     let path = job.path.clone();
-    let result = write_file(&temp, job).and_then(|keys| {
+    p_start(server, &job);
+    let result = write_file(&temp, job, &server.persistence.keys_processed).and_then(|keys| {
         damselfly_runtime::fs::rename(&temp, &path)
             .map_err(|e| format!("can't rename {} to {}: {e}", temp.display(), path.display()))?;
         sync_dir(path.parent().unwrap_or(Path::new(".")));
@@ -233,6 +256,13 @@ pub fn finish(server: &ServerState, job: SaveJob, background: bool) -> Result<u6
     result
 }
 
+fn p_start(server: &ServerState, job: &SaveJob) {
+    let p = &server.persistence;
+    p.keys_processed.store(0, Ordering::Relaxed);
+    let total: u64 = job.sizes.iter().map(|s| s.0).sum();
+    p.keys_total.store(total, Ordering::Relaxed);
+}
+
 /// Makes the rename durable (best effort: some file systems refuse fsync on directories).
 fn sync_dir(dir: &Path) {
     let dir = if dir.as_os_str().is_empty() {
@@ -246,9 +276,8 @@ fn sync_dir(dir: &Path) {
 }
 
 /// The file, from the pieces of every shard; returns the keys written.
-fn write_file(temp: &Path, job: SaveJob) -> Result<u64, String> {
-    let file =
-        File::create(temp).map_err(|e| format!("can't create {}: {e}", temp.display()))?;
+fn write_file(temp: &Path, job: SaveJob, progress: &AtomicU64) -> Result<u64, String> {
+    let file = File::create(temp).map_err(|e| format!("can't create {}: {e}", temp.display()))?;
     let mut w = Writer {
         file: &file,
         buf: Vec::with_capacity(WRITE_BYTES + CHUNK_BYTES),
@@ -270,7 +299,8 @@ fn write_file(temp: &Path, job: SaveJob) -> Result<u64, String> {
             break;
         };
         match piece {
-            Piece::Data { db, bytes } => {
+            Piece::Data { db, bytes, keys } => {
+                progress.fetch_add(keys, Ordering::Relaxed);
                 if failure.is_some() {
                     continue;
                 }

@@ -75,7 +75,11 @@ pub fn load_into_shards(server: &ServerState, path: &Path) -> Result<LoadReport,
         }));
         let mut done = 0;
         while in_flight.len() > IN_FLIGHT_PER_SHARD * shards {
-            done += in_flight.pop_front().expect("in flight").join().unwrap_or(0);
+            done += in_flight
+                .pop_front()
+                .expect("in flight")
+                .join()
+                .unwrap_or(0);
         }
         done
     };
@@ -121,7 +125,9 @@ pub fn load_into_shards(server: &ServerState, path: &Path) -> Result<LoadReport,
         );
     }
     let p = &server.persistence;
-    p.last_keys.store(report.keys - expired, Ordering::Relaxed);
+    p.last_load_keys
+        .store(report.keys - expired, Ordering::Relaxed);
+    p.last_load_expired.store(expired, Ordering::Relaxed);
     log::info!(
         "DB loaded from disk: {} keys ({} expired, dropped) in {} ms",
         report.keys - expired,

@@ -156,7 +156,10 @@ impl fmt::Display for LoadError {
         match &self.what {
             LoadFailure::NotRdb => write!(f, "not an RDB file (wrong signature)"),
             LoadFailure::Version(v) => {
-                write!(f, "can't handle RDB format version {v} (newest known: {RDB_VERSION})")
+                write!(
+                    f,
+                    "can't handle RDB format version {v} (newest known: {RDB_VERSION})"
+                )
             }
             LoadFailure::Checksum { stored, computed } => write!(
                 f,
@@ -361,7 +364,10 @@ mod tests {
     fn file(entries: &[(usize, &[u8], &[u8], Option<u64>)]) -> Vec<u8> {
         let mut out = Vec::new();
         write_header(&mut out, "7.0.0", 1_700_000_000, 1234);
-        write_function(&mut out, b"#!lua name=lib\nredis.register_function('f', function() end)");
+        write_function(
+            &mut out,
+            b"#!lua name=lib\nredis.register_function('f', function() end)",
+        );
         let mut scratch = Vec::new();
         let mut current = None;
         for (db, k, v, exp) in entries {
@@ -369,14 +375,23 @@ mod tests {
                 write_select_db(&mut out, *db, Some((1, 0)));
                 current = Some(*db);
             }
-            write_entry(&mut out, &mut scratch, k, &CompactValue::from_bytes(v), *exp).unwrap();
+            write_entry(
+                &mut out,
+                &mut scratch,
+                k,
+                &CompactValue::from_bytes(v),
+                *exp,
+            )
+            .unwrap();
         }
         let t = trailer(crc64(0, &out));
         out.extend_from_slice(&t);
         out
     }
 
-    fn load_all(buf: &[u8]) -> Result<(LoadReport, Vec<(usize, Vec<u8>, Vec<u8>, Option<u64>)>), LoadError> {
+    fn load_all(
+        buf: &[u8],
+    ) -> Result<(LoadReport, Vec<(usize, Vec<u8>, Vec<u8>, Option<u64>)>), LoadError> {
         let mut keys = Vec::new();
         let report = load(buf, &CollectionLimits::default(), |k| {
             let v = k.value.as_bytes().unwrap().to_vec();
@@ -397,7 +412,10 @@ mod tests {
         assert_eq!(report.version, 10);
         assert_eq!(report.keys, 3);
         assert_eq!(report.functions.len(), 1);
-        assert!(report.aux.iter().any(|(k, v)| k == b"redis-ver" && v == b"7.0.0"));
+        assert!(report
+            .aux
+            .iter()
+            .any(|(k, v)| k == b"redis-ver" && v == b"7.0.0"));
         assert_eq!(keys[1].3, Some(1_900_000_000_123));
         assert_eq!(keys[1].2, vec![b'x'; 300]);
         assert_eq!(keys[2].0, 3);
@@ -405,7 +423,10 @@ mod tests {
 
     #[test]
     fn every_truncation_and_bit_flip_is_refused_without_panic() {
-        let buf = file(&[(0, b"a", b"1", None), (1, b"key", b"value value value value", Some(5))]);
+        let buf = file(&[
+            (0, b"a", b"1", None),
+            (1, b"key", b"value value value value", Some(5)),
+        ]);
         for len in 0..buf.len() {
             assert!(load_all(&buf[..len]).is_err(), "truncated at {len} loaded");
         }
@@ -442,7 +463,13 @@ mod tests {
 
     #[test]
     fn newer_versions_and_garbage_are_refused() {
-        assert_eq!(load_all(b"REDIS0011\xff").unwrap_err().what, LoadFailure::Version(11));
-        assert_eq!(load_all(b"HELLO WORLD").unwrap_err().what, LoadFailure::NotRdb);
+        assert_eq!(
+            load_all(b"REDIS0011\xff").unwrap_err().what,
+            LoadFailure::Version(11)
+        );
+        assert_eq!(
+            load_all(b"HELLO WORLD").unwrap_err().what,
+            LoadFailure::NotRdb
+        );
     }
 }

@@ -401,7 +401,10 @@ impl DbSlice {
     /// The database (created on first use) and the change hook.
     fn parts(&mut self, db: DbIndex) -> (&mut Db, Option<&mut ChangeHookFn>) {
         let on_change = self.change_hook.as_deref_mut();
-        (db_entry(&mut self.dbs, &mut self.next_table_id, db), on_change)
+        (
+            db_entry(&mut self.dbs, &mut self.next_table_id, db),
+            on_change,
+        )
     }
 
     fn touch_watched(&mut self, db: DbIndex, key: &[u8]) {

@@ -41,7 +41,10 @@ fn cmd_bgsave(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     }
     if ctx.exec.in_transaction() {
         // As Redis inside EXEC: the save starts right after, from the cron.
-        ctx.server.persistence.scheduled.store(true, Ordering::Relaxed);
+        ctx.server
+            .persistence
+            .scheduled
+            .store(true, Ordering::Relaxed);
         ctx.reply().simple(b"Background saving scheduled");
         return Ok(());
     }

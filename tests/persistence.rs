@@ -1,0 +1,587 @@
+//! Snapshots end to end: RDB files both ways with the real redis-server 7.0 (every type and
+//! encoding, deadlines, several databases), a BGSAVE taken while clients write is one
+//! instant, kill -9 during a BGSAVE leaves the previous file, corrupt files refuse to start.
+
+mod common;
+
+use common::{ok, simple, Client};
+use damselfly_protocol::Reply;
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("df-persist-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// The damselfly binary as a child process, stopped by PID on drop.
+struct Damselfly {
+    child: Child,
+    addr: SocketAddr,
+    log: Arc<Mutex<String>>,
+}
+
+impl Damselfly {
+    fn spawn(dir: &Path, extra: &[&str]) -> Child {
+        Command::new(env!("CARGO_BIN_EXE_damselfly"))
+            .args([
+                "--port",
+                "0",
+                "--bind",
+                "127.0.0.1",
+                "--proactor_threads",
+                "2",
+            ])
+            .arg("--dir")
+            .arg(dir)
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start damselfly")
+    }
+
+    fn start(dir: &Path, extra: &[&str]) -> Damselfly {
+        let mut child = Damselfly::spawn(dir, extra);
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let log = Arc::new(Mutex::new(String::new()));
+        let addr = loop {
+            let line = lines
+                .next()
+                .expect("damselfly exited before listening")
+                .unwrap();
+            log.lock().unwrap().push_str(&line);
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                let a = rest.split_whitespace().next().unwrap();
+                break a.trim_end_matches(',').parse().unwrap();
+            }
+        };
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for l in lines.map_while(Result::ok) {
+                sink.lock().unwrap().push_str(&l);
+            }
+        });
+        Damselfly { child, addr, log }
+    }
+
+    /// Starting on `dir` must fail; returns the log.
+    fn refuse(dir: &Path) -> String {
+        let out = Damselfly::spawn(dir, &[]).wait_with_output().unwrap();
+        assert!(!out.status.success(), "started on a bad file");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    fn client(&self) -> Client {
+        Client::connect(self.addr)
+    }
+}
+
+impl Drop for Damselfly {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// redis-server on `dir/dbfilename`; fails (not skips) under CI when it is missing.
+struct Redis {
+    child: Child,
+    port: u16,
+}
+
+impl Redis {
+    fn start(dir: &Path, file: &str) -> Option<Redis> {
+        if Command::new("redis-server")
+            .arg("--version")
+            .output()
+            .is_err()
+        {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "redis-server is missing and CI=true"
+            );
+            eprintln!("redis-server not installed: skipping");
+            return None;
+        }
+        for _ in 0..5 {
+            let port = common::reference::free_port();
+            let mut child = Command::new("redis-server")
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no", "--dbfilename", file])
+                .arg("--dir")
+                .arg(dir)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start redis-server");
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_secs(20) {
+                if child.try_wait().unwrap().is_some() {
+                    break;
+                }
+                if let Ok(s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+                    drop(s);
+                    let mut c = Client::connect(SocketAddr::from(([127, 0, 0, 1], port)));
+                    // Up and done loading.
+                    if matches!(c.cmd(&["PING"]), Reply::Simple(_)) {
+                        return Some(Redis { child, port });
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("redis-server did not start");
+    }
+
+    fn client(&self) -> Client {
+        Client::connect(SocketAddr::from(([127, 0, 0, 1], self.port)))
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn s(r: Reply) -> Vec<u8> {
+    match r {
+        Reply::Bulk(b) | Reply::Simple(b) => b,
+        Reply::Integer(i) => i.to_string().into_bytes(),
+        other => panic!("not a string: {other:?}"),
+    }
+}
+
+fn list(r: Reply) -> Vec<Vec<u8>> {
+    match r {
+        Reply::Array(v) => v.into_iter().map(s).collect(),
+        other => panic!("not an array: {other:?}"),
+    }
+}
+
+fn int(r: Reply) -> i64 {
+    match r {
+        Reply::Integer(i) => i,
+        other => panic!("not an integer: {other:?}"),
+    }
+}
+
+/// Every key of databases 0..4 as (type, normalized contents, deadline present + pttl).
+type Model = BTreeMap<(usize, Vec<u8>), (Vec<u8>, Vec<Vec<u8>>, i64)>;
+
+fn model(c: &mut Client) -> Model {
+    model_of(c, 0..4)
+}
+
+fn model_of(c: &mut Client, dbs: std::ops::Range<usize>) -> Model {
+    let mut m = Model::new();
+    for db in dbs {
+        assert_eq!(c.cmd(&["SELECT", &db.to_string()]), ok());
+        for key in list(c.cmd(&["KEYS", "*"])) {
+            let k = key.as_slice();
+            let t = s(c.cmd_bytes(&[b"TYPE", k]));
+            let mut v = match t.as_slice() {
+                b"string" => vec![s(c.cmd_bytes(&[b"GET", k]))],
+                b"list" => list(c.cmd_bytes(&[b"LRANGE", k, b"0", b"-1"])),
+                b"set" => list(c.cmd_bytes(&[b"SMEMBERS", k])),
+                b"hash" => {
+                    let flat = list(c.cmd_bytes(&[b"HGETALL", k]));
+                    flat.chunks(2)
+                        .map(|p| [p[0].clone(), b"=".to_vec(), p[1].clone()].concat())
+                        .collect()
+                }
+                b"zset" => list(c.cmd_bytes(&[b"ZRANGE", k, b"0", b"-1", b"WITHSCORES"])),
+                other => panic!("type {}", String::from_utf8_lossy(other)),
+            };
+            if matches!(t.as_slice(), b"set" | b"hash") {
+                v.sort();
+            }
+            let ttl = int(c.cmd_bytes(&[b"PTTL", k]));
+            m.insert((db, key), (t, v, ttl));
+        }
+    }
+    assert_eq!(c.cmd(&["SELECT", "0"]), ok());
+    m
+}
+
+fn assert_same(want: &Model, got: &Model) {
+    assert_eq!(want.len(), got.len(), "key counts differ");
+    for (k, (t, v, ttl)) in want {
+        let (t2, v2, ttl2) = got.get(k).unwrap_or_else(|| panic!("missing key {k:?}"));
+        assert_eq!((t, v), (t2, v2), "key {k:?}");
+        assert_eq!(*ttl < 0, *ttl2 < 0, "deadline of {k:?}: {ttl} vs {ttl2}");
+        assert!((ttl - ttl2).abs() < 10_000, "ttl of {k:?}: {ttl} vs {ttl2}");
+    }
+}
+
+/// Every type in every encoding both servers use, deadlines, four databases.
+fn fill(c: &mut Client) {
+    let run = |c: &mut Client, args: Vec<String>| {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        let r = c.cmd(&a);
+        assert!(!matches!(r, Reply::Error(_)), "{args:?}: {r:?}");
+    };
+    let seq = |n: usize, f: &dyn Fn(usize) -> String| (0..n).map(f).collect::<Vec<_>>();
+    for db in 0..4usize {
+        run(c, vec!["SELECT".into(), db.to_string()]);
+        run(c, vec!["SET".into(), "int".into(), "12345".into()]);
+        run(c, vec!["SET".into(), "neg".into(), "-9000000000".into()]);
+        run(c, vec!["SET".into(), "str".into(), format!("hello{db}")]);
+        run(c, vec!["SET".into(), "long".into(), "abc".repeat(500)]);
+        run(
+            c,
+            vec!["SET".into(), "bin".into(), "\u{1}\u{0}\u{ff}".into()],
+        );
+        run(
+            c,
+            vec![
+                "SET".into(),
+                "ttl".into(),
+                "v".into(),
+                "EX".into(),
+                "5000".into(),
+            ],
+        );
+        let mut l = vec!["RPUSH".into(), "small_list".into()];
+        l.extend(seq(10, &|i| format!("e{i}")));
+        run(c, l);
+        let mut l = vec!["RPUSH".into(), "big_list".into()];
+        l.extend(seq(3000, &|i| {
+            format!("element-{i}-{}", "x".repeat(i % 40))
+        }));
+        run(c, l);
+        let mut l = vec!["SADD".into(), "intset".into()];
+        l.extend(seq(50, &|i| (i * 7).to_string()));
+        run(c, l);
+        let mut l = vec!["SADD".into(), "small_set".into()];
+        l.extend(seq(20, &|i| format!("m{i}")));
+        run(c, l);
+        let mut l = vec!["SADD".into(), "big_set".into()];
+        l.extend(seq(1000, &|i| format!("member:{i}")));
+        run(c, l);
+        let mut l = vec!["HSET".into(), "small_hash".into()];
+        l.extend(seq(20, &|i| {
+            if i % 2 == 0 {
+                format!("f{i}")
+            } else {
+                i.to_string()
+            }
+        }));
+        run(c, l);
+        let mut l = vec!["HSET".into(), "big_hash".into()];
+        l.extend(seq(600, &|i| {
+            if i % 2 == 0 {
+                format!("field{i}")
+            } else {
+                "v".repeat(i % 100) + "."
+            }
+        }));
+        run(c, l);
+        let mut l = vec!["ZADD".into(), "small_zset".into()];
+        l.extend(seq(20, &|i| {
+            if i % 2 == 0 {
+                format!("{}.5", i)
+            } else {
+                format!("z{i}")
+            }
+        }));
+        run(c, l);
+        let mut l = vec!["ZADD".into(), "big_zset".into()];
+        l.extend(seq(600, &|i| {
+            if i % 2 == 0 {
+                format!("{}", i as f64 / 3.0)
+            } else {
+                format!("member{i}")
+            }
+        }));
+        run(c, l);
+        run(
+            c,
+            vec![
+                "ZADD".into(),
+                "inf_zset".into(),
+                "-inf".into(),
+                "a".into(),
+                "inf".into(),
+                "b".into(),
+            ],
+        );
+        run(
+            c,
+            vec![
+                "PFADD".into(),
+                "hll".into(),
+                "a".into(),
+                "b".into(),
+                "c".into(),
+            ],
+        );
+        run(c, vec!["EXPIRE".into(), "big_hash".into(), "100000".into()]);
+    }
+    run(c, vec!["SELECT".into(), "0".into()]);
+}
+
+fn wait_bgsave_done(c: &mut Client) {
+    let start = Instant::now();
+    loop {
+        let info = String::from_utf8(s(c.cmd(&["INFO", "persistence"]))).unwrap();
+        if info.contains("rdb_bgsave_in_progress:0") {
+            assert!(info.contains("rdb_last_bgsave_status:ok"), "{info}");
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "BGSAVE never ended"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn redis_server_file_loads_in_damselfly() {
+    let dir = temp_dir("from-redis");
+    let Some(redis) = Redis::start(&dir, "redis.rdb") else {
+        return;
+    };
+    let mut rc = redis.client();
+    fill(&mut rc);
+    let want = model(&mut rc);
+    assert_eq!(rc.cmd(&["SAVE"]), ok());
+    drop(redis);
+    let df = Damselfly::start(&dir, &["--dbfilename", "redis.rdb"]);
+    let got = model(&mut df.client());
+    assert_same(&want, &got);
+}
+
+#[test]
+fn damselfly_file_loads_in_redis_server() {
+    let dir = temp_dir("to-redis");
+    let df = Damselfly::start(&dir, &["--dbfilename", "df.rdb"]);
+    let mut c = df.client();
+    fill(&mut c);
+    let want = model(&mut c);
+    assert_eq!(c.cmd(&["SAVE"]), ok());
+    let Some(redis) = Redis::start(&dir, "df.rdb") else {
+        return;
+    };
+    assert_same(&want, &model(&mut redis.client()));
+    // And back: DEBUG RELOAD keeps everything.
+    assert_eq!(c.cmd(&["DEBUG", "RELOAD"]), ok());
+    assert_same(&want, &model(&mut c));
+}
+
+#[test]
+fn commands_and_errors_match_redis() {
+    let dir = temp_dir("commands");
+    let df = Damselfly::start(&dir, &[]);
+    let mut c = df.client();
+    let before = int(c.cmd(&["LASTSAVE"]));
+    assert_eq!(c.cmd(&["BGSAVE", "now"]), common::err("ERR syntax error"));
+    assert_eq!(c.cmd(&["SET", "a", "1"]), ok());
+    let info = String::from_utf8(s(c.cmd(&["INFO", "persistence"]))).unwrap();
+    assert!(info.contains("rdb_changes_since_last_save:1"), "{info}");
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(
+        c.cmd(&["BGSAVE", "SCHEDULE"]),
+        simple("Background saving started")
+    );
+    wait_bgsave_done(&mut c);
+    assert!(int(c.cmd(&["LASTSAVE"])) > before);
+    let info = String::from_utf8(s(c.cmd(&["INFO", "persistence"]))).unwrap();
+    assert!(info.contains("rdb_changes_since_last_save:0"), "{info}");
+    assert!(info.contains("rdb_saves:1"), "{info}");
+    assert!(dir.join("dump.rdb").exists());
+    assert_eq!(c.cmd(&["CONFIG", "SET", "dbfilename", "other.rdb"]), ok());
+    assert_eq!(c.cmd(&["SAVE"]), ok());
+    assert!(dir.join("other.rdb").exists());
+    // SHUTDOWN SAVE writes the file before the server exits.
+    assert_eq!(c.cmd(&["SET", "b", "2"]), ok());
+    c.send_raw(&Client::encode(&[b"SHUTDOWN", b"SAVE"]));
+    assert!(c.is_closed());
+    let df2 = Damselfly::start(&dir, &["--dbfilename", "other.rdb"]);
+    let mut c2 = df2.client();
+    assert_eq!(c2.cmd(&["GET", "b"]), common::bulk("2"));
+}
+
+/// While writers run (values carry per-writer sequence numbers, one writer flushes its
+/// database now and then), a BGSAVE is one instant: each writer's keys in the file are
+/// exactly what the first p of its acknowledged operations made, for some p.
+#[test]
+fn bgsave_is_a_point_in_time_cut_under_writes() {
+    let dir = temp_dir("pit");
+    let df = Damselfly::start(&dir, &[]);
+    let mut c = df.client();
+    assert_eq!(c.cmd(&["SELECT", "3"]), ok());
+    assert_eq!(c.cmd(&["DEBUG", "POPULATE", "1000000"]), ok());
+    assert_eq!(c.cmd(&["SELECT", "0"]), ok());
+    let stop = Arc::new(AtomicBool::new(false));
+    const WRITERS: usize = 6;
+    let mut handles = Vec::new();
+    for w in 0..WRITERS {
+        let (stop, addr) = (stop.clone(), df.addr);
+        handles.push(std::thread::spawn(move || {
+            let mut c = Client::connect(addr);
+            // Writer 0 owns database 1 and flushes it; the others share database 0.
+            let db = if w == 0 { 1 } else { 0 };
+            assert_eq!(c.cmd(&["SELECT", &db.to_string()]), ok());
+            let mut ops: Vec<(u8, String, u64)> = Vec::new();
+            let mut seq = 0u64;
+            while !stop.load(Ordering::Relaxed) || seq < 2000 {
+                seq += 1;
+                let key = format!("w{w}:k{}", seq % 97);
+                let op = if w == 0 && seq % 500 == 0 {
+                    assert_eq!(c.cmd(&["FLUSHDB"]), ok());
+                    b'F'
+                } else if seq % 3 == 0 {
+                    let list = format!("w{w}:list{}", seq % 5);
+                    c.cmd(&["RPUSH", &list, &seq.to_string()]);
+                    ops.push((b'L', list, seq));
+                    continue;
+                } else if seq % 11 == 0 {
+                    c.cmd(&["DEL", &key]);
+                    b'D'
+                } else {
+                    assert_eq!(c.cmd(&["SET", &key, &seq.to_string()]), ok());
+                    b'S'
+                };
+                ops.push((op, key, seq));
+            }
+            (w, db, ops)
+        }));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(c.cmd(&["BGSAVE"]), simple("Background saving started"));
+    wait_bgsave_done(&mut c);
+    stop.store(true, Ordering::Relaxed);
+    let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    drop(c);
+    drop(df);
+    let loaded = Damselfly::start(&dir, &[]);
+    let mut c = loaded.client();
+    let got = model_of(&mut c, 0..2);
+    assert_eq!(c.cmd(&["SELECT", "3"]), ok());
+    assert_eq!(
+        c.cmd(&["DBSIZE"]),
+        common::int(1000000),
+        "the preloaded database"
+    );
+    for (w, db, ops) in results {
+        let prefix = format!("w{w}:");
+        let mine: BTreeMap<Vec<u8>, Vec<Vec<u8>>> = got
+            .iter()
+            .filter(|((d, k), _)| *d == db && k.starts_with(prefix.as_bytes()))
+            .map(|((_, k), (_, v, _))| (k.clone(), v.clone()))
+            .collect();
+        // Replay prefixes of this writer's operations until one matches the file.
+        let mut state: BTreeMap<Vec<u8>, Vec<Vec<u8>>> = BTreeMap::new();
+        let mut matched = state == mine;
+        for (op, key, seq) in &ops {
+            if matched {
+                break;
+            }
+            let k = key.as_bytes().to_vec();
+            match op {
+                b'S' => {
+                    state.insert(k, vec![seq.to_string().into_bytes()]);
+                }
+                b'L' => state
+                    .entry(k)
+                    .or_default()
+                    .push(seq.to_string().into_bytes()),
+                b'D' => {
+                    state.remove(&k);
+                }
+                _ => state.clear(),
+            }
+            matched = state == mine;
+        }
+        assert!(
+            matched,
+            "writer {w}: the file is no prefix of its {} operations",
+            ops.len()
+        );
+    }
+}
+
+fn info_field(c: &mut Client, field: &str) -> String {
+    let info = String::from_utf8(s(c.cmd(&["INFO", "persistence"]))).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn kill_during_bgsave_keeps_the_previous_file_and_bad_files_refuse_to_start() {
+    let dir = temp_dir("crash");
+    let file = dir.join("dump.rdb");
+    let mut df = Damselfly::start(&dir, &[]);
+    let mut c = df.client();
+    assert_eq!(c.cmd(&["SET", "marker", "before"]), ok());
+    assert_eq!(c.cmd(&["SAVE"]), ok());
+    let mut previous = std::fs::read(&file).unwrap();
+    let mut caught = false;
+    for round in 1..=4 {
+        assert_eq!(
+            c.cmd(&["DEBUG", "POPULATE", &(400_000 * round).to_string()]),
+            ok()
+        );
+        assert_eq!(c.cmd(&["BGSAVE"]), simple("Background saving started"));
+        if info_field(&mut c, "rdb_bgsave_in_progress") == "1" {
+            assert_eq!(
+                c.cmd(&["BGSAVE"]),
+                common::err("ERR Background save already in progress")
+            );
+            // SAFETY: kill(2) on our own child's pid.
+            unsafe { libc::kill(df.child.id() as i32, libc::SIGKILL) };
+            let _ = df.child.wait();
+            caught = true;
+            break;
+        }
+        wait_bgsave_done(&mut c);
+        assert_eq!(c.cmd(&["FLUSHALL"]), ok());
+        assert_eq!(c.cmd(&["SET", "marker", "before"]), ok());
+        assert_eq!(c.cmd(&["SAVE"]), ok());
+        previous = std::fs::read(&file).unwrap();
+    }
+    assert!(caught, "every BGSAVE ended before the kill");
+    assert!(
+        std::fs::read(&file).unwrap() == previous,
+        "the previous file changed"
+    );
+    let df = Damselfly::start(&dir, &[]);
+    let mut c = df.client();
+    assert_eq!(c.cmd(&["GET", "marker"]), common::bulk("before"));
+    assert_eq!(c.cmd(&["DBSIZE"]), common::int(1));
+    assert!(df.log.lock().unwrap().contains("DB loaded from disk"));
+    drop(c);
+    drop(df);
+    // Truncated, bit-flipped and foreign files refuse to start with a clear error.
+    let good = std::fs::read(&file).unwrap();
+    std::fs::write(&file, &good[..good.len() / 2]).unwrap();
+    let log = Damselfly::refuse(&dir);
+    assert!(log.contains("can't load"), "{log}");
+    let mut flipped = good.clone();
+    let mid = flipped.len() / 2;
+    flipped[mid] ^= 0x10;
+    std::fs::write(&file, &flipped).unwrap();
+    let log = Damselfly::refuse(&dir);
+    assert!(log.contains("checksum"), "{log}");
+    std::fs::write(&file, b"not a snapshot at all").unwrap();
+    let log = Damselfly::refuse(&dir);
+    assert!(log.contains("not an RDB file"), "{log}");
+}
