@@ -1,6 +1,8 @@
 //! Snapshots end to end: RDB files both ways with the real redis-server 7.0 (every type and
 //! encoding, deadlines, several databases), a BGSAVE taken while clients write is one
 //! instant, kill -9 during a BGSAVE leaves the previous file, corrupt files refuse to start.
+// Test threads are plain threads, not proactors: they may sleep and read the wall clock.
+#![allow(clippy::disallowed_methods)]
 
 mod common;
 
@@ -442,15 +444,15 @@ fn bgsave_is_a_point_in_time_cut_under_writes() {
             while !stop.load(Ordering::Relaxed) || seq < 2000 {
                 seq += 1;
                 let key = format!("w{w}:k{}", seq % 97);
-                let op = if w == 0 && seq % 500 == 0 {
+                let op = if w == 0 && seq.is_multiple_of(500) {
                     assert_eq!(c.cmd(&["FLUSHDB"]), ok());
                     b'F'
-                } else if seq % 3 == 0 {
+                } else if seq.is_multiple_of(3) {
                     let list = format!("w{w}:list{}", seq % 5);
                     c.cmd(&["RPUSH", &list, &seq.to_string()]);
                     ops.push((b'L', list, seq));
                     continue;
-                } else if seq % 11 == 0 {
+                } else if seq.is_multiple_of(11) {
                     c.cmd(&["DEL", &key]);
                     b'D'
                 } else {

@@ -361,7 +361,10 @@ pub fn load(
 mod tests {
     use super::*;
 
-    fn file(entries: &[(usize, &[u8], &[u8], Option<u64>)]) -> Vec<u8> {
+    type In<'a> = (usize, &'a [u8], &'a [u8], Option<u64>);
+    type Out = (usize, Vec<u8>, Vec<u8>, Option<u64>);
+
+    fn file(entries: &[In<'_>]) -> Vec<u8> {
         let mut out = Vec::new();
         write_header(&mut out, "7.0.0", 1_700_000_000, 1234);
         write_function(
@@ -389,9 +392,7 @@ mod tests {
         out
     }
 
-    fn load_all(
-        buf: &[u8],
-    ) -> Result<(LoadReport, Vec<(usize, Vec<u8>, Vec<u8>, Option<u64>)>), LoadError> {
+    fn load_all(buf: &[u8]) -> Result<(LoadReport, Vec<Out>), LoadError> {
         let mut keys = Vec::new();
         let report = load(buf, &CollectionLimits::default(), |k| {
             let v = k.value.as_bytes().unwrap().to_vec();
