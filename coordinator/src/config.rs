@@ -181,6 +181,16 @@ pub const PARAMS: &[Param] = &[
         help: "save points: \"seconds changes\" pairs; a background save starts when one is reached",
     },
     Param {
+        name: "rdb-key-save-delay",
+        kind: Kind::Int {
+            min: 0,
+            max: i32::MAX as i64,
+        },
+        default: "0",
+        mutable: true,
+        help: "microseconds a snapshot waits per key written (tests use it to keep a save running)",
+    },
+    Param {
         name: "appendonly",
         kind: Kind::Bool,
         default: "no",

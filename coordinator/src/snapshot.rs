@@ -51,7 +51,9 @@ struct Out {
     cur_db: usize,
     scratch: Vec<u8>,
     error: Option<String>,
+    /// Keys in `cur`, and written since the walker last looked (the save delay).
     keys: u64,
+    stepped_keys: u64,
 }
 
 impl Out {
@@ -99,6 +101,7 @@ impl Out {
                 return;
             }
             self.keys += 1;
+            self.stepped_keys += 1;
         }
         if self.cur.len() >= CHUNK_BYTES {
             self.seal();
@@ -226,7 +229,7 @@ pub fn start_on_shard(shard: &'static Shard, tx: &Sender<Piece>) -> Vec<TableCut
 /// channel is full, with no borrow held), yields between steps.
 fn walk(shard: &'static Shard, snap: Rc<RefCell<ShardSnap>>, tx: Sender<Piece>) {
     loop {
-        let (done, pieces, error) = {
+        let (done, pieces, error, keys) = {
             let mut dbs = shard.db.borrow_mut();
             let mut s = snap.borrow_mut();
             let done = s.step(&mut dbs);
@@ -237,7 +240,8 @@ fn walk(shard: &'static Shard, snap: Rc<RefCell<ShardSnap>>, tx: Sender<Piece>) 
                 s.detached.clear();
             }
             let error = s.out.error.take();
-            (done, std::mem::take(&mut s.out.pending), error)
+            let keys = std::mem::take(&mut s.out.stepped_keys);
+            (done, std::mem::take(&mut s.out.pending), error, keys)
         };
         if let Some(e) = error {
             log::warn!("snapshot on shard {}: {e}", shard.index);
@@ -257,6 +261,15 @@ fn walk(shard: &'static Shard, snap: Rc<RefCell<ShardSnap>>, tx: Sender<Piece>) 
             let _ = tx.send(Piece::Done);
             return;
         }
-        damselfly_runtime::fiber::yield_now();
+        let delay_us = crate::server::ProactorState::current()
+            .server
+            .config
+            .get_int("rdb-key-save-delay")
+            .max(0) as u64;
+        if delay_us > 0 && keys > 0 {
+            damselfly_runtime::fiber::sleep(std::time::Duration::from_micros(delay_us * keys));
+        } else {
+            damselfly_runtime::fiber::yield_now();
+        }
     }
 }
