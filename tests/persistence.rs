@@ -336,6 +336,8 @@ fn fill(c: &mut Client) {
     run(c, vec!["SELECT".into(), "0".into()]);
 }
 
+const LIBRARY: &str = "#!lua name=snaplib\nredis.register_function('snapfn', function() return 'from the snapshot' end)";
+
 fn wait_bgsave_done(c: &mut Client) {
     let start = Instant::now();
     loop {
@@ -360,12 +362,21 @@ fn redis_server_file_loads_in_damselfly() {
     };
     let mut rc = redis.client();
     fill(&mut rc);
+    assert_eq!(
+        rc.cmd(&["FUNCTION", "LOAD", LIBRARY]),
+        common::bulk("snaplib")
+    );
     let want = model(&mut rc);
     assert_eq!(rc.cmd(&["SAVE"]), ok());
     drop(redis);
     let df = Damselfly::start(&dir, &["--dbfilename", "redis.rdb"]);
-    let got = model(&mut df.client());
+    let mut c = df.client();
+    let got = model(&mut c);
     assert_same(&want, &got);
+    assert_eq!(
+        c.cmd(&["FCALL", "snapfn", "0"]),
+        common::bulk("from the snapshot")
+    );
 }
 
 #[test]
@@ -374,15 +385,23 @@ fn damselfly_file_loads_in_redis_server() {
     let df = Damselfly::start(&dir, &["--dbfilename", "df.rdb"]);
     let mut c = df.client();
     fill(&mut c);
+    assert_eq!(
+        c.cmd(&["FUNCTION", "LOAD", LIBRARY]),
+        common::bulk("snaplib")
+    );
     let want = model(&mut c);
     assert_eq!(c.cmd(&["SAVE"]), ok());
     let Some(redis) = Redis::start(&dir, "df.rdb") else {
         return;
     };
-    assert_same(&want, &model(&mut redis.client()));
+    let mut rc = redis.client();
+    assert_same(&want, &model(&mut rc));
+    let fcall = &["FCALL", "snapfn", "0"];
+    assert_eq!(rc.cmd(fcall), common::bulk("from the snapshot"));
     // And back: DEBUG RELOAD keeps everything.
     assert_eq!(c.cmd(&["DEBUG", "RELOAD"]), ok());
     assert_same(&want, &model(&mut c));
+    assert_eq!(c.cmd(fcall), common::bulk("from the snapshot"));
 }
 
 #[test]

@@ -118,12 +118,8 @@ pub fn load_into_shards(server: &ServerState, path: &Path) -> Result<LoadReport,
     for module in &report.skipped_module_aux {
         log::warn!("skipped aux data of module '{module}': modules are not supported");
     }
-    if !report.functions.is_empty() {
-        log::warn!(
-            "{} function libraries in the file were not loaded: load them with FUNCTION LOAD",
-            report.functions.len()
-        );
-    }
+    crate::families::function_family::restore_libraries(server, &report.functions)
+        .map_err(|e| format!("can't load a function library: {e}"))?;
     let p = &server.persistence;
     p.last_load_keys
         .store(report.keys - expired, Ordering::Relaxed);
