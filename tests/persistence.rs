@@ -425,6 +425,25 @@ fn commands_and_errors_match_redis() {
     assert!(info.contains("rdb_changes_since_last_save:0"), "{info}");
     assert!(info.contains("rdb_saves:1"), "{info}");
     assert!(dir.join("dump.rdb").exists());
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "dir", "/nonexistent-dir"]),
+        common::err("ERR CONFIG SET failed (possibly related to argument 'dir') - No such file or directory")
+    );
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "dbfilename", "a/b.rdb"]),
+        common::err("ERR CONFIG SET failed (possibly related to argument 'dbfilename') - dbfilename can't be a path, just a filename")
+    );
+    let other = temp_dir("commands-other");
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "dir", other.to_str().unwrap()]),
+        ok()
+    );
+    assert_eq!(c.cmd(&["SAVE"]), ok());
+    assert!(other.join("dump.rdb").exists());
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "dir", dir.to_str().unwrap()]),
+        ok()
+    );
     assert_eq!(c.cmd(&["CONFIG", "SET", "dbfilename", "other.rdb"]), ok());
     assert_eq!(c.cmd(&["SAVE"]), ok());
     assert!(dir.join("other.rdb").exists());
