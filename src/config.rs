@@ -50,10 +50,15 @@ pub fn parse_args(args: &[String]) -> Result<Invocation, String> {
                 (flag.to_string(), v.clone())
             }
         };
-        if find(&name).is_none() {
+        if find(&name).is_none() && name != "user" {
             return Err(format!("unknown flag --{name} (see --help)"));
         }
-        settings.push((canonical(&name), value));
+        let name = if name == "user" {
+            name
+        } else {
+            canonical(&name)
+        };
+        settings.push((name, value));
         i += 1;
     }
     Ok(Invocation::Run(settings))
@@ -69,13 +74,19 @@ pub fn parse_config_file(text: &str) -> Result<Vec<(String, String)>, String> {
         }
         let (name, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
         let value = rest.trim().trim_matches('"').to_string();
-        if find(name).is_none() {
+        if find(name).is_none() && name != "user" {
             return Err(format!(
                 "config file line {}: unknown directive '{name}'",
                 n + 1
             ));
         }
-        out.push((canonical(name), value));
+        // `user` lines (ACL users) may repeat; each is kept.
+        let name = if name == "user" {
+            name.to_string()
+        } else {
+            canonical(name)
+        };
+        out.push((name, value));
     }
     Ok(out)
 }

@@ -22,11 +22,17 @@ pub use damselfly_coordinator::{REDIS_VERSION, VERSION};
 pub struct ServerBuilder {
     config: Config,
     errors: Vec<String>,
+    /// `user NAME rules...` lines (config file or `--user`), applied at start.
+    users: Vec<String>,
 }
 
 impl ServerBuilder {
     /// Sets a parameter by its Redis or flag name (`port`, `proactor_threads`, `dbnum`...).
     pub fn set(mut self, name: &str, value: &str) -> Self {
+        if name == "user" {
+            self.users.push(value.to_string());
+            return self;
+        }
         if let Err(e) = self.config.set(name, value, true) {
             self.errors.push(format!("{name}: {e}"));
         }
@@ -66,6 +72,8 @@ impl ServerBuilder {
         }
         let pool = pool.build()?;
         let state = Arc::new(ServerState::new(self.config, pool.len(), pool.backend()));
+        damselfly_coordinator::families::acl_family::load_startup(&state, &self.users)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         let running = server::start(&pool, state)?;
         Ok(ServerHandle {
             pool: Some(pool),
@@ -164,6 +172,7 @@ impl Server {
         ServerBuilder {
             config: Config::default(),
             errors: Vec::new(),
+            users: Vec::new(),
         }
     }
 }

@@ -440,14 +440,38 @@ pub const PARAMS: &[Param] = &[
         mutable: true,
         help: "flags every script runs with unless its shebang says otherwise: 'disallow-undeclared-keys' refuses keys a script did not declare, as Dragonfly does",
     },
-    // Listed with the only value Damselfly serves: setting another is refused.
     Param {
         name: "requirepass",
-        kind: Kind::Only(&Kind::Str),
+        kind: Kind::Str,
         default: "",
         mutable: true,
-        help: "password of the default user: only none is served (no AUTH yet)",
+        help: "password of the default user (empty: none, every connection is the default user)",
     },
+    Param {
+        name: "aclfile",
+        kind: Kind::Str,
+        default: "",
+        mutable: false,
+        help: "file of `user` lines loaded at start and by ACL LOAD, written by ACL SAVE",
+    },
+    Param {
+        name: "acl-pubsub-default",
+        kind: Kind::Enum(&["resetchannels", "allchannels"]),
+        default: "resetchannels",
+        mutable: true,
+        help: "channels a new ACL user may use: none (resetchannels) or all (allchannels)",
+    },
+    Param {
+        name: "acllog-max-len",
+        kind: Kind::Int {
+            min: 0,
+            max: i64::MAX,
+        },
+        default: "128",
+        mutable: true,
+        help: "entries ACL LOG keeps",
+    },
+    // Listed with the only value Damselfly serves: setting another is refused.
     Param {
         name: "cluster-enabled",
         kind: Kind::Bool,

@@ -10,7 +10,7 @@ use crate::exec::Exec;
 use crate::families::transaction_family;
 use crate::prefetch;
 use crate::pubsub;
-use crate::registry::flags::{ALLOW_BUSY, DENYOOM, NO_MULTI};
+use crate::registry::flags::{ALLOW_BUSY, DENYOOM, NO_AUTH, NO_MULTI};
 use crate::registry::CommandSpec;
 use crate::registry::Registry;
 use crate::scripting;
@@ -78,6 +78,7 @@ pub fn serve(stream: TcpStream, server: Arc<ServerState>) {
         stream: Some(stream.clone()),
         out_sent: 0,
         pubsub: None,
+        acl: crate::acl::ConnAcl::new(&server.acl),
     };
     run(&stream, &server, &mut conn);
     transaction_family::unwatch_all(&mut conn);
@@ -285,6 +286,8 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
                 // While it runs, a command is still in the query buffer (CLIENT LIST's qbuf).
                 info.qbuf.set(input.len() - start);
                 let run = if squash
+                    && conn.acl.fast
+                    && conn.acl.generation == server.acl.generation()
                     && conn.multi.is_none()
                     && conn.replies == ReplyMode::On
                     && !info.tracking.is_on()
@@ -505,6 +508,15 @@ fn execute_timed(
         flag_multi(conn);
         return started;
     }
+    if let Err(e) = acl_gate(server, conn, args, (index, spec), Caller::Client) {
+        stats.count_rejected(Some(index), e.as_bytes());
+        if e.is_empty() {
+            flag_multi(conn);
+        } else {
+            reject(conn, spec, &e, out);
+        }
+        return started;
+    }
     if refused_in_subscribed_mode(conn, spec) {
         let e = format!(
             "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
@@ -553,10 +565,81 @@ fn execute_timed(
     run_command(server, conn, args, out, (index, spec), Exec::now(), started)
 }
 
-/// A command refused before it runs (BUSY, OOM): its error; an EXEC refused so discards the
-/// transaction, as Redis does (`EXECABORT Transaction discarded because of: ...`).
+/// Who runs a command: the client itself, EXEC for its queued commands, or a script.
+#[derive(Copy, Clone, PartialEq, Eq)]
+pub enum Caller {
+    Client,
+    Exec,
+    Script,
+}
+
+/// Authentication and ACL permissions, checked before a command runs (and before MULTI
+/// queues it). Err: the error to reply, or empty when the connection must close (its user
+/// was deleted).
+pub fn acl_gate(
+    server: &ServerState,
+    conn: &mut ConnState,
+    args: &Args<'_>,
+    (index, spec): (usize, &'static CommandSpec),
+    caller: Caller,
+) -> Result<(), String> {
+    if conn.acl.generation != server.acl.generation() && !conn.acl.refresh(&server.acl) {
+        conn.close_after_reply = true;
+        conn.info.push.close();
+        return Err(String::new());
+    }
+    if conn.acl.fast {
+        return Ok(());
+    }
+    if caller == Caller::Client && conn.acl.auth_required(&server.acl) {
+        if spec.has(NO_AUTH) {
+            return Ok(());
+        }
+        return Err("NOAUTH Authentication required.".to_string());
+    }
+    let Err(denied) = crate::acl::check::check(&conn.acl.user, index, spec, args) else {
+        return Ok(());
+    };
+    use crate::acl::check::Denied;
+    use crate::acl::log::Context;
+    let (_, entry) = crate::acl::check::effective(index, spec, args);
+    if caller == Caller::Client {
+        // The log's client info names the refused command, as Redis's does.
+        *conn.info.last_cmd.borrow_mut() = entry.name;
+    }
+    let context = match caller {
+        Caller::Client if conn.multi.is_none() => Context::Toplevel,
+        Caller::Client | Caller::Exec => Context::Multi,
+        Caller::Script => Context::Lua,
+    };
+    let error =
+        crate::families::acl_family::refused(server, conn, denied, entry.name, args, context);
+    Err(match caller {
+        Caller::Client => error,
+        Caller::Exec => format!(
+            "NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: {}",
+            match denied {
+                Denied::Command => "no permission to execute the command or subcommand",
+                Denied::Key(_) => "no permission to touch the specified keys",
+                Denied::Channel(_) => "no permission to access one of the channels used as arguments",
+            }
+        ),
+        Caller::Script => format!(
+            "ERR The user executing the script {}",
+            match denied {
+                Denied::Command => "can't run this command or subcommand",
+                Denied::Key(_) => "can't access at least one of the keys mentioned in the command arguments",
+                Denied::Channel(_) => "can't publish to the channel mentioned in the command",
+            }
+        ),
+    })
+}
+
+/// A command refused before it runs (NOAUTH, NOPERM, BUSY, OOM): its error; an EXEC refused
+/// so discards the transaction (if any), as Redis does (`EXECABORT Transaction discarded
+/// because of: ...`).
 fn reject(conn: &mut ConnState, spec: &CommandSpec, msg: &str, out: &mut Vec<u8>) {
-    if spec.name == "exec" && conn.multi.is_some() {
+    if spec.name == "exec" {
         conn.multi = None;
         conn.info.multi.set(-1);
         conn.info.multi_mem.set(0);
@@ -647,6 +730,15 @@ pub fn execute_with(
     out: &mut Vec<u8>,
     exec: Exec<'_>,
 ) {
+    // Rules may have changed since the command was queued: checked again, as Redis does.
+    if let Some(f) = found {
+        if let Err(e) = acl_gate(server, conn, args, f, Caller::Exec) {
+            if !e.is_empty() {
+                ReplyWriter::new(out, conn.resp).error(&e);
+            }
+            return;
+        }
+    }
     execute_at(server, conn, args, found, out, exec, clock::now());
 }
 

@@ -47,6 +47,8 @@ pub struct ConnInfo {
     pub push: crate::push::PushQueue,
     /// CLIENT TRACKING state.
     pub tracking: crate::tracking::ClientTracking,
+    /// The user the connection is authenticated as (CLIENT LIST `user=`, CLIENT KILL USER).
+    pub user: RefCell<String>,
 }
 
 impl ConnInfo {
@@ -74,6 +76,7 @@ impl ConnInfo {
             lib_ver: RefCell::new(Vec::new()),
             push: Default::default(),
             tracking: Default::default(),
+            user: RefCell::new("default".to_string()),
         }
     }
 
@@ -108,7 +111,7 @@ impl ConnInfo {
     /// One CLIENT LIST line (without the newline).
     pub fn describe(&self, now_ms: u64) -> String {
         format!(
-            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem={} rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir={} resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem={} rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user={} redir={} resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -126,6 +129,7 @@ impl ConnInfo {
             self.push.pending(),
             self.mem.get() + self.push.pending(),
             self.last_cmd.borrow(),
+            self.user.borrow(),
             self.tracking
                 .mode
                 .borrow()
@@ -169,6 +173,8 @@ pub struct ConnState {
     pub out_sent: usize,
     /// The connection's subscriptions, from its first SUBSCRIBE on.
     pub pubsub: Option<Rc<crate::pubsub::Subscriber>>,
+    /// Who the connection is authenticated as, and what it may run.
+    pub acl: crate::acl::ConnAcl,
 }
 
 impl ConnState {
@@ -187,6 +193,7 @@ impl ConnState {
             stream: None,
             out_sent: 0,
             pubsub: None,
+            acl: crate::acl::ConnAcl::trusted(),
         }
     }
 }

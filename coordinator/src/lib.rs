@@ -9,9 +9,11 @@
 //! - `conn`: connection fibers (read, parse every complete command, execute, one send per
 //!   batch of replies) and per-connection state.
 //! - `families/`: one file per command family, each with its registration table.
+//! - `acl`: users, AUTH and the permission check every command passes.
 //! - `error`: typed errors rendered to Redis's exact strings in one place.
 //! - `server`: the shared server state (config, clients, stats) and start/stop.
 
+pub mod acl;
 pub mod args;
 pub mod blocking;
 pub mod client_limits;
@@ -23,6 +25,7 @@ pub mod exec;
 pub mod families;
 pub mod keys;
 pub mod long_double;
+pub mod memcache_auth;
 pub mod memcache_conn;
 pub mod memcache_reply;
 pub mod monitor;

@@ -101,13 +101,25 @@ fn run(stream: &TcpStream, mc: &McState) {
     let mut input: Vec<u8> = Vec::new();
     let mut out = McOut::new(stream);
     let mut read_size = READ_MIN;
+    if !mc.server.acl.default_open()
+        && !crate::memcache_auth::wait_for_login(stream, mc, &mut input, &mut out)
+    {
+        out.flush();
+        return;
+    }
+    let mut pending = !input.is_empty();
     loop {
         // A big data block arriving grows the reads with what has come, never by what a
         // storage line merely declares.
         let spare = read_size.max(input.len().min(READ_MAX * 16));
-        let n = match stream.recv_append(&mut input, spare) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
+        // Input that arrived with the login is served before reading more.
+        let n = if std::mem::take(&mut pending) {
+            0
+        } else {
+            match stream.recv_append(&mut input, spare) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            }
         };
         if n >= spare && read_size < READ_MAX {
             read_size *= 2;

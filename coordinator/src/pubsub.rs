@@ -88,6 +88,18 @@ impl Subscriber {
     pub fn push(&self, bytes: &[u8]) {
         self.info.push.push(&self.info, bytes);
     }
+
+    /// True when `user`'s channel rules no longer allow one of these subscriptions.
+    pub fn violates(&self, user: &crate::acl::rules::User) -> bool {
+        use crate::acl::check::channel_allowed;
+        let denied = |kind: Kind, pattern: bool| {
+            self.subs[kind.index()]
+                .borrow()
+                .iter()
+                .any(|c| !channel_allowed(user, c, pattern))
+        };
+        denied(Kind::Pattern, true) || denied(Kind::Channel, false) || denied(Kind::Shard, false)
+    }
 }
 
 /// The subscriptions of a connection that subscribes for the first time.
@@ -164,6 +176,20 @@ impl LocalSubscriptions {
                     .1
             }
         }
+    }
+
+    /// Ids of this proactor's subscribers that `pick` chooses.
+    pub fn subscribers_where(&self, pick: &dyn Fn(&ConnInfo, &Subscriber) -> bool) -> Vec<u64> {
+        let mut seen = AHashSet::new();
+        let all = self
+            .channels
+            .values()
+            .flatten()
+            .chain(self.patterns.values().flat_map(|(_, l)| l))
+            .chain(self.shard_channels.values().flatten());
+        all.filter(|s| seen.insert(s.id) && pick(&s.info, s))
+            .map(|s| s.id)
+            .collect()
     }
 
     fn remove(&mut self, kind: Kind, name: &[u8], id: u64) {

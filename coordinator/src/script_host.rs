@@ -235,8 +235,10 @@ impl Host for ScriptHost<'_, '_> {
     }
 
     fn acl_check_cmd(&mut self, args: &[&[u8]]) -> Option<bool> {
-        // Every command is allowed to the only user there is.
-        Registry::get().lookup(args[0]).map(|_| true)
+        let (index, spec) = Registry::get().lookup(args[0])?;
+        let (buf, parsed) = crate::acl::check::owned_args(args.iter().copied());
+        let args = Args::new(&buf, &parsed);
+        Some(crate::acl::check::check(&self.conn.acl.user, index, spec, &args).is_ok())
     }
 }
 
@@ -250,6 +252,15 @@ impl ScriptHost<'_, '_> {
         resp: u8,
         reply: &mut Vec<u8>,
     ) -> CallOutcome {
+        if let Err(e) = conn::acl_gate(
+            self.server,
+            self.conn,
+            cmd_args,
+            (index, spec),
+            conn::Caller::Script,
+        ) {
+            return reject(reply, Some(index), &e);
+        }
         let writes = effective.has(WRITE);
         let shards = self.server.shards;
         let key_positions = effective.keys_in(cmd_args);

@@ -50,6 +50,8 @@ pub struct ServerState {
     pub slowlog: crate::slowlog::SlowLog,
     /// Snapshots: the save in progress, the last save's outcome (SAVE, BGSAVE, INFO).
     pub persistence: crate::snapshot_file::SaveState,
+    /// Users and permissions.
+    pub acl: crate::acl::AclState,
 }
 
 impl ServerState {
@@ -79,28 +81,19 @@ impl ServerState {
             monitors: Default::default(),
             slowlog: Default::default(),
             persistence: crate::snapshot_file::SaveState::new(wall / 1000),
+            acl: Default::default(),
         }
     }
 
-    /// True when protected mode applies: it is on and the default user has no password.
+    /// True when protected mode applies: it is on and the default user needs no password.
     pub fn protected_mode(&self) -> bool {
-        self.config.get("protected-mode").as_deref() == Some("yes")
-            && self
-                .config
-                .get("requirepass")
-                .unwrap_or_default()
-                .is_empty()
+        self.config.get("protected-mode").as_deref() == Some("yes") && self.acl.default_open()
     }
 
     /// Who can reach the server, for the startup banner: the bound address, whether it is
     /// loopback only, and what protects it.
     pub fn exposure(&self, addr: SocketAddr) -> String {
-        let auth = if self
-            .config
-            .get("requirepass")
-            .unwrap_or_default()
-            .is_empty()
-        {
+        let auth = if self.acl.default_open() {
             "no password"
         } else {
             "password required"

@@ -72,6 +72,24 @@ impl Client {
         }
     }
 
+    /// Reads one reply, or None when the server closes the connection first.
+    pub fn try_read_reply(&mut self) -> Option<Reply> {
+        loop {
+            if let Some((reply, used)) = self.parser.parse(&self.buf).expect("valid reply") {
+                self.buf.drain(..used);
+                return Some(reply);
+            }
+            let mut chunk = [0u8; 65536];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return None,
+                Err(e) => panic!("read reply: {e}"),
+            }
+        }
+    }
+
     /// Sends a command and returns its reply.
     pub fn cmd(&mut self, args: &[&str]) -> Reply {
         let a: Vec<&[u8]> = args.iter().map(|s| s.as_bytes()).collect();

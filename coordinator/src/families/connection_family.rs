@@ -88,34 +88,50 @@ fn cmd_monitor(ctx: &mut CmdCtx<'_>, _args: &Args<'_>) -> CmdResult {
 }
 
 fn cmd_hello(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
-    let mut i = 1;
+    let mut version = None;
     if args.len() > 1 {
         let v = parse_i64(args.get(1))
             .map_err(|_| CmdError::raw("ERR Protocol version is not an integer or out of range"))?;
         match v {
-            2 => ctx.conn.resp = RespVersion::Resp2,
-            3 => ctx.conn.resp = RespVersion::Resp3,
+            2 => version = Some(RespVersion::Resp2),
+            3 => version = Some(RespVersion::Resp3),
             _ => return Err(CmdError::raw("NOPROTO unsupported protocol version")),
         }
-        ctx.conn.info.resp.set(v as u8);
-        i = 2;
     }
+    // Options are read first; login, name and protocol apply in that order once all parse.
+    let (mut login, mut name) = (None, None);
+    let mut i = 2;
     while i < args.len() {
         let opt = args.get(i);
-        if eq_ignore_case(opt, "setname") && i + 1 < args.len() {
-            set_name(ctx, args.get(i + 1))?;
+        let more = args.len() - 1 - i;
+        if eq_ignore_case(opt, "auth") && more >= 2 {
+            login = Some((args.get(i + 1), args.get(i + 2)));
+            i += 3;
+        } else if eq_ignore_case(opt, "setname") && more >= 1 {
+            name = Some(args.get(i + 1));
             i += 2;
-        } else if eq_ignore_case(opt, "auth") && i + 2 < args.len() {
-            // No ACL users yet: only the default user, which needs no password.
-            return Err(CmdError::raw(
-                "WRONGPASS invalid username-password pair or user is disabled.",
-            ));
         } else {
             return Err(CmdError::raw(format!(
                 "ERR Syntax error in HELLO option '{}'",
                 String::from_utf8_lossy(opt)
             )));
         }
+    }
+    if let Some((user, pass)) = login {
+        crate::families::acl_family::login(ctx.server, ctx.conn, user, pass)?;
+    }
+    if ctx.conn.acl.auth_required(&ctx.server.acl) {
+        return Err(CmdError::raw("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"));
+    }
+    if let Some(n) = name {
+        set_name(ctx, n)?;
+    }
+    if let Some(v) = version {
+        ctx.conn.resp = v;
+        ctx.conn
+            .info
+            .resp
+            .set(if v == RespVersion::Resp3 { 3 } else { 2 });
     }
     let proto = if ctx.conn.resp == RespVersion::Resp3 {
         3
@@ -373,6 +389,8 @@ struct KillFilter {
     kind: Option<ClientType>,
     /// At least this old, in seconds.
     max_age: Option<u64>,
+    /// Authenticated as this user.
+    user: Option<String>,
     /// Leave the calling client alone.
     skip_me: bool,
 }
@@ -380,13 +398,14 @@ struct KillFilter {
 impl KillFilter {
     /// Old form `CLIENT KILL addr:port` (which may kill the caller itself) or option/value
     /// pairs, checked in order like Redis: the first bad option or value is the error.
-    fn parse(args: &Args<'_>) -> OpResult<KillFilter> {
+    fn parse(args: &Args<'_>, acl: &crate::acl::AclState) -> OpResult<KillFilter> {
         let mut f = KillFilter {
             id: None,
             addr: None,
             laddr: None,
             kind: None,
             max_age: None,
+            user: None,
             skip_me: true,
         };
         if args.len() == 3 {
@@ -421,13 +440,13 @@ impl KillFilter {
             } else if eq_ignore_case(opt, "laddr") {
                 f.laddr = Some(c_str(val).to_vec());
             } else if eq_ignore_case(opt, "user") {
-                // Only the default user exists, and every client is authenticated as it.
-                if val != b"default" {
+                if acl.user(val).is_none() {
                     return Err(CmdError::raw(format!(
                         "ERR No such user '{}'",
                         String::from_utf8_lossy(c_str(val))
                     )));
                 }
+                f.user = Some(String::from_utf8_lossy(val).into_owned());
             } else if eq_ignore_case(opt, "skipme") {
                 f.skip_me = if eq_ignore_case(val, "yes") {
                     true
@@ -449,6 +468,7 @@ impl KillFilter {
             && self.addr.as_ref().is_none_or(|a| info.addr.as_bytes() == a)
             && self.laddr.as_ref().is_none_or(|a| info.laddr.as_bytes() == a)
             && self.kind.is_none_or(|t| client_type_of(info) == t)
+            && self.user.as_ref().is_none_or(|u| *info.user.borrow() == *u)
             // The age CLIENT LIST shows.
             && self
                 .max_age
@@ -458,7 +478,7 @@ impl KillFilter {
 }
 
 fn client_kill(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
-    let filter = KillFilter::parse(args)?;
+    let filter = KillFilter::parse(args, &ctx.server.acl)?;
     let (me, now) = (ctx.conn.id, clock::wall_now_ms());
     let filter = &filter;
     // (clients killed, whether the caller is one of them) per proactor.

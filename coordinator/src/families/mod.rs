@@ -4,6 +4,7 @@
 
 use crate::registry::CommandSpec;
 
+pub mod acl_family;
 pub mod bitmap_family;
 pub mod blocking_family;
 pub mod connection_family;
@@ -39,6 +40,7 @@ pub mod zset_range;
 
 /// Every family's registration function.
 pub const ALL: &[fn() -> Vec<CommandSpec>] = &[
+    acl_family::commands,
     bitmap_family::commands,
     blocking_family::commands,
     connection_family::commands,

@@ -886,6 +886,10 @@ fn config_set(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
             .config
             .set(p.name, &v, false)
             .map_err(|reason| failed(p.name, &reason))?;
+        if p.name == "requirepass" {
+            let all = ctx.server.config.get("acl-pubsub-default").as_deref() == Some("allchannels");
+            ctx.server.acl.set_default_password(&v, all);
+        }
     }
     ctx.reply().ok();
     Ok(())

@@ -137,7 +137,8 @@ fn cmd_exec(ctx: &mut CmdCtx<'_>, _args: &Args<'_>) -> CmdResult {
     let limits = &ctx.server.client_limits;
     limits.refresh(&ctx.server.config);
     // Squashed even on one shard: one hop for the whole run instead of one per command.
-    let squash = limits.multi_exec_squash();
+    // A restricted user's commands are checked one by one as they run.
+    let squash = limits.multi_exec_squash() && ctx.conn.acl.fast;
     let mut i = 0;
     while i < parsed.len() {
         if let (true, Some(t)) = (squash, tx.as_mut()) {

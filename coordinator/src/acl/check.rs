@@ -1,0 +1,163 @@
+//! Whether a user may run a command as sent: its command bits (or an allowed first
+//! argument), the keys it names against `~` / `%R~` / `%W~` patterns, and the channels it
+//! publishes or subscribes to against `&` patterns. A command runs when one selector allows
+//! all of it.
+
+use super::rules::{Selector, User};
+use super::table::{self, CommandTable, Entry};
+use crate::args::Args;
+use crate::registry::{flags::NO_AUTH, CommandSpec};
+use damselfly_shards::glob::glob_match;
+
+/// Why a command was refused, with the argument that caused it for keys and channels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Denied {
+    Command,
+    Key(usize),
+    Channel(usize),
+}
+
+impl Denied {
+    fn rank(self) -> (u8, usize) {
+        match self {
+            Denied::Command => (0, 0),
+            Denied::Key(i) => (1, i),
+            Denied::Channel(i) => (2, i),
+        }
+    }
+
+    /// The error a refused command gets.
+    pub fn error(self, command: &str) -> String {
+        match self {
+            Denied::Command => {
+                format!("NOPERM this user has no permissions to run the '{command}' command")
+            }
+            Denied::Key(_) => "NOPERM this user has no permissions to access one of the keys used as arguments".to_string(),
+            Denied::Channel(_) => "NOPERM this user has no permissions to access one of the channels used as arguments".to_string(),
+        }
+    }
+}
+
+/// The id and spec a command's permissions are decided on: a container's subcommand when
+/// the second argument names one.
+pub fn effective(
+    index: usize,
+    spec: &'static CommandSpec,
+    args: &Args<'_>,
+) -> (usize, &'static Entry) {
+    let t = CommandTable::get();
+    let sub = if !spec.subcommands.is_empty() && args.len() > 1 {
+        spec.subcommand(args.get(1))
+    } else {
+        None
+    };
+    let id = t.id_of(index, sub);
+    (id, &t.entries[id])
+}
+
+/// Checks every selector; the error reported when all refuse is the most specific one
+/// (channel over key over command, the last argument among equals), as Redis picks it.
+pub fn check(
+    user: &User,
+    index: usize,
+    spec: &'static CommandSpec,
+    args: &Args<'_>,
+) -> Result<(), Denied> {
+    let (id, entry) = effective(index, spec, args);
+    let mut worst: Option<Denied> = None;
+    for s in &user.selectors {
+        match check_selector(s, id, entry, args) {
+            Ok(()) => return Ok(()),
+            Err(d) => {
+                if worst.is_none_or(|w| d.rank() > w.rank()) {
+                    worst = Some(d);
+                }
+            }
+        }
+    }
+    Err(worst.unwrap_or(Denied::Command))
+}
+
+fn check_selector(s: &Selector, id: usize, entry: &Entry, args: &Args<'_>) -> Result<(), Denied> {
+    if !s.all_commands && !entry.spec.has(NO_AUTH) && !s.allows_id(id) {
+        let arg_at = if entry.parent.is_some() { 2 } else { 1 };
+        let allowed = args.len() > arg_at
+            && s.first_args.iter().any(|(i, firsts)| {
+                *i == id
+                    && firsts
+                        .iter()
+                        .any(|f| f.eq_ignore_ascii_case(args.get(arg_at)))
+            });
+        if !allowed {
+            return Err(Denied::Command);
+        }
+    }
+    if !s.all_keys {
+        let (first, rest) = table::key_access_of(entry.name, args);
+        let keys = key_args(entry, args);
+        for (n, &at) in keys.iter().enumerate() {
+            let need = if n == 0 { first } else { rest };
+            let key = args.get(at);
+            let ok = s
+                .patterns
+                .iter()
+                .any(|p| p.access & need == need && glob_match(&p.pattern, key, false));
+            if !ok {
+                return Err(Denied::Key(at));
+            }
+        }
+    }
+    if !s.all_channels {
+        if let Some((range, is_pattern)) = table::channel_args(entry.name, args.len()) {
+            for at in range {
+                let channel = args.get(at);
+                let ok = s.channels.iter().any(|c| {
+                    if is_pattern {
+                        c.as_slice() == channel
+                    } else {
+                        glob_match(c, channel, false)
+                    }
+                });
+                if !ok {
+                    return Err(Denied::Channel(at));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The key arguments of a command as sent (its spec's positions, numkeys and STORE forms).
+fn key_args(entry: &Entry, args: &Args<'_>) -> Vec<usize> {
+    entry.spec.keys_in(args)
+}
+
+/// True when `channel` (a pattern when `is_pattern`) is allowed by some selector of `user`.
+pub fn channel_allowed(user: &User, channel: &[u8], is_pattern: bool) -> bool {
+    user.selectors.iter().any(|s| {
+        s.all_channels
+            || s.channels.iter().any(|c| {
+                if is_pattern {
+                    c.as_slice() == channel
+                } else {
+                    glob_match(c, channel, false)
+                }
+            })
+    })
+}
+
+/// An argument list of its own for a command given as separate strings (ACL DRYRUN,
+/// `redis.acl_check_cmd`): read it back with `Args::new(&buf, &parsed)`.
+pub fn owned_args<'a>(
+    parts: impl Iterator<Item = &'a [u8]>,
+) -> (Vec<u8>, damselfly_protocol::CommandArgs) {
+    let mut buf = Vec::new();
+    let mut spans = Vec::new();
+    for a in parts {
+        spans.push((buf.len(), a.len()));
+        buf.extend_from_slice(a);
+    }
+    let mut parsed = damselfly_protocol::CommandArgs::new();
+    parsed.set_spans(spans.into_iter());
+    (buf, parsed)
+}
