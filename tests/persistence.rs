@@ -456,6 +456,44 @@ fn commands_and_errors_match_redis() {
     assert_eq!(c2.cmd(&["GET", "b"]), common::bulk("2"));
 }
 
+/// With save points set, SIGTERM saves before exiting; a save point that is reached starts a
+/// background save on its own; BGSAVE inside MULTI is scheduled, as in Redis.
+#[test]
+fn sigterm_and_save_points_save() {
+    let dir = temp_dir("sigterm");
+    let mut df = Damselfly::start(&dir, &["--save", "1 2"]);
+    let mut c = df.client();
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET", "save"]),
+        common::arr(vec![common::bulk("save"), common::bulk("1 2")])
+    );
+    assert_eq!(c.cmd(&["SET", "a", "1"]), ok());
+    assert_eq!(c.cmd(&["SET", "b", "2"]), ok());
+    let start = Instant::now();
+    while info_field(&mut c, "rdb_saves") == "0" {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the save point never fired"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    wait_bgsave_done(&mut c);
+    assert_eq!(c.cmd(&["MULTI"]), ok());
+    assert_eq!(c.cmd(&["BGSAVE"]), simple("QUEUED"));
+    assert_eq!(
+        c.cmd(&["EXEC"]),
+        common::arr(vec![simple("Background saving scheduled")])
+    );
+    assert_eq!(c.cmd(&["CONFIG", "SET", "save", "3600 1"]), ok());
+    assert_eq!(c.cmd(&["SET", "c", "3"]), ok());
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(df.child.id() as i32, libc::SIGTERM) };
+    let status = df.child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    let df = Damselfly::start(&dir, &[]);
+    assert_eq!(df.client().cmd(&["GET", "c"]), common::bulk("3"));
+}
+
 /// While writers run (values carry per-writer sequence numbers, one writer flushes its
 /// database now and then), a BGSAVE is one instant: each writer's keys in the file are
 /// exactly what the first p of its acknowledged operations made, for some p.
