@@ -1,5 +1,6 @@
-//! damselfly-persistence: Redis's RDB encodings, so values move between Damselfly and
-//! redis-server (DUMP/RESTORE today; RDB snapshot files build on the same codec).
+//! damselfly-persistence: Redis's RDB encodings, so values and whole databases move between
+//! Damselfly and redis-server (DUMP/RESTORE and RDB snapshot files; the snapshot itself, which
+//! walks the shards, is in the coordinator).
 //!
 //! - [`crc64`]: CRC-64/Jones, the checksum of RDB files and DUMP payloads.
 //! - [`lzf`]: LZF compression of RDB strings, both ways.
