@@ -494,6 +494,26 @@ fn sigterm_and_save_points_save() {
     assert_eq!(df.client().cmd(&["GET", "c"]), common::bulk("3"));
 }
 
+/// With save points set, FLUSHALL stops a running BGSAVE and saves the empty dataset, as
+/// Redis does: a restart does not bring the flushed keys back.
+#[test]
+fn flushall_with_save_points_stops_the_save_and_saves_empty() {
+    let dir = temp_dir("flushall-save");
+    let mut df = Damselfly::start(&dir, &["--save", "3600 1000000"]);
+    let mut c = df.client();
+    assert_eq!(c.cmd(&["DEBUG", "POPULATE", "20000"]), ok());
+    assert_eq!(c.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "100"]), ok());
+    assert_eq!(c.cmd(&["BGSAVE"]), simple("Background saving started"));
+    assert_eq!(info_field(&mut c, "rdb_bgsave_in_progress"), "1");
+    assert_eq!(c.cmd(&["FLUSHALL"]), ok());
+    assert_eq!(info_field(&mut c, "rdb_bgsave_in_progress"), "0");
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(df.child.id() as i32, libc::SIGKILL) };
+    let _ = df.child.wait();
+    let df = Damselfly::start(&dir, &[]);
+    assert_eq!(df.client().cmd(&["DBSIZE"]), common::int(0));
+}
+
 /// While writers run (values carry per-writer sequence numbers, one writer flushes its
 /// database now and then), a BGSAVE is one instant: each writer's keys in the file are
 /// exactly what the first p of its acknowledged operations made, for some p.

@@ -25,6 +25,8 @@ const CHANNEL_CHUNKS_PER_SHARD: usize = 4;
 /// Server-wide save state.
 pub struct SaveState {
     in_progress: AtomicBool,
+    /// Asks the running save to stop (FLUSHALL, as Redis kills its saving child).
+    abort: AtomicBool,
     /// A BGSAVE asked for while one ran (SCHEDULE, or inside EXEC): the cron starts it.
     pub scheduled: AtomicBool,
     pub loading: AtomicBool,
@@ -50,6 +52,7 @@ impl SaveState {
     pub fn new(start_wall_ms: u64) -> SaveState {
         SaveState {
             in_progress: AtomicBool::new(false),
+            abort: AtomicBool::new(false),
             scheduled: AtomicBool::new(false),
             loading: AtomicBool::new(false),
             last_save_s: AtomicU64::new(start_wall_ms / 1000),
@@ -225,7 +228,7 @@ pub fn finish(server: &ServerState, job: SaveJob, background: bool) -> Result<u6
     let (dirty, started) = (job.dirty, job.started_ms);
     let path = job.path.clone();
     p_start(server, &job);
-    let result = write_file(&temp, job, &server.persistence.keys_processed).and_then(|keys| {
+    let result = write_file(&temp, job, &server.persistence).and_then(|keys| {
         damselfly_runtime::fs::rename(&temp, &path)
             .map_err(|e| format!("can't rename {} to {}: {e}", temp.display(), path.display()))?;
         sync_dir(path.parent().unwrap_or(Path::new(".")));
@@ -252,8 +255,27 @@ pub fn finish(server: &ServerState, job: SaveJob, background: bool) -> Result<u6
         p.last_bgsave_secs
             .store(((now - started) / 1000) as i64, Ordering::Relaxed);
     }
+    p.abort.store(false, Ordering::Relaxed);
     p.in_progress.store(false, Ordering::Release);
     result
+}
+
+/// After FLUSHALL with save points set, as Redis: a running save is stopped (its file would
+/// bring the flushed keys back) and the empty dataset is saved.
+pub fn after_flushall(server: &ServerState, exec: &mut Exec<'_>) {
+    if server.config.get("save").unwrap_or_default().is_empty() {
+        return;
+    }
+    let p = &server.persistence;
+    if p.in_progress() {
+        p.abort.store(true, Ordering::Relaxed);
+        while p.in_progress() {
+            damselfly_runtime::fiber::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+    if let Err(e) = save(server, exec) {
+        log::warn!("saving after FLUSHALL failed: {e}");
+    }
 }
 
 fn p_start(server: &ServerState, job: &SaveJob) {
@@ -276,7 +298,8 @@ fn sync_dir(dir: &Path) {
 }
 
 /// The file, from the pieces of every shard; returns the keys written.
-fn write_file(temp: &Path, job: SaveJob, progress: &AtomicU64) -> Result<u64, String> {
+fn write_file(temp: &Path, job: SaveJob, state: &SaveState) -> Result<u64, String> {
+    let progress = &state.keys_processed;
     let file = File::create(temp).map_err(|e| format!("can't create {}: {e}", temp.display()))?;
     let mut w = Writer {
         file: &file,
@@ -298,6 +321,11 @@ fn write_file(temp: &Path, job: SaveJob, progress: &AtomicU64) -> Result<u64, St
             failure.get_or_insert_with(|| "a shard stopped before its end".to_string());
             break;
         };
+        if state.abort.load(Ordering::Relaxed) {
+            // Dropping the receiver stops every walker at its next send.
+            drop(job.rx);
+            return Err("stopped by FLUSHALL".into());
+        }
         match piece {
             Piece::Data { db, bytes, keys } => {
                 progress.fetch_add(keys, Ordering::Relaxed);
