@@ -514,6 +514,40 @@ fn flushall_with_save_points_stops_the_save_and_saves_empty() {
     assert_eq!(df.client().cmd(&["DBSIZE"]), common::int(0));
 }
 
+/// A save that cannot write its file fails cleanly (SAVE's error, BGSAVE's status), stops
+/// every walker, and the next save works.
+#[test]
+fn a_failed_save_reports_an_error_and_the_next_save_works() {
+    let dir = temp_dir("failing");
+    let gone = temp_dir("failing-gone");
+    let df = Damselfly::start(&dir, &[]);
+    let mut c = df.client();
+    assert_eq!(c.cmd(&["DEBUG", "POPULATE", "50000"]), ok());
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "dir", gone.to_str().unwrap()]),
+        ok()
+    );
+    std::fs::remove_dir_all(&gone).unwrap();
+    assert_eq!(c.cmd(&["SAVE"]), common::err("ERR"));
+    assert_eq!(c.cmd(&["BGSAVE"]), simple("Background saving started"));
+    let start = Instant::now();
+    while info_field(&mut c, "rdb_bgsave_in_progress") != "0" {
+        assert!(start.elapsed() < Duration::from_secs(20));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(info_field(&mut c, "rdb_last_bgsave_status"), "err");
+    assert_eq!(c.cmd(&["SET", "after", "1"]), ok());
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "dir", dir.to_str().unwrap()]),
+        ok()
+    );
+    assert_eq!(c.cmd(&["BGSAVE"]), simple("Background saving started"));
+    wait_bgsave_done(&mut c);
+    drop(df);
+    let df = Damselfly::start(&dir, &[]);
+    assert_eq!(df.client().cmd(&["DBSIZE"]), common::int(50001));
+}
+
 /// While writers run (values carry per-writer sequence numbers, one writer flushes its
 /// database now and then), a BGSAVE is one instant: each writer's keys in the file are
 /// exactly what the first p of its acknowledged operations made, for some p.

@@ -23,6 +23,8 @@ use damselfly_shards::{BucketRef, CellFlags, CompactKey, CompactValue, DbSlice, 
 use damselfly_shards::{TableCtx, TableCut};
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// Bytes per chunk sent to the writer.
 pub const CHUNK_BYTES: usize = 64 * 1024;
@@ -188,7 +190,11 @@ impl ShardSnap {
 
 /// Takes the cut on `shard` (inside the snapshot's global transaction), installs the hooks
 /// and starts the walker; returns the cut tables (for the file's size hints).
-pub fn start_on_shard(shard: &'static Shard, tx: &Sender<Piece>) -> Vec<TableCut> {
+pub fn start_on_shard(
+    shard: &'static Shard,
+    tx: &Sender<Piece>,
+    cancel: &Arc<AtomicBool>,
+) -> Vec<TableCut> {
     let mut dbs = shard.db.borrow_mut();
     let cuts = dbs.cut();
     let snap = Rc::new(RefCell::new(ShardSnap {
@@ -218,21 +224,31 @@ pub fn start_on_shard(shard: &'static Shard, tx: &Sender<Piece>) -> Vec<TableCut
         }
     })));
     drop(dbs);
-    let tx = tx.clone();
+    let (tx, cancel) = (tx.clone(), cancel.clone());
     damselfly_runtime::fiber::Builder::new()
         .name("snapshot")
-        .spawn(move || walk(shard, snap, tx));
+        .spawn(move || walk(shard, snap, tx, cancel));
     cuts
 }
 
 /// The walker fiber: steps, sends what the steps and the hook produced (parking while the
 /// channel is full, with no borrow held), yields between steps.
-fn walk(shard: &'static Shard, snap: Rc<RefCell<ShardSnap>>, tx: Sender<Piece>) {
+fn walk(
+    shard: &'static Shard,
+    snap: Rc<RefCell<ShardSnap>>,
+    tx: Sender<Piece>,
+    cancel: Arc<AtomicBool>,
+) {
     loop {
         let (done, pieces, error, keys) = {
             let mut dbs = shard.db.borrow_mut();
             let mut s = snap.borrow_mut();
-            let done = s.step(&mut dbs);
+            let cancelled = cancel.load(Ordering::Relaxed);
+            let done = cancelled || s.step(&mut dbs);
+            if cancelled {
+                s.out.pending.clear();
+                s.out.cur.clear();
+            }
             if done || s.out.error.is_some() {
                 dbs.set_change_hook(None);
                 dbs.set_flush_hook(None);

@@ -16,6 +16,7 @@ use damselfly_runtime::fs::File;
 use damselfly_runtime::sync::channel::{bounded, Receiver};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// Bytes the writer gathers before one write.
 const WRITE_BYTES: usize = 1 << 20;
@@ -149,6 +150,8 @@ pub enum BeginError {
 /// A save whose cut is taken: the writer's side.
 pub struct SaveJob {
     rx: Receiver<Piece>,
+    /// Set when the file failed: the walkers stop at their next step.
+    cancel: Arc<AtomicBool>,
     shards: usize,
     /// (keys, keys with a deadline) per database at the cut.
     sizes: Vec<(u64, u64)>,
@@ -181,9 +184,10 @@ pub fn begin(server: &ServerState, exec: &mut Exec<'_>) -> Result<SaveJob, Begin
     persistence.last_try_ms.store(now, Ordering::Relaxed);
     let shards = damselfly_runtime::proactor_count();
     let (tx, rx) = bounded(CHANNEL_CHUNKS_PER_SHARD * shards);
+    let cancel = Arc::new(AtomicBool::new(false));
     let per_shard = exec.schedule_global().execute_all(&|_s: &Shard| {
         let shard = Shard::current();
-        let cuts = start_on_shard(shard, &tx);
+        let cuts = start_on_shard(shard, &tx, &cancel);
         let used = shard.db.borrow().bytes_used() as u64;
         (cuts, used, crate::families::server_family::local_writes())
     });
@@ -205,6 +209,7 @@ pub fn begin(server: &ServerState, exec: &mut Exec<'_>) -> Result<SaveJob, Begin
     let (path, dir) = snapshot_path(server);
     Ok(SaveJob {
         rx,
+        cancel,
         shards,
         sizes,
         used_mem,
@@ -299,6 +304,29 @@ fn sync_dir(dir: &Path) {
 
 /// The file, from the pieces of every shard; returns the keys written.
 fn write_file(temp: &Path, job: SaveJob, state: &SaveState) -> Result<u64, String> {
+    let mut done = 0;
+    let result = write_pieces(temp, &job, state, &mut done);
+    if result.is_err() {
+        // Every walker must have stopped (and removed its hooks) before the next save may
+        // start: tell them, and take what they send until each has said so.
+        job.cancel.store(true, Ordering::Relaxed);
+        while done < job.shards {
+            match job.rx.recv() {
+                Ok(Piece::Done | Piece::Failed(_)) => done += 1,
+                Ok(Piece::Data { .. }) => {}
+                Err(_) => break,
+            }
+        }
+    }
+    result
+}
+
+fn write_pieces(
+    temp: &Path,
+    job: &SaveJob,
+    state: &SaveState,
+    done: &mut usize,
+) -> Result<u64, String> {
     let progress = &state.keys_processed;
     let file = File::create(temp).map_err(|e| format!("can't create {}: {e}", temp.display()))?;
     let mut w = Writer {
@@ -314,24 +342,16 @@ fn write_file(temp: &Path, job: SaveJob, state: &SaveState) -> Result<u64, Strin
     }
     let mut selected: Option<usize> = None;
     let mut seen = vec![false; job.sizes.len()];
-    let mut done = 0;
-    let mut failure = None;
-    while done < job.shards {
+    while *done < job.shards {
         let Ok(piece) = job.rx.recv() else {
-            failure.get_or_insert_with(|| "a shard stopped before its end".to_string());
-            break;
+            return Err("a shard stopped before its end".to_string());
         };
         if state.abort.load(Ordering::Relaxed) {
-            // Dropping the receiver stops every walker at its next send.
-            drop(job.rx);
             return Err("stopped by FLUSHALL".into());
         }
         match piece {
             Piece::Data { db, bytes, keys } => {
                 progress.fetch_add(keys, Ordering::Relaxed);
-                if failure.is_some() {
-                    continue;
-                }
                 if selected != Some(db) {
                     let resize = (!seen[db]).then_some(job.sizes[db]);
                     seen[db] = true;
@@ -340,22 +360,15 @@ fn write_file(temp: &Path, job: SaveJob, state: &SaveState) -> Result<u64, Strin
                 }
                 w.buf.extend_from_slice(&bytes);
                 if w.buf.len() >= WRITE_BYTES {
-                    if let Err(e) = w.flush() {
-                        // Dropping the receiver stops every walker at its next send.
-                        drop(job.rx);
-                        return Err(e);
-                    }
+                    w.flush()?;
                 }
             }
-            Piece::Done => done += 1,
+            Piece::Done => *done += 1,
             Piece::Failed(e) => {
-                done += 1;
-                failure.get_or_insert(e);
+                *done += 1;
+                return Err(e);
             }
         }
-    }
-    if let Some(e) = failure {
-        return Err(e);
     }
     let t = trailer(crc64(w.crc, &w.buf));
     w.buf.extend_from_slice(&t);
@@ -394,7 +407,7 @@ pub fn save(server: &ServerState, exec: &mut Exec<'_>) -> Result<u64, String> {
 }
 
 /// BGSAVE: the cut now, the file in a fiber of this proactor.
-pub fn bgsave(server: &std::sync::Arc<ServerState>, exec: &mut Exec<'_>) -> Result<(), BeginError> {
+pub fn bgsave(server: &Arc<ServerState>, exec: &mut Exec<'_>) -> Result<(), BeginError> {
     let job = begin(server, exec)?;
     let server = server.clone();
     damselfly_runtime::fiber::Builder::new()
