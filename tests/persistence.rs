@@ -78,7 +78,9 @@ impl Damselfly {
 
     /// Starting on `dir` must fail; returns the log.
     fn refuse(dir: &Path) -> String {
-        let out = Damselfly::spawn(dir, &[]).wait_with_output().unwrap();
+        let out = Damselfly::spawn(dir, &["--df_snapshot_format", "yes"])
+            .wait_with_output()
+            .unwrap();
         assert!(!out.status.success(), "started on a bad file");
         String::from_utf8_lossy(&out.stderr).into_owned()
     }
@@ -751,4 +753,55 @@ fn kill_during_bgsave_keeps_the_previous_file_and_bad_files_refuse_to_start() {
     std::fs::write(&file, b"not a snapshot at all").unwrap();
     let log = Damselfly::refuse(&dir);
     assert!(log.contains("not an RDB file"), "{log}");
+}
+
+/// DFS snapshots: one file per shard plus a summary; a second save replaces the generation;
+/// the files load on start (every type, deadline and database) and through DEBUG RELOAD; a
+/// damaged shard file refuses to start.
+#[test]
+fn dfs_snapshots_round_trip_and_refuse_damage() {
+    let dir = temp_dir("dfs");
+    let df = Damselfly::start(&dir, &["--df_snapshot_format", "yes"]);
+    let mut c = df.client();
+    fill(&mut c);
+    assert_eq!(
+        c.cmd(&["FUNCTION", "LOAD", LIBRARY]),
+        common::bulk("snaplib")
+    );
+    let want = model(&mut c);
+    assert_eq!(c.cmd(&["SAVE"]), ok());
+    assert_eq!(c.cmd(&["BGSAVE"]), simple("Background saving started"));
+    wait_bgsave_done(&mut c);
+    let shard_files = || {
+        let mut v: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".dfs") && !n.ends_with("summary.dfs"))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(shard_files().len(), 2, "{:?}", shard_files());
+    assert!(dir.join("dump-summary.dfs").exists());
+    assert!(!dir.join("dump.rdb").exists());
+    assert_eq!(c.cmd(&["DEBUG", "RELOAD"]), ok());
+    assert_same(&want, &model(&mut c));
+    drop(c);
+    drop(df);
+    let df = Damselfly::start(&dir, &["--df_snapshot_format", "yes"]);
+    let mut c = df.client();
+    assert_same(&want, &model(&mut c));
+    assert_eq!(
+        c.cmd(&["FCALL", "snapfn", "0"]),
+        common::bulk("from the snapshot")
+    );
+    drop(c);
+    drop(df);
+    let victim = dir.join(&shard_files()[0]);
+    let mut bytes = std::fs::read(&victim).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x40;
+    std::fs::write(&victim, &bytes).unwrap();
+    let log = Damselfly::refuse(&dir);
+    assert!(log.contains("corrupt DFS shard file"), "{log}");
 }

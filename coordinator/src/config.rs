@@ -185,6 +185,13 @@ pub const PARAMS: &[Param] = &[
         help: "save points: \"seconds changes\" pairs; a background save starts when one is reached",
     },
     Param {
+        name: "df-snapshot-format",
+        kind: Kind::Bool,
+        default: "no",
+        mutable: true,
+        help: "write snapshots as DFS files (one per shard, written in parallel, plus a summary) instead of one RDB file",
+    },
+    Param {
         name: "rdb-key-save-delay",
         kind: Kind::Int {
             min: 0,

@@ -15,6 +15,8 @@
 //! channel's chunks plus the buckets writes forced out since the walker's last send.
 
 use crate::shard::Shard;
+use damselfly_persistence::crc64::crc64;
+use damselfly_persistence::dfs;
 use damselfly_persistence::rdb_file::write_entry;
 use damselfly_runtime::sync::channel::Sender;
 use damselfly_shards::dash::BucketId;
@@ -43,6 +45,64 @@ pub enum Piece {
     Done,
     /// The shard could not serialize a value; the snapshot fails.
     Failed(String),
+    /// Keys a shard wrote to its own DFS file (progress for INFO).
+    Written(u64),
+}
+
+/// Where a DFS snapshot's shard files go: `dir/base-<id>-<shard>.dfs`.
+#[derive(Clone, Debug)]
+pub struct DfsTarget {
+    pub dir: std::path::PathBuf,
+    pub base: String,
+    pub id: u64,
+    pub shards: u32,
+}
+
+impl DfsTarget {
+    pub fn shard_path(&self, shard: usize) -> std::path::PathBuf {
+        self.dir
+            .join(format!("{}-{:016x}-{shard:04}.dfs", self.base, self.id))
+    }
+}
+
+/// A shard's own DFS file: blocks written as the walk produces them (a slow disk parks the
+/// walker, the same back-pressure as the channel).
+struct ShardFile {
+    file: damselfly_runtime::fs::File,
+    offset: u64,
+    crc: u64,
+}
+
+impl ShardFile {
+    fn create(target: &DfsTarget, shard: usize) -> Result<ShardFile, String> {
+        let path = target.shard_path(shard);
+        let file = damselfly_runtime::fs::File::create(&path)
+            .map_err(|e| format!("can't create {}: {e}", path.display()))?;
+        let mut f = ShardFile {
+            file,
+            offset: 0,
+            crc: 0,
+        };
+        f.write(&dfs::shard_header(target.id, shard as u32, target.shards))?;
+        Ok(f)
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<(), String> {
+        self.crc = crc64(self.crc, bytes);
+        self.file
+            .write_all_at(bytes, self.offset)
+            .map_err(|e| format!("write error saving a DFS shard file: {e}"))?;
+        self.offset += bytes.len() as u64;
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<(), String> {
+        let t = dfs::shard_trailer(self.crc);
+        self.write(&t)?;
+        self.file
+            .fsync()
+            .map_err(|e| format!("can't fsync a DFS shard file: {e}"))
+    }
 }
 
 /// Serialized entries waiting for the channel.
@@ -194,6 +254,7 @@ pub fn start_on_shard(
     shard: &'static Shard,
     tx: &Sender<Piece>,
     cancel: &Arc<AtomicBool>,
+    dfs_target: Option<&DfsTarget>,
 ) -> Vec<TableCut> {
     let mut dbs = shard.db.borrow_mut();
     let cuts = dbs.cut();
@@ -224,10 +285,26 @@ pub fn start_on_shard(
         }
     })));
     drop(dbs);
-    let (tx, cancel) = (tx.clone(), cancel.clone());
+    let (tx, cancel, target) = (tx.clone(), cancel.clone(), dfs_target.cloned());
     damselfly_runtime::fiber::Builder::new()
         .name("snapshot")
-        .spawn(move || walk(shard, snap, tx, cancel));
+        .spawn(move || {
+            let mut file = None;
+            if let Some(t) = target {
+                match ShardFile::create(&t, shard.index) {
+                    Ok(f) => file = Some(f),
+                    Err(e) => {
+                        let mut dbs = shard.db.borrow_mut();
+                        dbs.set_change_hook(None);
+                        dbs.set_flush_hook(None);
+                        drop(dbs);
+                        let _ = tx.send(Piece::Failed(e));
+                        return;
+                    }
+                }
+            }
+            walk(shard, snap, tx, cancel, file)
+        });
     cuts
 }
 
@@ -238,6 +315,7 @@ fn walk(
     snap: Rc<RefCell<ShardSnap>>,
     tx: Sender<Piece>,
     cancel: Arc<AtomicBool>,
+    mut file: Option<ShardFile>,
 ) {
     loop {
         let (done, pieces, error, keys) = {
@@ -264,18 +342,46 @@ fn walk(
             let _ = tx.send(Piece::Failed(e));
             return;
         }
-        for piece in pieces {
-            if tx.send(piece).is_err() {
-                // The writer gave up (its file failed): stop walking.
-                let mut dbs = shard.db.borrow_mut();
-                dbs.set_change_hook(None);
-                dbs.set_flush_hook(None);
+        if let Some(f) = file.as_mut() {
+            let mut written = 0;
+            for piece in pieces {
+                if let Piece::Data { db, bytes, keys } = piece {
+                    written += keys;
+                    if let Err(e) = f.write(&dfs::block(db, &bytes)) {
+                        let mut dbs = shard.db.borrow_mut();
+                        dbs.set_change_hook(None);
+                        dbs.set_flush_hook(None);
+                        drop(dbs);
+                        let _ = tx.send(Piece::Failed(e));
+                        return;
+                    }
+                }
+            }
+            if written > 0 && tx.send(Piece::Written(written)).is_err() {
+                cancel.store(true, Ordering::Relaxed);
+            }
+            if done {
+                let result = file.take().expect("a file").finish();
+                let _ = tx.send(match result {
+                    Ok(()) => Piece::Done,
+                    Err(e) => Piece::Failed(e),
+                });
                 return;
             }
-        }
-        if done {
-            let _ = tx.send(Piece::Done);
-            return;
+        } else {
+            for piece in pieces {
+                if tx.send(piece).is_err() {
+                    // The writer gave up (its file failed): stop walking.
+                    let mut dbs = shard.db.borrow_mut();
+                    dbs.set_change_hook(None);
+                    dbs.set_flush_hook(None);
+                    return;
+                }
+            }
+            if done {
+                let _ = tx.send(Piece::Done);
+                return;
+            }
         }
         let delay_us = crate::server::ProactorState::current()
             .server

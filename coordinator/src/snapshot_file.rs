@@ -10,7 +10,9 @@ use crate::server::ServerState;
 use crate::shard::Shard;
 use crate::snapshot::{start_on_shard, Piece, CHUNK_BYTES};
 use damselfly_persistence::crc64::crc64;
-use damselfly_persistence::rdb_file::{trailer, write_function, write_header, write_select_db};
+use damselfly_persistence::rdb_file::{
+    trailer, write_aux, write_function, write_header, write_select_db,
+};
 use damselfly_runtime::clock;
 use damselfly_runtime::fs::File;
 use damselfly_runtime::sync::channel::{bounded, Receiver};
@@ -152,6 +154,8 @@ pub struct SaveJob {
     rx: Receiver<Piece>,
     /// Set when the file failed: the walkers stop at their next step.
     cancel: Arc<AtomicBool>,
+    /// A DFS snapshot: the shards write their own files; `path` is the summary.
+    dfs: Option<crate::snapshot::DfsTarget>,
     shards: usize,
     /// (keys, keys with a deadline) per database at the cut.
     sizes: Vec<(u64, u64)>,
@@ -185,9 +189,10 @@ pub fn begin(server: &ServerState, exec: &mut Exec<'_>) -> Result<SaveJob, Begin
     let shards = damselfly_runtime::proactor_count();
     let (tx, rx) = bounded(CHANNEL_CHUNKS_PER_SHARD * shards);
     let cancel = Arc::new(AtomicBool::new(false));
+    let dfs = crate::snapshot_dfs::target(server, shards);
     let per_shard = exec.schedule_global().execute_all(&|_s: &Shard| {
         let shard = Shard::current();
-        let cuts = start_on_shard(shard, &tx, &cancel);
+        let cuts = start_on_shard(shard, &tx, &cancel, dfs.as_ref());
         let used = shard.db.borrow().bytes_used() as u64;
         (cuts, used, crate::families::server_family::local_writes())
     });
@@ -206,10 +211,14 @@ pub fn begin(server: &ServerState, exec: &mut Exec<'_>) -> Result<SaveJob, Begin
     let functions = server
         .scripts
         .read_libraries(|libs| libs.iter().map(|l| l.code.clone()).collect());
-    let (path, dir) = snapshot_path(server);
+    let (mut path, dir) = snapshot_path(server);
+    if dfs.is_some() {
+        path = crate::snapshot_dfs::summary_path(server);
+    }
     Ok(SaveJob {
         rx,
         cancel,
+        dfs,
         shards,
         sizes,
         used_mem,
@@ -232,6 +241,7 @@ pub fn finish(server: &ServerState, job: SaveJob, background: bool) -> Result<u6
     ));
     let (dirty, started) = (job.dirty, job.started_ms);
     let path = job.path.clone();
+    let dfs = job.dfs.clone();
     p_start(server, &job);
     let result = write_file(&temp, job, &server.persistence).and_then(|keys| {
         damselfly_runtime::fs::rename(&temp, &path)
@@ -239,6 +249,9 @@ pub fn finish(server: &ServerState, job: SaveJob, background: bool) -> Result<u6
         sync_dir(path.parent().unwrap_or(Path::new(".")));
         Ok(keys)
     });
+    if let Some(t) = &dfs {
+        crate::snapshot_dfs::clean_up(t, result.is_ok());
+    }
     let p = &server.persistence;
     let now = clock::wall_now_ms();
     match &result {
@@ -313,7 +326,7 @@ fn write_file(temp: &Path, job: SaveJob, state: &SaveState) -> Result<u64, Strin
         while done < job.shards {
             match job.rx.recv() {
                 Ok(Piece::Done | Piece::Failed(_)) => done += 1,
-                Ok(Piece::Data { .. }) => {}
+                Ok(Piece::Data { .. } | Piece::Written(_)) => {}
                 Err(_) => break,
             }
         }
@@ -363,12 +376,19 @@ fn write_pieces(
                     w.flush()?;
                 }
             }
+            Piece::Written(keys) => {
+                progress.fetch_add(keys, Ordering::Relaxed);
+            }
             Piece::Done => *done += 1,
             Piece::Failed(e) => {
                 *done += 1;
                 return Err(e);
             }
         }
+    }
+    if let Some(t) = &job.dfs {
+        write_aux(&mut w.buf, b"dfs-id", format!("{:016x}", t.id).as_bytes());
+        write_aux(&mut w.buf, b"dfs-shards", t.shards.to_string().as_bytes());
     }
     let t = trailer(crc64(w.crc, &w.buf));
     w.buf.extend_from_slice(&t);

@@ -10,6 +10,7 @@
 //! - [`write`] / [`read`]: a value to its RDB type and body and back, for every type
 //!   Damselfly stores (streams are refused until they exist).
 //! - [`dump`]: DUMP payloads (version + CRC64 footer).
+//! - [`dfs`]: DFS shard files (lz4 blocks of RDB entries, CRC64) beside a summary RDB file.
 //! - [`rdb_file`]: whole RDB files: header, aux fields, db selectors, entries with
 //!   deadlines, EOF and CRC64 trailer; the loader that walks one.
 //!
@@ -17,6 +18,7 @@
 //! bytes or values out.
 
 pub mod crc64;
+pub mod dfs;
 pub mod dump;
 pub mod encoding;
 pub mod legacy;

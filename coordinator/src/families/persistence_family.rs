@@ -103,7 +103,8 @@ pub fn debug_reload(ctx: &mut CmdCtx<'_>) -> CmdResult {
     if snapshot_file::save(ctx.server, &mut ctx.exec).is_err() {
         return Err(CmdError::raw("ERR Error trying to save the DB"));
     }
-    let (path, _) = snapshot_file::snapshot_path(ctx.server);
+    let path = crate::snapshot_load::present_snapshot(ctx.server)
+        .ok_or_else(|| CmdError::raw("ERR Error trying to load the RDB dump: no file"))?;
     crate::snapshot_load::reload(ctx.server, &mut ctx.exec, &path)
         .map_err(|e| CmdError::raw(format!("ERR Error trying to load the RDB dump: {e}")))?;
     ctx.reply().ok();
