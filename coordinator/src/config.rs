@@ -217,10 +217,19 @@ pub const PARAMS: &[Param] = &[
     },
     Param {
         name: "maxmemory-policy",
-        kind: Kind::Enum(&["noeviction"]),
+        kind: Kind::Enum(&[
+            "volatile-lru",
+            "volatile-lfu",
+            "volatile-random",
+            "volatile-ttl",
+            "allkeys-lru",
+            "allkeys-lfu",
+            "allkeys-random",
+            "noeviction",
+        ]),
         default: "noeviction",
         mutable: true,
-        help: "what happens at maxmemory: noeviction (the only policy served today)",
+        help: "what happens at maxmemory: noeviction refuses writes; the others evict keys (lru and lfu approximated by a recently-used bit per key)",
     },
     // Listed for clients that read them; stored by CONFIG SET, no behaviour yet.
     Param {
@@ -373,14 +382,14 @@ pub const PARAMS: &[Param] = &[
         },
         default: "5",
         mutable: true,
-        help: "eviction sample size (stored only: no eviction yet)",
+        help: "keys sampled for each eviction choice",
     },
     Param {
         name: "maxmemory-eviction-tenacity",
         kind: Kind::Int { min: 0, max: 100 },
         default: "10",
         mutable: true,
-        help: "eviction effort (stored only: no eviction yet)",
+        help: "eviction effort (stored only: Damselfly evicts in bounded steps between commands)",
     },
     Param {
         name: "client-output-buffer-limit",

@@ -285,9 +285,11 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
                 let (start, used) = spans[i];
                 // While it runs, a command is still in the query buffer (CLIENT LIST's qbuf).
                 info.qbuf.set(input.len() - start);
+                // A restricted user's commands join the run only once they pass the check.
+                let acl_current = conn.acl.generation == server.acl.generation()
+                    && !conn.acl.auth_required(&server.acl);
                 let run = if squash
-                    && conn.acl.fast
-                    && conn.acl.generation == server.acl.generation()
+                    && acl_current
                     && conn.multi.is_none()
                     && conn.replies == ReplyMode::On
                     && !info.tracking.is_on()
@@ -295,16 +297,22 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
                 {
                     let cmds = batch[i..parsed].iter().zip(&spans[i..parsed]);
                     let cmds = cmds.map(|(cmd, &(start, _))| Args::new(&input[start..], cmd));
-                    squash::squashable_run(
-                        server.shards,
-                        cmds.zip(found[i..parsed].iter().copied()),
-                    )
+                    let (fast, user) = (conn.acl.fast, &conn.acl.user);
+                    let allowed =
+                        cmds.zip(found[i..parsed].iter().copied())
+                            .take_while(|(args, found)| {
+                                fast || found.is_some_and(|(index, spec)| {
+                                    crate::acl::check::check(user, index, spec, args).is_ok()
+                                })
+                            });
+                    squash::squashable_run(server.shards, allowed)
                 } else {
                     Vec::new()
                 };
                 if run.len() > 1 {
                     ProactorStats::bump(&stats.commands, run.len() as u64);
                     squash::run(server, conn, &run, &mut out, Hops::Now);
+                    crate::eviction::note_growth(server, run.len() as u32);
                     // The commands ran with a stand-in state on their shards: record them here.
                     if let Some(last) = run.last() {
                         *info.last_cmd.borrow_mut() = last.found.1.name;
@@ -711,7 +719,11 @@ fn refused_for_memory(
     };
     let may_grow = effective.has(DENYOOM)
         || (conn.multi.is_some() && !matches!(spec.name, "exec" | "discard" | "quit" | "reset"));
-    may_grow && server.client_limits.over_maxmemory()
+    if !may_grow {
+        return false;
+    }
+    crate::eviction::note_growth(server, 1);
+    server.client_limits.over_maxmemory() && !crate::eviction::make_room(server)
 }
 
 /// A command between MULTI and EXEC failed before it could be queued: EXEC will abort.

@@ -23,6 +23,7 @@ pub mod config;
 pub mod conn;
 pub mod ctx;
 pub mod error;
+pub mod eviction;
 pub mod exec;
 pub mod families;
 pub mod keys;

@@ -52,6 +52,8 @@ pub struct ServerState {
     pub persistence: crate::snapshot_file::SaveState,
     /// Users and permissions.
     pub acl: crate::acl::AclState,
+    /// Keys evicted at `maxmemory`, per shard.
+    pub eviction: crate::eviction::EvictionStats,
 }
 
 impl ServerState {
@@ -82,6 +84,7 @@ impl ServerState {
             slowlog: Default::default(),
             persistence: crate::snapshot_file::SaveState::new(wall / 1000),
             acl: Default::default(),
+            eviction: crate::eviction::EvictionStats::new(shards),
         }
     }
 
@@ -127,6 +130,8 @@ impl ServerState {
 #[derive(Default)]
 pub struct ProactorStats {
     pub commands: Cell<u64>,
+    /// Commands that may grow memory since this proactor last measured its shard.
+    pub grown_since_measure: Cell<u32>,
     pub keyspace_hits: Cell<u64>,
     pub keyspace_misses: Cell<u64>,
     pub net_input_bytes: Cell<u64>,
@@ -282,9 +287,8 @@ pub fn start(pool: &ProactorPool, state: Arc<ServerState>) -> std::io::Result<Ru
                 Duration::from_millis(1000 / hz),
                 move || {
                     evict_clients(&st);
-                    let shard = &ProactorState::current().shard;
-                    let bytes = shard.db.borrow().bytes_used();
-                    st.client_limits.publish_shard_bytes(shard.index, bytes);
+                    // Evicts keys when over maxmemory, and publishes the shard's memory.
+                    crate::eviction::step(&st);
                     let shard = &ProactorState::current().shard;
                     let now = clock::wall_now_ms();
                     let mut db = shard.db.borrow_mut();

@@ -21,6 +21,9 @@ use crate::hash::{FixedHasher, KeyPolicy};
 pub type DbIndex = usize;
 pub type PrimaryTable = DashTable<CompactKey, CompactValue, KeyPolicy>;
 
+mod evict;
+pub use evict::EvictionPolicy;
+
 /// Which table a change hook is called for: the database index it sits at now, the table's
 /// identity (stable across SWAPDB; a flushed database gets a new table with a new id) and the
 /// expire table beside it, still as it was before the change (deadlines change only after
@@ -66,6 +69,8 @@ pub struct TableCut {
 pub enum KeyEvent {
     /// A key was created.
     New,
+    /// A key was removed to stay under `maxmemory`.
+    Evicted,
     /// A key was deleted because its deadline passed (on access, by active expiry, or
     /// before a segment split).
     Expired,
@@ -295,6 +300,11 @@ pub struct DbSlice {
     blocking: Vec<HashSet<Box<[u8]>, ahash::RandomState>>,
     /// Blocked-on keys that came into existence since the last [`DbSlice::take_ready_keys`].
     ready: Vec<(DbIndex, Box<[u8]>)>,
+    /// `maxmemory` eviction, when a policy evicts.
+    eviction: Option<Box<evict::Eviction>>,
+    /// Lookups mark keys as recently used (an LRU/LFU policy is on).
+    mark_access: bool,
+    evicted_keys: u64,
 }
 
 impl DbSlice {
@@ -310,6 +320,9 @@ impl DbSlice {
             key_event_hook: None,
             blocking: (0..db_count).map(|_| HashSet::default()).collect(),
             ready: Vec::new(),
+            eviction: None,
+            mark_access: false,
+            evicted_keys: 0,
         }
     }
 
@@ -446,6 +459,9 @@ impl DbSlice {
 
     /// Position of a live key; deletes it first if it has expired.
     fn lookup(&mut self, db: DbIndex, hash: u64, key: &[u8], now_ms: u64) -> Option<EntryPos> {
+        if self.mark_access {
+            return self.lookup_marking(db, hash, key, now_ms);
+        }
         let d = self.dbs[db].as_ref()?;
         let pos = d.primary.find_pos_hashed(hash, key)?;
         if !d.primary.entry(pos).0.has_flag(CellFlags::HAS_EXPIRY) {
@@ -460,6 +476,27 @@ impl DbSlice {
         d.expired_keys += 1;
         self.raise(db, KeyEvent::Expired, key);
         None
+    }
+
+    /// [`DbSlice::lookup`] that marks the key used, for the LRU/LFU eviction policies (kept
+    /// out of line so the unmarked lookup stays small).
+    #[inline(never)]
+    fn lookup_marking(
+        &mut self,
+        db: DbIndex,
+        hash: u64,
+        key: &[u8],
+        now_ms: u64,
+    ) -> Option<EntryPos> {
+        self.mark_access = false;
+        let pos = self.lookup(db, hash, key, now_ms);
+        self.mark_access = true;
+        let pos = pos?;
+        let d = self.dbs[db].as_mut()?;
+        d.primary
+            .key_mut_quiet(pos)
+            .set_flag(CellFlags::TOUCHED, true);
+        Some(pos)
     }
 
     pub fn find(&mut self, db: DbIndex, key: &[u8], now_ms: u64) -> Option<&CompactValue> {

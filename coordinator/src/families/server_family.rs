@@ -741,7 +741,7 @@ fn stats_lines(server: &ServerState, ex: &Extras, f: &Figures, lines: &mut Vec<S
         "sync_partial_ok:0".into(),
         "sync_partial_err:0".into(),
         format!("expired_keys:{expired}"),
-        "evicted_keys:0".into(),
+        format!("evicted_keys:{}", server.eviction.evicted_keys()),
         format!("keyspace_hits:{}", f.hits),
         format!("keyspace_misses:{}", f.misses),
         "latest_fork_usec:0".into(),
