@@ -665,7 +665,7 @@ fn bgsave_keeps_what_flushes_and_swapdb_change_during_it() {
     assert_eq!(c.cmd(&["HSET", "h", "f", "v"]), common::int(1));
     assert_eq!(c.cmd(&["SELECT", "0"]), ok());
     let want = model_of(&mut c, 0..3);
-    assert_eq!(c.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "50"]), ok());
+    assert_eq!(c.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "150"]), ok());
     assert_eq!(c.cmd(&["BGSAVE"]), simple("Background saving started"));
     for i in 0..200 {
         let k = format!("key:{}", i * 97);
