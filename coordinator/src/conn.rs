@@ -235,6 +235,8 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
 
         let mut consumed = 0;
         let mut failed = None;
+        // The slot holding a partly parsed command: the parser resumes it in slot 0.
+        let mut partial_at = 0;
         let mut tick = clock::now();
         'batches: loop {
             // Parse up to BATCH_MAX complete commands, warm their keys, run them in order.
@@ -249,7 +251,10 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
                         consumed += used;
                         parsed += 1;
                     }
-                    Ok(None) => break,
+                    Ok(None) => {
+                        partial_at = parsed;
+                        break;
+                    }
                     Err(e) => {
                         failed = Some(e);
                         break;
@@ -312,7 +317,6 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
                 if run.len() > 1 {
                     ProactorStats::bump(&stats.commands, run.len() as u64);
                     squash::run(server, conn, &run, &mut out, Hops::Now);
-                    crate::eviction::note_growth(server, run.len() as u32);
                     // The commands ran with a stand-in state on their shards: record them here.
                     if let Some(last) = run.last() {
                         *info.last_cmd.borrow_mut() = last.found.1.name;
@@ -364,6 +368,9 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
             return;
         }
         input.drain(..consumed);
+        // The next read resumes the partial command from slot 0: its arguments so far must
+        // be there, not those of the batch's first command.
+        batch.swap(0, partial_at);
         info.qbuf.set(input.len());
         mem.update(&input, &out, &batch, queued_bytes(conn));
         if !out.is_empty() || info.push.pending() > 0 {
@@ -546,7 +553,7 @@ fn execute_timed(
         reject(conn, spec, msg, out);
         return started;
     }
-    if refused_for_memory(server, conn, spec, args) {
+    if refused_for_memory(server, conn, spec, args, out) {
         stats.count_rejected(Some(index), OOM_ERROR.as_bytes());
         reject(conn, spec, OOM_ERROR, out);
         return started;
@@ -711,7 +718,11 @@ fn refused_for_memory(
     conn: &ConnState,
     spec: &CommandSpec,
     args: &Args<'_>,
+    out: &mut Vec<u8>,
 ) -> bool {
+    if !server.client_limits.over_maxmemory() {
+        return false;
+    }
     let effective = if !spec.subcommands.is_empty() && args.len() > 1 {
         spec.subcommand(args.get(1)).unwrap_or(spec)
     } else {
@@ -719,11 +730,12 @@ fn refused_for_memory(
     };
     let may_grow = effective.has(DENYOOM)
         || (conn.multi.is_some() && !matches!(spec.name, "exec" | "discard" | "quit" | "reset"));
-    if !may_grow {
-        return false;
-    }
-    crate::eviction::note_growth(server, 1);
-    server.client_limits.over_maxmemory() && !crate::eviction::make_room(server)
+    // Over the limit, every command first makes room (a read too, as in Redis); only one
+    // that may grow memory is refused when no room can be made.
+    let room = crate::eviction::make_room(server);
+    // What the evictions invalidated for this client goes before the command's reply.
+    conn.info.push.drain_into(out);
+    !room && may_grow
 }
 
 /// A command between MULTI and EXEC failed before it could be queued: EXEC will abort.

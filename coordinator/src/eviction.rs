@@ -1,7 +1,8 @@
 //! `maxmemory` with an evicting `maxmemory-policy`: each shard may hold its share of the
 //! limit (what the clients' buffers leave, divided by the shards) and evicts down to it —
-//! on the heartbeat, and before a command that may grow memory runs while the server is over
-//! the limit. A shard whose policy finds nothing to evict (a volatile policy and no keys with
+//! on the heartbeat, and before any command runs while the server is over the limit (as
+//! Redis does). Shards publish their memory after every job while `maxmemory` is set, so the
+//! check before a command sees the writes before it. A shard whose policy finds nothing to evict (a volatile policy and no keys with
 //! a deadline) reports itself stuck: writes are then refused with Redis's OOM error.
 
 use crate::server::{ProactorState, ServerState};
@@ -11,9 +12,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Keys one shard evicts per step at most (a step runs between commands).
 const STEP_KEYS: usize = 1024;
-/// With `maxmemory` set, a proactor measures its shard after this many commands that may
-/// grow memory (the heartbeat alone would let a fast writer overshoot by a tick's writes).
-const MEASURE_EVERY: u32 = 32;
 
 /// Per shard: keys evicted, and whether the last step was stuck.
 #[derive(Default)]
@@ -70,8 +68,15 @@ pub fn step(server: &ServerState) {
         slot.store(slice.eviction_stuck(), Ordering::Relaxed);
     }
     let bytes = slice.bytes_used();
+    TABLES.set(bytes.saturating_sub(slice.heap_bytes()));
     drop(slice);
     server.client_limits.publish_shard_bytes(shard.index, bytes);
+}
+
+thread_local! {
+    /// This proactor's shard's table bytes at its last full measurement: between them only
+    /// the heap bytes (cheap to sum) are re-read.
+    static TABLES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 /// Over `maxmemory`, before a command that may grow memory: evicts on every shard. False
@@ -84,19 +89,15 @@ pub fn make_room(server: &ServerState) -> bool {
     !(server.client_limits.over_maxmemory() && server.eviction.any_stuck())
 }
 
-/// `n` commands that may grow memory ran (or are about to) on this proactor: measures the
-/// local shard every [`MEASURE_EVERY`] of them, evicting when over. Costs nothing without
-/// `maxmemory`.
-pub fn note_growth(server: &ServerState, n: u32) {
-    if !server.client_limits.has_maxmemory() {
+/// After a job ran on this proactor's shard: with `maxmemory` set, publishes the shard's
+/// memory so the next command anywhere sees it (not only the next heartbeat).
+pub fn after_job() {
+    let ps = ProactorState::current();
+    if !ps.server.client_limits.has_maxmemory() {
         return;
     }
-    let counter = &ProactorState::current().stats.grown_since_measure;
-    let seen = counter.get() + n;
-    if seen < MEASURE_EVERY {
-        counter.set(seen);
-        return;
-    }
-    counter.set(0);
-    step(server);
+    let bytes = ps.shard.db.borrow().heap_bytes() + TABLES.get();
+    ps.server
+        .client_limits
+        .publish_shard_bytes(ps.shard.index, bytes);
 }

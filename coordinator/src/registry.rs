@@ -165,10 +165,11 @@ impl CommandSpec {
         self.key_indices(argc).collect()
     }
 
-    /// True when the keys depend on the arguments (a `numkeys` argument, SORT's STORE): use
+    /// True when the keys depend on the arguments (a `numkeys` argument, a STORE option): use
     /// [`CommandSpec::keys_in`] rather than [`CommandSpec::key_indices`].
     pub fn movable_keys(&self) -> bool {
-        self.numkeys_at().is_some() || self.name == "sort"
+        self.numkeys_at().is_some()
+            || matches!(self.name, "sort" | "georadius" | "georadiusbymember")
     }
 
     /// Where the `numkeys` argument is, for commands whose keys follow one.
@@ -227,6 +228,21 @@ impl CommandSpec {
                     0
                 };
                 i += 1 + skip;
+            }
+            keys.extend(store);
+        }
+        if self.name == "georadius" || self.name == "georadiusbymember" {
+            // STORE/STOREDIST destination: the last one wins, as Redis finds it.
+            let (mut i, mut store) = (5, None);
+            while i < argc {
+                let a = arg(i);
+                if (a.eq_ignore_ascii_case(b"store") || a.eq_ignore_ascii_case(b"storedist"))
+                    && i + 1 < argc
+                {
+                    store = Some(i + 1);
+                    i += 1;
+                }
+                i += 1;
             }
             keys.extend(store);
         }

@@ -130,8 +130,6 @@ impl ServerState {
 #[derive(Default)]
 pub struct ProactorStats {
     pub commands: Cell<u64>,
-    /// Commands that may grow memory since this proactor last measured its shard.
-    pub grown_since_measure: Cell<u32>,
     pub keyspace_hits: Cell<u64>,
     pub keyspace_misses: Cell<u64>,
     pub net_input_bytes: Cell<u64>,

@@ -918,6 +918,12 @@ impl DbSlice {
             })
     }
 
+    /// Keys' and values' heap bytes over every database: [`DbSlice::bytes_used`] without the
+    /// tables, in time proportional to the number of databases (not of table segments).
+    pub fn heap_bytes(&self) -> usize {
+        self.dbs.iter().flatten().map(|d| d.heap_bytes).sum()
+    }
+
     /// Bytes held by this slice: tables, keys' and values' heap, the database vector.
     /// Watched-key maps are not counted.
     pub fn bytes_used(&self) -> usize {

@@ -18,6 +18,7 @@ pub mod dash;
 pub mod db_slice;
 pub mod dense;
 pub mod expiry;
+pub mod geohash;
 pub mod glob;
 pub mod hash;
 pub mod hash_value;

@@ -10,6 +10,9 @@ pub mod blocking_family;
 pub mod connection_family;
 pub mod dump_family;
 pub mod function_family;
+pub mod geo_family;
+pub mod geo_search;
+pub mod geo_sort;
 pub mod hash_family;
 pub mod hash_random;
 pub mod hll_family;
@@ -46,6 +49,7 @@ pub const ALL: &[fn() -> Vec<CommandSpec>] = &[
     connection_family::commands,
     dump_family::commands,
     function_family::commands,
+    geo_family::commands,
     hash_family::commands,
     hll_family::commands,
     keyspace_family::commands,

@@ -650,6 +650,11 @@ fn memory_lines(server: &ServerState, f: &Figures, used: u64, peak: u64, lines: 
         format!("maxmemory_policy:{policy}"),
         format!("mem_fragmentation_ratio:{ratio:.2}"),
         format!("mem_clients_normal:{}", f.memory.conns),
+        // Client buffers count toward maxmemory: nothing is left out of the eviction check.
+        "mem_not_counted_for_evict:0".into(),
+        // Values are freed where they are deleted: nothing waits for a background free.
+        "lazyfree_pending_objects:0".into(),
+        "lazyfreed_objects:0".into(),
     ]);
     let lua = f.memory.lua as u64;
     let (scripts, script_bytes) = server.scripts.cache_stats();
