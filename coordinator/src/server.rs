@@ -48,6 +48,8 @@ pub struct ServerState {
     pub monitors: crate::monitor::Monitors,
     /// Commands slower than `slowlog-log-slower-than`.
     pub slowlog: crate::slowlog::SlowLog,
+    /// Snapshots: the save in progress, the last save's outcome (SAVE, BGSAVE, INFO).
+    pub persistence: crate::snapshot_file::SaveState,
     /// Users and permissions.
     pub acl: crate::acl::AclState,
     /// Keys evicted at `maxmemory`, per shard.
@@ -80,6 +82,7 @@ impl ServerState {
             tracking: Default::default(),
             monitors: Default::default(),
             slowlog: Default::default(),
+            persistence: crate::snapshot_file::SaveState::new(wall / 1000),
             acl: Default::default(),
             eviction: crate::eviction::EvictionStats::new(shards),
         }
@@ -301,6 +304,7 @@ pub fn start(pool: &ProactorPool, state: Arc<ServerState>) -> std::io::Result<Ru
             );
         });
     }
+    crate::snapshot_load::start(pool, &state)?;
     let bind = state.config.get("bind").unwrap_or_else(|| "0.0.0.0".into());
     let port = state.config.get_int("port") as u16;
     let ip: std::net::IpAddr = bind

@@ -33,7 +33,10 @@ pub mod zset_table;
 
 pub use cell::{CellFlags, CompactKey, CompactValue, Encoding, ObjType, TypedObject};
 pub use dash::{BucketId, BucketRef, DashPolicy, DashTable, EntryPos, NoHooks, TableHooks};
-pub use db_slice::{DbIndex, DbSlice, DbStats, EvictionPolicy, KeyEvent, KeyEventSink};
+pub use db_slice::{
+    DbIndex, DbSlice, DbStats, DetachedDb, EvictionPolicy, KeyEvent, KeyEventSink, TableCtx,
+    TableCut,
+};
 pub use dense::{DenseSet, MapValueMut, StringMap};
 pub use expiry::{ExpireBudget, ExpireReport};
 pub use glob::{glob_match, GlobPattern};

@@ -24,6 +24,7 @@ pub mod memcache_meta;
 pub mod memcache_ops;
 pub mod memcache_squash;
 pub mod memcache_stats;
+pub mod persistence_family;
 pub mod pubsub_family;
 pub mod scripting_family;
 pub mod server_family;
@@ -53,6 +54,7 @@ pub const ALL: &[fn() -> Vec<CommandSpec>] = &[
     hll_family::commands,
     keyspace_family::commands,
     list_family::commands,
+    persistence_family::commands,
     pubsub_family::commands,
     scripting_family::commands,
     server_family::commands,
