@@ -127,6 +127,28 @@ impl ServerHandle {
         }
     }
 
+    /// Saves a snapshot when save points are set (`--save`), as Redis does on SIGTERM.
+    /// Returns false when the save failed.
+    pub fn save_if_configured(&self) -> bool {
+        if self.state.config.get("save").unwrap_or_default().is_empty() {
+            return true;
+        }
+        let Some(pool) = self.pool.as_ref() else {
+            return true;
+        };
+        let state = self.state.clone();
+        pool.run_on(0, move || {
+            let mut exec = damselfly_coordinator::exec::Exec::now();
+            match damselfly_coordinator::snapshot_file::save(&state, &mut exec) {
+                Ok(_) => true,
+                Err(e) => {
+                    log::warn!("Error trying to save the DB on exit: {e}");
+                    false
+                }
+            }
+        })
+    }
+
     /// Stops accepting, closes every connection, stops the proactors.
     pub fn shutdown(mut self) {
         if let Some(pool) = self.pool.take() {

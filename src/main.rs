@@ -84,6 +84,10 @@ fn main() {
         log::info!("memcached text protocol on {addr}");
     }
     server.wait(|| SIGNALED.load(Ordering::SeqCst));
+    if SIGNALED.load(Ordering::SeqCst) {
+        log::info!("Received SIGTERM or SIGINT: saving the final snapshot if save points are set");
+        server.save_if_configured();
+    }
     log::info!("shutting down");
     server.shutdown();
 }

@@ -160,6 +160,10 @@ config set requirepass secret
 @m client getname
 @q auth secret
 @q acl whoami
+@q reset
+@q acl whoami
+@q auth secret
+@q acl whoami
 config set requirepass ""
 @r ping
 @r auth x

@@ -1188,11 +1188,9 @@ fn config_get_lists_what_clients_read() {
         set(&mut c, "cluster-enabled", "yes"),
         failed("cluster-enabled", "can't set immutable config")
     );
-    // What Damselfly cannot serve is refused rather than stored.
-    assert_eq!(
-        set(&mut c, "requirepass", "secret"),
-        failed("requirepass", "Damselfly serves only '' for this parameter")
-    );
+    // requirepass applies at once: this (already authenticated) client keeps working.
+    assert_eq!(set(&mut c, "requirepass", "secret"), ok());
+    assert_eq!(get(&mut c, "requirepass"), "secret");
     assert_eq!(set(&mut c, "requirepass", ""), ok());
     assert_eq!(set(&mut c, "protected-mode", "no"), ok());
     assert_eq!(get(&mut c, "protected-mode"), "no");

@@ -248,6 +248,10 @@ impl ClientLimits {
         }
     }
 
+    pub fn has_maxmemory(&self) -> bool {
+        self.maxmemory.load(Ordering::Relaxed) > 0
+    }
+
     /// True when `maxmemory` is set and the data and client buffers together exceed it: write
     /// commands are then refused with Redis's OOM error (the noeviction policy).
     pub fn over_maxmemory(&self) -> bool {

@@ -18,6 +18,10 @@ pub enum Kind {
     Enum(&'static [&'static str]),
     /// `save`: pairs of `<seconds> <changes>`, or empty.
     Save,
+    /// `dir`: an existing directory, stored as its absolute path (Redis chdirs there).
+    Dir,
+    /// `dbfilename`: a file name without a directory part.
+    FileName,
     /// `notify-keyspace-events`: event class characters, shown in Redis's canonical order.
     KeyspaceEvents,
     /// `client-output-buffer-limit`: `<class> <hard> <soft> <soft-seconds>` groups; a set
@@ -161,14 +165,14 @@ pub const PARAMS: &[Param] = &[
     },
     Param {
         name: "dir",
-        kind: Kind::Str,
+        kind: Kind::Dir,
         default: ".",
         mutable: true,
         help: "working directory for snapshots",
     },
     Param {
         name: "dbfilename",
-        kind: Kind::Str,
+        kind: Kind::FileName,
         default: "dump.rdb",
         mutable: true,
         help: "snapshot file name",
@@ -178,7 +182,24 @@ pub const PARAMS: &[Param] = &[
         kind: Kind::Save,
         default: "",
         mutable: true,
-        help: "snapshot schedule (not served yet; accepted for compatibility)",
+        help: "save points: \"seconds changes\" pairs; a background save starts when one is reached",
+    },
+    Param {
+        name: "df-snapshot-format",
+        kind: Kind::Bool,
+        default: "no",
+        mutable: true,
+        help: "write snapshots as DFS files (one per shard, written in parallel, plus a summary) instead of one RDB file",
+    },
+    Param {
+        name: "rdb-key-save-delay",
+        kind: Kind::Int {
+            min: 0,
+            max: i32::MAX as i64,
+        },
+        default: "0",
+        mutable: true,
+        help: "microseconds a snapshot waits per key written (tests use it to keep a save running)",
     },
     Param {
         name: "appendonly",
@@ -196,10 +217,19 @@ pub const PARAMS: &[Param] = &[
     },
     Param {
         name: "maxmemory-policy",
-        kind: Kind::Enum(&["noeviction"]),
+        kind: Kind::Enum(&[
+            "volatile-lru",
+            "volatile-lfu",
+            "volatile-random",
+            "volatile-ttl",
+            "allkeys-lru",
+            "allkeys-lfu",
+            "allkeys-random",
+            "noeviction",
+        ]),
         default: "noeviction",
         mutable: true,
-        help: "what happens at maxmemory: noeviction (the only policy served today)",
+        help: "what happens at maxmemory: noeviction refuses writes; the others evict keys (lru and lfu approximated by a recently-used bit per key)",
     },
     // Listed for clients that read them; stored by CONFIG SET, no behaviour yet.
     Param {
@@ -352,14 +382,14 @@ pub const PARAMS: &[Param] = &[
         },
         default: "5",
         mutable: true,
-        help: "eviction sample size (stored only: no eviction yet)",
+        help: "keys sampled for each eviction choice",
     },
     Param {
         name: "maxmemory-eviction-tenacity",
         kind: Kind::Int { min: 0, max: 100 },
         default: "10",
         mutable: true,
-        help: "eviction effort (stored only: no eviction yet)",
+        help: "eviction effort (stored only: Damselfly evicts in bounded steps between commands)",
     },
     Param {
         name: "client-output-buffer-limit",
@@ -545,6 +575,21 @@ fn validate_kind(kind: &Kind, value: &str, current: &str) -> Result<String, Stri
     match *kind {
         Kind::Only(inner) => validate_kind(inner, value, current),
         Kind::Save => validate_save(value),
+        Kind::Dir => match std::fs::canonicalize(value) {
+            Ok(p) if p.is_dir() => Ok(p.to_string_lossy().into_owned()),
+            Ok(_) => Err("Not a directory".into()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err("No such file or directory".into())
+            }
+            Err(e) => Err(e.to_string()),
+        },
+        Kind::FileName => {
+            if value.contains('/') {
+                Err("dbfilename can't be a path, just a filename".into())
+            } else {
+                Ok(value.to_string())
+            }
+        }
         Kind::KeyspaceEvents => keyspace_events(value).map(keyspace_events_text),
         Kind::OutputBufferLimit => output_buffer_limit(value, current),
         Kind::MemoryOrPercent => validate_memory_or_percent(value),

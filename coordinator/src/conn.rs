@@ -235,6 +235,8 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
 
         let mut consumed = 0;
         let mut failed = None;
+        // The slot holding a partly parsed command: the parser resumes it in slot 0.
+        let mut partial_at = 0;
         let mut tick = clock::now();
         'batches: loop {
             // Parse up to BATCH_MAX complete commands, warm their keys, run them in order.
@@ -249,7 +251,10 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
                         consumed += used;
                         parsed += 1;
                     }
-                    Ok(None) => break,
+                    Ok(None) => {
+                        partial_at = parsed;
+                        break;
+                    }
                     Err(e) => {
                         failed = Some(e);
                         break;
@@ -285,9 +290,11 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
                 let (start, used) = spans[i];
                 // While it runs, a command is still in the query buffer (CLIENT LIST's qbuf).
                 info.qbuf.set(input.len() - start);
+                // A restricted user's commands join the run only once they pass the check.
+                let acl_current = conn.acl.generation == server.acl.generation()
+                    && !conn.acl.auth_required(&server.acl);
                 let run = if squash
-                    && conn.acl.fast
-                    && conn.acl.generation == server.acl.generation()
+                    && acl_current
                     && conn.multi.is_none()
                     && conn.replies == ReplyMode::On
                     && !info.tracking.is_on()
@@ -295,10 +302,15 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
                 {
                     let cmds = batch[i..parsed].iter().zip(&spans[i..parsed]);
                     let cmds = cmds.map(|(cmd, &(start, _))| Args::new(&input[start..], cmd));
-                    squash::squashable_run(
-                        server.shards,
-                        cmds.zip(found[i..parsed].iter().copied()),
-                    )
+                    let (fast, user) = (conn.acl.fast, &conn.acl.user);
+                    let allowed =
+                        cmds.zip(found[i..parsed].iter().copied())
+                            .take_while(|(args, found)| {
+                                fast || found.is_some_and(|(index, spec)| {
+                                    crate::acl::check::check(user, index, spec, args).is_ok()
+                                })
+                            });
+                    squash::squashable_run(server.shards, allowed)
                 } else {
                     Vec::new()
                 };
@@ -356,6 +368,9 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
             return;
         }
         input.drain(..consumed);
+        // The next read resumes the partial command from slot 0: its arguments so far must
+        // be there, not those of the batch's first command.
+        batch.swap(0, partial_at);
         info.qbuf.set(input.len());
         mem.update(&input, &out, &batch, queued_bytes(conn));
         if !out.is_empty() || info.push.pending() > 0 {
@@ -538,7 +553,7 @@ fn execute_timed(
         reject(conn, spec, msg, out);
         return started;
     }
-    if refused_for_memory(server, conn, spec, args) {
+    if refused_for_memory(server, conn, spec, args, out) {
         stats.count_rejected(Some(index), OOM_ERROR.as_bytes());
         reject(conn, spec, OOM_ERROR, out);
         return started;
@@ -703,7 +718,11 @@ fn refused_for_memory(
     conn: &ConnState,
     spec: &CommandSpec,
     args: &Args<'_>,
+    out: &mut Vec<u8>,
 ) -> bool {
+    if !server.client_limits.over_maxmemory() {
+        return false;
+    }
     let effective = if !spec.subcommands.is_empty() && args.len() > 1 {
         spec.subcommand(args.get(1)).unwrap_or(spec)
     } else {
@@ -711,7 +730,12 @@ fn refused_for_memory(
     };
     let may_grow = effective.has(DENYOOM)
         || (conn.multi.is_some() && !matches!(spec.name, "exec" | "discard" | "quit" | "reset"));
-    may_grow && server.client_limits.over_maxmemory()
+    // Over the limit, every command first makes room (a read too, as in Redis); only one
+    // that may grow memory is refused when no room can be made.
+    let room = crate::eviction::make_room(server);
+    // What the evictions invalidated for this client goes before the command's reply.
+    conn.info.push.drain_into(out);
+    !room && may_grow
 }
 
 /// A command between MULTI and EXEC failed before it could be queued: EXEC will abort.

@@ -12,6 +12,8 @@
 //! - `acl`: users, AUTH and the permission check every command passes.
 //! - `error`: typed errors rendered to Redis's exact strings in one place.
 //! - `server`: the shared server state (config, clients, stats) and start/stop.
+//! - `snapshot`, `snapshot_file`, `snapshot_load`: point-in-time snapshots without fork (the
+//!   cut, the per-shard walk and hooks, the RDB writer), and loading RDB files.
 
 pub mod acl;
 pub mod args;
@@ -21,6 +23,7 @@ pub mod config;
 pub mod conn;
 pub mod ctx;
 pub mod error;
+pub mod eviction;
 pub mod exec;
 pub mod families;
 pub mod keys;
@@ -40,6 +43,10 @@ pub mod scripting;
 pub mod server;
 pub mod shard;
 pub mod slowlog;
+pub mod snapshot;
+pub mod snapshot_dfs;
+pub mod snapshot_file;
+pub mod snapshot_load;
 pub mod squash;
 pub mod tracking;
 pub mod tx;

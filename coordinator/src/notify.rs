@@ -75,6 +75,7 @@ impl KeyEventSink for TableEvents {
             KeyEvent::New => wants(class::NEW),
             KeyEvent::Expired => wants(class::EXPIRED) || crate::tracking::wants_writes(),
             KeyEvent::Written => crate::tracking::wants_writes(),
+            KeyEvent::Evicted => wants(class::EVICTED),
         }
     }
 
@@ -89,6 +90,7 @@ impl KeyEventSink for TableEvents {
                     crate::tracking::key_written(key);
                 }
             }
+            KeyEvent::Evicted => keyspace_event(class::EVICTED, "evicted", key, db),
         }
     }
 }

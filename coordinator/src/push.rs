@@ -167,6 +167,18 @@ impl PushQueue {
         }
     }
 
+    /// Mid-batch: moves what is queued into `out` now, so frames a command's preparation
+    /// caused (invalidations of keys evicted to make room for it) go before its reply.
+    /// Leaves them queued while another fiber is sending.
+    pub fn drain_into(&self, out: &mut Vec<u8>) {
+        if self.sending.get() || self.partial.get() > 0 {
+            return;
+        }
+        let mut pending = self.pending.borrow_mut();
+        out.extend_from_slice(&pending);
+        pending.clear();
+    }
+
     pub fn release(&self) {
         self.sending.set(false);
         self.released.notify_one();

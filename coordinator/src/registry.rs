@@ -165,6 +165,28 @@ impl CommandSpec {
         self.key_indices(argc).collect()
     }
 
+    /// True when the keys depend on the arguments (a `numkeys` argument, a STORE option): use
+    /// [`CommandSpec::keys_in`] rather than [`CommandSpec::key_indices`].
+    pub fn movable_keys(&self) -> bool {
+        self.numkeys_at().is_some()
+            || matches!(
+                self.name,
+                "sort" | "georadius" | "georadiusbymember" | "xread" | "xreadgroup"
+            )
+    }
+
+    /// Where the `numkeys` argument is, for commands whose keys follow one.
+    fn numkeys_at(&self) -> Option<usize> {
+        match self.name {
+            "lmpop" | "zmpop" | "sintercard" | "zintercard" | "zunion" | "zinter" | "zdiff" => {
+                Some(1)
+            }
+            "blmpop" | "bzmpop" | "zunionstore" | "zinterstore" | "zdiffstore" | "eval"
+            | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro" => Some(2),
+            _ => None,
+        }
+    }
+
     /// Key argument positions of a command as sent, including the keys a fixed spec cannot
     /// name (Redis's movable keys: a `numkeys` argument, SORT's STORE): what a transaction
     /// around the command must lock.
@@ -175,19 +197,10 @@ impl CommandSpec {
     /// [`CommandSpec::keys_in`] over `argc` arguments read through `arg` (COMMAND GETKEYS
     /// reads a command nested in its own arguments).
     pub fn keys_with<'a>(&self, argc: usize, arg: &dyn Fn(usize) -> &'a [u8]) -> Vec<usize> {
-        // Where the numkeys argument is; the keys follow it.
-        let numkeys_at = match self.name {
-            "lmpop" | "zmpop" | "sintercard" | "zintercard" | "zunion" | "zinter" | "zdiff" => {
-                Some(1)
-            }
-            "blmpop" | "bzmpop" | "zunionstore" | "zinterstore" | "zdiffstore" | "eval"
-            | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro" => Some(2),
-            _ => None,
-        };
         if matches!(self.name, "xread" | "xreadgroup") {
             return crate::families::stream_read::read_keys(argc, arg);
         }
-        if let Some(at) = numkeys_at {
+        if let Some(at) = self.numkeys_at() {
             // ZUNIONSTORE and the like name their destination first.
             let mut keys = if self.name.ends_with("store") {
                 vec![1]
@@ -224,11 +237,26 @@ impl CommandSpec {
             }
             keys.extend(store);
         }
+        if self.name == "georadius" || self.name == "georadiusbymember" {
+            // STORE/STOREDIST destination: the last one wins, as Redis finds it.
+            let (mut i, mut store) = (5, None);
+            while i < argc {
+                let a = arg(i);
+                if (a.eq_ignore_ascii_case(b"store") || a.eq_ignore_ascii_case(b"storedist"))
+                    && i + 1 < argc
+                {
+                    store = Some(i + 1);
+                    i += 1;
+                }
+                i += 1;
+            }
+            keys.extend(store);
+        }
         keys
     }
 
     /// Key argument positions for `argc` arguments, without allocating.
-    pub fn key_indices(&self, argc: usize) -> impl Iterator<Item = usize> {
+    pub fn key_indices(&self, argc: usize) -> KeyIndices {
         let (first, step) = (self.first_key.max(0) as usize, self.step.max(1) as usize);
         let last = if self.first_key <= 0 {
             -1
@@ -238,7 +266,35 @@ impl CommandSpec {
             i64::from(self.last_key)
         };
         let end = (last + 1).clamp(0, argc as i64) as usize;
-        (first..end.max(first)).step_by(step)
+        KeyIndices {
+            next: first,
+            end,
+            step,
+        }
+    }
+}
+
+/// Key positions: `next`, `next + step`, ... below `end`. A plain counter (a `StepBy` costs
+/// a division per call, and this runs for every command).
+#[derive(Clone, Copy, Debug)]
+pub struct KeyIndices {
+    next: usize,
+    end: usize,
+    step: usize,
+}
+
+impl Iterator for KeyIndices {
+    type Item = usize;
+
+    #[inline]
+    fn next(&mut self) -> Option<usize> {
+        if self.next < self.end {
+            let at = self.next;
+            self.next += self.step;
+            Some(at)
+        } else {
+            None
+        }
     }
 }
 

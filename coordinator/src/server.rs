@@ -48,8 +48,12 @@ pub struct ServerState {
     pub monitors: crate::monitor::Monitors,
     /// Commands slower than `slowlog-log-slower-than`.
     pub slowlog: crate::slowlog::SlowLog,
+    /// Snapshots: the save in progress, the last save's outcome (SAVE, BGSAVE, INFO).
+    pub persistence: crate::snapshot_file::SaveState,
     /// Users and permissions.
     pub acl: crate::acl::AclState,
+    /// Keys evicted at `maxmemory`, per shard.
+    pub eviction: crate::eviction::EvictionStats,
 }
 
 impl ServerState {
@@ -78,7 +82,9 @@ impl ServerState {
             tracking: Default::default(),
             monitors: Default::default(),
             slowlog: Default::default(),
+            persistence: crate::snapshot_file::SaveState::new(wall / 1000),
             acl: Default::default(),
+            eviction: crate::eviction::EvictionStats::new(shards),
         }
     }
 
@@ -279,9 +285,8 @@ pub fn start(pool: &ProactorPool, state: Arc<ServerState>) -> std::io::Result<Ru
                 Duration::from_millis(1000 / hz),
                 move || {
                     evict_clients(&st);
-                    let shard = &ProactorState::current().shard;
-                    let bytes = shard.db.borrow().bytes_used();
-                    st.client_limits.publish_shard_bytes(shard.index, bytes);
+                    // Evicts keys when over maxmemory, and publishes the shard's memory.
+                    crate::eviction::step(&st);
                     let shard = &ProactorState::current().shard;
                     let now = clock::wall_now_ms();
                     let mut db = shard.db.borrow_mut();
@@ -299,6 +304,7 @@ pub fn start(pool: &ProactorPool, state: Arc<ServerState>) -> std::io::Result<Ru
             );
         });
     }
+    crate::snapshot_load::start(pool, &state)?;
     let bind = state.config.get("bind").unwrap_or_else(|| "0.0.0.0".into());
     let port = state.config.get_int("port") as u16;
     let ip: std::net::IpAddr = bind

@@ -132,6 +132,7 @@ impl Shard {
         self.txq.borrow_mut().remove(seq);
         self.poll_queue();
         self.serve_blocked();
+        crate::eviction::after_job();
     }
 
     fn poll_queue(&self) {

@@ -1,5 +1,6 @@
-//! damselfly-persistence: Redis's RDB encodings, so values move between Damselfly and
-//! redis-server (DUMP/RESTORE today; RDB snapshot files build on the same codec).
+//! damselfly-persistence: Redis's RDB encodings, so values and whole databases move between
+//! Damselfly and redis-server (DUMP/RESTORE and RDB snapshot files; the snapshot itself, which
+//! walks the shards, is in the coordinator).
 //!
 //! - [`crc64`]: CRC-64/Jones, the checksum of RDB files and DUMP payloads.
 //! - [`lzf`]: LZF compression of RDB strings, both ways.
@@ -10,16 +11,21 @@
 //!   Damselfly stores.
 //! - [`stream`]: streams (`STREAM_LISTPACKS_2` both ways; types 15 and 21 read).
 //! - [`dump`]: DUMP payloads (version + CRC64 footer).
+//! - [`dfs`]: DFS shard files (lz4 blocks of RDB entries, CRC64) beside a summary RDB file.
+//! - [`rdb_file`]: whole RDB files: header, aux fields, db selectors, entries with
+//!   deadlines, EOF and CRC64 trailer; the loader that walks one.
 //!
 //! Nothing here does I/O or touches a shard: callers pass values and limits in and get
 //! bytes or values out.
 
 pub mod crc64;
+pub mod dfs;
 pub mod dump;
 pub mod encoding;
 pub mod legacy;
 pub mod listpack;
 pub mod lzf;
+pub mod rdb_file;
 pub mod read;
 pub mod stream;
 pub mod write;

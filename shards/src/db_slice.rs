@@ -21,9 +21,47 @@ use crate::hash::{FixedHasher, KeyPolicy};
 pub type DbIndex = usize;
 pub type PrimaryTable = DashTable<CompactKey, CompactValue, KeyPolicy>;
 
+mod evict;
+pub use evict::EvictionPolicy;
+
+/// Which table a change hook is called for: the database index it sits at now, the table's
+/// identity (stable across SWAPDB; a flushed database gets a new table with a new id) and the
+/// expire table beside it, still as it was before the change (deadlines change only after
+/// the primary bucket's hook ran).
+pub struct TableCtx<'a> {
+    pub db: DbIndex,
+    pub table_id: u64,
+    pub expire: &'a ExpireTable,
+}
+
 /// Called before a primary-table bucket changes (snapshot pre-update hook).
-pub type ChangeHookFn = dyn FnMut(DbIndex, BucketRef<'_, CompactKey, CompactValue>);
+pub type ChangeHookFn = dyn FnMut(&TableCtx<'_>, BucketRef<'_, CompactKey, CompactValue>);
 pub type ChangeHook = Box<ChangeHookFn>;
+
+/// A database's tables taken out of the slice by FLUSHDB/FLUSHALL while a flush hook is set
+/// (a snapshot still walking them keeps them alive).
+pub struct DetachedDb {
+    pub db: DbIndex,
+    pub table_id: u64,
+    pub primary: PrimaryTable,
+    pub expire: ExpireTable,
+}
+
+pub type FlushHook = Box<dyn FnMut(DetachedDb)>;
+
+/// A table's state at a snapshot's cut ([`DbSlice::cut`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TableCut {
+    pub db: DbIndex,
+    pub table_id: u64,
+    /// Buckets at or below this version hold what the snapshot must write.
+    pub version: u64,
+    /// The version a serialized bucket is marked with: above the cut, below every later
+    /// change.
+    pub mark: u64,
+    pub keys: usize,
+    pub expires: usize,
+}
 
 /// What a keyspace notification hook hears about from the table itself (the commands raise
 /// their own events).
@@ -31,6 +69,8 @@ pub type ChangeHook = Box<ChangeHookFn>;
 pub enum KeyEvent {
     /// A key was created.
     New,
+    /// A key was removed to stay under `maxmemory`.
+    Evicted,
     /// A key was deleted because its deadline passed (on access, by active expiry, or
     /// before a segment split).
     Expired,
@@ -78,6 +118,7 @@ pub enum KeyExpiry {
 }
 
 struct Db {
+    id: u64,
     primary: PrimaryTable,
     expire: ExpireTable,
     heap_bytes: usize,
@@ -86,8 +127,9 @@ struct Db {
 }
 
 impl Db {
-    fn new() -> Db {
+    fn new(id: u64) -> Db {
         Db {
+            id,
             primary: DashTable::new(KeyPolicy),
             expire: DashTable::new(KeyPolicy),
             heap_bytes: 0,
@@ -172,13 +214,36 @@ impl Drop for ValueMut<'_> {
 
 struct ChangeHooks<'a> {
     db: DbIndex,
+    table_id: u64,
+    expire: &'a ExpireTable,
     on_change: Option<&'a mut ChangeHookFn>,
+}
+
+impl<'a> ChangeHooks<'a> {
+    fn new(
+        db: DbIndex,
+        table_id: u64,
+        expire: &'a ExpireTable,
+        on_change: Option<&'a mut ChangeHookFn>,
+    ) -> Self {
+        ChangeHooks {
+            db,
+            table_id,
+            expire,
+            on_change,
+        }
+    }
 }
 
 impl TableHooks<CompactKey, CompactValue> for ChangeHooks<'_> {
     fn before_bucket_change(&mut self, bucket: BucketRef<'_, CompactKey, CompactValue>) {
         if let Some(hook) = self.on_change.as_mut() {
-            hook(self.db, bucket);
+            let ctx = TableCtx {
+                db: self.db,
+                table_id: self.table_id,
+                expire: self.expire,
+            };
+            hook(&ctx, bucket);
         }
     }
 }
@@ -215,16 +280,31 @@ impl TableHooks<CompactKey, CompactValue> for InsertHooks<'_> {
     }
 }
 
+/// Database `db`, created (with a new table id) on first use.
+fn db_entry<'a>(dbs: &'a mut [Option<Db>], next_id: &mut u64, db: DbIndex) -> &'a mut Db {
+    dbs[db].get_or_insert_with(|| {
+        *next_id += 1;
+        Db::new(*next_id)
+    })
+}
+
 pub struct DbSlice {
     dbs: Vec<Option<Db>>,
     watched: Vec<HashMap<Box<[u8]>, WatchedKey, ahash::RandomState>>,
     watch_clock: u64,
     change_hook: Option<ChangeHook>,
+    flush_hook: Option<FlushHook>,
+    next_table_id: u64,
     key_event_hook: Option<KeyEventHook>,
     /// Keys that blocked clients (BLPOP, BZPOPMIN...) wait on, per database.
     blocking: Vec<HashSet<Box<[u8]>, ahash::RandomState>>,
     /// Blocked-on keys that came into existence since the last [`DbSlice::take_ready_keys`].
     ready: Vec<(DbIndex, Box<[u8]>)>,
+    /// `maxmemory` eviction, when a policy evicts.
+    eviction: Option<Box<evict::Eviction>>,
+    /// Lookups mark keys as recently used (an LRU/LFU policy is on).
+    mark_access: bool,
+    evicted_keys: u64,
 }
 
 impl DbSlice {
@@ -235,9 +315,14 @@ impl DbSlice {
             watched: (0..db_count).map(|_| HashMap::default()).collect(),
             watch_clock: 0,
             change_hook: None,
+            flush_hook: None,
+            next_table_id: 0,
             key_event_hook: None,
             blocking: (0..db_count).map(|_| HashSet::default()).collect(),
             ready: Vec::new(),
+            eviction: None,
+            mark_access: false,
+            evicted_keys: 0,
         }
     }
 
@@ -254,6 +339,50 @@ impl DbSlice {
     /// Installs (or removes) the hook called before any primary bucket changes.
     pub fn set_change_hook(&mut self, hook: Option<ChangeHook>) {
         self.change_hook = hook;
+    }
+
+    /// Installs (or removes) the hook that takes a flushed database's tables instead of
+    /// dropping them.
+    pub fn set_flush_hook(&mut self, hook: Option<FlushHook>) {
+        self.flush_hook = hook;
+    }
+
+    /// Takes a snapshot's cut of every database that exists: each table's version clock is
+    /// advanced twice, so every bucket changed before now is at or below `version`, a bucket
+    /// the snapshot has written can be marked `mark`, and every later change stamps more.
+    pub fn cut(&mut self) -> Vec<TableCut> {
+        let mut out = Vec::new();
+        for (db, d) in self.dbs.iter_mut().enumerate() {
+            if let Some(d) = d.as_mut() {
+                let version = d.primary.next_version();
+                let mark = d.primary.next_version();
+                out.push(TableCut {
+                    db,
+                    table_id: d.id,
+                    version,
+                    mark,
+                    keys: d.primary.len(),
+                    expires: d.expire.len(),
+                });
+            }
+        }
+        out
+    }
+
+    /// The tables of the database whose table is `table_id`, wherever SWAPDB moved it.
+    pub fn tables_by_id(&self, table_id: u64) -> Option<(&PrimaryTable, &ExpireTable)> {
+        self.dbs
+            .iter()
+            .flatten()
+            .find(|d| d.id == table_id)
+            .map(|d| (&d.primary, &d.expire))
+    }
+
+    /// Marks a bucket of table `table_id` as written by a snapshot (no hook runs).
+    pub fn mark_bucket(&mut self, table_id: u64, bucket: crate::dash::BucketId, version: u64) {
+        if let Some(d) = self.dbs.iter_mut().flatten().find(|d| d.id == table_id) {
+            d.primary.set_bucket_version(bucket, version);
+        }
     }
 
     /// The primary table of `db`, for snapshot traversal (`None` if never written).
@@ -279,14 +408,15 @@ impl DbSlice {
     }
 
     fn db_mut(&mut self, db: DbIndex) -> &mut Db {
-        self.dbs[db].get_or_insert_with(Db::new)
+        self.parts(db).0
     }
 
-    fn parts(&mut self, db: DbIndex) -> (&mut Db, ChangeHooks<'_>) {
+    /// The database (created on first use) and the change hook.
+    fn parts(&mut self, db: DbIndex) -> (&mut Db, Option<&mut ChangeHookFn>) {
         let on_change = self.change_hook.as_deref_mut();
         (
-            self.dbs[db].get_or_insert_with(Db::new),
-            ChangeHooks { db, on_change },
+            db_entry(&mut self.dbs, &mut self.next_table_id, db),
+            on_change,
         )
     }
 
@@ -329,6 +459,9 @@ impl DbSlice {
 
     /// Position of a live key; deletes it first if it has expired.
     fn lookup(&mut self, db: DbIndex, hash: u64, key: &[u8], now_ms: u64) -> Option<EntryPos> {
+        if self.mark_access {
+            return self.lookup_marking(db, hash, key, now_ms);
+        }
         let d = self.dbs[db].as_ref()?;
         let pos = d.primary.find_pos_hashed(hash, key)?;
         if !d.primary.entry(pos).0.has_flag(CellFlags::HAS_EXPIRY) {
@@ -343,6 +476,27 @@ impl DbSlice {
         d.expired_keys += 1;
         self.raise(db, KeyEvent::Expired, key);
         None
+    }
+
+    /// [`DbSlice::lookup`] that marks the key used, for the LRU/LFU eviction policies (kept
+    /// out of line so the unmarked lookup stays small).
+    #[inline(never)]
+    fn lookup_marking(
+        &mut self,
+        db: DbIndex,
+        hash: u64,
+        key: &[u8],
+        now_ms: u64,
+    ) -> Option<EntryPos> {
+        self.mark_access = false;
+        let pos = self.lookup(db, hash, key, now_ms);
+        self.mark_access = true;
+        let pos = pos?;
+        let d = self.dbs[db].as_mut()?;
+        d.primary
+            .key_mut_quiet(pos)
+            .set_flag(CellFlags::TOUCHED, true);
+        Some(pos)
     }
 
     pub fn find(&mut self, db: DbIndex, key: &[u8], now_ms: u64) -> Option<&CompactValue> {
@@ -383,8 +537,8 @@ impl DbSlice {
             }
         }
         let on_change = self.change_hook.as_deref_mut();
-        let mut hooks = ChangeHooks { db, on_change };
-        let d = self.dbs[db].get_or_insert_with(Db::new);
+        let d = db_entry(&mut self.dbs, &mut self.next_table_id, db);
+        let mut hooks = ChangeHooks::new(db, d.id, &d.expire, on_change);
         let (key, value) = d.primary.entry_mut(pos, &mut hooks);
         let watched = &mut self.watched[db];
         let watch = if watched.is_empty() {
@@ -447,10 +601,10 @@ impl DbSlice {
                 hook.raise(db, KeyEvent::New, &key.as_bytes());
             }
         }
-        let (d, change) = self.parts(db);
+        let (d, on_change) = self.parts(db);
         d.heap_bytes += key.heap_bytes() + value.heap_bytes();
         let mut hooks = InsertHooks {
-            change,
+            change: ChangeHooks::new(db, d.id, &d.expire, on_change),
             expire: &d.expire,
             now_ms,
             dropped: Vec::new(),
@@ -501,7 +655,8 @@ impl DbSlice {
     // ---- deletes ----
 
     fn remove_at(&mut self, db: DbIndex, hash: u64, key: &[u8], pos: EntryPos) -> RemovedEntry {
-        let (d, mut hooks) = self.parts(db);
+        let (d, on_change) = self.parts(db);
+        let mut hooks = ChangeHooks::new(db, d.id, &d.expire, on_change);
         let (removed_key, value) = d.primary.erase_at(pos, &mut hooks);
         d.heap_bytes -= removed_key.heap_bytes() + value.heap_bytes();
         let mut expire_at_ms = None;
@@ -560,7 +715,8 @@ impl DbSlice {
             return false;
         };
         self.touch_watched(db, key);
-        let (d, mut hooks) = self.parts(db);
+        let (d, on_change) = self.parts(db);
+        let mut hooks = ChangeHooks::new(db, d.id, &d.expire, on_change);
         let (stored_key, _) = d.primary.entry_mut(pos, &mut hooks);
         if stored_key.has_flag(CellFlags::HAS_EXPIRY) {
             let (_, deadline) = d
@@ -590,7 +746,8 @@ impl DbSlice {
             return false;
         }
         self.touch_watched(db, key);
-        let (d, mut hooks) = self.parts(db);
+        let (d, on_change) = self.parts(db);
+        let mut hooks = ChangeHooks::new(db, d.id, &d.expire, on_change);
         d.primary
             .entry_mut(pos, &mut hooks)
             .0
@@ -720,7 +877,16 @@ impl DbSlice {
 
     pub fn flush_db(&mut self, db: DbIndex) {
         self.touch_watched_in_db(db, None);
-        self.dbs[db] = None;
+        let old = self.dbs[db].take();
+        if let (Some(d), Some(hook)) = (old, self.flush_hook.as_mut()) {
+            hook(DetachedDb {
+                db,
+                table_id: d.id,
+                primary: d.primary,
+                expire: d.expire,
+            });
+        }
+        // Blocked readers of a flushed stream are told (XREADGROUP answers an error).
         let keys: Vec<Box<[u8]>> = self.blocking[db].iter().cloned().collect();
         self.ready.extend(keys.into_iter().map(|k| (db, k)));
     }
@@ -765,6 +931,12 @@ impl DbSlice {
                 table_bytes: d.primary.bytes_allocated() + d.expire.bytes_allocated(),
                 expired_keys: d.expired_keys,
             })
+    }
+
+    /// Keys' and values' heap bytes over every database: [`DbSlice::bytes_used`] without the
+    /// tables, in time proportional to the number of databases (not of table segments).
+    pub fn heap_bytes(&self) -> usize {
+        self.dbs.iter().flatten().map(|d| d.heap_bytes).sum()
     }
 
     /// Bytes held by this slice: tables, keys' and values' heap, the database vector.

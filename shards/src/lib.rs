@@ -19,6 +19,7 @@ pub mod dash;
 pub mod db_slice;
 pub mod dense;
 pub mod expiry;
+pub mod geohash;
 pub mod glob;
 pub mod hash;
 pub mod hash_value;
@@ -38,7 +39,10 @@ pub mod zset_table;
 
 pub use cell::{CellFlags, CompactKey, CompactValue, Encoding, ObjType, TypedObject};
 pub use dash::{BucketId, BucketRef, DashPolicy, DashTable, EntryPos, NoHooks, TableHooks};
-pub use db_slice::{DbIndex, DbSlice, DbStats, KeyEvent, KeyEventSink};
+pub use db_slice::{
+    DbIndex, DbSlice, DbStats, DetachedDb, EvictionPolicy, KeyEvent, KeyEventSink, TableCtx,
+    TableCut,
+};
 pub use dense::{DenseSet, MapValueMut, StringMap};
 pub use expiry::{ExpireBudget, ExpireReport};
 pub use glob::{glob_match, GlobPattern};

@@ -310,7 +310,7 @@ fn change_hook_sees_buckets_before_writes() {
     let sink = seen.clone();
     let mut slice = DbSlice::new(1);
     set(&mut slice, 0, "a", "1", 0);
-    slice.set_change_hook(Some(Box::new(move |_db, bucket| {
+    slice.set_change_hook(Some(Box::new(move |_table, bucket| {
         sink.borrow_mut()
             .push(bucket.iter().map(|(k, _)| k.to_vec()).collect());
     })));
@@ -386,4 +386,141 @@ proptest! {
         model.retain(|_, (_, d)| d.is_none_or(|d| now <= d));
         prop_assert_eq!(live, model.len());
     }
+}
+
+/// The snapshot protocol on one slice: cut, then walk bucket by bucket (writing buckets at or
+/// below the cut and marking them) while writes, deadline changes, flushes, SWAPDB and table
+/// growth happen between steps; the change hook writes a bucket still at or below the cut
+/// before a write changes it, the flush hook keeps a flushed table. What was written is
+/// exactly the slice at the cut: every key once, with its value and deadline.
+#[test]
+fn cut_walk_and_hooks_write_exactly_the_state_at_the_cut() {
+    use damselfly_shards::{BucketRef, CellFlags, CompactKey, DetachedDb, TableCut};
+    use std::cell::RefCell;
+    use std::collections::BTreeMap;
+    use std::rc::Rc;
+
+    type Written = BTreeMap<(usize, Vec<u8>), (Vec<u8>, Option<u64>)>;
+    fn write(
+        out: &mut Written,
+        db: usize,
+        bucket: &BucketRef<'_, CompactKey, CompactValue>,
+        expire: &damselfly_shards::expiry::ExpireTable,
+    ) {
+        for (k, v) in bucket.iter() {
+            let deadline = k
+                .has_flag(CellFlags::HAS_EXPIRY)
+                .then(|| *expire.find(k).unwrap());
+            let prev = out.insert((db, k.to_vec()), (v.to_vec().unwrap(), deadline));
+            assert!(prev.is_none(), "key written twice");
+        }
+    }
+
+    let (mut swaps, mut flushes) = (0, 0);
+    for seed in 0..8u64 {
+        let mut rng = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let mut slice = DbSlice::new(3);
+        for i in 0..3000u64 {
+            let db = (i % 3) as usize;
+            set(&mut slice, db, &format!("k{i}"), &format!("v{i}"), 0);
+            if i % 7 == 0 {
+                slice.set_expiry(db, format!("k{i}").as_bytes(), 1_000_000 + i, 0);
+            }
+        }
+        let mut want = Written::new();
+        for db in 0..3 {
+            slice.for_each_key(db, 0, None, |k, v| {
+                let deadline = slice_expiry_of(&slice, db, k);
+                want.insert((db, k.to_vec()), (v.to_vec().unwrap(), deadline));
+            });
+        }
+        let cuts: Vec<TableCut> = slice.cut();
+        let out: Rc<RefCell<Written>> = Rc::default();
+        let detached: Rc<RefCell<Vec<DetachedDb>>> = Rc::default();
+        let (sink, cuts_for_hook) = (out.clone(), cuts.clone());
+        slice.set_change_hook(Some(Box::new(move |t, bucket| {
+            if let Some(c) = cuts_for_hook.iter().find(|c| c.table_id == t.table_id) {
+                if bucket.version() <= c.version {
+                    write(&mut sink.borrow_mut(), c.db, &bucket, t.expire);
+                }
+            }
+        })));
+        let keep = detached.clone();
+        slice.set_flush_hook(Some(Box::new(move |d| keep.borrow_mut().push(d))));
+        for cut in &cuts {
+            let mut cursor = 0;
+            loop {
+                let mut marks = Vec::new();
+                if let Some(d) = detached
+                    .borrow()
+                    .iter()
+                    .find(|d| d.table_id == cut.table_id)
+                {
+                    cursor = d.primary.traverse_buckets(cursor, |b| {
+                        if b.version() <= cut.version {
+                            write(&mut out.borrow_mut(), cut.db, &b, &d.expire);
+                        }
+                    });
+                } else {
+                    let (primary, expire) = slice.tables_by_id(cut.table_id).unwrap();
+                    cursor = primary.traverse_buckets(cursor, |b| {
+                        if b.version() <= cut.version {
+                            write(&mut out.borrow_mut(), cut.db, &b, expire);
+                            marks.push(b.id);
+                        }
+                    });
+                }
+                for b in marks {
+                    slice.mark_bucket(cut.table_id, b, cut.mark);
+                }
+                if cursor == 0 {
+                    break;
+                }
+                // Writes between steps: overwrite, delete, new keys (splits), deadlines.
+                for _ in 0..6 {
+                    let r = next();
+                    let db = (r % 3) as usize;
+                    let key = format!("k{}", (r >> 8) % 4000);
+                    match (r >> 40) % 6 {
+                        0 => {
+                            slice.delete(db, key.as_bytes(), 0);
+                        }
+                        1 => {
+                            slice.set_expiry(db, key.as_bytes(), 5_000_000, 0);
+                        }
+                        2 => {
+                            slice.clear_expiry(db, key.as_bytes(), 0);
+                        }
+                        _ => set(&mut slice, db, &format!("{key}n{r}"), "new", 0),
+                    }
+                }
+                if next() % 60 == 0 {
+                    slice.swap_dbs(0, 1);
+                    swaps += 1;
+                }
+                if next() % 80 == 0 {
+                    slice.flush_db((next() % 3) as usize);
+                    flushes += 1;
+                }
+            }
+        }
+        slice.set_change_hook(None);
+        slice.set_flush_hook(None);
+        assert_eq!(*out.borrow(), want, "seed {seed}");
+        slice.check_invariants();
+    }
+    assert!(swaps > 8 && flushes > 8, "{swaps} swaps, {flushes} flushes");
+}
+
+fn slice_expiry_of(slice: &DbSlice, db: usize, key: &damselfly_shards::CompactKey) -> Option<u64> {
+    if !key.has_flag(damselfly_shards::CellFlags::HAS_EXPIRY) {
+        return None;
+    }
+    slice.expire_table(db).and_then(|e| e.find(key).copied())
 }

@@ -64,6 +64,9 @@ pub fn check(
     args: &Args<'_>,
 ) -> Result<(), Denied> {
     let (id, entry) = effective(index, spec, args);
+    if let [only] = user.selectors.as_slice() {
+        return check_selector(only, id, entry, args);
+    }
     let mut worst: Option<Denied> = None;
     for s in &user.selectors {
         match check_selector(s, id, entry, args) {
@@ -93,17 +96,28 @@ fn check_selector(s: &Selector, id: usize, entry: &Entry, args: &Args<'_>) -> Re
         }
     }
     if !s.all_keys {
-        let (first, rest) = table::key_access_of(entry.name, args);
-        let keys = key_args(entry, args);
-        for (n, &at) in keys.iter().enumerate() {
+        let (first, rest) = table::key_access_of(entry, args);
+        let check_key = |n: usize, at: usize| {
             let need = if n == 0 { first } else { rest };
             let key = args.get(at);
             let ok = s
                 .patterns
                 .iter()
-                .any(|p| p.access & need == need && glob_match(&p.pattern, key, false));
-            if !ok {
-                return Err(Denied::Key(at));
+                .any(|p| p.access & need == need && p.matches(key));
+            if ok {
+                Ok(())
+            } else {
+                Err(Denied::Key(at))
+            }
+        };
+        // Fixed key positions are walked without building a list.
+        if entry.movable_keys {
+            for (n, at) in entry.spec.keys_in(args).into_iter().enumerate() {
+                check_key(n, at)?;
+            }
+        } else {
+            for (n, at) in entry.spec.key_indices(args.len()).enumerate() {
+                check_key(n, at)?;
             }
         }
     }
@@ -125,11 +139,6 @@ fn check_selector(s: &Selector, id: usize, entry: &Entry, args: &Args<'_>) -> Re
         }
     }
     Ok(())
-}
-
-/// The key arguments of a command as sent (its spec's positions, numkeys and STORE forms).
-fn key_args(entry: &Entry, args: &Args<'_>) -> Vec<usize> {
-    entry.spec.keys_in(args)
 }
 
 /// True when `channel` (a pattern when `is_pattern`) is allowed by some selector of `user`.

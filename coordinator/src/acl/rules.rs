@@ -9,6 +9,44 @@ use sha2::{Digest, Sha256};
 pub struct KeyPattern {
     pub pattern: Vec<u8>,
     pub access: u8,
+    shape: Shape,
+}
+
+/// How a pattern is matched: most are a literal prefix and one `*` (`user:*`), matched with
+/// one comparison instead of the glob matcher.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Shape {
+    Exact,
+    Prefix,
+    Glob,
+}
+
+impl KeyPattern {
+    pub fn new(pattern: &[u8], access: u8) -> KeyPattern {
+        let special = |b: &u8| matches!(b, b'*' | b'?' | b'[' | b'\\');
+        let shape = match pattern.split_last() {
+            _ if !pattern.iter().any(special) => Shape::Exact,
+            Some((b'*', head)) if !head.iter().any(special) => Shape::Prefix,
+            _ => Shape::Glob,
+        };
+        KeyPattern {
+            pattern: pattern.to_vec(),
+            access,
+            shape,
+        }
+    }
+
+    pub fn matches(&self, key: &[u8]) -> bool {
+        match self.shape {
+            Shape::Exact => key == self.pattern.as_slice(),
+            // Redis's matcher never matches an empty key to a lone `*`.
+            Shape::Prefix => {
+                key.starts_with(&self.pattern[..self.pattern.len() - 1])
+                    && !(key.is_empty() && self.pattern.len() == 1)
+            }
+            Shape::Glob => damselfly_shards::glob::glob_match(&self.pattern, key, false),
+        }
+    }
 }
 
 /// One set of permissions: a user has a root selector and any number of extra ones; a
@@ -174,10 +212,7 @@ impl Selector {
                 }
                 match self.patterns.iter_mut().find(|p| p.pattern == pattern) {
                     Some(p) => p.access |= access,
-                    None => self.patterns.push(KeyPattern {
-                        pattern: pattern.to_vec(),
-                        access,
-                    }),
+                    None => self.patterns.push(KeyPattern::new(pattern, access)),
                 }
                 self.all_keys = false;
             }
@@ -451,4 +486,63 @@ fn checked_hash(hash: &[u8]) -> Result<String, RuleError> {
 /// Usernames and patterns may not hold spaces or NUL bytes.
 pub fn has_spaces(s: &[u8]) -> bool {
     s.iter().any(|&b| b.is_ascii_whitespace() || b == 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use damselfly_shards::glob::glob_match;
+
+    #[test]
+    fn pattern_shapes_match_as_the_glob_matcher_does() {
+        let patterns: &[&[u8]] = &[
+            b"*", b"key:*", b"key", b"k?y", b"k[ae]y*", b"a\\*", b"", b"**", b"x*y*",
+        ];
+        let keys: &[&[u8]] = &[
+            b"", b"key", b"key:", b"key:1", b"kay", b"k", b"a*", b"ab", b"xy", b"x1y2",
+        ];
+        for p in patterns {
+            let kp = KeyPattern::new(p, READ | WRITE);
+            for k in keys {
+                assert_eq!(kp.matches(k), glob_match(p, k, false), "{:?} {:?}", p, k);
+            }
+        }
+    }
+
+    #[test]
+    fn rules_round_trip_through_their_description() {
+        let cases: &[&[&str]] = &[
+            &[
+                "on",
+                ">p",
+                "~k*",
+                "%R~r*",
+                "&ch",
+                "+get",
+                "-@all",
+                "+@string",
+                "-set",
+                "+config|get",
+            ],
+            &[
+                "+@all",
+                "-@dangerous",
+                "+flushall",
+                "-client|kill",
+                "allkeys",
+            ],
+            &["-@all", "+select|0", "+select|1", "+@hash"],
+            &["+@read", "+@write", "-@keyspace", "+del"],
+        ];
+        for ops in cases {
+            let ops: Vec<&[u8]> = ops.iter().map(|o| o.as_bytes()).collect();
+            let u = set_user(None, b"u", &ops, false).unwrap();
+            let text = super::super::describe::user_rules(&u);
+            let again: Vec<&[u8]> = text.split(' ').map(str::as_bytes).collect();
+            let v = set_user(None, b"u", &again, false).unwrap();
+            assert_eq!(u.root().allowed, v.root().allowed, "{text}");
+            assert_eq!(u.root().first_args, v.root().first_args, "{text}");
+            assert_eq!(u.root().patterns, v.root().patterns, "{text}");
+        }
+    }
 }

@@ -49,6 +49,12 @@ pub struct Entry {
     pub parent: Option<usize>,
     /// Ids of this command's subcommands.
     pub subs: std::ops::Range<usize>,
+    /// The access its first key and its other keys need ([`key_access`]).
+    pub access: (u8, u8),
+    /// The access depends on the arguments (SET's GET, BITFIELD's operations).
+    pub variable_access: bool,
+    /// Its keys depend on the arguments ([`CommandSpec::movable_keys`]).
+    pub movable_keys: bool,
 }
 
 pub struct CommandTable {
@@ -73,6 +79,9 @@ impl CommandTable {
                 categories: category_bits(c),
                 parent: None,
                 subs: 0..0,
+                access: key_access(c.name),
+                variable_access: matches!(c.name, "set" | "bitfield"),
+                movable_keys: c.movable_keys(),
             })
             .collect();
         let mut sub_base = Vec::with_capacity(commands.len());
@@ -86,6 +95,9 @@ impl CommandTable {
                     categories: category_bits(s),
                     parent: Some(i),
                     subs: 0..0,
+                    access: key_access(s.name),
+                    variable_access: false,
+                    movable_keys: s.movable_keys(),
                 });
             }
             entries[i].subs = base..entries.len();
@@ -218,10 +230,13 @@ pub fn key_access(name: &str) -> (u8, u8) {
     }
 }
 
-/// [`key_access`] for a command as sent: SET reads its key only with GET, and BITFIELD
+/// The access a command as sent needs: SET reads its key only with GET, and BITFIELD
 /// with only GET operations only reads.
-pub fn key_access_of(name: &str, args: &crate::args::Args<'_>) -> (u8, u8) {
-    match name {
+pub fn key_access_of(entry: &Entry, args: &crate::args::Args<'_>) -> (u8, u8) {
+    if !entry.variable_access {
+        return entry.access;
+    }
+    match entry.name {
         "set" => {
             let get = (3..args.len()).any(|i| args.get(i).eq_ignore_ascii_case(b"get"));
             let a = if get { READ | WRITE } else { WRITE };
@@ -245,7 +260,7 @@ pub fn key_access_of(name: &str, args: &crate::args::Args<'_>) -> (u8, u8) {
             let a = if read_only { READ } else { READ | WRITE };
             (a, a)
         }
-        _ => key_access(name),
+        _ => entry.access,
     }
 }
 

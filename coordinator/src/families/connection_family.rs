@@ -69,6 +69,9 @@ fn cmd_reset(ctx: &mut CmdCtx<'_>, _args: &Args<'_>) -> CmdResult {
     ctx.conn.resp = RespVersion::Resp2;
     ctx.conn.info.resp.set(2);
     ctx.conn.info.name.borrow_mut().clear();
+    // Back to the default user, authenticated only if it needs no password.
+    ctx.conn.acl = crate::acl::ConnAcl::new(&ctx.server.acl);
+    *ctx.conn.info.user.borrow_mut() = "default".to_string();
     ctx.reply().simple(b"RESET");
     Ok(())
 }

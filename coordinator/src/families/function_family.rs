@@ -54,7 +54,10 @@ fn cmd_fcall_ro(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
 
 /// Runs a library's top level in this proactor's interpreter: its definition or Redis's error.
 fn load_def(ctx: &CmdCtx<'_>, code: &[u8]) -> Result<LibraryDef, CmdError> {
-    let server = ctx.server;
+    load_def_in(ctx.server, code)
+}
+
+fn load_def_in(server: &crate::server::ServerState, code: &[u8]) -> Result<LibraryDef, CmdError> {
     call_on_large_stack(|| {
         let mut lease = Lease::take(&server.scripts);
         let r = lease.interp().load_library(code);
@@ -62,6 +65,20 @@ fn load_def(ctx: &CmdCtx<'_>, code: &[u8]) -> Result<LibraryDef, CmdError> {
         r
     })
     .map_err(|e| raw(format!("ERR {e}")))
+}
+
+/// Loads the function libraries of a snapshot file (replacing libraries of the same name).
+pub fn restore_libraries(
+    server: &crate::server::ServerState,
+    codes: &[Vec<u8>],
+) -> Result<(), String> {
+    for code in codes {
+        let def = load_def_in(server, code).map_err(|e| e.to_string())?;
+        server
+            .scripts
+            .with_libraries(|libs| add_library(libs, code.clone(), def, true, true))?;
+    }
+    Ok(())
 }
 
 /// Adds `def` to `libs`: replacing a library of the same name when `replace`; Err when a name

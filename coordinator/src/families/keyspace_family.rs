@@ -817,6 +817,7 @@ fn cmd_flushall(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
         s.db.borrow_mut().flush_all();
         crate::tracking::flushed_on_shard();
     });
+    crate::snapshot_file::after_flushall(ctx.server, &mut ctx.exec);
     ctx.reply().ok();
     Ok(())
 }

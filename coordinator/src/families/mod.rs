@@ -10,6 +10,9 @@ pub mod blocking_family;
 pub mod connection_family;
 pub mod dump_family;
 pub mod function_family;
+pub mod geo_family;
+pub mod geo_search;
+pub mod geo_sort;
 pub mod hash_family;
 pub mod hash_random;
 pub mod hll_family;
@@ -21,6 +24,7 @@ pub mod memcache_meta;
 pub mod memcache_ops;
 pub mod memcache_squash;
 pub mod memcache_stats;
+pub mod persistence_family;
 pub mod pubsub_family;
 pub mod scripting_family;
 pub mod server_family;
@@ -49,10 +53,12 @@ pub const ALL: &[fn() -> Vec<CommandSpec>] = &[
     connection_family::commands,
     dump_family::commands,
     function_family::commands,
+    geo_family::commands,
     hash_family::commands,
     hll_family::commands,
     keyspace_family::commands,
     list_family::commands,
+    persistence_family::commands,
     pubsub_family::commands,
     scripting_family::commands,
     server_family::commands,

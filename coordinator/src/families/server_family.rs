@@ -1,4 +1,4 @@
-//! Server commands: INFO CONFIG COMMAND TIME LASTSAVE DEBUG MEMORY SHUTDOWN.
+//! Server commands: INFO CONFIG COMMAND TIME DEBUG MEMORY SHUTDOWN.
 //!
 //! INFO sums per-proactor counters ([`ProactorState::current`]`().stats`) and every shard's
 //! figures in one lock-free hop to all shards; COMMAND is generated from the registry. Figures
@@ -287,6 +287,24 @@ fn writes_done(per_command: &[(u64, u64, u64)]) -> u64 {
         .filter(|(spec, _)| spec.has(WRITE))
         .map(|(_, (calls, _, failed))| calls.saturating_sub(*failed))
         .sum()
+}
+
+/// Write commands run on this proactor since start (its part of the dirty counter).
+pub fn local_writes() -> u64 {
+    ProactorState::current()
+        .stats
+        .per_command
+        .borrow()
+        .iter()
+        .zip(Registry::get().commands())
+        .filter(|(_, spec)| spec.has(WRITE))
+        .map(|((calls, _, failed), _)| calls.saturating_sub(*failed))
+        .sum()
+}
+
+/// Writes counted before the last CONFIG RESETSTAT (the rest of the dirty counter).
+pub fn dirty_carry(server: &ServerState) -> u64 {
+    extras(server).dirty_carry.load(Ordering::Relaxed)
 }
 
 // ---- INFO ------------------------------------------------------------------------------
@@ -632,6 +650,11 @@ fn memory_lines(server: &ServerState, f: &Figures, used: u64, peak: u64, lines: 
         format!("maxmemory_policy:{policy}"),
         format!("mem_fragmentation_ratio:{ratio:.2}"),
         format!("mem_clients_normal:{}", f.memory.conns),
+        // Client buffers count toward maxmemory: nothing is left out of the eviction check.
+        "mem_not_counted_for_evict:0".into(),
+        // Values are freed where they are deleted: nothing waits for a background free.
+        "lazyfree_pending_objects:0".into(),
+        "lazyfreed_objects:0".into(),
     ]);
     let lua = f.memory.lua as u64;
     let (scripts, script_bytes) = server.scripts.cache_stats();
@@ -665,16 +688,18 @@ fn memory_lines(server: &ServerState, f: &Figures, used: u64, peak: u64, lines: 
 
 fn persistence_lines(server: &ServerState, ex: &Extras, f: &Figures, lines: &mut Vec<String>) {
     let dirty = writes_done(&f.per_command) + ex.dirty_carry.load(Ordering::Relaxed);
+    let p = &server.persistence;
+    // No fork: copy-on-write figures are zero by construction.
     lines.extend([
-        "loading:0".into(),
+        format!("loading:{}", u8::from(p.loading.load(Ordering::Relaxed))),
         "async_loading:0".into(),
-        format!("rdb_changes_since_last_save:{dirty}"),
-        "rdb_bgsave_in_progress:0".into(),
-        format!("rdb_last_save_time:{}", server.start_wall_ms / 1000),
-        "rdb_last_bgsave_status:ok".into(),
-        "rdb_last_bgsave_time_sec:-1".into(),
-        "rdb_current_bgsave_time_sec:-1".into(),
-        "rdb_saves:0".into(),
+        "current_cow_peak:0".into(),
+        "current_cow_size:0".into(),
+        "current_cow_size_age:0".into(),
+        "current_fork_perc:0.00".into(),
+    ]);
+    p.info_lines(dirty, lines);
+    lines.extend([
         "aof_enabled:0".into(),
         "aof_rewrite_in_progress:0".into(),
         "aof_rewrite_scheduled:0".into(),
@@ -721,7 +746,7 @@ fn stats_lines(server: &ServerState, ex: &Extras, f: &Figures, lines: &mut Vec<S
         "sync_partial_ok:0".into(),
         "sync_partial_err:0".into(),
         format!("expired_keys:{expired}"),
-        "evicted_keys:0".into(),
+        format!("evicted_keys:{}", server.eviction.evicted_keys()),
         format!("keyspace_hits:{}", f.hits),
         format!("keyspace_misses:{}", f.misses),
         "latest_fork_usec:0".into(),
@@ -1296,13 +1321,6 @@ fn cmd_time(ctx: &mut CmdCtx<'_>, _args: &Args<'_>) -> CmdResult {
     Ok(())
 }
 
-/// No snapshot has been saved yet: the last save is the start, as for a fresh redis-server.
-fn cmd_lastsave(ctx: &mut CmdCtx<'_>, _args: &Args<'_>) -> CmdResult {
-    let t = (ctx.server.start_wall_ms / 1000) as i64;
-    ctx.reply().integer(t);
-    Ok(())
-}
-
 fn cmd_shutdown(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     let (mut nosave, mut save, mut force, mut abort) = (false, false, false, false);
     for a in args.rest(1) {
@@ -1337,13 +1355,15 @@ fn cmd_shutdown(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
             }));
         }
     }
-    if save && !force {
-        log::warn!("SHUTDOWN SAVE refused: Damselfly cannot write a snapshot yet");
-        return Err(CmdError::raw("ERR Errors trying to SHUTDOWN. Check logs."));
-    }
     let save_points = ctx.server.config.get("save").unwrap_or_default();
-    if !nosave && !save_points.trim().is_empty() {
-        log::warn!("SHUTDOWN without a snapshot: saving is not available yet");
+    if save || (!nosave && !save_points.trim().is_empty()) {
+        log::info!("Saving the final RDB snapshot before exiting.");
+        if let Err(e) = crate::snapshot_file::save(ctx.server, &mut ctx.exec) {
+            log::warn!("Error trying to save the DB, can't exit: {e}");
+            if !force {
+                return Err(CmdError::raw("ERR Errors trying to SHUTDOWN. Check logs."));
+            }
+        }
     }
     log::info!("User requested shutdown (client {})", ctx.conn.id);
     ctx.server.shutdown.set();
@@ -1518,6 +1538,8 @@ fn cmd_debug(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
                 "    current node can be created in cluster mode.",
                 "PANIC",
                 "    Crash the server simulating a panic.",
+                "RELOAD",
+                "    Save the RDB on disk and reload it back to memory.",
                 "SLEEP <seconds>",
                 "    Stop the server for <seconds>. Decimals allowed.",
             ],
@@ -1533,6 +1555,8 @@ fn cmd_debug(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
             })
             .ok_or(CmdError::NoSuchKey)?;
         ctx.reply().simple(line.as_bytes());
+    } else if eq_ignore_case(sub, "reload") && n == 2 {
+        return crate::families::persistence_family::debug_reload(ctx);
     } else if eq_ignore_case(sub, "panic") && n == 2 {
         // The panic happens in a shard-side op on every shard (the local one inline, the
         // others by hop), which is where a real bug would hit: the process aborts.
@@ -1702,17 +1726,6 @@ pub fn commands() -> Vec<CommandSpec> {
                 &["@fast"],
                 "2.6.0",
                 "Returns the server time.",
-            )
-        },
-        CommandSpec {
-            handler: cmd_lastsave,
-            ..c(
-                "lastsave",
-                1,
-                LOADING | STALE | FAST,
-                &["@fast", "@admin", "@dangerous"],
-                "1.0.0",
-                "Returns the Unix timestamp of the last successful save to disk.",
             )
         },
         CommandSpec {

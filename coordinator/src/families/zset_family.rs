@@ -370,16 +370,17 @@ pub fn op_read_source(
 // ---- ZADD / ZINCRBY ---------------------------------------------------------------------
 
 #[derive(Clone, Copy, Default)]
-struct ZaddFlags {
-    nx: bool,
-    xx: bool,
-    gt: bool,
-    lt: bool,
-    ch: bool,
-    incr: bool,
+pub(crate) struct ZaddFlags {
+    pub nx: bool,
+    pub xx: bool,
+    pub gt: bool,
+    pub lt: bool,
+    pub ch: bool,
+    pub incr: bool,
 }
 
-enum ZaddOut {
+/// What ZADD answers (GEOADD shares it).
+pub(crate) enum ZaddOut {
     Count(i64),
     /// INCR: the new score, or None when nothing was done.
     Score(Option<f64>),
@@ -429,7 +430,7 @@ fn zadd_unchanged(
     }))
 }
 
-fn op_zadd(
+pub(crate) fn op_zadd(
     shard: &Shard,
     db: usize,
     key: &[u8],

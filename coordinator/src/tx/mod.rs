@@ -153,6 +153,7 @@ fn complete<R: Send>(job: &Job<R>, shard: &Shard, conclude: Option<u64>) {
     // Last touch of the job: after this the coordinator may return and free it.
     job.counter.done();
     shard.serve_blocked();
+    crate::eviction::after_job();
 }
 
 /// Runs a shard-side op. A panic there aborts the process with a clear message (DESIGN.md §2):
@@ -313,6 +314,7 @@ pub fn single_key<R: Send>(key_hash: u64, mode: LockMode, f: &(dyn Fn(&Shard) ->
         if s.key_is_free(key_hash, mode) {
             let r = run_or_abort(|| f(s));
             s.serve_blocked();
+            crate::eviction::after_job();
             return r;
         }
     }

@@ -145,6 +145,15 @@ impl<K, V, P: DashPolicy<K>> DashTable<K, V, P> {
 
     /// Mutable access to the entry at `pos`. The key must keep its hash and equality (only
     /// flags may change). Calls the bucket-change hook and stamps a new bucket version.
+    /// The key at `pos`, to change bits that are not its content (an access mark): no
+    /// change hook runs and the bucket's version stays, so snapshots do not see a change.
+    pub fn key_mut_quiet(&mut self, pos: EntryPos) -> &mut K {
+        &mut self.segments[pos.segment as usize].buckets[pos.bucket as usize]
+            .entry_mut(pos.slot as usize)
+            .expect("stale EntryPos")
+            .0
+    }
+
     pub fn entry_mut<H: TableHooks<K, V>>(
         &mut self,
         pos: EntryPos,

@@ -1,0 +1,103 @@
+//! `maxmemory` with an evicting `maxmemory-policy`: each shard may hold its share of the
+//! limit (what the clients' buffers leave, divided by the shards) and evicts down to it —
+//! on the heartbeat, and before any command runs while the server is over the limit (as
+//! Redis does). Shards publish their memory after every job while `maxmemory` is set, so the
+//! check before a command sees the writes before it. A shard whose policy finds nothing to evict (a volatile policy and no keys with
+//! a deadline) reports itself stuck: writes are then refused with Redis's OOM error.
+
+use crate::server::{ProactorState, ServerState};
+use damselfly_runtime::clock;
+use damselfly_shards::{DbSlice, EvictionPolicy};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Keys one shard evicts per step at most (a step runs between commands).
+const STEP_KEYS: usize = 1024;
+
+/// Per shard: keys evicted, and whether the last step was stuck.
+#[derive(Default)]
+pub struct EvictionStats {
+    evicted: Vec<AtomicU64>,
+    stuck: Vec<std::sync::atomic::AtomicBool>,
+}
+
+impl EvictionStats {
+    pub fn new(shards: usize) -> EvictionStats {
+        EvictionStats {
+            evicted: (0..shards).map(|_| AtomicU64::new(0)).collect(),
+            stuck: (0..shards).map(|_| Default::default()).collect(),
+        }
+    }
+
+    /// Keys evicted by every shard (INFO `evicted_keys`).
+    pub fn evicted_keys(&self) -> u64 {
+        self.evicted.iter().map(|e| e.load(Ordering::Relaxed)).sum()
+    }
+
+    pub fn any_stuck(&self) -> bool {
+        self.stuck.iter().any(|s| s.load(Ordering::Relaxed))
+    }
+}
+
+/// The policy `maxmemory-policy` names; None for noeviction.
+pub fn policy(server: &ServerState) -> Option<EvictionPolicy> {
+    EvictionPolicy::parse(&server.config.get("maxmemory-policy").unwrap_or_default())
+}
+
+/// Applies the current limits to this shard's slice.
+fn configure(server: &ServerState, slice: &mut DbSlice) {
+    let maxmemory = server.config.get_int("maxmemory").max(0) as usize;
+    let clients = server.client_limits.total_mem.load(Ordering::Relaxed);
+    let budget = maxmemory.saturating_sub(clients) / server.shards.max(1);
+    let samples = server.config.get_int("maxmemory-samples").max(1) as usize;
+    let policy = if maxmemory > 0 { policy(server) } else { None };
+    // A budget of 0 would turn eviction off: keep one byte so everything may go.
+    slice.set_eviction(policy, budget.max(1), samples);
+}
+
+/// One bounded eviction step on the calling proactor's shard; publishes its memory.
+pub fn step(server: &ServerState) {
+    let shard = &ProactorState::current().shard;
+    let mut slice = shard.db.borrow_mut();
+    configure(server, &mut slice);
+    slice.evict(clock::wall_now_ms(), STEP_KEYS);
+    let stats = &server.eviction;
+    if let Some(slot) = stats.evicted.get(shard.index) {
+        slot.store(slice.evicted_keys(), Ordering::Relaxed);
+    }
+    if let Some(slot) = stats.stuck.get(shard.index) {
+        slot.store(slice.eviction_stuck(), Ordering::Relaxed);
+    }
+    let bytes = slice.bytes_used();
+    TABLES.set(bytes.saturating_sub(slice.heap_bytes()));
+    drop(slice);
+    server.client_limits.publish_shard_bytes(shard.index, bytes);
+}
+
+thread_local! {
+    /// This proactor's shard's table bytes at its last full measurement: between them only
+    /// the heap bytes (cheap to sum) are re-read.
+    static TABLES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Over `maxmemory`, before a command that may grow memory: evicts on every shard. False
+/// when the command must be refused (noeviction, or nothing left to evict).
+pub fn make_room(server: &ServerState) -> bool {
+    if policy(server).is_none() {
+        return false;
+    }
+    crate::tx::on_all_shards(&|_| step(server));
+    !(server.client_limits.over_maxmemory() && server.eviction.any_stuck())
+}
+
+/// After a job ran on this proactor's shard: with `maxmemory` set, publishes the shard's
+/// memory so the next command anywhere sees it (not only the next heartbeat).
+pub fn after_job() {
+    let ps = ProactorState::current();
+    if !ps.server.client_limits.has_maxmemory() {
+        return;
+    }
+    let bytes = ps.shard.db.borrow().heap_bytes() + TABLES.get();
+    ps.server
+        .client_limits
+        .publish_shard_bytes(ps.shard.index, bytes);
+}

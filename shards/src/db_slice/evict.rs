@@ -1,0 +1,230 @@
+//! Eviction at `maxmemory`: when the slice holds more than its share of the limit, keys go,
+//! chosen by the `maxmemory-policy` the way Redis chooses them — approximately, from a few
+//! sampled keys, with no per-key list. The coordinator calls [`DbSlice::evict`] between
+//! commands (before a command that may grow memory runs, and on the heartbeat), never inside
+//! one, so a command never loses a key it already looked at.
+//!
+//! Recency is one bit per key (`CellFlags::TOUCHED`, set when a command finds the key; a new
+//! key starts without it, on probation as in 2Q): a sample's first key not touched since the
+//! last pass goes, and the touched ones it passes lose their mark (the CLOCK / second-chance
+//! approximation of LRU). The `*-lfu` policies use the same mark: a key used again survives,
+//! one that is not goes first.
+
+use super::{DbIndex, DbSlice, KeyEvent};
+use crate::cell::{CellFlags, CompactKey};
+use crate::FixedHasher;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EvictionPolicy {
+    AllKeysLru,
+    AllKeysLfu,
+    AllKeysRandom,
+    VolatileLru,
+    VolatileLfu,
+    VolatileRandom,
+    VolatileTtl,
+}
+
+impl EvictionPolicy {
+    /// The policy named by `maxmemory-policy`; None for `noeviction`.
+    pub fn parse(name: &str) -> Option<EvictionPolicy> {
+        Some(match name {
+            "allkeys-lru" => EvictionPolicy::AllKeysLru,
+            "allkeys-lfu" => EvictionPolicy::AllKeysLfu,
+            "allkeys-random" => EvictionPolicy::AllKeysRandom,
+            "volatile-lru" => EvictionPolicy::VolatileLru,
+            "volatile-lfu" => EvictionPolicy::VolatileLfu,
+            "volatile-random" => EvictionPolicy::VolatileRandom,
+            "volatile-ttl" => EvictionPolicy::VolatileTtl,
+            _ => return None,
+        })
+    }
+
+    /// Only keys with a deadline may go.
+    fn volatile(self) -> bool {
+        matches!(
+            self,
+            EvictionPolicy::VolatileLru
+                | EvictionPolicy::VolatileLfu
+                | EvictionPolicy::VolatileRandom
+                | EvictionPolicy::VolatileTtl
+        )
+    }
+
+    /// Reads and writes mark keys as recently used.
+    pub fn marks_access(self) -> bool {
+        !matches!(
+            self,
+            EvictionPolicy::AllKeysRandom
+                | EvictionPolicy::VolatileRandom
+                | EvictionPolicy::VolatileTtl
+        )
+    }
+}
+
+/// A slice's eviction settings and counters.
+#[derive(Debug)]
+pub struct Eviction {
+    pub policy: EvictionPolicy,
+    /// Bytes this slice may hold.
+    pub budget: usize,
+    /// Keys looked at per choice (`maxmemory-samples`).
+    pub samples: usize,
+    random: u64,
+    /// Over budget and nothing left that the policy may evict.
+    pub stuck: bool,
+}
+
+/// Samples of touched keys drawn before one of them is evicted anyway.
+const SWEEPS: usize = 4;
+
+impl DbSlice {
+    /// Turns eviction on (a policy other than noeviction and a budget) or off.
+    pub fn set_eviction(&mut self, policy: Option<EvictionPolicy>, budget: usize, samples: usize) {
+        self.eviction = match (policy, budget) {
+            (Some(policy), b) if b > 0 => {
+                let random = self.eviction.as_ref().map_or(0x9e37_79b9, |e| e.random);
+                Some(Box::new(Eviction {
+                    policy,
+                    budget,
+                    samples: samples.max(1),
+                    random,
+                    stuck: false,
+                }))
+            }
+            _ => None,
+        };
+        self.mark_access = self
+            .eviction
+            .as_ref()
+            .is_some_and(|e| e.policy.marks_access());
+    }
+
+    /// Keys evicted since the slice was created.
+    pub fn evicted_keys(&self) -> u64 {
+        self.evicted_keys
+    }
+
+    /// Over budget with nothing the policy may evict: writes that grow memory are refused.
+    pub fn eviction_stuck(&self) -> bool {
+        self.eviction.as_ref().is_some_and(|e| e.stuck)
+    }
+
+    /// Evicts keys while the slice is over its budget, at most `max_keys`; returns how many.
+    pub fn evict(&mut self, now_ms: u64, max_keys: usize) -> usize {
+        let mut evicted = 0;
+        let Some(budget) = self.eviction.as_ref().map(|e| e.budget) else {
+            return 0;
+        };
+        // Measured once (it walks the tables); each eviction then subtracts what it freed.
+        let mut used = self.bytes_used();
+        while evicted < max_keys {
+            // Down to 2% under budget: the writes after an eviction step have room before
+            // the next one.
+            if used <= budget - budget / 50 {
+                if let Some(e) = self.eviction.as_mut() {
+                    e.stuck = false;
+                }
+                return evicted;
+            }
+            let Some((db, key)) = self.pick_victim(now_ms) else {
+                if let Some(e) = self.eviction.as_mut() {
+                    e.stuck = true;
+                }
+                return evicted;
+            };
+            let bytes = key.as_bytes().to_vec();
+            let hash = Self::hash_key(&bytes);
+            let Some(d) = self.dbs[db].as_ref() else {
+                continue;
+            };
+            let Some(pos) = d.primary.find_pos_hashed(hash, bytes.as_slice()) else {
+                continue;
+            };
+            let heap_before = self.heap_bytes();
+            self.remove_at(db, hash, &bytes, pos);
+            used = used.saturating_sub(heap_before - self.heap_bytes());
+            self.evicted_keys += 1;
+            self.raise(db, KeyEvent::Evicted, &bytes);
+            evicted += 1;
+        }
+        evicted
+    }
+
+    /// The key the policy evicts next, from a sample; None when no key qualifies.
+    fn pick_victim(&mut self, now_ms: u64) -> Option<(DbIndex, CompactKey)> {
+        let (policy, samples) = {
+            let e = self.eviction.as_ref()?;
+            (e.policy, e.samples)
+        };
+        // Databases with candidates, visited from a random start.
+        let candidates: Vec<DbIndex> = (0..self.dbs.len())
+            .filter(|&db| {
+                self.dbs[db].as_ref().is_some_and(|d| {
+                    if policy.volatile() {
+                        !d.expire.is_empty()
+                    } else {
+                        !d.primary.is_empty()
+                    }
+                })
+            })
+            .collect();
+        if candidates.is_empty() {
+            return None;
+        }
+        let mut random = self.next_random();
+        let db = candidates[(random % candidates.len() as u64) as usize];
+        let mut best: Option<(CompactKey, u64)> = None;
+        // A sample of only touched keys clears their marks and draws again (a few times):
+        // the CLOCK hand keeps moving until it finds a key not used since it last passed.
+        let draws = if policy.marks_access() {
+            samples * SWEEPS
+        } else {
+            samples
+        };
+        for _ in 0..draws {
+            random = FixedHasher::hash_u64(random);
+            let d = self.dbs[db].as_ref()?;
+            let (key, deadline) = if policy.volatile() {
+                let (k, &deadline) = d.expire.random_entry(random)?;
+                (k.clone(), deadline)
+            } else {
+                let (k, _) = d.primary.random_entry(random)?;
+                (k.clone(), 0)
+            };
+            match policy {
+                EvictionPolicy::AllKeysRandom | EvictionPolicy::VolatileRandom => {
+                    return Some((db, key));
+                }
+                EvictionPolicy::VolatileTtl => {
+                    // Already expired keys go first, then the soonest deadline.
+                    let rank = deadline.saturating_sub(now_ms);
+                    if best.as_ref().is_none_or(|(_, r)| rank < *r) {
+                        best = Some((key, rank));
+                    }
+                }
+                _ => {
+                    let hash = Self::hash_key(&key.as_bytes());
+                    let d = self.dbs[db].as_mut()?;
+                    let pos = d.primary.find_pos_hashed(hash, &*key.as_bytes())?;
+                    let k = d.primary.key_mut_quiet(pos);
+                    if !k.has_flag(CellFlags::TOUCHED) {
+                        return Some((db, key));
+                    }
+                    // Second chance: it goes next time unless it is used again.
+                    k.set_flag(CellFlags::TOUCHED, false);
+                    if best.is_none() {
+                        best = Some((key, 0));
+                    }
+                }
+            }
+        }
+        best.map(|(key, _)| (db, key))
+    }
+
+    fn next_random(&mut self) -> u64 {
+        let e = self.eviction.as_mut().expect("eviction on");
+        e.random = FixedHasher::hash_u64(e.random.wrapping_add(0x9e37_79b9_7f4a_7c15));
+        e.random
+    }
+}
