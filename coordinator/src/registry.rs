@@ -109,11 +109,16 @@ impl CommandSpec {
     }
 
     pub fn flag_names(&self) -> Vec<&'static str> {
-        flags::NAMES
+        let mut names: Vec<&'static str> = flags::NAMES
             .iter()
             .filter(|(f, _)| self.flags & f != 0)
             .map(|(_, n)| *n)
-            .collect()
+            .collect();
+        // Keys found by reading the arguments; SORT_RO's BY/GET patterns count too.
+        if self.movable_keys() || self.name == "sort_ro" {
+            names.push("movablekeys");
+        }
+        names
     }
 
     /// A subcommand spec: `name` is the full `container|sub` form; everything else as for a

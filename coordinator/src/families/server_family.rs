@@ -1201,7 +1201,9 @@ fn command_getkeys(ctx: &mut CmdCtx<'_>, args: &Args<'_>, with_flags: bool) -> C
     }
     let argc = args.len() - 2;
     let positions = spec.keys_with(argc, &|i| args.get(i + 2));
-    if spec.first_key <= 0 && positions.is_empty() {
+    // Commands whose keys follow a numkeys argument may name none (EVAL "..." 0).
+    let movable = spec.movable_keys();
+    if spec.first_key <= 0 && positions.is_empty() && !movable {
         return Err(CmdError::raw("ERR The command has no key arguments"));
     }
     if !spec.arity_ok(argc) {
@@ -1209,7 +1211,7 @@ fn command_getkeys(ctx: &mut CmdCtx<'_>, args: &Args<'_>, with_flags: bool) -> C
             "ERR Invalid number of arguments specified for command",
         ));
     }
-    if positions.is_empty() {
+    if positions.is_empty() && !movable {
         return Err(CmdError::raw("ERR Invalid arguments specified for command"));
     }
     let mut r = ctx.reply();
