@@ -145,8 +145,9 @@ pub fn category(name: &[u8]) -> Option<u32> {
         .map(|i| 1 << i)
 }
 
+/// The declared categories and those Redis implies from the flags (as COMMAND INFO shows).
 fn category_bits(spec: &CommandSpec) -> u32 {
-    spec.acl
+    crate::families::server_family::acl_categories(spec)
         .iter()
         .filter_map(|c| category(c.trim_start_matches('@').as_bytes()))
         .fold(0, |a, b| a | b)

@@ -300,30 +300,9 @@ fn acl_deluser(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
 /// own connection closes after its reply.
 fn kill_orphans(ctx: &mut CmdCtx<'_>) {
     let acl = &ctx.server.acl;
-    let me = ctx.conn.id;
-    let per_shard = ctx.exec.on_all_shards(&|_| {
-        let ps = ProactorState::current();
-        let victims: Vec<_> = ps
-            .conns
-            .borrow()
-            .values()
-            .filter(|(_, info)| acl.user(info.user.borrow().as_bytes()).is_none())
-            .map(|(s, info)| (s.clone(), info.id))
-            .collect();
-        let mut killed_me = false;
-        for (s, id) in &victims {
-            if *id == me {
-                killed_me = true;
-            } else {
-                ps.conns.borrow_mut().remove(id);
-                let _ = s.shutdown(std::net::Shutdown::Both);
-            }
-        }
-        killed_me
+    crate::families::connection_family::kill_clients(ctx, &|info| {
+        acl.user(info.user.borrow().as_bytes()).is_none()
     });
-    if per_shard.into_iter().any(|m| m) {
-        ctx.conn.close_after_reply = true;
-    }
 }
 
 fn acl_getuser(ctx: &mut CmdCtx<'_>, name: &[u8]) -> CmdResult {

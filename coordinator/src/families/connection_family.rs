@@ -480,10 +480,13 @@ impl KillFilter {
     }
 }
 
-fn client_kill(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
-    let filter = KillFilter::parse(args, &ctx.server.acl)?;
-    let (me, now) = (ctx.conn.id, clock::wall_now_ms());
-    let filter = &filter;
+/// Disconnects every client (on every proactor) `pick` chooses; the number chosen. The
+/// caller, if chosen, gets its reply first and then its connection closes.
+pub(crate) fn kill_clients(
+    ctx: &mut CmdCtx<'_>,
+    pick: &(dyn Fn(&ConnInfo) -> bool + Sync),
+) -> usize {
+    let me = ctx.conn.id;
     // (clients killed, whether the caller is one of them) per proactor.
     let per_shard = ctx.exec.on_all_shards(&|_| {
         let ps = ProactorState::current();
@@ -491,13 +494,12 @@ fn client_kill(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
             .conns
             .borrow()
             .values()
-            .filter(|(_, info)| filter.matches(info, me, now))
+            .filter(|(_, info)| pick(info))
             .map(|(s, info)| (s.clone(), info.id))
             .collect();
         let mut killed_me = false;
         for (s, id) in &victims {
             if *id == me {
-                // The caller gets its reply first, then its connection closes.
                 killed_me = true;
             } else {
                 // Gone from CLIENT LIST (and from the next CLIENT KILL's count) at once, as
@@ -509,10 +511,16 @@ fn client_kill(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
         }
         (victims.len(), killed_me)
     });
-    let killed: usize = per_shard.iter().map(|(n, _)| n).sum();
     if per_shard.iter().any(|(_, me)| *me) {
         ctx.conn.close_after_reply = true;
     }
+    per_shard.iter().map(|(n, _)| n).sum()
+}
+
+fn client_kill(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
+    let filter = KillFilter::parse(args, &ctx.server.acl)?;
+    let (me, now) = (ctx.conn.id, clock::wall_now_ms());
+    let killed = kill_clients(ctx, &|info| filter.matches(info, me, now));
     if args.len() == 3 {
         if killed == 0 {
             return Err(CmdError::raw("ERR No such client"));

@@ -966,30 +966,8 @@ fn cmd_config(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
 
 // ---- COMMAND ---------------------------------------------------------------------------
 
-/// Redis's ACL categories, in the order COMMAND INFO prints them.
-const ACL_ORDER: &[&str] = &[
-    "keyspace",
-    "read",
-    "write",
-    "set",
-    "sortedset",
-    "list",
-    "hash",
-    "string",
-    "bitmap",
-    "hyperloglog",
-    "geo",
-    "stream",
-    "pubsub",
-    "admin",
-    "fast",
-    "slow",
-    "blocking",
-    "dangerous",
-    "connection",
-    "transaction",
-    "scripting",
-];
+// Redis's ACL categories, in the order COMMAND INFO prints them.
+use crate::acl::table::CATEGORIES as ACL_ORDER;
 
 /// A command's ACL categories: the declared ones plus those Redis implies from its flags
 /// (write, read, admin + dangerous, pubsub, fast, blocking, and slow when not fast), with
