@@ -252,12 +252,12 @@ impl ScriptHost<'_, '_> {
         resp: u8,
         reply: &mut Vec<u8>,
     ) -> CallOutcome {
-        if let Err(e) = conn::acl_gate(
+        if let Err(e) = crate::acl::gate::acl_gate(
             self.server,
             self.conn,
             cmd_args,
             (index, spec),
-            conn::Caller::Script,
+            crate::acl::gate::Caller::Script,
         ) {
             return reject(reply, Some(index), &e);
         }

@@ -7,6 +7,7 @@
 
 pub mod check;
 pub mod describe;
+pub mod gate;
 pub mod log;
 pub mod rules;
 pub mod table;
