@@ -442,6 +442,45 @@ fn query_buffer_limits_close_the_largest_client() {
     );
 }
 
+/// CLIENT NO-EVICT ON exempts a client from maxmemory-clients: the largest other one goes.
+#[test]
+fn no_evict_clients_are_not_evicted() {
+    let s = ChildServer::start(&["--proactor_threads", "2"]);
+    let mut c = Client::connect(s.addr);
+    assert_eq!(
+        c.cmd(&["CLIENT", "NO-EVICT", "maybe"]),
+        err("ERR syntax error")
+    );
+    assert_eq!(c.cmd(&["CLIENT", "NO-EVICT", "on"]), ok());
+    let damselfly_protocol::Reply::Bulk(info) = c.cmd(&["CLIENT", "INFO"]) else {
+        panic!()
+    };
+    assert!(String::from_utf8_lossy(&info).contains(" flags=e "));
+    assert_eq!(c.cmd(&["CLIENT", "NO-EVICT", "off"]), ok());
+    assert_eq!(c.cmd(&["CONFIG", "SET", "maxmemory-clients", "4mb"]), ok());
+    // The exempt client holds the most, the other one is evicted.
+    let mut exempt = TcpStream::connect(s.addr).unwrap();
+    exempt
+        .write_all(&Client::encode(&[b"CLIENT", b"NO-EVICT", b"on"]))
+        .unwrap();
+    let mut ok_reply = [0u8; 5];
+    exempt.read_exact(&mut ok_reply).unwrap();
+    assert_eq!(&ok_reply, b"+OK\r\n");
+    let mut head = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$16777216\r\n".to_vec();
+    head.resize(head.len() + (8 << 20), b'x');
+    exempt.write_all(&head).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut other = half_sent_bulk(s.addr, 16 << 20, 3 << 20);
+    assert!(
+        closed_within(&mut other, Duration::from_secs(10)),
+        "the largest evictable client is evicted"
+    );
+    assert!(
+        !closed_within(&mut exempt, Duration::from_millis(500)),
+        "the exempt client stays"
+    );
+}
+
 /// A client over its output buffer hard limit is disconnected before anything is sent; one
 /// over its soft limit for the set seconds too; a client that reads is not.
 #[test]

@@ -49,6 +49,8 @@ pub struct ConnInfo {
     pub tracking: crate::tracking::ClientTracking,
     /// The user the connection is authenticated as (CLIENT LIST `user=`, CLIENT KILL USER).
     pub user: RefCell<String>,
+    /// CLIENT NO-EVICT ON: never closed by `maxmemory-clients` (CLIENT LIST flag `e`).
+    pub no_evict: Cell<bool>,
 }
 
 impl ConnInfo {
@@ -77,6 +79,7 @@ impl ConnInfo {
             push: Default::default(),
             tracking: Default::default(),
             user: RefCell::new("default".to_string()),
+            no_evict: Cell::new(false),
         }
     }
 
@@ -101,6 +104,9 @@ impl ConnInfo {
         }
         if self.sub.get() + self.psub.get() + self.ssub.get() > 0 {
             f.push('P');
+        }
+        if self.no_evict.get() {
+            f.push('e');
         }
         if f.is_empty() {
             f.push('N');

@@ -222,6 +222,7 @@ fn evict_clients(state: &ServerState) {
         .conns
         .borrow()
         .values()
+        .filter(|(_, info)| !info.no_evict.get())
         .max_by_key(|(_, info)| info.mem.get())
         .map(|(s, info)| (s.clone(), info.clone()));
     let Some((stream, info)) = victim else {

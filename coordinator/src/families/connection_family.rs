@@ -316,6 +316,18 @@ fn cmd_client(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
                 _ => return Err(CmdError::Syntax),
             }
         }
+        "no-evict" if n == 3 => {
+            let on = match String::from_utf8_lossy(args.get(2))
+                .to_ascii_lowercase()
+                .as_str()
+            {
+                "on" => true,
+                "off" => false,
+                _ => return Err(CmdError::Syntax),
+            };
+            ctx.conn.info.no_evict.set(on);
+            ctx.reply().ok();
+        }
         "info" if n == 2 => {
             let line = ctx.conn.info.describe(clock::wall_now_ms()) + "\n";
             ctx.reply().verbatim(b"txt", line.as_bytes());
@@ -660,6 +672,15 @@ pub fn commands() -> Vec<CommandSpec> {
                     none,
                     "2.6.9",
                     "Sets the connection name.",
+                ),
+                c.sub(
+                    "client|no-evict",
+                    3,
+                    admin,
+                    admin_acl,
+                    none,
+                    "7.0.0",
+                    "Exempts the connection from client eviction (maxmemory-clients).",
                 ),
                 c.sub(
                     "client|reply",
