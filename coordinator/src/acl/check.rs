@@ -125,14 +125,11 @@ fn check_selector(s: &Selector, id: usize, entry: &Entry, args: &Args<'_>) -> Re
         if let Some((range, is_pattern)) = table::channel_args(entry.name, args.len()) {
             for at in range {
                 let channel = args.get(at);
-                let ok = s.channels.iter().any(|c| {
-                    if is_pattern {
-                        c.as_slice() == channel
-                    } else {
-                        glob_match(c, channel, false)
-                    }
-                });
-                if !ok {
+                if !s
+                    .channels
+                    .iter()
+                    .any(|c| channel_matches(c, channel, is_pattern))
+                {
                     return Err(Denied::Channel(at));
                 }
             }
@@ -145,14 +142,20 @@ fn check_selector(s: &Selector, id: usize, entry: &Entry, args: &Args<'_>) -> Re
 pub fn channel_allowed(user: &User, channel: &[u8], is_pattern: bool) -> bool {
     user.selectors.iter().any(|s| {
         s.all_channels
-            || s.channels.iter().any(|c| {
-                if is_pattern {
-                    c.as_slice() == channel
-                } else {
-                    glob_match(c, channel, false)
-                }
-            })
+            || s.channels
+                .iter()
+                .any(|c| channel_matches(c, channel, is_pattern))
     })
+}
+
+/// A channel rule against a channel (glob match) or a subscribed pattern (compared
+/// literally, as Redis does: a pattern may only subscribe where a rule names it exactly).
+fn channel_matches(rule: &[u8], channel: &[u8], is_pattern: bool) -> bool {
+    if is_pattern {
+        rule == channel
+    } else {
+        glob_match(rule, channel, false)
+    }
 }
 
 /// An argument list of its own for a command given as separate strings (ACL DRYRUN,
