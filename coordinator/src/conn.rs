@@ -329,8 +329,10 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
                         info.last_active_ms.set(ps.batch_now_ms.get());
                     }
                     i += run.len();
+                    squash::recycle(run);
                     tick = clock::now();
                 } else {
+                    squash::recycle(run);
                     let a = Args::new(&input[start..], &batch[i]);
                     let raw = &input[start..start + used];
                     if conn.replies == ReplyMode::SkipNext {

@@ -179,7 +179,9 @@ pub fn squashable_run<'a>(
     shards: usize,
     cmds: impl Iterator<Item = (Args<'a>, Found)>,
 ) -> Vec<Squashed<'a>> {
-    let mut run = Vec::new();
+    let mut run = RUNS
+        .with(|r| r.borrow_mut().pop())
+        .map_or_else(Vec::new, relabel);
     for (args, found) in cmds {
         let Some(found) = found else {
             break;
@@ -198,6 +200,32 @@ pub fn squashable_run<'a>(
         });
     }
     run
+}
+
+thread_local! {
+    /// Emptied run vectors, kept so that finding a run allocates nothing once warm.
+    static RUNS: RefCell<Vec<Vec<Squashed<'static>>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// An empty vector with another lifetime, keeping its allocation (collecting an empty
+/// `into_iter().map()` into a vector of a same-sized type reuses the buffer in place).
+fn relabel<'a, 'b>(mut v: Vec<Squashed<'a>>) -> Vec<Squashed<'b>> {
+    v.clear();
+    v.into_iter().map(|_| unreachable!("emptied")).collect()
+}
+
+/// Gives a run's vector back for the next [`squashable_run`] on this thread.
+pub fn recycle(run: Vec<Squashed<'_>>) {
+    if run.capacity() == 0 || run.capacity() > 1024 {
+        return;
+    }
+    let run = relabel(run);
+    RUNS.with(|r| {
+        let mut r = r.borrow_mut();
+        if r.len() < POOL_MAX {
+            r.push(run);
+        }
+    });
 }
 
 /// Where a squashed run's hops go: on their own (a pipeline) or inside EXEC's transaction.
