@@ -61,8 +61,8 @@ fn issue(
     usage: ExtendedKeyUsagePurpose,
     issuer: &(rcgen::Certificate, KeyPair),
 ) -> Issued {
-    let mut p = CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-        .unwrap();
+    let mut p =
+        CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
     p.distinguished_name.push(DnType::CommonName, name);
     p.extended_key_usages = vec![usage];
     let key = KeyPair::generate().unwrap();
@@ -97,8 +97,20 @@ impl Pki {
             ExtendedKeyUsagePurpose::ServerAuth,
             &root,
         );
-        let client = issue(&dir, "client", &[], ExtendedKeyUsagePurpose::ClientAuth, &root);
-        let rogue = issue(&dir, "rogue", &[], ExtendedKeyUsagePurpose::ClientAuth, &other);
+        let client = issue(
+            &dir,
+            "client",
+            &[],
+            ExtendedKeyUsagePurpose::ClientAuth,
+            &root,
+        );
+        let rogue = issue(
+            &dir,
+            "rogue",
+            &[],
+            ExtendedKeyUsagePurpose::ClientAuth,
+            &other,
+        );
         let ca = save(&dir, "ca", root.0.der().to_vec(), &root.0.pem(), &root.1);
         Pki {
             dir,
@@ -123,9 +135,10 @@ impl Drop for Pki {
 /// A server with TLS on a free port; `extra` are more parameters.
 fn tls_server(pki: &Pki, auth: &str, extra: &[(&str, &str)]) -> damselfly::ServerHandle {
     let tls_port = free_port().to_string();
+    // Port 0 with TLS on would mean TLS only: the plain port is picked free here.
     let mut b = damselfly::Server::builder()
         .bind("127.0.0.1")
-        .port(0)
+        .port(free_port())
         .threads(2)
         .set("tls-port", &tls_port)
         .set("tls-cert-file", Pki::path(&pki.server.cert_path))
@@ -171,7 +184,8 @@ fn connect(
     StreamOwned::new(conn, tcp)
 }
 
-const BOTH: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS13, &rustls::version::TLS12];
+const BOTH: &[&rustls::SupportedProtocolVersion] =
+    &[&rustls::version::TLS13, &rustls::version::TLS12];
 
 fn resp(args: &[&[u8]]) -> Vec<u8> {
     common::Client::encode(args)
@@ -218,13 +232,18 @@ fn resp_over_tls_1_2_and_1_3() {
         exchange(&mut s, &resp(&[b"GET", b"k"]), b"$1\r\nv\r\n");
     }
     // The plain port serves on, with the same data.
+    assert_ne!(server.addr(), addr);
     let mut plain = common::Client::connect(server.addr());
     assert_eq!(plain.cmd(&["GET", "k"]), common::bulk("v"));
     // CONFIG GET shows the TLS parameters as Redis does.
     let mut s = connect(addr, &pki, BOTH, None);
     let port = addr.port().to_string();
     let expected = format!("*2\r\n$8\r\ntls-port\r\n${}\r\n{port}\r\n", port.len());
-    exchange(&mut s, &resp(&[b"CONFIG", b"GET", b"tls-port"]), expected.as_bytes());
+    exchange(
+        &mut s,
+        &resp(&[b"CONFIG", b"GET", b"tls-port"]),
+        expected.as_bytes(),
+    );
     exchange(
         &mut s,
         &resp(&[b"CONFIG", b"GET", b"tls-auth-clients"]),
@@ -242,13 +261,23 @@ fn tls_protocols_limits_the_versions() {
     let pki = Pki::new("protocols");
     let server = tls_server(&pki, "no", &[("tls-protocols", "TLSv1.3")]);
     let addr = server.tls_addr().unwrap();
-    assert!(refused(connect(addr, &pki, &[&rustls::version::TLS12], None)));
+    assert!(refused(connect(
+        addr,
+        &pki,
+        &[&rustls::version::TLS12],
+        None
+    )));
     let mut s = connect(addr, &pki, &[&rustls::version::TLS13], None);
     exchange(&mut s, &resp(&[b"PING"]), b"+PONG\r\n");
     drop(server);
     let server = tls_server(&pki, "no", &[("tls-protocols", "TLSv1.2")]);
     let addr = server.tls_addr().unwrap();
-    assert!(refused(connect(addr, &pki, &[&rustls::version::TLS13], None)));
+    assert!(refused(connect(
+        addr,
+        &pki,
+        &[&rustls::version::TLS13],
+        None
+    )));
     let mut s = connect(addr, &pki, &[&rustls::version::TLS12], None);
     exchange(&mut s, &resp(&[b"PING"]), b"+PONG\r\n");
 }
@@ -315,14 +344,21 @@ fn plain_and_stalled_clients_on_the_tls_port_are_closed_without_stalling_others(
     // A client that stops mid-handshake (it sent nothing) and one that sends garbage.
     let mut stalled = TcpStream::connect(addr).unwrap();
     let mut garbage = TcpStream::connect(addr).unwrap();
-    garbage.write_all(&[0x16, 0x03, 0x01, 0xff, 0xff, 1, 2, 3]).unwrap();
+    garbage
+        .write_all(&[0x16, 0x03, 0x01, 0xff, 0xff, 1, 2, 3])
+        .unwrap();
     // A plain-text client gets closed.
     let mut plain = TcpStream::connect(addr).unwrap();
     plain.write_all(b"PING\r\n").unwrap();
-    plain.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    plain
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
     let mut buf = [0u8; 64];
     match plain.read(&mut buf) {
-        Ok(n) => assert!(n == 0 || buf[0] == 0x15, "a plain client was answered: {buf:?}"),
+        Ok(n) => assert!(
+            n == 0 || buf[0] == 0x15,
+            "a plain client was answered: {buf:?}"
+        ),
         Err(e) => assert_ne!(e.kind(), std::io::ErrorKind::WouldBlock, "not closed"),
     }
     // Meanwhile TLS clients are served at once.
@@ -330,10 +366,14 @@ fn plain_and_stalled_clients_on_the_tls_port_are_closed_without_stalling_others(
     let mut s = connect(addr, &pki, BOTH, None);
     exchange(&mut s, &resp(&[b"PING"]), b"+PONG\r\n");
     assert!(started.elapsed() < Duration::from_secs(3));
-    garbage.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    garbage
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
     assert!(closed_within(&mut garbage), "garbage handshake not closed");
     // The stalled client is dropped at the handshake timeout.
-    stalled.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    stalled
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
     let started = Instant::now();
     assert!(closed_within(&mut stalled), "stalled handshake not closed");
     assert!(started.elapsed() < Duration::from_secs(15));
@@ -347,7 +387,12 @@ fn closed_within(s: &mut TcpStream) -> bool {
         match s.read(&mut buf) {
             Ok(0) => return true,
             Ok(_) => continue,
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
                 return false
             }
             Err(_) => return true,
@@ -376,7 +421,9 @@ fn memcached_over_tls() {
     // The memcached port speaks TLS only: a plain client is closed.
     let mut plain = TcpStream::connect(addr).unwrap();
     plain.write_all(b"version\r\n").unwrap();
-    plain.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    plain
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
     assert!(closed_within(&mut plain));
 }
 
@@ -429,8 +476,12 @@ fn bad_tls_settings_stop_the_start() {
     ])
     .expect("an old protocol");
     assert!(e.contains("TLSv1.1"), "{e}");
-    let e = start(&[("tls-cert-file", cert), ("tls-key-file", cert), ("tls-auth-clients", "no")])
-        .expect("a certificate as the key");
+    let e = start(&[
+        ("tls-cert-file", cert),
+        ("tls-key-file", cert),
+        ("tls-auth-clients", "no"),
+    ])
+    .expect("a certificate as the key");
     assert!(e.contains("tls-key-file"), "{e}");
     // The CA may be a directory of PEM files.
     let dir = pki.dir.join("cas");
@@ -468,7 +519,10 @@ fn redis_cli_connects_with_tls() {
     };
     let cert = Pki::path(&pki.client.cert_path);
     let key = Pki::path(&pki.client.key_path);
-    assert_eq!(cli(&["--cert", cert, "--key", key, "SET", "a", "1"]).trim(), "OK");
+    assert_eq!(
+        cli(&["--cert", cert, "--key", key, "SET", "a", "1"]).trim(),
+        "OK"
+    );
     assert_eq!(cli(&["--cert", cert, "--key", key, "GET", "a"]).trim(), "1");
     // Without a client certificate the server refuses it.
     assert_ne!(cli(&["GET", "a"]).trim(), "1");

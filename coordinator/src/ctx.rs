@@ -5,9 +5,9 @@
 use crate::exec::Exec;
 use crate::registry::CommandSpec;
 use crate::server::ServerState;
+use crate::tls::ConnStream;
 use damselfly_protocol::{CommandArgs, ReplyWriter, RespVersion};
 use damselfly_runtime::clock;
-use crate::tls::ConnStream;
 use damselfly_shards::CollectionLimits;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;

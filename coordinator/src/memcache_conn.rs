@@ -8,10 +8,10 @@ use crate::families::memcache_family::{self, bump, McState};
 use crate::families::memcache_squash::{self, squashable};
 use crate::memcache_reply::McOut;
 use crate::server::{ProactorState, ServerState};
+use crate::tls::ConnStream;
 use damselfly_protocol::memcache::{
     MemcacheError, MemcacheLimits, MemcacheParser, MemcacheRequest,
 };
-use crate::tls::ConnStream;
 use damselfly_runtime::net::{TcpListener, TcpStream};
 use damselfly_runtime::ProactorPool;
 use std::net::{IpAddr, SocketAddr};

@@ -15,8 +15,8 @@
 use crate::client_limits::{ClientClass, OutputLimit};
 use crate::ctx::ConnInfo;
 use crate::server::ProactorState;
-use damselfly_runtime::clock::{self, Time};
 use crate::tls::ConnStream;
+use damselfly_runtime::clock::{self, Time};
 use damselfly_runtime::sync::Notify;
 use std::cell::{Cell, OnceCell, RefCell};
 use std::rc::Rc;

@@ -109,7 +109,8 @@ fn protocol_versions(text: &str) -> io::Result<Vec<&'static SupportedProtocolVer
 }
 
 fn load_certs(path: &Path, param: &str) -> io::Result<Vec<CertificateDer<'static>>> {
-    let bad = |e: rustls::pki_types::pem::Error| invalid(format!("{param} {}: {e}", path.display()));
+    let bad =
+        |e: rustls::pki_types::pem::Error| invalid(format!("{param} {}: {e}", path.display()));
     let certs = CertificateDer::pem_file_iter(path)
         .map_err(bad)?
         .collect::<Result<Vec<_>, _>>()

@@ -16,10 +16,7 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Shakes hands on a new connection; None (logged) when the handshake fails.
 pub fn handshake(tcp: TcpStream, config: &Arc<ServerConfig>, what: &str) -> Option<ConnStream> {
-    let peer = tcp
-        .peer_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
+    let peer = tcp.peer_addr().map(|a| a.to_string()).unwrap_or_default();
     match TlsStream::accept(tcp.clone(), config.clone(), HANDSHAKE_TIMEOUT) {
         Ok(s) => {
             log::debug!("{what} TLS client {peer}: {}", s.describe());

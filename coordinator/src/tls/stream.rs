@@ -224,7 +224,11 @@ impl TlsStream {
 }
 
 /// Moves `avail` bytes of opened plaintext into `buf`.
-fn take_plaintext(tls: &mut ServerConnection, buf: &mut Vec<u8>, avail: usize) -> io::Result<usize> {
+fn take_plaintext(
+    tls: &mut ServerConnection,
+    buf: &mut Vec<u8>,
+    avail: usize,
+) -> io::Result<usize> {
     if avail == 0 {
         return Ok(0);
     }
