@@ -527,3 +527,39 @@ fn redis_cli_connects_with_tls() {
     // Without a client certificate the server refuses it.
     assert_ne!(cli(&["GET", "a"]).trim(), "1");
 }
+
+#[test]
+fn pubsub_and_blocking_commands_over_tls() {
+    let pki = Pki::new("pubsub");
+    let server = tls_server(&pki, "no", &[]);
+    let addr = server.tls_addr().unwrap();
+    let mut sub = connect(addr, &pki, BOTH, None);
+    exchange(
+        &mut sub,
+        &resp(&[b"SUBSCRIBE", b"news"]),
+        b"*3\r\n$9\r\nsubscribe\r\n$4\r\nnews\r\n:1\r\n",
+    );
+    // Messages reach a TLS subscriber through its push writer, big ones too.
+    let mut plain = common::Client::connect(server.addr());
+    let big = "m".repeat(70_000);
+    for message in ["hello", big.as_str()] {
+        assert_eq!(plain.cmd(&["PUBLISH", "news", message]), common::int(1));
+        let expected = format!(
+            "*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n${}\r\n{message}\r\n",
+            message.len()
+        );
+        let mut got = vec![0u8; expected.len()];
+        sub.read_exact(&mut got).unwrap();
+        assert!(got == expected.as_bytes());
+    }
+    // A blocked TLS client sends its earlier replies, parks, and is served.
+    let mut blocked = connect(addr, &pki, BOTH, None);
+    let mut request = resp(&[b"PING"]);
+    request.extend(resp(&[b"BLPOP", b"queue", b"5"]));
+    exchange(&mut blocked, &request, b"+PONG\r\n");
+    assert_eq!(plain.cmd(&["RPUSH", "queue", "job"]), common::int(1));
+    let expected = b"*2\r\n$5\r\nqueue\r\n$3\r\njob\r\n";
+    let mut got = vec![0u8; expected.len()];
+    blocked.read_exact(&mut got).unwrap();
+    assert_eq!(&got[..], expected);
+}
