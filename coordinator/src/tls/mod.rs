@@ -102,8 +102,4 @@ impl ConnStream {
     pub fn as_raw_fd(&self) -> RawFd {
         self.tcp().as_raw_fd()
     }
-
-    pub fn is_tls(&self) -> bool {
-        matches!(self, ConnStream::Tls(_))
-    }
 }
