@@ -121,7 +121,7 @@ impl Pki {
         }
     }
 
-    fn path(p: &PathBuf) -> &str {
+    fn path(p: &std::path::Path) -> &str {
         p.to_str().unwrap()
     }
 }
