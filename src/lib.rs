@@ -80,6 +80,7 @@ impl ServerBuilder {
             state: running.state,
             addr: running.addr,
             memcached_addr: running.memcached_addr,
+            tls_addr: running.tls_addr,
         })
     }
 }
@@ -90,6 +91,7 @@ pub struct ServerHandle {
     state: Arc<ServerState>,
     addr: SocketAddr,
     memcached_addr: Option<SocketAddr>,
+    tls_addr: Option<SocketAddr>,
 }
 
 impl ServerHandle {
@@ -101,6 +103,11 @@ impl ServerHandle {
     /// The memcached listener's address, when `--memcached_port` is set.
     pub fn memcached_addr(&self) -> Option<SocketAddr> {
         self.memcached_addr
+    }
+
+    /// The `--tls-port` listener's address, when TLS is on.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_addr
     }
 
     pub fn threads(&self) -> usize {

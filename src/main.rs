@@ -80,6 +80,9 @@ fn main() {
         server.addr(),
         server.exposure()
     );
+    if let Some(addr) = server.tls_addr() {
+        log::info!("RESP over TLS on {addr}");
+    }
     if let Some(addr) = server.memcached_addr() {
         log::info!("memcached text protocol on {addr}");
     }

@@ -48,6 +48,7 @@ pub mod snapshot_dfs;
 pub mod snapshot_file;
 pub mod snapshot_load;
 pub mod squash;
+pub mod tls;
 pub mod tracking;
 pub mod tx;
 
