@@ -518,6 +518,27 @@ pub fn canonical(name: &str) -> String {
     }
 }
 
+/// Startup-only parameters that CONFIG SET accepts when the value is the one in force (nothing
+/// changes): those Redis can change at run time (port, bind) and Damselfly's own, so a client
+/// that writes back what CONFIG GET showed succeeds. Redis's immutable parameters always refuse.
+const SAME_VALUE_ACCEPTED: &[&str] = &[
+    "port",
+    "bind",
+    "memcached-port",
+    "max-item-size",
+    "proactor-threads",
+    "io-backend",
+    "lock-on-hashtags",
+];
+
+/// Whether CONFIG SET of the immutable `p` to `value` changes nothing and is accepted.
+pub fn same_value_accepted(p: &Param, value: &str, config: &Config) -> bool {
+    SAME_VALUE_ACCEPTED.contains(&p.name)
+        && config.get(p.name).is_some_and(|current| {
+            validate(p, value, &current).is_ok_and(|v| v == current)
+        })
+}
+
 pub fn find(name: &str) -> Option<&'static Param> {
     PARAMS.get(index(name)?)
 }

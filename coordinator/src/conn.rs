@@ -279,6 +279,7 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
             }
             // Over maxmemory each command is checked on its own, so nothing is squashed.
             let squash = server.shards > 1
+                && !server.pause.maybe_active()
                 && limits.pipeline_squash() > 0
                 && parsed >= limits.pipeline_squash()
                 && !limits.over_maxmemory();
@@ -559,6 +560,14 @@ fn execute_timed(
         reject(conn, spec, OOM_ERROR, out);
         return started;
     }
+    // CLIENT PAUSE holds the command here, before MULTI queues it (as Redis does).
+    let started = if server.pause.maybe_active()
+        && crate::pause::wait_if_paused(server, conn, spec, args)
+    {
+        clock::now()
+    } else {
+        started
+    };
     if let Some(multi) = &mut conn.multi {
         if !transaction_family::runs_inside_multi(spec) {
             let mut w = ReplyWriter::new(out, conn.resp);

@@ -33,6 +33,7 @@ pub mod memcache_conn;
 pub mod memcache_reply;
 pub mod monitor;
 pub mod notify;
+pub mod pause;
 pub mod prefetch;
 pub mod pubsub;
 pub mod push;

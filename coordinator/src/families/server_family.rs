@@ -466,7 +466,7 @@ fn info_text(server: &ServerState, sections: &[&str]) -> String {
                 lines.push(format!("client_recent_max_input_buffer:{}", f.qbuf_max));
                 lines.push(format!(
                     "blocked_clients:{}",
-                    crate::blocking::blocked_count(server)
+                    crate::blocking::blocked_count(server) + server.pause.waiting()
                 ));
                 lines.push(format!(
                     "tracking_clients:{}",
@@ -865,7 +865,7 @@ fn config_set(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
         if unknown.is_some() || refused.is_some() {
             continue;
         }
-        if !p.mutable {
+        if !p.mutable && !config::same_value_accepted(p, &value, &ctx.server.config) {
             refused = Some(failed(&name, "can't set immutable config"));
         } else if chosen.iter().any(|(q, _)| std::ptr::eq(*q, p)) {
             refused = Some(failed(&name, "duplicate parameter"));
@@ -887,6 +887,10 @@ fn config_set(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
         values.push(config::validate(p, v, &current).map_err(|reason| failed(p.name, &reason))?);
     }
     for ((p, _), v) in chosen.iter().zip(values) {
+        if !p.mutable {
+            // Accepted only with the value in force: nothing to change.
+            continue;
+        }
         ctx.server
             .config
             .set(p.name, &v, false)
