@@ -778,11 +778,12 @@ pub fn run_command(
     started: Time,
 ) -> Time {
     // Recorded before it runs, so CLIENT LIST shows a client's own command as Redis does.
-    *conn.info.last_cmd.borrow_mut() = if spec.subcommands.is_empty() || args.len() < 2 {
+    let full_name = if spec.subcommands.is_empty() || args.len() < 2 {
         spec.name
     } else {
         spec.subcommand(args.get(1)).map_or(spec.name, |s| s.name)
     };
+    *conn.info.last_cmd.borrow_mut() = full_name;
     let (scripted, enclosing, now) = (exec.scripted(), exec.enclosing(), exec.is_now());
     // Scripts show in MONITOR before the commands they call, everything else once it ran.
     let runs_script = matches!(
@@ -824,6 +825,7 @@ pub fn run_command(
     }
     let finished = clock::now();
     let nanos = finished.as_nanos().saturating_sub(started.as_nanos());
+    crate::latency::command_done(server, (index, spec), full_name, nanos);
     let (slower_than, slowlog_len) = server.client_limits.slowlog();
     if slower_than >= 0
         && (nanos / 1000) as i64 >= slower_than

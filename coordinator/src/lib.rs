@@ -27,6 +27,7 @@ pub mod eviction;
 pub mod exec;
 pub mod families;
 pub mod keys;
+pub mod latency;
 pub mod long_double;
 pub mod memcache_auth;
 pub mod memcache_conn;

@@ -56,6 +56,8 @@ pub struct ServerState {
     pub eviction: crate::eviction::EvictionStats,
     /// CLIENT PAUSE: server-wide, read by every proactor.
     pub pause: crate::pause::PauseState,
+    /// Events slower than `latency-monitor-threshold` (LATENCY).
+    pub latency: crate::latency::LatencyMonitor,
 }
 
 impl ServerState {
@@ -88,6 +90,7 @@ impl ServerState {
             acl: Default::default(),
             eviction: crate::eviction::EvictionStats::new(shards),
             pause: Default::default(),
+            latency: Default::default(),
         }
     }
 
@@ -292,7 +295,9 @@ pub fn start(pool: &ProactorPool, state: Arc<ServerState>) -> std::io::Result<Ru
                     // A client pause stops key eviction and active expiry, as in Redis.
                     if !st.pause.stops_expiry() {
                         // Evicts keys when over maxmemory, and publishes the shard's memory.
+                        let t = clock::now();
                         crate::eviction::step(&st);
+                        let t = crate::latency::timed(&st, "eviction-cycle", t);
                         let shard = &ProactorState::current().shard;
                         let now = clock::wall_now_ms();
                         let mut db = shard.db.borrow_mut();
@@ -303,6 +308,8 @@ pub fn start(pool: &ProactorPool, state: Arc<ServerState>) -> std::io::Result<Ru
                                 damselfly_shards::expiry::ExpireBudget::default(),
                             );
                         }
+                        drop(db);
+                        crate::latency::timed(&st, "expire-cycle", t);
                     }
                     crate::tracking::flush_broadcasts();
                     let max = st.config.get_int("tracking-table-max-keys");

@@ -17,6 +17,7 @@ pub mod hash_family;
 pub mod hash_random;
 pub mod hll_family;
 pub mod keyspace_family;
+pub mod latency_family;
 pub mod list_family;
 pub mod list_ops;
 pub mod memcache_family;
@@ -57,6 +58,7 @@ pub const ALL: &[fn() -> Vec<CommandSpec>] = &[
     hash_family::commands,
     hll_family::commands,
     keyspace_family::commands,
+    latency_family::commands,
     list_family::commands,
     persistence_family::commands,
     pubsub_family::commands,

@@ -923,6 +923,7 @@ fn reset_stats(server: &ServerState) {
         }
         st.errors.borrow_mut().clear();
         st.error_replies.set(0);
+        crate::latency::reset_local_histograms();
         let db = shard.db.borrow();
         let expired: u64 = (0..db.db_count()).map(|d| db.stats(d).expired_keys).sum();
         (writes, expired, shard_memory(shard).total())
