@@ -534,9 +534,9 @@ const SAME_VALUE_ACCEPTED: &[&str] = &[
 /// Whether CONFIG SET of the immutable `p` to `value` changes nothing and is accepted.
 pub fn same_value_accepted(p: &Param, value: &str, config: &Config) -> bool {
     SAME_VALUE_ACCEPTED.contains(&p.name)
-        && config.get(p.name).is_some_and(|current| {
-            validate(p, value, &current).is_ok_and(|v| v == current)
-        })
+        && config
+            .get(p.name)
+            .is_some_and(|current| validate(p, value, &current).is_ok_and(|v| v == current))
 }
 
 pub fn find(name: &str) -> Option<&'static Param> {
@@ -648,6 +648,8 @@ pub struct Config {
     values: SpinLock<Vec<String>>,
     /// Bumped by every change, so readers that cache values know when to re-read them.
     generation: AtomicU64,
+    /// The config file the server was started with (CONFIG REWRITE writes it back).
+    file: SpinLock<Option<std::path::PathBuf>>,
 }
 
 impl Default for Config {
@@ -655,6 +657,7 @@ impl Default for Config {
         Config {
             values: SpinLock::new(PARAMS.iter().map(|p| p.default.to_string()).collect()),
             generation: AtomicU64::new(0),
+            file: SpinLock::new(None),
         }
     }
 }
@@ -689,6 +692,15 @@ impl Config {
         values[i] = validate(p, value, &values[i])?;
         self.generation.fetch_add(1, Ordering::Release);
         Ok(())
+    }
+
+    /// Remembers the config file the server was started with (an absolute path).
+    pub fn set_file(&self, path: std::path::PathBuf) {
+        *self.file.lock() = Some(path);
+    }
+
+    pub fn file(&self) -> Option<std::path::PathBuf> {
+        self.file.lock().clone()
     }
 
     /// Changes with every successful `set`, so readers that cache values know to re-read.

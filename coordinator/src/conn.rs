@@ -561,13 +561,12 @@ fn execute_timed(
         return started;
     }
     // CLIENT PAUSE holds the command here, before MULTI queues it (as Redis does).
-    let started = if server.pause.maybe_active()
-        && crate::pause::wait_if_paused(server, conn, spec, args)
-    {
-        clock::now()
-    } else {
-        started
-    };
+    let started =
+        if server.pause.maybe_active() && crate::pause::wait_if_paused(server, conn, spec, args) {
+            clock::now()
+        } else {
+            started
+        };
     if let Some(multi) = &mut conn.multi {
         if !transaction_family::runs_inside_multi(spec) {
             let mut w = ReplyWriter::new(out, conn.resp);

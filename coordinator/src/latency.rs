@@ -119,7 +119,11 @@ pub fn timed(
     started: damselfly_runtime::clock::Time,
 ) -> damselfly_runtime::clock::Time {
     let now = damselfly_runtime::clock::now();
-    event_done(server, event, now.as_nanos().saturating_sub(started.as_nanos()));
+    event_done(
+        server,
+        event,
+        now.as_nanos().saturating_sub(started.as_nanos()),
+    );
     now
 }
 
@@ -152,7 +156,9 @@ pub fn count_call(index: usize, spec: &CommandSpec, name: &'static str, nanos: u
     HISTOGRAMS.with(|h| {
         let mut h = h.borrow_mut();
         if !spec.subcommands.is_empty() && name != spec.name {
-            h.subcommands.entry(name).or_insert_with(|| Box::new([0; BUCKETS]))[b] += 1;
+            h.subcommands
+                .entry(name)
+                .or_insert_with(|| Box::new([0; BUCKETS]))[b] += 1;
             return;
         }
         if h.commands.len() <= index {

@@ -20,6 +20,7 @@ pub mod args;
 pub mod blocking;
 pub mod client_limits;
 pub mod config;
+pub mod config_rewrite;
 pub mod conn;
 pub mod ctx;
 pub mod error;

@@ -203,7 +203,11 @@ pub fn client_pause(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
         return Err(CmdError::raw("ERR timeout is out of range"));
     }
     // A timeout of 0 pauses until now: no command waits.
-    let until = if timeout == 0 { 0 } else { now + timeout as u64 };
+    let until = if timeout == 0 {
+        0
+    } else {
+        now + timeout as u64
+    };
     let until = ctx.server.pause.pause(mode, until);
     freeze_expiry(until);
     ctx.reply().ok();

@@ -25,7 +25,10 @@ fn cmd_latency(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
         let resp = ctx.conn.resp;
         monitor.with_events(|events| {
             let mut w = damselfly_protocol::ReplyWriter::new(out, resp);
-            let events: Vec<_> = events.iter().filter(|(_, h)| !h.samples.is_empty()).collect();
+            let events: Vec<_> = events
+                .iter()
+                .filter(|(_, h)| !h.samples.is_empty())
+                .collect();
             w.array_header(events.len());
             for (name, h) in events {
                 let last = h.samples.back().copied().unwrap_or_default();

@@ -25,6 +25,7 @@ pub mod memcache_meta;
 pub mod memcache_ops;
 pub mod memcache_squash;
 pub mod memcache_stats;
+pub mod memory_family;
 pub mod persistence_family;
 pub mod pubsub_family;
 pub mod scripting_family;
@@ -60,6 +61,7 @@ pub const ALL: &[fn() -> Vec<CommandSpec>] = &[
     keyspace_family::commands,
     latency_family::commands,
     list_family::commands,
+    memory_family::commands,
     persistence_family::commands,
     pubsub_family::commands,
     scripting_family::commands,
