@@ -353,6 +353,12 @@ fn cmd_client(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
         }
         "kill" if n >= 3 => return client_kill(ctx, args),
         "pause" if n == 3 || n == 4 => return crate::pause::client_pause(ctx, args),
+        "pause" => {
+            return Err(CmdError::raw(format!(
+                "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
+                String::from_utf8_lossy(args.get(1))
+            )))
+        }
         "unpause" if n == 2 => return crate::pause::client_unpause(ctx),
         "unblock" if n == 3 || n == 4 => {
             let id = parse_i64(args.get(2))?;

@@ -62,8 +62,11 @@ struct AllocatorInfo {
     resident: u64,
 }
 
+// Links mimalloc's C library into every binary that has this crate, tests included.
+use libmimalloc_sys as _;
+
 extern "C" {
-    // mimalloc's C API (linked in through the mimalloc crate, the global allocator).
+    // mimalloc's C API, beyond what libmimalloc-sys declares without its `extended` feature.
     fn mi_process_info(
         elapsed_msecs: *mut usize,
         user_msecs: *mut usize,
