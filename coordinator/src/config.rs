@@ -495,6 +495,13 @@ pub const PARAMS: &[Param] = &[
         mutable: false,
         help: "always no: Damselfly has no cluster mode",
     },
+    Param {
+        name: "daemonize",
+        kind: Kind::Only(&Kind::Bool),
+        default: "no",
+        mutable: false,
+        help: "always no: Damselfly runs in the foreground (run it under a supervisor such as systemd)",
+    },
 ];
 
 /// Redis's old names of parameters: CONFIG GET and SET take either, and CONFIG GET lists

@@ -171,9 +171,9 @@ fn doctor(ctx: &CmdCtx<'_>) -> String {
         if slow_commands {
             text.push_str("- SLOWLOG GET names the slow commands; ");
             if slower_than < 0 || slower_than > threshold * 1000 {
-                let _ = write!(
+                let _ = writeln!(
                     text,
-                    "it logs nothing this slow now: CONFIG SET slowlog-log-slower-than {} makes it.\n",
+                    "it logs nothing this slow now: CONFIG SET slowlog-log-slower-than {} makes it.",
                     threshold * 1000
                 );
             } else {

@@ -195,7 +195,7 @@ fn memory_stats(ctx: &mut CmdCtx<'_>) {
     int(
         &mut w,
         "keys.bytes-per-key",
-        if keys == 0 { 0 } else { m.used / keys },
+        m.used.checked_div(keys).unwrap_or(0),
     );
     int(&mut w, "dataset.bytes", m.dataset);
     w.bulk(b"dataset.percentage");
