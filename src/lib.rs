@@ -38,6 +38,12 @@ impl ServerBuilder {
         }
         self
     }
+    /// The config file the settings came from: CONFIG REWRITE writes the running
+    /// configuration back into it.
+    pub fn config_file(self, path: std::path::PathBuf) -> Self {
+        self.config.set_file(path);
+        self
+    }
     pub fn port(self, port: u16) -> Self {
         self.set("port", &port.to_string())
     }

@@ -551,6 +551,13 @@ pub const PARAMS: &[Param] = &[
         mutable: false,
         help: "always no: Damselfly has no cluster mode",
     },
+    Param {
+        name: "daemonize",
+        kind: Kind::Only(&Kind::Bool),
+        default: "no",
+        mutable: false,
+        help: "always no: Damselfly runs in the foreground (run it under a supervisor such as systemd)",
+    },
 ];
 
 /// Redis's old names of parameters: CONFIG GET and SET take either, and CONFIG GET lists
@@ -572,6 +579,27 @@ pub fn canonical(name: &str) -> String {
         "force-epoll" => "io-backend".into(),
         _ => n,
     }
+}
+
+/// Startup-only parameters that CONFIG SET accepts when the value is the one in force (nothing
+/// changes): those Redis can change at run time (port, bind) and Damselfly's own, so a client
+/// that writes back what CONFIG GET showed succeeds. Redis's immutable parameters always refuse.
+const SAME_VALUE_ACCEPTED: &[&str] = &[
+    "port",
+    "bind",
+    "memcached-port",
+    "max-item-size",
+    "proactor-threads",
+    "io-backend",
+    "lock-on-hashtags",
+];
+
+/// Whether CONFIG SET of the immutable `p` to `value` changes nothing and is accepted.
+pub fn same_value_accepted(p: &Param, value: &str, config: &Config) -> bool {
+    SAME_VALUE_ACCEPTED.contains(&p.name)
+        && config
+            .get(p.name)
+            .is_some_and(|current| validate(p, value, &current).is_ok_and(|v| v == current))
 }
 
 pub fn find(name: &str) -> Option<&'static Param> {
@@ -683,6 +711,8 @@ pub struct Config {
     values: SpinLock<Vec<String>>,
     /// Bumped by every change, so readers that cache values know when to re-read them.
     generation: AtomicU64,
+    /// The config file the server was started with (CONFIG REWRITE writes it back).
+    file: SpinLock<Option<std::path::PathBuf>>,
 }
 
 impl Default for Config {
@@ -690,6 +720,7 @@ impl Default for Config {
         Config {
             values: SpinLock::new(PARAMS.iter().map(|p| p.default.to_string()).collect()),
             generation: AtomicU64::new(0),
+            file: SpinLock::new(None),
         }
     }
 }
@@ -724,6 +755,15 @@ impl Config {
         values[i] = validate(p, value, &values[i])?;
         self.generation.fetch_add(1, Ordering::Release);
         Ok(())
+    }
+
+    /// Remembers the config file the server was started with (an absolute path).
+    pub fn set_file(&self, path: std::path::PathBuf) {
+        *self.file.lock() = Some(path);
+    }
+
+    pub fn file(&self) -> Option<std::path::PathBuf> {
+        self.file.lock().clone()
     }
 
     /// Changes with every successful `set`, so readers that cache values know to re-read.

@@ -269,6 +269,7 @@ fn run(stream: &ConnStream, server: &ServerState, conn: &mut ConnState) {
             }
             // Over maxmemory each command is checked on its own, so nothing is squashed.
             let squash = server.shards > 1
+                && !server.pause.maybe_active()
                 && limits.pipeline_squash() > 0
                 && parsed >= limits.pipeline_squash()
                 && !limits.over_maxmemory();
@@ -566,6 +567,13 @@ fn execute_timed(
         reject(conn, spec, OOM_ERROR, out);
         return started;
     }
+    // CLIENT PAUSE holds the command here, before MULTI queues it (as Redis does).
+    let started =
+        if server.pause.maybe_active() && crate::pause::wait_if_paused(server, conn, spec, args) {
+            clock::now()
+        } else {
+            started
+        };
     if let Some(multi) = &mut conn.multi {
         if !transaction_family::runs_inside_multi(spec) {
             let mut w = ReplyWriter::new(out, conn.resp);
@@ -776,11 +784,12 @@ pub fn run_command(
     started: Time,
 ) -> Time {
     // Recorded before it runs, so CLIENT LIST shows a client's own command as Redis does.
-    *conn.info.last_cmd.borrow_mut() = if spec.subcommands.is_empty() || args.len() < 2 {
+    let full_name = if spec.subcommands.is_empty() || args.len() < 2 {
         spec.name
     } else {
         spec.subcommand(args.get(1)).map_or(spec.name, |s| s.name)
     };
+    *conn.info.last_cmd.borrow_mut() = full_name;
     let (scripted, enclosing, now) = (exec.scripted(), exec.enclosing(), exec.is_now());
     // Scripts show in MONITOR before the commands they call, everything else once it ran.
     let runs_script = matches!(
@@ -822,6 +831,7 @@ pub fn run_command(
     }
     let finished = clock::now();
     let nanos = finished.as_nanos().saturating_sub(started.as_nanos());
+    crate::latency::command_done(server, (index, spec), full_name, nanos);
     let (slower_than, slowlog_len) = server.client_limits.slowlog();
     if slower_than >= 0
         && (nanos / 1000) as i64 >= slower_than

@@ -54,6 +54,10 @@ pub struct ServerState {
     pub acl: crate::acl::AclState,
     /// Keys evicted at `maxmemory`, per shard.
     pub eviction: crate::eviction::EvictionStats,
+    /// CLIENT PAUSE: server-wide, read by every proactor.
+    pub pause: crate::pause::PauseState,
+    /// Events slower than `latency-monitor-threshold` (LATENCY).
+    pub latency: crate::latency::LatencyMonitor,
 }
 
 impl ServerState {
@@ -85,6 +89,8 @@ impl ServerState {
             persistence: crate::snapshot_file::SaveState::new(wall / 1000),
             acl: Default::default(),
             eviction: crate::eviction::EvictionStats::new(shards),
+            pause: Default::default(),
+            latency: Default::default(),
         }
     }
 
@@ -288,15 +294,25 @@ pub fn start(pool: &ProactorPool, state: Arc<ServerState>) -> std::io::Result<Ru
                 Duration::from_millis(1000 / hz),
                 move || {
                     evict_clients(&st);
-                    // Evicts keys when over maxmemory, and publishes the shard's memory.
-                    crate::eviction::step(&st);
-                    let shard = &ProactorState::current().shard;
-                    let now = clock::wall_now_ms();
-                    let mut db = shard.db.borrow_mut();
-                    for d in 0..db.db_count() {
-                        db.active_expire(d, now, damselfly_shards::expiry::ExpireBudget::default());
+                    // A client pause stops key eviction and active expiry, as in Redis.
+                    if !st.pause.stops_expiry() {
+                        // Evicts keys when over maxmemory, and publishes the shard's memory.
+                        let t = clock::now();
+                        crate::eviction::step(&st);
+                        let t = crate::latency::timed(&st, "eviction-cycle", t);
+                        let shard = &ProactorState::current().shard;
+                        let now = clock::wall_now_ms();
+                        let mut db = shard.db.borrow_mut();
+                        for d in 0..db.db_count() {
+                            db.active_expire(
+                                d,
+                                now,
+                                damselfly_shards::expiry::ExpireBudget::default(),
+                            );
+                        }
+                        drop(db);
+                        crate::latency::timed(&st, "expire-cycle", t);
                     }
-                    drop(db);
                     crate::tracking::flush_broadcasts();
                     let max = st.config.get_int("tracking-table-max-keys");
                     if max > 0 {
