@@ -190,9 +190,13 @@ impl DbSlice {
         pos
     }
 
-    /// OBJECT IDLETIME: seconds since the key was last accessed (without touching it).
+    /// OBJECT IDLETIME: seconds since the key was last accessed (without touching it); 0
+    /// under an LFU policy, whose clock keeps no access time.
     pub fn idle_secs(&mut self, db: DbIndex, key: &[u8], now_ms: u64) -> Option<u64> {
         let pos = self.peek(db, key, now_ms)?;
+        if self.clock.settings.lfu {
+            return Some(0);
+        }
         let stamp = self.dbs[db].as_ref()?.clock_at(pos);
         Some(lru_idle_secs(stamp, now_ms))
     }
