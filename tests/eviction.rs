@@ -113,6 +113,30 @@ fn lru_keeps_the_keys_being_read() {
     assert!(kept >= hot * 9 / 10, "only {kept} of {hot} hot keys kept");
 }
 
+/// The LFU policies keep the keys used often: a hot set read between batches of cold writes
+/// (twice the limit in all) survives, while cold keys, each written once, go.
+#[test]
+fn lfu_keeps_the_hot_set() {
+    for policy in ["allkeys-lfu", "volatile-lfu"] {
+        let s = start(policy);
+        let mut c = Client::connect(s.addr());
+        let hot = 500;
+        let ttl = (policy == "volatile-lfu").then_some(3600);
+        fill(&mut c, "hot", hot, ttl);
+        for round in 0..40 {
+            fill(&mut c, &format!("cold{round}"), FILL / 40, ttl);
+            for i in 0..hot {
+                c.cmd(&["get", &format!("hot:{i}")]);
+            }
+        }
+        let kept = count_existing(&mut c, "hot", hot);
+        assert!(kept >= hot * 9 / 10, "{policy}: only {kept} of {hot} hot keys kept");
+        assert!(info_field(&mut c, "stats", "evicted_keys") > 0, "{policy}");
+        let used = info_field(&mut c, "memory", "used_memory") as usize;
+        assert!(used <= LIMIT + LIMIT / 20, "{policy}: used {used}");
+    }
+}
+
 #[test]
 fn volatile_policies_never_evict_persistent_keys() {
     for policy in [

@@ -49,8 +49,14 @@ pub fn policy(server: &ServerState) -> Option<EvictionPolicy> {
 pub fn clock_settings(server: &ServerState) -> ClockSettings {
     ClockSettings {
         lfu: policy(server).is_some_and(EvictionPolicy::is_lfu),
-        log_factor: server.config.get_int("lfu-log-factor").clamp(0, u32::MAX as i64) as u32,
-        decay_minutes: server.config.get_int("lfu-decay-time").clamp(0, u32::MAX as i64) as u32,
+        log_factor: server
+            .config
+            .get_int("lfu-log-factor")
+            .clamp(0, u32::MAX as i64) as u32,
+        decay_minutes: server
+            .config
+            .get_int("lfu-decay-time")
+            .clamp(0, u32::MAX as i64) as u32,
     }
 }
 

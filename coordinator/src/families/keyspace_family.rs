@@ -377,9 +377,7 @@ fn object_answer(
                  {POLICY_SWITCH_NOTE}"
             )))
         }
-        ObjectQuery::IdleTime => {
-            ObjectAnswer::Int(dbs.idle_secs(db, key, now).unwrap_or(0) as i64)
-        }
+        ObjectQuery::IdleTime => ObjectAnswer::Int(dbs.idle_secs(db, key, now).unwrap_or(0) as i64),
         ObjectQuery::Freq if !lfu => {
             return Err(CmdError::raw(format!(
                 "ERR An LFU maxmemory policy is not selected, access frequency not tracked. \

@@ -306,11 +306,7 @@ fn mget_fetched(
                 push(&mut text, b's', &len);
             }
             b't' => {
-                let ttl = if gone {
-                    -1
-                } else {
-                    ttl_secs(dbs, key, now)
-                };
+                let ttl = if gone { -1 } else { ttl_secs(dbs, key, now) };
                 push(&mut text, b't', &ttl);
             }
             b'c' => {

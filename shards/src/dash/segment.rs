@@ -41,22 +41,50 @@ const _: () = assert!(
     std::mem::size_of::<Chunk<crate::cell::CompactKey, crate::cell::CompactValue>>() == 4096
 );
 
-/// A segment's buckets: `len` of them in chunks of [`CHUNK_BUCKETS`].
+/// The 16-bit stamps of one chunk's slots, `[bucket_in_chunk * BUCKET_SLOTS + slot]`: one
+/// allocation size (240 bytes) for every segment size, for the reason chunks have one size.
+type ChunkStamps = [u16; CHUNK_BUCKETS * BUCKET_SLOTS];
+
+/// A segment's buckets: `len` of them in chunks of [`CHUNK_BUCKETS`], and in a table with
+/// stamps, one [`ChunkStamps`] beside each chunk.
 pub struct Buckets<K, V> {
     chunks: [Option<Box<Chunk<K, V>>>; SEGMENT_CHUNKS_MAX],
+    stamps: [Option<Box<ChunkStamps>>; SEGMENT_CHUNKS_MAX],
     len: usize,
 }
 
 impl<K, V> Buckets<K, V> {
-    fn new(len: usize) -> Buckets<K, V> {
+    fn new(len: usize, stamped: bool) -> Buckets<K, V> {
         assert!(len <= CHUNK_BUCKETS * SEGMENT_CHUNKS_MAX, "{len} buckets");
         Buckets {
             chunks: std::array::from_fn(|c| {
                 (c * CHUNK_BUCKETS < len)
                     .then(|| Box::new(Chunk(std::array::from_fn(|_| Bucket::new()))))
             }),
+            stamps: std::array::from_fn(|c| {
+                (stamped && c * CHUNK_BUCKETS < len)
+                    .then(|| Box::new([0; CHUNK_BUCKETS * BUCKET_SLOTS]))
+            }),
             len,
         }
+    }
+
+    #[inline]
+    fn stamp(&self, bucket: usize, slot: usize) -> u16 {
+        self.stamps[bucket / CHUNK_BUCKETS]
+            .as_ref()
+            .map_or(0, |s| s[bucket % CHUNK_BUCKETS * BUCKET_SLOTS + slot])
+    }
+
+    #[inline]
+    fn set_stamp(&mut self, bucket: usize, slot: usize, stamp: u16) {
+        if let Some(s) = self.stamps[bucket / CHUNK_BUCKETS].as_mut() {
+            s[bucket % CHUNK_BUCKETS * BUCKET_SLOTS + slot] = stamp;
+        }
+    }
+
+    fn stamp_bytes(&self) -> usize {
+        self.stamps.iter().flatten().count() * std::mem::size_of::<ChunkStamps>()
     }
 
     pub fn len(&self) -> usize {
@@ -185,28 +213,17 @@ pub struct Segment<K, V> {
     pub(crate) generation: u8,
     /// Home bucket of each stash slot, `stash_homes[s * BUCKET_SLOTS + slot]`.
     stash_homes: Box<[u8]>,
-    /// A 16-bit stamp per slot, `stamps[bucket * BUCKET_SLOTS + slot]`, that moves with its
-    /// entry (the primary table keeps each key's access clock here); empty in tables
-    /// without stamps. Beside the buckets rather than in them, so a bucket stays eight cache
-    /// lines and a chunk 4 KiB.
-    stamps: Box<[u16]>,
     pub(crate) local_depth: u32,
     pub(crate) len: u32,
 }
 
 impl<K, V> Segment<K, V> {
     pub fn new(shape: Shape, local_depth: u32, stamped: bool) -> Segment<K, V> {
-        let stamps = if stamped {
-            shape.total() * BUCKET_SLOTS
-        } else {
-            0
-        };
         Segment {
-            buckets: Buckets::new(shape.total()),
+            buckets: Buckets::new(shape.total(), stamped),
             shape,
             generation: 0,
             stash_homes: vec![0; shape.stash * BUCKET_SLOTS].into_boxed_slice(),
-            stamps: vec![0; stamps].into_boxed_slice(),
             local_depth,
             len: 0,
         }
@@ -214,23 +231,21 @@ impl<K, V> Segment<K, V> {
 
     /// Heap bytes of this segment (its struct is counted by the table's segment vector).
     pub fn heap_bytes(&self) -> usize {
-        self.buckets.heap_bytes() + self.stash_homes.len() + self.stamps.len() * 2
+        self.buckets.heap_bytes() + self.stash_homes.len() + self.buckets.stamp_bytes()
     }
 
-    /// The stamp of the entry at `bucket`/`slot` (0 in a table without stamps).
+    /// The 16-bit stamp of the entry at `bucket`/`slot`, which moves with its entry (the
+    /// primary table keeps the low bits of each key's access clock here); 0 in a table
+    /// without stamps. Beside the buckets rather than in them, so a bucket stays eight
+    /// cache lines and a chunk 4 KiB.
     #[inline]
     pub fn stamp(&self, bucket: usize, slot: usize) -> u16 {
-        self.stamps
-            .get(bucket * BUCKET_SLOTS + slot)
-            .copied()
-            .unwrap_or(0)
+        self.buckets.stamp(bucket, slot)
     }
 
     #[inline]
     pub fn set_stamp(&mut self, bucket: usize, slot: usize, stamp: u16) {
-        if let Some(s) = self.stamps.get_mut(bucket * BUCKET_SLOTS + slot) {
-            *s = stamp;
-        }
+        self.buckets.set_stamp(bucket, slot, stamp);
     }
 
     /// Bucket and slot of the entry matching `query`.
