@@ -130,7 +130,10 @@ fn lfu_keeps_the_hot_set() {
             }
         }
         let kept = count_existing(&mut c, "hot", hot);
-        assert!(kept >= hot * 9 / 10, "{policy}: only {kept} of {hot} hot keys kept");
+        assert!(
+            kept >= hot * 9 / 10,
+            "{policy}: only {kept} of {hot} hot keys kept"
+        );
         assert!(info_field(&mut c, "stats", "evicted_keys") > 0, "{policy}");
         let used = info_field(&mut c, "memory", "used_memory") as usize;
         assert!(used <= LIMIT + LIMIT / 20, "{policy}: used {used}");

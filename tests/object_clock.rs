@@ -104,7 +104,10 @@ fn restore_sets_idle_time_and_frequency_like_redis() {
         c.cmd(&["get", "foo"]);
         assert!(as_int(c.cmd(&["object", "idletime", "foo"])) <= 1);
         c.cmd(&["del", "foo"]);
-        assert_eq!(c.cmd(&["config", "set", "maxmemory-policy", "allkeys-lfu"]), ok());
+        assert_eq!(
+            c.cmd(&["config", "set", "maxmemory-policy", "allkeys-lfu"]),
+            ok()
+        );
         assert_eq!(restore(c, &[b"freq", b"100"]), ok());
         assert_eq!(c.cmd(&["object", "freq", "foo"]), int(100));
         assert_eq!(c.cmd(&["object", "freq", "foo"]), int(100));
@@ -114,7 +117,10 @@ fn restore_sets_idle_time_and_frequency_like_redis() {
         let freq = as_int(c.cmd(&["object", "freq", "foo"]));
         assert!(freq <= 5, "freq {freq}");
         c.cmd(&["del", "foo"]);
-        assert_eq!(c.cmd(&["config", "set", "maxmemory-policy", "allkeys-lru"]), ok());
+        assert_eq!(
+            c.cmd(&["config", "set", "maxmemory-policy", "allkeys-lru"]),
+            ok()
+        );
         assert_eq!(restore(c, &[b"freq", b"100"]), ok());
         assert!(as_int(c.cmd(&["object", "idletime", "foo"])) <= 1);
         assert_eq!(
@@ -159,7 +165,10 @@ fn idle_time_grows_and_only_real_accesses_reset_it() {
 fn lfu_counter_starts_at_five_and_grows_with_hits() {
     let s = server(2);
     let mut c = Client::connect(s.addr());
-    assert_eq!(c.cmd(&["config", "set", "maxmemory-policy", "allkeys-lfu"]), ok());
+    assert_eq!(
+        c.cmd(&["config", "set", "maxmemory-policy", "allkeys-lfu"]),
+        ok()
+    );
     std::thread::sleep(Duration::from_millis(100));
     c.cmd(&["set", "cold", "v"]);
     c.cmd(&["set", "hot", "v"]);

@@ -701,7 +701,7 @@ impl DbSlice {
     /// the past is stored as is (the key is then gone for every later lookup).
     pub fn set_expiry(&mut self, db: DbIndex, key: &[u8], deadline_ms: u64, now_ms: u64) -> bool {
         let hash = Self::hash_key(key);
-        let Some(pos) = self.lookup(db, hash, key, now_ms) else {
+        let Some(pos) = self.lookup_quiet(db, hash, key, now_ms) else {
             return false;
         };
         self.touch_watched(db, key);
@@ -728,7 +728,7 @@ impl DbSlice {
     /// Removes a live key's deadline (PERSIST); true if it had one.
     pub fn clear_expiry(&mut self, db: DbIndex, key: &[u8], now_ms: u64) -> bool {
         let hash = Self::hash_key(key);
-        let Some(pos) = self.lookup(db, hash, key, now_ms) else {
+        let Some(pos) = self.lookup_quiet(db, hash, key, now_ms) else {
             return false;
         };
         let d = self.dbs[db].as_ref().expect("found");

@@ -83,6 +83,21 @@ impl<K, V> Buckets<K, V> {
         }
     }
 
+    /// The entry's key and its stamp (None in a table without stamps), found once.
+    #[inline]
+    fn key_and_stamp_mut(
+        &mut self,
+        bucket: usize,
+        slot: usize,
+    ) -> Option<(&mut K, Option<&mut u16>)> {
+        let chunk = self.chunks[bucket / CHUNK_BUCKETS].as_mut()?;
+        let (key, _) = chunk.0[bucket % CHUNK_BUCKETS].entry_mut(slot)?;
+        let stamp = self.stamps[bucket / CHUNK_BUCKETS]
+            .as_mut()
+            .map(|s| &mut s[bucket % CHUNK_BUCKETS * BUCKET_SLOTS + slot]);
+        Some((key, stamp))
+    }
+
     fn stamp_bytes(&self) -> usize {
         self.stamps.iter().flatten().count() * std::mem::size_of::<ChunkStamps>()
     }
@@ -246,6 +261,15 @@ impl<K, V> Segment<K, V> {
     #[inline]
     pub fn set_stamp(&mut self, bucket: usize, slot: usize, stamp: u16) {
         self.buckets.set_stamp(bucket, slot, stamp);
+    }
+
+    #[inline]
+    pub fn key_and_stamp_mut(
+        &mut self,
+        bucket: usize,
+        slot: usize,
+    ) -> Option<(&mut K, Option<&mut u16>)> {
+        self.buckets.key_and_stamp_mut(bucket, slot)
     }
 
     /// Bucket and slot of the entry matching `query`.

@@ -183,6 +183,15 @@ impl<K, V, P: DashPolicy<K>> DashTable<K, V, P> {
         );
     }
 
+    /// The key at `pos` (for bits that are not its content, as [`DashTable::key_mut_quiet`])
+    /// and its stamp (None in a table without stamps), reached with one position decode.
+    #[inline]
+    pub fn key_and_stamp_mut(&mut self, pos: EntryPos) -> (&mut K, Option<&mut u16>) {
+        self.segments[pos.segment as usize]
+            .key_and_stamp_mut(pos.bucket as usize, pos.slot as usize)
+            .expect("stale EntryPos")
+    }
+
     pub fn is_stamped(&self) -> bool {
         self.stamped
     }

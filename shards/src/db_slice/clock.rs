@@ -119,10 +119,11 @@ impl Db {
 
     #[inline]
     pub(super) fn set_clock_at(&mut self, pos: EntryPos, clock: u32) {
-        self.primary.set_stamp(pos, clock as u16);
-        self.primary
-            .key_mut_quiet(pos)
-            .set_clock_bits((clock >> 16) as u8);
+        let (key, stamp) = self.primary.key_and_stamp_mut(pos);
+        if let Some(stamp) = stamp {
+            *stamp = clock as u16;
+        }
+        key.set_clock_bits((clock >> 16) as u8);
     }
 }
 
@@ -152,9 +153,13 @@ impl DbSlice {
             return;
         };
         let now = lru_now(now_ms);
+        let (key, Some(stamp)) = d.primary.key_and_stamp_mut(pos) else {
+            return;
+        };
         // Only a changed clock is written, so a key read many times a second dirties no line.
-        if d.clock_at(pos) != now {
-            d.set_clock_at(pos, now);
+        if (u32::from(key.clock_bits()) << 16 | u32::from(*stamp)) != now {
+            *stamp = now as u16;
+            key.set_clock_bits((now >> 16) as u8);
         }
     }
 
@@ -184,8 +189,21 @@ impl DbSlice {
 
     /// Position of a live key, without touching it.
     fn peek(&mut self, db: DbIndex, key: &[u8], now_ms: u64) -> Option<EntryPos> {
+        self.lookup_quiet(db, Self::hash_key(key), key, now_ms)
+    }
+
+    /// A lookup that is not an access: the writes that follow another command's own lookup
+    /// (SETEX's deadline, PERSIST) must not count twice, as Redis's setExpire finds the key
+    /// without touching it.
+    pub(super) fn lookup_quiet(
+        &mut self,
+        db: DbIndex,
+        hash: u64,
+        key: &[u8],
+        now_ms: u64,
+    ) -> Option<EntryPos> {
         let no_touch = self.set_no_touch(true);
-        let pos = self.lookup(db, Self::hash_key(key), key, now_ms);
+        let pos = self.lookup(db, hash, key, now_ms);
         self.clock.no_touch = no_touch;
         pos
     }
