@@ -40,7 +40,7 @@ fn slab_class(size: usize) -> usize {
     let mut chunk = ITEM_HEADER + CHUNK_SIZE;
     let mut class = 1;
     while chunk < SLAB_CHUNK_MAX && (chunk as f64) < SLAB_CHUNK_MAX as f64 / GROWTH_FACTOR {
-        if chunk % CHUNK_ALIGN != 0 {
+        if !chunk.is_multiple_of(CHUNK_ALIGN) {
             chunk += CHUNK_ALIGN - chunk % CHUNK_ALIGN;
         }
         if size <= chunk {
