@@ -759,6 +759,11 @@ fn stats_lines(server: &ServerState, ex: &Extras, f: &Figures, lines: &mut Vec<S
         format!("tracking_total_prefixes:{}", t.prefix_count()),
         format!("tx_multi_shard_scheduled:{}", crate::tx::stats::scheduled()),
         format!("tx_schedule_attempts:{}", crate::tx::stats::attempts()),
+        format!(
+            "tx_schedule_attempts_max:{}",
+            crate::tx::stats::attempts_max()
+        ),
+        format!("tx_scheduled_alone:{}", crate::tx::stats::scheduled_alone()),
     ]);
 }
 
