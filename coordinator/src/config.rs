@@ -285,7 +285,7 @@ pub const PARAMS: &[Param] = &[
         ]),
         default: "noeviction",
         mutable: true,
-        help: "what happens at maxmemory: noeviction refuses writes; the others evict keys (lru and lfu approximated by a recently-used bit per key)",
+        help: "what happens at maxmemory: noeviction refuses writes; the others evict keys (lru: longest idle of a sample, lfu: least frequently used of a sample, by the per-key access clock)",
     },
     // Listed for clients that read them; stored by CONFIG SET, no behaviour yet.
     Param {
@@ -439,6 +439,26 @@ pub const PARAMS: &[Param] = &[
         default: "5",
         mutable: true,
         help: "keys sampled for each eviction choice",
+    },
+    Param {
+        name: "lfu-log-factor",
+        kind: Kind::Int {
+            min: 0,
+            max: i32::MAX as i64,
+        },
+        default: "10",
+        mutable: true,
+        help: "how slowly a key's LFU counter grows: each hit counts with probability 1/((counter-5)*factor+1)",
+    },
+    Param {
+        name: "lfu-decay-time",
+        kind: Kind::Int {
+            min: 0,
+            max: i32::MAX as i64,
+        },
+        default: "1",
+        mutable: true,
+        help: "minutes without access for a key's LFU counter to lose one (0: never decays)",
     },
     Param {
         name: "maxmemory-eviction-tenacity",

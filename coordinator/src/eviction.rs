@@ -7,6 +7,7 @@
 
 use crate::server::{ProactorState, ServerState};
 use damselfly_runtime::clock;
+use damselfly_shards::db_slice::ClockSettings;
 use damselfly_shards::{DbSlice, EvictionPolicy};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -43,8 +44,25 @@ pub fn policy(server: &ServerState) -> Option<EvictionPolicy> {
     EvictionPolicy::parse(&server.config.get("maxmemory-policy").unwrap_or_default())
 }
 
-/// Applies the current limits to this shard's slice.
+/// What the per-key access clock counts (`maxmemory-policy`, `lfu-log-factor`,
+/// `lfu-decay-time`), whether or not `maxmemory` is set, as in Redis.
+pub fn clock_settings(server: &ServerState) -> ClockSettings {
+    ClockSettings {
+        lfu: policy(server).is_some_and(EvictionPolicy::is_lfu),
+        log_factor: server
+            .config
+            .get_int("lfu-log-factor")
+            .clamp(0, u32::MAX as i64) as u32,
+        decay_minutes: server
+            .config
+            .get_int("lfu-decay-time")
+            .clamp(0, u32::MAX as i64) as u32,
+    }
+}
+
+/// Applies the current limits and clock settings to this shard's slice.
 fn configure(server: &ServerState, slice: &mut DbSlice) {
+    slice.set_clock_settings(clock_settings(server));
     let maxmemory = server.config.get_int("maxmemory").max(0) as usize;
     let clients = server.client_limits.total_mem.load(Ordering::Relaxed);
     let budget = maxmemory.saturating_sub(clients) / server.shards.max(1);

@@ -75,7 +75,8 @@ const INLINE_TAGS: [Tag; INLINE_LEN_MAX + 1] = [
 /// Bytes of memcached metadata (flags u32, cas u64) after a [`CellFlags::MC_META`] string.
 pub const MC_META_LEN: usize = 12;
 
-/// Flag bits carried by every cell (byte 15). One bit is still free.
+/// Flag bits carried by every cell (byte 15). On a key, the bits of [`CellFlags::KEY_CLOCK`]
+/// hold the top of its access clock; on a value, bit 7 is still free.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct CellFlags;
 
@@ -84,8 +85,10 @@ impl CellFlags {
     pub const HAS_EXPIRY: u8 = 1 << 0;
     /// On a key: never evicted in cache mode.
     pub const STICKY: u8 = 1 << 1;
-    /// Touched since the last eviction pass (2Q promotion).
-    pub const TOUCHED: u8 = 1 << 2;
+    /// On a key: the five top bits of its access clock (the table's per-slot stamp holds the
+    /// 16 below), in bits 2 and 4..8. Bit 3 is left out: on a heap cell it means MC_META,
+    /// which changes how the allocation is read, cloned and freed.
+    pub const KEY_CLOCK: u8 = 0b1111_0100;
     /// On a value: a heap string followed by memcached flags and CAS in its allocation. Set
     /// only by [`CompactValue::memcache_item`]; `set_flag` cannot change it.
     pub const MC_META: u8 = 1 << 3;
@@ -756,6 +759,19 @@ impl CompactKey {
     pub fn flags(&self) -> u8 {
         self.0.flags()
     }
+
+    /// The five bits of the access clock the key holds (see [`CellFlags::KEY_CLOCK`]).
+    #[inline]
+    pub fn clock_bits(&self) -> u8 {
+        let f = self.0.flags;
+        ((f >> 2) & 1) | ((f >> 3) & 0x1e)
+    }
+
+    #[inline]
+    pub fn set_clock_bits(&mut self, bits: u8) {
+        let packed = ((bits & 1) << 2) | ((bits & 0x1e) << 3);
+        self.0.flags = (self.0.flags & !CellFlags::KEY_CLOCK) | packed;
+    }
 }
 
 impl CompactValue {
@@ -1080,9 +1096,9 @@ mod tests {
         );
         // set_flag cannot forge the metadata bit; other flags survive.
         let mut v = CompactValue::from_bytes(b"x");
-        v.set_flag(CellFlags::MC_META | CellFlags::TOUCHED, true);
+        v.set_flag(CellFlags::MC_META | CellFlags::MC_WON, true);
         assert_eq!(v.mc_meta(), (0, 0));
-        assert!(v.has_flag(CellFlags::TOUCHED));
+        assert!(v.has_flag(CellFlags::MC_WON));
         let big = vec![b'z'; 100];
         let mut item = CompactValue::memcache_item(&big, u32::MAX, u64::MAX);
         assert_eq!(item.mc_meta(), (u32::MAX, u64::MAX));

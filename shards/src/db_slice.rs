@@ -21,7 +21,9 @@ use crate::hash::{FixedHasher, KeyPolicy};
 pub type DbIndex = usize;
 pub type PrimaryTable = DashTable<CompactKey, CompactValue, KeyPolicy>;
 
+mod clock;
 mod evict;
+pub use clock::{ClockSettings, LFU_INIT};
 pub use evict::EvictionPolicy;
 
 /// Which table a change hook is called for: the database index it sits at now, the table's
@@ -130,7 +132,9 @@ impl Db {
     fn new(id: u64) -> Db {
         Db {
             id,
-            primary: DashTable::new(KeyPolicy),
+            // The primary table's per-slot stamps hold the low bits of each key's access
+            // clock (db_slice/clock.rs).
+            primary: DashTable::with_stamps(KeyPolicy),
             expire: DashTable::new(KeyPolicy),
             heap_bytes: 0,
             expired_keys: 0,
@@ -302,8 +306,8 @@ pub struct DbSlice {
     ready: Vec<(DbIndex, Box<[u8]>)>,
     /// `maxmemory` eviction, when a policy evicts.
     eviction: Option<Box<evict::Eviction>>,
-    /// Lookups mark keys as recently used (an LRU/LFU policy is on).
-    mark_access: bool,
+    /// The per-key access clock's settings (db_slice/clock.rs).
+    clock: clock::AccessClock,
     evicted_keys: u64,
     /// Until this wall-clock ms (CLIENT PAUSE), reads leave expired keys in place.
     expiry_paused_until_ms: u64,
@@ -323,7 +327,7 @@ impl DbSlice {
             blocking: (0..db_count).map(|_| HashSet::default()).collect(),
             ready: Vec::new(),
             eviction: None,
-            mark_access: false,
+            clock: clock::AccessClock::default(),
             evicted_keys: 0,
             expiry_paused_until_ms: 0,
         }
@@ -460,45 +464,25 @@ impl DbSlice {
 
     // ---- lookups ----
 
-    /// Position of a live key; deletes it first if it has expired.
+    /// Position of a live key; deletes it first if it has expired. Marks it accessed
+    /// unless lookups are in no-touch mode.
+    #[inline]
     fn lookup(&mut self, db: DbIndex, hash: u64, key: &[u8], now_ms: u64) -> Option<EntryPos> {
-        if self.mark_access {
-            return self.lookup_marking(db, hash, key, now_ms);
-        }
         let d = self.dbs[db].as_ref()?;
         let pos = d.primary.find_pos_hashed(hash, key)?;
-        if !d.primary.entry(pos).0.has_flag(CellFlags::HAS_EXPIRY) {
-            return Some(pos);
+        if d.primary.entry(pos).0.has_flag(CellFlags::HAS_EXPIRY) {
+            let deadline = d.deadline(hash, key).expect("HAS_EXPIRY without deadline");
+            if is_expired(deadline, now_ms) {
+                self.remove_at(db, hash, key, pos);
+                let d = self.db_mut(db);
+                d.expired_keys += 1;
+                self.raise(db, KeyEvent::Expired, key);
+                return None;
+            }
         }
-        let deadline = d.deadline(hash, key).expect("HAS_EXPIRY without deadline");
-        if !is_expired(deadline, now_ms) {
-            return Some(pos);
+        if !self.clock.no_touch {
+            self.touch_at(db, pos, now_ms);
         }
-        self.remove_at(db, hash, key, pos);
-        let d = self.db_mut(db);
-        d.expired_keys += 1;
-        self.raise(db, KeyEvent::Expired, key);
-        None
-    }
-
-    /// [`DbSlice::lookup`] that marks the key used, for the LRU/LFU eviction policies (kept
-    /// out of line so the unmarked lookup stays small).
-    #[inline(never)]
-    fn lookup_marking(
-        &mut self,
-        db: DbIndex,
-        hash: u64,
-        key: &[u8],
-        now_ms: u64,
-    ) -> Option<EntryPos> {
-        self.mark_access = false;
-        let pos = self.lookup(db, hash, key, now_ms);
-        self.mark_access = true;
-        let pos = pos?;
-        let d = self.dbs[db].as_mut()?;
-        d.primary
-            .key_mut_quiet(pos)
-            .set_flag(CellFlags::TOUCHED, true);
         Some(pos)
     }
 
@@ -548,8 +532,12 @@ impl DbSlice {
         Some(pos)
     }
 
+    /// Whether a live key exists, without touching it (EXISTS, as Redis's LOOKUP_NOTOUCH).
     pub fn exists(&mut self, db: DbIndex, key: &[u8], now_ms: u64) -> bool {
-        self.lookup(db, Self::hash_key(key), key, now_ms).is_some()
+        let no_touch = self.set_no_touch(true);
+        let found = self.lookup(db, Self::hash_key(key), key, now_ms).is_some();
+        self.set_no_touch(no_touch);
+        found
     }
 
     /// The value for writing: runs the change hook and bumps a watched key's version.
@@ -647,6 +635,8 @@ impl DbSlice {
         let pos = d.primary.insert_new_hashed(hash, key, value, &mut hooks);
         let (dropped, dropped_heap) = (hooks.dropped, hooks.dropped_heap);
         d.heap_bytes -= dropped_heap;
+        self.stamp_new(db, pos, now_ms);
+        let d = self.db_mut(db);
         if dropped.is_empty() {
             return pos;
         }
@@ -745,7 +735,7 @@ impl DbSlice {
     /// the past is stored as is (the key is then gone for every later lookup).
     pub fn set_expiry(&mut self, db: DbIndex, key: &[u8], deadline_ms: u64, now_ms: u64) -> bool {
         let hash = Self::hash_key(key);
-        let Some(pos) = self.lookup(db, hash, key, now_ms) else {
+        let Some(pos) = self.lookup_quiet(db, hash, key, now_ms) else {
             return false;
         };
         self.touch_watched(db, key);
@@ -772,7 +762,7 @@ impl DbSlice {
     /// Removes a live key's deadline (PERSIST); true if it had one.
     pub fn clear_expiry(&mut self, db: DbIndex, key: &[u8], now_ms: u64) -> bool {
         let hash = Self::hash_key(key);
-        let Some(pos) = self.lookup(db, hash, key, now_ms) else {
+        let Some(pos) = self.lookup_quiet(db, hash, key, now_ms) else {
             return false;
         };
         let d = self.dbs[db].as_ref().expect("found");
@@ -795,9 +785,13 @@ impl DbSlice {
     }
 
     /// TTL data of a live key.
+    /// The key's deadline, without touching it (TTL, as Redis's LOOKUP_NOTOUCH).
     pub fn expiry(&mut self, db: DbIndex, key: &[u8], now_ms: u64) -> KeyExpiry {
         let hash = Self::hash_key(key);
-        let Some(pos) = self.lookup(db, hash, key, now_ms) else {
+        let no_touch = self.set_no_touch(true);
+        let pos = self.lookup(db, hash, key, now_ms);
+        self.set_no_touch(no_touch);
+        let Some(pos) = pos else {
             return KeyExpiry::Missing;
         };
         let d = self.dbs[db].as_ref().expect("found");

@@ -5,9 +5,8 @@
 //! then the TTL, then the payload's footer, then its contents. The payload is decoded on the
 //! coordinator before the hop, so the shard only checks the key and stores the value.
 //!
-//! IDLETIME and FREQ are validated as Redis validates them, but Damselfly keeps no per-key
-//! access time or frequency (OBJECT IDLETIME answers 0, OBJECT FREQ needs an LFU policy that
-//! does not exist), so they have nothing to set.
+//! IDLETIME and FREQ set the restored key's access clock as Redis's objectSetLRUOrLFU does:
+//! IDLETIME under an LRU policy, FREQ under an LFU one, the other ignored.
 
 use crate::args::{eq_ignore_case, parse_i64, Args};
 use crate::ctx::CmdCtx;
@@ -54,6 +53,8 @@ fn cmd_dump(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
 struct RestoreOptions {
     replace: bool,
     absttl: bool,
+    idle_secs: Option<u64>,
+    freq: Option<u8>,
 }
 
 /// Redis's option loop: IDLETIME and FREQ exclude each other (the second is a syntax error).
@@ -61,8 +62,9 @@ fn parse_restore_options(args: &Args<'_>) -> OpResult<RestoreOptions> {
     let mut opts = RestoreOptions {
         replace: false,
         absttl: false,
+        idle_secs: None,
+        freq: None,
     };
-    let (mut idletime, mut freq) = (false, false);
     let mut i = 4;
     while i < args.len() {
         let a = args.get(i);
@@ -71,19 +73,21 @@ fn parse_restore_options(args: &Args<'_>) -> OpResult<RestoreOptions> {
             opts.replace = true;
         } else if eq_ignore_case(a, "absttl") {
             opts.absttl = true;
-        } else if eq_ignore_case(a, "idletime") && has_value && !freq {
-            if parse_i64(args.get(i + 1))? < 0 {
+        } else if eq_ignore_case(a, "idletime") && has_value && opts.freq.is_none() {
+            let idle = parse_i64(args.get(i + 1))?;
+            if idle < 0 {
                 return Err(CmdError::raw("ERR Invalid IDLETIME value, must be >= 0"));
             }
-            idletime = true;
+            opts.idle_secs = Some(idle as u64);
             i += 1;
-        } else if eq_ignore_case(a, "freq") && has_value && !idletime {
-            if !(0..=255).contains(&parse_i64(args.get(i + 1))?) {
+        } else if eq_ignore_case(a, "freq") && has_value && opts.idle_secs.is_none() {
+            let freq = parse_i64(args.get(i + 1))?;
+            if !(0..=255).contains(&freq) {
                 return Err(CmdError::raw(
                     "ERR Invalid FREQ value, must be >= 0 and <= 255",
                 ));
             }
-            freq = true;
+            opts.freq = Some(freq as u8);
             i += 1;
         } else {
             return Err(CmdError::Syntax);
@@ -136,9 +140,12 @@ fn cmd_restore(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     let opts = parse_restore_options(args)?;
     let (db, key, now) = (ctx.db(), args.get(1), clock::wall_now_ms());
     let prepared = prepare(ctx, args, opts.absttl, now);
+    // The policy as configured now, not as the shard last saw it on its heartbeat.
+    let clock = crate::eviction::clock_settings(ctx.server);
     ctx.exec
         .single_key(key_hash(key), LockMode::Exclusive, &|s| {
             let mut dbs = s.db.borrow_mut();
+            dbs.set_clock_settings(clock);
             if !opts.replace && dbs.exists(db, key, now) {
                 return Err(CmdError::raw(BUSY_KEY));
             }
@@ -149,6 +156,7 @@ fn cmd_restore(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
                 Restore::Store(value, deadline) => {
                     let value = value.take().expect("one shard stores the value");
                     dbs.insert_entry(db, key, value, *deadline, now);
+                    dbs.set_access(db, key, opts.idle_secs, opts.freq, now);
                 }
             }
             Ok(())

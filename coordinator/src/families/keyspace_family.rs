@@ -10,8 +10,8 @@
 //!   without isolation across the keyspace.
 //! - FLUSHDB, FLUSHALL and SWAPDB are global transactions (whole-shard locks).
 //!
-//! The table keeps no per-key access time or frequency: OBJECT IDLETIME answers 0 and
-//! TOUCH only counts keys.
+//! OBJECT IDLETIME and FREQ read the per-key access clock without touching it; TOUCH
+//! updates it (even for a CLIENT NO-TOUCH client); EXISTS, TYPE and TTL leave it alone.
 
 use crate::args::{eq_ignore_case, parse_i64, Args};
 use crate::ctx::CmdCtx;
@@ -24,7 +24,8 @@ use crate::registry::{flags::*, CommandSpec, Handler};
 use crate::shard::{key_hash, shard_of, Shard};
 use crate::tx::locks::LockMode;
 use damselfly_runtime::clock;
-use damselfly_shards::db_slice::KeyExpiry;
+use damselfly_shards::db_slice::{ClockSettings, KeyExpiry};
+use damselfly_shards::DbSlice;
 use damselfly_shards::{CompactValue, Encoding, FixedHasher, GlobPattern, ObjType};
 use std::sync::atomic::{AtomicPtr, Ordering};
 
@@ -117,9 +118,19 @@ fn op_exists(shard: &Shard, db: usize, keys: &[&[u8]], now: u64) -> i64 {
     keys.iter().filter(|k| dbs.exists(db, k, now)).count() as i64
 }
 
+/// TOUCH: updates the keys' access clock, even for a no-touch client.
+fn op_touch(shard: &Shard, db: usize, keys: &[&[u8]], now: u64) -> i64 {
+    let mut dbs = shard.db.borrow_mut();
+    keys.iter().filter(|k| dbs.touch_key(db, k, now)).count() as i64
+}
+
 fn op_type(shard: &Shard, db: usize, key: &[u8], now: u64) -> &'static str {
     let mut dbs = shard.db.borrow_mut();
-    dbs.find(db, key, now).map_or("none", type_name)
+    // TYPE leaves the access clock alone, as Redis's LOOKUP_NOTOUCH.
+    let no_touch = dbs.set_no_touch(true);
+    let name = dbs.find(db, key, now).map_or("none", type_name);
+    dbs.set_no_touch(no_touch);
+    name
 }
 
 /// RENAME/RENAMENX with both keys on this shard. Returns whether the key was renamed.
@@ -327,8 +338,28 @@ fn op_object(
     key: &[u8],
     query: ObjectQuery,
     now: u64,
+    clock: ClockSettings,
 ) -> OpResult<Option<ObjectAnswer>> {
     let mut dbs = shard.db.borrow_mut();
+    dbs.set_clock_settings(clock);
+    // OBJECT never touches the key (Redis looks it up with LOOKUP_NOTOUCH).
+    let no_touch = dbs.set_no_touch(true);
+    let answer = object_answer(&mut dbs, db, key, query, now, clock.lfu);
+    dbs.set_no_touch(no_touch);
+    answer
+}
+
+const POLICY_SWITCH_NOTE: &str = "Please note that when switching between policies at runtime \
+                                  LRU and LFU data will take some time to adjust.";
+
+fn object_answer(
+    dbs: &mut DbSlice,
+    db: usize,
+    key: &[u8],
+    query: ObjectQuery,
+    now: u64,
+    lfu: bool,
+) -> OpResult<Option<ObjectAnswer>> {
     let Some(v) = dbs.find(db, key, now) else {
         return Ok(None);
     };
@@ -340,16 +371,20 @@ fn op_object(
                     .is_some_and(|i| (0..SHARED_INTEGERS).contains(&i));
             ObjectAnswer::Int(if shared { SHARED_REFCOUNT } else { 1 })
         }
-        // No access time is kept per key.
-        ObjectQuery::IdleTime => ObjectAnswer::Int(0),
-        // There is no LFU maxmemory policy to select.
-        ObjectQuery::Freq => {
-            return Err(CmdError::raw(
-                "ERR An LFU maxmemory policy is not selected, access frequency not tracked. \
-                 Please note that when switching between policies at runtime LRU and LFU data \
-                 will take some time to adjust.",
-            ))
+        ObjectQuery::IdleTime if lfu => {
+            return Err(CmdError::raw(format!(
+                "ERR An LFU maxmemory policy is selected, idle time not tracked. \
+                 {POLICY_SWITCH_NOTE}"
+            )))
         }
+        ObjectQuery::IdleTime => ObjectAnswer::Int(dbs.idle_secs(db, key, now).unwrap_or(0) as i64),
+        ObjectQuery::Freq if !lfu => {
+            return Err(CmdError::raw(format!(
+                "ERR An LFU maxmemory policy is not selected, access frequency not tracked. \
+                 {POLICY_SWITCH_NOTE}"
+            )))
+        }
+        ObjectQuery::Freq => ObjectAnswer::Int(i64::from(dbs.lfu_freq(db, key, now).unwrap_or(0))),
     }))
 }
 
@@ -580,7 +615,7 @@ fn cmd_move(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
 }
 
 fn cmd_touch(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
-    count_keys(ctx, args, LockMode::Shared, op_exists)
+    count_keys(ctx, args, LockMode::Shared, op_touch)
 }
 
 fn cmd_keys(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
@@ -1009,8 +1044,9 @@ fn cmd_object(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
         return Ok(());
     };
     let (db, key, now) = (ctx.db(), args.get(2), now_ms());
+    let clock = crate::eviction::clock_settings(ctx.server);
     let answer = ctx.exec.single_key(key_hash(key), LockMode::Shared, &|s| {
-        op_object(s, db, key, query, now)
+        op_object(s, db, key, query, now, clock)
     })?;
     let mut r = ctx.reply();
     match answer {

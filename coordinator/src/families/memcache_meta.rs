@@ -3,9 +3,10 @@
 //! the uninteresting replies of each command, `N` vivify with `W`/`Z` win tokens, `I`
 //! invalidation marking items stale (`X`), `b` base64 keys.
 //!
-//! Not served: the `me` debug command (its fields are memcached's slab internals) and the
-//! `l` flag (seconds since last access: items keep no access time here); both answer as
-//! memcached does for what it does not know.
+//! `l` reads the key's access clock (seconds since its last access, before this one). Like
+//! memcached's segmented LRU, a get leaves an item's access time alone until the item was
+//! fetched once before (its first fetch only marks it fetched); `u` leaves both alone. The
+//! `me` debug command lives in memcache_debug.rs.
 
 use crate::exec::Exec;
 use crate::families::memcache_family::{
@@ -19,7 +20,7 @@ use damselfly_protocol::memcache::{
     c_strtol_i32, c_strtoul_u32, c_strtoull, MetaFlags, MetaKind, StoreKind,
 };
 use damselfly_shards::cell::CellFlags;
-use damselfly_shards::CompactValue;
+use damselfly_shards::{CompactValue, DbSlice};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 const INVALID_FLAG: &[u8] = b"CLIENT_ERROR invalid flag\r\n";
@@ -57,7 +58,7 @@ fn preparse(flags: MetaFlags<'_>) -> Result<Opts, &'static [u8]> {
             b'u' => o.no_update = true,
             b'I' => o.invalidate = true,
             b'c' => o.want_cas = true,
-            b'f' | b'h' | b'k' | b's' | b't' | b'O' | b'L' | b'P' => {}
+            b'f' | b'h' | b'k' | b'l' | b's' | b't' | b'O' | b'L' | b'P' => {}
             b'N' => o.vivify = Some(c_strtol_i32(value).ok_or(BAD_TOKEN)?),
             b'T' => o.ttl = Some(c_strtol_i32(value).ok_or(BAD_TOKEN)?),
             b'R' => o.recache = Some(c_strtol_i32(value).ok_or(BAD_TOKEN)?),
@@ -92,7 +93,7 @@ fn preparse(flags: MetaFlags<'_>) -> Result<Opts, &'static [u8]> {
 }
 
 /// Standard base64 (with padding) to bytes; None when malformed.
-fn base64_decode(text: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn base64_decode(text: &[u8]) -> Option<Vec<u8>> {
     fn sextet(c: u8) -> Option<u32> {
         Some(match c {
             b'A'..=b'Z' => c - b'A',
@@ -181,9 +182,7 @@ pub fn execute(
         return;
     }
     if kind == MetaKind::Debug {
-        // `me` reports memcached's slab internals, which Damselfly does not have.
-        out.raw(b"ERROR\r\n");
-        return;
+        return crate::families::memcache_debug::meta_debug(mc, raw_key, flags, out);
     }
     let collapse = |e: &'static [u8]| match kind {
         MetaKind::Delete | MetaKind::Arithmetic => INVALID_OR_DUP,
@@ -193,9 +192,6 @@ pub fn execute(
         Ok(o) => o,
         Err(e) => return out.raw(collapse(e)),
     };
-    if kind == MetaKind::Get && flags.has(b'l') {
-        return out.raw(INVALID_FLAG);
-    }
     let decoded;
     let key = if opts.base64 {
         match base64_decode(raw_key) {
@@ -235,6 +231,28 @@ fn op_mget(
     now: u64,
 ) -> Option<MgOut> {
     let mut dbs = shard.db.borrow_mut();
+    // What `l` and the clock update see: the item before this fetch.
+    let peek = dbs.set_no_touch(true);
+    let idle = dbs.idle_secs(0, key, now).unwrap_or(0);
+    let fetched = dbs
+        .find(0, key, now)
+        .is_some_and(|v| v.has_flag(CellFlags::MC_FETCHED));
+    dbs.set_no_touch(peek || opts.no_update || !fetched);
+    let got = mget_fetched(&mut dbs, key, flags, opts, cas_counter, now, idle);
+    dbs.set_no_touch(peek);
+    got
+}
+
+#[allow(clippy::too_many_arguments)]
+fn mget_fetched(
+    dbs: &mut DbSlice,
+    key: &[u8],
+    flags: MetaFlags<'_>,
+    opts: &Opts,
+    cas_counter: &AtomicU64,
+    now: u64,
+    idle_secs: u64,
+) -> Option<MgOut> {
     let mut created = false;
     if dbs
         .find(0, key, now)
@@ -263,7 +281,7 @@ fn op_mget(
                 if e == Expiry::Gone {
                     gone = true;
                 } else {
-                    apply_expiry(&mut dbs, key, e, now);
+                    apply_expiry(dbs, key, e, now);
                 }
             }
             b'N' if created => {
@@ -271,11 +289,11 @@ fn op_mget(
                 let e = expiry_of(i64::from(opts.vivify.unwrap_or(0)), now);
                 gone = e == Expiry::Gone;
                 if !gone {
-                    apply_expiry(&mut dbs, key, e, now);
+                    apply_expiry(dbs, key, e, now);
                 }
             }
             b'R' => {
-                let ttl = ttl_secs(&mut dbs, key, now);
+                let ttl = ttl_secs(dbs, key, now);
                 let sent = dbs
                     .find(0, key, now)
                     .is_some_and(|v| v.has_flag(CellFlags::MC_WON));
@@ -288,11 +306,7 @@ fn op_mget(
                 push(&mut text, b's', &len);
             }
             b't' => {
-                let ttl = if gone {
-                    -1
-                } else {
-                    ttl_secs(&mut dbs, key, now)
-                };
+                let ttl = if gone { -1 } else { ttl_secs(dbs, key, now) };
                 push(&mut text, b't', &ttl);
             }
             b'c' => {
@@ -314,6 +328,7 @@ fn op_mget(
                     .is_some_and(|v| v.has_flag(CellFlags::MC_FETCHED));
                 push(&mut text, b'h', &(h as u8));
             }
+            b'l' => push(&mut text, b'l', &if created { 0 } else { idle_secs }),
             _ => echo_flag(&mut text, token[0], token, key, opts.base64),
         }
     }

@@ -20,6 +20,7 @@ pub mod keyspace_family;
 pub mod latency_family;
 pub mod list_family;
 pub mod list_ops;
+pub mod memcache_debug;
 pub mod memcache_family;
 pub mod memcache_meta;
 pub mod memcache_ops;

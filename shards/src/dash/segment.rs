@@ -41,22 +41,65 @@ const _: () = assert!(
     std::mem::size_of::<Chunk<crate::cell::CompactKey, crate::cell::CompactValue>>() == 4096
 );
 
-/// A segment's buckets: `len` of them in chunks of [`CHUNK_BUCKETS`].
+/// The 16-bit stamps of one chunk's slots, `[bucket_in_chunk * BUCKET_SLOTS + slot]`: one
+/// allocation size (240 bytes) for every segment size, for the reason chunks have one size.
+type ChunkStamps = [u16; CHUNK_BUCKETS * BUCKET_SLOTS];
+
+/// A segment's buckets: `len` of them in chunks of [`CHUNK_BUCKETS`], and in a table with
+/// stamps, one [`ChunkStamps`] beside each chunk.
 pub struct Buckets<K, V> {
     chunks: [Option<Box<Chunk<K, V>>>; SEGMENT_CHUNKS_MAX],
+    stamps: [Option<Box<ChunkStamps>>; SEGMENT_CHUNKS_MAX],
     len: usize,
 }
 
 impl<K, V> Buckets<K, V> {
-    fn new(len: usize) -> Buckets<K, V> {
+    fn new(len: usize, stamped: bool) -> Buckets<K, V> {
         assert!(len <= CHUNK_BUCKETS * SEGMENT_CHUNKS_MAX, "{len} buckets");
         Buckets {
             chunks: std::array::from_fn(|c| {
                 (c * CHUNK_BUCKETS < len)
                     .then(|| Box::new(Chunk(std::array::from_fn(|_| Bucket::new()))))
             }),
+            stamps: std::array::from_fn(|c| {
+                (stamped && c * CHUNK_BUCKETS < len)
+                    .then(|| Box::new([0; CHUNK_BUCKETS * BUCKET_SLOTS]))
+            }),
             len,
         }
+    }
+
+    #[inline]
+    fn stamp(&self, bucket: usize, slot: usize) -> u16 {
+        self.stamps[bucket / CHUNK_BUCKETS]
+            .as_ref()
+            .map_or(0, |s| s[bucket % CHUNK_BUCKETS * BUCKET_SLOTS + slot])
+    }
+
+    #[inline]
+    fn set_stamp(&mut self, bucket: usize, slot: usize, stamp: u16) {
+        if let Some(s) = self.stamps[bucket / CHUNK_BUCKETS].as_mut() {
+            s[bucket % CHUNK_BUCKETS * BUCKET_SLOTS + slot] = stamp;
+        }
+    }
+
+    /// The entry's key and its stamp (None in a table without stamps), found once.
+    #[inline]
+    fn key_and_stamp_mut(
+        &mut self,
+        bucket: usize,
+        slot: usize,
+    ) -> Option<(&mut K, Option<&mut u16>)> {
+        let chunk = self.chunks[bucket / CHUNK_BUCKETS].as_mut()?;
+        let (key, _) = chunk.0[bucket % CHUNK_BUCKETS].entry_mut(slot)?;
+        let stamp = self.stamps[bucket / CHUNK_BUCKETS]
+            .as_mut()
+            .map(|s| &mut s[bucket % CHUNK_BUCKETS * BUCKET_SLOTS + slot]);
+        Some((key, stamp))
+    }
+
+    fn stamp_bytes(&self) -> usize {
+        self.stamps.iter().flatten().count() * std::mem::size_of::<ChunkStamps>()
     }
 
     pub fn len(&self) -> usize {
@@ -190,9 +233,9 @@ pub struct Segment<K, V> {
 }
 
 impl<K, V> Segment<K, V> {
-    pub fn new(shape: Shape, local_depth: u32) -> Segment<K, V> {
+    pub fn new(shape: Shape, local_depth: u32, stamped: bool) -> Segment<K, V> {
         Segment {
-            buckets: Buckets::new(shape.total()),
+            buckets: Buckets::new(shape.total(), stamped),
             shape,
             generation: 0,
             stash_homes: vec![0; shape.stash * BUCKET_SLOTS].into_boxed_slice(),
@@ -203,7 +246,30 @@ impl<K, V> Segment<K, V> {
 
     /// Heap bytes of this segment (its struct is counted by the table's segment vector).
     pub fn heap_bytes(&self) -> usize {
-        self.buckets.heap_bytes() + self.stash_homes.len()
+        self.buckets.heap_bytes() + self.stash_homes.len() + self.buckets.stamp_bytes()
+    }
+
+    /// The 16-bit stamp of the entry at `bucket`/`slot`, which moves with its entry (the
+    /// primary table keeps the low bits of each key's access clock here); 0 in a table
+    /// without stamps. Beside the buckets rather than in them, so a bucket stays eight
+    /// cache lines and a chunk 4 KiB.
+    #[inline]
+    pub fn stamp(&self, bucket: usize, slot: usize) -> u16 {
+        self.buckets.stamp(bucket, slot)
+    }
+
+    #[inline]
+    pub fn set_stamp(&mut self, bucket: usize, slot: usize, stamp: u16) {
+        self.buckets.set_stamp(bucket, slot, stamp);
+    }
+
+    #[inline]
+    pub fn key_and_stamp_mut(
+        &mut self,
+        bucket: usize,
+        slot: usize,
+    ) -> Option<(&mut K, Option<&mut u16>)> {
+        self.buckets.key_and_stamp_mut(bucket, slot)
     }
 
     /// Bucket and slot of the entry matching `query`.
@@ -309,11 +375,14 @@ impl<K, V> Segment<K, V> {
         let fp = self.buckets[bucket].fingerprint(slot);
         let entry = self.buckets[bucket].take(slot);
         self.buckets[to].put(free, fp, entry);
+        let stamp = self.stamp(bucket, slot);
+        self.set_stamp(to, free, stamp);
     }
 
     /// Stores an entry at a position returned by [`Segment::place`].
     pub fn put(&mut self, shape: Shape, bucket: usize, slot: usize, hash: u64, entry: (K, V)) {
         self.buckets[bucket].put(slot, fingerprint(hash), entry);
+        self.set_stamp(bucket, slot, 0);
         self.len += 1;
         if bucket >= shape.regular {
             let stash = bucket - shape.regular;
@@ -357,6 +426,7 @@ impl<K, V> Segment<K, V> {
                     let fp = self.buckets[b].fingerprint(slot);
                     let entry = self.buckets[b].take(slot);
                     upper.buckets[b].put(slot, fp, entry);
+                    upper.set_stamp(b, slot, self.stamp(b, slot));
                     self.len -= 1;
                     upper.len += 1;
                 }
@@ -420,9 +490,17 @@ impl<K, V> Segment<K, V> {
         plan: &[(u8, u8)],
     ) {
         for (&(b, slot, hash), &(to, to_slot)) in entries.iter().zip(plan) {
-            let entry = self.take(self.shape, usize::from(b), usize::from(slot));
+            let (b, slot, to, to_slot) = (
+                usize::from(b),
+                usize::from(slot),
+                usize::from(to),
+                usize::from(to_slot),
+            );
+            let stamp = self.stamp(b, slot);
+            let entry = self.take(self.shape, b, slot);
             let shape = target.shape;
-            target.put(shape, usize::from(to), usize::from(to_slot), hash, entry);
+            target.put(shape, to, to_slot, hash, entry);
+            target.set_stamp(to, to_slot, stamp);
         }
     }
 

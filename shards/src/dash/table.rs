@@ -41,11 +41,23 @@ pub struct DashTable<K, V, P> {
     version_clock: u64,
     /// Entries moved by displacement (statistic).
     displaced: u64,
+    /// Segments carry a 16-bit stamp per slot ([`DashTable::with_stamps`]).
+    stamped: bool,
     policy: P,
 }
 
 impl<K, V, P: DashPolicy<K>> DashTable<K, V, P> {
     pub fn new(policy: P) -> DashTable<K, V, P> {
+        Self::build(policy, false)
+    }
+
+    /// A table whose entries each carry a 16-bit stamp ([`DashTable::stamp`]) that moves
+    /// with them through displacement, growth and splits: 2 bytes per slot.
+    pub fn with_stamps(policy: P) -> DashTable<K, V, P> {
+        Self::build(policy, true)
+    }
+
+    fn build(policy: P, stamped: bool) -> DashTable<K, V, P> {
         let shape = Shape {
             regular: P::REGULAR_BUCKETS,
             stash: P::STASH_BUCKETS,
@@ -61,12 +73,13 @@ impl<K, V, P: DashPolicy<K>> DashTable<K, V, P> {
         let ladder = size_ladder(shape);
         DashTable {
             directory: vec![0],
-            segments: vec![Segment::new(ladder[0], 0)],
+            segments: vec![Segment::new(ladder[0], 0, stamped)],
             global_depth: 0,
             ladder,
             len: 0,
             version_clock: 0,
             displaced: 0,
+            stamped,
             policy,
         }
     }
@@ -152,6 +165,35 @@ impl<K, V, P: DashPolicy<K>> DashTable<K, V, P> {
             .entry_mut(pos.slot as usize)
             .expect("stale EntryPos")
             .0
+    }
+
+    /// The stamp of the entry at `pos` (0 in a table without stamps; a new entry starts
+    /// at 0). Reading or writing it runs no change hook: it is not the entry's content.
+    #[inline]
+    pub fn stamp(&self, pos: EntryPos) -> u16 {
+        self.segments[pos.segment as usize].stamp(pos.bucket as usize, pos.slot as usize)
+    }
+
+    #[inline]
+    pub fn set_stamp(&mut self, pos: EntryPos, stamp: u16) {
+        self.segments[pos.segment as usize].set_stamp(
+            pos.bucket as usize,
+            pos.slot as usize,
+            stamp,
+        );
+    }
+
+    /// The key at `pos` (for bits that are not its content, as [`DashTable::key_mut_quiet`])
+    /// and its stamp (None in a table without stamps), reached with one position decode.
+    #[inline]
+    pub fn key_and_stamp_mut(&mut self, pos: EntryPos) -> (&mut K, Option<&mut u16>) {
+        self.segments[pos.segment as usize]
+            .key_and_stamp_mut(pos.bucket as usize, pos.slot as usize)
+            .expect("stale EntryPos")
+    }
+
+    pub fn is_stamped(&self) -> bool {
+        self.stamped
     }
 
     pub fn entry_mut<H: TableHooks<K, V>>(
@@ -331,7 +373,7 @@ impl<K, V, P: DashPolicy<K>> DashTable<K, V, P> {
     /// Drops every entry and shrinks back to one segment. Keeps the version clock.
     pub fn clear(&mut self) {
         self.directory = vec![0];
-        self.segments = vec![Segment::new(self.ladder[0], 0)];
+        self.segments = vec![Segment::new(self.ladder[0], 0, self.stamped)];
         self.global_depth = 0;
         self.len = 0;
     }
@@ -488,7 +530,7 @@ impl<K, V, P: DashPolicy<K>> DashTable<K, V, P> {
         };
         let (depth, generation) = (old.local_depth, old.generation);
         self.before_rebuild(segment, hooks);
-        let mut bigger = Segment::new(shape, depth);
+        let mut bigger = Segment::new(shape, depth, self.stamped);
         bigger.generation = generation.wrapping_add(1);
         self.segments[segment].move_planned(&mut bigger, &entries, &plan);
         debug_assert_eq!(self.segments[segment].len, 0);
@@ -533,9 +575,9 @@ impl<K, V, P: DashPolicy<K>> DashTable<K, V, P> {
         };
         let upper = match (fit(&lower_entries), fit(&upper_entries)) {
             (Some((lower_shape, lower_plan)), Some((upper_shape, upper_plan))) => {
-                let mut lower = Segment::new(lower_shape, depth + 1);
+                let mut lower = Segment::new(lower_shape, depth + 1, self.stamped);
                 lower.generation = generation.wrapping_add(1);
-                let mut upper = Segment::new(upper_shape, depth + 1);
+                let mut upper = Segment::new(upper_shape, depth + 1, self.stamped);
                 let old = &mut self.segments[segment];
                 old.move_planned(&mut lower, &lower_entries, &lower_plan);
                 old.move_planned(&mut upper, &upper_entries, &upper_plan);
@@ -544,7 +586,7 @@ impl<K, V, P: DashPolicy<K>> DashTable<K, V, P> {
                 upper
             }
             _ => {
-                let mut upper = Segment::new(old_shape, depth + 1);
+                let mut upper = Segment::new(old_shape, depth + 1, self.stamped);
                 let policy = &self.policy;
                 self.segments[segment].split_into(old_shape, &mut upper, |k| {
                     (policy.hash_key(k) >> bit) & 1 == 1

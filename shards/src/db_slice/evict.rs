@@ -4,14 +4,12 @@
 //! commands (before a command that may grow memory runs, and on the heartbeat), never inside
 //! one, so a command never loses a key it already looked at.
 //!
-//! Recency is one bit per key (`CellFlags::TOUCHED`, set when a command finds the key; a new
-//! key starts without it, on probation as in 2Q): a sample's first key not touched since the
-//! last pass goes, and the touched ones it passes lose their mark (the CLOCK / second-chance
-//! approximation of LRU). The `*-lfu` policies use the same mark: a key used again survives,
-//! one that is not goes first.
+//! The `*-lru` policies evict the sampled key idle longest, the `*-lfu` ones the sampled key
+//! with the lowest decayed LFU counter, both read from the per-key access clock
+//! (`clock.rs`); `maxmemory-samples` keys are drawn per choice, as Redis draws them.
 
 use super::{DbIndex, DbSlice, KeyEvent};
-use crate::cell::{CellFlags, CompactKey};
+use crate::cell::CompactKey;
 use crate::FixedHasher;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,13 +49,11 @@ impl EvictionPolicy {
         )
     }
 
-    /// Reads and writes mark keys as recently used.
-    pub fn marks_access(self) -> bool {
-        !matches!(
+    /// The access clock counts frequency (LFU) rather than recency.
+    pub fn is_lfu(self) -> bool {
+        matches!(
             self,
-            EvictionPolicy::AllKeysRandom
-                | EvictionPolicy::VolatileRandom
-                | EvictionPolicy::VolatileTtl
+            EvictionPolicy::AllKeysLfu | EvictionPolicy::VolatileLfu
         )
     }
 }
@@ -75,9 +71,6 @@ pub struct Eviction {
     pub stuck: bool,
 }
 
-/// Samples of touched keys drawn before one of them is evicted anyway.
-const SWEEPS: usize = 4;
-
 impl DbSlice {
     /// Turns eviction on (a policy other than noeviction and a budget) or off.
     pub fn set_eviction(&mut self, policy: Option<EvictionPolicy>, budget: usize, samples: usize) {
@@ -94,10 +87,6 @@ impl DbSlice {
             }
             _ => None,
         };
-        self.mark_access = self
-            .eviction
-            .as_ref()
-            .is_some_and(|e| e.policy.marks_access());
     }
 
     /// Keys evicted since the slice was created.
@@ -175,14 +164,7 @@ impl DbSlice {
         let mut random = self.next_random();
         let db = candidates[(random % candidates.len() as u64) as usize];
         let mut best: Option<(CompactKey, u64)> = None;
-        // A sample of only touched keys clears their marks and draws again (a few times):
-        // the CLOCK hand keeps moving until it finds a key not used since it last passed.
-        let draws = if policy.marks_access() {
-            samples * SWEEPS
-        } else {
-            samples
-        };
-        for _ in 0..draws {
+        for _ in 0..samples {
             random = FixedHasher::hash_u64(random);
             let d = self.dbs[db].as_ref()?;
             let (key, deadline) = if policy.volatile() {
@@ -192,31 +174,20 @@ impl DbSlice {
                 let (k, _) = d.primary.random_entry(random)?;
                 (k.clone(), 0)
             };
-            match policy {
+            let rank = match policy {
                 EvictionPolicy::AllKeysRandom | EvictionPolicy::VolatileRandom => {
                     return Some((db, key));
                 }
-                EvictionPolicy::VolatileTtl => {
-                    // Already expired keys go first, then the soonest deadline.
-                    let rank = deadline.saturating_sub(now_ms);
-                    if best.as_ref().is_none_or(|(_, r)| rank < *r) {
-                        best = Some((key, rank));
-                    }
-                }
+                // Already expired keys go first, then the soonest deadline.
+                EvictionPolicy::VolatileTtl => u64::MAX - deadline.saturating_sub(now_ms),
                 _ => {
                     let hash = Self::hash_key(&key.as_bytes());
-                    let d = self.dbs[db].as_mut()?;
                     let pos = d.primary.find_pos_hashed(hash, &*key.as_bytes())?;
-                    let k = d.primary.key_mut_quiet(pos);
-                    if !k.has_flag(CellFlags::TOUCHED) {
-                        return Some((db, key));
-                    }
-                    // Second chance: it goes next time unless it is used again.
-                    k.set_flag(CellFlags::TOUCHED, false);
-                    if best.is_none() {
-                        best = Some((key, 0));
-                    }
+                    self.eviction_rank(db, pos, now_ms)
                 }
+            };
+            if best.as_ref().is_none_or(|(_, r)| rank > *r) {
+                best = Some((key, rank));
             }
         }
         best.map(|(key, _)| (db, key))
