@@ -66,6 +66,8 @@ pub(crate) struct World {
     pub cfg: SimConfig,
     pub rng: RefCell<Rng>,
     flowing: Cell<bool>,
+    /// Faults are off (the quiet phase of a run): no resets by the network.
+    pub quiet: Cell<bool>,
     /// Wakes the simulator's thread when a thread outside the pool sends mail.
     eventfd: OwnedFd,
     pub net: RefCell<net::Network>,
@@ -84,6 +86,7 @@ impl World {
             rng: RefCell::new(Rng::new(cfg.seed)),
             cfg,
             flowing: Cell::new(false),
+            quiet: Cell::new(false),
             // SAFETY: `fd` is fresh and owned by nobody else.
             eventfd: unsafe { OwnedFd::from_raw_fd(fd) },
             net: RefCell::new(net::Network::default()),
@@ -106,7 +109,7 @@ impl World {
     }
 
     pub fn chance_per_million(&self, p: u32) -> bool {
-        p > 0 && self.below(1_000_000) < p as u64
+        p > 0 && !self.quiet.get() && self.below(1_000_000) < p as u64
     }
 }
 
@@ -133,6 +136,16 @@ pub fn active() -> bool {
 /// a workload runs. Call from a fiber of the simulated pool.
 pub fn set_time_flowing(on: bool) {
     world().flowing.set(on);
+}
+
+/// Turns the network's faults off (a run's quiet phase) or back on.
+pub fn set_quiet(on: bool) {
+    world().quiet.set(on);
+}
+
+/// Folds an event of the program driving the run into the trace hash.
+pub fn trace_event(a: u64, b: u64) {
+    world().trace(9, a, b);
 }
 
 /// The run's trace hash so far: every scheduling choice, time jump and network event.
@@ -264,7 +277,12 @@ pub(crate) fn run(
 fn step(proactors: &[Proactor], world: &World, runnable: &mut Vec<usize>) -> bool {
     let now = clock::now();
     runnable.clear();
-    runnable.extend(proactors.iter().filter(|p| p.sim_has_work(now)).map(|p| p.index));
+    runnable.extend(
+        proactors
+            .iter()
+            .filter(|p| p.sim_has_work(now))
+            .map(|p| p.index),
+    );
     if !runnable.is_empty() {
         let i = runnable[world.below(runnable.len() as u64) as usize];
         world.trace(1, i as u64, now.as_nanos());

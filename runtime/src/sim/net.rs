@@ -127,7 +127,10 @@ impl SimListener {
             return;
         }
         if let Some(w) = super::try_world() {
-            w.net.borrow_mut().listeners.retain(|(a, _)| *a != self.addr);
+            w.net
+                .borrow_mut()
+                .listeners
+                .retain(|(a, _)| *a != self.addr);
         }
         for s in self.backlog.borrow_mut().drain(..) {
             s.close();
