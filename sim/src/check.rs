@@ -82,7 +82,9 @@ impl Counters {
         }
         if let Some(&(v, _, _)) = ops.last() {
             if v > final_value {
-                errs.push(format!("ctr{k}: an INCR returned {v} > final {final_value}"));
+                errs.push(format!(
+                    "ctr{k}: an INCR returned {v} > final {final_value}"
+                ));
             }
         }
         // In value order, the latest start among smaller values must not come after the end
@@ -116,13 +118,15 @@ pub fn quiet_phase(c: &mut Client, plan: &Plan, counters: &Counters) -> Vec<Stri
         };
         let v = match &r {
             Reply::Bulk(None) => 0,
-            Reply::Bulk(Some(b)) => match std::str::from_utf8(b).ok().and_then(|s| s.parse().ok()) {
-                Some(v) => v,
-                None => {
-                    errs.push(format!("ctr{k}: not a number: {r}"));
-                    continue;
+            Reply::Bulk(Some(b)) => {
+                match std::str::from_utf8(b).ok().and_then(|s| s.parse().ok()) {
+                    Some(v) => v,
+                    None => {
+                        errs.push(format!("ctr{k}: not a number: {r}"));
+                        continue;
+                    }
                 }
-            },
+            }
             other => {
                 errs.push(format!("GET ctr{k}: {other}"));
                 continue;
@@ -164,8 +168,14 @@ mod tests {
         c.record(0, 2, 5, 20);
         c.record(0, 3, 30, 40);
         assert!(c.check(0, 3).is_empty());
-        assert!(!c.check(0, 2).is_empty(), "final below the acknowledged count");
-        assert!(!c.check(0, 4).is_empty(), "final above acknowledged + unknown");
+        assert!(
+            !c.check(0, 2).is_empty(),
+            "final below the acknowledged count"
+        );
+        assert!(
+            !c.check(0, 4).is_empty(),
+            "final above acknowledged + unknown"
+        );
         c.unknown[0] = 1;
         assert!(c.check(0, 4).is_empty());
         let mut d = Counters::new(1);
@@ -182,8 +192,14 @@ mod tests {
     fn all_equal_needs_every_element_the_same() {
         let b = |s: &str| Reply::Bulk(Some(s.as_bytes().to_vec()));
         assert!(all_equal(&Reply::Array(Some(vec![b("x"), b("x")])), 2));
-        assert!(all_equal(&Reply::Array(Some(vec![Reply::Bulk(None), Reply::Bulk(None)])), 2));
-        assert!(!all_equal(&Reply::Array(Some(vec![b("x"), Reply::Bulk(None)])), 2));
+        assert!(all_equal(
+            &Reply::Array(Some(vec![Reply::Bulk(None), Reply::Bulk(None)])),
+            2
+        ));
+        assert!(!all_equal(
+            &Reply::Array(Some(vec![b("x"), Reply::Bulk(None)])),
+            2
+        ));
         assert!(!all_equal(&Reply::Array(Some(vec![b("x")])), 2));
     }
 }

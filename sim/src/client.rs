@@ -280,7 +280,9 @@ impl Client {
                 self.private.remove(key);
                 Some(())
             }
-            (Presence::Present | Presence::Maybe, Reply::Bulk(Some(v))) if Some(v) == want.as_ref() => {
+            (Presence::Present | Presence::Maybe, Reply::Bulk(Some(v)))
+                if Some(v) == want.as_ref() =>
+            {
                 Some(())
             }
             (Presence::Maybe, Reply::Bulk(None)) => {
@@ -300,6 +302,9 @@ impl Client {
 
     /// One operation of the mix. None when a check failed (the client stops).
     fn step(&mut self, plan: &Plan) -> Option<()> {
+        if self.rng.below(100) < plan.shared_percent {
+            return self.shared_step(plan);
+        }
         match self.rng.below(100) {
             0..=17 => {
                 let (k, v) = (self.private_key(plan), self.value());
@@ -307,7 +312,13 @@ impl Client {
                     return Some(());
                 };
                 self.expect("SET", &r, r == Reply::ok())?;
-                self.private.insert(k, Entry { value: v, expiry: None });
+                self.private.insert(
+                    k,
+                    Entry {
+                        value: v,
+                        expiry: None,
+                    },
+                );
             }
             18..=35 => {
                 let k = self.private_key(plan);
@@ -317,7 +328,9 @@ impl Client {
                 self.check_value(&k, &r, span)?;
             }
             36..=42 => {
-                let keys: Vec<Vec<u8>> = (0..self.rng.between(1, 3)).map(|_| self.private_key(plan)).collect();
+                let keys: Vec<Vec<u8>> = (0..self.rng.between(1, 3))
+                    .map(|_| self.private_key(plan))
+                    .collect();
                 let mut uniq = keys.clone();
                 uniq.sort();
                 uniq.dedup();
@@ -347,13 +360,18 @@ impl Client {
                     return Some(());
                 };
                 let want = self.counters.get(&k).copied().unwrap_or(0) + 1;
-                self.expect(&format!("INCR (expected {want})"), &r, r == Reply::Int(want))?;
+                self.expect(
+                    &format!("INCR (expected {want})"),
+                    &r,
+                    r == Reply::Int(want),
+                )?;
                 self.counters.insert(k, want);
             }
             53..=59 => {
                 let n = self.rng.between(2, 4);
-                let pairs: Vec<(Vec<u8>, Vec<u8>)> =
-                    (0..n).map(|_| (self.private_key(plan), self.value())).collect();
+                let pairs: Vec<(Vec<u8>, Vec<u8>)> = (0..n)
+                    .map(|_| (self.private_key(plan), self.value()))
+                    .collect();
                 let mut args: Vec<&[u8]> = vec![b"MSET"];
                 for (k, v) in &pairs {
                     args.push(k);
@@ -364,11 +382,19 @@ impl Client {
                 };
                 self.expect("MSET", &r, r == Reply::ok())?;
                 for (k, v) in pairs {
-                    self.private.insert(k, Entry { value: v, expiry: None });
+                    self.private.insert(
+                        k,
+                        Entry {
+                            value: v,
+                            expiry: None,
+                        },
+                    );
                 }
             }
             60..=66 => {
-                let keys: Vec<Vec<u8>> = (0..self.rng.between(2, 4)).map(|_| self.private_key(plan)).collect();
+                let keys: Vec<Vec<u8>> = (0..self.rng.between(2, 4))
+                    .map(|_| self.private_key(plan))
+                    .collect();
                 let mut args: Vec<&[u8]> = vec![b"MGET"];
                 args.extend(keys.iter().map(|k| k.as_slice()));
                 let Some((r, span)) = self.checked(&args)? else {
@@ -384,11 +410,10 @@ impl Client {
                     self.check_value(k, &item, span)?;
                 }
             }
-            67..=72 => self.expire(plan)?,
-            73..=90 => self.shared_step(plan)?,
+            67..=80 => self.expire(plan)?,
             _ => {
                 // Think time: lets expiry windows pass and other clients interleave.
-                let ms = if self.rng.chance(1, 10) {
+                let ms = if self.rng.chance(1, 20) {
                     self.rng.between(500, 5_000)
                 } else {
                     self.rng.between(0, 20)
@@ -458,7 +483,11 @@ impl Client {
                 let Some((r, _)) = self.checked(&args)? else {
                     return Some(());
                 };
-                self.expect("MGET of a group (all equal)", &r, check::all_equal(&r, keys.len()))?;
+                self.expect(
+                    "MGET of a group (all equal)",
+                    &r,
+                    check::all_equal(&r, keys.len()),
+                )?;
             }
             2 => {
                 let keys = self.group_keys(plan);
@@ -474,7 +503,9 @@ impl Client {
                 let k = self.rng.below(plan.counters as u64) as usize;
                 let key = format!("ctr{k}").into_bytes();
                 match self.call(&[b"INCR", &key]) {
-                    Ok((Reply::Int(v), span)) => self.shared.record(k, v, span.sent_ns, span.recv_ns),
+                    Ok((Reply::Int(v), span)) => {
+                        self.shared.record(k, v, span.sent_ns, span.recv_ns)
+                    }
                     Ok((r, _)) => return self.expect("INCR of a shared counter", &r, false),
                     Err(CallError::Lost) => self.shared.unknown[k] += 1,
                     Err(CallError::Failed(m)) => {

@@ -54,6 +54,8 @@ pub struct Plan {
     pub counters: usize,
     /// Shared pairs changed only together, in MULTI/EXEC.
     pub pairs: usize,
+    /// Percent of operations on shared keys (the rest on the client's private keys).
+    pub shared_percent: u64,
     /// Per-million chance that a client drops its connection right after sending a command.
     pub disconnect_per_million: u32,
     pub sim: SimConfig,
@@ -65,11 +67,23 @@ impl Plan {
     pub fn from_seed(seed: u64, opts: &Opts) -> Plan {
         let mut r = Rng::new(seed ^ 0x5eed_0f_d15e_1f1e);
         let faults = opts.faults;
-        let lat_lo = r.between(1, 100);
+        // Half the seeds run a tight network (a few microseconds: commands of different
+        // clients overlap in the server often), half a slow and jittery one.
+        let tight = r.chance(1, 2);
+        let lat_lo = if tight {
+            r.between(0, 3)
+        } else {
+            r.between(1, 100)
+        };
+        let lat_span = if tight {
+            r.between(0, 10)
+        } else {
+            r.between(0, 2_000)
+        };
         let sim = SimConfig {
             seed,
             net_latency_us: if faults {
-                (lat_lo, lat_lo + r.between(0, 2_000))
+                (lat_lo, lat_lo + lat_span)
             } else {
                 (50, 50)
             },
@@ -85,16 +99,17 @@ impl Plan {
         Plan {
             seed,
             proactors: r.between(2, 4) as usize,
-            clients: r.between(2, 6) as usize,
+            clients: r.between(2, 8) as usize,
             ops_per_client: if opts.ops > 0 {
                 opts.ops
             } else {
                 r.between(100, 250) as usize
             },
             private_keys: r.between(3, 12) as usize,
-            groups: r.between(1, 3) as usize,
+            groups: r.between(1, 2) as usize,
             counters: r.between(1, 3) as usize,
             pairs: r.between(1, 2) as usize,
+            shared_percent: r.between(10, 80),
             disconnect_per_million: if faults && r.chance(1, 2) {
                 r.between(1_000, 10_000) as u32
             } else {
@@ -111,7 +126,7 @@ impl std::fmt::Display for Plan {
         write!(
             f,
             "seed={} proactors={} clients={} ops/client={} private_keys={} groups={} \
-             counters={} pairs={} latency_us={}..{} short_io={} resets/M={} \
+             counters={} pairs={} shared%={} latency_us={}..{} short_io={} resets/M={} \
              disconnects/M={} bus_delay={} shuffle={}",
             self.seed,
             self.proactors,
@@ -121,6 +136,7 @@ impl std::fmt::Display for Plan {
             self.groups,
             self.counters,
             self.pairs,
+            self.shared_percent,
             s.net_latency_us.0,
             s.net_latency_us.1,
             s.short_io,

@@ -70,6 +70,11 @@ fn main() {
                 o.plan
             );
         }
+        if one.is_some() && o.passed() {
+            for e in &o.tail {
+                println!("    {e}");
+            }
+        }
         if o.passed() {
             passed += 1;
             continue;
