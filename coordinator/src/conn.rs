@@ -267,7 +267,17 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
                 let name = batch[k].get(&input[spans[k].0..], 0);
                 found[k] = registry.lookup(name);
             }
-            if parsed > 1 {
+            // Over maxmemory each command is checked on its own, so nothing is squashed.
+            let squash = server.shards > 1
+                && limits.pipeline_squash() > 0
+                && parsed >= limits.pipeline_squash()
+                && !limits.over_maxmemory();
+            // A squashed run warms its keys on their shards; otherwise warm the local ones.
+            let likely_squashed = squash
+                && conn.multi.is_none()
+                && !info.tracking.is_on()
+                && server.monitors.is_empty();
+            if parsed > 1 && !likely_squashed {
                 prefetch_keys(
                     server,
                     conn.db,
@@ -277,11 +287,6 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
                     &found[..parsed],
                 );
             }
-            // Over maxmemory each command is checked on its own, so nothing is squashed.
-            let squash = server.shards > 1
-                && limits.pipeline_squash() > 0
-                && parsed >= limits.pipeline_squash()
-                && !limits.over_maxmemory();
             let mut i = 0;
             while i < parsed {
                 if damselfly_runtime::stopping() {
@@ -324,8 +329,10 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
                         info.last_active_ms.set(ps.batch_now_ms.get());
                     }
                     i += run.len();
+                    squash::recycle(run);
                     tick = clock::now();
                 } else {
+                    squash::recycle(run);
                     let a = Args::new(&input[start..], &batch[i]);
                     let raw = &input[start..start + used];
                     if conn.replies == ReplyMode::SkipNext {

@@ -17,6 +17,7 @@ use crate::server::{ProactorState, ServerState};
 use crate::shard::{key_hash, shard_of, ShardLocks};
 use crate::tx::{self, locks::LockMode, Transaction};
 use damselfly_runtime::clock;
+use std::cell::{RefCell, UnsafeCell};
 
 /// Commands whose shard-side work is a single hop to the shard of their keys (or runs in
 /// place through the executor): only these are squashed.
@@ -131,6 +132,8 @@ pub struct Squashed<'a> {
     pub args: Args<'a>,
     pub found: (usize, &'static CommandSpec),
     pub shard: usize,
+    /// `key_hash` of its first key (its lock), so the run hashes a key once.
+    pub first_hash: u64,
 }
 
 /// Whether the command at registry `index` is squashable: a table built once, so the hot
@@ -147,25 +150,27 @@ pub fn squashable(index: usize) -> bool {
     table.get(index).copied().unwrap_or(false)
 }
 
-/// The one shard `args` touches, if the command (registry entry `found`) may be squashed.
+/// The one shard `args` touches and its first key's hash, if the command (registry entry
+/// `found`) may be squashed.
 fn shard_of_command(
     (index, spec): (usize, &CommandSpec),
     args: &Args<'_>,
     shards: usize,
-) -> Option<usize> {
+) -> Option<(usize, u64)> {
     if !squashable(index) {
         return None;
     }
-    let mut shard = None;
+    let mut first: Option<(usize, u64)> = None;
     for i in spec.key_indices(args.len()) {
-        let s = shard_of(key_hash(args.get(i)), shards);
-        match shard {
-            None => shard = Some(s),
-            Some(t) if t != s => return None,
+        let h = key_hash(args.get(i));
+        let s = shard_of(h, shards);
+        match first {
+            None => first = Some((s, h)),
+            Some((t, _)) if t != s => return None,
             Some(_) => {}
         }
     }
-    shard
+    first
 }
 
 /// The longest run of commands at the start of `cmds` that may be squashed: known, of the
@@ -174,7 +179,9 @@ pub fn squashable_run<'a>(
     shards: usize,
     cmds: impl Iterator<Item = (Args<'a>, Found)>,
 ) -> Vec<Squashed<'a>> {
-    let mut run = Vec::new();
+    let mut run = RUNS
+        .with(|r| r.borrow_mut().pop())
+        .map_or_else(Vec::new, relabel);
     for (args, found) in cmds {
         let Some(found) = found else {
             break;
@@ -182,12 +189,43 @@ pub fn squashable_run<'a>(
         if !found.1.arity_ok(args.len()) {
             break;
         }
-        let Some(shard) = shard_of_command(found, &args, shards) else {
+        let Some((shard, first_hash)) = shard_of_command(found, &args, shards) else {
             break;
         };
-        run.push(Squashed { args, found, shard });
+        run.push(Squashed {
+            args,
+            found,
+            shard,
+            first_hash,
+        });
     }
     run
+}
+
+thread_local! {
+    /// Emptied run vectors, kept so that finding a run allocates nothing once warm.
+    static RUNS: RefCell<Vec<Vec<Squashed<'static>>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// An empty vector with another lifetime, keeping its allocation (collecting an empty
+/// `into_iter().map()` into a vector of a same-sized type reuses the buffer in place).
+fn relabel<'a, 'b>(mut v: Vec<Squashed<'a>>) -> Vec<Squashed<'b>> {
+    v.clear();
+    v.into_iter().map(|_| unreachable!("emptied")).collect()
+}
+
+/// Gives a run's vector back for the next [`squashable_run`] on this thread.
+pub fn recycle(run: Vec<Squashed<'_>>) {
+    if run.capacity() == 0 || run.capacity() > 1024 {
+        return;
+    }
+    let run = relabel(run);
+    RUNS.with(|r| {
+        let mut r = r.borrow_mut();
+        if r.len() < POOL_MAX {
+            r.push(run);
+        }
+    });
 }
 
 /// Where a squashed run's hops go: on their own (a pipeline) or inside EXEC's transaction.
@@ -198,6 +236,84 @@ pub enum Hops<'t> {
     Last(&'t mut Transaction),
 }
 
+/// The replies one shard's group wrote, and where each command's reply ends.
+#[derive(Default)]
+struct GroupOut {
+    replies: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+/// A group's output slot, written by its shard's thread while the coordinator waits.
+struct GroupSlot(UnsafeCell<GroupOut>);
+
+// SAFETY: during a dispatch each slot is touched only by the one shard whose index sits at the
+// same position in `Scratch::shards` (shards there are distinct), and by the coordinator only
+// before the hops are sent and after every shard answered (ordered by the reply counter).
+unsafe impl Sync for GroupSlot {}
+
+/// Buffers of one squashed run, reused: no allocation per run once warm. A proactor keeps a
+/// few, since a coordinator fiber parks while its hops run and another may squash meanwhile.
+#[derive(Default)]
+struct Scratch {
+    shards: Vec<usize>,
+    locks: Vec<ShardLocks>,
+    groups: Vec<GroupSlot>,
+    cursor: Vec<(usize, usize)>,
+}
+
+/// Buffers bigger than this are dropped rather than kept for the next run.
+const KEEP_MAX: usize = 64 * 1024;
+/// Scratch sets a proactor keeps.
+const POOL_MAX: usize = 16;
+
+thread_local! {
+    static POOL: RefCell<Vec<Scratch>> = const { RefCell::new(Vec::new()) };
+}
+
+impl Scratch {
+    fn take() -> Scratch {
+        POOL.with(|p| p.borrow_mut().pop()).unwrap_or_default()
+    }
+
+    fn give_back(mut self) {
+        self.shards.clear();
+        for l in &mut self.locks {
+            l.keys.clear();
+            l.global = false;
+        }
+        for g in &mut self.groups {
+            let g = g.0.get_mut();
+            if g.replies.capacity() > KEEP_MAX {
+                *g = GroupOut::default();
+            }
+            g.replies.clear();
+            g.ends.clear();
+        }
+        self.cursor.clear();
+        POOL.with(|p| {
+            let mut p = p.borrow_mut();
+            if p.len() < POOL_MAX {
+                p.push(self);
+            }
+        });
+    }
+
+    /// The group of `shard`, added if new.
+    fn group_of(&mut self, shard: usize) -> usize {
+        if let Some(g) = self.shards.iter().position(|s| *s == shard) {
+            return g;
+        }
+        self.shards.push(shard);
+        let g = self.shards.len() - 1;
+        if self.locks.len() == g {
+            self.locks.push(ShardLocks::default());
+            self.groups
+                .push(GroupSlot(UnsafeCell::new(GroupOut::default())));
+        }
+        g
+    }
+}
+
 /// Runs `cmds` grouped per shard and appends their replies to `out` in order.
 pub fn run(
     server: &ServerState,
@@ -206,45 +322,40 @@ pub fn run(
     out: &mut Vec<u8>,
     hops: Hops<'_>,
 ) {
-    let mut shards: Vec<usize> = Vec::new();
-    let mut locks: Vec<ShardLocks> = Vec::new();
+    let mut scratch = Scratch::take();
     for c in cmds {
-        let g = match shards.iter().position(|s| *s == c.shard) {
-            Some(g) => g,
-            None => {
-                shards.push(c.shard);
-                locks.push(ShardLocks::default());
-                shards.len() - 1
-            }
-        };
+        let g = scratch.group_of(c.shard);
         let (_, spec) = c.found;
         let mode = if spec.has(WRITE) {
             LockMode::Exclusive
         } else {
             LockMode::Shared
         };
-        locks[g].keys.extend(
-            spec.key_indices(c.args.len())
-                .map(|i| (key_hash(c.args.get(i)), mode)),
-        );
+        let keys = &mut scratch.locks[g].keys;
+        let mut indices = spec.key_indices(c.args.len());
+        if indices.next().is_some() {
+            keys.push((c.first_hash, mode));
+        }
+        keys.extend(indices.map(|i| (key_hash(c.args.get(i)), mode)));
     }
+    let n = scratch.shards.len();
     let (db, resp, id) = (conn.db, conn.resp, conn.id);
-    let home_state = ProactorState::current();
-    let (now_ms, home) = (home_state.batch_now_ms.get(), home_state.shard.index);
+    let now_ms = ProactorState::current().batch_now_ms.get();
+    let (shards, groups) = (&scratch.shards[..], &scratch.groups[..n]);
     let group = |shard: &crate::shard::Shard| {
         let ps = ProactorState::current();
+        let g = shards
+            .iter()
+            .position(|s| *s == shard.index)
+            .expect("a group per shard");
+        // SAFETY: this shard is the only one with index `shards[g]` (see `GroupSlot`).
+        let slot = unsafe { &mut *groups[g].0.get() };
         // The shard's commands see the client's batch time, as they would on its thread.
         let their_now = ps.batch_now_ms.replace(now_ms);
         let mine = || cmds.iter().filter(|c| c.shard == shard.index);
-        // The client's own shard was warmed with its batch; the others are cold here.
-        if shard.index != home {
-            let keys =
-                mine().flat_map(|c| c.found.1.key_indices(c.args.len()).map(|i| c.args.get(i)));
-            prefetch::warm_keys(shard, db, keys);
-        }
+        let keys = mine().flat_map(|c| c.found.1.key_indices(c.args.len()).map(|i| c.args.get(i)));
+        prefetch::warm_keys(shard, db, keys);
         let mut stub = ConnState::stub(id, db, resp, ps.squash_info.clone());
-        let mut replies = Vec::new();
-        let mut ends = Vec::new();
         // One clock read per command: each one's end is the next one's start.
         let mut tick = clock::now();
         for c in mine() {
@@ -252,30 +363,41 @@ pub fn run(
                 server,
                 &mut stub,
                 &c.args,
-                &mut replies,
+                &mut slot.replies,
                 c.found,
                 Exec::on_shard(),
                 tick,
             );
-            ends.push(replies.len());
+            slot.ends.push(slot.replies.len());
         }
         ps.batch_now_ms.set(their_now);
-        (replies, ends)
     };
-    let results = match hops {
-        Hops::Now => tx::on_shards_locked(&shards, &locks, &group),
-        Hops::In(t) => t.execute(&shards, false, &group),
-        Hops::Last(t) => t.execute(&shards, true, &group),
-    };
-    // Stitch: each command's reply is the next one of its shard's group.
-    let mut cursor: Vec<(usize, usize)> = vec![(0, 0); shards.len()];
-    for c in cmds {
-        let g = shards.iter().position(|s| *s == c.shard).expect("grouped");
-        let (replies, ends) = &results[g];
-        let (k, start) = cursor[g];
-        out.extend_from_slice(&replies[start..ends[k]]);
-        cursor[g] = (k + 1, ends[k]);
+    let locks = &scratch.locks[..n];
+    match hops {
+        Hops::Now => {
+            tx::on_shards_locked(shards, locks, &group);
+        }
+        Hops::In(t) => {
+            t.execute(shards, false, &group);
+        }
+        Hops::Last(t) => {
+            t.execute(shards, true, &group);
+        }
     }
+    // Stitch: each command's reply is the next one of its shard's group.
+    scratch.cursor.resize(n, (0, 0));
+    for c in cmds {
+        let g = scratch
+            .shards
+            .iter()
+            .position(|s| *s == c.shard)
+            .expect("grouped");
+        let GroupOut { replies, ends } = scratch.groups[g].0.get_mut();
+        let (k, start) = scratch.cursor[g];
+        out.extend_from_slice(&replies[start..ends[k]]);
+        scratch.cursor[g] = (k + 1, ends[k]);
+    }
+    scratch.give_back();
 }
 
 #[cfg(test)]

@@ -156,8 +156,10 @@ fn cmd_exec(ctx: &mut CmdCtx<'_>, _args: &Args<'_>) -> CmdResult {
                     Hops::In(t)
                 };
                 squash::run(ctx.server, ctx.conn, &run, ctx.out, hops);
+                squash::recycle(run);
                 continue;
             }
+            squash::recycle(run);
         }
         let args = Args::new(&parsed[i].raw, &parsed[i].args);
         let exec = match tx.as_mut() {

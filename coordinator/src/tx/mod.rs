@@ -195,6 +195,9 @@ impl Drop for HopsInFlight<'_> {
     }
 }
 
+/// Jobs a fan-out keeps on the coordinator's stack; wider ones use the heap.
+const INLINE_JOBS: usize = 4;
+
 /// Sends one job per shard and waits for all; results in the order of `shards`.
 fn dispatch<'a, R: Send>(
     shards: &[usize],
@@ -202,23 +205,31 @@ fn dispatch<'a, R: Send>(
     f: &'a (dyn Fn(&Shard) -> R + Sync),
 ) -> Vec<R> {
     let counter = ReplyCounter::new(shards.len());
-    // Shards hold pointers to `counter` and `jobs` until they answer.
+    // Shards hold pointers to `counter` and the jobs until they answer.
     let _share = damselfly_runtime::fiber::StackShare::new();
-    let jobs: Vec<Job<R>> = shards
-        .iter()
-        .enumerate()
-        .map(|(i, _)| Job {
+    let mut inline: [Option<Job<R>>; INLINE_JOBS] = std::array::from_fn(|_| None);
+    let mut heap: Vec<Option<Job<R>>> = Vec::new();
+    let jobs: &mut [Option<Job<R>>] = if shards.len() <= INLINE_JOBS {
+        &mut inline[..shards.len()]
+    } else {
+        heap.resize_with(shards.len(), || None);
+        &mut heap
+    };
+    let client = damselfly_runtime::fiber::tag();
+    for (i, job) in jobs.iter_mut().enumerate() {
+        *job = Some(Job {
             f,
-            client: damselfly_runtime::fiber::tag(),
+            client,
             kind: UnsafeCell::new(kinds(i)),
             result: UnsafeCell::new(None),
             counter: &counter,
-        })
-        .collect();
+        });
+    }
     let here = damselfly_runtime::proactor_index().expect("commands run on proactors");
     let in_flight = HopsInFlight(&counter);
     let mut local = None;
     for (job, &shard) in jobs.iter().zip(shards) {
+        let job = job.as_ref().expect("filled above");
         let arg = job as *const Job<R> as usize;
         if shard == here {
             local = Some(arg); // after the remote sends, so shards work in parallel
@@ -231,8 +242,11 @@ fn dispatch<'a, R: Send>(
     }
     counter.wait();
     drop(in_flight);
-    jobs.into_iter()
-        .map(|j| j.result.into_inner().expect("every shard answered"))
+    jobs.iter_mut()
+        .map(|j| {
+            let job = j.take().expect("filled above");
+            job.result.into_inner().expect("every shard answered")
+        })
         .collect()
 }
 
