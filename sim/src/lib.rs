@@ -65,7 +65,7 @@ pub const GROUP_KEYS: usize = 4;
 
 impl Plan {
     pub fn from_seed(seed: u64, opts: &Opts) -> Plan {
-        let mut r = Rng::new(seed ^ 0x5eed_0f_d15e_1f1e);
+        let mut r = Rng::new(seed ^ 0x005e_ed0f_d15e_1f1e);
         let faults = opts.faults;
         // Half the seeds run a tight network (a few microseconds: commands of different
         // clients overlap in the server often), half a slow and jittery one.
