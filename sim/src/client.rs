@@ -152,20 +152,34 @@ impl Client {
 
     /// Sends one command and reads its reply.
     fn call(&mut self, args: &[&[u8]]) -> Result<(Reply, Span), CallError> {
-        let text = args
+        let (mut replies, span) = self.pipeline(&[args])?;
+        Ok((replies.pop().expect("one reply"), span))
+    }
+
+    /// Sends `cmds` in one write (a pipeline) and reads their replies, in order. The span runs
+    /// from before the write to after the last reply.
+    fn pipeline(&mut self, cmds: &[&[&[u8]]]) -> Result<(Vec<Reply>, Span), CallError> {
+        let text = cmds
             .iter()
-            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .map(|args| {
+                args.iter()
+                    .map(|a| String::from_utf8_lossy(a).into_owned())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
             .collect::<Vec<_>>()
-            .join(" ");
+            .join(" | ");
         if self.conn.is_none() {
             match TcpStream::connect(self.addr) {
                 Ok(s) => self.conn = Some((s, Vec::new())),
                 Err(e) => return Err(CallError::Failed(format!("connect: {e}"))),
             }
         }
-        self.ops += 1;
+        self.ops += cmds.len() as u64;
         let mut out = Vec::new();
-        resp::encode(&mut out, args);
+        for args in cmds {
+            resp::encode(&mut out, args);
+        }
         let sent_ms = clock::wall_now_ms();
         let sent_ns = clock::now().as_nanos();
         let (s, buf) = self.conn.as_mut().expect("connected");
@@ -181,11 +195,14 @@ impl Client {
             return Err(CallError::Lost);
         }
         let deadline = clock::now() + REPLY_TIMEOUT;
-        let reply = loop {
+        let mut replies = Vec::with_capacity(cmds.len());
+        while replies.len() < cmds.len() {
+            let buf = &mut self.conn.as_mut().expect("connected").1;
             match resp::parse(buf) {
                 Ok(Some((r, used))) => {
                     buf.drain(..used);
-                    break r;
+                    replies.push(r);
+                    continue;
                 }
                 Ok(None) => {}
                 Err(e) => return Err(CallError::Failed(format!("{text}: bad reply: {e}"))),
@@ -209,15 +226,86 @@ impl Client {
                     return Err(CallError::Lost);
                 }
             }
-        };
+        }
         let span = Span {
             sent_ms,
             recv_ms: clock::wall_now_ms(),
             sent_ns,
             recv_ns: clock::now().as_nanos(),
         };
-        self.event(format!("{text} -> {reply}"));
-        Ok((reply, span))
+        let shown = replies
+            .iter()
+            .map(|r| r.to_string())
+            .collect::<Vec<_>>()
+            .join(" | ");
+        self.event(format!("{text} -> {shown}"));
+        Ok((replies, span))
+    }
+
+    /// A pipeline of SET, GET and INCR on private keys (long ones run squashed), each reply
+    /// checked in order against the model.
+    fn pipelined(&mut self, plan: &Plan) -> Option<()> {
+        let n = if self.rng.chance(1, 2) {
+            self.rng.between(2, 6)
+        } else {
+            self.rng.between(10, 24)
+        };
+        let mut cmds: Vec<Vec<Vec<u8>>> = Vec::new();
+        for _ in 0..n {
+            let k = self.private_key(plan);
+            cmds.push(match self.rng.below(3) {
+                0 => {
+                    let v = self.value();
+                    vec![b"SET".to_vec(), k, v]
+                }
+                1 => vec![b"GET".to_vec(), k],
+                _ => {
+                    let j = self.rng.below(2);
+                    let c = format!("n{}:{}:{j}", self.id, self.gen).into_bytes();
+                    vec![b"INCR".to_vec(), c]
+                }
+            });
+        }
+        let refs: Vec<Vec<&[u8]>> = cmds
+            .iter()
+            .map(|c| c.iter().map(|a| a.as_slice()).collect())
+            .collect();
+        let refs: Vec<&[&[u8]]> = refs.iter().map(|c| c.as_slice()).collect();
+        let (replies, span) = match self.pipeline(&refs) {
+            Ok(r) => r,
+            Err(CallError::Lost) => return Some(()),
+            Err(CallError::Failed(m)) => {
+                self.fail(m);
+                return None;
+            }
+        };
+        for (cmd, r) in cmds.into_iter().zip(replies) {
+            match cmd[0].as_slice() {
+                b"SET" => {
+                    self.expect("SET in a pipeline", &r, r == Reply::ok())?;
+                    let mut it = cmd.into_iter().skip(1);
+                    let (k, v) = (it.next().expect("key"), it.next().expect("value"));
+                    self.private.insert(
+                        k,
+                        Entry {
+                            value: v,
+                            expiry: None,
+                        },
+                    );
+                }
+                b"GET" => self.check_value(&cmd[1], &r, span)?,
+                _ => {
+                    let want = self.counters.get(&cmd[1]).copied().unwrap_or(0) + 1;
+                    self.expect(
+                        &format!("INCR in a pipeline (expected {want})"),
+                        &r,
+                        r == Reply::Int(want),
+                    )?;
+                    self.counters.insert(cmd[1].clone(), want);
+                }
+            }
+        }
+        Some(())
     }
 
     /// `call` for the checks: a lost connection is Ok(None), a failure is recorded.
@@ -411,6 +499,7 @@ impl Client {
                 }
             }
             67..=80 => self.expire(plan)?,
+            81..=88 => self.pipelined(plan)?,
             _ => {
                 // Think time: lets expiry windows pass and other clients interleave.
                 let ms = if self.rng.chance(1, 20) {
