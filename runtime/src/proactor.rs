@@ -348,6 +348,14 @@ impl Proactor {
                 let Some(msg) = bus.pop(self.index, src) else {
                     break;
                 };
+                #[cfg(feature = "sim-mutations")]
+                if self.sim && crate::sim::mutation("bus-reorder") {
+                    // Planted bug: two messages of one sender handled out of order.
+                    if let Some(next) = bus.pop(self.index, src) {
+                        self.handle(next);
+                        n += 1;
+                    }
+                }
                 self.handle(msg);
                 n += 1;
             }

@@ -182,8 +182,7 @@ impl Client {
         }
         let sent_ms = clock::wall_now_ms();
         let sent_ns = clock::now().as_nanos();
-        let (s, buf) = self.conn.as_mut().expect("connected");
-        let s = s.clone();
+        let s = self.conn.as_ref().expect("connected").0.clone();
         if let Err(e) = s.send_all(&out) {
             self.event(format!("{text} -> connection lost while sending ({e})"));
             self.lose_connection();

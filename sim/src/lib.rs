@@ -18,6 +18,22 @@ use damselfly_runtime::sim::{self, Rng};
 use damselfly_runtime::{clock, fiber, SimConfig};
 use std::net::SocketAddr;
 
+/// The planted bugs of a `sim-mutations` build (`--list-mutations`), with what each breaks.
+pub const MUTATIONS: &[(&str, &str)] = &[
+    (
+        "multikey-without-locks",
+        "multi-key commands run their shards' parts as plain hops, no VLL transaction",
+    ),
+    (
+        "bus-reorder",
+        "a proactor handles two messages of one sender out of order",
+    ),
+    (
+        "expired-key-served",
+        "GET judges expiry by a clock one second late",
+    ),
+];
+
 /// How a sweep runs.
 #[derive(Clone, Debug)]
 pub struct Opts {
@@ -27,6 +43,8 @@ pub struct Opts {
     pub ops: usize,
     /// Events of the history printed for a failing seed.
     pub tail: usize,
+    /// The planted bug to switch on (see [`MUTATIONS`]; needs the `sim-mutations` feature).
+    pub mutation: Option<String>,
 }
 
 impl Default for Opts {
@@ -35,6 +53,7 @@ impl Default for Opts {
             faults: true,
             ops: 0,
             tail: 30,
+            mutation: None,
         }
     }
 }
@@ -95,6 +114,7 @@ impl Plan {
             },
             bus_delay: faults,
             shuffle_fibers: faults,
+            mutation: opts.mutation.clone(),
         };
         Plan {
             seed,
@@ -176,6 +196,13 @@ pub fn replay_command(seed: u64, opts: &Opts) -> String {
     }
     if opts.ops > 0 {
         cmd.push_str(&format!(" --ops {}", opts.ops));
+    }
+    if let Some(m) = &opts.mutation {
+        cmd = cmd.replace(
+            " -p damselfly-sim ",
+            " -p damselfly-sim --features sim-mutations ",
+        );
+        cmd.push_str(&format!(" --mutation {m}"));
     }
     cmd
 }

@@ -5,6 +5,7 @@
 //! damselfly-sim --seeds 500 --base 7   # seeds 7..507
 //! damselfly-sim --seed 42              # replays one seed, printing its plan and history
 //! ```
+//! With `--features sim-mutations`: `--list-mutations`, and `--mutation NAME` plants one.
 //! Options: `--no-faults`, `--ops N` (operations per client), `--tail N` (history lines shown
 //! for a failing seed), `--verbose` (one line per seed).
 
@@ -37,6 +38,24 @@ fn main() {
             "--ops" => opts.ops = num(args.next(), "--ops") as usize,
             "--tail" => opts.tail = num(args.next(), "--tail") as usize,
             "--no-faults" => opts.faults = false,
+            "--list-mutations" if cfg!(feature = "sim-mutations") => {
+                for (name, _) in damselfly_sim::MUTATIONS {
+                    println!("{name}");
+                }
+                return;
+            }
+            "--mutation" if cfg!(feature = "sim-mutations") => {
+                let m = args.next().unwrap_or_default();
+                if !damselfly_sim::MUTATIONS.iter().any(|(n, _)| *n == m) {
+                    eprintln!("unknown mutation '{m}' (see --list-mutations)");
+                    std::process::exit(2);
+                }
+                opts.mutation = Some(m);
+            }
+            "--list-mutations" | "--mutation" => {
+                eprintln!("{a} needs a build with --features sim-mutations");
+                std::process::exit(2);
+            }
             "--verbose" | "-v" => verbose = true,
             "--help" | "-h" => {
                 println!(

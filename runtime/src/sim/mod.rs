@@ -46,6 +46,8 @@ pub struct SimConfig {
     pub bus_delay: bool,
     /// Ready fibers run in a random order each turn.
     pub shuffle_fibers: bool,
+    /// A planted bug to switch on (builds with the `sim-mutations` feature only).
+    pub mutation: Option<String>,
 }
 
 impl Default for SimConfig {
@@ -57,6 +59,7 @@ impl Default for SimConfig {
             reset_per_million: 0,
             bus_delay: true,
             shuffle_fibers: true,
+            mutation: None,
         }
     }
 }
@@ -136,6 +139,12 @@ pub fn active() -> bool {
 /// a workload runs. Call from a fiber of the simulated pool.
 pub fn set_time_flowing(on: bool) {
     world().flowing.set(on);
+}
+
+/// True when the simulated run on this thread planted the mutation `name`. Call sites exist
+/// only in builds with the `sim-mutations` feature.
+pub fn mutation(name: &str) -> bool {
+    try_world().is_some_and(|w| w.cfg.mutation.as_deref() == Some(name))
 }
 
 /// Turns the network's faults off (a run's quiet phase) or back on.
