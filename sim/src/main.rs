@@ -12,6 +12,8 @@
 use damselfly_sim::{replay_command, run_seed, Opts};
 
 fn main() {
+    // The server's own log (RUST_LOG=warn shows what it logs during the runs).
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("error")).init();
     let mut opts = Opts::default();
     let mut seeds: u64 = std::env::var("DAMSELFLY_SIM_SEEDS")
         .ok()
