@@ -40,6 +40,12 @@ impl ServerBuilder {
         }
         self
     }
+    /// The config file the settings came from: CONFIG REWRITE writes the running
+    /// configuration back into it.
+    pub fn config_file(self, path: std::path::PathBuf) -> Self {
+        self.config.set_file(path);
+        self
+    }
     pub fn port(self, port: u16) -> Self {
         self.set("port", &port.to_string())
     }
@@ -94,6 +100,7 @@ impl ServerBuilder {
             state: running.state,
             addr: running.addr,
             memcached_addr: running.memcached_addr,
+            tls_addr: running.tls_addr,
         })
     }
 }
@@ -104,6 +111,7 @@ pub struct ServerHandle {
     state: Arc<ServerState>,
     addr: SocketAddr,
     memcached_addr: Option<SocketAddr>,
+    tls_addr: Option<SocketAddr>,
 }
 
 impl ServerHandle {
@@ -115,6 +123,11 @@ impl ServerHandle {
     /// The memcached listener's address, when `--memcached_port` is set.
     pub fn memcached_addr(&self) -> Option<SocketAddr> {
         self.memcached_addr
+    }
+
+    /// The `--tls-port` listener's address, when TLS is on.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_addr
     }
 
     pub fn threads(&self) -> usize {

@@ -55,6 +55,11 @@ fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level)).init();
 
     let mut builder = damselfly::Server::builder();
+    if let Some(file) = args.first().filter(|a| !a.starts_with('-')) {
+        // Absolute: CONFIG REWRITE finds the file whatever the working directory becomes.
+        let path = std::fs::canonicalize(file).unwrap_or_else(|_| file.into());
+        builder = builder.config_file(path);
+    }
     for (name, value) in &settings {
         builder = builder.set(name, value);
     }
@@ -80,6 +85,9 @@ fn main() {
         server.addr(),
         server.exposure()
     );
+    if let Some(addr) = server.tls_addr() {
+        log::info!("RESP over TLS on {addr}");
+    }
     if let Some(addr) = server.memcached_addr() {
         log::info!("memcached text protocol on {addr}");
     }

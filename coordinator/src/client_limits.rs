@@ -107,6 +107,8 @@ pub struct ClientLimits {
     /// `slowlog-log-slower-than` (µs, -1 = off) and `slowlog-max-len`.
     slowlog_slower_than: AtomicI64,
     slowlog_max_len: AtomicUsize,
+    /// `latency-monitor-threshold` in ms (0 = off).
+    latency_threshold_ms: AtomicU64,
     bulk_len_max: AtomicUsize,
     maxmemory: AtomicUsize,
     /// Per proactor: the bytes its shard holds, published on the heartbeat.
@@ -128,6 +130,7 @@ impl ClientLimits {
             notify_flags: AtomicU32::new(0),
             slowlog_slower_than: AtomicI64::new(-1),
             slowlog_max_len: AtomicUsize::new(0),
+            latency_threshold_ms: AtomicU64::new(0),
             bulk_len_max: AtomicUsize::new(0),
             maxmemory: AtomicUsize::new(0),
             shard_bytes: (0..proactors).map(|_| AtomicUsize::new(0)).collect(),
@@ -164,6 +167,8 @@ impl ClientLimits {
             .store(config.get_int("slowlog-log-slower-than"), Ordering::Relaxed);
         self.slowlog_max_len
             .store(int("slowlog-max-len"), Ordering::Relaxed);
+        self.latency_threshold_ms
+            .store(int("latency-monitor-threshold") as u64, Ordering::Relaxed);
         self.notify_flags.store(
             crate::notify::parse_flags(&config.get("notify-keyspace-events").unwrap_or_default()),
             Ordering::Relaxed,
@@ -217,6 +222,11 @@ impl ClientLimits {
             self.slowlog_slower_than.load(Ordering::Relaxed),
             self.slowlog_max_len.load(Ordering::Relaxed),
         )
+    }
+
+    /// `latency-monitor-threshold` in ms: events at least this slow are recorded (0: none).
+    pub fn latency_threshold_ms(&self) -> u64 {
+        self.latency_threshold_ms.load(Ordering::Relaxed)
     }
 
     /// Keyspace event classes enabled (as of the last `refresh`).

@@ -73,6 +73,62 @@ pub const PARAMS: &[Param] = &[
         help: "address to listen on",
     },
     Param {
+        name: "tls-port",
+        kind: Kind::Int { min: 0, max: 65535 },
+        default: "0",
+        mutable: false,
+        help: "TCP port serving RESP over TLS (0 = off; with it, --port 0 serves TLS only)",
+    },
+    Param {
+        name: "tls-cert-file",
+        kind: Kind::Str,
+        default: "",
+        mutable: false,
+        help: "PEM certificate chain the TLS listeners present",
+    },
+    Param {
+        name: "tls-key-file",
+        kind: Kind::Str,
+        default: "",
+        mutable: false,
+        help: "PEM private key of tls-cert-file",
+    },
+    Param {
+        name: "tls-ca-cert-file",
+        kind: Kind::Str,
+        default: "",
+        mutable: false,
+        help: "PEM CA certificates that client certificates are checked against",
+    },
+    Param {
+        name: "tls-ca-cert-dir",
+        kind: Kind::Str,
+        default: "",
+        mutable: false,
+        help: "directory of PEM CA certificates (every file in it is read)",
+    },
+    Param {
+        name: "tls-auth-clients",
+        kind: Kind::Enum(&["yes", "no", "optional"]),
+        default: "yes",
+        mutable: false,
+        help: "client certificates: required (yes), not asked for (no), checked if sent",
+    },
+    Param {
+        name: "tls-protocols",
+        kind: Kind::Str,
+        default: "",
+        mutable: false,
+        help: "TLS versions served, e.g. \"TLSv1.2 TLSv1.3\" (empty: both)",
+    },
+    Param {
+        name: "memcached-tls",
+        kind: Kind::Bool,
+        default: "no",
+        mutable: false,
+        help: "serve --memcached_port over TLS (with the tls-* certificates) instead of TCP",
+    },
+    Param {
         name: "proactor-threads",
         kind: Kind::Int { min: 0, max: 1024 },
         default: "0",
@@ -495,6 +551,13 @@ pub const PARAMS: &[Param] = &[
         mutable: false,
         help: "always no: Damselfly has no cluster mode",
     },
+    Param {
+        name: "daemonize",
+        kind: Kind::Only(&Kind::Bool),
+        default: "no",
+        mutable: false,
+        help: "always no: Damselfly runs in the foreground (run it under a supervisor such as systemd)",
+    },
 ];
 
 /// Redis's old names of parameters: CONFIG GET and SET take either, and CONFIG GET lists
@@ -516,6 +579,27 @@ pub fn canonical(name: &str) -> String {
         "force-epoll" => "io-backend".into(),
         _ => n,
     }
+}
+
+/// Startup-only parameters that CONFIG SET accepts when the value is the one in force (nothing
+/// changes): those Redis can change at run time (port, bind) and Damselfly's own, so a client
+/// that writes back what CONFIG GET showed succeeds. Redis's immutable parameters always refuse.
+const SAME_VALUE_ACCEPTED: &[&str] = &[
+    "port",
+    "bind",
+    "memcached-port",
+    "max-item-size",
+    "proactor-threads",
+    "io-backend",
+    "lock-on-hashtags",
+];
+
+/// Whether CONFIG SET of the immutable `p` to `value` changes nothing and is accepted.
+pub fn same_value_accepted(p: &Param, value: &str, config: &Config) -> bool {
+    SAME_VALUE_ACCEPTED.contains(&p.name)
+        && config
+            .get(p.name)
+            .is_some_and(|current| validate(p, value, &current).is_ok_and(|v| v == current))
 }
 
 pub fn find(name: &str) -> Option<&'static Param> {
@@ -627,6 +711,8 @@ pub struct Config {
     values: SpinLock<Vec<String>>,
     /// Bumped by every change, so readers that cache values know when to re-read them.
     generation: AtomicU64,
+    /// The config file the server was started with (CONFIG REWRITE writes it back).
+    file: SpinLock<Option<std::path::PathBuf>>,
 }
 
 impl Default for Config {
@@ -634,6 +720,7 @@ impl Default for Config {
         Config {
             values: SpinLock::new(PARAMS.iter().map(|p| p.default.to_string()).collect()),
             generation: AtomicU64::new(0),
+            file: SpinLock::new(None),
         }
     }
 }
@@ -668,6 +755,15 @@ impl Config {
         values[i] = validate(p, value, &values[i])?;
         self.generation.fetch_add(1, Ordering::Release);
         Ok(())
+    }
+
+    /// Remembers the config file the server was started with (an absolute path).
+    pub fn set_file(&self, path: std::path::PathBuf) {
+        *self.file.lock() = Some(path);
+    }
+
+    pub fn file(&self) -> Option<std::path::PathBuf> {
+        self.file.lock().clone()
     }
 
     /// Changes with every successful `set`, so readers that cache values know to re-read.

@@ -18,9 +18,9 @@ use crate::scripting;
 use crate::server::{ProactorState, ProactorStats, ServerState};
 use crate::shard::{key_hash, shard_of};
 use crate::squash::{self, Hops};
+use crate::tls::ConnStream;
 use damselfly_protocol::{CommandArgs, ParserLimits, ReplyWriter, RequestParser, RespVersion};
 use damselfly_runtime::clock::{self, Time};
-use damselfly_runtime::net::TcpStream;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -34,7 +34,7 @@ fn parser_limits(server: &ServerState) -> ParserLimits {
 }
 
 /// Serves one client until it quits, errs or is killed.
-pub fn serve(stream: TcpStream, server: Arc<ServerState>) {
+pub fn serve(stream: ConnStream, server: Arc<ServerState>) {
     let id = server.next_client_id();
     server.total_connections.fetch_add(1, Ordering::Relaxed);
     let connected = server.connected.fetch_add(1, Ordering::AcqRel) + 1;
@@ -66,7 +66,7 @@ pub fn serve(stream: TcpStream, server: Arc<ServerState>) {
     server.tracking.register_client(id, ps.shard.index);
     ps.conns
         .borrow_mut()
-        .insert(id, (stream.clone(), info.clone()));
+        .insert(id, (stream.tcp().clone(), info.clone()));
     let mut conn = ConnState {
         id,
         db: 0,
@@ -99,7 +99,7 @@ pub fn serve(stream: TcpStream, server: Arc<ServerState>) {
 const PROTECTED_MODE_DENIED: &[u8] = b"-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
 
 /// Protected mode: with no password for the default user, only loopback clients are served.
-fn refused_by_protected_mode(stream: &TcpStream, server: &ServerState) -> bool {
+fn refused_by_protected_mode(stream: &ConnStream, server: &ServerState) -> bool {
     if !server.protected_mode() {
         return false;
     }
@@ -185,7 +185,7 @@ fn queued_bytes(conn: &ConnState) -> usize {
 /// What a connection costs besides its buffers (its state and map entry), for accounting.
 const CONN_BASE_MEM: usize = 512;
 
-fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
+fn run(stream: &ConnStream, server: &ServerState, conn: &mut ConnState) {
     let limits = &server.client_limits;
     limits.refresh(&server.config);
     let mut parser = RequestParser::new(parser_limits(server));
@@ -269,6 +269,7 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
             }
             // Over maxmemory each command is checked on its own, so nothing is squashed.
             let squash = server.shards > 1
+                && !server.pause.maybe_active()
                 && limits.pipeline_squash() > 0
                 && parsed >= limits.pipeline_squash()
                 && !limits.over_maxmemory();
@@ -421,7 +422,7 @@ fn run(stream: &TcpStream, server: &ServerState, conn: &mut ConnState) {
 /// is slow to read: more than `hard` bytes unsent, or more than `soft` for `soft_secs`
 /// seconds in a row, disconnects it (logged). Err: the connection must end.
 fn flush(
-    stream: &TcpStream,
+    stream: &ConnStream,
     out: &mut Vec<u8>,
     limit: OutputLimit,
     soft_since: &mut Option<Time>,
@@ -435,7 +436,7 @@ fn flush(
 }
 
 fn send_out(
-    stream: &TcpStream,
+    stream: &ConnStream,
     out: &mut Vec<u8>,
     limit: OutputLimit,
     soft_since: &mut Option<Time>,
@@ -566,6 +567,13 @@ fn execute_timed(
         reject(conn, spec, OOM_ERROR, out);
         return started;
     }
+    // CLIENT PAUSE holds the command here, before MULTI queues it (as Redis does).
+    let started =
+        if server.pause.maybe_active() && crate::pause::wait_if_paused(server, conn, spec, args) {
+            clock::now()
+        } else {
+            started
+        };
     if let Some(multi) = &mut conn.multi {
         if !transaction_family::runs_inside_multi(spec) {
             let mut w = ReplyWriter::new(out, conn.resp);
@@ -776,11 +784,12 @@ pub fn run_command(
     started: Time,
 ) -> Time {
     // Recorded before it runs, so CLIENT LIST shows a client's own command as Redis does.
-    *conn.info.last_cmd.borrow_mut() = if spec.subcommands.is_empty() || args.len() < 2 {
+    let full_name = if spec.subcommands.is_empty() || args.len() < 2 {
         spec.name
     } else {
         spec.subcommand(args.get(1)).map_or(spec.name, |s| s.name)
     };
+    *conn.info.last_cmd.borrow_mut() = full_name;
     let (scripted, enclosing, now) = (exec.scripted(), exec.enclosing(), exec.is_now());
     // Scripts show in MONITOR before the commands they call, everything else once it ran.
     let runs_script = matches!(
@@ -822,6 +831,7 @@ pub fn run_command(
     }
     let finished = clock::now();
     let nanos = finished.as_nanos().saturating_sub(started.as_nanos());
+    crate::latency::command_done(server, (index, spec), full_name, nanos);
     let (slower_than, slowlog_len) = server.client_limits.slowlog();
     if slower_than >= 0
         && (nanos / 1000) as i64 >= slower_than

@@ -5,9 +5,9 @@
 use crate::exec::Exec;
 use crate::registry::CommandSpec;
 use crate::server::ServerState;
+use crate::tls::ConnStream;
 use damselfly_protocol::{CommandArgs, ReplyWriter, RespVersion};
 use damselfly_runtime::clock;
-use damselfly_runtime::net::TcpStream;
 use damselfly_shards::CollectionLimits;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -174,7 +174,7 @@ pub struct ConnState {
     pub replies: ReplyMode,
     /// The client's socket: a command that parks (BLPOP) sends the replies before it first and
     /// watches for a disconnect. None for the stand-in of a squashed command.
-    pub stream: Option<TcpStream>,
+    pub stream: Option<ConnStream>,
     /// Bytes of the output buffer a parking command sent (and removed) while it ran.
     pub out_sent: usize,
     /// The connection's subscriptions, from its first SUBSCRIBE on.

@@ -8,7 +8,7 @@
 
 use crate::families::memcache_family::McState;
 use crate::memcache_reply::McOut;
-use damselfly_runtime::net::TcpStream;
+use crate::tls::ConnStream;
 
 /// Longest `username password` payload accepted (memcached's limit).
 const TOKEN_MAX: usize = 16 * 1024;
@@ -25,7 +25,7 @@ enum Step {
 /// Reads login attempts until one succeeds (true) or the connection ends (false). Input
 /// after a successful login stays in `input` for the normal loop.
 pub fn wait_for_login(
-    stream: &TcpStream,
+    stream: &ConnStream,
     mc: &McState,
     input: &mut Vec<u8>,
     out: &mut McOut<'_>,

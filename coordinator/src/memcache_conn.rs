@@ -8,6 +8,7 @@ use crate::families::memcache_family::{self, bump, McState};
 use crate::families::memcache_squash::{self, squashable};
 use crate::memcache_reply::McOut;
 use crate::server::{ProactorState, ServerState};
+use crate::tls::ConnStream;
 use damselfly_protocol::memcache::{
     MemcacheError, MemcacheLimits, MemcacheParser, MemcacheRequest,
 };
@@ -28,10 +29,13 @@ const GET_LINE_MAX: usize = 16 * 1024 * 1024;
 
 /// Binds `--memcached_port` (when not 0) on proactor 0 and accepts there, handing
 /// connections round-robin to the proactors like the Redis listener.
+/// With `--memcached_tls yes` (`tls`: the shared TLS config) every connection shakes hands
+/// first.
 pub fn start_listener(
     pool: &ProactorPool,
     server: &Arc<ServerState>,
     ip: IpAddr,
+    tls: Option<Arc<rustls::ServerConfig>>,
 ) -> std::io::Result<Option<SocketAddr>> {
     let port = server.config.get_int("memcached-port") as u16;
     if port == 0 {
@@ -47,7 +51,16 @@ pub fn start_listener(
             Err(e) => return tx.send(Err(e)),
         };
         tx.send(Ok(listener.local_addr()));
-        if let Err(e) = listener.serve(move |stream| serve(stream, mc.clone())) {
+        let tls = tls.filter(|_| mc.server.config.get("memcached-tls").as_deref() == Some("yes"));
+        let accept = move |tcp: TcpStream| match &tls {
+            None => serve(ConnStream::Tcp(tcp), mc.clone()),
+            Some(config) => {
+                if let Some(stream) = crate::tls::listener::handshake(tcp, config, "memcached") {
+                    serve(stream, mc.clone());
+                }
+            }
+        };
+        if let Err(e) = listener.serve(accept) {
             log::info!("memcached acceptor stopped: {e}");
         }
     });
@@ -78,7 +91,7 @@ fn answer(mc: &McState, request: &MemcacheRequest<'_>, out: &mut McOut<'_>) -> b
 }
 
 /// Serves one memcached client until it quits or errs.
-pub fn serve(stream: TcpStream, mc: Arc<McState>) {
+pub fn serve(stream: ConnStream, mc: Arc<McState>) {
     let counters = mc.counters();
     bump(&counters.total_connections, 1);
     bump(&counters.curr_connections, 1);
@@ -94,7 +107,7 @@ pub fn serve(stream: TcpStream, mc: Arc<McState>) {
     let _ = stream.close();
 }
 
-fn run(stream: &TcpStream, mc: &McState) {
+fn run(stream: &ConnStream, mc: &McState) {
     let mut parser = MemcacheParser::new(MemcacheLimits {
         value_len_max: mc.item_size_max,
     });

@@ -2,14 +2,14 @@
 //! text, sent once per batch, or early when a long reply (a get of many keys) passes
 //! [`OUT_FLUSH`]: the client's fiber then parks in send, so output stays bounded.
 
-use damselfly_runtime::net::TcpStream;
+use crate::tls::ConnStream;
 
 /// Bytes of replies held before they are sent in the middle of a batch or command.
 pub const OUT_FLUSH: usize = 64 * 1024;
 
 pub struct McOut<'s> {
     pub buf: Vec<u8>,
-    stream: &'s TcpStream,
+    stream: &'s ConnStream,
     /// Bytes sent so far (memcached's `bytes_written`).
     pub sent: u64,
     /// A send failed: the client is gone; later output is dropped.
@@ -17,7 +17,7 @@ pub struct McOut<'s> {
 }
 
 impl<'s> McOut<'s> {
-    pub fn new(stream: &'s TcpStream) -> McOut<'s> {
+    pub fn new(stream: &'s ConnStream) -> McOut<'s> {
         McOut {
             buf: Vec::with_capacity(1024),
             stream,

@@ -15,8 +15,8 @@
 use crate::client_limits::{ClientClass, OutputLimit};
 use crate::ctx::ConnInfo;
 use crate::server::ProactorState;
+use crate::tls::ConnStream;
 use damselfly_runtime::clock::{self, Time};
-use damselfly_runtime::net::TcpStream;
 use damselfly_runtime::sync::Notify;
 use std::cell::{Cell, OnceCell, RefCell};
 use std::rc::Rc;
@@ -27,7 +27,7 @@ const KEEP_MAX: usize = 128 * 1024;
 
 #[derive(Default)]
 pub struct PushQueue {
-    stream: OnceCell<TcpStream>,
+    stream: OnceCell<ConnStream>,
     /// Frames waiting to be sent.
     pending: RefCell<Vec<u8>>,
     /// Bytes the writer took and is sending.
@@ -50,7 +50,7 @@ pub struct PushQueue {
 
 impl PushQueue {
     /// Binds the queue to the connection's socket (once, when the connection starts).
-    pub fn bind(&self, stream: TcpStream) {
+    pub fn bind(&self, stream: ConnStream) {
         let _ = self.stream.set(stream);
     }
 

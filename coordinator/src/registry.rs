@@ -305,7 +305,8 @@ impl Iterator for KeyIndices {
 
 pub struct Registry {
     commands: Vec<CommandSpec>,
-    by_name: HashMap<&'static str, usize, ahash::RandomState>,
+    /// Lower-case name bytes to index: looked up without a UTF-8 check per command.
+    by_name: HashMap<&'static [u8], usize, ahash::RandomState>,
 }
 
 impl Registry {
@@ -318,7 +319,7 @@ impl Registry {
         let by_name = commands
             .iter()
             .enumerate()
-            .map(|(i, c)| (c.name, i))
+            .map(|(i, c)| (c.name.as_bytes(), i))
             .collect();
         Registry { commands, by_name }
     }
@@ -331,14 +332,14 @@ impl Registry {
     /// Finds a command by name, any case, without allocating for names up to 32 bytes.
     pub fn lookup(&self, name: &[u8]) -> Option<(usize, &CommandSpec)> {
         let mut buf = [0u8; 32];
-        let lower: String;
-        let key: &str = if name.len() <= buf.len() {
+        let lower: Vec<u8>;
+        let key: &[u8] = if name.len() <= buf.len() {
             for (d, s) in buf.iter_mut().zip(name) {
                 *d = s.to_ascii_lowercase();
             }
-            std::str::from_utf8(&buf[..name.len()]).ok()?
+            &buf[..name.len()]
         } else {
-            lower = String::from_utf8_lossy(name).to_ascii_lowercase();
+            lower = name.to_ascii_lowercase();
             &lower
         };
         let i = *self.by_name.get(key)?;

@@ -190,7 +190,8 @@ impl Host for ScriptHost<'_, '_> {
             );
         }
         let writes = effective.has(WRITE);
-        if self.read_only && writes {
+        // May-replicate commands (PUBLISH, PFCOUNT) count as writes here, as in Redis.
+        if self.read_only && (writes || crate::pause::may_replicate(effective.name)) {
             return reject(
                 reply,
                 Some(index),

@@ -54,6 +54,10 @@ pub struct ServerState {
     pub acl: crate::acl::AclState,
     /// Keys evicted at `maxmemory`, per shard.
     pub eviction: crate::eviction::EvictionStats,
+    /// CLIENT PAUSE: server-wide, read by every proactor.
+    pub pause: crate::pause::PauseState,
+    /// Events slower than `latency-monitor-threshold` (LATENCY).
+    pub latency: crate::latency::LatencyMonitor,
 }
 
 impl ServerState {
@@ -85,6 +89,8 @@ impl ServerState {
             persistence: crate::snapshot_file::SaveState::new(wall / 1000),
             acl: Default::default(),
             eviction: crate::eviction::EvictionStats::new(shards),
+            pause: Default::default(),
+            latency: Default::default(),
         }
     }
 
@@ -249,6 +255,8 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     /// The memcached listener's address, when `--memcached_port` is set.
     pub memcached_addr: Option<SocketAddr>,
+    /// The `--tls-port` listener's address, when TLS is on.
+    pub tls_addr: Option<SocketAddr>,
 }
 
 /// Sets up every proactor's shard, binds the listener on proactor 0 and starts accepting.
@@ -286,15 +294,25 @@ pub fn start(pool: &ProactorPool, state: Arc<ServerState>) -> std::io::Result<Ru
                 Duration::from_millis(1000 / hz),
                 move || {
                     evict_clients(&st);
-                    // Evicts keys when over maxmemory, and publishes the shard's memory.
-                    crate::eviction::step(&st);
-                    let shard = &ProactorState::current().shard;
-                    let now = clock::wall_now_ms();
-                    let mut db = shard.db.borrow_mut();
-                    for d in 0..db.db_count() {
-                        db.active_expire(d, now, damselfly_shards::expiry::ExpireBudget::default());
+                    // A client pause stops key eviction and active expiry, as in Redis.
+                    if !st.pause.stops_expiry() {
+                        // Evicts keys when over maxmemory, and publishes the shard's memory.
+                        let t = clock::now();
+                        crate::eviction::step(&st);
+                        let t = crate::latency::timed(&st, "eviction-cycle", t);
+                        let shard = &ProactorState::current().shard;
+                        let now = clock::wall_now_ms();
+                        let mut db = shard.db.borrow_mut();
+                        for d in 0..db.db_count() {
+                            db.active_expire(
+                                d,
+                                now,
+                                damselfly_shards::expiry::ExpireBudget::default(),
+                            );
+                        }
+                        drop(db);
+                        crate::latency::timed(&st, "expire-cycle", t);
                     }
-                    drop(db);
                     crate::tracking::flush_broadcasts();
                     let max = st.config.get_int("tracking-table-max-keys");
                     if max > 0 {
@@ -315,28 +333,39 @@ pub fn start(pool: &ProactorPool, state: Arc<ServerState>) -> std::io::Result<Ru
         .parse()
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "bad --bind address"))?;
     let addr = SocketAddr::new(ip, port);
+    let tls = crate::tls::server_config(&state.config)?;
+    let tls_port = state.config.get_int("tls-port");
+    // `--port 0` picks a free port, unless TLS is on: then it means no plain port (as Redis).
+    let plain = port != 0 || tls_port == 0;
     let (tx, rx) = damselfly_runtime::sync::oneshot::channel();
     let st = state.clone();
     pool.spawn_named(0, "acceptor", move || {
+        if !plain {
+            return tx.send(Ok(None));
+        }
         let listener = match TcpListener::bind(addr) {
             Ok(l) => l,
             Err(e) => return tx.send(Err(e)),
         };
         let local = listener.local_addr();
         let _ = st.addr.set(local);
-        tx.send(Ok(local));
+        tx.send(Ok(Some(local)));
         let st2 = st.clone();
-        if let Err(e) = listener.serve(move |stream| conn::serve(stream, st2.clone())) {
+        let serve = move |stream| conn::serve(crate::tls::ConnStream::Tcp(stream), st2.clone());
+        if let Err(e) = listener.serve(serve) {
             log::info!("acceptor stopped: {e}");
         }
     });
-    let addr = rx
+    let plain_addr = rx
         .recv()
         .map_err(|_| std::io::Error::other("acceptor died"))??;
-    let memcached_addr = crate::memcache_conn::start_listener(pool, &state, ip)?;
+    let tls_addr = crate::tls::listener::start(pool, &state, ip, tls.clone())?;
+    let memcached_addr = crate::memcache_conn::start_listener(pool, &state, ip, tls)?;
+    let addr = plain_addr.or(tls_addr).expect("a plain or a TLS listener");
     Ok(RunningServer {
         state,
         addr,
         memcached_addr,
+        tls_addr,
     })
 }

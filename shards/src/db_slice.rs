@@ -305,6 +305,8 @@ pub struct DbSlice {
     /// Lookups mark keys as recently used (an LRU/LFU policy is on).
     mark_access: bool,
     evicted_keys: u64,
+    /// Until this wall-clock ms (CLIENT PAUSE), reads leave expired keys in place.
+    expiry_paused_until_ms: u64,
 }
 
 impl DbSlice {
@@ -323,6 +325,7 @@ impl DbSlice {
             eviction: None,
             mark_access: false,
             evicted_keys: 0,
+            expiry_paused_until_ms: 0,
         }
     }
 
@@ -510,8 +513,39 @@ impl DbSlice {
         key: &[u8],
         now_ms: u64,
     ) -> Option<&CompactValue> {
-        let pos = self.lookup(db, hash, key, now_ms)?;
+        let pos = if self.expiry_paused_until_ms > now_ms {
+            self.lookup_keeping_expired(db, hash, key, now_ms)?
+        } else {
+            self.lookup(db, hash, key, now_ms)?
+        };
         Some(self.dbs[db].as_ref().expect("found").primary.entry(pos).1)
+    }
+
+    /// Until `until_ms`, reads treat expired keys as absent but do not delete them (a client
+    /// pause stops expiry, as in Redis). Writes still delete them: a write's lookup must never
+    /// miss a key that is still stored.
+    pub fn pause_expiry_until(&mut self, until_ms: u64) {
+        self.expiry_paused_until_ms = until_ms;
+    }
+
+    /// [`DbSlice::lookup`] for a read while expiry is paused: an expired key stays stored.
+    #[inline(never)]
+    fn lookup_keeping_expired(
+        &self,
+        db: DbIndex,
+        hash: u64,
+        key: &[u8],
+        now_ms: u64,
+    ) -> Option<EntryPos> {
+        let d = self.dbs[db].as_ref()?;
+        let pos = d.primary.find_pos_hashed(hash, key)?;
+        if d.primary.entry(pos).0.has_flag(CellFlags::HAS_EXPIRY) {
+            let deadline = d.deadline(hash, key).expect("HAS_EXPIRY without deadline");
+            if is_expired(deadline, now_ms) {
+                return None;
+            }
+        }
+        Some(pos)
     }
 
     pub fn exists(&mut self, db: DbIndex, key: &[u8], now_ms: u64) -> bool {

@@ -352,6 +352,14 @@ fn cmd_client(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
             ctx.reply().verbatim(b"txt", text.as_bytes());
         }
         "kill" if n >= 3 => return client_kill(ctx, args),
+        "pause" if n == 3 || n == 4 => return crate::pause::client_pause(ctx, args),
+        "pause" => {
+            return Err(CmdError::raw(format!(
+                "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
+                String::from_utf8_lossy(args.get(1))
+            )))
+        }
+        "unpause" if n == 2 => return crate::pause::client_unpause(ctx),
         "unblock" if n == 3 || n == 4 => {
             let id = parse_i64(args.get(2))?;
             let error = match (n == 4).then(|| args.get(3)) {
@@ -727,6 +735,8 @@ pub fn commands() -> Vec<CommandSpec> {
                     "2.4.0",
                     "Terminates open connections.",
                 ),
+                c.sub("client|pause", -3, admin, admin_acl, none, "3.0.0", "Suspends commands processing."),
+                c.sub("client|unpause", 2, admin, admin_acl, none, "6.2.0", "Resumes processing commands from paused clients."),
                 c.sub(
                     "client|unblock",
                     -3,

@@ -17,6 +17,7 @@ pub mod hash_family;
 pub mod hash_random;
 pub mod hll_family;
 pub mod keyspace_family;
+pub mod latency_family;
 pub mod list_family;
 pub mod list_ops;
 pub mod memcache_family;
@@ -24,6 +25,7 @@ pub mod memcache_meta;
 pub mod memcache_ops;
 pub mod memcache_squash;
 pub mod memcache_stats;
+pub mod memory_family;
 pub mod persistence_family;
 pub mod pubsub_family;
 pub mod scripting_family;
@@ -57,7 +59,9 @@ pub const ALL: &[fn() -> Vec<CommandSpec>] = &[
     hash_family::commands,
     hll_family::commands,
     keyspace_family::commands,
+    latency_family::commands,
     list_family::commands,
+    memory_family::commands,
     persistence_family::commands,
     pubsub_family::commands,
     scripting_family::commands,

@@ -20,8 +20,7 @@ use crate::tx::{self, locks::LockMode};
 use damselfly_protocol::ReplyWriter;
 use damselfly_runtime::clock;
 use damselfly_runtime::sync::Mutex;
-use damselfly_shards::db_slice::KeyExpiry;
-use damselfly_shards::{CompactKey, CompactValue, DbStats};
+use damselfly_shards::{CompactValue, DbStats};
 use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -278,6 +277,29 @@ fn gather() -> Figures {
     all
 }
 
+/// The server's memory as INFO reports it, for MEMORY STATS and DOCTOR.
+pub(crate) struct MemorySummary {
+    pub used: u64,
+    pub peak: u64,
+    pub dataset: u64,
+    pub clients: u64,
+}
+
+pub(crate) fn memory_summary(server: &ServerState) -> MemorySummary {
+    let f = gather();
+    let used = f.memory.total() as u64;
+    let peak = extras(server)
+        .peak_memory
+        .fetch_max(used, Ordering::Relaxed)
+        .max(used);
+    MemorySummary {
+        used,
+        peak,
+        dataset: f.memory.dataset as u64,
+        clients: f.memory.conns as u64,
+    }
+}
+
 /// Writes executed since start (Redis's dirty counter, approximated per command call).
 fn writes_done(per_command: &[(u64, u64, u64)]) -> u64 {
     Registry::get()
@@ -326,7 +348,7 @@ const SECTIONS: &[(&str, bool)] = &[
 ];
 
 /// Redis's bytesToHuman.
-fn human(n: u64) -> String {
+pub(crate) fn human(n: u64) -> String {
     let f = n as f64;
     const K: f64 = 1024.0;
     if n < 1024 {
@@ -345,7 +367,7 @@ fn human(n: u64) -> String {
 }
 
 /// Resident set size from /proc/self/statm (0 where it cannot be read).
-fn rss_bytes() -> u64 {
+pub(crate) fn rss_bytes() -> u64 {
     let Ok(f) = damselfly_runtime::fs::File::open("/proc/self/statm") else {
         return 0;
     };
@@ -370,7 +392,7 @@ fn page_size() -> u64 {
     }
 }
 
-fn total_system_memory() -> u64 {
+pub(crate) fn total_system_memory() -> u64 {
     // SAFETY: sysconf has no memory effects.
     let pages = unsafe { libc::sysconf(libc::_SC_PHYS_PAGES) };
     (pages.max(0) as u64) * page_size()
@@ -466,7 +488,7 @@ fn info_text(server: &ServerState, sections: &[&str]) -> String {
                 lines.push(format!("client_recent_max_input_buffer:{}", f.qbuf_max));
                 lines.push(format!(
                     "blocked_clients:{}",
-                    crate::blocking::blocked_count(server)
+                    crate::blocking::blocked_count(server) + server.pause.waiting()
                 ));
                 lines.push(format!(
                     "tracking_clients:{}",
@@ -759,6 +781,11 @@ fn stats_lines(server: &ServerState, ex: &Extras, f: &Figures, lines: &mut Vec<S
         format!("tracking_total_prefixes:{}", t.prefix_count()),
         format!("tx_multi_shard_scheduled:{}", crate::tx::stats::scheduled()),
         format!("tx_schedule_attempts:{}", crate::tx::stats::attempts()),
+        format!(
+            "tx_schedule_attempts_max:{}",
+            crate::tx::stats::attempts_max()
+        ),
+        format!("tx_scheduled_alone:{}", crate::tx::stats::scheduled_alone()),
     ]);
 }
 
@@ -865,7 +892,7 @@ fn config_set(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
         if unknown.is_some() || refused.is_some() {
             continue;
         }
-        if !p.mutable {
+        if !p.mutable && !config::same_value_accepted(p, &value, &ctx.server.config) {
             refused = Some(failed(&name, "can't set immutable config"));
         } else if chosen.iter().any(|(q, _)| std::ptr::eq(*q, p)) {
             refused = Some(failed(&name, "duplicate parameter"));
@@ -887,6 +914,10 @@ fn config_set(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
         values.push(config::validate(p, v, &current).map_err(|reason| failed(p.name, &reason))?);
     }
     for ((p, _), v) in chosen.iter().zip(values) {
+        if !p.mutable {
+            // Accepted only with the value in force: nothing to change.
+            continue;
+        }
         ctx.server
             .config
             .set(p.name, &v, false)
@@ -919,6 +950,7 @@ fn reset_stats(server: &ServerState) {
         }
         st.errors.borrow_mut().clear();
         st.error_replies.set(0);
+        crate::latency::reset_local_histograms();
         let db = shard.db.borrow();
         let expired: u64 = (0..db.db_count()).map(|d| db.stats(d).expired_keys).sum();
         (writes, expired, shard_memory(shard).total())
@@ -939,6 +971,11 @@ fn cmd_config(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
         config_get(ctx, args)
     } else if eq_ignore_case(sub, "set") {
         config_set(ctx, args)
+    } else if eq_ignore_case(sub, "rewrite") {
+        sub_arity(args, 2, "config|rewrite")?;
+        crate::config_rewrite::rewrite(ctx.server).map_err(CmdError::raw)?;
+        ctx.reply().ok();
+        Ok(())
     } else if eq_ignore_case(sub, "resetstat") {
         sub_arity(args, 2, "config|resetstat")?;
         reset_stats(ctx.server);
@@ -956,6 +993,8 @@ fn cmd_config(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
                 "    Set the configuration <directive> to <value>.",
                 "RESETSTAT",
                 "    Reset statistics reported by the INFO command.",
+                "REWRITE",
+                "    Rewrite the configuration file.",
             ],
         );
         Ok(())
@@ -1556,70 +1595,6 @@ fn cmd_debug(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     Ok(())
 }
 
-// ---- MEMORY ------------------------------------------------------------------------------
-
-/// Size of one table slot: a key cell and a value cell.
-const SLOT_BYTES: usize = 2 * std::mem::size_of::<CompactValue>();
-/// An expire-table slot: a key cell and a deadline.
-const EXPIRE_SLOT_BYTES: usize = std::mem::size_of::<CompactKey>() + std::mem::size_of::<u64>();
-
-fn op_memory_usage(shard: &Shard, db: usize, key: &[u8], now: u64) -> Option<usize> {
-    let mut dbs = shard.db.borrow_mut();
-    let key_heap = CompactKey::new(key).heap_bytes();
-    let expire_bytes = match dbs.expiry(db, key, now) {
-        KeyExpiry::Missing => return None,
-        KeyExpiry::Persistent => 0,
-        KeyExpiry::At(_) => EXPIRE_SLOT_BYTES + key_heap,
-    };
-    let value = dbs.find(db, key, now)?;
-    Some(SLOT_BYTES + key_heap + value.heap_bytes() + expire_bytes)
-}
-
-fn memory_usage(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
-    sub_arity(args, -3, "memory|usage")?;
-    let mut i = 3;
-    while i < args.len() {
-        if eq_ignore_case(args.get(i), "samples") && i + 1 < args.len() {
-            if parse_i64(args.get(i + 1))? < 0 {
-                return Err(CmdError::Syntax);
-            }
-            i += 2;
-        } else {
-            return Err(CmdError::Syntax);
-        }
-    }
-    let (db, key, now) = (ctx.db(), args.get(2), clock::wall_now_ms());
-    let bytes = ctx.exec.single_key(key_hash(key), LockMode::Shared, &|s| {
-        op_memory_usage(s, db, key, now)
-    });
-    match bytes {
-        Some(b) => ctx.reply().integer(b as i64),
-        None => ctx.reply().null(),
-    }
-    Ok(())
-}
-
-fn cmd_memory(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
-    let sub = args.get(1);
-    if eq_ignore_case(sub, "usage") {
-        memory_usage(ctx, args)
-    } else if eq_ignore_case(sub, "help") {
-        sub_arity(args, 2, "memory|help")?;
-        help_reply(
-            ctx,
-            "MEMORY",
-            &[
-                "USAGE <key> [SAMPLES <count>]",
-                "    Return memory in bytes used by <key> and its value. Nested values are",
-                "    sampled up to <count> times (default: 5, 0 means sample all).",
-            ],
-        );
-        Ok(())
-    } else {
-        Err(unknown_sub("memory", args))
-    }
-}
-
 // ---- registration ------------------------------------------------------------------------
 
 /// Key positions of a command without keys.
@@ -1671,6 +1646,7 @@ pub fn commands() -> Vec<CommandSpec> {
                 c.sub("config|get", -3, admin, acl, NO_KEYS, "2.0.0", "Returns the values of configuration parameters."),
                 c.sub("config|set", -4, admin, acl, NO_KEYS, "2.0.0", "Sets configuration parameters at runtime."),
                 c.sub("config|resetstat", 2, admin, acl, NO_KEYS, "2.0.0", "Resets the server's statistics."),
+                c.sub("config|rewrite", 2, admin, acl, NO_KEYS, "2.8.0", "Persists the effective configuration to file."),
                 c.sub("config|help", 2, LOADING | STALE, &["@slow"], NO_KEYS, "5.0.0", "Returns help text about the CONFIG subcommands."),
             ]
         }),
@@ -1719,23 +1695,6 @@ pub fn commands() -> Vec<CommandSpec> {
                 "A container for debugging commands.",
             )
         },
-        CommandSpec {
-            handler: cmd_memory,
-            ..c(
-                "memory",
-                -2,
-                0,
-                &["@slow"],
-                "4.0.0",
-                "A container for memory diagnostics commands.",
-            )
-        }
-        .with_subcommands(|c| {
-            vec![
-                c.sub("memory|usage", -3, READONLY, &["@read", "@slow"], (2, 2, 1), "4.0.0", "Estimates the memory usage of a key."),
-                c.sub("memory|help", 2, LOADING | STALE, &["@slow"], NO_KEYS, "4.0.0", "Returns help text about the MEMORY subcommands."),
-            ]
-        }),
         CommandSpec {
             handler: cmd_shutdown,
             ..c(

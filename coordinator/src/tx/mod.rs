@@ -35,8 +35,86 @@ pub mod stats {
         SCHEDULED.load(Ordering::Relaxed)
     }
 
+    pub(super) static ATTEMPTS_MAX: AtomicU64 = AtomicU64::new(0);
+    pub(super) static ALONE: AtomicU64 = AtomicU64::new(0);
+
+    /// Transactions that were refused so often that they scheduled alone.
+    pub fn scheduled_alone() -> u64 {
+        ALONE.load(Ordering::Relaxed)
+    }
+
     pub fn attempts() -> u64 {
         ATTEMPTS.load(Ordering::Relaxed)
+    }
+
+    /// The most attempts one transaction took (bounded by `ATTEMPTS_BEFORE_ALONE` + 1).
+    pub fn attempts_max() -> u64 {
+        ATTEMPTS_MAX.load(Ordering::Relaxed)
+    }
+}
+
+/// A transaction refused this many times schedules alone: it waits until no other scheduling
+/// attempt is in flight and none may start, then takes a txid above every txid handed out, which
+/// every shard admits. So no transaction is refused more than this many times.
+const ATTEMPTS_BEFORE_ALONE: u32 = 24;
+
+/// Scheduling attempts between taking a txid and hearing every shard's answer.
+static ATTEMPTS_IN_FLIGHT: AtomicU64 = AtomicU64::new(0);
+/// Set while a refused-too-often transaction schedules alone; other attempts wait meanwhile.
+static ALONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// How a waiting scheduler waits between looks: a short sleep, so its proactor serves other
+/// fibers and hops meanwhile instead of spinning (the wait is about one schedule hop long).
+fn wait_a_little() {
+    damselfly_runtime::fiber::sleep(std::time::Duration::from_micros(10));
+}
+
+/// Right to take a txid and send a schedule hop; dropped once every shard answered.
+struct Attempt {
+    alone: bool,
+}
+
+impl Attempt {
+    /// A normal attempt: waits while a starved transaction schedules alone.
+    fn begin() -> Attempt {
+        loop {
+            while ALONE.load(Ordering::SeqCst) {
+                wait_a_little();
+            }
+            // Announce first, then look again: either the starved transaction sees this
+            // attempt in flight and waits for it, or this attempt sees it and backs off.
+            ATTEMPTS_IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
+            if !ALONE.load(Ordering::SeqCst) {
+                return Attempt { alone: false };
+            }
+            ATTEMPTS_IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// An attempt no other one overlaps: its txid is the highest handed out, and no shard
+    /// has seen a later one.
+    fn begin_alone() -> Attempt {
+        stats::ALONE.fetch_add(1, Ordering::Relaxed);
+        while ALONE
+            .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+        {
+            wait_a_little();
+        }
+        while ATTEMPTS_IN_FLIGHT.load(Ordering::SeqCst) > 0 {
+            wait_a_little();
+        }
+        Attempt { alone: true }
+    }
+}
+
+impl Drop for Attempt {
+    fn drop(&mut self) {
+        if self.alone {
+            ALONE.store(false, Ordering::SeqCst);
+        } else {
+            ATTEMPTS_IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
+        }
     }
 }
 
@@ -377,12 +455,18 @@ impl Transaction {
         loop {
             attempt += 1;
             stats::ATTEMPTS.fetch_add(1, Ordering::Relaxed);
-            if attempt > ATTEMPTS_BEFORE_BACKOFF {
+            stats::ATTEMPTS_MAX.fetch_max(u64::from(attempt), Ordering::Relaxed);
+            if attempt > ATTEMPTS_BEFORE_BACKOFF && attempt <= ATTEMPTS_BEFORE_ALONE {
                 // Let the conflicting transactions this one keeps meeting conclude first.
                 damselfly_runtime::fiber::sleep(std::time::Duration::from_micros(
                     10 << (attempt - ATTEMPTS_BEFORE_BACKOFF).min(6),
                 ));
             }
+            let turn = if attempt > ATTEMPTS_BEFORE_ALONE {
+                Attempt::begin_alone()
+            } else {
+                Attempt::begin()
+            };
             let txid = NEXT_TXID.fetch_add(1, Ordering::Relaxed);
             let schedule = |shard: &Shard| {
                 let locks = &plan
@@ -393,6 +477,12 @@ impl Transaction {
                 shard.schedule(txid, locks.clone())
             };
             let seqs = on_shards(&shards, &schedule);
+            let alone = turn.alone;
+            drop(turn);
+            debug_assert!(
+                !alone || seqs.iter().all(|s| s.is_some()),
+                "a transaction scheduling alone was refused"
+            );
             if seqs.iter().all(|s| s.is_some()) {
                 let seqs = seqs.into_iter().map(|s| s.expect("checked")).collect();
                 return Transaction {

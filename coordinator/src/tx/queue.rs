@@ -1,16 +1,19 @@
-//! The transaction queue of one shard (VLL). Entries are kept in arrival order. A multi-shard
-//! transaction arriving with a txid below one admitted before is refused (the coordinator
-//! retries with a fresh txid) if a later txid already ran a hop here — it may have observed
-//! state this one would change — or if its locks conflict with a queued transaction.
-//! Otherwise it is admitted: nothing it conflicts with is ordered after it here. So on every
-//! shard, transactions that conflict run in txid order — the order that makes the whole
-//! schedule serializable without deadlocks — and a late txid with nothing to conflict with is
-//! not sent round again. An entry may run when it is at the head,
-//! or at any time when all its locks were free on arrival (out of order: nothing before it
-//! conflicts, and everything after it that conflicts waits for its locks).
+//! The transaction queue of one shard (VLL). Multi-shard transactions that conflict run in
+//! txid order on every shard — the order that makes the whole schedule serializable without
+//! deadlocks. Entries are kept in queue order; a multi-shard transaction that arrives after a
+//! later txid was admitted is placed before the later multi-shard entries (which lose any
+//! right to run out of order), unless a later txid already ran a hop here — it may have
+//! observed state this one would change — and only then is it refused (the coordinator retries
+//! with a fresh txid). An entry may run when it is at the head, or at any time when all its
+//! locks were free on arrival (out of order: nothing before it conflicts, and everything after
+//! it that conflicts waits for its locks).
 
 use damselfly_runtime::bus::RawCall;
 use std::collections::VecDeque;
+
+/// Distance between the seqs of entries appended in turn, so that late transactions can be
+/// placed between them while staying sorted by seq.
+const SEQ_GAP: u64 = 1 << 16;
 
 pub struct QueueEntry {
     /// Global txid for multi-shard transactions; 0 for single-shard ones.
@@ -39,12 +42,19 @@ impl TxQueue {
     /// transaction (the coordinator retries with a fresh txid).
     pub fn admit(&mut self, txid: u64, out_of_order: bool) -> Option<u64> {
         if txid != 0 {
-            if txid <= self.ran_txid || (txid <= self.max_txid && !out_of_order) {
+            if txid <= self.ran_txid {
                 return None;
+            }
+            if txid <= self.max_txid && !out_of_order {
+                return self.insert_before_later(txid);
             }
             self.max_txid = self.max_txid.max(txid);
         }
-        self.next_seq += 1;
+        self.append(txid, out_of_order)
+    }
+
+    fn append(&mut self, txid: u64, out_of_order: bool) -> Option<u64> {
+        self.next_seq += SEQ_GAP;
         let seq = self.next_seq;
         self.entries.push_back(QueueEntry {
             txid,
@@ -52,6 +62,52 @@ impl TxQueue {
             out_of_order,
             armed: None,
         });
+        Some(seq)
+    }
+
+    /// Admits late multi-shard `txid` (no later txid ran here) just before the first queued
+    /// multi-shard entry with a later txid; the later ones it conflicts with must now wait for
+    /// it, so none of them may run out of order any more. None (the caller retries) when an
+    /// earlier txid sits after that point (one admitted out of order: this one would have to
+    /// come both before and after), or no seq is left between the neighbours.
+    fn insert_before_later(&mut self, txid: u64) -> Option<u64> {
+        let Some(i) = self.entries.iter().position(|e| e.txid > txid) else {
+            // The later txids left without running here (undone elsewhere): nothing queued
+            // is later than this one.
+            return self.append(txid, false);
+        };
+        if self
+            .entries
+            .iter()
+            .skip(i)
+            .any(|e| e.txid != 0 && e.txid < txid)
+        {
+            return None;
+        }
+        let next = self.entries[i].seq;
+        let prev = match i {
+            0 => next.saturating_sub(SEQ_GAP),
+            _ => self.entries[i - 1].seq,
+        };
+        let seq = prev + (next - prev) / 2;
+        if seq == prev {
+            return None;
+        }
+        for e in self.entries.iter_mut().skip(i) {
+            if e.txid > txid {
+                debug_assert!(e.armed.is_none() || !e.out_of_order, "ran already");
+                e.out_of_order = false;
+            }
+        }
+        self.entries.insert(
+            i,
+            QueueEntry {
+                txid,
+                seq,
+                out_of_order: false,
+                armed: None,
+            },
+        );
         Some(seq)
     }
 
@@ -128,7 +184,6 @@ mod tests {
     fn admits_multi_shard_txids_in_order_only() {
         let mut q = TxQueue::default();
         let a = q.admit(5, false).unwrap();
-        assert!(q.admit(4, false).is_none(), "late and conflicting");
         let late = q.admit(3, true).expect("late but free of conflicts");
         assert!(q.can_run(late));
         q.remove(late);
@@ -150,5 +205,54 @@ mod tests {
         q.remove(c);
         assert!(q.is_empty());
         assert_eq!(q.max_txid(), 9);
+    }
+
+    #[test]
+    fn a_late_conflicting_txid_goes_before_later_ones_that_have_not_run() {
+        let mut q = TxQueue::default();
+        let single = q.admit(0, false).unwrap();
+        let later = q.admit(8, true).unwrap();
+        assert!(q.can_run(later), "its locks were free");
+        let last = q.admit(9, false).unwrap();
+        let late = q.admit(6, false).expect("placed before 8 and 9");
+        assert!(!q.can_run(late), "the single-shard entry is still ahead");
+        assert!(!q.can_run(later), "8 now waits for 6");
+        q.remove(single);
+        assert!(q.can_run(late));
+        assert!(!q.can_run(last));
+        // An earlier txid queued after the insertion point: 7 cannot sit before 8 and after 6.
+        let early_free = q.admit(5, true).unwrap();
+        assert!(q.admit(7, false).is_none());
+        q.remove(early_free);
+        q.note_running(late);
+        q.remove(late);
+        q.note_running(later);
+        assert!(q.admit(7, false).is_none(), "8 already ran here");
+        q.remove(later);
+        q.remove(last);
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn late_txids_left_alone_append_and_seqs_stay_sorted() {
+        let mut q = TxQueue::default();
+        let a = q.admit(10, false).unwrap();
+        q.remove(a); // undone: 10 never ran here
+        let b = q.admit(4, false).expect("nothing later is queued");
+        let c = q.admit(11, false).unwrap();
+        // Keep inserting just before 11: the gap halves each time until it is used up.
+        let mut placed = 0;
+        for t in 5..10 {
+            if q.admit(t, false).is_some() {
+                placed += 1;
+            }
+        }
+        assert_eq!(placed, 5);
+        let seqs: Vec<u64> = q.entries.iter().map(|e| e.seq).collect();
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+        let txids: Vec<u64> = q.entries.iter().map(|e| e.txid).collect();
+        assert_eq!(txids, vec![4, 5, 6, 7, 8, 9, 11]);
+        assert!(q.can_run(b));
+        assert!(!q.can_run(c));
     }
 }
