@@ -24,6 +24,8 @@ pub struct ServerBuilder {
     errors: Vec<String>,
     /// `user NAME rules...` lines (config file or `--user`), applied at start.
     users: Vec<String>,
+    /// Run on the deterministic simulator instead of the OS (see `sim`).
+    sim: Option<damselfly_runtime::SimConfig>,
 }
 
 impl ServerBuilder {
@@ -57,6 +59,15 @@ impl ServerBuilder {
         self.set("io-backend", backend)
     }
 
+    /// Runs the server on the deterministic simulator: all its proactors on one thread,
+    /// virtual time, simulated TCP, every choice drawn from `cfg.seed`. Clients connect with
+    /// `damselfly_runtime::net::TcpStream::connect(handle.addr())` from inside
+    /// [`ServerHandle::simulate`].
+    pub fn sim(mut self, cfg: damselfly_runtime::SimConfig) -> Self {
+        self.sim = Some(cfg);
+        self
+    }
+
     /// Starts the proactors, the shards and the listener.
     pub fn start(self) -> std::io::Result<ServerHandle> {
         if !self.errors.is_empty() {
@@ -73,6 +84,9 @@ impl ServerBuilder {
             .parse()
             .map_err(|e: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         let mut pool = ProactorPool::builder().backend(backend).name("damselfly");
+        if let Some(cfg) = self.sim {
+            pool = pool.backend(BackendChoice::Sim).sim(cfg).pin(false);
+        }
         if threads > 0 {
             pool = pool.threads(threads);
         }
@@ -140,6 +154,35 @@ impl ServerHandle {
         }
     }
 
+    /// On a simulated server: runs `f` in a fiber of the simulated world with virtual time
+    /// flowing, and returns what it returned (a panic in `f` is re-raised here). Everything
+    /// `f` does (simulated connections, sleeps, the server's work meanwhile) replays exactly
+    /// with the same seed.
+    pub fn simulate<F, T>(&self, f: F) -> T
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        assert_eq!(
+            self.backend(),
+            damselfly_runtime::Backend::Sim,
+            "simulate needs a server built with ServerBuilder::sim"
+        );
+        let pool = self.pool.as_ref().expect("running server");
+        pool.run_on(0, move || {
+            /// Stops time again even when `f` panics: an idle world must not spin on timers.
+            struct Pause;
+            impl Drop for Pause {
+                fn drop(&mut self) {
+                    damselfly_runtime::sim::set_time_flowing(false);
+                }
+            }
+            damselfly_runtime::sim::set_time_flowing(true);
+            let _pause = Pause;
+            f()
+        })
+    }
+
     /// Saves a snapshot when save points are set (`--save`), as Redis does on SIGTERM.
     /// Returns false when the save failed.
     pub fn save_if_configured(&self) -> bool {
@@ -186,6 +229,7 @@ impl Server {
             config: Config::default(),
             errors: Vec::new(),
             users: Vec::new(),
+            sim: None,
         }
     }
 }

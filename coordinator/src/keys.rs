@@ -115,6 +115,16 @@ pub fn run_sliced<R: Send>(
     f: &(dyn Fn(&Shard, &[usize]) -> R + Sync),
     mut merge: impl FnMut(usize, R),
 ) {
+    #[cfg(feature = "sim-mutations")]
+    if damselfly_runtime::sim::mutation("multikey-without-locks") {
+        // Planted bug: each shard's part runs as a plain hop, with no transaction.
+        let shards = plan.shards();
+        let out = crate::tx::on_shards(&shards, &|s| f(s, plan.keys_of(s.index)));
+        for (shard, r) in shards.into_iter().zip(out) {
+            merge(shard, r);
+        }
+        return;
+    }
     if plan.largest_group() <= SLICE_KEYS {
         for (shard, r) in run_atomic(plan, &|s| f(s, plan.keys_of(s.index))) {
             merge(shard, r);

@@ -14,7 +14,13 @@ pub fn random_seed() -> u64 {
         let mut x = state.get();
         if x == 0 {
             static THREADS: AtomicU64 = AtomicU64::new(0);
-            let n = THREADS.fetch_add(1, Ordering::Relaxed);
+            // Under the simulator the clock is virtual and the thread count is no part of the
+            // run: seeding from the clock alone keeps replies the same in every replay.
+            let n = if clock::is_simulated() {
+                0
+            } else {
+                THREADS.fetch_add(1, Ordering::Relaxed)
+            };
             x = FixedHasher::hash_u64(clock::wall_now_us() ^ n.rotate_left(32)) | 1;
         }
         x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant as StdInstant, SystemTime, UNIX_EPOCH};
 
 /// A point on the runtime's monotonic clock, in nanoseconds since the clock's epoch.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Time(u64);
 
 impl Time {
@@ -46,6 +46,40 @@ impl Sub<Time> for Time {
     }
 }
 
+thread_local! {
+    /// Virtual time in nanoseconds on a thread that runs the simulator; `u64::MAX` elsewhere.
+    /// A const-initialized cell: reading it is one thread-local load, no lazy setup.
+    static VIRTUAL_NS: std::cell::Cell<u64> = const { std::cell::Cell::new(u64::MAX) };
+}
+
+/// Wall clock of a simulated run at virtual time zero (2023-11-14T22:13:20Z): fixed, so expiry
+/// deadlines and TIME replies are the same in every replay.
+pub const SIM_WALL_EPOCH_MS: u64 = 1_700_000_000_000;
+
+/// True on a thread that runs the simulator (its time is virtual).
+pub fn is_simulated() -> bool {
+    VIRTUAL_NS.with(|c| c.get()) != u64::MAX
+}
+
+/// Makes this thread's time virtual, starting at `t` (the simulator's thread only).
+pub(crate) fn enter_virtual(t: Time) {
+    VIRTUAL_NS.with(|c| c.set(t.0.min(u64::MAX - 1)));
+}
+
+/// Moves virtual time forward to `t` (never backwards).
+pub(crate) fn advance_virtual(t: Time) {
+    VIRTUAL_NS.with(|c| {
+        if c.get() != u64::MAX && t.0 > c.get() {
+            c.set(t.0.min(u64::MAX - 1));
+        }
+    });
+}
+
+/// Returns this thread to the OS clock.
+pub(crate) fn leave_virtual() {
+    VIRTUAL_NS.with(|c| c.set(u64::MAX));
+}
+
 fn epoch() -> StdInstant {
     static EPOCH: OnceLock<StdInstant> = OnceLock::new();
     *EPOCH.get_or_init(StdInstant::now)
@@ -53,12 +87,20 @@ fn epoch() -> StdInstant {
 
 /// Monotonic now.
 pub fn now() -> Time {
+    let v = VIRTUAL_NS.with(|c| c.get());
+    if v != u64::MAX {
+        return Time(v);
+    }
     let d = StdInstant::now().saturating_duration_since(epoch());
     Time(d.as_nanos() as u64)
 }
 
 /// Wall-clock now in milliseconds since the Unix epoch (for expiry deadlines, TIME, LASTSAVE).
 pub fn wall_now_ms() -> u64 {
+    let v = VIRTUAL_NS.with(|c| c.get());
+    if v != u64::MAX {
+        return SIM_WALL_EPOCH_MS + v / 1_000_000;
+    }
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
@@ -67,6 +109,10 @@ pub fn wall_now_ms() -> u64 {
 
 /// Wall-clock now in microseconds since the Unix epoch.
 pub fn wall_now_us() -> u64 {
+    let v = VIRTUAL_NS.with(|c| c.get());
+    if v != u64::MAX {
+        return SIM_WALL_EPOCH_MS * 1000 + v / 1000;
+    }
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_micros() as u64)
@@ -90,5 +136,24 @@ mod tests {
         assert_eq!(a - b, Duration::ZERO);
         assert_eq!(Time::MAX + Duration::from_secs(1), Time::MAX);
         assert!(wall_now_ms() > 1_600_000_000_000);
+    }
+
+    #[test]
+    fn virtual_time_is_per_thread_and_only_moves_forward() {
+        std::thread::spawn(|| {
+            enter_virtual(Time::from_nanos(5_000_000));
+            assert!(is_simulated());
+            assert_eq!(now(), Time::from_nanos(5_000_000));
+            assert_eq!(wall_now_ms(), SIM_WALL_EPOCH_MS + 5);
+            advance_virtual(Time::from_nanos(1_000));
+            assert_eq!(now(), Time::from_nanos(5_000_000));
+            advance_virtual(Time::from_nanos(3_600_000_000_000));
+            assert_eq!(wall_now_ms(), SIM_WALL_EPOCH_MS + 3_600_000);
+            leave_virtual();
+            assert!(!is_simulated());
+        })
+        .join()
+        .unwrap();
+        assert!(!is_simulated());
     }
 }

@@ -372,8 +372,14 @@ struct Runner {
 const IDLE_RUNNERS: usize = 16;
 
 thread_local! {
-    static RUNNERS: std::cell::RefCell<Vec<std::rc::Rc<Runner>>> =
+    /// Idle runners with the proactor they live on (its address): the simulator steps several
+    /// proactors on one thread, and a runner must only take jobs from its own proactor.
+    static RUNNERS: std::cell::RefCell<Vec<(usize, std::rc::Rc<Runner>)>> =
         const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn proactor_key(p: &Proactor) -> usize {
+    p as *const Proactor as usize
 }
 
 fn runner_loop(me: std::rc::Rc<Runner>) {
@@ -407,8 +413,9 @@ fn runner_loop(me: std::rc::Rc<Runner>) {
         }
         let keep = RUNNERS.with(|r| {
             let mut r = r.borrow_mut();
-            if r.len() < IDLE_RUNNERS {
-                r.push(me.clone());
+            let key = proactor_key(p);
+            if r.iter().filter(|(k, _)| *k == key).count() < IDLE_RUNNERS {
+                r.push((key, me.clone()));
                 true
             } else {
                 false
@@ -441,17 +448,24 @@ pub fn call_on_large_stack<R>(f: impl FnOnce() -> R) -> R {
         // unwinding this frame while the runner may still use it.
         let job: *mut (dyn FnMut() + 'static) = unsafe { std::mem::transmute(job) };
         let _share = StackShare::new();
-        let runner = RUNNERS.with(|r| r.borrow_mut().pop()).unwrap_or_else(|| {
-            let r = std::rc::Rc::new(Runner {
-                fiber: std::cell::Cell::new(None),
-                job: std::cell::Cell::new(None),
-                caller: std::cell::Cell::new(None),
-                tag: std::cell::Cell::new(0),
+        let runner = RUNNERS
+            .with(|r| {
+                let mut r = r.borrow_mut();
+                let key = proactor_key(p);
+                let i = r.iter().rposition(|(k, _)| *k == key)?;
+                Some(r.swap_remove(i).1)
+            })
+            .unwrap_or_else(|| {
+                let r = std::rc::Rc::new(Runner {
+                    fiber: std::cell::Cell::new(None),
+                    job: std::cell::Cell::new(None),
+                    caller: std::cell::Cell::new(None),
+                    tag: std::cell::Cell::new(0),
+                });
+                let me = r.clone();
+                p.spawn_fiber_on("script".into(), Box::new(move || runner_loop(me)), true);
+                r
             });
-            let me = r.clone();
-            p.spawn_fiber_on("script".into(), Box::new(move || runner_loop(me)), true);
-            r
-        });
         runner.caller.set(Some(current()));
         runner.tag.set(tag());
         runner.job.set(Some(job));

@@ -11,6 +11,8 @@
 //! - [`clock`]: the runtime's time (`now`, `wall_now_ms`); `timer` is the per-proactor heap.
 //! - [`net`], [`fs`]: TCP and files over the chosen backend.
 //! - `driver`: the backends, `io_uring` and `epoll`, chosen at start ([`BackendChoice`]).
+//! - [`sim`]: the deterministic simulator backend: every proactor on one thread, seeded
+//!   scheduling, virtual time, simulated TCP.
 //!
 //! Rules: a fiber never finishes or unwinds with an op in flight; nothing blocks a proactor
 //! thread except its own wait in the kernel; time comes from [`clock`].
@@ -23,6 +25,7 @@ pub mod fs;
 pub mod net;
 pub mod pool;
 mod proactor;
+pub mod sim;
 mod stack;
 pub mod sync;
 mod timer;
@@ -32,3 +35,4 @@ pub use pool::{PoolBuilder, ProactorPool};
 pub use proactor::{
     count as proactor_count, fiber_count, index as proactor_index, local, set_local, stopping,
 };
+pub use sim::SimConfig;

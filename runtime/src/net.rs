@@ -11,6 +11,7 @@ use crate::driver::epoll::{self, Direction, RegId};
 use crate::driver::{uring, Backend};
 use crate::fiber;
 use crate::proactor;
+use crate::sim::net::{SimListener, SimSocket};
 use io_uring::{opcode, types};
 use std::cell::Cell;
 use std::io;
@@ -156,14 +157,38 @@ fn new_socket(addr: &SocketAddr, nonblocking: bool) -> io::Result<OwnedFd> {
 
 /// A listening socket on the proactor that created it.
 pub struct TcpListener {
-    fd: OwnedFd,
+    /// None under the simulator.
+    fd: Option<OwnedFd>,
     reg: Option<RegId>,
     local: SocketAddr,
+    sim: Option<Rc<SimListener>>,
+}
+
+/// Moves a simulated endpoint to another proactor of its pool inside a `Send` message.
+struct SimHandoff(SimSocket);
+
+// SAFETY: the simulator runs every proactor of its pool on one OS thread, so a simulated
+// socket handed from one proactor to another never leaves the thread that created it.
+unsafe impl Send for SimHandoff {}
+
+/// A connection just accepted: a kernel socket, or a simulated one.
+enum Accepted {
+    Fd(OwnedFd),
+    Sim(SimHandoff),
 }
 
 impl TcpListener {
     /// Binds with SO_REUSEADDR and listens. Port 0 picks a free port (see `local_addr`).
     pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+        if backend() == Backend::Sim {
+            let l = SimListener::bind(addr)?;
+            return Ok(TcpListener {
+                fd: None,
+                reg: None,
+                local: l.local_addr(),
+                sim: Some(l),
+            });
+        }
         let epoll = backend() == Backend::Epoll;
         let fd = new_socket(&addr, epoll)?;
         set_int_opt(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
@@ -190,7 +215,12 @@ impl TcpListener {
         } else {
             None
         };
-        Ok(TcpListener { fd, reg, local })
+        Ok(TcpListener {
+            fd: Some(fd),
+            reg,
+            local,
+            sim: None,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -199,8 +229,20 @@ impl TcpListener {
 
     /// Accepts one connection as a stream of this proactor.
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        if let Some(l) = &self.sim {
+            let s = l.accept()?;
+            let peer = s.peer_addr();
+            return Ok((TcpStream::from_sim(s), peer));
+        }
         let (fd, peer) = self.accept_fd()?;
         Ok((TcpStream::from_fd(fd)?, peer))
+    }
+
+    fn accept_any(&self) -> io::Result<Accepted> {
+        match &self.sim {
+            Some(l) => Ok(Accepted::Sim(SimHandoff(l.accept()?))),
+            None => self.accept_fd().map(|(fd, _)| Accepted::Fd(fd)),
+        }
     }
 
     fn accept_fd(&self) -> io::Result<(OwnedFd, SocketAddr)> {
@@ -208,7 +250,7 @@ impl TcpListener {
         let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
         let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
         let ss_ptr: *mut libc::sockaddr = (&mut ss as *mut libc::sockaddr_storage).cast();
-        let lfd = self.fd.as_raw_fd();
+        let lfd = self.fd.as_ref().expect("kernel listener").as_raw_fd();
         let fd = match self.reg {
             None => {
                 let e = opcode::Accept::new(types::Fd(lfd), ss_ptr, &mut len)
@@ -238,7 +280,7 @@ impl TcpListener {
         let handler: Arc<dyn Fn(TcpStream) + Send + Sync> = Arc::new(handler);
         let next = AtomicUsize::new(proactor::current().index);
         loop {
-            let (fd, _peer) = match self.accept_fd() {
+            let accepted = match self.accept_any() {
                 Ok(c) => c,
                 Err(e) if is_transient_accept_error(&e) => {
                     log::warn!("accept: {e}");
@@ -250,9 +292,12 @@ impl TcpListener {
             let n = proactor::count();
             let target = next.fetch_add(1, Ordering::Relaxed) % n;
             let h = handler.clone();
-            let run = move || match TcpStream::from_fd(fd) {
-                Ok(stream) => h(stream),
-                Err(e) => log::warn!("cannot set up an accepted connection: {e}"),
+            let run = move || match accepted {
+                Accepted::Fd(fd) => match TcpStream::from_fd(fd) {
+                    Ok(stream) => h(stream),
+                    Err(e) => log::warn!("cannot set up an accepted connection: {e}"),
+                },
+                Accepted::Sim(s) => h(TcpStream::from_sim(s.0)),
             };
             if target == proactor::current().index {
                 fiber::Builder::new().name("connection").spawn(run);
@@ -275,9 +320,12 @@ fn is_transient_accept_error(e: &io::Error) -> bool {
 
 impl Drop for TcpListener {
     fn drop(&mut self) {
-        if let (Some(reg), Some(p)) = (self.reg, proactor::try_current()) {
+        if let Some(l) = &self.sim {
+            l.close();
+        }
+        if let (Some(reg), Some(p), Some(fd)) = (self.reg, proactor::try_current(), &self.fd) {
             let mut d = p.driver.borrow_mut();
-            d.epoll().deregister(p, reg, self.fd.as_raw_fd());
+            d.epoll().deregister(p, reg, fd.as_raw_fd());
             d.epoll().forget(reg);
         }
     }
@@ -287,10 +335,16 @@ struct StreamInner {
     fd: RawFd,
     reg: Option<RegId>,
     closed: Cell<bool>,
+    /// The simulated endpoint under the simulator (then `fd` is -1).
+    sim: Option<SimSocket>,
 }
 
 impl Drop for StreamInner {
     fn drop(&mut self) {
+        if let Some(s) = &self.sim {
+            s.close();
+            return;
+        }
         if !self.closed.get() {
             // Last handle: no fiber can have an op in flight on it.
             if let (Some(reg), Some(p)) = (self.reg, proactor::try_current()) {
@@ -333,8 +387,20 @@ impl TcpStream {
                 fd: fd.into_raw_fd(),
                 reg,
                 closed: Cell::new(false),
+                sim: None,
             }),
         })
+    }
+
+    fn from_sim(s: SimSocket) -> TcpStream {
+        TcpStream {
+            inner: Rc::new(StreamInner {
+                fd: -1,
+                reg: None,
+                closed: Cell::new(false),
+                sim: Some(s),
+            }),
+        }
     }
 
     /// Adopts a std stream (for example one handed over from another thread).
@@ -348,6 +414,9 @@ impl TcpStream {
     }
 
     pub fn connect_until(addr: SocketAddr, deadline: Option<Time>) -> io::Result<TcpStream> {
+        if backend() == Backend::Sim {
+            return SimSocket::connect(addr, deadline).map(TcpStream::from_sim);
+        }
         let epoll = backend() == Backend::Epoll;
         let fd = new_socket(&addr, epoll)?;
         let (ss, len) = to_sockaddr(&addr);
@@ -412,6 +481,9 @@ impl TcpStream {
     /// Receives with a deadline (ETIMEDOUT when it passes first).
     pub fn recv_until(&self, buf: &mut [u8], deadline: Option<Time>) -> io::Result<usize> {
         self.check_open()?;
+        if let Some(s) = &self.inner.sim {
+            return s.recv(buf, deadline);
+        }
         let fd = self.inner.fd;
         let len = buf.len().min(u32::MAX as usize);
         let ptr = buf.as_mut_ptr();
@@ -433,6 +505,13 @@ impl TcpStream {
     pub fn recv_append(&self, buf: &mut Vec<u8>, min_spare: usize) -> io::Result<usize> {
         self.check_open()?;
         buf.reserve(min_spare);
+        if let Some(s) = &self.inner.sim {
+            let start = buf.len();
+            buf.resize(buf.capacity(), 0);
+            let r = s.recv(&mut buf[start..], None);
+            buf.truncate(start + *r.as_ref().unwrap_or(&0));
+            return r;
+        }
         let spare = buf.spare_capacity_mut();
         let len = spare.len().min(u32::MAX as usize);
         let ptr = spare.as_mut_ptr().cast::<u8>();
@@ -465,6 +544,9 @@ impl TcpStream {
 
     pub fn send_until(&self, buf: &[u8], deadline: Option<Time>) -> io::Result<usize> {
         self.check_open()?;
+        if let Some(s) = &self.inner.sim {
+            return s.send(buf);
+        }
         let fd = self.inner.fd;
         let len = buf.len().min(u32::MAX as usize);
         let ptr = buf.as_ptr();
@@ -488,6 +570,9 @@ impl TcpStream {
     /// the moment (no other send in flight on this socket) and must not wait.
     pub fn try_send(&self, buf: &[u8]) -> io::Result<usize> {
         self.check_open()?;
+        if let Some(s) = &self.inner.sim {
+            return s.send(buf);
+        }
         let fd = self.inner.fd;
         // SAFETY: `buf` is a live borrowed slice for the duration of the call.
         let n = unsafe {
@@ -518,6 +603,9 @@ impl TcpStream {
     }
 
     pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
+        if self.inner.sim.is_some() {
+            return Ok(());
+        }
         set_int_opt(
             self.inner.fd,
             libc::IPPROTO_TCP,
@@ -528,6 +616,10 @@ impl TcpStream {
 
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         self.check_open()?;
+        if let Some(s) = &self.inner.sim {
+            s.shutdown(how);
+            return Ok(());
+        }
         let how = match how {
             Shutdown::Read => libc::SHUT_RD,
             Shutdown::Write => libc::SHUT_WR,
@@ -541,6 +633,10 @@ impl TcpStream {
     /// Other clones then fail with ECANCELED.
     pub fn close(&self) -> io::Result<()> {
         if self.inner.closed.replace(true) {
+            return Ok(());
+        }
+        if let Some(s) = &self.inner.sim {
+            s.close();
             return Ok(());
         }
         let fd = self.inner.fd;
@@ -567,14 +663,32 @@ impl TcpStream {
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.check_open()?;
+        if let Some(s) = &self.inner.sim {
+            return Ok(s.local_addr());
+        }
         name_of(self.inner.fd, libc::getsockname)
     }
 
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.check_open()?;
+        if let Some(s) = &self.inner.sim {
+            return Ok(s.peer_addr());
+        }
         name_of(self.inner.fd, libc::getpeername)
     }
 
+    /// Resets a simulated connection as the network would; an error on a kernel socket.
+    pub fn sim_reset(&self) -> io::Result<()> {
+        match &self.inner.sim {
+            Some(s) => {
+                s.reset();
+                Ok(())
+            }
+            None => Err(io::Error::from_raw_os_error(libc::EOPNOTSUPP)),
+        }
+    }
+
+    /// The socket's descriptor; -1 for a simulated connection.
     pub fn as_raw_fd(&self) -> RawFd {
         self.inner.fd
     }

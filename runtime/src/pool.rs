@@ -58,6 +58,7 @@ pub struct PoolBuilder {
     stack_size: usize,
     ring_entries: u32,
     name: String,
+    sim: crate::sim::SimConfig,
 }
 
 impl Default for PoolBuilder {
@@ -69,6 +70,7 @@ impl Default for PoolBuilder {
             stack_size: DEFAULT_STACK_SIZE,
             ring_entries: driver::uring::SQ_ENTRIES,
             name: "proactor".into(),
+            sim: Default::default(),
         }
     }
 }
@@ -95,6 +97,11 @@ impl PoolBuilder {
     /// io_uring submission queue entries per proactor.
     pub fn ring_entries(mut self, n: u32) -> Self {
         self.ring_entries = n;
+        self
+    }
+    /// The simulated run (seed, faults) when the backend is `BackendChoice::Sim`.
+    pub fn sim(mut self, cfg: crate::sim::SimConfig) -> Self {
+        self.sim = cfg;
         self
     }
     /// Thread name prefix.
@@ -129,7 +136,17 @@ impl PoolBuilder {
 
         let mut threads = Vec::with_capacity(n);
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<io::Result<()>>();
-        for i in 0..n {
+        if backend == Backend::Sim {
+            // One thread steps every proactor (see `crate::sim`).
+            let (shared, ready, stack_size, cfg) =
+                (shared.clone(), ready_tx.clone(), self.stack_size, self.sim);
+            threads.push(
+                thread::Builder::new()
+                    .name(format!("{}-sim", self.name))
+                    .spawn(move || crate::sim::run(shared, stack_size, cfg, ready))?,
+            );
+        }
+        for i in (0..n).filter(|_| backend != Backend::Sim) {
             let shared = shared.clone();
             let ready = ready_tx.clone();
             let core = if self.pin && !cores.is_empty() {

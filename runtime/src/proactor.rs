@@ -97,11 +97,15 @@ pub(crate) struct Proactor {
     due: RefCell<Vec<FiberId>>,
     /// State a program attaches to this proactor (the coordinator's shard).
     local: std::cell::OnceCell<Box<dyn std::any::Any>>,
+    /// Runs under the simulator (`crate::sim`): its seeded choices replace the loop's fixed
+    /// orders (mailbox budgets, ready-fiber order) and it never reads the external inbox itself.
+    sim: bool,
 }
 
 impl Proactor {
     pub fn new(index: usize, shared: Arc<PoolShared>, driver: Driver, stack_size: usize) -> Self {
         let n = shared.bus.len();
+        let sim = driver.backend() == crate::driver::Backend::Sim;
         Proactor {
             index,
             shared,
@@ -117,6 +121,7 @@ impl Proactor {
             overflow: RefCell::new((0..n).map(|_| VecDeque::new()).collect()),
             due: RefCell::new(Vec::new()),
             local: std::cell::OnceCell::new(),
+            sim,
         }
     }
 
@@ -334,15 +339,31 @@ impl Proactor {
         let bus = &self.shared.bus;
         let mut n = 0;
         for src in 0..bus.len() {
-            for _ in 0..bus::DRAIN_BUDGET {
+            let budget = if self.sim {
+                crate::sim::drain_budget()
+            } else {
+                bus::DRAIN_BUDGET
+            };
+            for _ in 0..budget {
                 let Some(msg) = bus.pop(self.index, src) else {
                     break;
                 };
+                #[cfg(feature = "sim-mutations")]
+                if self.sim && crate::sim::mutation("bus-reorder") {
+                    // Planted bug: two messages of one sender handled out of order.
+                    if let Some(next) = bus.pop(self.index, src) {
+                        self.handle(next);
+                        n += 1;
+                    }
+                }
                 self.handle(msg);
                 n += 1;
             }
         }
-        for _ in 0..bus::DRAIN_BUDGET {
+        // The simulator delivers mail from outside the pool itself, only while nothing else can
+        // run, so its arrival time cannot change the run.
+        let external = if self.sim { 0 } else { bus::DRAIN_BUDGET };
+        for _ in 0..external {
             let Some(msg) = bus.pop_external(self.index) else {
                 break;
             };
@@ -361,6 +382,9 @@ impl Proactor {
     }
 
     fn run_ready(&self) {
+        if self.sim {
+            crate::sim::shuffle(self.ready.borrow_mut().make_contiguous());
+        }
         let n = self.ready.borrow().len();
         for _ in 0..n {
             let Some(id) = self.ready.borrow_mut().pop_front() else {
@@ -412,7 +436,7 @@ impl Proactor {
     }
 
     /// True when none of this proactor's fibers has work to do or a hop in flight.
-    fn settled(&self) -> bool {
+    pub(crate) fn settled(&self) -> bool {
         self.ready.borrow().is_empty()
             && self.driver.borrow().ops_in_flight() == 0
             && !self.overflow_pending()
@@ -433,7 +457,7 @@ impl Proactor {
     }
 
     /// Unwinds (or, where that is unsafe, leaks) every fiber still alive.
-    fn release_fibers(&self) {
+    pub(crate) fn release_fibers(&self) {
         let ops_left = self.driver.borrow().ops_in_flight();
         if ops_left > 0 {
             log::error!("proactor {}: {ops_left} ops still in flight", self.index);
@@ -504,5 +528,53 @@ impl Proactor {
         self.barrier(&self.shared.released, clock::now() + SETTLE_TIMEOUT);
         self.timers.borrow_mut().clear();
         self.driver.borrow_mut().finish(self);
+    }
+}
+
+/// Entry points for the simulator, which steps every proactor of a pool on one thread.
+impl Proactor {
+    /// Runs `f` with this proactor as the current one.
+    pub(crate) fn with_current<R>(&self, f: impl FnOnce() -> R) -> R {
+        let prev = CURRENT.with(|c| c.replace(self));
+        let r = f();
+        CURRENT.with(|c| c.set(prev));
+        r
+    }
+
+    /// Something to do at `now`: a ready fiber, mail from a peer, overflow, a due timer.
+    pub(crate) fn sim_has_work(&self, now: Time) -> bool {
+        !self.ready.borrow().is_empty()
+            || self.shared.bus.has_peer_mail(self.index)
+            || self.overflow_pending()
+            || self.next_deadline().is_some_and(|t| t <= now)
+    }
+
+    pub(crate) fn next_deadline(&self) -> Option<Time> {
+        self.timers.borrow().next_deadline()
+    }
+
+    /// One loop turn that never sleeps.
+    pub(crate) fn sim_turn(&self) {
+        self.with_current(|| self.turn(false));
+    }
+
+    /// Handles the mail threads outside the pool sent; returns how many messages.
+    pub(crate) fn sim_drain_external(&self) -> usize {
+        self.with_current(|| {
+            let mut n = 0;
+            while let Some(msg) = self.shared.bus.pop_external(self.index) {
+                self.handle(msg);
+                n += 1;
+            }
+            n
+        })
+    }
+
+    /// The last step of shutdown, once the fibers are released.
+    pub(crate) fn sim_finish(&self) {
+        self.with_current(|| {
+            self.timers.borrow_mut().clear();
+            self.driver.borrow_mut().finish(self);
+        });
     }
 }

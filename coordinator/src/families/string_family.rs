@@ -393,6 +393,13 @@ fn op_setrange(
 
 fn cmd_get(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     let (db, key, now) = (ctx.db(), args.get(1), now_ms());
+    #[cfg(feature = "sim-mutations")]
+    let now = if damselfly_runtime::sim::mutation("expired-key-served") {
+        // Planted bug: GET judges expiry by a clock one second late.
+        now.saturating_sub(1000)
+    } else {
+        now
+    };
     let v = ctx.exec.single_key(key_hash(key), LockMode::Shared, &|s| {
         op_get(s, db, key, now)
     })?;

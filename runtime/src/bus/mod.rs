@@ -90,6 +90,11 @@ impl Bus {
         self.external[dst].pop()
     }
 
+    /// Mail from other proactors (not from threads outside the pool).
+    pub fn has_peer_mail(&self, dst: usize) -> bool {
+        (0..self.n).any(|src| !self.inbox(dst, src).is_empty())
+    }
+
     pub fn has_mail(&self, dst: usize) -> bool {
         !self.external[dst].is_empty() || (0..self.n).any(|src| !self.inbox(dst, src).is_empty())
     }

@@ -15,6 +15,9 @@ pub enum BackendChoice {
     Auto,
     Uring,
     Epoll,
+    /// The deterministic simulator: every proactor on one thread, virtual time, simulated
+    /// TCP (see `crate::sim`).
+    Sim,
 }
 
 impl std::str::FromStr for BackendChoice {
@@ -24,8 +27,9 @@ impl std::str::FromStr for BackendChoice {
             "auto" => Ok(BackendChoice::Auto),
             "uring" | "io_uring" => Ok(BackendChoice::Uring),
             "epoll" => Ok(BackendChoice::Epoll),
+            "sim" => Ok(BackendChoice::Sim),
             _ => Err(format!(
-                "unknown io backend '{s}' (expected auto, uring or epoll)"
+                "unknown io backend '{s}' (expected auto, uring, epoll or sim)"
             )),
         }
     }
@@ -36,6 +40,7 @@ impl std::str::FromStr for BackendChoice {
 pub enum Backend {
     Uring,
     Epoll,
+    Sim,
 }
 
 impl std::fmt::Display for Backend {
@@ -43,6 +48,7 @@ impl std::fmt::Display for Backend {
         f.write_str(match self {
             Backend::Uring => "io_uring",
             Backend::Epoll => "epoll",
+            Backend::Sim => "sim",
         })
     }
 }
@@ -62,6 +68,7 @@ fn probe_uring() -> io::Result<()> {
 pub fn resolve(choice: BackendChoice) -> io::Result<Backend> {
     match choice {
         BackendChoice::Epoll => Ok(Backend::Epoll),
+        BackendChoice::Sim => Ok(Backend::Sim),
         BackendChoice::Uring => probe_uring().map(|_| Backend::Uring).map_err(explain),
         BackendChoice::Auto => match probe_uring() {
             Ok(()) => Ok(Backend::Uring),
@@ -97,6 +104,7 @@ fn explain(e: io::Error) -> io::Error {
 pub(crate) enum Driver {
     Uring(uring::UringDriver),
     Epoll(epoll::EpollDriver),
+    Sim(crate::sim::SimDriver),
 }
 
 impl Driver {
@@ -104,6 +112,7 @@ impl Driver {
         Ok(match backend {
             Backend::Uring => Driver::Uring(uring::UringDriver::new(ring_entries)?),
             Backend::Epoll => Driver::Epoll(epoll::EpollDriver::new()?),
+            Backend::Sim => Driver::Sim(crate::sim::SimDriver::default()),
         })
     }
 
@@ -111,27 +120,35 @@ impl Driver {
         match self {
             Driver::Uring(_) => Backend::Uring,
             Driver::Epoll(_) => Backend::Epoll,
+            Driver::Sim(_) => Backend::Sim,
         }
     }
 
     pub fn uring(&mut self) -> &mut uring::UringDriver {
         match self {
             Driver::Uring(u) => u,
-            Driver::Epoll(_) => unreachable!("io_uring op on an epoll proactor"),
+            _ => unreachable!("io_uring op on a proactor of another backend"),
         }
     }
 
     pub fn epoll(&mut self) -> &mut epoll::EpollDriver {
         match self {
             Driver::Epoll(e) => e,
-            Driver::Uring(_) => unreachable!("epoll op on an io_uring proactor"),
+            _ => unreachable!("epoll op on a proactor of another backend"),
+        }
+    }
+
+    pub fn sim(&mut self) -> &mut crate::sim::SimDriver {
+        match self {
+            Driver::Sim(s) => s,
+            _ => unreachable!("simulated I/O on a proactor of another backend"),
         }
     }
 
     pub fn ring_fd(&self) -> i32 {
         match self {
             Driver::Uring(u) => u.ring_fd(),
-            Driver::Epoll(_) => -1,
+            Driver::Epoll(_) | Driver::Sim(_) => -1,
         }
     }
 
@@ -139,6 +156,7 @@ impl Driver {
         match self {
             Driver::Uring(u) => u.eventfd(),
             Driver::Epoll(e) => e.eventfd(),
+            Driver::Sim(_) => -1,
         }
     }
 
@@ -146,6 +164,7 @@ impl Driver {
         match self {
             Driver::Uring(u) => u.ops_in_flight(),
             Driver::Epoll(e) => e.ops_in_flight(),
+            Driver::Sim(s) => s.ops_in_flight(),
         }
     }
 
@@ -153,6 +172,8 @@ impl Driver {
         match self {
             Driver::Uring(u) => u.reap(p),
             Driver::Epoll(e) => e.reap(p),
+            // Simulated sockets wake their fibers directly.
+            Driver::Sim(_) => {}
         }
     }
 
@@ -166,6 +187,8 @@ impl Driver {
         match self {
             Driver::Uring(u) => u.wait(timeout),
             Driver::Epoll(e) => e.wait(p, timeout),
+            // The simulator never lets a proactor sleep: it moves virtual time instead.
+            Driver::Sim(_) => {}
         }
     }
 
@@ -174,7 +197,7 @@ impl Driver {
     pub fn msg_ring_wake(&mut self, ring_fd: i32, dst: usize) -> bool {
         match self {
             Driver::Uring(u) => u.msg_ring_wake(ring_fd, dst),
-            Driver::Epoll(_) => false,
+            Driver::Epoll(_) | Driver::Sim(_) => false,
         }
     }
 
@@ -182,6 +205,7 @@ impl Driver {
         match self {
             Driver::Uring(u) => u.cancel_all(),
             Driver::Epoll(e) => e.cancel_all(p),
+            Driver::Sim(s) => s.cancel_all(p),
         }
     }
 

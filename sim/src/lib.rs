@@ -1,0 +1,315 @@
+//! damselfly-sim: runs the real Damselfly server on the deterministic simulator backend and
+//! drives seeded clients against it over simulated TCP.
+//!
+//! One `u64` seed derives the whole run ([`Plan::from_seed`]): proactor count, clients, their
+//! operation mix, the key space and the faults. Clients check every reply as it arrives
+//! (`client`): exact replies for keys only they touch (a sequential model, with expiry windows
+//! in virtual time), atomicity of MSET/MGET/DEL over keys on several shards and of MULTI/EXEC,
+//! and, after a quiet phase, linearizability of the shared counters (`check`). The same seed
+//! yields the same trace hash; a failing seed prints the command that replays it.
+
+mod check;
+mod client;
+pub mod resp;
+
+pub use check::Counters;
+
+use damselfly_runtime::sim::{self, Rng};
+use damselfly_runtime::{clock, fiber, SimConfig};
+use std::net::SocketAddr;
+
+/// The planted bugs of a `sim-mutations` build (`--list-mutations`), with what each breaks.
+pub const MUTATIONS: &[(&str, &str)] = &[
+    (
+        "multikey-without-locks",
+        "multi-key commands run their shards' parts as plain hops, no VLL transaction",
+    ),
+    (
+        "bus-reorder",
+        "a proactor handles two messages of one sender out of order",
+    ),
+    (
+        "expired-key-served",
+        "GET judges expiry by a clock one second late",
+    ),
+];
+
+/// How a sweep runs.
+#[derive(Clone, Debug)]
+pub struct Opts {
+    /// Faults on (short I/O, delays, reordering across senders, resets, disconnects).
+    pub faults: bool,
+    /// Operations per client (0: drawn from the seed).
+    pub ops: usize,
+    /// Events of the history printed for a failing seed.
+    pub tail: usize,
+    /// The planted bug to switch on (see [`MUTATIONS`]; needs the `sim-mutations` feature).
+    pub mutation: Option<String>,
+}
+
+impl Default for Opts {
+    fn default() -> Self {
+        Opts {
+            faults: true,
+            ops: 0,
+            tail: 30,
+            mutation: None,
+        }
+    }
+}
+
+/// Everything one seed decides.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub seed: u64,
+    pub proactors: usize,
+    pub clients: usize,
+    pub ops_per_client: usize,
+    /// Private keys per client (each client's own key space).
+    pub private_keys: usize,
+    /// Shared MSET groups, each of `GROUP_KEYS` keys on several shards.
+    pub groups: usize,
+    /// Shared INCR counters.
+    pub counters: usize,
+    /// Shared pairs changed only together, in MULTI/EXEC.
+    pub pairs: usize,
+    /// Percent of operations on shared keys (the rest on the client's private keys).
+    pub shared_percent: u64,
+    /// Per-million chance that a client drops its connection right after sending a command.
+    pub disconnect_per_million: u32,
+    pub sim: SimConfig,
+}
+
+pub const GROUP_KEYS: usize = 4;
+
+impl Plan {
+    pub fn from_seed(seed: u64, opts: &Opts) -> Plan {
+        let mut r = Rng::new(seed ^ 0x005e_ed0f_d15e_1f1e);
+        let faults = opts.faults;
+        // Half the seeds run a tight network (a few microseconds: commands of different
+        // clients overlap in the server often), half a slow and jittery one.
+        let tight = r.chance(1, 2);
+        let lat_lo = if tight {
+            r.between(0, 3)
+        } else {
+            r.between(1, 100)
+        };
+        let lat_span = if tight {
+            r.between(0, 10)
+        } else {
+            r.between(0, 2_000)
+        };
+        let sim = SimConfig {
+            seed,
+            net_latency_us: if faults {
+                (lat_lo, lat_lo + lat_span)
+            } else {
+                (50, 50)
+            },
+            short_io: faults && r.chance(3, 4),
+            reset_per_million: if faults && r.chance(1, 2) {
+                r.between(500, 5_000) as u32
+            } else {
+                0
+            },
+            bus_delay: faults,
+            shuffle_fibers: faults,
+            mutation: opts.mutation.clone(),
+        };
+        Plan {
+            seed,
+            proactors: r.between(2, 4) as usize,
+            clients: r.between(2, 8) as usize,
+            ops_per_client: if opts.ops > 0 {
+                opts.ops
+            } else {
+                r.between(100, 250) as usize
+            },
+            private_keys: r.between(3, 12) as usize,
+            groups: r.between(1, 2) as usize,
+            counters: r.between(1, 3) as usize,
+            pairs: r.between(1, 2) as usize,
+            shared_percent: r.between(10, 80),
+            disconnect_per_million: if faults && r.chance(1, 2) {
+                r.between(1_000, 10_000) as u32
+            } else {
+                0
+            },
+            sim,
+        }
+    }
+}
+
+impl std::fmt::Display for Plan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = &self.sim;
+        write!(
+            f,
+            "seed={} proactors={} clients={} ops/client={} private_keys={} groups={} \
+             counters={} pairs={} shared%={} latency_us={}..{} short_io={} resets/M={} \
+             disconnects/M={} bus_delay={} shuffle={}",
+            self.seed,
+            self.proactors,
+            self.clients,
+            self.ops_per_client,
+            self.private_keys,
+            self.groups,
+            self.counters,
+            self.pairs,
+            self.shared_percent,
+            s.net_latency_us.0,
+            s.net_latency_us.1,
+            s.short_io,
+            s.reset_per_million,
+            self.disconnect_per_million,
+            s.bus_delay,
+            s.shuffle_fibers
+        )
+    }
+}
+
+/// What one seed's run produced.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub plan: Plan,
+    pub failures: Vec<String>,
+    /// Hash of the whole run: the simulator's trace and every client's history.
+    pub trace: u64,
+    /// Commands the clients sent.
+    pub ops: u64,
+    pub virtual_ms: u64,
+    /// The last events of the history, in virtual-time order.
+    pub tail: Vec<String>,
+}
+
+impl Outcome {
+    pub fn passed(&self) -> bool {
+        self.failures.is_empty()
+    }
+}
+
+/// The command line that replays `seed` exactly.
+pub fn replay_command(seed: u64, opts: &Opts) -> String {
+    let mut cmd = format!("cargo run --release -p damselfly-sim -- --seed {seed}");
+    if !opts.faults {
+        cmd.push_str(" --no-faults");
+    }
+    if opts.ops > 0 {
+        cmd.push_str(&format!(" --ops {}", opts.ops));
+    }
+    if let Some(m) = &opts.mutation {
+        cmd = cmd.replace(
+            " -p damselfly-sim ",
+            " -p damselfly-sim --features sim-mutations ",
+        );
+        cmd.push_str(&format!(" --mutation {m}"));
+    }
+    cmd
+}
+
+/// Runs one seed: starts a simulated server, drives the clients, checks, stops the server.
+pub fn run_seed(seed: u64, opts: &Opts) -> Outcome {
+    let plan = Plan::from_seed(seed, opts);
+    let server = damselfly::Server::builder()
+        .bind("127.0.0.1")
+        .port(0)
+        .threads(plan.proactors)
+        // Active expiry ten times a second: long virtual sleeps then cost few loop steps.
+        .set("hz", "10")
+        .sim(plan.sim.clone())
+        .start();
+    let server = match server {
+        Ok(s) => s,
+        Err(e) => {
+            return Outcome {
+                plan,
+                failures: vec![format!("the server did not start: {e}")],
+                trace: 0,
+                ops: 0,
+                virtual_ms: 0,
+                tail: Vec::new(),
+            }
+        }
+    };
+    let addr = server.addr();
+    let p = plan.clone();
+    let tail = opts.tail;
+    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        server.simulate(move || drive(&p, addr, tail))
+    }));
+    drop(server);
+    match run {
+        Ok(mut o) => {
+            o.plan = plan;
+            o
+        }
+        Err(e) => Outcome {
+            plan,
+            failures: vec![format!("the run panicked: {}", panic_text(&*e))],
+            trace: 0,
+            ops: 0,
+            virtual_ms: 0,
+            tail: Vec::new(),
+        },
+    }
+}
+
+fn panic_text(e: &(dyn std::any::Any + Send)) -> String {
+    e.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "non-string panic".into())
+}
+
+/// Inside the simulated world: runs every client to the end, then the quiet phase and the
+/// checks over what all clients saw.
+fn drive(plan: &Plan, addr: SocketAddr, tail: usize) -> Outcome {
+    let t0 = clock::now();
+    let n = damselfly_runtime::proactor_count();
+    let handles: Vec<_> = (0..plan.clients)
+        .map(|id| {
+            let plan = plan.clone();
+            fiber::Builder::new()
+                .name(format!("sim-client-{id}"))
+                .spawn_on(id % n, move || client::run(id, &plan, addr))
+        })
+        .collect();
+    let mut reports = Vec::new();
+    let mut failures = Vec::new();
+    for (id, h) in handles.into_iter().enumerate() {
+        match h.join() {
+            Ok(r) => reports.push(r),
+            Err(e) => failures.push(format!("client {id}: {e}")),
+        }
+    }
+    // Quiet phase: faults off, then every shared invariant is checked on a fresh connection.
+    sim::set_quiet(true);
+    fiber::sleep(std::time::Duration::from_millis(100));
+    let mut counters = Counters::new(plan.counters);
+    for r in &reports {
+        failures.extend(r.failures.iter().cloned());
+        counters.merge(&r.counters);
+    }
+    let mut verifier = client::Client::new(usize::MAX, plan, addr);
+    failures.extend(check::quiet_phase(&mut verifier, plan, &counters));
+    sim::set_quiet(false);
+    reports.push(verifier.into_report());
+    let mut trace = sim::trace_hash();
+    let mut events = Vec::new();
+    let mut ops = 0;
+    for r in &reports {
+        trace = check::fold(trace, r.hash);
+        ops += r.ops;
+        events.extend(r.tail.iter().cloned());
+    }
+    events.sort();
+    let skip = events.len().saturating_sub(tail);
+    Outcome {
+        plan: plan.clone(),
+        failures,
+        trace,
+        ops,
+        virtual_ms: (clock::now() - t0).as_millis() as u64,
+        tail: events.into_iter().skip(skip).map(|(_, s)| s).collect(),
+    }
+}

@@ -1,0 +1,26 @@
+//! Each planted bug is caught within 500 seeds (`cargo test -p damselfly-sim --features
+//! sim-mutations`). `bus-reorder` is left out: no seed of the current workload catches it
+//! (see docs/simulation.md).
+#![cfg(feature = "sim-mutations")]
+
+use damselfly_sim::{run_seed, Opts};
+
+fn first_failing_seed(mutation: &str) -> Option<u64> {
+    let opts = Opts {
+        mutation: Some(mutation.into()),
+        ..Default::default()
+    };
+    (0..500).find(|&seed| !run_seed(seed, &opts).passed())
+}
+
+#[test]
+fn multikey_commands_without_locks_are_caught() {
+    let seed = first_failing_seed("multikey-without-locks");
+    assert!(seed.is_some(), "not caught in 500 seeds");
+}
+
+#[test]
+fn an_expired_key_served_is_caught() {
+    let seed = first_failing_seed("expired-key-served");
+    assert!(seed.is_some(), "not caught in 500 seeds");
+}
