@@ -84,6 +84,13 @@ impl ServerBuilder {
             .parse()
             .map_err(|e: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         let mut pool = ProactorPool::builder().backend(backend).name("damselfly");
+        let cores = damselfly_runtime::usable_cores();
+        let pin = match self.config.get("proactor-affinity-mode").as_deref() {
+            Some("off") => false,
+            Some("auto") => threads == 0 || threads == cores,
+            _ => true,
+        };
+        pool = pool.pin(pin);
         if let Some(cfg) = self.sim {
             pool = pool.backend(BackendChoice::Sim).sim(cfg).pin(false);
         }

@@ -1201,3 +1201,35 @@ fn config_get_lists_what_clients_read() {
     assert_eq!(get(&mut c, "requirepass"), "");
     s.shutdown();
 }
+
+#[test]
+fn proactor_affinity_mode_is_a_startup_setting() {
+    for mode in ["on", "off", "auto"] {
+        let s = damselfly::Server::builder()
+            .bind("127.0.0.1")
+            .port(0)
+            .threads(2)
+            .set("proactor_affinity_mode", mode)
+            .start()
+            .expect("server starts");
+        let mut c = Client::connect(s.addr());
+        assert_eq!(c.cmd(&["SET", "k", mode]), ok());
+        assert_eq!(c.cmd(&["GET", "k"]), bulk(mode));
+        assert_eq!(
+            c.cmd(&["CONFIG", "GET", "proactor-affinity-mode"]),
+            arr(vec![bulk("proactor-affinity-mode"), bulk(mode)])
+        );
+        let other = if mode == "off" { "on" } else { "off" };
+        let Reply::Error(e) = c.cmd(&["CONFIG", "SET", "proactor-affinity-mode", other]) else {
+            panic!("startup-only")
+        };
+        let e = String::from_utf8_lossy(&e);
+        assert!(e.contains("can't set immutable config"), "{e}");
+        s.shutdown();
+    }
+    let bad = damselfly::Server::builder()
+        .port(0)
+        .set("proactor_affinity_mode", "sometimes")
+        .start();
+    assert!(bad.is_err());
+}

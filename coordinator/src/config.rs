@@ -170,6 +170,13 @@ pub const PARAMS: &[Param] = &[
         help: "I/O backend: io_uring, or epoll, or auto (io_uring with epoll fallback)",
     },
     Param {
+        name: "proactor-affinity-mode",
+        kind: Kind::Enum(&["on", "off", "auto"]),
+        default: "on",
+        mutable: false,
+        help: "pin each proactor thread to a core: on, off, or auto (pin only when there is one thread per core the process may use)",
+    },
+    Param {
         name: "proto-max-bulk-len",
         kind: Kind::Memory,
         default: "536870912",
@@ -611,6 +618,7 @@ const SAME_VALUE_ACCEPTED: &[&str] = &[
     "max-item-size",
     "proactor-threads",
     "io-backend",
+    "proactor-affinity-mode",
     "lock-on-hashtags",
 ];
 

@@ -36,3 +36,13 @@ pub use proactor::{
     count as proactor_count, fiber_count, index as proactor_index, local, set_local, stopping,
 };
 pub use sim::SimConfig;
+
+/// Cores this process may run on (its affinity mask), at least 1: the default proactor count,
+/// and the cores proactors are pinned to.
+pub fn usable_cores() -> usize {
+    core_affinity::get_core_ids()
+        .map(|c| c.len())
+        .filter(|n| *n > 0)
+        .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
+        .unwrap_or(1)
+}
