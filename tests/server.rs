@@ -1225,6 +1225,22 @@ fn proactor_affinity_mode_is_a_startup_setting() {
         };
         let e = String::from_utf8_lossy(&e);
         assert!(e.contains("can't set immutable config"), "{e}");
+        // A client writing back what CONFIG GET shows (Redis's config sanity test) succeeds.
+        assert_eq!(
+            c.cmd(&["CONFIG", "SET", "proactor-affinity-mode", mode]),
+            ok()
+        );
+        let Reply::Array(tls) = c.cmd(&["CONFIG", "GET", "tls-auth-clients"]) else {
+            panic!("CONFIG GET reply")
+        };
+        let Reply::Bulk(current) = &tls[1] else {
+            panic!("value")
+        };
+        let current = String::from_utf8_lossy(current).to_string();
+        assert_eq!(
+            c.cmd(&["CONFIG", "SET", "tls-auth-clients", &current]),
+            ok()
+        );
         s.shutdown();
     }
     let bad = damselfly::Server::builder()

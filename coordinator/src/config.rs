@@ -620,6 +620,14 @@ const SAME_VALUE_ACCEPTED: &[&str] = &[
     "io-backend",
     "proactor-affinity-mode",
     "lock-on-hashtags",
+    "tls-port",
+    "tls-cert-file",
+    "tls-key-file",
+    "tls-ca-cert-file",
+    "tls-ca-cert-dir",
+    "tls-auth-clients",
+    "tls-protocols",
+    "memcached-tls",
 ];
 
 /// Whether CONFIG SET of the immutable `p` to `value` changes nothing and is accepted.
