@@ -10,6 +10,7 @@
 
 pub mod config;
 
+pub mod logging;
 use damselfly_coordinator::config::Config;
 use damselfly_coordinator::server::{self, ServerState};
 use damselfly_runtime::{BackendChoice, ProactorPool};

@@ -40,19 +40,22 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let level = settings
-        .iter()
-        .rev()
-        .find(|(n, _)| n == "loglevel")
-        .map(|(_, v)| match v.as_str() {
-            "debug" => "debug",
-            "verbose" | "info" => "info",
-            "warning" | "error" => "warn",
-            "nothing" => "off",
-            _ => "info",
-        })
-        .unwrap_or("info");
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level)).init();
+    let last = |name: &str| {
+        settings
+            .iter()
+            .rev()
+            .find(|(n, _)| n.replace('_', "-") == name)
+            .map(|(_, v)| v.clone())
+    };
+    let json = match last("log-format").as_deref() {
+        None | Some("text") => false,
+        Some("json") => true,
+        Some(other) => {
+            eprintln!("damselfly: log-format must be text or json, not '{other}'");
+            std::process::exit(2);
+        }
+    };
+    damselfly::logging::init(&last("loglevel").unwrap_or_else(|| "notice".into()), json);
 
     let mut builder = damselfly::Server::builder();
     if let Some(file) = args.first().filter(|a| !a.starts_with('-')) {

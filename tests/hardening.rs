@@ -746,3 +746,44 @@ fn queued_multi_commands_count_towards_client_memory() {
     );
     assert_eq!(c.cmd(&["PING"]), simple("PONG"));
 }
+
+/// `--log-format json`: every line is one JSON object with time, level, component and message;
+/// client connects and disconnects show at verbose; a password never appears.
+#[test]
+fn json_logs_are_one_object_per_line_without_secrets() {
+    let mut s = ChildServer::start(&["--log-format", "json", "--requirepass", "pw-s3cr3t"]);
+    {
+        let mut c = Client::connect(s.addr);
+        assert_eq!(c.cmd(&["AUTH", "pw-s3cr3t"]), ok());
+        assert_eq!(c.cmd(&["PING"]), simple("PONG"));
+        let damselfly_protocol::Reply::Error(_) = c.cmd(&["AUTH", "not-it-x9"]) else {
+            panic!("wrong password accepted")
+        };
+        let _ = c.cmd(&["CONFIG", "SET", "requirepass", "pw-n3w"]);
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !s.log.lock().unwrap().contains("Client closed connection") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    sigterm(s.pid());
+    assert!(s.wait_exit(Duration::from_secs(10)).is_some());
+    let log = s.log.lock().unwrap().clone();
+    assert!(log.contains("Accepted client"), "{log}");
+    assert!(log.contains("Client closed connection"), "{log}");
+    for secret in ["pw-s3cr3t", "not-it-x9", "pw-n3w"] {
+        assert!(!log.contains(secret), "{secret} logged: {log}");
+    }
+    for line in log.lines().filter(|l| !l.is_empty()) {
+        assert!(
+            line.starts_with("{\"time\":\"") && line.ends_with("\"}"),
+            "not a JSON object: {line}"
+        );
+        for field in [
+            "\",\"level\":\"",
+            "\",\"component\":\"",
+            "\",\"message\":\"",
+        ] {
+            assert!(line.contains(field), "{field} missing: {line}");
+        }
+    }
+}

@@ -191,6 +191,13 @@ pub const PARAMS: &[Param] = &[
         help: "largest query buffer of one client",
     },
     Param {
+        name: "log-format",
+        kind: Kind::Enum(&["text", "json"]),
+        default: "text",
+        mutable: false,
+        help: "log lines as text (time level component: message) or one JSON object per line",
+    },
+    Param {
         name: "loglevel",
         kind: Kind::Enum(&[
             "debug", "verbose", "notice", "warning", "nothing", "info", "error",
@@ -620,6 +627,7 @@ const SAME_VALUE_ACCEPTED: &[&str] = &[
     "io-backend",
     "proactor-affinity-mode",
     "lock-on-hashtags",
+    "log-format",
     "tls-port",
     "tls-cert-file",
     "tls-key-file",

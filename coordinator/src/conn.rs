@@ -81,7 +81,13 @@ pub fn serve(stream: ConnStream, server: Arc<ServerState>) {
         pubsub: None,
         acl: crate::acl::ConnAcl::new(&server.acl),
     };
+    log::debug!(
+        "Accepted client id={id} addr={} laddr={}",
+        conn.info.addr,
+        conn.info.laddr
+    );
     run(&stream, &server, &mut conn);
+    log::debug!("Client closed connection id={id} addr={}", conn.info.addr);
     transaction_family::unwatch_all(&mut conn);
     if let Some(sub) = conn.pubsub.take() {
         pubsub::unsubscribe_all(&server, &sub);

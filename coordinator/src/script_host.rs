@@ -228,8 +228,9 @@ impl Host for ScriptHost<'_, '_> {
     fn log(&mut self, level: LogLevel, message: &[u8]) {
         let msg = String::from_utf8_lossy(message);
         match level {
-            LogLevel::Debug => log::debug!("{msg}"),
-            LogLevel::Verbose => log::info!("{msg}"),
+            // Redis's levels, as `--loglevel` maps them (see src/logging.rs).
+            LogLevel::Debug => log::trace!("{msg}"),
+            LogLevel::Verbose => log::debug!("{msg}"),
             LogLevel::Notice => log::info!("{msg}"),
             LogLevel::Warning => log::warn!("{msg}"),
         }
