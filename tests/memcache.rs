@@ -263,6 +263,22 @@ fn other_commands() {
     assert_eq!(c.q("get a|"), "VALUE a 0 1\r\nx\r\nEND\r\n");
     std::thread::sleep(Duration::from_millis(1300));
     assert_eq!(c.q("get a|"), "END\r\n");
+    // A later flush_all replaces a pending one, as memcached keeps one flush time.
+    assert_eq!(c.q("flush_all 1|"), "OK\r\n");
+    assert_eq!(c.q("flush_all 0|"), "OK\r\n");
+    c.q("set b 0 0 1|y|");
+    std::thread::sleep(Duration::from_millis(1300));
+    assert_eq!(c.q("get b|"), "VALUE b 0 1\r\ny\r\nEND\r\n");
+    assert_eq!(c.q("flush_all 1|"), "OK\r\n");
+    assert_eq!(c.q("flush_all 3|"), "OK\r\n");
+    std::thread::sleep(Duration::from_millis(1300));
+    assert_eq!(c.q("get b|"), "VALUE b 0 1\r\ny\r\nEND\r\n");
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(
+        c.q("get b|"),
+        "END\r\n",
+        "the replacing flush runs at its own time"
+    );
     // quit closes without a reply.
     c.send(b"quit\r\n");
     assert!(c.is_closed());

@@ -73,6 +73,9 @@ pub struct McState {
     pub verbosity: AtomicU64,
     pub item_size_max: usize,
     pub port: u16,
+    /// Bumped by every flush_all: a delayed flush runs only if no later flush_all replaced
+    /// it (memcached keeps one flush time, which each flush_all overwrites).
+    flush_generation: Arc<AtomicU64>,
 }
 
 impl McState {
@@ -85,6 +88,7 @@ impl McState {
             verbosity: AtomicU64::new(0),
             item_size_max,
             port,
+            flush_generation: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -262,7 +266,7 @@ pub fn execute(mc: &McState, command: &MemcacheCommand<'_>, out: &mut McOut<'_>)
         }
         MemcacheCommand::FlushAll { delay, noreply } => {
             bump(&counters.cmd_flush, 1);
-            flush_all(delay.unwrap_or(0));
+            flush_all(mc, delay.unwrap_or(0));
             if !noreply {
                 out.raw(b"OK\r\n");
             }
@@ -501,18 +505,23 @@ fn cmd_get(
     out.raw(b"END\r\n");
 }
 
-/// Drops every item of database 0 now, or after `delay` seconds.
-fn flush_all(delay: i32) {
+/// Drops every item of database 0 now, or after `delay` seconds unless another flush_all
+/// comes first (it replaces this one, as in memcached).
+fn flush_all(mc: &McState, delay: i32) {
+    let generation = mc.flush_generation.fetch_add(1, Ordering::AcqRel) + 1;
     if delay <= 0 {
         flush_db0();
         return;
     }
     let deadline = clock::now() + std::time::Duration::from_secs(delay as u64);
+    let latest = mc.flush_generation.clone();
     damselfly_runtime::fiber::Builder::new()
         .name("memcache flush_all")
         .spawn(move || {
             damselfly_runtime::fiber::sleep_until(deadline);
-            flush_db0();
+            if latest.load(Ordering::Acquire) == generation {
+                flush_db0();
+            }
         });
 }
 
