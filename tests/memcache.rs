@@ -675,3 +675,53 @@ fn memcached_writes_invalidate_redis_client_side_caches() {
     assert_eq!(redis.cmd(&["GET", "cached"]), bulk("b"));
     drop(server);
 }
+
+/// memcached clients take places in maxclients and show in INFO's connected_clients; past the
+/// limit one gets memcached's own error and is closed.
+#[test]
+fn memcached_connections_count_in_maxclients_and_info() {
+    let (server, addr) = damselfly(2);
+    let mut redis = Client::connect(server.addr());
+    assert_eq!(
+        redis.cmd(&["CONFIG", "SET", "maxclients", "3"]),
+        common::ok()
+    );
+    let mut first = Mc::connect(addr);
+    assert_eq!(first.q("version|").split(' ').next(), Some("VERSION"));
+    let mut second = Mc::connect(addr);
+    assert_eq!(second.q("set k 0 0 1|v|"), "STORED\r\n");
+    let damselfly_protocol::Reply::Bulk(info) = redis.cmd(&["INFO", "clients"]) else {
+        panic!("INFO reply")
+    };
+    let info = String::from_utf8_lossy(&info).to_string();
+    assert!(info.contains("connected_clients:3\r\n"), "{info}");
+    let mut third = std::net::TcpStream::connect(addr).unwrap();
+    third
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut got = String::new();
+    std::io::Read::read_to_string(&mut third, &mut got).unwrap();
+    assert_eq!(got, "ERROR Too many open connections\r\n");
+    drop(second);
+    // The place is given back when a client leaves.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut again = Mc::connect(addr);
+        let mut r = Vec::new();
+        again.send(b"get k\r\n");
+        let mut b = [0u8; 256];
+        let n = std::io::Read::read(&mut again.stream, &mut b).unwrap_or(0);
+        r.extend_from_slice(&b[..n]);
+        if r.starts_with(b"VALUE k") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{:?}",
+            String::from_utf8_lossy(&r)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(first.q("get k|"), "VALUE k 0 1\r\nv\r\nEND\r\n");
+    drop(server);
+}

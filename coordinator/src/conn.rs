@@ -122,7 +122,9 @@ fn is_mapped_loopback(ip: std::net::IpAddr) -> bool {
     }
 }
 
-struct ConnectedGuard(Arc<ServerState>);
+/// Holds one place in `ServerState::connected` (maxclients, INFO connected_clients) until the
+/// connection ends; memcached connections hold one too.
+pub(crate) struct ConnectedGuard(pub(crate) Arc<ServerState>);
 impl Drop for ConnectedGuard {
     fn drop(&mut self) {
         self.0.connected.fetch_sub(1, Ordering::AcqRel);

@@ -15,6 +15,7 @@ use damselfly_protocol::memcache::{
 use damselfly_runtime::net::{TcpListener, TcpStream};
 use damselfly_runtime::ProactorPool;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 /// First read size: enough for request-response traffic.
@@ -92,6 +93,19 @@ fn answer(mc: &McState, request: &MemcacheRequest<'_>, out: &mut McOut<'_>) -> b
 
 /// Serves one memcached client until it quits or errs.
 pub fn serve(stream: ConnStream, mc: Arc<McState>) {
+    // One limit for both protocols: memcached clients count in maxclients and in INFO's
+    // connected_clients / total_connections_received.
+    let server = mc.server.clone();
+    server.total_connections.fetch_add(1, Ordering::Relaxed);
+    let connected = server.connected.fetch_add(1, Ordering::AcqRel) + 1;
+    let _place = crate::conn::ConnectedGuard(server.clone());
+    if connected > server.config.get_int("maxclients") as usize {
+        server.rejected_connections.fetch_add(1, Ordering::Relaxed);
+        // memcached's own words when it is at its connection limit.
+        let _ = stream.send_all(b"ERROR Too many open connections\r\n");
+        let _ = stream.close();
+        return;
+    }
     let counters = mc.counters();
     bump(&counters.total_connections, 1);
     bump(&counters.curr_connections, 1);
