@@ -1,12 +1,12 @@
 //! The transaction queue of one shard (VLL). Multi-shard transactions that conflict run in
 //! txid order on every shard — the order that makes the whole schedule serializable without
 //! deadlocks. Entries are kept in queue order; a multi-shard transaction that arrives after a
-//! later txid was admitted is placed before the later multi-shard entries (which lose any
-//! right to run out of order), unless a later txid already ran a hop here — it may have
-//! observed state this one would change — and only then is it refused (the coordinator retries
-//! with a fresh txid). An entry may run when it is at the head, or at any time when all its
-//! locks were free on arrival (out of order: nothing before it conflicts, and everything after
-//! it that conflicts waits for its locks).
+//! later txid was admitted is placed before the later multi-shard entries when all of those
+//! wait for their turn (none may run out of order); it is refused (the coordinator retries
+//! with a fresh txid) when one may run out of order, or when a later txid already ran a hop
+//! here — it may have observed state this one would change. An entry may run when it is at
+//! the head, or at any time when all its locks were free on arrival (out of order: nothing
+//! before it conflicts, and everything after it that conflicts waits for its locks).
 
 use damselfly_runtime::bus::RawCall;
 use std::collections::VecDeque;
@@ -66,21 +66,25 @@ impl TxQueue {
     }
 
     /// Admits late multi-shard `txid` (no later txid ran here) just before the first queued
-    /// multi-shard entry with a later txid; the later ones it conflicts with must now wait for
-    /// it, so none of them may run out of order any more. None (the caller retries) when an
-    /// earlier txid sits after that point (one admitted out of order: this one would have to
-    /// come both before and after), or no seq is left between the neighbours.
+    /// multi-shard entry with a later txid, when every multi-shard entry from there on waits
+    /// for its turn at the head (none may run out of order), so each of them now also waits
+    /// for this one and nothing else changes. None (the caller retries) otherwise: an earlier
+    /// txid or an out-of-order entry sits after that point, or no seq is left between the
+    /// neighbours.
     fn insert_before_later(&mut self, txid: u64) -> Option<u64> {
         let Some(i) = self.entries.iter().position(|e| e.txid > txid) else {
             // The later txids left without running here (undone elsewhere): nothing queued
             // is later than this one.
             return self.append(txid, false);
         };
+        // Refused when a later multi-shard entry may run out of order: it could run before
+        // this one here while this one runs first elsewhere, and taking its right away would
+        // make it wait for entries it does not conflict with (a wait cycle across shards).
         if self
             .entries
             .iter()
             .skip(i)
-            .any(|e| e.txid != 0 && e.txid < txid)
+            .any(|e| e.txid != 0 && (e.txid < txid || e.out_of_order))
         {
             return None;
         }
@@ -92,12 +96,6 @@ impl TxQueue {
         let seq = prev + (next - prev) / 2;
         if seq == prev {
             return None;
-        }
-        for e in self.entries.iter_mut().skip(i) {
-            if e.txid > txid {
-                debug_assert!(e.armed.is_none() || !e.out_of_order, "ran already");
-                e.out_of_order = false;
-            }
         }
         self.entries.insert(
             i,
@@ -208,19 +206,17 @@ mod tests {
     }
 
     #[test]
-    fn a_late_conflicting_txid_goes_before_later_ones_that_have_not_run() {
+    fn a_late_conflicting_txid_goes_before_later_ones_that_wait_their_turn() {
         let mut q = TxQueue::default();
         let single = q.admit(0, false).unwrap();
-        let later = q.admit(8, true).unwrap();
-        assert!(q.can_run(later), "its locks were free");
+        let later = q.admit(8, false).unwrap();
         let last = q.admit(9, false).unwrap();
         let late = q.admit(6, false).expect("placed before 8 and 9");
         assert!(!q.can_run(late), "the single-shard entry is still ahead");
-        assert!(!q.can_run(later), "8 now waits for 6");
         q.remove(single);
         assert!(q.can_run(late));
-        assert!(!q.can_run(last));
-        // An earlier txid queued after the insertion point: 7 cannot sit before 8 and after 6.
+        assert!(!q.can_run(later), "8 waits for 6");
+        // An earlier txid queued after the insertion point: 7 cannot sit before 8 and after 5.
         let early_free = q.admit(5, true).unwrap();
         assert!(q.admit(7, false).is_none());
         q.remove(early_free);
@@ -230,6 +226,20 @@ mod tests {
         assert!(q.admit(7, false).is_none(), "8 already ran here");
         q.remove(later);
         q.remove(last);
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn a_later_entry_that_may_run_out_of_order_refuses_a_late_one() {
+        let mut q = TxQueue::default();
+        let head = q.admit(0, false).unwrap();
+        let free = q.admit(8, true).unwrap();
+        assert!(q.can_run(free), "its locks were free");
+        // Placing 6 before 8 would either let 8 run first here or make 8 wait for the head.
+        assert!(q.admit(6, false).is_none());
+        assert!(q.can_run(free), "8 keeps its right");
+        q.remove(free);
+        q.remove(head);
         assert!(q.is_empty());
     }
 
