@@ -95,8 +95,9 @@ fn latency_monitor_records_slow_commands() {
     let (Reply::Integer(last), Reply::Integer(max)) = (&ev[2], &ev[3]) else {
         panic!("{ev:?}")
     };
-    // Samples in the same second keep the largest.
-    assert!(*last >= 50 && *max >= 50, "{ev:?}");
+    // Samples in the same second keep the largest; the two sleeps may fall in two seconds,
+    // and then the latest is the 20 ms one.
+    assert!(*last >= 20 && *max >= 50, "{ev:?}");
     let Reply::Array(history) = c.cmd(&["LATENCY", "HISTORY", "command"]) else {
         panic!()
     };
