@@ -261,7 +261,8 @@ struct Scratch {
     cursor: Vec<(usize, usize)>,
 }
 
-/// Buffers bigger than this are dropped rather than kept for the next run.
+/// Reply buffers bigger than this (lock lists bigger than a sixteenth of it) are dropped
+/// rather than kept for the next run: a huge run does not pin its memory in the pool.
 const KEEP_MAX: usize = 64 * 1024;
 /// Scratch sets a proactor keeps.
 const POOL_MAX: usize = 16;
@@ -278,6 +279,9 @@ impl Scratch {
     fn give_back(mut self) {
         self.shards.clear();
         for l in &mut self.locks {
+            if l.keys.capacity() > KEEP_MAX / 16 {
+                l.keys = Vec::new();
+            }
             l.keys.clear();
             l.global = false;
         }
