@@ -10,6 +10,7 @@
 
 mod check;
 mod client;
+pub mod linearize;
 pub mod resp;
 
 pub use check::Counters;
@@ -73,6 +74,8 @@ pub struct Plan {
     pub counters: usize,
     /// Shared pairs changed only together, in MULTI/EXEC.
     pub pairs: usize,
+    /// Shared registers (SET/GET/DEL by every client), checked for linearizability.
+    pub registers: usize,
     /// Percent of operations on shared keys (the rest on the client's private keys).
     pub shared_percent: u64,
     /// Per-million chance that a client drops its connection right after sending a command.
@@ -129,6 +132,7 @@ impl Plan {
             groups: r.between(1, 2) as usize,
             counters: r.between(1, 3) as usize,
             pairs: r.between(1, 2) as usize,
+            registers: r.between(1, 3) as usize,
             shared_percent: r.between(10, 80),
             disconnect_per_million: if faults && r.chance(1, 2) {
                 r.between(1_000, 10_000) as u32
@@ -146,7 +150,7 @@ impl std::fmt::Display for Plan {
         write!(
             f,
             "seed={} proactors={} clients={} ops/client={} private_keys={} groups={} \
-             counters={} pairs={} shared%={} latency_us={}..{} short_io={} resets/M={} \
+             counters={} pairs={} registers={} shared%={} latency_us={}..{} short_io={} resets/M={} \
              disconnects/M={} bus_delay={} shuffle={}",
             self.seed,
             self.proactors,
@@ -156,6 +160,7 @@ impl std::fmt::Display for Plan {
             self.groups,
             self.counters,
             self.pairs,
+            self.registers,
             self.shared_percent,
             s.net_latency_us.0,
             s.net_latency_us.1,
@@ -292,6 +297,19 @@ fn drive(plan: &Plan, addr: SocketAddr, tail: usize) -> Outcome {
     }
     let mut verifier = client::Client::new(usize::MAX, plan, addr);
     failures.extend(check::quiet_phase(&mut verifier, plan, &counters));
+    for k in 0..plan.registers {
+        let mut history: Vec<linearize::Event> = reports
+            .iter()
+            .flat_map(|r| r.registers[k].iter().copied())
+            .collect();
+        match verifier.read_register(k) {
+            Some(last) => history.push(last),
+            None => failures.push(format!("r{k}: the quiet phase could not read it")),
+        }
+        if let linearize::Verdict::Violation(why) = linearize::check(&history) {
+            failures.push(format!("r{k} is not linearizable: {why}"));
+        }
+    }
     sim::set_quiet(false);
     reports.push(verifier.into_report());
     let mut trace = sim::trace_hash();
