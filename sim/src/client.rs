@@ -346,7 +346,8 @@ impl Client {
 
     fn value(&mut self) -> Vec<u8> {
         self.seq += 1;
-        format!("v{}-{}", self.id, self.seq).into_bytes()
+        // Client, connection generation and sequence: the MONITOR watcher checks the order.
+        format!("v{}.{}-{}", self.id, self.gen, self.seq).into_bytes()
     }
 
     fn presence(&self, key: &[u8], span: Span) -> Presence {

@@ -11,6 +11,7 @@
 mod check;
 mod client;
 pub mod linearize;
+pub mod monitor;
 pub mod resp;
 
 pub use check::Counters;
@@ -18,6 +19,8 @@ pub use check::Counters;
 use damselfly_runtime::sim::{self, Rng};
 use damselfly_runtime::{clock, fiber, SimConfig};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// The planted bugs of a `sim-mutations` build (`--list-mutations`), with what each breaks.
 pub const MUTATIONS: &[(&str, &str)] = &[
@@ -76,6 +79,8 @@ pub struct Plan {
     pub pairs: usize,
     /// Shared registers (SET/GET/DEL by every client), checked for linearizability.
     pub registers: usize,
+    /// A MONITOR client watches the run and checks each connection's order.
+    pub monitor: bool,
     /// Percent of operations on shared keys (the rest on the client's private keys).
     pub shared_percent: u64,
     /// Per-million chance that a client drops its connection right after sending a command.
@@ -133,6 +138,7 @@ impl Plan {
             counters: r.between(1, 3) as usize,
             pairs: r.between(1, 2) as usize,
             registers: r.between(1, 3) as usize,
+            monitor: r.chance(1, 2),
             shared_percent: r.between(10, 80),
             disconnect_per_million: if faults && r.chance(1, 2) {
                 r.between(1_000, 10_000) as u32
@@ -150,7 +156,7 @@ impl std::fmt::Display for Plan {
         write!(
             f,
             "seed={} proactors={} clients={} ops/client={} private_keys={} groups={} \
-             counters={} pairs={} registers={} shared%={} latency_us={}..{} short_io={} resets/M={} \
+             counters={} pairs={} registers={} monitor={} shared%={} latency_us={}..{} short_io={} resets/M={} \
              disconnects/M={} bus_delay={} shuffle={}",
             self.seed,
             self.proactors,
@@ -161,6 +167,7 @@ impl std::fmt::Display for Plan {
             self.counters,
             self.pairs,
             self.registers,
+            self.monitor,
             self.shared_percent,
             s.net_latency_us.0,
             s.net_latency_us.1,
@@ -271,6 +278,15 @@ fn panic_text(e: &(dyn std::any::Any + Send)) -> String {
 fn drive(plan: &Plan, addr: SocketAddr, tail: usize) -> Outcome {
     let t0 = clock::now();
     let n = damselfly_runtime::proactor_count();
+    let stop_watch = Arc::new(AtomicBool::new(false));
+    let watcher = plan.monitor.then(|| {
+        let stop = stop_watch.clone();
+        fiber::Builder::new()
+            .name("sim-monitor")
+            .spawn_on(n - 1, move || monitor::watch(addr, stop))
+    });
+    // Let MONITOR be in place before the clients start.
+    fiber::sleep(std::time::Duration::from_millis(1));
     let handles: Vec<_> = (0..plan.clients)
         .map(|id| {
             let plan = plan.clone();
@@ -310,9 +326,20 @@ fn drive(plan: &Plan, addr: SocketAddr, tail: usize) -> Outcome {
             failures.push(format!("r{k} is not linearizable: {why}"));
         }
     }
+    stop_watch.store(true, Ordering::Relaxed);
+    let mut watched = 0;
+    if let Some(w) = watcher {
+        match w.join() {
+            Ok(w) => {
+                failures.extend(w.failures);
+                watched = w.hash;
+            }
+            Err(e) => failures.push(format!("monitor: {e}")),
+        }
+    }
     sim::set_quiet(false);
     reports.push(verifier.into_report());
-    let mut trace = sim::trace_hash();
+    let mut trace = check::fold(sim::trace_hash(), watched);
     let mut events = Vec::new();
     let mut ops = 0;
     for r in &reports {
