@@ -88,7 +88,7 @@ pub fn watch(addr: SocketAddr, stop: Arc<AtomicBool>) -> Watch {
         let mut buf = Vec::new();
         while !stopped() {
             loop {
-                match resp::parse(&mut buf) {
+                match resp::parse(&buf) {
                     Ok(Some((r, used))) => {
                         buf.drain(..used);
                         let Reply::Simple(line) = r else {
