@@ -50,7 +50,7 @@ pub fn target(server: &ServerState, shards: usize) -> Option<DfsTarget> {
 /// Shard files of generations other than `keep`, or of this generation when `keep` is None.
 fn shard_files(t: &DfsTarget, keep: Option<u64>) -> Vec<PathBuf> {
     let prefix = format!("{}-", t.base);
-    let Ok(entries) = std::fs::read_dir(&t.dir) else {
+    let Ok(entries) = damselfly_runtime::fs::read_dir(&t.dir) else {
         return Vec::new();
     };
     let generation = |name: &str| -> Option<u64> {
@@ -60,8 +60,7 @@ fn shard_files(t: &DfsTarget, keep: Option<u64>) -> Vec<PathBuf> {
         ok.then(|| u64::from_str_radix(g, 16).ok()).flatten()
     };
     entries
-        .flatten()
-        .map(|e| e.path())
+        .into_iter()
         .filter(|p| {
             let g = p.file_name().and_then(|n| generation(&n.to_string_lossy()));
             match (g, keep) {
@@ -82,7 +81,7 @@ pub fn clean_up(t: &DfsTarget, succeeded: bool) {
         shard_files(t, None)
     };
     for f in files {
-        let _ = std::fs::remove_file(f);
+        let _ = damselfly_runtime::fs::remove_file(f);
     }
 }
 

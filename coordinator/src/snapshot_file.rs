@@ -263,7 +263,7 @@ pub fn finish(server: &ServerState, job: SaveJob, background: bool) -> Result<u6
             log::info!("DB saved on disk ({keys} keys, {} ms)", now - started);
         }
         Err(e) => {
-            let _ = std::fs::remove_file(&temp);
+            let _ = damselfly_runtime::fs::remove_file(&temp);
             p.last_ok.store(false, Ordering::Relaxed);
             log::warn!("snapshot failed: {e}");
         }

@@ -187,7 +187,7 @@ pub fn present_snapshot(server: &ServerState) -> Option<std::path::PathBuf> {
     if server.config.get("df-snapshot-format").as_deref() != Some("yes") {
         order.reverse();
     }
-    order.into_iter().find(|p| p.exists())
+    order.into_iter().find(|p| damselfly_runtime::fs::exists(p))
 }
 
 /// On start: loads `dir/dbfilename` if it exists. Called in a fiber before the listener

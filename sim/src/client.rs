@@ -13,6 +13,7 @@
 
 use crate::check::{self, Counters};
 use crate::linearize::{self, RegOp};
+use crate::persist::SavedModel;
 use crate::resp::{self, Reply};
 use crate::Plan;
 use damselfly_runtime::clock;
@@ -34,6 +35,9 @@ pub struct Report {
     pub counters: Counters,
     /// Every operation on each shared register, for the linearizability check.
     pub registers: Vec<Vec<linearize::Event>>,
+    /// Client 0's keys at each SAVE it sent (seeds with snapshots), and at its end.
+    pub saves: Vec<SavedModel>,
+    pub final_model: SavedModel,
     pub hash: u64,
     pub ops: u64,
     pub tail: VecDeque<(u64, String)>,
@@ -80,6 +84,8 @@ pub struct Client {
     counters: BTreeMap<Vec<u8>, i64>,
     shared: Counters,
     registers: Vec<Vec<linearize::Event>>,
+    saves: Vec<SavedModel>,
+    saver: bool,
     failures: Vec<String>,
     hash: u64,
     ops: u64,
@@ -100,6 +106,8 @@ impl Client {
             counters: BTreeMap::new(),
             shared: Counters::new(plan.counters),
             registers: vec![Vec::new(); plan.registers],
+            saves: Vec::new(),
+            saver: plan.persist && id == 0,
             failures: Vec::new(),
             hash: 0,
             ops: 0,
@@ -114,8 +122,25 @@ impl Client {
         }
     }
 
+    /// This client's own keys as its model has them now.
+    fn model_now(&self, acknowledged: bool) -> SavedModel {
+        SavedModel {
+            gen: self.gen,
+            values: self
+                .private
+                .iter()
+                .map(|(k, e)| (k.clone(), (e.value.clone(), e.expiry.is_some())))
+                .collect(),
+            counters: self.counters.clone(),
+            acknowledged,
+        }
+    }
+
     pub fn into_report(self) -> Report {
+        let final_model = self.model_now(false);
         Report {
+            saves: self.saves,
+            final_model,
             failures: self.failures,
             counters: self.shared,
             registers: self.registers,
@@ -401,6 +426,9 @@ impl Client {
 
     /// One operation of the mix. None when a check failed (the client stops).
     fn step(&mut self, plan: &Plan) -> Option<()> {
+        if self.saver && self.rng.chance(1, 40) {
+            return self.save();
+        }
         if self.rng.below(100) < plan.shared_percent {
             return self.shared_step(plan);
         }
@@ -673,6 +701,29 @@ impl Client {
                     return Some(());
                 };
                 self.expect("MGET of a pair (equal)", &r, check::all_equal(&r, 2))?;
+            }
+        }
+        Some(())
+    }
+
+    /// SAVE, remembering this client's keys as they are: the snapshot must hold exactly them.
+    fn save(&mut self) -> Option<()> {
+        let before = self.model_now(false);
+        match self.call(&[b"SAVE"]) {
+            // A SAVE of a lost connection may still be running: this one then saves nothing.
+            Ok((Reply::Error(e), _)) if e == "ERR Background save already in progress" => {}
+            Ok((r, _)) => {
+                self.expect("SAVE", &r, r == Reply::ok())?;
+                self.saves.push(SavedModel {
+                    acknowledged: true,
+                    ..before
+                });
+            }
+            // It may have run: the model of the generation it ran in.
+            Err(CallError::Lost) => self.saves.push(before),
+            Err(CallError::Failed(m)) => {
+                self.fail(m);
+                return None;
             }
         }
         Some(())

@@ -12,6 +12,7 @@ mod check;
 mod client;
 pub mod linearize;
 pub mod monitor;
+pub mod persist;
 pub mod resp;
 
 pub use check::Counters;
@@ -89,6 +90,10 @@ pub struct Plan {
     pub registers: usize,
     /// A MONITOR client watches the run and checks each connection's order.
     pub monitor: bool,
+    /// Snapshots in the simulated files, a crash, and a restart that must load one whole.
+    pub persist: bool,
+    /// The snapshot format when `persist`: DFS (else RDB).
+    pub dfs: bool,
     /// Percent of operations on shared keys (the rest on the client's private keys).
     pub shared_percent: u64,
     /// Per-million chance that a client drops its connection right after sending a command.
@@ -147,6 +152,8 @@ impl Plan {
             pairs: r.between(1, 2) as usize,
             registers: r.between(1, 3) as usize,
             monitor: r.chance(1, 2),
+            persist: r.chance(1, 4),
+            dfs: r.chance(1, 2),
             shared_percent: r.between(10, 80),
             disconnect_per_million: if faults && r.chance(1, 2) {
                 r.between(1_000, 10_000) as u32
@@ -164,7 +171,7 @@ impl std::fmt::Display for Plan {
         write!(
             f,
             "seed={} proactors={} clients={} ops/client={} private_keys={} groups={} \
-             counters={} pairs={} registers={} monitor={} shared%={} latency_us={}..{} short_io={} resets/M={} \
+             counters={} pairs={} registers={} monitor={} persist={} shared%={} latency_us={}..{} short_io={} resets/M={} \
              disconnects/M={} bus_delay={} shuffle={}",
             self.seed,
             self.proactors,
@@ -176,6 +183,13 @@ impl std::fmt::Display for Plan {
             self.pairs,
             self.registers,
             self.monitor,
+            if !self.persist {
+                "no"
+            } else if self.dfs {
+                "dfs"
+            } else {
+                "rdb"
+            },
             self.shared_percent,
             s.net_latency_us.0,
             s.net_latency_us.1,
@@ -200,6 +214,8 @@ pub struct Outcome {
     pub virtual_ms: u64,
     /// The last events of the history, in virtual-time order.
     pub tail: Vec<String>,
+    /// After a crash (seeds with snapshots): the snapshots a restart may load.
+    pub restart: Option<Vec<persist::SavedModel>>,
 }
 
 impl Outcome {
@@ -230,14 +246,8 @@ pub fn replay_command(seed: u64, opts: &Opts) -> String {
 /// Runs one seed: starts a simulated server, drives the clients, checks, stops the server.
 pub fn run_seed(seed: u64, opts: &Opts) -> Outcome {
     let plan = Plan::from_seed(seed, opts);
-    let server = damselfly::Server::builder()
-        .bind("127.0.0.1")
-        .port(0)
-        .threads(plan.proactors)
-        // Active expiry ten times a second: long virtual sleeps then cost few loop steps.
-        .set("hz", "10")
-        .sim(plan.sim.clone())
-        .start();
+    let dir = plan.persist.then(|| snapshot_dir(seed));
+    let server = builder(&plan, dir.as_deref(), plan.sim.clone()).start();
     let server = match server {
         Ok(s) => s,
         Err(e) => {
@@ -248,6 +258,7 @@ pub fn run_seed(seed: u64, opts: &Opts) -> Outcome {
                 ops: 0,
                 virtual_ms: 0,
                 tail: Vec::new(),
+                restart: None,
             }
         }
     };
@@ -260,6 +271,13 @@ pub fn run_seed(seed: u64, opts: &Opts) -> Outcome {
     drop(server);
     match run {
         Ok(mut o) => {
+            if let (Some(dir), Some(candidates)) = (&dir, o.restart.take()) {
+                o.failures.extend(restart(&plan, dir, &candidates));
+            }
+            if let Some(dir) = &dir {
+                damselfly_runtime::sim::fs::remove_all(dir);
+                let _ = std::fs::remove_dir(dir);
+            }
             o.plan = plan;
             o
         }
@@ -270,8 +288,73 @@ pub fn run_seed(seed: u64, opts: &Opts) -> Outcome {
             ops: 0,
             virtual_ms: 0,
             tail: Vec::new(),
+            restart: None,
         },
     }
+}
+
+/// A server of the run: `plan`'s threads, snapshots in `dir` when given (never saved by
+/// save points: only the workload's SAVE/BGSAVE write them).
+fn builder(plan: &Plan, dir: Option<&std::path::Path>, sim: SimConfig) -> damselfly::ServerBuilder {
+    let mut b = damselfly::Server::builder()
+        .bind("127.0.0.1")
+        .port(0)
+        .threads(plan.proactors)
+        // Active expiry ten times a second: long virtual sleeps then cost few loop steps.
+        .set("hz", "10")
+        .set("save", "");
+    if let Some(dir) = dir {
+        b = b
+            .set("dir", &dir.to_string_lossy())
+            .set("dbfilename", "dump.rdb")
+            .set("df-snapshot-format", if plan.dfs { "yes" } else { "no" });
+    }
+    b.sim(sim)
+}
+
+/// A real, empty directory of the seed's own (the server checks that `dir` exists); its
+/// files live in the simulator's store.
+fn snapshot_dir(seed: u64) -> std::path::PathBuf {
+    let dir = std::env::temp_dir()
+        .join(format!("damselfly-sim-{}", std::process::id()))
+        .join(format!("seed-{seed}"));
+    let _ = std::fs::create_dir_all(&dir);
+    std::fs::canonicalize(&dir).unwrap_or(dir)
+}
+
+/// After the crash: a new server on the same files must load one of `candidates` whole.
+fn restart(plan: &Plan, dir: &std::path::Path, candidates: &[persist::SavedModel]) -> Vec<String> {
+    damselfly_runtime::sim::fs::recover(dir);
+    let sim = SimConfig {
+        seed: plan.seed ^ 0x7265_7374_6172_74,
+        ..plan.sim.clone()
+    };
+    let server = match builder(plan, Some(dir), sim).start() {
+        Ok(s) => s,
+        Err(e) => return vec![format!("the server did not start after the crash: {e}")],
+    };
+    let addr = server.addr();
+    let p = plan.clone();
+    let candidates = candidates.to_vec();
+    let verdict = server.simulate(move || {
+        sim::set_quiet(true);
+        let mut c = client::Client::new(usize::MAX, &p, addr);
+        let mut errors = Vec::new();
+        for m in &candidates {
+            let mut read = |k: &[u8]| c.must(&[b"GET", k]);
+            match persist::matches(m, 0, p.private_keys, &mut read) {
+                Ok(()) => return Vec::new(),
+                Err(e) => errors.push(e),
+            }
+        }
+        vec![format!(
+            "after the crash the server loaded none of the {} snapshots it may have: {}",
+            candidates.len(),
+            errors.join("; ")
+        )]
+    });
+    drop(server);
+    verdict
 }
 
 fn panic_text(e: &(dyn std::any::Any + Send)) -> String {
@@ -334,6 +417,24 @@ fn drive(plan: &Plan, addr: SocketAddr, tail: usize) -> Outcome {
             failures.push(format!("r{k} is not linearizable: {why}"));
         }
     }
+    // Seeds with snapshots: a BGSAVE starts, and a moment later the machine crashes.
+    let mut restart = None;
+    if plan.persist {
+        let final_model = reports
+            .first()
+            .map(|r| r.final_model.clone())
+            .unwrap_or_default();
+        let saves = reports.first().map(|r| r.saves.clone()).unwrap_or_default();
+        if let Some(r) = verifier.must(&[b"BGSAVE"]) {
+            if r != resp::Reply::Simple("Background saving started".into()) {
+                failures.push(format!("BGSAVE: {r}"));
+            }
+        }
+        fiber::sleep(std::time::Duration::from_micros(sim::random_below(20_000)));
+        let dir = snapshot_dir(plan.seed);
+        damselfly_runtime::sim::fs::crash(&dir);
+        restart = Some(persist::candidates(&saves, final_model));
+    }
     // Liveness: with every command answered, no shard keeps a queued transaction or a lock.
     for (shard, (queued, locks)) in damselfly::shard_leftovers().into_iter().enumerate() {
         if queued > 0 || locks > 0 {
@@ -373,5 +474,6 @@ fn drive(plan: &Plan, addr: SocketAddr, tail: usize) -> Outcome {
         ops,
         virtual_ms: (clock::now() - t0).as_millis() as u64,
         tail: events.into_iter().skip(skip).map(|(_, s)| s).collect(),
+        restart,
     }
 }
