@@ -326,7 +326,7 @@ fn snapshot_dir(seed: u64) -> std::path::PathBuf {
 fn restart(plan: &Plan, dir: &std::path::Path, candidates: &[persist::SavedModel]) -> Vec<String> {
     damselfly_runtime::sim::fs::recover(dir);
     let sim = SimConfig {
-        seed: plan.seed ^ 0x7265_7374_6172_74,
+        seed: plan.seed ^ 0x0072_6573_7461_7274,
         ..plan.sim.clone()
     };
     let server = match builder(plan, Some(dir), sim).start() {
