@@ -33,6 +33,7 @@ pub mod long_double;
 pub mod memcache_auth;
 pub mod memcache_conn;
 pub mod memcache_reply;
+pub mod metrics;
 pub mod monitor;
 pub mod notify;
 pub mod pause;
