@@ -337,7 +337,8 @@ fn info_latencystats_as_redis_prints_it() {
         let mut c = Client::connect(addr);
         let mut out = Vec::new();
         for args in [
-            &["CONFIG", "GET", "latency-tracking*"][..],
+            &["CONFIG", "GET", "latency-tracking"][..],
+            &["CONFIG", "GET", "latency-tracking-info-percentiles"],
             &[
                 "CONFIG",
                 "SET",
