@@ -388,7 +388,7 @@ mod tests {
             (r.method, r.path, r.minor, r.keep_alive),
             (&b"GET"[..], &b"/metrics"[..], 1, false)
         );
-        assert_eq!(n, 55);
+        assert_eq!(n, 53);
         let Head::Done(r, _) =
             parse_head(b"GET / HTTP/1.0\nConnection: Keep-Alive\nContent-Length: 3\n\n")
         else {
