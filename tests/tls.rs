@@ -597,5 +597,8 @@ fn metrics_over_tls() {
             break body.to_string();
         }
     };
-    assert!(body.contains("damselfly_commands_total{cmd=\"set\"} 1\n"), "{body}");
+    assert!(
+        body.contains("damselfly_commands_total{cmd=\"set\"} 1\n"),
+        "{body}"
+    );
 }
