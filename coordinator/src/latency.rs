@@ -145,7 +145,9 @@ thread_local! {
 }
 
 /// Counts one call of a command in this proactor's histograms; `name` is the subcommand's
-/// full name for a container (`config|set`), else the command's.
+/// full name for a container (`config|set`), else the command's. Out of line, so the
+/// command path around it is laid out as without it.
+#[inline(never)]
 pub fn count_call(index: usize, spec: &CommandSpec, name: &'static str, nanos: u64) {
     HISTOGRAMS.with(|h| {
         let mut h = h.borrow_mut();

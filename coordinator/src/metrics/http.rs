@@ -35,7 +35,9 @@ pub enum Sniff {
 }
 
 /// Looks at a connection's first bytes: `Http` once the first line is an HTTP/1.x request
-/// line (`METHOD target HTTP/1.x`), `Resp` as soon as it cannot be one.
+/// line (`METHOD target HTTP/1.x`), `Resp` as soon as it cannot be one. Kept out of line:
+/// the connection loop that calls it stays as small as it was.
+#[inline(never)]
 pub fn sniff(input: &[u8]) -> Sniff {
     let method = input
         .iter()
@@ -225,6 +227,8 @@ impl Drop for Watchdog {
 
 /// Serves HTTP requests on a connection whose first bytes (`input`) were an HTTP request
 /// line, until the client closes, asks to close, errs or times out.
+#[cold]
+#[inline(never)]
 pub fn serve(stream: &ConnStream, server: &ServerState, mut input: Vec<u8>) {
     let timeout = match server.config.get_int("timeout") {
         t if t > 0 => Duration::from_secs(t as u64),
