@@ -169,7 +169,8 @@ fn info_section_choice() {
     assert_eq!(info(&mut c, &["everything"]).0, all);
     let default = info(&mut c, &["default"]).0;
     assert!(!default.contains(&"Commandstats".to_string()));
-    let mixed = info(&mut c, &["default", "commandstats"]).0;
+    assert!(!default.contains(&"Latencystats".to_string()));
+    let mixed = info(&mut c, &["default", "commandstats", "latencystats"]).0;
     assert_eq!(mixed, all);
     // RESP3: a verbatim string, as Redis sends it.
     c.cmd(&["HELLO", "3"]);

@@ -563,3 +563,42 @@ fn pubsub_and_blocking_commands_over_tls() {
     blocked.read_exact(&mut got).unwrap();
     assert_eq!(&got[..], expected);
 }
+
+#[test]
+fn metrics_over_tls() {
+    let pki = Pki::new("metrics");
+    let server = tls_server(&pki, "no", &[]);
+    let addr = server.tls_addr().expect("a TLS listener");
+    let mut s = connect(addr, &pki, BOTH, None);
+    exchange(&mut s, &resp(&[b"SET", b"k", b"v"]), b"+OK\r\n");
+    // The first line decides per connection: a fresh one asks over HTTP.
+    let mut s = connect(addr, &pki, BOTH, None);
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    s.flush().unwrap();
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 16384];
+    let body = loop {
+        let n = s.read(&mut chunk).expect("read");
+        assert!(n > 0, "closed before the response ended");
+        buf.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        let Some((head, body)) = text.split_once("\r\n\r\n") else {
+            continue;
+        };
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("Content-Length: "))
+            .expect("Content-Length")
+            .parse()
+            .unwrap();
+        if body.len() >= len {
+            assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+            break body.to_string();
+        }
+    };
+    assert!(
+        body.contains("damselfly_commands_total{cmd=\"set\"} 1\n"),
+        "{body}"
+    );
+}

@@ -109,6 +109,7 @@ pub struct ClientLimits {
     slowlog_max_len: AtomicUsize,
     /// `latency-monitor-threshold` in ms (0 = off).
     latency_threshold_ms: AtomicU64,
+    latency_tracking: std::sync::atomic::AtomicBool,
     bulk_len_max: AtomicUsize,
     maxmemory: AtomicUsize,
     /// Per proactor: the bytes its shard holds, published on the heartbeat.
@@ -131,6 +132,7 @@ impl ClientLimits {
             slowlog_slower_than: AtomicI64::new(-1),
             slowlog_max_len: AtomicUsize::new(0),
             latency_threshold_ms: AtomicU64::new(0),
+            latency_tracking: Default::default(),
             bulk_len_max: AtomicUsize::new(0),
             maxmemory: AtomicUsize::new(0),
             shard_bytes: (0..proactors).map(|_| AtomicUsize::new(0)).collect(),
@@ -169,6 +171,8 @@ impl ClientLimits {
             .store(int("slowlog-max-len"), Ordering::Relaxed);
         self.latency_threshold_ms
             .store(int("latency-monitor-threshold") as u64, Ordering::Relaxed);
+        let tracking = config.get("latency-tracking").as_deref() == Some("yes");
+        self.latency_tracking.store(tracking, Ordering::Relaxed);
         self.notify_flags.store(
             crate::notify::parse_flags(&config.get("notify-keyspace-events").unwrap_or_default()),
             Ordering::Relaxed,
@@ -227,6 +231,11 @@ impl ClientLimits {
     /// `latency-monitor-threshold` in ms: events at least this slow are recorded (0: none).
     pub fn latency_threshold_ms(&self) -> u64 {
         self.latency_threshold_ms.load(Ordering::Relaxed)
+    }
+
+    /// `latency-tracking`: whether calls are counted in the per-command histograms.
+    pub fn latency_tracking(&self) -> bool {
+        self.latency_tracking.load(Ordering::Relaxed)
     }
 
     /// Keyspace event classes enabled (as of the last `refresh`).

@@ -32,6 +32,8 @@ pub enum Kind {
     Only(&'static Kind),
     /// A memory value or a percentage of `maxmemory` (`maxmemory-clients`).
     MemoryOrPercent,
+    /// Space-separated percentiles, each 0..100 (`latency-tracking-info-percentiles`).
+    Percentiles,
 }
 
 pub struct Param {
@@ -331,6 +333,20 @@ pub const PARAMS: &[Param] = &[
         default: "0",
         mutable: true,
         help: "latency monitor threshold in ms (stored only: no latency monitor yet)",
+    },
+    Param {
+        name: "latency-tracking",
+        kind: Kind::Bool,
+        default: "yes",
+        mutable: true,
+        help: "count every call in its command's latency histogram (INFO latencystats)",
+    },
+    Param {
+        name: "latency-tracking-info-percentiles",
+        kind: Kind::Percentiles,
+        default: "50 99 99.9",
+        mutable: true,
+        help: "percentiles INFO latencystats prints, space separated, each 0..100",
     },
     Param {
         name: "notify-keyspace-events",
@@ -721,6 +737,7 @@ fn validate_kind(kind: &Kind, value: &str, current: &str) -> Result<String, Stri
         Kind::KeyspaceEvents => keyspace_events(value).map(keyspace_events_text),
         Kind::OutputBufferLimit => output_buffer_limit(value, current),
         Kind::MemoryOrPercent => validate_memory_or_percent(value),
+        Kind::Percentiles => crate::metrics::latencystats::validate_percentiles(value),
         Kind::Int { min, max } => match value.parse::<i64>() {
             Ok(v) if v >= min && v <= max => Ok(v.to_string()),
             Ok(_) => Err(format!(

@@ -215,6 +215,8 @@ fn run(stream: &ConnStream, server: &ServerState, conn: &mut ConnState) {
     mem.update(&input, &out, &batch, queued_bytes(conn));
     let ps = ProactorState::current();
     let stats = &ps.stats;
+    // Until the first line is known to be RESP, it may be an HTTP request (`GET /metrics`).
+    let mut sniffing = true;
     loop {
         // Read: grow the buffer with what arrives (at most doubling per read), never by what a
         // bulk header merely declares.
@@ -227,6 +229,14 @@ fn run(stream: &ConnStream, server: &ServerState, conn: &mut ConnState) {
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
+        if sniffing {
+            use crate::metrics::http::{self, Sniff};
+            match http::sniff(&input) {
+                Sniff::Http => return http::serve(stream, server, std::mem::take(&mut input)),
+                Sniff::Resp => sniffing = false,
+                Sniff::NeedMore => {}
+            }
+        }
         if n >= spare && read_size < READ_MAX {
             read_size *= 2;
         }

@@ -1,10 +1,11 @@
 //! The latency monitor (LATENCY LATEST/HISTORY/RESET/DOCTOR) and the per-command latency
-//! histograms (LATENCY HISTOGRAM).
+//! histograms (LATENCY HISTOGRAM, INFO latencystats, Prometheus; see `metrics::histogram`).
 //!
 //! Events are recorded only when they last at least `latency-monitor-threshold` ms, so the
 //! server-wide lock is taken only for slow events. The histograms are per proactor (thread
 //! local, no lock, no allocation once a command has been seen) and merged when asked for.
 
+use crate::metrics::histogram::Histogram;
 use crate::registry::CommandSpec;
 use damselfly_runtime::sync::SpinLock;
 use std::cell::RefCell;
@@ -12,9 +13,6 @@ use std::collections::HashMap;
 
 /// Samples kept per event: one per second, the oldest dropped first (as Redis keeps 160).
 pub const HISTORY_LEN: usize = 160;
-
-/// Histogram buckets: bucket `b` counts calls that took less than 2^b µs (the last one: any).
-pub const BUCKETS: usize = 40;
 
 #[derive(Clone, Copy, Default)]
 pub struct Sample {
@@ -92,7 +90,9 @@ pub fn command_done(
     name: &'static str,
     nanos: u64,
 ) {
-    count_call(index, spec, name, nanos);
+    if server.client_limits.latency_tracking() {
+        count_call(index, spec, name, nanos);
+    }
     let threshold = server.client_limits.latency_threshold_ms();
     if threshold > 0 && nanos / 1_000_000 >= threshold {
         let event = if spec.has(crate::registry::flags::FAST) {
@@ -133,16 +133,11 @@ fn record_event(server: &crate::server::ServerState, event: &'static str, nanos:
     server.latency.record(event, nanos / 1_000_000, secs);
 }
 
-/// Bucket of a call that took `us` microseconds: the smallest `b` with `us < 2^b`.
-fn bucket(us: u64) -> usize {
-    ((64 - us.leading_zeros()) as usize).min(BUCKETS - 1)
-}
-
 /// Per-proactor histograms: by registry index for commands, by name for subcommands.
 #[derive(Default)]
 struct Histograms {
-    commands: Vec<Option<Box<[u64; BUCKETS]>>>,
-    subcommands: HashMap<&'static str, Box<[u64; BUCKETS]>>,
+    commands: Vec<Option<Histogram>>,
+    subcommands: HashMap<&'static str, Histogram>,
 }
 
 thread_local! {
@@ -150,26 +145,27 @@ thread_local! {
 }
 
 /// Counts one call of a command in this proactor's histograms; `name` is the subcommand's
-/// full name for a container (`config|set`), else the command's.
+/// full name for a container (`config|set`), else the command's. Out of line, so the
+/// command path around it is laid out as without it.
+#[inline(never)]
 pub fn count_call(index: usize, spec: &CommandSpec, name: &'static str, nanos: u64) {
-    let b = bucket(nanos / 1000);
     HISTOGRAMS.with(|h| {
         let mut h = h.borrow_mut();
         if !spec.subcommands.is_empty() && name != spec.name {
-            h.subcommands
-                .entry(name)
-                .or_insert_with(|| Box::new([0; BUCKETS]))[b] += 1;
+            h.subcommands.entry(name).or_default().record(nanos);
             return;
         }
         if h.commands.len() <= index {
             h.commands.resize_with(index + 1, || None);
         }
-        h.commands[index].get_or_insert_with(|| Box::new([0; BUCKETS]))[b] += 1;
+        h.commands[index]
+            .get_or_insert_with(Histogram::default)
+            .record(nanos);
     });
 }
 
 /// This proactor's histograms by command name (run on each proactor, merged by the caller).
-pub fn local_histograms() -> Vec<(&'static str, [u64; BUCKETS])> {
+pub fn local_histograms() -> Vec<(&'static str, Histogram)> {
     let registry = crate::registry::Registry::get();
     HISTOGRAMS.with(|h| {
         let h = h.borrow();
@@ -177,28 +173,28 @@ pub fn local_histograms() -> Vec<(&'static str, [u64; BUCKETS])> {
             .commands
             .iter()
             .enumerate()
-            .filter_map(|(i, c)| Some((registry.commands().get(i)?.name, **c.as_ref()?)));
-        let subs = h.subcommands.iter().map(|(n, c)| (*n, **c));
+            .filter_map(|(i, c)| Some((registry.commands().get(i)?.name, c.as_ref()?.clone())));
+        let subs = h.subcommands.iter().map(|(n, c)| (*n, c.clone()));
         commands.chain(subs).collect()
     })
+}
+
+/// Every proactor's histograms merged, by command name (in no particular order).
+pub fn merged_histograms() -> Vec<(&'static str, Histogram)> {
+    let per = crate::tx::on_all_shards(&|_| local_histograms());
+    let mut merged: Vec<(&'static str, Histogram)> = Vec::new();
+    for (name, h) in per.into_iter().flatten() {
+        match merged.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, m)) => m.merge(&h),
+            None => merged.push((name, h)),
+        }
+    }
+    merged
 }
 
 /// Zeroes this proactor's histograms (CONFIG RESETSTAT).
 pub fn reset_local_histograms() {
     HISTOGRAMS.with(|h| *h.borrow_mut() = Histograms::default());
-}
-
-/// The histogram's non-empty steps as (upper bound µs, calls at most that slow), cumulative.
-pub fn cumulative(h: &[u64; BUCKETS]) -> Vec<(u64, u64)> {
-    let mut out = Vec::new();
-    let mut total = 0;
-    for (b, &n) in h.iter().enumerate() {
-        if n > 0 {
-            total += n;
-            out.push((1u64 << b, total));
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -225,18 +221,5 @@ mod tests {
         assert_eq!(m.reset(Some(&["nosuch".into()])), 0);
         assert_eq!(m.reset(Some(&["command".into()])), 1);
         assert_eq!(m.reset(None), 0);
-    }
-
-    #[test]
-    fn buckets_are_powers_of_two_microseconds() {
-        assert_eq!(bucket(0), 0);
-        assert_eq!(bucket(1), 1);
-        assert_eq!(bucket(3), 2);
-        assert_eq!(bucket(4), 3);
-        assert_eq!(bucket(u64::MAX), BUCKETS - 1);
-        let mut h = [0; BUCKETS];
-        h[1] = 2;
-        h[4] = 1;
-        assert_eq!(cumulative(&h), vec![(2, 2), (16, 3)]);
     }
 }

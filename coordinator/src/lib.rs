@@ -34,6 +34,7 @@ pub mod memcache_auth;
 pub mod memcache_conn;
 pub mod memcache_conns;
 pub mod memcache_reply;
+pub mod metrics;
 pub mod monitor;
 pub mod notify;
 pub mod pause;

@@ -6,7 +6,8 @@ use crate::args::{eq_ignore_case, Args};
 use crate::ctx::CmdCtx;
 use crate::error::{CmdError, CmdResult};
 use crate::families::server_family::{help_reply, unknown_sub};
-use crate::latency::{self, BUCKETS};
+use crate::latency;
+use crate::metrics::histogram::Histogram;
 use crate::registry::{command, flags::*, CommandSpec, Registry};
 use std::fmt::Write as _;
 
@@ -80,28 +81,21 @@ fn cmd_latency(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
 /// LATENCY HISTOGRAM [command ...]: each named command (all when none are named) that has
 /// run, with its calls and its cumulative distribution in µs buckets.
 fn histogram(ctx: &mut CmdCtx<'_>, args: &Args<'_>) {
-    let per = crate::tx::on_all_shards(&|_| latency::local_histograms());
-    let mut merged: Vec<(&'static str, [u64; BUCKETS])> = Vec::new();
-    for (name, h) in per.into_iter().flatten() {
-        match merged.iter_mut().find(|(n, _)| *n == name) {
-            Some((_, m)) => m.iter_mut().zip(h).for_each(|(a, b)| *a += b),
-            None => merged.push((name, h)),
-        }
-    }
+    let merged = latency::merged_histograms();
     let registry = Registry::get();
-    let wanted: Vec<(&'static str, [u64; BUCKETS])> = if args.len() == 2 {
+    let wanted: Vec<&(&'static str, Histogram)> = if args.len() == 2 {
         // Registry order, each command followed by its subcommands.
         let mut all = Vec::new();
         for c in registry.commands() {
             for name in std::iter::once(c.name).chain(c.subcommands.iter().map(|s| s.name)) {
                 if let Some(found) = merged.iter().find(|(n, _)| *n == name) {
-                    all.push(*found);
+                    all.push(found);
                 }
             }
         }
         all
     } else {
-        let mut picked: Vec<(&'static str, [u64; BUCKETS])> = Vec::new();
+        let mut picked: Vec<&(&'static str, Histogram)> = Vec::new();
         for a in args.rest(2) {
             let Some(spec) = registry.lookup_full(a) else {
                 continue;
@@ -110,7 +104,7 @@ fn histogram(ctx: &mut CmdCtx<'_>, args: &Args<'_>) {
             for name in names {
                 let found = merged.iter().find(|(n, _)| *n == name);
                 if let Some(found) = found.filter(|f| !picked.iter().any(|p| p.0 == f.0)) {
-                    picked.push(*found);
+                    picked.push(found);
                 }
             }
         }
@@ -122,9 +116,9 @@ fn histogram(ctx: &mut CmdCtx<'_>, args: &Args<'_>) {
         w.bulk(name.as_bytes());
         w.map_header(2);
         w.bulk(b"calls");
-        w.integer(h.iter().sum::<u64>() as i64);
+        w.integer(h.total as i64);
         w.bulk(b"histogram_usec");
-        let steps = latency::cumulative(&h);
+        let steps = h.steps_usec();
         w.map_header(steps.len());
         for (us, calls) in steps {
             w.integer(us as i64);

@@ -343,6 +343,7 @@ const SECTIONS: &[(&str, bool)] = &[
     ("modules", true),
     ("commandstats", false),
     ("errorstats", true),
+    ("latencystats", false),
     ("cluster", true),
     ("keyspace", true),
 ];
@@ -562,6 +563,10 @@ fn info_text(server: &ServerState, sections: &[&str]) -> String {
                     lines.push(format!("errorstat_{code}:count={n}"));
                 }
                 "Errorstats"
+            }
+            "latencystats" => {
+                lines.extend(crate::metrics::latencystats::lines(server));
+                "Latencystats"
             }
             "cluster" => {
                 lines.push("cluster_enabled:0".into());
