@@ -1,7 +1,7 @@
 //! Command-line flags and the Redis-style config file, both feeding the typed config registry
 //! (`damselfly_coordinator::config`), which also serves CONFIG GET/SET.
 
-use damselfly_coordinator::config::{canonical, find, PARAMS};
+use damselfly_coordinator::config::{canonical, find, Kind, PARAMS};
 
 /// What the command line asks for.
 pub enum Invocation {
@@ -42,6 +42,12 @@ pub fn parse_args(args: &[String]) -> Result<Invocation, String> {
         }
         let (name, value) = match flag.split_once('=') {
             Some((n, v)) => (n.to_string(), v.to_string()),
+            // A yes/no flag alone means yes (`--cache_mode`), as Dragonfly's flags do.
+            None if find(flag).is_some_and(|p| p.kind == Kind::Bool)
+                && args.get(i + 1).is_none_or(|v| v.starts_with("--")) =>
+            {
+                (flag.to_string(), "yes".to_string())
+            }
             None => {
                 let v = args
                     .get(i + 1)

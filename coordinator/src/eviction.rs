@@ -39,8 +39,12 @@ impl EvictionStats {
     }
 }
 
-/// The policy `maxmemory-policy` names; None for noeviction.
+/// The policy that evicts: the cache's with `cache_mode` on, else what `maxmemory-policy`
+/// names; None for noeviction.
 pub fn policy(server: &ServerState) -> Option<EvictionPolicy> {
+    if server.config.get("cache-mode").as_deref() == Some("yes") {
+        return Some(EvictionPolicy::Cache);
+    }
     EvictionPolicy::parse(&server.config.get("maxmemory-policy").unwrap_or_default())
 }
 
