@@ -113,6 +113,10 @@ mod tests {
         slice.check_invariants();
         assert!(slice.evicted_keys() as usize > cold / 2);
         let kept = hot.iter().filter(|k| slice.exists(0, k, 0)).count();
-        assert!(kept >= hot.len() * 9 / 10, "{kept} of {} hot keys", hot.len());
+        assert!(
+            kept >= hot.len() * 9 / 10,
+            "{kept} of {} hot keys",
+            hot.len()
+        );
     }
 }
