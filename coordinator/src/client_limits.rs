@@ -283,7 +283,11 @@ impl ClientLimits {
 
     /// The shards' published bytes and the clients' buffers.
     pub fn accounted_bytes(&self) -> usize {
-        let data: usize = self.shard_bytes.iter().map(|b| b.load(Ordering::Relaxed)).sum();
+        let data: usize = self
+            .shard_bytes
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .sum();
         data + self.total_mem.load(Ordering::Relaxed)
     }
 

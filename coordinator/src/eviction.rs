@@ -106,8 +106,9 @@ pub fn step(server: &ServerState) {
 /// on the first shard's steps). Zero when the allocator does not count (an embedding program).
 fn measure_overhead(server: &ServerState) {
     let limits = &server.client_limits;
-    let overhead = crate::alloc_count::allocated_bytes()
-        .map_or(0, |allocated| allocated.saturating_sub(limits.accounted_bytes()));
+    let overhead = crate::alloc_count::allocated_bytes().map_or(0, |allocated| {
+        allocated.saturating_sub(limits.accounted_bytes())
+    });
     limits.alloc_overhead.store(overhead, Ordering::Relaxed);
 }
 
