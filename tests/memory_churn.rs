@@ -5,6 +5,9 @@
 //! the allocator the server binary runs on (mimalloc counting usable sizes), so the figures
 //! are the ones a deployed server shows. One test only: the process's RSS is the measure.
 
+// Test clients are plain threads outside the runtime: they may sleep and read the OS clock.
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 use common::*;
 use damselfly_protocol::Reply;
