@@ -147,6 +147,28 @@ mod tests {
     }
 
     #[test]
+    fn a_yes_no_flag_alone_means_yes() {
+        let run = |a: &[&str]| match parse_args(&v(a)).unwrap() {
+            Invocation::Run(s) => s,
+            _ => panic!(),
+        };
+        let yes = ("cache-mode".to_string(), "yes".to_string());
+        assert_eq!(run(&["--cache_mode"]), vec![yes.clone()]);
+        assert_eq!(
+            run(&["--cache_mode", "--port", "1"]),
+            vec![yes, ("port".into(), "1".into())]
+        );
+        assert_eq!(
+            run(&["--cache_mode", "no"]),
+            vec![("cache-mode".into(), "no".into())]
+        );
+        assert_eq!(
+            run(&["--cache_mode=false"]),
+            vec![("cache-mode".into(), "false".into())]
+        );
+    }
+
+    #[test]
     fn config_file_lines() {
         let s = parse_config_file("# c\nport 7001\nmaxclients \"50\"\n\n").unwrap();
         assert_eq!(
