@@ -1,7 +1,7 @@
 //! Command-line flags and the Redis-style config file, both feeding the typed config registry
 //! (`damselfly_coordinator::config`), which also serves CONFIG GET/SET.
 
-use damselfly_coordinator::config::{canonical, find, PARAMS};
+use damselfly_coordinator::config::{canonical, find, Kind, PARAMS};
 
 /// What the command line asks for.
 pub enum Invocation {
@@ -42,6 +42,12 @@ pub fn parse_args(args: &[String]) -> Result<Invocation, String> {
         }
         let (name, value) = match flag.split_once('=') {
             Some((n, v)) => (n.to_string(), v.to_string()),
+            // A yes/no flag alone means yes (`--cache_mode`), as Dragonfly's flags do.
+            None if find(flag).is_some_and(|p| p.kind == Kind::Bool)
+                && args.get(i + 1).is_none_or(|v| v.starts_with("--")) =>
+            {
+                (flag.to_string(), "yes".to_string())
+            }
             None => {
                 let v = args
                     .get(i + 1)
@@ -138,6 +144,28 @@ mod tests {
         );
         assert!(parse_args(&v(&["--nope", "1"])).is_err());
         assert!(parse_args(&v(&["--port"])).is_err());
+    }
+
+    #[test]
+    fn a_yes_no_flag_alone_means_yes() {
+        let run = |a: &[&str]| match parse_args(&v(a)).unwrap() {
+            Invocation::Run(s) => s,
+            _ => panic!(),
+        };
+        let yes = ("cache-mode".to_string(), "yes".to_string());
+        assert_eq!(run(&["--cache_mode"]), vec![yes.clone()]);
+        assert_eq!(
+            run(&["--cache_mode", "--port", "1"]),
+            vec![yes, ("port".into(), "1".into())]
+        );
+        assert_eq!(
+            run(&["--cache_mode", "no"]),
+            vec![("cache-mode".into(), "no".into())]
+        );
+        assert_eq!(
+            run(&["--cache_mode=false"]),
+            vec![("cache-mode".into(), "false".into())]
+        );
     }
 
     #[test]

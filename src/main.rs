@@ -4,7 +4,8 @@ use damselfly::config::{help_text, parse_args, Invocation};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: damselfly_coordinator::alloc_count::CountingMiMalloc =
+    damselfly_coordinator::alloc_count::CountingMiMalloc;
 
 static SIGNALED: AtomicBool = AtomicBool::new(false);
 

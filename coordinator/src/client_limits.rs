@@ -114,6 +114,8 @@ pub struct ClientLimits {
     maxmemory: AtomicUsize,
     /// Per proactor: the bytes its shard holds, published on the heartbeat.
     shard_bytes: Vec<AtomicUsize>,
+    /// Bytes the allocator holds beyond the shards' and clients' own accounting (eviction.rs).
+    pub alloc_overhead: AtomicUsize,
 }
 
 impl ClientLimits {
@@ -136,6 +138,7 @@ impl ClientLimits {
             bulk_len_max: AtomicUsize::new(0),
             maxmemory: AtomicUsize::new(0),
             shard_bytes: (0..proactors).map(|_| AtomicUsize::new(0)).collect(),
+            alloc_overhead: AtomicUsize::new(0),
         }
     }
 
@@ -283,7 +286,18 @@ impl ClientLimits {
             .iter()
             .map(|b| b.load(Ordering::Relaxed))
             .sum();
-        data + self.total_mem.load(Ordering::Relaxed) > max
+        data + self.total_mem.load(Ordering::Relaxed) + self.alloc_overhead.load(Ordering::Relaxed)
+            > max
+    }
+
+    /// The shards' published bytes and the clients' buffers.
+    pub fn accounted_bytes(&self) -> usize {
+        let data: usize = self
+            .shard_bytes
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .sum();
+        data + self.total_mem.load(Ordering::Relaxed)
     }
 
     /// A client's buffers changed from `old` to `new` bytes.

@@ -303,6 +303,13 @@ pub const PARAMS: &[Param] = &[
         mutable: true,
         help: "what happens at maxmemory: noeviction refuses writes; the others evict keys (lru: longest idle of a sample, lfu: least frequently used of a sample, by the per-key access clock)",
     },
+    Param {
+        name: "cache-mode",
+        kind: Kind::Bool,
+        default: "no",
+        mutable: true,
+        help: "behave as a cache at maxmemory: an insert evicts the least-hit key of its bucket neighbourhood instead of answering OOM (overrides maxmemory-policy)",
+    },
     // Listed for clients that read them; stored by CONFIG SET, no behaviour yet.
     Param {
         name: "slowlog-log-slower-than",

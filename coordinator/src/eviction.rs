@@ -39,8 +39,12 @@ impl EvictionStats {
     }
 }
 
-/// The policy `maxmemory-policy` names; None for noeviction.
+/// The policy that evicts: the cache's with `cache_mode` on, else what `maxmemory-policy`
+/// names; None for noeviction.
 pub fn policy(server: &ServerState) -> Option<EvictionPolicy> {
+    if server.config.get("cache-mode").as_deref() == Some("yes") {
+        return Some(EvictionPolicy::Cache);
+    }
     EvictionPolicy::parse(&server.config.get("maxmemory-policy").unwrap_or_default())
 }
 
@@ -64,8 +68,12 @@ pub fn clock_settings(server: &ServerState) -> ClockSettings {
 fn configure(server: &ServerState, slice: &mut DbSlice) {
     slice.set_clock_settings(clock_settings(server));
     let maxmemory = server.config.get_int("maxmemory").max(0) as usize;
-    let clients = server.client_limits.total_mem.load(Ordering::Relaxed);
-    let budget = maxmemory.saturating_sub(clients) / server.shards.max(1);
+    let limits = &server.client_limits;
+    let clients = limits.total_mem.load(Ordering::Relaxed);
+    // What the allocator holds beyond the accounting (size-class rounding, allocations outside
+    // the tables) counts too, so used_memory, not only the accounted bytes, stays at the limit.
+    let overhead = limits.alloc_overhead.load(Ordering::Relaxed);
+    let budget = maxmemory.saturating_sub(clients + overhead) / server.shards.max(1);
     let samples = server.config.get_int("maxmemory-samples").max(1) as usize;
     let policy = if maxmemory > 0 { policy(server) } else { None };
     // A budget of 0 would turn eviction off: keep one byte so everything may go.
@@ -89,6 +97,19 @@ pub fn step(server: &ServerState) {
     TABLES.set(bytes.saturating_sub(slice.heap_bytes()));
     drop(slice);
     server.client_limits.publish_shard_bytes(shard.index, bytes);
+    if shard.index == 0 {
+        measure_overhead(server);
+    }
+}
+
+/// Refreshes the allocator's bytes beyond the accounting (one sum of per-thread counters,
+/// on the first shard's steps). Zero when the allocator does not count (an embedding program).
+fn measure_overhead(server: &ServerState) {
+    let limits = &server.client_limits;
+    let overhead = crate::alloc_count::allocated_bytes().map_or(0, |allocated| {
+        allocated.saturating_sub(limits.accounted_bytes())
+    });
+    limits.alloc_overhead.store(overhead, Ordering::Relaxed);
 }
 
 thread_local! {

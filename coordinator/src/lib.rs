@@ -16,6 +16,7 @@
 //!   cut, the per-shard walk and hooks, the RDB writer), and loading RDB files.
 
 pub mod acl;
+pub mod alloc_count;
 pub mod args;
 pub mod blocking;
 pub mod client_limits;

@@ -21,6 +21,7 @@ use crate::hash::{FixedHasher, KeyPolicy};
 pub type DbIndex = usize;
 pub type PrimaryTable = DashTable<CompactKey, CompactValue, KeyPolicy>;
 
+mod cache;
 mod clock;
 mod evict;
 pub use clock::{ClockSettings, LFU_INIT};
@@ -306,6 +307,8 @@ pub struct DbSlice {
     ready: Vec<(DbIndex, Box<[u8]>)>,
     /// `maxmemory` eviction, when a policy evicts.
     eviction: Option<Box<evict::Eviction>>,
+    /// Cache mode: hits reorder buckets and inserts evict (db_slice/cache.rs).
+    bumping: bool,
     /// The per-key access clock's settings (db_slice/clock.rs).
     clock: clock::AccessClock,
     evicted_keys: u64,
@@ -327,6 +330,7 @@ impl DbSlice {
             blocking: (0..db_count).map(|_| HashSet::default()).collect(),
             ready: Vec::new(),
             eviction: None,
+            bumping: false,
             clock: clock::AccessClock::default(),
             evicted_keys: 0,
             expiry_paused_until_ms: 0,
@@ -482,6 +486,9 @@ impl DbSlice {
         }
         if !self.clock.no_touch {
             self.touch_at(db, pos, now_ms);
+            if self.bumping {
+                return Some(self.bump(db, pos));
+            }
         }
         Some(pos)
     }
@@ -617,6 +624,9 @@ impl DbSlice {
             if self.blocking[db].contains(&*bytes) {
                 self.ready.push((db, (*bytes).into()));
             }
+        }
+        if self.bumping {
+            self.evict_for_insert(db, hash);
         }
         if let Some(hook) = self.key_event_hook.as_mut() {
             if hook.wants(KeyEvent::New) {

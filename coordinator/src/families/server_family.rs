@@ -104,7 +104,8 @@ fn start_sampler(ex: &Arc<Extras>) {
             }
             used += m;
         }
-        ex.peak_memory.fetch_max(used as u64, Ordering::Relaxed);
+        ex.peak_memory
+            .fetch_max(used_memory(used) as u64, Ordering::Relaxed);
         let ms = clock::wall_now_ms();
         // Counters only fall on RESETSTAT: start the window over.
         if ring
@@ -153,6 +154,12 @@ impl ShardMemory {
     fn total(&self) -> usize {
         self.dataset + self.tables + self.conns
     }
+}
+
+/// `used_memory`: what the allocator holds for live allocations when the binary counts them
+/// (alloc_count.rs), else `accounted` (the shards' and connections' own accounting).
+pub(crate) fn used_memory(accounted: usize) -> usize {
+    crate::alloc_count::allocated_bytes().unwrap_or(accounted)
 }
 
 /// Memory of the shard (and the connections) of the current proactor.
@@ -287,7 +294,7 @@ pub(crate) struct MemorySummary {
 
 pub(crate) fn memory_summary(server: &ServerState) -> MemorySummary {
     let f = gather();
-    let used = f.memory.total() as u64;
+    let used = used_memory(f.memory.total()) as u64;
     let peak = extras(server)
         .peak_memory
         .fetch_max(used, Ordering::Relaxed)
@@ -464,7 +471,7 @@ fn info_text(server: &ServerState, sections: &[&str]) -> String {
     let ex = extras(server);
     start_sampler(&ex);
     let f = gather();
-    let used = f.memory.total() as u64;
+    let used = used_memory(f.memory.total()) as u64;
     let peak = ex.peak_memory.fetch_max(used, Ordering::Relaxed).max(used);
     let mut out = String::new();
     for (i, s) in sections.iter().enumerate() {
@@ -667,7 +674,7 @@ fn memory_lines(server: &ServerState, f: &Figures, used: u64, peak: u64, lines: 
         format!("used_memory_peak:{peak}"),
         format!("used_memory_peak_human:{}", human(peak)),
         format!("used_memory_peak_perc:{:.2}%", pct(used, peak)),
-        format!("used_memory_overhead:{}", used - dataset),
+        format!("used_memory_overhead:{}", used.saturating_sub(dataset)),
         format!("used_memory_dataset:{dataset}"),
         format!("used_memory_dataset_perc:{:.2}%", pct(dataset, used)),
         format!("total_system_memory:{sys}"),
@@ -965,7 +972,8 @@ fn reset_stats(server: &ServerState) {
         .fold((0, 0, 0), |a, b| (a.0 + b.0, a.1 + b.1, a.2 + b.2));
     ex.dirty_carry.fetch_add(writes, Ordering::Relaxed);
     ex.expired_baseline.store(expired, Ordering::Relaxed);
-    ex.peak_memory.store(used as u64, Ordering::Relaxed);
+    ex.peak_memory
+        .store(used_memory(used) as u64, Ordering::Relaxed);
     server.total_connections.store(0, Ordering::Relaxed);
     server.rejected_connections.store(0, Ordering::Relaxed);
 }

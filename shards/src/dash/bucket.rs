@@ -127,6 +127,30 @@ impl<K, V> Bucket<K, V> {
         self.slots[slot].take().expect("occupied slot")
     }
 
+    /// Exchanges slots `a` and `b` (either may be empty) with their fingerprints: the
+    /// cache mode's bumping orders a bucket by slot without moving entries elsewhere.
+    pub(crate) fn swap_slots(&mut self, a: usize, b: usize) {
+        self.slots.swap(a, b);
+        self.fingerprints.swap(a, b);
+        let (bit_a, bit_b) = ((self.busy >> a) & 1, (self.busy >> b) & 1);
+        self.busy &= !(1 << a | 1 << b);
+        self.busy |= bit_a << b | bit_b << a;
+    }
+
+    /// The highest occupied slot whose entry `eligible` accepts (the tail of the bucket's
+    /// cache order).
+    pub(crate) fn last_slot_where(&self, eligible: impl Fn(&K) -> bool) -> Option<usize> {
+        let mut mask = self.busy;
+        while mask != 0 {
+            let slot = 15 - mask.leading_zeros() as usize;
+            if self.slots[slot].as_ref().is_some_and(|(k, _)| eligible(k)) {
+                return Some(slot);
+            }
+            mask &= !(1 << slot);
+        }
+        None
+    }
+
     /// Drops every entry (keeps the version and clears the hints).
     pub(crate) fn clear(&mut self) {
         for slot in &mut self.slots {

@@ -6,12 +6,14 @@
 //! - [`segment`]: one segment: regular buckets then stash buckets in 4 KiB chunks, home/next
 //!   placement, forward displacement, stash overflow hints, rebuild planning.
 //! - [`bucket`]: 15 slots with a one-byte fingerprint each, an occupancy mask and a version.
+//! - `cache`: cache-mode order inside buckets: bumping on hits, victims at bucket tails.
 //! - [`cursor`]: the split-proof traversal used by SCAN and snapshots.
 //!
 //! Hash bits: the top `global_depth` bits pick the directory entry, bits 8..40 pick the home
 //! bucket (multiply-shift range reduction), the low byte is the fingerprint.
 
 pub mod bucket;
+mod cache;
 pub mod cursor;
 pub mod prefetch;
 pub mod segment;

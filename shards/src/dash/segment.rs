@@ -392,6 +392,19 @@ impl<K, V> Segment<K, V> {
         }
     }
 
+    /// Exchanges two slots of one bucket (either may be empty), with their stamps and, in a
+    /// stash bucket, their home records; hints are unchanged (entries stay in the bucket).
+    pub fn swap_slots(&mut self, shape: Shape, bucket: usize, a: usize, b: usize) {
+        self.buckets[bucket].swap_slots(a, b);
+        let (stamp_a, stamp_b) = (self.stamp(bucket, a), self.stamp(bucket, b));
+        self.set_stamp(bucket, a, stamp_b);
+        self.set_stamp(bucket, b, stamp_a);
+        if bucket >= shape.regular {
+            let base = (bucket - shape.regular) * BUCKET_SLOTS;
+            self.stash_homes.swap(base + a, base + b);
+        }
+    }
+
     /// Removes an entry; clears its home's stash hint when no other entry needs it.
     pub fn take(&mut self, shape: Shape, bucket: usize, slot: usize) -> (K, V) {
         let entry = self.buckets[bucket].take(slot);

@@ -43,6 +43,9 @@ pub struct DashTable<K, V, P> {
     displaced: u64,
     /// Segments carry a 16-bit stamp per slot ([`DashTable::with_stamps`]).
     stamped: bool,
+    /// Sum of the segments' heap bytes, kept as segments are rebuilt, added and cleared, so
+    /// [`DashTable::bytes_allocated`] costs no walk (eviction reads it per insert).
+    segment_bytes: usize,
     policy: P,
 }
 
@@ -71,9 +74,11 @@ impl<K, V, P: DashPolicy<K>> DashTable<K, V, P> {
             "at most 64 buckets per segment"
         );
         let ladder = size_ladder(shape);
+        let first = Segment::new(ladder[0], 0, stamped);
         DashTable {
             directory: vec![0],
-            segments: vec![Segment::new(ladder[0], 0, stamped)],
+            segment_bytes: first.heap_bytes(),
+            segments: vec![first],
             global_depth: 0,
             ladder,
             len: 0,
@@ -114,7 +119,7 @@ impl<K, V, P: DashPolicy<K>> DashTable<K, V, P> {
     pub fn bytes_allocated(&self) -> usize {
         self.directory.capacity() * std::mem::size_of::<u32>()
             + self.segments.capacity() * std::mem::size_of::<Segment<K, V>>()
-            + self.segments.iter().map(Segment::heap_bytes).sum::<usize>()
+            + self.segment_bytes
     }
 
     pub fn hash(&self, key: &K) -> u64 {
@@ -374,6 +379,7 @@ impl<K, V, P: DashPolicy<K>> DashTable<K, V, P> {
     pub fn clear(&mut self) {
         self.directory = vec![0];
         self.segments = vec![Segment::new(self.ladder[0], 0, self.stamped)];
+        self.segment_bytes = self.segments[0].heap_bytes();
         self.global_depth = 0;
         self.len = 0;
     }
@@ -442,7 +448,12 @@ impl<K, V, P: DashPolicy<K>> DashTable<K, V, P> {
         self.segments[id.segment as usize].buckets[id.bucket as usize].set_version(version);
     }
 
-    fn before_change<H: TableHooks<K, V>>(&mut self, segment: usize, bucket: usize, hooks: &mut H) {
+    pub(super) fn before_change<H: TableHooks<K, V>>(
+        &mut self,
+        segment: usize,
+        bucket: usize,
+        hooks: &mut H,
+    ) {
         let id = BucketId {
             segment: segment as u32,
             bucket: bucket as u8,
@@ -534,6 +545,8 @@ impl<K, V, P: DashPolicy<K>> DashTable<K, V, P> {
         bigger.generation = generation.wrapping_add(1);
         self.segments[segment].move_planned(&mut bigger, &entries, &plan);
         debug_assert_eq!(self.segments[segment].len, 0);
+        self.segment_bytes += bigger.heap_bytes();
+        self.segment_bytes -= self.segments[segment].heap_bytes();
         self.segments[segment] = bigger;
         self.version_clock += 1;
         self.stamp_segment(segment, self.version_clock);
@@ -582,6 +595,8 @@ impl<K, V, P: DashPolicy<K>> DashTable<K, V, P> {
                 old.move_planned(&mut lower, &lower_entries, &lower_plan);
                 old.move_planned(&mut upper, &upper_entries, &upper_plan);
                 debug_assert_eq!(old.len, 0);
+                self.segment_bytes += lower.heap_bytes();
+                self.segment_bytes -= self.segments[segment].heap_bytes();
                 self.segments[segment] = lower;
                 upper
             }
@@ -596,6 +611,7 @@ impl<K, V, P: DashPolicy<K>> DashTable<K, V, P> {
             }
         };
         let upper_id = self.segments.len() as u32;
+        self.segment_bytes += upper.heap_bytes();
         self.segments.push(upper);
         self.version_clock += 1;
         self.stamp_segment(segment, self.version_clock);
@@ -673,6 +689,8 @@ impl<K, V, P: DashPolicy<K>> DashTable<K, V, P> {
             total += count;
         }
         assert_eq!(total, self.len);
+        let walked: usize = self.segments.iter().map(Segment::heap_bytes).sum();
+        assert_eq!(walked, self.segment_bytes, "segment bytes");
     }
 }
 

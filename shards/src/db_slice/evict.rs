@@ -21,6 +21,8 @@ pub enum EvictionPolicy {
     VolatileLfu,
     VolatileRandom,
     VolatileTtl,
+    /// `--cache_mode`: bucket tails go, ranked by hits (`cache.rs`); every key may go.
+    Cache,
 }
 
 impl EvictionPolicy {
@@ -69,6 +71,9 @@ pub struct Eviction {
     random: u64,
     /// Over budget and nothing left that the policy may evict.
     pub stuck: bool,
+    /// Where the cache mode's sweep of bucket tails goes on (database, then table cursor).
+    pub(super) sweep_db: usize,
+    pub(super) sweep_cursor: u64,
 }
 
 impl DbSlice {
@@ -76,17 +81,20 @@ impl DbSlice {
     pub fn set_eviction(&mut self, policy: Option<EvictionPolicy>, budget: usize, samples: usize) {
         self.eviction = match (policy, budget) {
             (Some(policy), b) if b > 0 => {
-                let random = self.eviction.as_ref().map_or(0x9e37_79b9, |e| e.random);
+                let old = self.eviction.as_ref();
                 Some(Box::new(Eviction {
                     policy,
                     budget,
                     samples: samples.max(1),
-                    random,
+                    random: old.map_or(0x9e37_79b9, |e| e.random),
                     stuck: false,
+                    sweep_db: old.map_or(0, |e| e.sweep_db),
+                    sweep_cursor: old.map_or(0, |e| e.sweep_cursor),
                 }))
             }
             _ => None,
         };
+        self.bumping = policy == Some(EvictionPolicy::Cache);
     }
 
     /// Keys evicted since the slice was created.
@@ -115,6 +123,17 @@ impl DbSlice {
                     e.stuck = false;
                 }
                 return evicted;
+            }
+            if self.bumping {
+                let Some((db, pos)) = self.sweep_victim() else {
+                    if let Some(e) = self.eviction.as_mut() {
+                        e.stuck = true;
+                    }
+                    return evicted;
+                };
+                used = used.saturating_sub(self.evict_at(db, pos));
+                evicted += 1;
+                continue;
             }
             let Some((db, key)) = self.pick_victim(now_ms) else {
                 if let Some(e) = self.eviction.as_mut() {
@@ -175,7 +194,9 @@ impl DbSlice {
                 (k.clone(), 0)
             };
             let rank = match policy {
-                EvictionPolicy::AllKeysRandom | EvictionPolicy::VolatileRandom => {
+                EvictionPolicy::AllKeysRandom
+                | EvictionPolicy::VolatileRandom
+                | EvictionPolicy::Cache => {
                     return Some((db, key));
                 }
                 // Already expired keys go first, then the soonest deadline.
