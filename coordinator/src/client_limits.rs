@@ -113,6 +113,8 @@ pub struct ClientLimits {
     maxmemory: AtomicUsize,
     /// Per proactor: the bytes its shard holds, published on the heartbeat.
     shard_bytes: Vec<AtomicUsize>,
+    /// The `lazyfree-lazy-*` parameters as `crate::lazyfree` flag bits.
+    lazyfree: AtomicU32,
 }
 
 impl ClientLimits {
@@ -134,6 +136,7 @@ impl ClientLimits {
             bulk_len_max: AtomicUsize::new(0),
             maxmemory: AtomicUsize::new(0),
             shard_bytes: (0..proactors).map(|_| AtomicUsize::new(0)).collect(),
+            lazyfree: AtomicU32::new(0),
         }
     }
 
@@ -177,6 +180,8 @@ impl ClientLimits {
             config.get("multi-exec-squash").as_deref() == Some("yes"),
             Ordering::Relaxed,
         );
+        self.lazyfree
+            .store(crate::lazyfree::parse_flags(config), Ordering::Relaxed);
         for (slot, name) in self.collection.iter().zip(COLLECTION_PARAMS) {
             slot.store(config.get_int(name), Ordering::Relaxed);
         }
@@ -232,6 +237,11 @@ impl ClientLimits {
     /// Keyspace event classes enabled (as of the last `refresh`).
     pub fn notify_flags(&self) -> u32 {
         self.notify_flags.load(Ordering::Relaxed)
+    }
+
+    /// The `lazyfree-lazy-*` parameters (`crate::lazyfree` flag bits).
+    pub fn lazyfree_flags(&self) -> u32 {
+        self.lazyfree.load(Ordering::Relaxed)
     }
 
     pub fn multi_exec_squash(&self) -> bool {

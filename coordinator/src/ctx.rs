@@ -51,6 +51,16 @@ pub struct ConnInfo {
     pub user: RefCell<String>,
     /// CLIENT NO-EVICT ON: never closed by `maxmemory-clients` (CLIENT LIST flag `e`).
     pub no_evict: Cell<bool>,
+    /// CLIENT NO-TOUCH ON: reads leave keys' access clocks alone (CLIENT LIST flag `T`).
+    pub no_touch: Cell<bool>,
+}
+
+impl Drop for ConnInfo {
+    fn drop(&mut self) {
+        if self.no_touch.get() {
+            crate::tx::client_tag::forget_no_touch();
+        }
+    }
 }
 
 impl ConnInfo {
@@ -80,21 +90,16 @@ impl ConnInfo {
             tracking: Default::default(),
             user: RefCell::new("default".to_string()),
             no_evict: Cell::new(false),
+            no_touch: Cell::new(false),
         }
     }
 
-    /// CLIENT LIST's flags: `x` in MULTI, `b` blocked, `P` subscribed, `t` tracking (`B`
-    /// BCAST, `R` broken redirect), else `N`.
+    /// CLIENT LIST's flags in Redis's order: `P` subscribed, `x` in MULTI, `b` blocked, `t`
+    /// tracking (`R` broken redirect, `B` BCAST), `e` no-evict, `T` no-touch; else `N`.
     fn flags(&self) -> String {
         let mut f = String::new();
-        if let Some(m) = self.tracking.mode.borrow().as_ref() {
-            f.push('t');
-            if m.bcast {
-                f.push('B');
-            }
-            if self.tracking.broken.get() {
-                f.push('R');
-            }
+        if self.sub.get() + self.psub.get() + self.ssub.get() > 0 {
+            f.push('P');
         }
         if self.multi.get() >= 0 {
             f.push('x');
@@ -102,11 +107,20 @@ impl ConnInfo {
         if self.blocked.get() {
             f.push('b');
         }
-        if self.sub.get() + self.psub.get() + self.ssub.get() > 0 {
-            f.push('P');
+        if let Some(m) = self.tracking.mode.borrow().as_ref() {
+            f.push('t');
+            if self.tracking.broken.get() {
+                f.push('R');
+            }
+            if m.bcast {
+                f.push('B');
+            }
         }
         if self.no_evict.get() {
             f.push('e');
+        }
+        if self.no_touch.get() {
+            f.push('T');
         }
         if f.is_empty() {
             f.push('N');

@@ -29,6 +29,7 @@ pub mod exec;
 pub mod families;
 pub mod keys;
 pub mod latency;
+pub mod lazyfree;
 pub mod long_double;
 pub mod memcache_auth;
 pub mod memcache_conn;

@@ -294,6 +294,7 @@ pub fn start(pool: &ProactorPool, state: Arc<ServerState>) -> std::io::Result<Ru
                 Duration::from_millis(1000 / hz),
                 move || {
                     evict_clients(&st);
+                    crate::lazyfree::step(&st, &mut ProactorState::current().shard.db.borrow_mut());
                     // A client pause stops key eviction and active expiry, as in Redis.
                     if !st.pause.stops_expiry() {
                         // Evicts keys when over maxmemory, and publishes the shard's memory.
