@@ -29,6 +29,10 @@ pub struct ConnInfo {
     pub last_cmd: RefCell<&'static str>,
     pub last_active_ms: Cell<u64>,
     pub qbuf: Cell<usize>,
+    /// Unused room of the query buffer (CLIENT LIST `qbuf-free`), and the empty buffer while
+    /// the connection waits for input (querybuf.rs: the idle sweep may free it).
+    pub qbuf_free: Cell<usize>,
+    pub qbuf_parked: RefCell<Vec<u8>>,
     /// Bytes this connection's buffers hold (its share of `maxmemory-clients`).
     pub mem: Cell<usize>,
     /// Commands queued since MULTI, or -1 outside MULTI; and their bytes.
@@ -77,6 +81,8 @@ impl ConnInfo {
             last_cmd: RefCell::new("NULL"),
             last_active_ms: Cell::new(now),
             qbuf: Cell::new(0),
+            qbuf_free: Cell::new(0),
+            qbuf_parked: RefCell::new(Vec::new()),
             mem: Cell::new(0),
             multi: Cell::new(-1),
             multi_mem: Cell::new(0),
@@ -131,7 +137,7 @@ impl ConnInfo {
     /// One CLIENT LIST line (without the newline).
     pub fn describe(&self, now_ms: u64) -> String {
         format!(
-            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem={} rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user={} redir={} resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem={} rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user={} redir={} resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -145,6 +151,7 @@ impl ConnInfo {
             self.ssub.get(),
             self.multi.get(),
             self.qbuf.get(),
+            self.qbuf_free.get(),
             self.multi_mem.get(),
             self.push.pending(),
             self.mem.get() + self.push.pending(),

@@ -56,9 +56,8 @@ pub fn flush_is_async(server: &ServerState, args: &Args<'_>) -> OpResult<bool> {
     }
 }
 
-/// The heartbeat's step on the calling proactor's shard: applies the parameters the slice
-/// acts on by itself (expiry, eviction, overwrites) and frees a bounded amount of what waits.
-pub fn step(server: &ServerState, slice: &mut DbSlice) {
+/// Applies the parameters the slice acts on by itself (expiry, eviction, overwrites).
+fn apply(server: &ServerState, slice: &mut DbSlice) {
     let f = flags(server);
     let settings = LazyFreeSettings {
         expire: f & EXPIRE != 0,
@@ -68,6 +67,23 @@ pub fn step(server: &ServerState, slice: &mut DbSlice) {
     if slice.lazyfree_settings() != settings {
         slice.set_lazyfree_settings(settings);
     }
+}
+
+/// CONFIG SET changed a `lazyfree-lazy-*` parameter: every shard applies it before the
+/// command answers (the heartbeat would only a tick later).
+pub fn config_changed(server: &ServerState, exec: &mut crate::exec::Exec<'_>) {
+    exec.on_all_shards(&|s| apply(server, &mut s.db.borrow_mut()));
+}
+
+/// Whether CONFIG SET of `name` needs [`config_changed`].
+pub fn is_param(name: &str) -> bool {
+    PARAMS.iter().any(|(p, _)| *p == name)
+}
+
+/// The heartbeat's step on the calling proactor's shard: applies the parameters and frees a
+/// bounded amount of what waits.
+pub fn step(server: &ServerState, slice: &mut DbSlice) {
+    apply(server, slice);
     if slice.lazyfree_pending_objects() > 0 {
         slice.lazyfree_step();
     }

@@ -287,6 +287,7 @@ pub fn start(pool: &ProactorPool, state: Arc<ServerState>) -> std::io::Result<Ru
             if damselfly_runtime::set_local(st).is_err() {
                 panic!("proactor {i} already hosts a server");
             }
+            crate::querybuf::start_sweeper();
             // Active expiry and client eviction on the heartbeat: a bounded step per tick.
             let st = state_for_tick.clone();
             damselfly_runtime::fiber::every(

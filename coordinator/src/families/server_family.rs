@@ -918,6 +918,7 @@ fn config_set(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
         let current = ctx.server.config.get(p.name).unwrap_or_default();
         values.push(config::validate(p, v, &current).map_err(|reason| failed(p.name, &reason))?);
     }
+    let lazyfree = chosen.iter().any(|(p, _)| crate::lazyfree::is_param(p.name));
     for ((p, _), v) in chosen.iter().zip(values) {
         if !p.mutable {
             // Accepted only with the value in force: nothing to change.
@@ -931,6 +932,9 @@ fn config_set(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
             let all = ctx.server.config.get("acl-pubsub-default").as_deref() == Some("allchannels");
             ctx.server.acl.set_default_password(&v, all);
         }
+    }
+    if lazyfree {
+        crate::lazyfree::config_changed(ctx.server, &mut ctx.exec);
     }
     ctx.reply().ok();
     Ok(())
@@ -1244,7 +1248,9 @@ fn command_getkeys(ctx: &mut CmdCtx<'_>, args: &Args<'_>, with_flags: bool) -> C
         if with_flags {
             r.array_header(2);
             r.bulk(key);
-            let flags = key_spec_flags(spec);
+            let argv = |i: usize| args.get(i + 2);
+            let flags = crate::key_specs::key_flags(spec.name, &argv, argc, p)
+                .unwrap_or_else(|| key_spec_flags(spec));
             r.set_header(flags.len());
             for f in flags {
                 r.simple(f.as_bytes());
