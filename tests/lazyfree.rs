@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 fn info_field(c: &mut Client, name: &str) -> u64 {
     let text = match c.cmd(&["info", "memory"]) {
-        Reply::Bulk(b) | Reply::Verbatim(_, b) => String::from_utf8(b).unwrap(),
+        Reply::Bulk(b) => String::from_utf8(b).unwrap(),
         other => panic!("INFO: {other:?}"),
     };
     let prefix = format!("{name}:");

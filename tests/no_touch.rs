@@ -23,7 +23,7 @@ fn idle(c: &mut Client, key: &str) -> i64 {
 
 fn client_line(c: &mut Client) -> String {
     match c.cmd(&["client", "info"]) {
-        Reply::Bulk(b) | Reply::Verbatim(_, b) => String::from_utf8(b).unwrap(),
+        Reply::Bulk(b) => String::from_utf8(b).unwrap(),
         other => panic!("CLIENT INFO: {other:?}"),
     }
 }

@@ -28,9 +28,9 @@ struct S(&'static [&'static str], Begin, Find);
 
 /// The flags of the key at argument index `pos` of `argv` (the command name at 0) for the
 /// command (or `container|subcommand`) `name`; None when Redis lists no key spec for it.
-pub fn key_flags(
+pub fn key_flags<'a>(
     name: &str,
-    argv: &dyn Fn(usize) -> &[u8],
+    argv: &dyn Fn(usize) -> &'a [u8],
     argc: usize,
     pos: usize,
 ) -> Option<&'static [&'static str]> {
@@ -54,7 +54,7 @@ fn eq(a: &[u8], b: &str) -> bool {
 }
 
 /// SET reads its key only with GET.
-fn set_flags(argv: &dyn Fn(usize) -> &[u8], argc: usize) -> &'static [&'static str] {
+fn set_flags<'a>(argv: &dyn Fn(usize) -> &'a [u8], argc: usize) -> &'static [&'static str] {
     if (3..argc).any(|i| eq(argv(i), "get")) {
         &["RW", "access", "update"]
     } else {
@@ -64,7 +64,7 @@ fn set_flags(argv: &dyn Fn(usize) -> &[u8], argc: usize) -> &'static [&'static s
 
 /// BITFIELD only reads when every operation is a GET (or OVERFLOW); anything else, a syntax
 /// error included, counts as a write.
-fn bitfield_flags(argv: &dyn Fn(usize) -> &[u8], argc: usize) -> &'static [&'static str] {
+fn bitfield_flags<'a>(argv: &dyn Fn(usize) -> &'a [u8], argc: usize) -> &'static [&'static str] {
     let mut i = 2;
     while i < argc {
         let rest = argc - i - 1;
@@ -81,7 +81,7 @@ fn bitfield_flags(argv: &dyn Fn(usize) -> &[u8], argc: usize) -> &'static [&'sta
 }
 
 /// Whether spec `s` finds a key at `pos`.
-fn spec_finds(s: &S, argv: &dyn Fn(usize) -> &[u8], argc: usize, pos: usize) -> bool {
+fn spec_finds<'a>(s: &S, argv: &dyn Fn(usize) -> &'a [u8], argc: usize, pos: usize) -> bool {
     let argc = argc as i64;
     let first = match s.1 {
         Begin::Index(i) => i64::from(i),
