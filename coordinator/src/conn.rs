@@ -134,8 +134,8 @@ impl Drop for ConnectedGuard {
 /// Commands parsed ahead of execution: their keys' cache lines are warmed together first.
 const BATCH_MAX: usize = 64;
 
-/// First read size (Redis's): an idle connection's buffer is freed (querybuf.rs).
-const READ_MIN: usize = crate::querybuf::IOBUF_LEN;
+/// First read size: enough for request-response traffic, so an idle connection holds little.
+const READ_MIN: usize = 1024;
 /// Largest read a pipelining connection grows to (its buffer doubles while reads fill it).
 const READ_MAX: usize = 64 * 1024;
 /// Replies accumulated before they are sent in the middle of a batch: a client that pipelines

@@ -2,11 +2,14 @@
 //! clientsCronResizeQueryBuffer), so CLIENT LIST's `qbuf=`/`qbuf-free=` show the real
 //! buffer and an idle connection holds none:
 //!
-//! - A read that finds the buffer empty lands in the connection fiber's stack first (up to
-//!   [`IOBUF_LEN`], Redis's read size) and the buffer waits in the connection's `ConnInfo`
-//!   meanwhile, not in the kernel: so the idle sweep ([`start_sweeper`]) can free the buffer of
-//!   a client idle for more than two seconds. Reads that continue a partial request go
-//!   straight into the buffer's spare room.
+//! - A read that finds the buffer empty lands in the connection fiber's stack first
+//!   ([`STAGE_LEN`] bytes) and the buffer waits in the connection's `ConnInfo` meanwhile, not
+//!   in the kernel: so the idle sweep ([`start_sweeper`]) can free the buffer of a client idle
+//!   for more than [`IDLE_FREE_MS`]. Reads that continue a partial request, or a burst that
+//!   filled the stage, go straight into the buffer's spare room.
+//! - Unlike Redis, whose buffer starts at 16 KiB, a connection's starts at 1 KiB (conn.rs
+//!   `READ_MIN`) and grows with what arrives: thousands of connections that were just used
+//!   stay cheap (with 16 KiB each they cost about that much more resident memory apiece).
 //! - A buffer a big request grew past [`RESIZE_THRESHOLD`] is trimmed, at most every
 //!   [`TRIM_CHECK_MS`], to the largest input seen since the last check once it is more than
 //!   twice that (it shrinks back after a big argument, while keeping room for recent traffic).
@@ -21,15 +24,17 @@ use std::io;
 use std::mem::MaybeUninit;
 use std::time::Duration;
 
-/// A first read's size, and the smallest buffer a busy connection holds (Redis's
-/// PROTO_IOBUF_LEN).
-pub const IOBUF_LEN: usize = 16 * 1024;
 /// A buffer larger than this is trimmed when mostly unused (PROTO_RESIZE_THRESHOLD).
 pub const RESIZE_THRESHOLD: usize = 32 * 1024;
 /// How often a busy connection checks whether to trim.
 pub const TRIM_CHECK_MS: u64 = 100;
-/// An idle connection's empty buffer is freed after this long without a command.
+/// An idle connection's empty buffer is freed after this long without a command (checked
+/// every [`SWEEP_MS`]).
 pub const IDLE_FREE_MS: u64 = 2000;
+pub const SWEEP_MS: u64 = 1000;
+/// The stack buffer a read from an empty buffer lands in: small enough to stay within the
+/// stack pages a command's execution touches anyway.
+pub const STAGE_LEN: usize = 4096;
 /// Unused room below which a buffer is never resized (Redis: 4 KiB).
 const WASTE_MIN: usize = 4 * 1024;
 
@@ -38,6 +43,8 @@ const WASTE_MIN: usize = 4 * 1024;
 pub struct QueryBuf {
     peak: usize,
     checked_ms: u64,
+    /// The last read filled its room: more is on its way, read it straight into the buffer.
+    more: bool,
 }
 
 impl QueryBuf {
@@ -51,9 +58,9 @@ impl QueryBuf {
         info: &ConnInfo,
     ) -> io::Result<usize> {
         let n = match stream {
-            ConnStream::Tcp(tcp) if input.is_empty() => {
+            ConnStream::Tcp(tcp) if input.is_empty() && !self.more => {
                 *info.qbuf_parked.borrow_mut() = std::mem::take(input);
-                let mut stage = [MaybeUninit::<u8>::uninit(); IOBUF_LEN];
+                let mut stage = [MaybeUninit::<u8>::uninit(); STAGE_LEN];
                 let r = tcp.recv_uninit(&mut stage);
                 *input = std::mem::take(&mut *info.qbuf_parked.borrow_mut());
                 let n = r?;
@@ -61,9 +68,14 @@ impl QueryBuf {
                 // SAFETY: recv_uninit reports how many leading bytes the kernel wrote.
                 let got = unsafe { &*(&stage[..n] as *const [MaybeUninit<u8>] as *const [u8]) };
                 input.extend_from_slice(got);
+                self.more = n == STAGE_LEN;
                 n
             }
-            _ => stream.recv_append(input, spare)?,
+            _ => {
+                let n = stream.recv_append(input, spare)?;
+                self.more = n >= spare;
+                n
+            }
         };
         self.peak = self.peak.max(input.len());
         Ok(n)
@@ -89,10 +101,11 @@ impl QueryBuf {
     }
 }
 
-/// Starts the calling proactor's sweep: once a second, frees the waiting (empty) query
+/// Starts the calling proactor's sweep: every [`SWEEP_MS`], frees the waiting (empty) query
 /// buffers of its connections idle for more than [`IDLE_FREE_MS`].
 pub fn start_sweeper() {
-    damselfly_runtime::fiber::every("querybuf-sweep", Duration::from_secs(1), || {
+    let period = Duration::from_millis(SWEEP_MS);
+    damselfly_runtime::fiber::every("querybuf-sweep", period, || {
         let now = clock::wall_now_ms();
         for (_, info) in ProactorState::current().conns.borrow().values() {
             if now.saturating_sub(info.last_active_ms.get()) <= IDLE_FREE_MS {
