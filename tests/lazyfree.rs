@@ -57,13 +57,19 @@ const STEPS: &[Step] = &[
     &[&["unlink", "big", "small", "str", "missing"]],
     // DEL frees at once unless lazyfree-lazy-user-del.
     &[&["del", "big"]],
-    &[&["config", "set", "lazyfree-lazy-user-del", "yes"], &["del", "big"]],
+    &[
+        &["config", "set", "lazyfree-lazy-user-del", "yes"],
+        &["del", "big"],
+    ],
     &[&["config", "set", "lazyfree-lazy-user-del", "no"]],
     // FLUSHDB ASYNC counts every key; SYNC none; no argument follows lazyfree-lazy-user-flush.
     &[&["flushdb", "async"]],
     &[&["flushdb", "sync"]],
     &[&["flushdb"]],
-    &[&["config", "set", "lazyfree-lazy-user-flush", "yes"], &["flushall"]],
+    &[
+        &["config", "set", "lazyfree-lazy-user-flush", "yes"],
+        &["flushall"],
+    ],
     &[&["config", "set", "lazyfree-lazy-user-flush", "no"]],
     // An overwritten STORE destination under lazyfree-lazy-server-del.
     &[

@@ -111,7 +111,8 @@ fn no_touch_argument_errors_follow_redis() {
         &["client", "no-evict", "ON"],
         &["client", "no-evict", "Off"],
     ] {
-        let expected = String::from_utf8_lossy(&theirs.cmd_raw(args)).replace("no-evict", "no-touch");
+        let expected =
+            String::from_utf8_lossy(&theirs.cmd_raw(args)).replace("no-evict", "no-touch");
         let mut touch_args = args.to_vec();
         touch_args[1] = "no-touch";
         assert_eq!(

@@ -119,9 +119,7 @@ impl<'t> Exec<'t> {
             // A shard the enclosing transaction does not hold (a key its plan could not see):
             // the command schedules that part itself rather than fail mid-transaction.
             Mode::Now | Mode::Scheduled(_) => tx::single_key(key_hash, mode, f),
-            Mode::OnShard => {
-                in_place(shard_of(key_hash, damselfly_runtime::proactor_count()), f)
-            }
+            Mode::OnShard => in_place(shard_of(key_hash, damselfly_runtime::proactor_count()), f),
         }
     }
 

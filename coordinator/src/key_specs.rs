@@ -141,6 +141,7 @@ fn spec_finds<'a>(s: &S, argv: &dyn Fn(usize) -> &'a [u8], argc: usize, pos: usi
 }
 
 /// Redis 7.0's key specs, by command name (sorted for the binary search).
+#[rustfmt::skip]
 static SPECS: &[(&str, &[S])] = &[
     ("append", &[S(&["RW", "insert"], Begin::Index(1), Find::Range(0, 1, 0))]),
     ("bitcount", &[S(&["RO", "access"], Begin::Index(1), Find::Range(0, 1, 0))]),

@@ -3,8 +3,8 @@
 //! FLUSHDB/FLUSHALL ASYNC|SYNC, and the step that frees queued values on each shard's
 //! heartbeat.
 
-use crate::config::Config;
 use crate::args::Args;
+use crate::config::Config;
 use crate::error::{CmdError, OpResult};
 use crate::server::ServerState;
 use damselfly_shards::{DbSlice, LazyFreeSettings};

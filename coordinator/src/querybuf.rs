@@ -121,3 +121,30 @@ pub fn start_sweeper() {
         true
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_big_buffer_shrinks_to_the_recent_peak_only() {
+        let info = ConnInfo::new(1, String::new(), String::new());
+        let mut q = QueryBuf::default();
+        let mut input: Vec<u8> = Vec::with_capacity(512 * 1024);
+        // The batch that carried a big argument: kept while it is the recent peak.
+        q.peak = 400_000;
+        assert!(!q.after_batch(&mut input, &info, 1000));
+        assert!(info.qbuf_free.get() >= 512 * 1024);
+        // Small requests after it: trimmed at the next check, down to their peak.
+        q.peak = 130;
+        assert!(!q.after_batch(&mut input, &info, 1000 + TRIM_CHECK_MS / 2));
+        assert!(q.after_batch(&mut input, &info, 1000 + TRIM_CHECK_MS));
+        assert!(input.capacity() >= 130 && input.capacity() < RESIZE_THRESHOLD);
+        assert_eq!(info.qbuf_free.get(), input.capacity());
+        assert_eq!(info.qbuf.get(), 0);
+        // A small buffer is never resized.
+        let mut small: Vec<u8> = Vec::with_capacity(16 * 1024);
+        assert!(!q.after_batch(&mut small, &info, 10_000));
+        assert_eq!(small.capacity(), 16 * 1024);
+    }
+}

@@ -918,7 +918,9 @@ fn config_set(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
         let current = ctx.server.config.get(p.name).unwrap_or_default();
         values.push(config::validate(p, v, &current).map_err(|reason| failed(p.name, &reason))?);
     }
-    let lazyfree = chosen.iter().any(|(p, _)| crate::lazyfree::is_param(p.name));
+    let lazyfree = chosen
+        .iter()
+        .any(|(p, _)| crate::lazyfree::is_param(p.name));
     for ((p, _), v) in chosen.iter().zip(values) {
         if !p.mutable {
             // Accepted only with the value in force: nothing to change.

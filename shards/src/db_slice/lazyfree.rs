@@ -247,7 +247,12 @@ mod tests {
     fn an_async_flush_counts_every_key() {
         let mut slice = DbSlice::new(2);
         for i in 0..10 {
-            slice.store(0, format!("k{i}").as_bytes(), CompactValue::from_bytes(b"v"), 0);
+            slice.store(
+                0,
+                format!("k{i}").as_bytes(),
+                CompactValue::from_bytes(b"v"),
+                0,
+            );
         }
         slice.store(1, b"x", CompactValue::from_bytes(b"v"), 0);
         slice.flush_all_lazy(true);
