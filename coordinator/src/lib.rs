@@ -34,6 +34,7 @@ pub mod lazyfree;
 pub mod long_double;
 pub mod memcache_auth;
 pub mod memcache_conn;
+pub mod memcache_conns;
 pub mod memcache_reply;
 pub mod monitor;
 pub mod notify;
