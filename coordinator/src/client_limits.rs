@@ -116,6 +116,8 @@ pub struct ClientLimits {
     shard_bytes: Vec<AtomicUsize>,
     /// Bytes the allocator holds beyond the shards' and clients' own accounting (eviction.rs).
     pub alloc_overhead: AtomicUsize,
+    /// The `lazyfree-lazy-*` parameters as `crate::lazyfree` flag bits.
+    lazyfree: AtomicU32,
 }
 
 impl ClientLimits {
@@ -139,6 +141,7 @@ impl ClientLimits {
             maxmemory: AtomicUsize::new(0),
             shard_bytes: (0..proactors).map(|_| AtomicUsize::new(0)).collect(),
             alloc_overhead: AtomicUsize::new(0),
+            lazyfree: AtomicU32::new(0),
         }
     }
 
@@ -184,6 +187,8 @@ impl ClientLimits {
             config.get("multi-exec-squash").as_deref() == Some("yes"),
             Ordering::Relaxed,
         );
+        self.lazyfree
+            .store(crate::lazyfree::parse_flags(config), Ordering::Relaxed);
         for (slot, name) in self.collection.iter().zip(COLLECTION_PARAMS) {
             slot.store(config.get_int(name), Ordering::Relaxed);
         }
@@ -244,6 +249,11 @@ impl ClientLimits {
     /// Keyspace event classes enabled (as of the last `refresh`).
     pub fn notify_flags(&self) -> u32 {
         self.notify_flags.load(Ordering::Relaxed)
+    }
+
+    /// The `lazyfree-lazy-*` parameters (`crate::lazyfree` flag bits).
+    pub fn lazyfree_flags(&self) -> u32 {
+        self.lazyfree.load(Ordering::Relaxed)
     }
 
     pub fn multi_exec_squash(&self) -> bool {

@@ -468,6 +468,41 @@ pub const PARAMS: &[Param] = &[
         help: "a sparse HyperLogLog past this many bytes turns dense",
     },
     Param {
+        name: "lazyfree-lazy-eviction",
+        kind: Kind::Bool,
+        default: "no",
+        mutable: true,
+        help: "keys evicted for maxmemory free large values off the command path",
+    },
+    Param {
+        name: "lazyfree-lazy-expire",
+        kind: Kind::Bool,
+        default: "no",
+        mutable: true,
+        help: "expired keys free large values off the command path",
+    },
+    Param {
+        name: "lazyfree-lazy-server-del",
+        kind: Kind::Bool,
+        default: "no",
+        mutable: true,
+        help: "values a write replaces free off the command path when large",
+    },
+    Param {
+        name: "lazyfree-lazy-user-del",
+        kind: Kind::Bool,
+        default: "no",
+        mutable: true,
+        help: "DEL frees large values off the command path, like UNLINK",
+    },
+    Param {
+        name: "lazyfree-lazy-user-flush",
+        kind: Kind::Bool,
+        default: "no",
+        mutable: true,
+        help: "FLUSHDB and FLUSHALL without SYNC|ASYNC are ASYNC",
+    },
+    Param {
         name: "maxmemory-samples",
         kind: Kind::Int {
             min: 1,

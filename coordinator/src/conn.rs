@@ -138,8 +138,6 @@ const BATCH_MAX: usize = 64;
 const READ_MIN: usize = 1024;
 /// Largest read a pipelining connection grows to (its buffer doubles while reads fill it).
 const READ_MAX: usize = 64 * 1024;
-/// Largest drained input buffer a connection keeps.
-const INPUT_KEEP_MAX: usize = 4 * READ_MAX;
 /// Replies accumulated before they are sent in the middle of a batch: a client that pipelines
 /// big replies and reads slowly holds about this much before its fiber parks in send (and its
 /// input stops being read).
@@ -204,6 +202,7 @@ fn run(stream: &ConnStream, server: &ServerState, conn: &mut ConnState) {
     let mut input: Vec<u8> = Vec::new();
     let mut out: Vec<u8> = Vec::new();
     let mut read_size = READ_MIN;
+    let mut qbuf = crate::querybuf::QueryBuf::default();
     let mut soft_since = None;
     let info = conn.info.clone();
     let mut mem = MemShare {
@@ -225,7 +224,7 @@ fn run(stream: &ConnStream, server: &ServerState, conn: &mut ConnState) {
             .unwrap_or(0)
             .saturating_sub(input.len());
         let spare = wanted.clamp(read_size, read_size.max(input.len()));
-        let n = match stream.recv_append(&mut input, spare) {
+        let n = match qbuf.read(stream, &mut input, spare, &info) {
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
@@ -426,10 +425,8 @@ fn run(stream: &ConnStream, server: &ServerState, conn: &mut ConnState) {
             );
             return;
         }
-        // A buffer a big request grew is given back once drained; a pipelining client's stays
-        // (its reads stop at READ_MAX, so its buffer stays below this).
-        if input.is_empty() && input.capacity() > INPUT_KEEP_MAX {
-            input = Vec::new();
+        // A buffer a big request grew shrinks back once mostly unused.
+        if qbuf.after_batch(&mut input, &info, ps.batch_now_ms.get()) {
             read_size = READ_MIN;
         }
         mem.update(&input, &out, &batch, queued_bytes(conn));

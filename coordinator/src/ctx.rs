@@ -29,6 +29,10 @@ pub struct ConnInfo {
     pub last_cmd: RefCell<&'static str>,
     pub last_active_ms: Cell<u64>,
     pub qbuf: Cell<usize>,
+    /// Unused room of the query buffer (CLIENT LIST `qbuf-free`), and the empty buffer while
+    /// the connection waits for input (querybuf.rs: the idle sweep may free it).
+    pub qbuf_free: Cell<usize>,
+    pub qbuf_parked: RefCell<Vec<u8>>,
     /// Bytes this connection's buffers hold (its share of `maxmemory-clients`).
     pub mem: Cell<usize>,
     /// Commands queued since MULTI, or -1 outside MULTI; and their bytes.
@@ -51,6 +55,16 @@ pub struct ConnInfo {
     pub user: RefCell<String>,
     /// CLIENT NO-EVICT ON: never closed by `maxmemory-clients` (CLIENT LIST flag `e`).
     pub no_evict: Cell<bool>,
+    /// CLIENT NO-TOUCH ON: reads leave keys' access clocks alone (CLIENT LIST flag `T`).
+    pub no_touch: Cell<bool>,
+}
+
+impl Drop for ConnInfo {
+    fn drop(&mut self) {
+        if self.no_touch.get() {
+            crate::tx::client_tag::forget_no_touch();
+        }
+    }
 }
 
 impl ConnInfo {
@@ -67,6 +81,8 @@ impl ConnInfo {
             last_cmd: RefCell::new("NULL"),
             last_active_ms: Cell::new(now),
             qbuf: Cell::new(0),
+            qbuf_free: Cell::new(0),
+            qbuf_parked: RefCell::new(Vec::new()),
             mem: Cell::new(0),
             multi: Cell::new(-1),
             multi_mem: Cell::new(0),
@@ -80,21 +96,16 @@ impl ConnInfo {
             tracking: Default::default(),
             user: RefCell::new("default".to_string()),
             no_evict: Cell::new(false),
+            no_touch: Cell::new(false),
         }
     }
 
-    /// CLIENT LIST's flags: `x` in MULTI, `b` blocked, `P` subscribed, `t` tracking (`B`
-    /// BCAST, `R` broken redirect), else `N`.
+    /// CLIENT LIST's flags in Redis's order: `P` subscribed, `x` in MULTI, `b` blocked, `t`
+    /// tracking (`R` broken redirect, `B` BCAST), `e` no-evict, `T` no-touch; else `N`.
     fn flags(&self) -> String {
         let mut f = String::new();
-        if let Some(m) = self.tracking.mode.borrow().as_ref() {
-            f.push('t');
-            if m.bcast {
-                f.push('B');
-            }
-            if self.tracking.broken.get() {
-                f.push('R');
-            }
+        if self.sub.get() + self.psub.get() + self.ssub.get() > 0 {
+            f.push('P');
         }
         if self.multi.get() >= 0 {
             f.push('x');
@@ -102,11 +113,20 @@ impl ConnInfo {
         if self.blocked.get() {
             f.push('b');
         }
-        if self.sub.get() + self.psub.get() + self.ssub.get() > 0 {
-            f.push('P');
+        if let Some(m) = self.tracking.mode.borrow().as_ref() {
+            f.push('t');
+            if self.tracking.broken.get() {
+                f.push('R');
+            }
+            if m.bcast {
+                f.push('B');
+            }
         }
         if self.no_evict.get() {
             f.push('e');
+        }
+        if self.no_touch.get() {
+            f.push('T');
         }
         if f.is_empty() {
             f.push('N');
@@ -117,7 +137,7 @@ impl ConnInfo {
     /// One CLIENT LIST line (without the newline).
     pub fn describe(&self, now_ms: u64) -> String {
         format!(
-            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem={} rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user={} redir={} resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem={} rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user={} redir={} resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -131,6 +151,7 @@ impl ConnInfo {
             self.ssub.get(),
             self.multi.get(),
             self.qbuf.get(),
+            self.qbuf_free.get(),
             self.multi_mem.get(),
             self.push.pending(),
             self.mem.get() + self.push.pending(),

@@ -17,7 +17,7 @@
 
 use crate::keys::{self, KeyPlan};
 use crate::shard::{shard_of, Shard, ShardLocks};
-use crate::tx::{self, locks::LockMode, Transaction};
+use crate::tx::{self, client_tag, locks::LockMode, Transaction};
 
 enum Mode<'t> {
     Now,
@@ -119,10 +119,7 @@ impl<'t> Exec<'t> {
             // A shard the enclosing transaction does not hold (a key its plan could not see):
             // the command schedules that part itself rather than fail mid-transaction.
             Mode::Now | Mode::Scheduled(_) => tx::single_key(key_hash, mode, f),
-            Mode::OnShard => {
-                let s = local_shard(shard_of(key_hash, damselfly_runtime::proactor_count()));
-                f(s)
-            }
+            Mode::OnShard => in_place(shard_of(key_hash, damselfly_runtime::proactor_count()), f),
         }
     }
 
@@ -136,7 +133,7 @@ impl<'t> Exec<'t> {
         match &mut self.mode {
             Mode::Scheduled(t) if t.shards().contains(&shard) => one(t.execute(&[shard], false, f)),
             Mode::Now | Mode::Scheduled(_) => tx::single_shard(shard, locks, f),
-            Mode::OnShard => f(local_shard(shard)),
+            Mode::OnShard => in_place(shard, f),
         }
     }
 
@@ -156,7 +153,7 @@ impl<'t> Exec<'t> {
             Mode::OnShard => plan
                 .shards()
                 .into_iter()
-                .map(|shard| (shard, f(local_shard(shard))))
+                .map(|shard| (shard, in_place(shard, f)))
                 .collect(),
         }
     }
@@ -186,7 +183,7 @@ impl<'t> Exec<'t> {
             Mode::Scheduled(t) if shards.iter().all(|s| t.shards().contains(s)) => {
                 t.execute(shards, false, f)
             }
-            Mode::OnShard => shards.iter().map(|&s| f(local_shard(s))).collect(),
+            Mode::OnShard => shards.iter().map(|&s| in_place(s, f)).collect(),
             _ => tx::on_shards(shards, f),
         }
     }
@@ -259,10 +256,19 @@ fn sliced_in_place<R>(
 ) {
     for shard in plan.shards() {
         let s = local_shard(shard);
+        let tag = client_tag::inline_tag();
         for slice in plan.keys_of(shard).chunks(keys::SLICE_KEYS) {
-            merge(shard, f(s, slice));
+            merge(shard, client_tag::run_as(s, tag, || f(s, slice)));
         }
     }
+}
+
+/// Runs `f` in place on `shard` (the local one) for the running client: as a hop would, with
+/// its CLIENT NO-TOUCH mode (a script's commands on its own shard run this way, outside any
+/// hop).
+fn in_place<R>(shard: usize, f: &(dyn Fn(&Shard) -> R + Sync)) -> R {
+    let s = local_shard(shard);
+    client_tag::run_as(s, client_tag::inline_tag(), || f(s))
 }
 
 fn one<R>(mut v: Vec<R>) -> R {
@@ -306,7 +312,7 @@ impl TxRef<'_> {
         f: &(dyn Fn(&Shard) -> R + Sync),
     ) -> Vec<R> {
         if let Owned::OnShard = self.tx {
-            return shards.iter().map(|&s| f(local_shard(s))).collect();
+            return shards.iter().map(|&s| in_place(s, f)).collect();
         }
         let (tx, owned) = self.tx();
         tx.execute(shards, conclude && owned, f)

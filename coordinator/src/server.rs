@@ -287,6 +287,7 @@ pub fn start(pool: &ProactorPool, state: Arc<ServerState>) -> std::io::Result<Ru
             if damselfly_runtime::set_local(st).is_err() {
                 panic!("proactor {i} already hosts a server");
             }
+            crate::querybuf::start_sweeper();
             // Active expiry and client eviction on the heartbeat: a bounded step per tick.
             let st = state_for_tick.clone();
             damselfly_runtime::fiber::every(
@@ -294,6 +295,7 @@ pub fn start(pool: &ProactorPool, state: Arc<ServerState>) -> std::io::Result<Ru
                 Duration::from_millis(1000 / hz),
                 move || {
                     evict_clients(&st);
+                    crate::lazyfree::step(&st, &mut ProactorState::current().shard.db.borrow_mut());
                     // A client pause stops key eviction and active expiry, as in Redis.
                     if !st.pause.stops_expiry() {
                         // Evicts keys when over maxmemory, and publishes the shard's memory.

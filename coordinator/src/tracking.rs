@@ -147,7 +147,7 @@ fn server() -> &'static crate::server::ServerState {
 /// hop's client when the write runs in the shard's loop.
 fn acting_client() -> u64 {
     if damselfly_runtime::fiber::in_fiber() {
-        damselfly_runtime::fiber::tag()
+        crate::tx::client_tag::client_id(damselfly_runtime::fiber::tag())
     } else {
         ProactorState::current().acting_client.get()
     }

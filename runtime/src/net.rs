@@ -505,6 +505,41 @@ impl TcpStream {
         }
     }
 
+    /// Receives into `buf`, which need not be initialized (a fiber's stack buffer, read without
+    /// zeroing it first); returns how many of its first bytes the kernel wrote. Ok(0): the
+    /// peer closed its side.
+    pub fn recv_uninit(&self, buf: &mut [std::mem::MaybeUninit<u8>]) -> io::Result<usize> {
+        self.check_open()?;
+        if let Some(s) = &self.inner.sim {
+            for b in buf.iter_mut() {
+                b.write(0);
+            }
+            // SAFETY: every byte of `buf` was just initialized.
+            let init = unsafe { &mut *(buf as *mut [std::mem::MaybeUninit<u8>] as *mut [u8]) };
+            return s.recv(init, None);
+        }
+        let len = buf.len().min(u32::MAX as usize);
+        let ptr = buf.as_mut_ptr().cast::<u8>();
+        let fd = self.inner.fd;
+        let n = match self.inner.reg {
+            None => {
+                let e = opcode::Recv::new(types::Fd(fd), ptr, len as u32).build();
+                // `buf` is borrowed by this fiber until run_op returns after the completion.
+                uring::run_op(e, None)? as usize
+            }
+            Some(reg) => epoll::run_op(reg, Direction::Read, None, || {
+                // SAFETY: `ptr`/`len` describe the live, exclusively borrowed `buf`; the kernel
+                // only writes into it.
+                unsafe { libc::recv(fd, ptr.cast(), len, 0) }
+            })?,
+        };
+        assert!(
+            n <= len,
+            "recv reported more bytes than it was given room for"
+        );
+        Ok(n)
+    }
+
     /// Receives into the spare capacity of `buf` (at least `min_spare` bytes are reserved) and
     /// extends its length by what arrived: no zeroing of the receive area on every read.
     pub fn recv_append(&self, buf: &mut Vec<u8>, min_spare: usize) -> io::Result<usize> {

@@ -143,6 +143,12 @@ pub trait TypedObject: Any + Send + Sync {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
+    /// About how many allocations freeing the object takes (Redis's lazyfreeGetFreeEffort):
+    /// what decides whether a delete frees it lazily (db_slice/lazyfree.rs). Compact
+    /// encodings are one allocation.
+    fn free_effort(&self) -> usize {
+        1
+    }
     fn as_any(&self) -> &dyn Any;
     fn as_any_mut(&mut self) -> &mut dyn Any;
 }

@@ -24,8 +24,10 @@ pub type PrimaryTable = DashTable<CompactKey, CompactValue, KeyPolicy>;
 mod cache;
 mod clock;
 mod evict;
+mod lazyfree;
 pub use clock::{ClockSettings, LFU_INIT};
 pub use evict::EvictionPolicy;
+pub use lazyfree::{free_effort, LazyFreeSettings, LAZYFREE_THRESHOLD};
 
 /// Which table a change hook is called for: the database index it sits at now, the table's
 /// identity (stable across SWAPDB; a flushed database gets a new table with a new id) and the
@@ -314,6 +316,8 @@ pub struct DbSlice {
     evicted_keys: u64,
     /// Until this wall-clock ms (CLIENT PAUSE), reads leave expired keys in place.
     expiry_paused_until_ms: u64,
+    /// Values waiting to be freed (db_slice/lazyfree.rs).
+    lazy: lazyfree::LazyFree,
 }
 
 impl DbSlice {
@@ -334,6 +338,7 @@ impl DbSlice {
             clock: clock::AccessClock::default(),
             evicted_keys: 0,
             expiry_paused_until_ms: 0,
+            lazy: Default::default(),
         }
     }
 
@@ -477,7 +482,8 @@ impl DbSlice {
         if d.primary.entry(pos).0.has_flag(CellFlags::HAS_EXPIRY) {
             let deadline = d.deadline(hash, key).expect("HAS_EXPIRY without deadline");
             if is_expired(deadline, now_ms) {
-                self.remove_at(db, hash, key, pos);
+                let removed = self.remove_at(db, hash, key, pos);
+                self.dispose(removed.value, self.lazy.settings.expire);
                 let d = self.db_mut(db);
                 d.expired_keys += 1;
                 self.raise(db, KeyEvent::Expired, key);
@@ -678,12 +684,14 @@ impl DbSlice {
     /// Stores `value` at `key` with no deadline, as Redis's `setKey` does for a *STORE
     /// destination: a live key is overwritten in place (so it raises no `new`), a missing one
     /// inserted. Returns whether the key existed.
+    /// The replaced value is freed lazily under `lazyfree-lazy-server-del`.
     pub fn store(&mut self, db: DbIndex, key: &[u8], value: CompactValue, now_ms: u64) -> bool {
-        let existed = self.set(db, key, value, now_ms).is_some();
-        if existed {
-            self.clear_expiry(db, key, now_ms);
-        }
-        existed
+        let Some(old) = self.set(db, key, value, now_ms) else {
+            return false;
+        };
+        self.clear_expiry(db, key, now_ms);
+        self.dispose(old, self.lazy.settings.server_del);
+        true
     }
 
     // ---- deletes ----
@@ -834,7 +842,8 @@ impl DbSlice {
             let hash = Self::hash_key(&bytes);
             let d = self.dbs[db].as_ref().expect("exists");
             if let Some(pos) = d.primary.find_pos_hashed(hash, &*bytes) {
-                self.remove_at(db, hash, &bytes, pos);
+                let removed = self.remove_at(db, hash, &bytes, pos);
+                self.dispose(removed.value, self.lazy.settings.expire);
                 self.db_mut(db).expired_keys += 1;
                 report.expired += 1;
                 self.raise(db, KeyEvent::Expired, &bytes);
@@ -924,7 +933,11 @@ impl DbSlice {
                 expire: d.expire,
             });
         }
-        // Blocked readers of a flushed stream are told (XREADGROUP answers an error).
+        self.signal_blocked_in(db);
+    }
+
+    /// Blocked readers of a flushed stream are told (XREADGROUP answers an error).
+    fn signal_blocked_in(&mut self, db: DbIndex) {
         let keys: Vec<Box<[u8]>> = self.blocking[db].iter().cloned().collect();
         self.ready.extend(keys.into_iter().map(|k| (db, k)));
     }
@@ -977,8 +990,8 @@ impl DbSlice {
         self.dbs.iter().flatten().map(|d| d.heap_bytes).sum()
     }
 
-    /// Bytes held by this slice: tables, keys' and values' heap, the database vector.
-    /// Watched-key maps are not counted.
+    /// Bytes held by this slice: tables, keys' and values' heap, the database vector, and
+    /// what waits to be freed lazily. Watched-key maps are not counted.
     pub fn bytes_used(&self) -> usize {
         let tables: usize = (0..self.dbs.len())
             .map(|db| {
@@ -986,7 +999,9 @@ impl DbSlice {
                 s.heap_bytes + s.table_bytes
             })
             .sum();
-        tables + self.dbs.capacity() * std::mem::size_of::<Option<Db>>()
+        tables
+            + self.dbs.capacity() * std::mem::size_of::<Option<Db>>()
+            + self.lazyfree_pending_bytes()
     }
 
     // ---- WATCH ----

@@ -417,6 +417,14 @@ impl TypedObject for HashValue {
         HashValue::len(self)
     }
 
+    /// A table frees each field; a listpack is one buffer.
+    fn free_effort(&self) -> usize {
+        match self.enc {
+            Enc::Packed(_) => 1,
+            Enc::Table(_) => HashValue::len(self),
+        }
+    }
+
     fn as_any(&self) -> &dyn Any {
         self
     }

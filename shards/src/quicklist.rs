@@ -744,6 +744,11 @@ impl TypedObject for QuickList {
         "quicklist"
     }
 
+    /// One allocation per node.
+    fn free_effort(&self) -> usize {
+        self.nodes.len()
+    }
+
     fn len(&self) -> usize {
         self.len
     }

@@ -369,6 +369,14 @@ impl TypedObject for SetValue {
         SetValue::len(self)
     }
 
+    /// A hash table frees each member; the compact encodings are one buffer.
+    fn free_effort(&self) -> usize {
+        match &self.enc {
+            Enc::Hash(d) => d.len(),
+            Enc::Int(_) | Enc::Packed(_) => 1,
+        }
+    }
+
     fn as_any(&self) -> &dyn Any {
         self
     }

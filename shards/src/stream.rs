@@ -428,6 +428,13 @@ impl TypedObject for Stream {
         "stream"
     }
 
+    /// One allocation per node, and per consumer group its own plus its pending entries (the
+    /// first group's count stands for every group's, as Redis estimates it).
+    fn free_effort(&self) -> usize {
+        let pel = self.groups.values().next().map_or(0, |g| g.pel.len());
+        self.nodes.len() + self.groups.len() * (1 + pel)
+    }
+
     fn len(&self) -> usize {
         self.len as usize
     }

@@ -497,6 +497,14 @@ impl TypedObject for ZSetValue {
         ZSetValue::len(self)
     }
 
+    /// The sorted encoding frees each member; a listpack is one buffer.
+    fn free_effort(&self) -> usize {
+        match self.enc {
+            Enc::Packed(_) => 1,
+            Enc::Sorted(_) => ZSetValue::len(self),
+        }
+    }
+
     fn as_any(&self) -> &dyn Any {
         self
     }

@@ -69,11 +69,19 @@ fn cmd_reset(ctx: &mut CmdCtx<'_>, _args: &Args<'_>) -> CmdResult {
     ctx.conn.resp = RespVersion::Resp2;
     ctx.conn.info.resp.set(2);
     ctx.conn.info.name.borrow_mut().clear();
+    set_no_touch(ctx, false);
     // Back to the default user, authenticated only if it needs no password.
     ctx.conn.acl = crate::acl::ConnAcl::new(&ctx.server.acl);
     *ctx.conn.info.user.borrow_mut() = "default".to_string();
     ctx.reply().simple(b"RESET");
     Ok(())
+}
+
+/// CLIENT NO-TOUCH: the flag CLIENT LIST shows, and the mode every later hop of this client
+/// carries to the shards.
+fn set_no_touch(ctx: &mut CmdCtx<'_>, on: bool) {
+    let was = ctx.conn.info.no_touch.replace(on);
+    crate::tx::client_tag::set_no_touch(ctx.conn.id, on, was);
 }
 
 fn cmd_monitor(ctx: &mut CmdCtx<'_>, _args: &Args<'_>) -> CmdResult {
@@ -328,6 +336,18 @@ fn cmd_client(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
             ctx.conn.info.no_evict.set(on);
             ctx.reply().ok();
         }
+        "no-touch" if n == 3 => {
+            let on = match String::from_utf8_lossy(args.get(2))
+                .to_ascii_lowercase()
+                .as_str()
+            {
+                "on" => true,
+                "off" => false,
+                _ => return Err(CmdError::Syntax),
+            };
+            set_no_touch(ctx, on);
+            ctx.reply().ok();
+        }
         "info" if n == 2 => {
             let line = ctx.conn.info.describe(clock::wall_now_ms()) + "\n";
             ctx.reply().verbatim(b"txt", line.as_bytes());
@@ -388,6 +408,7 @@ fn cmd_client(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
                 "KILL <ip:port>", "    Kill connection made from <ip:port>.",
                 "KILL <option> <value> [<option> <value> [...]]", "    Kill connections. Options are: ID <client-id>, ADDR <ip:port>, LADDR <ip:port>, TYPE (NORMAL|MASTER|REPLICA|PUBSUB), USER <username>, MAXAGE <seconds>, SKIPME (YES|NO).",
                 "LIST [options ...]", "    Return information about client connections. Options: TYPE (NORMAL|MASTER|REPLICA|PUBSUB), ID <client-id> [...].",
+                "NO-TOUCH (ON|OFF)", "    Will not touch LRU/LFU stats when this mode is on.",
                 "REPLY (ON|OFF|SKIP)", "    Control the replies sent to the current connection.",
                 "SETNAME <name>", "    Assign the name <name> to the current connection.",
                 "UNBLOCK <clientid> [TIMEOUT|ERROR]", "    Unblock the specified blocked client.",
@@ -689,6 +710,15 @@ pub fn commands() -> Vec<CommandSpec> {
                     none,
                     "7.0.0",
                     "Exempts the connection from client eviction (maxmemory-clients).",
+                ),
+                c.sub(
+                    "client|no-touch",
+                    3,
+                    f,
+                    acl,
+                    none,
+                    "7.2.0",
+                    "Controls whether commands sent by the client affect the LRU/LFU of accessed keys.",
                 ),
                 c.sub(
                     "client|reply",

@@ -100,10 +100,19 @@ fn parse_db_index(ctx: &CmdCtx<'_>, a: &[u8]) -> OpResult<usize> {
 
 /// Deletes the given keys; returns how many existed.
 fn op_del(shard: &Shard, db: usize, keys: &[&[u8]], now: u64) -> i64 {
+    del_keys(shard, db, keys, false, now)
+}
+
+/// UNLINK: deletes the given keys, freeing large values later; returns how many existed.
+fn op_unlink(shard: &Shard, db: usize, keys: &[&[u8]], now: u64) -> i64 {
+    del_keys(shard, db, keys, true, now)
+}
+
+fn del_keys(shard: &Shard, db: usize, keys: &[&[u8]], lazy: bool, now: u64) -> i64 {
     let mut dbs = shard.db.borrow_mut();
     keys.iter()
         .filter(|k| {
-            let deleted = dbs.delete(db, k, now).is_some();
+            let deleted = dbs.delete_key(db, k, lazy, now);
             if deleted {
                 notify::keyspace_event(class::GENERIC, "del", k, db);
             }
@@ -420,7 +429,16 @@ fn count_keys(
 }
 
 fn cmd_del(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
-    count_keys(ctx, args, LockMode::Exclusive, op_del)
+    let op = if crate::lazyfree::user_del(ctx.server) {
+        op_unlink
+    } else {
+        op_del
+    };
+    count_keys(ctx, args, LockMode::Exclusive, op)
+}
+
+fn cmd_unlink(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
+    count_keys(ctx, args, LockMode::Exclusive, op_unlink)
 }
 
 fn cmd_exists(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
@@ -826,20 +844,13 @@ fn cmd_dbsize(ctx: &mut CmdCtx<'_>, _args: &Args<'_>) -> CmdResult {
     Ok(())
 }
 
-/// FLUSHDB/FLUSHALL's optional ASYNC or SYNC (both free the memory before replying).
-fn flush_mode(args: &Args<'_>) -> CmdResult {
-    match args.len() {
-        1 => Ok(()),
-        2 if eq_ignore_case(args.get(1), "async") || eq_ignore_case(args.get(1), "sync") => Ok(()),
-        _ => Err(CmdError::Syntax),
-    }
-}
-
+/// FLUSHDB/FLUSHALL ASYNC (or without an argument under `lazyfree-lazy-user-flush`): the
+/// keys are gone when the command answers, their memory is freed after.
 fn cmd_flushdb(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
-    flush_mode(args)?;
+    let lazy = crate::lazyfree::flush_is_async(ctx.server, args)?;
     let db = ctx.db();
     ctx.exec.schedule_global().execute_all(&|s| {
-        s.db.borrow_mut().flush_db(db);
+        s.db.borrow_mut().flush_db_lazy(db, lazy);
         crate::tracking::flushed_on_shard();
     });
     ctx.reply().ok();
@@ -847,9 +858,9 @@ fn cmd_flushdb(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
 }
 
 fn cmd_flushall(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
-    flush_mode(args)?;
+    let lazy = crate::lazyfree::flush_is_async(ctx.server, args)?;
     ctx.exec.schedule_global().execute_all(&|s| {
-        s.db.borrow_mut().flush_all();
+        s.db.borrow_mut().flush_all_lazy(lazy);
         crate::tracking::flushed_on_shard();
     });
     crate::snapshot_file::after_flushall(ctx.server, &mut ctx.exec);
@@ -1092,7 +1103,7 @@ pub fn commands() -> Vec<CommandSpec> {
     let (none, one, all, two) = ((0, 0, 0), (1, 1, 1), (1, -1, 1), (1, 2, 1));
     vec![
         c("del", -2, WRITE, WRITE_SLOW, cmd_del, all, "1.0.0", "Deletes one or more keys."),
-        c("unlink", -2, WRITE | FAST, WRITE_FAST, cmd_del, all, "4.0.0", "Asynchronously deletes one or more keys."),
+        c("unlink", -2, WRITE | FAST, WRITE_FAST, cmd_unlink, all, "4.0.0", "Asynchronously deletes one or more keys."),
         c("exists", -2, READONLY | FAST, READ_FAST, cmd_exists, all, "1.0.0", "Determines whether one or more keys exist."),
         c("type", 2, READONLY | FAST, READ_FAST, cmd_type, one, "1.0.0", "Determines the type of value stored at a key."),
         c("rename", 3, WRITE, WRITE_SLOW, cmd_rename, two, "1.0.0", "Renames a key and overwrites the destination."),

@@ -199,6 +199,8 @@ struct Figures {
     memory: ShardMemory,
     conns: usize,
     qbuf_max: usize,
+    /// Lazy freeing: objects queued, and freed since the last RESETSTAT.
+    lazyfree: (u64, u64),
 }
 
 /// Sums every shard's figures (one lock-free hop, as Redis's INFO reads without isolation).
@@ -208,6 +210,7 @@ fn gather() -> Figures {
         let st = &ps.stats;
         let db = shard.db.borrow();
         let stats: Vec<DbStats> = (0..db.db_count()).map(|d| db.stats(d)).collect();
+        let lazyfree = (db.lazyfree_pending_objects(), db.lazyfreed_objects());
         drop(db);
         let conns = ps.conns.borrow();
         let qbuf_max = conns.values().map(|(_, i)| i.qbuf.get()).max().unwrap_or(0);
@@ -238,6 +241,7 @@ fn gather() -> Figures {
             memory: shard_memory(shard),
             conns: n_conns,
             qbuf_max,
+            lazyfree,
         }
     });
     let mut all = Figures {
@@ -279,6 +283,8 @@ fn gather() -> Figures {
         all.memory.lua += f.memory.lua;
         all.conns += f.conns;
         all.qbuf_max = all.qbuf_max.max(f.qbuf_max);
+        all.lazyfree.0 += f.lazyfree.0;
+        all.lazyfree.1 += f.lazyfree.1;
     }
     all.dbs.sort_unstable();
     all
@@ -686,9 +692,8 @@ fn memory_lines(server: &ServerState, f: &Figures, used: u64, peak: u64, lines: 
         format!("mem_clients_normal:{}", f.memory.conns),
         // Client buffers count toward maxmemory: nothing is left out of the eviction check.
         "mem_not_counted_for_evict:0".into(),
-        // Values are freed where they are deleted: nothing waits for a background free.
-        "lazyfree_pending_objects:0".into(),
-        "lazyfreed_objects:0".into(),
+        format!("lazyfree_pending_objects:{}", f.lazyfree.0),
+        format!("lazyfreed_objects:{}", f.lazyfree.1),
     ]);
     let lua = f.memory.lua as u64;
     let (scripts, script_bytes) = server.scripts.cache_stats();
@@ -925,6 +930,9 @@ fn config_set(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
         let current = ctx.server.config.get(p.name).unwrap_or_default();
         values.push(config::validate(p, v, &current).map_err(|reason| failed(p.name, &reason))?);
     }
+    let lazyfree = chosen
+        .iter()
+        .any(|(p, _)| crate::lazyfree::is_param(p.name));
     for ((p, _), v) in chosen.iter().zip(values) {
         if !p.mutable {
             // Accepted only with the value in force: nothing to change.
@@ -938,6 +946,9 @@ fn config_set(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
             let all = ctx.server.config.get("acl-pubsub-default").as_deref() == Some("allchannels");
             ctx.server.acl.set_default_password(&v, all);
         }
+    }
+    if lazyfree {
+        crate::lazyfree::config_changed(ctx.server, &mut ctx.exec);
     }
     ctx.reply().ok();
     Ok(())
@@ -963,6 +974,7 @@ fn reset_stats(server: &ServerState) {
         st.errors.borrow_mut().clear();
         st.error_replies.set(0);
         crate::latency::reset_local_histograms();
+        shard.db.borrow_mut().reset_lazyfree_stats();
         let db = shard.db.borrow();
         let expired: u64 = (0..db.db_count()).map(|d| db.stats(d).expired_keys).sum();
         (writes, expired, shard_memory(shard).total())
@@ -1251,7 +1263,9 @@ fn command_getkeys(ctx: &mut CmdCtx<'_>, args: &Args<'_>, with_flags: bool) -> C
         if with_flags {
             r.array_header(2);
             r.bulk(key);
-            let flags = key_spec_flags(spec);
+            let argv = |i: usize| args.get(i + 2);
+            let flags = crate::key_specs::key_flags(spec.name, &argv, argc, p)
+                .unwrap_or_else(|| key_spec_flags(spec));
             r.set_header(flags.len());
             for f in flags {
                 r.simple(f.as_bytes());

@@ -12,6 +12,7 @@
 //! the job's address: no allocation and no boxed closure per hop. The coordinator stays parked
 //! on the job's reply counter until every shard answered, which keeps the job alive.
 
+pub mod client_tag;
 pub mod locks;
 pub mod queue;
 
@@ -137,7 +138,8 @@ enum JobKind<'a> {
 
 struct Job<'a, R> {
     f: &'a (dyn Fn(&Shard) -> R + Sync),
-    /// The client the hop works for (the coordinator fiber's tag; tracking's NOLOOP).
+    /// The coordinator fiber's tag: the client the hop works for (tracking's NOLOOP) and its
+    /// CLIENT NO-TOUCH mode ([`client_tag`]).
     client: u64,
     kind: UnsafeCell<JobKind<'a>>,
     result: UnsafeCell<Option<R>>,
@@ -213,8 +215,8 @@ fn complete<R: Send>(job: &Job<R>, shard: &Shard, conclude: Option<u64>) {
         shard.note_running(seq);
     }
     let acting = &crate::server::ProactorState::current().acting_client;
-    let outer = acting.replace(job.client);
-    let r = run_or_abort(|| (job.f)(shard));
+    let outer = acting.replace(client_tag::client_id(job.client));
+    let r = run_or_abort(|| client_tag::run_as(shard, job.client, || (job.f)(shard)));
     acting.set(outer);
     // BCAST announcements leave when the shard is done with the command (a transaction's
     // last step), so one transaction's writes are announced together.
@@ -406,7 +408,8 @@ pub fn single_key<R: Send>(key_hash: u64, mode: LockMode, f: &(dyn Fn(&Shard) ->
     if Some(shard) == damselfly_runtime::proactor_index() {
         let s = Shard::current();
         if s.key_is_free(key_hash, mode) {
-            let r = run_or_abort(|| f(s));
+            let tag = client_tag::inline_tag();
+            let r = run_or_abort(|| client_tag::run_as(s, tag, || f(s)));
             s.serve_blocked();
             crate::eviction::after_job();
             return r;

@@ -150,7 +150,8 @@ impl DbSlice {
                 continue;
             };
             let heap_before = self.heap_bytes();
-            self.remove_at(db, hash, &bytes, pos);
+            let removed = self.remove_at(db, hash, &bytes, pos);
+            self.dispose(removed.value, self.lazy.settings.eviction);
             used = used.saturating_sub(heap_before - self.heap_bytes());
             self.evicted_keys += 1;
             self.raise(db, KeyEvent::Evicted, &bytes);
