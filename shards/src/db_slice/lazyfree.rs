@@ -43,10 +43,9 @@ enum Doomed {
     Value {
         _value: CompactValue,
     },
-    /// A flushed database's tables.
+    /// A flushed database's tables (boxed: rare, and much larger than a value).
     Tables {
-        _primary: PrimaryTable,
-        _expire: ExpireTable,
+        _tables: Box<(PrimaryTable, ExpireTable)>,
     },
 }
 
@@ -144,8 +143,7 @@ impl DbSlice {
         let bytes = d.heap_bytes + d.primary.bytes_allocated() + d.expire.bytes_allocated();
         self.enqueue(Queued {
             doomed: Doomed::Tables {
-                _primary: d.primary,
-                _expire: d.expire,
+                _tables: Box::new((d.primary, d.expire)),
             },
             effort: keys.max(1),
             bytes,
