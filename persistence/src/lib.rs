@@ -11,6 +11,8 @@
 //!   Damselfly stores.
 //! - [`stream`]: streams (`STREAM_LISTPACKS_2` both ways; types 15 and 21 read).
 //! - [`dump`]: DUMP payloads (version + CRC64 footer).
+//! - [`cron`]: `--snapshot_cron` expressions and their next firing time.
+//! - [`crypt`]: AES-256-GCM framing of encrypted snapshot files.
 //! - [`dfs`]: DFS shard files (lz4 blocks of RDB entries, CRC64) beside a summary RDB file.
 //! - [`rdb_file`]: whole RDB files: header, aux fields, db selectors, entries with
 //!   deadlines, EOF and CRC64 trailer; the loader that walks one.
@@ -19,6 +21,8 @@
 //! bytes or values out.
 
 pub mod crc64;
+pub mod cron;
+pub mod crypt;
 pub mod dfs;
 pub mod dump;
 pub mod encoding;
