@@ -15,6 +15,7 @@
 //! channel's chunks plus the buckets writes forced out since the walker's last send.
 
 use crate::shard::Shard;
+use crate::snapshot_crypt::SealedFile;
 use damselfly_persistence::crc64::crc64;
 use damselfly_persistence::dfs;
 use damselfly_persistence::rdb_file::write_entry;
@@ -56,6 +57,8 @@ pub struct DfsTarget {
     pub base: String,
     pub id: u64,
     pub shards: u32,
+    /// Seals the shard files when `snapshot-key-file` is set.
+    pub key: Option<damselfly_persistence::crypt::MasterKey>,
 }
 
 impl DfsTarget {
@@ -68,8 +71,7 @@ impl DfsTarget {
 /// A shard's own DFS file: blocks written as the walk produces them (a slow disk parks the
 /// walker, the same back-pressure as the channel).
 struct ShardFile {
-    file: damselfly_runtime::fs::File,
-    offset: u64,
+    file: SealedFile,
     crc: u64,
 }
 
@@ -79,8 +81,7 @@ impl ShardFile {
         let file = damselfly_runtime::fs::File::create(&path)
             .map_err(|e| format!("can't create {}: {e}", path.display()))?;
         let mut f = ShardFile {
-            file,
-            offset: 0,
+            file: SealedFile::new(file, target.key.as_ref())?,
             crc: 0,
         };
         f.write(&dfs::shard_header(target.id, shard as u32, target.shards))?;
@@ -89,19 +90,13 @@ impl ShardFile {
 
     fn write(&mut self, bytes: &[u8]) -> Result<(), String> {
         self.crc = crc64(self.crc, bytes);
-        self.file
-            .write_all_at(bytes, self.offset)
-            .map_err(|e| format!("write error saving a DFS shard file: {e}"))?;
-        self.offset += bytes.len() as u64;
-        Ok(())
+        self.file.write(bytes)
     }
 
     fn finish(mut self) -> Result<(), String> {
         let t = dfs::shard_trailer(self.crc);
         self.write(&t)?;
-        self.file
-            .fsync()
-            .map_err(|e| format!("can't fsync a DFS shard file: {e}"))
+        self.file.finish()
     }
 }
 

@@ -8,6 +8,7 @@
 use crate::exec::Exec;
 use crate::server::ServerState;
 use crate::shard::Shard;
+use crate::snapshot_crypt::SealedFile;
 use crate::snapshot::{start_on_shard, Piece, CHUNK_BYTES};
 use damselfly_persistence::crc64::crc64;
 use damselfly_persistence::rdb_file::{
@@ -147,6 +148,8 @@ impl SaveState {
 #[derive(Debug, PartialEq, Eq)]
 pub enum BeginError {
     InProgress,
+    /// The key file named by `snapshot-key-file` can't be read.
+    Key(String),
 }
 
 /// A save whose cut is taken: the writer's side.
@@ -165,6 +168,8 @@ pub struct SaveJob {
     started_ms: u64,
     path: PathBuf,
     dir: PathBuf,
+    /// The encryption key, when `snapshot-key-file` is set.
+    key: Option<damselfly_persistence::crypt::MasterKey>,
 }
 
 /// The file the configuration names.
@@ -180,6 +185,7 @@ pub fn snapshot_path(server: &ServerState) -> (PathBuf, PathBuf) {
 /// Takes the cut on every shard in one global transaction of `exec` and starts the walkers.
 pub fn begin(server: &ServerState, exec: &mut Exec<'_>) -> Result<SaveJob, BeginError> {
     let persistence = &server.persistence;
+    let key = crate::snapshot_crypt::key(server).map_err(BeginError::Key)?;
     if !persistence.claim() {
         return Err(BeginError::InProgress);
     }
@@ -189,7 +195,7 @@ pub fn begin(server: &ServerState, exec: &mut Exec<'_>) -> Result<SaveJob, Begin
     let shards = damselfly_runtime::proactor_count();
     let (tx, rx) = bounded(CHANNEL_CHUNKS_PER_SHARD * shards);
     let cancel = Arc::new(AtomicBool::new(false));
-    let dfs = crate::snapshot_dfs::target(server, shards);
+    let dfs = crate::snapshot_dfs::target(server, shards, key.clone());
     let per_shard = exec.schedule_global().execute_all(&|_s: &Shard| {
         let shard = Shard::current();
         let cuts = start_on_shard(shard, &tx, &cancel, dfs.as_ref());
@@ -227,6 +233,7 @@ pub fn begin(server: &ServerState, exec: &mut Exec<'_>) -> Result<SaveJob, Begin
         started_ms: now,
         path,
         dir,
+        key,
     })
 }
 
@@ -343,9 +350,8 @@ fn write_pieces(
     let progress = &state.keys_processed;
     let file = File::create(temp).map_err(|e| format!("can't create {}: {e}", temp.display()))?;
     let mut w = Writer {
-        file: &file,
+        file: SealedFile::new(file, job.key.as_ref())?,
         buf: Vec::with_capacity(WRITE_BYTES + CHUNK_BYTES),
-        offset: 0,
         crc: 0,
     };
     let ctime = clock::wall_now_ms() / 1000;
@@ -393,26 +399,21 @@ fn write_pieces(
     let t = trailer(crc64(w.crc, &w.buf));
     w.buf.extend_from_slice(&t);
     w.flush()?;
-    file.fsync()
-        .map_err(|e| format!("can't fsync {}: {e}", temp.display()))?;
+    w.file.finish()?;
     let keys: u64 = job.sizes.iter().map(|s| s.0).sum();
     Ok(keys)
 }
 
-struct Writer<'a> {
-    file: &'a File,
+struct Writer {
+    file: SealedFile,
     buf: Vec<u8>,
-    offset: u64,
     crc: u64,
 }
 
-impl Writer<'_> {
+impl Writer {
     fn flush(&mut self) -> Result<(), String> {
         self.crc = crc64(self.crc, &self.buf);
-        self.file
-            .write_all_at(&self.buf, self.offset)
-            .map_err(|e| format!("write error saving the snapshot: {e}"))?;
-        self.offset += self.buf.len() as u64;
+        self.file.write(&self.buf)?;
         self.buf.clear();
         Ok(())
     }
@@ -423,6 +424,10 @@ pub fn save(server: &ServerState, exec: &mut Exec<'_>) -> Result<u64, String> {
     match begin(server, exec) {
         Ok(job) => finish(server, job, false),
         Err(BeginError::InProgress) => Err("Background save already in progress".into()),
+        Err(BeginError::Key(e)) => {
+            log::warn!("snapshot failed: {e}");
+            Err(e)
+        }
     }
 }
 
