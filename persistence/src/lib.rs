@@ -10,6 +10,7 @@
 //! - [`write`] / [`read`]: a value to its RDB type and body and back, for every type
 //!   Damselfly stores.
 //! - [`stream`]: streams (`STREAM_LISTPACKS_2` both ways; types 15 and 21 read).
+//! - [`pieces`]: large sets, hashes and sorted sets written in bounded pieces.
 //! - [`dump`]: DUMP payloads (version + CRC64 footer).
 //! - [`cron`]: `--snapshot_cron` expressions and their next firing time.
 //! - [`crypt`]: AES-256-GCM framing of encrypted snapshot files.
@@ -28,6 +29,7 @@ pub mod dump;
 pub mod encoding;
 pub mod legacy;
 pub mod listpack;
+pub mod pieces;
 pub mod lzf;
 pub mod rdb_file;
 pub mod read;
