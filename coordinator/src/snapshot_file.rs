@@ -9,7 +9,7 @@ use crate::exec::Exec;
 use crate::server::ServerState;
 use crate::shard::Shard;
 use crate::snapshot_crypt::SealedFile;
-use crate::snapshot::{start_on_shard, Piece, CHUNK_BYTES};
+use crate::snapshot::{start_on_shard, Piece, PieceOwner, CHUNK_BYTES, NO_OWNER};
 use damselfly_persistence::crc64::crc64;
 use damselfly_persistence::rdb_file::{
     trailer, write_aux, write_function, write_header, write_select_db,
@@ -17,8 +17,9 @@ use damselfly_persistence::rdb_file::{
 use damselfly_runtime::clock;
 use damselfly_runtime::fs::File;
 use damselfly_runtime::sync::channel::{bounded, Receiver};
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// Bytes the writer gathers before one write.
@@ -195,10 +196,11 @@ pub fn begin(server: &ServerState, exec: &mut Exec<'_>) -> Result<SaveJob, Begin
     let shards = damselfly_runtime::proactor_count();
     let (tx, rx) = bounded(CHANNEL_CHUNKS_PER_SHARD * shards);
     let cancel = Arc::new(AtomicBool::new(false));
+    let owner: PieceOwner = Arc::new(AtomicUsize::new(NO_OWNER));
     let dfs = crate::snapshot_dfs::target(server, shards, key.clone());
     let per_shard = exec.schedule_global().execute_all(&|_s: &Shard| {
         let shard = Shard::current();
-        let cuts = start_on_shard(shard, &tx, &cancel, dfs.as_ref());
+        let cuts = start_on_shard(shard, &tx, &cancel, &owner, dfs.as_ref());
         let used = shard.db.borrow().bytes_used() as u64;
         (cuts, used, crate::families::server_family::local_writes())
     });
@@ -361,15 +363,40 @@ fn write_pieces(
     }
     let mut selected: Option<usize> = None;
     let mut seen = vec![false; job.sizes.len()];
-    while *done < job.shards {
-        let Ok(piece) = job.rx.recv() else {
-            return Err("a shard stopped before its end".to_string());
+    // While a shard is in the middle of an entry (it sent a partial piece), pieces of other
+    // shards that were already on their way wait here; shards take turns (`PieceOwner`),
+    // so this holds at most about one piece per shard.
+    let mut locked: Option<usize> = None;
+    let mut waiting: VecDeque<Piece> = VecDeque::new();
+    let may_take = |p: &Piece, locked: Option<usize>| match p {
+        Piece::Data { shard, .. } => locked.is_none_or(|s| s == *shard),
+        _ => true,
+    };
+    while *done < job.shards || !waiting.is_empty() {
+        let piece = match waiting.iter().position(|p| may_take(p, locked)) {
+            Some(i) => waiting.remove(i).expect("an index in range"),
+            None => loop {
+                let Ok(p) = job.rx.recv() else {
+                    return Err("a shard stopped before its end".to_string());
+                };
+                if may_take(&p, locked) {
+                    break p;
+                }
+                waiting.push_back(p);
+            },
         };
         if state.abort.load(Ordering::Relaxed) {
             return Err("stopped by FLUSHALL".into());
         }
         match piece {
-            Piece::Data { db, bytes, keys } => {
+            Piece::Data {
+                db,
+                bytes,
+                keys,
+                shard,
+                partial,
+            } => {
+                locked = partial.then_some(shard);
                 progress.fetch_add(keys, Ordering::Relaxed);
                 if selected != Some(db) {
                     let resize = (!seen[db]).then_some(job.sizes[db]);
