@@ -28,7 +28,14 @@ struct Damselfly {
 
 fn spawn(dir: &Path, extra: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_damselfly"))
-        .args(["--port", "0", "--bind", "127.0.0.1", "--proactor_threads", "2"])
+        .args([
+            "--port",
+            "0",
+            "--bind",
+            "127.0.0.1",
+            "--proactor_threads",
+            "2",
+        ])
         .arg("--dir")
         .arg(dir)
         .args(extra)
@@ -80,7 +87,10 @@ const BIG: usize = 300_000;
 
 /// A few types, a deadline, and a string of several frames.
 fn fill(c: &mut Client) {
-    assert_eq!(c.cmd(&["SET", "plain-marker", "visible-if-not-encrypted"]), ok());
+    assert_eq!(
+        c.cmd(&["SET", "plain-marker", "visible-if-not-encrypted"]),
+        ok()
+    );
     assert_eq!(c.cmd(&["SET", "ttl", "v", "EX", "10000"]), ok());
     let big = "x".repeat(BIG);
     assert_eq!(c.cmd(&["SET", "big", &big]), ok());
@@ -96,7 +106,10 @@ fn fill(c: &mut Client) {
 }
 
 fn check(c: &mut Client) {
-    assert_eq!(c.cmd(&["GET", "plain-marker"]), bulk("visible-if-not-encrypted"));
+    assert_eq!(
+        c.cmd(&["GET", "plain-marker"]),
+        bulk("visible-if-not-encrypted")
+    );
     assert_eq!(c.cmd(&["STRLEN", "big"]), int(BIG as i64));
     assert_eq!(c.cmd(&["HLEN", "h"]), int(300));
     assert_eq!(c.cmd(&["HGET", "h", "f299"]), bulk("299"));
@@ -186,10 +199,16 @@ fn encrypted_rdb_round_trips_and_is_refused_without_the_right_key() {
     let df = Damselfly::start(&dir, &with_key);
     let mut c = df.client();
     check(&mut c);
-    assert_eq!(c.cmd(&["BGSAVE"]), common::simple("Background saving started"));
+    assert_eq!(
+        c.cmd(&["BGSAVE"]),
+        common::simple("Background saving started")
+    );
     let start = Instant::now();
     while !std::fs::read(&file).unwrap().starts_with(b"DMSFENC1") {
-        assert!(start.elapsed() < Duration::from_secs(20), "BGSAVE did not finish");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "BGSAVE did not finish"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -243,7 +262,10 @@ fn encrypted_dfs_files_round_trip_and_a_changed_shard_file_is_refused() {
 fn snapshot_cron_is_checked_at_start_and_by_config_set() {
     let dir = temp_dir("cron");
     let log = refuse(&dir, &["--snapshot_cron", "61 * * * *"]);
-    assert!(log.contains("invalid cron expression '61 * * * *'"), "{log}");
+    assert!(
+        log.contains("invalid cron expression '61 * * * *'"),
+        "{log}"
+    );
     let log = refuse(&dir, &["--snapshot_cron", "* * * *"]);
     assert!(log.contains("expected 5 fields"), "{log}");
     let df = Damselfly::start(&dir, &["--snapshot_cron", "*/5 * * * *"]);
@@ -251,7 +273,10 @@ fn snapshot_cron_is_checked_at_start_and_by_config_set() {
     let get = |c: &mut Client| c.cmd(&["CONFIG", "GET", "snapshot-cron"]);
     let shown = |v: &str| common::arr(vec![bulk("snapshot-cron"), bulk(v)]);
     assert_eq!(get(&mut c), shown("*/5 * * * *"));
-    assert_eq!(c.cmd(&["CONFIG", "SET", "snapshot-cron", "0 3 * * MON-FRI"]), ok());
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "snapshot-cron", "0 3 * * MON-FRI"]),
+        ok()
+    );
     assert_eq!(get(&mut c), shown("0 3 * * MON-FRI"));
     assert_eq!(
         c.cmd(&["CONFIG", "SET", "snapshot_cron", "0 0 31 2 *"]),
@@ -288,7 +313,10 @@ fn debug_set_active_expire_stops_and_restarts_the_cycle() {
     assert_eq!(c.cmd(&["DEBUG", "set-active-expire", "1x"]), ok());
     let start = Instant::now();
     while dbsize(&mut c) != 0 {
-        assert!(start.elapsed() < Duration::from_secs(10), "keys not expired");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "keys not expired"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     assert_eq!(

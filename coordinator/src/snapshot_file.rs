@@ -8,8 +8,8 @@
 use crate::exec::Exec;
 use crate::server::ServerState;
 use crate::shard::Shard;
-use crate::snapshot_crypt::SealedFile;
 use crate::snapshot::{start_on_shard, Piece, PieceOwner, CHUNK_BYTES, NO_OWNER};
+use crate::snapshot_crypt::SealedFile;
 use damselfly_persistence::crc64::crc64;
 use damselfly_persistence::rdb_file::{
     trailer, write_aux, write_function, write_header, write_select_db,

@@ -208,7 +208,11 @@ impl CronSchedule {
             if !self.day_matches(day) {
                 continue;
             }
-            let from = if day == first_day { first % (24 * 60) } else { 0 };
+            let from = if day == first_day {
+                first % (24 * 60)
+            } else {
+                0
+            };
             for m in from..24 * 60 {
                 let (hour, minute) = (m / 60, m % 60);
                 if self.hours & (1 << hour) != 0 && self.minutes & (1 << minute) != 0 {
@@ -262,7 +266,10 @@ mod tests {
         let c = CronSchedule::parse("*/5 * * * *").unwrap();
         let t = at(2026, 12, 2, 2, 13);
         assert_eq!(c.next_after(t), Some(at(2026, 12, 2, 2, 15)));
-        assert_eq!(c.next_after(at(2026, 12, 2, 2, 15)), Some(at(2026, 12, 2, 2, 20)));
+        assert_eq!(
+            c.next_after(at(2026, 12, 2, 2, 15)),
+            Some(at(2026, 12, 2, 2, 20))
+        );
         assert_eq!(c.next_after(t + 59), Some(at(2026, 12, 2, 2, 15)));
         assert!(c.matches(at(2026, 12, 2, 2, 15) / 60));
         assert!(!c.matches(at(2026, 12, 2, 2, 16) / 60));
@@ -282,11 +289,23 @@ mod tests {
         let t = at(2026, 12, 31, 23, 59);
         // 2027-01-01 is a Friday: 09:00.
         assert_eq!(c.next_after(t), Some(at(2027, 1, 1, 9, 0)));
-        assert_eq!(c.next_after(at(2027, 1, 1, 9, 0)), Some(at(2027, 1, 1, 9, 30)));
-        assert_eq!(c.next_after(at(2027, 1, 1, 9, 30)), Some(at(2027, 1, 1, 13, 0)));
+        assert_eq!(
+            c.next_after(at(2027, 1, 1, 9, 0)),
+            Some(at(2027, 1, 1, 9, 30))
+        );
+        assert_eq!(
+            c.next_after(at(2027, 1, 1, 9, 30)),
+            Some(at(2027, 1, 1, 13, 0))
+        );
         // 17:30, then Monday 4 January.
-        assert_eq!(c.next_after(at(2027, 1, 1, 17, 0)), Some(at(2027, 1, 1, 17, 30)));
-        assert_eq!(c.next_after(at(2027, 1, 1, 17, 30)), Some(at(2027, 1, 4, 9, 0)));
+        assert_eq!(
+            c.next_after(at(2027, 1, 1, 17, 0)),
+            Some(at(2027, 1, 1, 17, 30))
+        );
+        assert_eq!(
+            c.next_after(at(2027, 1, 1, 17, 30)),
+            Some(at(2027, 1, 4, 9, 0))
+        );
     }
 
     #[test]
@@ -294,19 +313,34 @@ mod tests {
         // The 15th or any Sunday (7 is Sunday too).
         let c = CronSchedule::parse("0 0 15 * 7").unwrap();
         // 2026-12-02 is a Wednesday: next Sunday is the 6th.
-        assert_eq!(c.next_after(at(2026, 12, 2, 0, 0)), Some(at(2026, 12, 6, 0, 0)));
-        assert_eq!(c.next_after(at(2026, 12, 13, 0, 0)), Some(at(2026, 12, 15, 0, 0)));
+        assert_eq!(
+            c.next_after(at(2026, 12, 2, 0, 0)),
+            Some(at(2026, 12, 6, 0, 0))
+        );
+        assert_eq!(
+            c.next_after(at(2026, 12, 13, 0, 0)),
+            Some(at(2026, 12, 15, 0, 0))
+        );
         // Only the day of month restricted: the weekday does not widen it.
         let c = CronSchedule::parse("0 0 15 * *").unwrap();
-        assert_eq!(c.next_after(at(2026, 12, 2, 0, 0)), Some(at(2026, 12, 15, 0, 0)));
+        assert_eq!(
+            c.next_after(at(2026, 12, 2, 0, 0)),
+            Some(at(2026, 12, 15, 0, 0))
+        );
     }
 
     #[test]
     fn leap_day_and_shorthands() {
         let c = CronSchedule::parse("0 12 29 2 *").unwrap();
-        assert_eq!(c.next_after(at(2026, 12, 2, 0, 0)), Some(at(2028, 2, 29, 12, 0)));
+        assert_eq!(
+            c.next_after(at(2026, 12, 2, 0, 0)),
+            Some(at(2028, 2, 29, 12, 0))
+        );
         let c = CronSchedule::parse("@daily").unwrap();
-        assert_eq!(c.next_after(at(2026, 12, 2, 2, 0)), Some(at(2026, 12, 3, 0, 0)));
+        assert_eq!(
+            c.next_after(at(2026, 12, 2, 2, 0)),
+            Some(at(2026, 12, 3, 0, 0))
+        );
         assert_eq!(
             CronSchedule::parse("@hourly").unwrap(),
             CronSchedule::parse("0 * * * *").unwrap()

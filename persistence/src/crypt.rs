@@ -298,7 +298,11 @@ mod tests {
         for i in HEADER_LEN..f.len() {
             let mut t = f.clone();
             t[i] ^= 1;
-            assert_eq!(open(Some(&key(3)), t), Err(CryptError::Tampered), "byte {i}");
+            assert_eq!(
+                open(Some(&key(3)), t),
+                Err(CryptError::Tampered),
+                "byte {i}"
+            );
         }
         // Any flipped header byte fails too (magic: not encrypted; rest: key check or tags).
         for i in 0..HEADER_LEN {

@@ -192,7 +192,9 @@ mod tests {
     fn a_value_may_span_blocks() {
         let mut f = shard_header(9, 0, 1);
         let (mut raw, mut scratch) = (Vec::new(), Vec::new());
-        let bytes: Vec<u8> = (0..5000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        let bytes: Vec<u8> = (0..5000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
         let v = CompactValue::from_bytes(&bytes);
         write_entry(&mut raw, &mut scratch, b"a", &v, None).unwrap();
         write_entry(&mut raw, &mut scratch, b"b", &v, Some(5)).unwrap();

@@ -60,7 +60,11 @@ impl LargeValue {
             (Kind::Set { cursor: 0 }, types::SET, big.then_some(s.len())?)
         } else if let Some(h) = value.downcast_ref::<HashValue>() {
             let big = !h.is_packed() && h.len() > LARGE_ELEMENTS;
-            (Kind::Hash { cursor: 0 }, types::HASH, big.then_some(h.len())?)
+            (
+                Kind::Hash { cursor: 0 },
+                types::HASH,
+                big.then_some(h.len())?,
+            )
         } else if let Some(zs) = value.downcast_ref::<ZSetValue>() {
             let big = !zs.is_packed() && zs.len() > LARGE_ELEMENTS;
             (Kind::ZSet, types::ZSET_2, big.then_some(zs.len())?)
@@ -114,7 +118,9 @@ impl LargeValue {
                 }
             }
             Kind::ZSet => {
-                let zset = value.downcast_ref::<ZSetValue>().expect("still a sorted set");
+                let zset = value
+                    .downcast_ref::<ZSetValue>()
+                    .expect("still a sorted set");
                 // Highest first (as `write_zset`): ranks [lo, hi) walked downwards.
                 let hi = self.total - self.written;
                 let lo = hi.saturating_sub(budget);

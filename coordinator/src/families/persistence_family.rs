@@ -116,8 +116,7 @@ pub fn start_cron(server: Arc<ServerState>) {
 /// Whether `snapshot-cron` fires in `unix_minute` (the value was checked when it was set).
 fn cron_due(server: &ServerState, unix_minute: u64) -> bool {
     let expr = server.config.get("snapshot-cron").unwrap_or_default();
-    !expr.trim().is_empty()
-        && CronSchedule::parse(&expr).is_ok_and(|c| c.matches(unix_minute))
+    !expr.trim().is_empty() && CronSchedule::parse(&expr).is_ok_and(|c| c.matches(unix_minute))
 }
 
 /// DEBUG RELOAD: saves, empties every database and loads the file back.
