@@ -725,3 +725,84 @@ fn memcached_connections_count_in_maxclients_and_info() {
     assert_eq!(first.q("get k|"), "VALUE k 0 1\r\nv\r\nEND\r\n");
     drop(server);
 }
+
+/// The `STAT <fd>:<field> <value>` lines of one connection in a `stats conns` reply.
+fn conn_lines(stats: &str, port: u16) -> Option<(String, String)> {
+    let addr_line = stats
+        .lines()
+        .find(|l| l.ends_with(&format!(":addr tcp:127.0.0.1:{port}")))?;
+    let fd = addr_line
+        .strip_prefix("STAT ")?
+        .split(':')
+        .next()?
+        .to_string();
+    let state = stats
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("STAT {fd}:state ")))?
+        .to_string();
+    Some((fd, state))
+}
+
+#[test]
+fn stats_conns_lists_the_listener_and_each_connection_with_its_state() {
+    let (server, addr) = damselfly(2);
+    let mut asker = Mc::connect(addr);
+    let mut idle = Mc::connect(addr);
+    assert_eq!(idle.q("version|").split(' ').next(), Some("VERSION"));
+    let mut half = Mc::connect(addr);
+    // A storage line whose data block has not all arrived.
+    half.send(b"set x 0 0 10\r\nab");
+    let fresh = Mc::connect(addr);
+    let port_of = |m: &Mc| m.stream.local_addr().unwrap().port();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let stats = loop {
+        let stats = asker.q("stats conns|");
+        let states: Vec<_> = [&asker, &idle, &half, &fresh]
+            .iter()
+            .map(|m| conn_lines(&stats, port_of(m)).map(|(_, s)| s))
+            .collect();
+        let want = [
+            Some("conn_parse_cmd".to_string()),
+            Some("conn_read".to_string()),
+            Some("conn_nread".to_string()),
+            Some("conn_new_cmd".to_string()),
+        ];
+        if states == want {
+            break stats;
+        }
+        assert!(std::time::Instant::now() < deadline, "{states:?}\n{stats}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        stats.starts_with("STAT ") && stats.contains(&format!(":addr tcp:{addr}\r\n")),
+        "{stats}"
+    );
+    assert!(stats.contains(":state conn_listening\r\n"), "{stats}");
+    assert!(
+        stats.contains(&format!(":listen_addr tcp:{addr}\r\n")),
+        "{stats}"
+    );
+    assert!(stats.ends_with("END\r\n"), "{stats}");
+    // A connection that left is no longer listed.
+    let (_, _) = conn_lines(&stats, port_of(&fresh)).unwrap();
+    let gone = port_of(&fresh);
+    drop(fresh);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while conn_lines(&asker.q("stats conns|"), gone).is_some() {
+        assert!(std::time::Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        asker.q("stats sizes|"),
+        "STAT sizes_status disabled\r\nEND\r\n"
+    );
+    assert_eq!(asker.q("stats items|"), "ERROR\r\n");
+    // `stats settings` says whether items can be evicted (memcached's `-M` is noeviction).
+    assert!(asker
+        .q("stats settings|")
+        .contains("STAT evictions off\r\n"));
+    let mut redis = Client::connect(server.addr());
+    redis.cmd(&["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"]);
+    assert!(asker.q("stats settings|").contains("STAT evictions on\r\n"));
+    drop(server);
+}

@@ -817,7 +817,12 @@ pub fn run_command(
         (spec.handler)(&mut ctx, args)
     };
     let failed = result.is_err();
-    if !runs_script && !spec.has(crate::registry::flags::ADMIN) {
+    // A squashed command's line is fed by its client's proactor after the run (squash::run).
+    if !server.monitors.is_empty()
+        && !runs_script
+        && !spec.has(crate::registry::flags::ADMIN)
+        && !Rc::ptr_eq(&conn.info, &ProactorState::current().squash_info)
+    {
         let addr = (!scripted).then_some(conn.info.addr.as_str());
         crate::monitor::feed(server, conn.db, addr, args);
     }

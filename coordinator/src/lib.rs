@@ -32,6 +32,7 @@ pub mod latency;
 pub mod long_double;
 pub mod memcache_auth;
 pub mod memcache_conn;
+pub mod memcache_conns;
 pub mod memcache_reply;
 pub mod monitor;
 pub mod notify;

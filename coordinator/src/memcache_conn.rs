@@ -6,6 +6,7 @@
 
 use crate::families::memcache_family::{self, bump, McState};
 use crate::families::memcache_squash::{self, squashable};
+use crate::memcache_conns::ConnState;
 use crate::memcache_reply::McOut;
 use crate::server::{ProactorState, ServerState};
 use crate::tls::ConnStream;
@@ -52,6 +53,8 @@ pub fn start_listener(
             Err(e) => return tx.send(Err(e)),
         };
         tx.send(Ok(listener.local_addr()));
+        mc.conns
+            .set_listener(listener.as_raw_fd(), listener.local_addr());
         let tls = tls.filter(|_| mc.server.config.get("memcached-tls").as_deref() == Some("yes"));
         let accept = move |tcp: TcpStream| match &tls {
             None => serve(ConnStream::Tcp(tcp), mc.clone()),
@@ -128,6 +131,15 @@ fn run(stream: &ConnStream, mc: &McState) {
     let mut input: Vec<u8> = Vec::new();
     let mut out = McOut::new(stream);
     let mut read_size = READ_MIN;
+    let peer = stream
+        .peer_addr()
+        .unwrap_or_else(|_| SocketAddr::new(IpAddr::from([0, 0, 0, 0]), 0));
+    let registered = mc.conns.register(
+        stream.as_raw_fd(),
+        peer,
+        damselfly_runtime::clock::wall_now_ms() / 1000,
+    );
+    let entry = &registered.entry;
     if !mc.server.acl.default_open()
         && !crate::memcache_auth::wait_for_login(stream, mc, &mut input, &mut out)
     {
@@ -135,6 +147,7 @@ fn run(stream: &ConnStream, mc: &McState) {
         return;
     }
     let mut pending = !input.is_empty();
+    let mut ran_any = false;
     loop {
         // A big data block arriving grows the reads with what has come, never by what a
         // storage line merely declares.
@@ -143,6 +156,13 @@ fn run(stream: &ConnStream, mc: &McState) {
         let n = if std::mem::take(&mut pending) {
             0
         } else {
+            entry.set_state(if input.contains(&b'\n') {
+                ConnState::Nread
+            } else if ran_any {
+                ConnState::Read
+            } else {
+                ConnState::NewCmd
+            });
             match stream.recv_append(&mut input, spare) {
                 Ok(0) | Err(_) => return,
                 Ok(n) => n,
@@ -152,9 +172,9 @@ fn run(stream: &ConnStream, mc: &McState) {
             read_size *= 2;
         }
         bump(&mc.counters().bytes_read, n as u64);
-        ProactorState::current()
-            .batch_now_ms
-            .set(damselfly_runtime::clock::wall_now_ms());
+        let now_ms = damselfly_runtime::clock::wall_now_ms();
+        ProactorState::current().batch_now_ms.set(now_ms);
+        entry.set_state(ConnState::ParseCmd);
         let mut consumed = 0;
         let mut keep_going = true;
         // Pipelines on a multi-shard server are squashed, as on the Redis side.
@@ -187,6 +207,10 @@ fn run(stream: &ConnStream, mc: &McState) {
                     }
                 }
             }
+            if !batch.is_empty() {
+                ran_any = true;
+                entry.touch(now_ms / 1000);
+            }
             let mut i = 0;
             while i < batch.len() && keep_going {
                 let run = batch[i..]
@@ -214,6 +238,7 @@ fn run(stream: &ConnStream, mc: &McState) {
         }
         drop(batch);
         input.drain(..consumed);
+        entry.set_state(ConnState::Write);
         out.flush();
         bump(&mc.counters().bytes_written, out.sent);
         out.sent = 0;

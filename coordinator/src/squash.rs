@@ -388,6 +388,15 @@ pub fn run(
             t.execute(shards, true, &group);
         }
     }
+    // MONITOR lines leave from the client's proactor, in the client's order and with its
+    // address (a monitor may have registered after the run was chosen).
+    if !server.monitors.is_empty() {
+        for c in cmds {
+            if !c.found.1.has(crate::registry::flags::ADMIN) {
+                crate::monitor::feed(server, db, Some(&conn.info.addr), &c.args);
+            }
+        }
+    }
     // Stitch: each command's reply is the next one of its shard's group.
     scratch.cursor.resize(n, (0, 0));
     for c in cmds {

@@ -227,6 +227,11 @@ impl TcpListener {
         self.local
     }
 
+    /// The socket's descriptor; -1 for a simulated listener.
+    pub fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_ref().map_or(-1, |fd| fd.as_raw_fd())
+    }
+
     /// Accepts one connection as a stream of this proactor.
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         if let Some(l) = &self.sim {

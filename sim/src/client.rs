@@ -12,6 +12,7 @@
 //! later), and counts the INCR as unknown.
 
 use crate::check::{self, Counters};
+use crate::linearize::{self, RegOp};
 use crate::resp::{self, Reply};
 use crate::Plan;
 use damselfly_runtime::clock;
@@ -31,6 +32,8 @@ const TAIL: usize = 64;
 pub struct Report {
     pub failures: Vec<String>,
     pub counters: Counters,
+    /// Every operation on each shared register, for the linearizability check.
+    pub registers: Vec<Vec<linearize::Event>>,
     pub hash: u64,
     pub ops: u64,
     pub tail: VecDeque<(u64, String)>,
@@ -76,6 +79,7 @@ pub struct Client {
     private: BTreeMap<Vec<u8>, Entry>,
     counters: BTreeMap<Vec<u8>, i64>,
     shared: Counters,
+    registers: Vec<Vec<linearize::Event>>,
     failures: Vec<String>,
     hash: u64,
     ops: u64,
@@ -95,12 +99,18 @@ impl Client {
             private: BTreeMap::new(),
             counters: BTreeMap::new(),
             shared: Counters::new(plan.counters),
+            registers: vec![Vec::new(); plan.registers],
             failures: Vec::new(),
             hash: 0,
             ops: 0,
             seq: 0,
             tail: VecDeque::new(),
-            disconnect_per_million: plan.disconnect_per_million,
+            // The quiet phase's verifier never drops its own connection.
+            disconnect_per_million: if id == usize::MAX {
+                0
+            } else {
+                plan.disconnect_per_million
+            },
         }
     }
 
@@ -108,6 +118,7 @@ impl Client {
         Report {
             failures: self.failures,
             counters: self.shared,
+            registers: self.registers,
             hash: self.hash,
             ops: self.ops,
             tail: self.tail,
@@ -335,7 +346,8 @@ impl Client {
 
     fn value(&mut self) -> Vec<u8> {
         self.seq += 1;
-        format!("v{}-{}", self.id, self.seq).into_bytes()
+        // Client, connection generation and sequence: the MONITOR watcher checks the order.
+        format!("v{}.{}-{}", self.id, self.gen, self.seq).into_bytes()
     }
 
     fn presence(&self, key: &[u8], span: Span) -> Presence {
@@ -550,7 +562,8 @@ impl Client {
     }
 
     fn shared_step(&mut self, plan: &Plan) -> Option<()> {
-        match self.rng.below(6) {
+        match self.rng.below(8) {
+            6 | 7 => return self.register_step(plan),
             0 => {
                 let keys = self.group_keys(plan);
                 let v = self.value();
@@ -631,6 +644,81 @@ impl Client {
             }
         }
         Some(())
+    }
+
+    /// One SET, GET or DEL of a shared register, recorded with its times for the
+    /// linearizability check. Written values are unique: `w<client+1><seq>` as one number.
+    fn register_step(&mut self, plan: &Plan) -> Option<()> {
+        let k = self.rng.below(plan.registers as u64) as usize;
+        let key = format!("r{k}").into_bytes();
+        self.seq += 1;
+        let written = ((self.id as u64).wrapping_add(1) << 32) | self.seq;
+        let (op, args): (RegOp, Vec<Vec<u8>>) = match self.rng.below(5) {
+            0 | 1 => (
+                RegOp::Write(written),
+                vec![b"SET".to_vec(), key, format!("w{written}").into_bytes()],
+            ),
+            2 => (RegOp::Delete, vec![b"DEL".to_vec(), key]),
+            _ => (RegOp::Read(None), vec![b"GET".to_vec(), key]),
+        };
+        let refs: Vec<&[u8]> = args.iter().map(|a| a.as_slice()).collect();
+        let sent_ns = clock::now().as_nanos();
+        let (op, recv_ns) = match self.call(&refs) {
+            Ok((r, span)) => {
+                let op = match (op, &r) {
+                    (RegOp::Write(_), Reply::Simple(s)) if s == "OK" => op,
+                    (RegOp::Delete, Reply::Int(0 | 1)) => op,
+                    (RegOp::Read(_), Reply::Bulk(None)) => RegOp::Read(None),
+                    (RegOp::Read(_), Reply::Bulk(Some(v))) => {
+                        match std::str::from_utf8(v)
+                            .ok()
+                            .and_then(|s| s.strip_prefix('w'))
+                            .and_then(|s| s.parse().ok())
+                        {
+                            Some(v) => RegOp::Read(Some(v)),
+                            None => return self.expect("GET of a register", &r, false),
+                        }
+                    }
+                    _ => return self.expect("register command", &r, false),
+                };
+                (op, Some(span.recv_ns))
+            }
+            // A read that got no reply tells nothing; a write may still apply, or never.
+            Err(CallError::Lost) if matches!(op, RegOp::Read(_)) => return Some(()),
+            Err(CallError::Lost) => (op, None),
+            Err(CallError::Failed(m)) => {
+                self.fail(m);
+                return None;
+            }
+        };
+        self.registers[k].push(linearize::Event {
+            op,
+            sent_ns,
+            recv_ns,
+        });
+        Some(())
+    }
+
+    /// The quiet phase's final read of register `k`, added to its history.
+    pub fn read_register(&mut self, k: usize) -> Option<linearize::Event> {
+        let key = format!("r{k}").into_bytes();
+        let sent_ns = clock::now().as_nanos();
+        let r = self.must(&[b"GET", &key])?;
+        let op = match &r {
+            Reply::Bulk(None) => RegOp::Read(None),
+            Reply::Bulk(Some(v)) => RegOp::Read(Some(
+                std::str::from_utf8(v)
+                    .ok()
+                    .and_then(|s| s.strip_prefix('w'))
+                    .and_then(|s| s.parse().ok())?,
+            )),
+            _ => return None,
+        };
+        Some(linearize::Event {
+            op,
+            sent_ns,
+            recv_ns: Some(clock::now().as_nanos()),
+        })
     }
 
     /// For the quiet phase: a command that must be answered.

@@ -10,6 +10,8 @@
 
 mod check;
 mod client;
+pub mod linearize;
+pub mod monitor;
 pub mod resp;
 
 pub use check::Counters;
@@ -17,6 +19,8 @@ pub use check::Counters;
 use damselfly_runtime::sim::{self, Rng};
 use damselfly_runtime::{clock, fiber, SimConfig};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// The planted bugs of a `sim-mutations` build (`--list-mutations`), with what each breaks.
 pub const MUTATIONS: &[(&str, &str)] = &[
@@ -73,6 +77,10 @@ pub struct Plan {
     pub counters: usize,
     /// Shared pairs changed only together, in MULTI/EXEC.
     pub pairs: usize,
+    /// Shared registers (SET/GET/DEL by every client), checked for linearizability.
+    pub registers: usize,
+    /// A MONITOR client watches the run and checks each connection's order.
+    pub monitor: bool,
     /// Percent of operations on shared keys (the rest on the client's private keys).
     pub shared_percent: u64,
     /// Per-million chance that a client drops its connection right after sending a command.
@@ -129,6 +137,8 @@ impl Plan {
             groups: r.between(1, 2) as usize,
             counters: r.between(1, 3) as usize,
             pairs: r.between(1, 2) as usize,
+            registers: r.between(1, 3) as usize,
+            monitor: r.chance(1, 2),
             shared_percent: r.between(10, 80),
             disconnect_per_million: if faults && r.chance(1, 2) {
                 r.between(1_000, 10_000) as u32
@@ -146,7 +156,7 @@ impl std::fmt::Display for Plan {
         write!(
             f,
             "seed={} proactors={} clients={} ops/client={} private_keys={} groups={} \
-             counters={} pairs={} shared%={} latency_us={}..{} short_io={} resets/M={} \
+             counters={} pairs={} registers={} monitor={} shared%={} latency_us={}..{} short_io={} resets/M={} \
              disconnects/M={} bus_delay={} shuffle={}",
             self.seed,
             self.proactors,
@@ -156,6 +166,8 @@ impl std::fmt::Display for Plan {
             self.groups,
             self.counters,
             self.pairs,
+            self.registers,
+            self.monitor,
             self.shared_percent,
             s.net_latency_us.0,
             s.net_latency_us.1,
@@ -266,6 +278,15 @@ fn panic_text(e: &(dyn std::any::Any + Send)) -> String {
 fn drive(plan: &Plan, addr: SocketAddr, tail: usize) -> Outcome {
     let t0 = clock::now();
     let n = damselfly_runtime::proactor_count();
+    let stop_watch = Arc::new(AtomicBool::new(false));
+    let watcher = plan.monitor.then(|| {
+        let stop = stop_watch.clone();
+        fiber::Builder::new()
+            .name("sim-monitor")
+            .spawn_on(n - 1, move || monitor::watch(addr, stop))
+    });
+    // Let MONITOR be in place before the clients start.
+    fiber::sleep(std::time::Duration::from_millis(1));
     let handles: Vec<_> = (0..plan.clients)
         .map(|id| {
             let plan = plan.clone();
@@ -292,9 +313,33 @@ fn drive(plan: &Plan, addr: SocketAddr, tail: usize) -> Outcome {
     }
     let mut verifier = client::Client::new(usize::MAX, plan, addr);
     failures.extend(check::quiet_phase(&mut verifier, plan, &counters));
+    for k in 0..plan.registers {
+        let mut history: Vec<linearize::Event> = reports
+            .iter()
+            .flat_map(|r| r.registers[k].iter().copied())
+            .collect();
+        match verifier.read_register(k) {
+            Some(last) => history.push(last),
+            None => failures.push(format!("r{k}: the quiet phase could not read it")),
+        }
+        if let linearize::Verdict::Violation(why) = linearize::check(&history) {
+            failures.push(format!("r{k} is not linearizable: {why}"));
+        }
+    }
+    stop_watch.store(true, Ordering::Relaxed);
+    let mut watched = 0;
+    if let Some(w) = watcher {
+        match w.join() {
+            Ok(w) => {
+                failures.extend(w.failures);
+                watched = w.hash;
+            }
+            Err(e) => failures.push(format!("monitor: {e}")),
+        }
+    }
     sim::set_quiet(false);
     reports.push(verifier.into_report());
-    let mut trace = sim::trace_hash();
+    let mut trace = check::fold(sim::trace_hash(), watched);
     let mut events = Vec::new();
     let mut ops = 0;
     for r in &reports {

@@ -12,7 +12,7 @@ fn ci_seeds() -> u64 {
     std::env::var("DAMSELFLY_SIM_SEEDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(20)
+        .unwrap_or(500)
 }
 
 #[test]

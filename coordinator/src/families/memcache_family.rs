@@ -15,6 +15,7 @@ use crate::families::memcache_meta;
 pub use crate::families::memcache_ops::{
     op_delete, op_delta, op_fetch, op_store, op_touch, Delta, Item, StoreReq, Stored,
 };
+use crate::memcache_conns::McConns;
 use crate::memcache_reply::McOut;
 use crate::server::ServerState;
 use crate::shard::key_hash;
@@ -76,6 +77,8 @@ pub struct McState {
     /// Bumped by every flush_all: a delayed flush runs only if no later flush_all replaced
     /// it (memcached keeps one flush time, which each flush_all overwrites).
     flush_generation: Arc<AtomicU64>,
+    /// Live connections, for `stats conns`.
+    pub conns: McConns,
 }
 
 impl McState {
@@ -89,6 +92,7 @@ impl McState {
             item_size_max,
             port,
             flush_generation: Arc::new(AtomicU64::new(0)),
+            conns: McConns::new(clock::wall_now_ms() / 1000),
         }
     }
 

@@ -1,7 +1,8 @@
-//! memcached's `stats` (the general counters clients and dashboards read) and
-//! `stats settings`; `stats reset` zeroes the counters. Other groups (items, slabs, sizes,
-//! conns) describe memcached's slab allocator and are answered `ERROR`, as memcached
-//! answers a group it does not know.
+//! memcached's `stats` (the general counters clients and dashboards read), `stats settings`,
+//! `stats conns` and `stats sizes`; `stats reset` zeroes the counters. `stats items`,
+//! `stats slabs` and `stats detail` describe memcached's slab classes and per-prefix
+//! tracking, which Damselfly does not have: they are answered `ERROR`, as memcached answers a
+//! group it does not know.
 
 use crate::exec::Exec;
 use crate::families::memcache_family::{McCounters, McState, VERSION};
@@ -14,6 +15,9 @@ pub fn cmd_stats(mc: &McState, mut args: Tokens<'_>, out: &mut McOut<'_>) {
     match args.next() {
         None => general(mc, out),
         Some(b"settings") => settings(mc, out),
+        Some(b"conns") => out.raw(mc.conns.describe(clock::wall_now_ms() / 1000).as_bytes()),
+        // memcached tracks item sizes only with `-o track_sizes`; Damselfly never does.
+        Some(b"sizes") => out.raw(b"STAT sizes_status disabled\r\nEND\r\n"),
         Some(b"reset") => {
             mc.reset();
             out.raw(b"RESET\r\n");
@@ -82,8 +86,9 @@ fn general(mc: &McState, out: &mut McOut<'_>) {
     out.stat("bytes", bytes);
     out.stat("curr_items", items);
     out.stat("total_items", sum(|c| &c.total_items));
-    // Damselfly never evicts memcached items (no cache mode yet).
-    out.stat("evictions", 0);
+    // Keys evicted under maxmemory: memcached items are database 0's keys, which are most of
+    // them on a server used as a cache.
+    out.stat("evictions", server.eviction.evicted_keys());
     out.raw(b"END\r\n");
 }
 
@@ -94,7 +99,9 @@ fn settings(mc: &McState, out: &mut McOut<'_>) {
     out.stat("tcpport", mc.port);
     out.stat("udpport", 0);
     out.stat("verbosity", mc.verbosity.load(Ordering::Relaxed));
-    out.stat("evictions", "off");
+    // memcached's `-M` (no evictions, errors instead) is Redis's noeviction policy.
+    let evicts = server.config.get("maxmemory-policy").as_deref() != Some("noeviction");
+    out.stat("evictions", if evicts { "on" } else { "off" });
     out.stat("num_threads", server.shards);
     out.stat("cas_enabled", "yes");
     out.stat("binding_protocol", "ascii");
