@@ -217,14 +217,23 @@ struct Large {
 }
 
 impl Large {
-    /// The value in `bucket`.
-    fn value<'a>(&self, bucket: &BucketRef<'a, CompactKey, CompactValue>) -> &'a CompactValue {
+    /// The value in `bucket`: it stays there until it is through, since any change to the
+    /// bucket reaches the hook first. Not finding it fails the snapshot (never the shard).
+    fn value<'a>(
+        &self,
+        bucket: &BucketRef<'a, CompactKey, CompactValue>,
+    ) -> Result<&'a CompactValue, String> {
         let bucket = bucket.bucket;
         bucket
             .iter()
             .find(|(k, _)| *k.as_bytes() == self.key[..])
             .map(|(_, v)| v)
-            .expect("a value written in pieces stays in its bucket until it is through")
+            .ok_or_else(|| {
+                format!(
+                    "key '{}' left its bucket while it was written in pieces",
+                    String::from_utf8_lossy(&self.key)
+                )
+            })
     }
 }
 
@@ -252,8 +261,10 @@ impl ShardSnap {
         if let Some(l) = &self.large {
             if l.table_id == ctx.table_id && l.bucket == bucket.id {
                 // The rest of its entries are written: finish the value, before the write.
-                let value = l.value(&bucket);
-                self.finish_large(value);
+                match l.value(&bucket) {
+                    Ok(value) => self.finish_large(value),
+                    Err(e) => self.fail_large(e),
+                }
                 return;
             }
         }
@@ -281,6 +292,11 @@ impl ShardSnap {
         self.out.absorb(&mut self.side);
     }
 
+    fn fail_large(&mut self, e: String) {
+        self.large = None;
+        self.out.error.get_or_insert(e);
+    }
+
     /// A step of the large value; true when it is through.
     fn step_large(&mut self, dbs: &mut DbSlice) -> bool {
         let Some(l) = self.large.as_mut() else {
@@ -288,16 +304,25 @@ impl ShardSnap {
         };
         let (table_id, bucket, mark) = (l.table_id, l.bucket, l.mark);
         let detached = self.detached.iter().find(|d| d.table_id == table_id);
-        let primary = match detached {
-            Some(d) => &d.primary,
-            None => {
-                dbs.tables_by_id(table_id)
-                    .expect("a table with a value in pieces is kept")
-                    .0
-            }
+        let primary = match detached.map(|d| &d.primary) {
+            Some(p) => p,
+            None => match dbs.tables_by_id(table_id) {
+                Some((p, _)) => p,
+                None => {
+                    let e = "the table of a value in pieces went away".to_string();
+                    self.fail_large(e);
+                    return true;
+                }
+            },
         };
         let b = primary.bucket(bucket);
-        let value = l.value(&b);
+        let value = match l.value(&b) {
+            Ok(v) => v,
+            Err(e) => {
+                self.fail_large(e);
+                return true;
+            }
+        };
         // `rdb-key-save-delay` counts each piece as a key, so tests can hold a value half
         // written.
         self.out.stepped_keys += 1;
