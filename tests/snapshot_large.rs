@@ -2,6 +2,8 @@
 //! bounded pieces, so clients on every proactor are answered while BGSAVE runs; writes to
 //! those values during the save do not reach the file (it holds the values at the cut);
 //! the file, RDB or DFS, loads back equal to the model.
+// Test threads are plain threads, not proactors: they may sleep and read the wall clock.
+#![allow(clippy::disallowed_methods)]
 
 mod common;
 

@@ -2,6 +2,8 @@
 //! round trip and are refused without the key, with another key, and when changed or cut;
 //! `--snapshot_cron` is checked at start and by CONFIG SET; DEBUG SET-ACTIVE-EXPIRE stops
 //! and restarts the active expiry cycle.
+// Test threads are plain threads, not proactors: they may sleep and read the wall clock.
+#![allow(clippy::disallowed_methods)]
 
 mod common;
 
