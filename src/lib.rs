@@ -190,7 +190,17 @@ impl ServerHandle {
             f()
         })
     }
+}
 
+/// For checks of a server at rest (the simulator's liveness check): per shard, the
+/// transactions still queued and the intent locks still held. Call it from inside the
+/// server's pool (e.g. in [`ServerHandle::simulate`]); both are 0 on every shard once every
+/// command has been answered.
+pub fn shard_leftovers() -> Vec<(usize, usize)> {
+    damselfly_coordinator::tx::on_all_shards(&|s| s.leftovers())
+}
+
+impl ServerHandle {
     /// Saves a snapshot when save points are set (`--save`), as Redis does on SIGTERM.
     /// Returns false when the save failed.
     pub fn save_if_configured(&self) -> bool {

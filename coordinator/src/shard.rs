@@ -151,6 +151,29 @@ impl Shard {
         }
     }
 
+    /// Planted bug `intent-locks-released-early`: drops transaction `seq`'s locks here while
+    /// it stays queued (its conclude then releases nothing).
+    #[cfg(feature = "sim-mutations")]
+    pub fn release_locks_early(&self, seq: u64) {
+        let keys = {
+            let mut held = self.held.borrow_mut();
+            let Some(entry) = held.iter_mut().find(|(s, _)| *s == seq) else {
+                return;
+            };
+            std::mem::take(&mut entry.1.keys)
+        };
+        let mut lt = self.locks.borrow_mut();
+        for (k, m) in &keys {
+            lt.release(*k, *m);
+        }
+    }
+
+    /// Transactions queued here and the intent locks they hold: both 0 once the server is at
+    /// rest (the simulator's liveness check).
+    pub fn leftovers(&self) -> (usize, usize) {
+        (self.queue_len(), self.locks_held())
+    }
+
     pub fn queue_len(&self) -> usize {
         self.txq.borrow().len()
     }

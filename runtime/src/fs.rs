@@ -1,5 +1,6 @@
 //! Files for snapshots: positioned reads and writes, fsync and rename through the backend
-//! (io_uring ops; plain syscalls under epoll, since regular files are not pollable).
+//! (io_uring ops; plain syscalls under epoll, since regular files are not pollable; the
+//! simulator's in-memory files under `sim`, see `sim/fs.rs`).
 //! Opening is a plain `open(2)`: a short metadata call.
 
 use crate::driver::{uring, Backend};
@@ -10,10 +11,15 @@ use std::fs::OpenOptions;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 fn is_uring() -> bool {
     proactor::current().driver.borrow().backend() == Backend::Uring
+}
+
+/// True on a simulated pool's thread: files go to the simulator's store.
+fn is_sim() -> bool {
+    crate::sim::active()
 }
 
 fn cvt(r: isize) -> io::Result<usize> {
@@ -25,30 +31,58 @@ fn cvt(r: isize) -> io::Result<usize> {
 }
 
 pub struct File {
-    fd: OwnedFd,
+    inner: Inner,
+}
+
+enum Inner {
+    Fd(OwnedFd),
+    /// A file of the simulator's store, by path.
+    Sim(PathBuf),
 }
 
 impl File {
     pub fn open(path: impl AsRef<Path>) -> io::Result<File> {
+        let path = path.as_ref();
+        if is_sim() && crate::sim::fs::holds(path) {
+            return Ok(File {
+                inner: Inner::Sim(path.to_path_buf()),
+            });
+        }
         File::with_options(path, OpenOptions::new().read(true))
     }
 
     /// Creates or truncates for writing.
     pub fn create(path: impl AsRef<Path>) -> io::Result<File> {
+        if is_sim() {
+            return Ok(File {
+                inner: Inner::Sim(crate::sim::fs::create(path.as_ref())?),
+            });
+        }
         File::with_options(
             path,
             OpenOptions::new().write(true).create(true).truncate(true),
         )
     }
 
+    /// Opens with `opts` on the real file system (also under `sim`).
     pub fn with_options(path: impl AsRef<Path>, opts: &OpenOptions) -> io::Result<File> {
         Ok(File {
-            fd: OwnedFd::from(opts.open(path)?),
+            inner: Inner::Fd(OwnedFd::from(opts.open(path)?)),
         })
     }
 
+    fn fd(&self) -> Result<i32, &Path> {
+        match &self.inner {
+            Inner::Fd(fd) => Ok(fd.as_raw_fd()),
+            Inner::Sim(path) => Err(path),
+        }
+    }
+
     pub fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        let fd = self.fd.as_raw_fd();
+        let fd = match self.fd() {
+            Ok(fd) => fd,
+            Err(path) => return crate::sim::fs::read_at(path, buf, offset),
+        };
         let len = buf.len().min(u32::MAX as usize);
         if is_uring() {
             let e = opcode::Read::new(types::Fd(fd), buf.as_mut_ptr(), len as u32)
@@ -63,7 +97,10 @@ impl File {
     }
 
     pub fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<usize> {
-        let fd = self.fd.as_raw_fd();
+        let fd = match self.fd() {
+            Ok(fd) => fd,
+            Err(path) => return crate::sim::fs::write_at(path, buf, offset),
+        };
         let len = buf.len().min(u32::MAX as usize);
         if is_uring() {
             let e = opcode::Write::new(types::Fd(fd), buf.as_ptr(), len as u32)
@@ -104,7 +141,10 @@ impl File {
     }
 
     pub fn fsync(&self) -> io::Result<()> {
-        let fd = self.fd.as_raw_fd();
+        let fd = match self.fd() {
+            Ok(fd) => fd,
+            Err(path) => return crate::sim::fs::fsync(path),
+        };
         if is_uring() {
             uring::run_op(opcode::Fsync::new(types::Fd(fd)).build(), None).map(|_| ())
         } else {
@@ -114,10 +154,14 @@ impl File {
     }
 
     pub fn len(&self) -> io::Result<u64> {
+        let fd = match self.fd() {
+            Ok(fd) => fd,
+            Err(path) => return crate::sim::fs::len(path),
+        };
         // SAFETY: fstat writes into a live zeroed struct.
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
         // SAFETY: as above.
-        cvt(unsafe { libc::fstat(self.fd.as_raw_fd(), &mut st) } as isize)?;
+        cvt(unsafe { libc::fstat(fd, &mut st) } as isize)?;
         Ok(st.st_size as u64)
     }
 
@@ -128,6 +172,9 @@ impl File {
 
 /// Atomically renames `from` to `to` (the last step of writing a snapshot).
 pub fn rename(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<()> {
+    if is_sim() && crate::sim::fs::holds(from.as_ref()) {
+        return crate::sim::fs::rename(from.as_ref(), to.as_ref());
+    }
     if !is_uring() {
         return std::fs::rename(from, to);
     }
@@ -145,4 +192,37 @@ pub fn rename(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<()> {
     .build();
     // The CStrings live on this fiber's stack until the completion.
     uring::run_op(e, None).map(|_| ())
+}
+
+/// True when `path` names a file (or directory), here or in the simulator's store.
+pub fn exists(path: impl AsRef<Path>) -> bool {
+    let path = path.as_ref();
+    (is_sim() && crate::sim::fs::holds(path)) || path.exists()
+}
+
+/// Removes a file.
+pub fn remove_file(path: impl AsRef<Path>) -> io::Result<()> {
+    let path = path.as_ref();
+    if is_sim() && crate::sim::fs::holds(path) {
+        return crate::sim::fs::remove(path);
+    }
+    std::fs::remove_file(path)
+}
+
+/// The paths of the entries of `dir` (under `sim`, the store's files there too).
+pub fn read_dir(dir: impl AsRef<Path>) -> io::Result<Vec<PathBuf>> {
+    let dir = dir.as_ref();
+    let mut out: Vec<PathBuf> = if is_sim() {
+        crate::sim::fs::list(dir)
+    } else {
+        Vec::new()
+    };
+    match std::fs::read_dir(dir) {
+        Ok(entries) => out.extend(entries.flatten().map(|e| e.path())),
+        Err(e) if out.is_empty() => return Err(e),
+        Err(_) => {}
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
 }

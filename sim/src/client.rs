@@ -622,17 +622,49 @@ impl Client {
                     return Some(());
                 };
                 self.expect("MULTI", &r, r == Reply::ok())?;
+                // Half the time the transaction reads both first: a step on both shards
+                // before the writes, so its locks must hold from its first step to its last.
+                let read_first = self.rng.chance(1, 2);
+                let queued = Reply::Simple("QUEUED".into());
+                if read_first {
+                    let Some((r, _)) = self.checked(&[b"MGET", &a, &b])? else {
+                        return Some(());
+                    };
+                    self.expect("MGET in MULTI", &r, r == queued)?;
+                }
                 for k in [&a, &b] {
                     let Some((r, _)) = self.checked(&[b"INCR", k])? else {
                         return Some(());
                     };
-                    self.expect("INCR in MULTI", &r, r == Reply::Simple("QUEUED".into()))?;
+                    self.expect("INCR in MULTI", &r, r == queued)?;
                 }
                 let Some((r, _)) = self.checked(&[b"EXEC"])? else {
                     return Some(());
                 };
-                let ok = matches!(&r, Reply::Array(Some(v)) if v.len() == 2 && v[0] == v[1] && matches!(v[0], Reply::Int(_)));
-                self.expect("EXEC of a pair (equal counts)", &r, ok)?;
+                let ok = match &r {
+                    Reply::Array(Some(v)) if !read_first => {
+                        v.len() == 2 && v[0] == v[1] && matches!(v[0], Reply::Int(_))
+                    }
+                    Reply::Array(Some(v)) => match (&v[..], check::all_equal(&v[0], 2)) {
+                        ([Reply::Array(Some(before)), Reply::Int(x), Reply::Int(y)], true) => {
+                            let old = match &before[0] {
+                                Reply::Bulk(None) => Some(0),
+                                Reply::Bulk(Some(n)) => std::str::from_utf8(n)
+                                    .ok()
+                                    .and_then(|n| n.parse::<i64>().ok()),
+                                _ => None,
+                            };
+                            x == y && old == Some(x - 1)
+                        }
+                        _ => false,
+                    },
+                    _ => false,
+                };
+                self.expect(
+                    "EXEC of a pair (equal counts, one more than it read)",
+                    &r,
+                    ok,
+                )?;
             }
             _ => {
                 let p = self.rng.below(plan.pairs as u64);

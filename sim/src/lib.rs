@@ -36,6 +36,14 @@ pub const MUTATIONS: &[(&str, &str)] = &[
         "expired-key-served",
         "GET judges expiry by a clock one second late",
     ),
+    (
+        "conclude-skipped",
+        "one transaction conclude in 64 never happens: it stays queued with its locks",
+    ),
+    (
+        "intent-locks-released-early",
+        "a transaction's locks on a shard are released at its first step there, not its last",
+    ),
 ];
 
 /// How a sweep runs.
@@ -324,6 +332,15 @@ fn drive(plan: &Plan, addr: SocketAddr, tail: usize) -> Outcome {
         }
         if let linearize::Verdict::Violation(why) = linearize::check(&history) {
             failures.push(format!("r{k} is not linearizable: {why}"));
+        }
+    }
+    // Liveness: with every command answered, no shard keeps a queued transaction or a lock.
+    for (shard, (queued, locks)) in damselfly::shard_leftovers().into_iter().enumerate() {
+        if queued > 0 || locks > 0 {
+            failures.push(format!(
+                "shard {shard} at rest still has {queued} queued transactions and {locks} \
+                 intent locks"
+            ));
         }
     }
     stop_watch.store(true, Ordering::Relaxed);

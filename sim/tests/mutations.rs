@@ -29,3 +29,15 @@ fn a_bus_that_breaks_one_senders_order_is_caught() {
     let seed = first_failing_seed("bus-reorder");
     assert!(seed.is_some(), "not caught in 500 seeds");
 }
+
+#[test]
+fn a_skipped_conclude_is_caught() {
+    let seed = first_failing_seed("conclude-skipped");
+    assert!(seed.is_some(), "not caught in 500 seeds");
+}
+
+#[test]
+fn intent_locks_released_early_are_caught() {
+    let seed = first_failing_seed("intent-locks-released-early");
+    assert!(seed.is_some(), "not caught in 500 seeds");
+}

@@ -225,6 +225,8 @@ fn complete<R: Send>(job: &Job<R>, shard: &Shard, conclude: Option<u64>) {
     }
     // SAFETY: as in `run_job`.
     unsafe { *job.result.get() = Some(r) };
+    #[cfg(feature = "sim-mutations")]
+    let conclude = planted::conclude_or_skip(job, shard, conclude);
     if let Some(seq) = conclude {
         shard.conclude(seq);
     }
@@ -626,5 +628,46 @@ impl Drop for Transaction {
         if self.open && !std::thread::panicking() {
             panic!("transaction {} dropped while holding locks", self.txid);
         }
+    }
+}
+
+/// Planted bugs for the simulator (`sim-mutations` builds only, see docs/simulation.md).
+#[cfg(feature = "sim-mutations")]
+mod planted {
+    use super::{Job, JobKind};
+    use crate::shard::Shard;
+    use std::cell::Cell;
+
+    thread_local! {
+        static CONCLUDES: Cell<u64> = const { Cell::new(0) };
+    }
+
+    /// `conclude-skipped`: one conclude in 64 never happens, so that transaction stays
+    /// queued with its locks. `intent-locks-released-early`: a transaction's locks on a shard
+    /// go at its first step there instead of at its last.
+    pub(super) fn conclude_or_skip<R: Send>(
+        job: &Job<R>,
+        shard: &Shard,
+        conclude: Option<u64>,
+    ) -> Option<u64> {
+        if let Some(seq) = conclude {
+            if damselfly_runtime::sim::mutation("conclude-skipped") {
+                let n = CONCLUDES.with(|c| {
+                    c.set(c.get() + 1);
+                    c.get()
+                });
+                if n.is_multiple_of(64) {
+                    return None;
+                }
+            }
+            return Some(seq);
+        }
+        // SAFETY: as in `run_job`: the job lives until its counter is done, after this.
+        if let JobKind::Step { seq, .. } = unsafe { *job.kind.get() } {
+            if damselfly_runtime::sim::mutation("intent-locks-released-early") {
+                shard.release_locks_early(seq);
+            }
+        }
+        None
     }
 }

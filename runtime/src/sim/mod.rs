@@ -13,8 +13,10 @@
 //! a program drives a run by sending ONE message that starts its workload, with time flowing
 //! (`set_time_flowing`), and waiting for its answer.
 //!
-//! Files are not simulated yet: under this backend they are plain blocking syscalls.
+//! Files (`fs::File`) live in the simulator's store (`fs.rs`): virtual latency, and crashes
+//! that keep only what fsync made durable.
 
+pub mod fs;
 pub(crate) mod net;
 mod rng;
 

@@ -169,3 +169,60 @@ fn connecting_to_no_listener_is_refused() {
     assert_eq!(err, Some(Some(libc::ECONNREFUSED)));
     pool.shutdown();
 }
+
+#[test]
+fn simulated_files_keep_what_fsync_made_durable_across_a_crash() {
+    use crate::fs::{self as rfs, File};
+    let pool = sim_pool(1, 11);
+    let dir = std::path::PathBuf::from("/sim-test-files");
+    let d = dir.clone();
+    let outcomes = pool.run_on(0, move || {
+        set_time_flowing(true);
+        let synced = d.join("synced");
+        let f = File::create(&synced).unwrap();
+        f.write_all_at(b"durable", 0).unwrap();
+        f.fsync().unwrap();
+        f.write_all_at(b"-and-more-that-may-be-lost", 7).unwrap();
+        let unsynced = d.join("unsynced");
+        File::create(&unsynced)
+            .unwrap()
+            .write_all_at(b"never synced", 0)
+            .unwrap();
+        let renamed = d.join("renamed");
+        let tmp = d.join("tmp");
+        let t = File::create(&tmp).unwrap();
+        t.write_all_at(b"whole", 0).unwrap();
+        t.fsync().unwrap();
+        rfs::rename(&tmp, &renamed).unwrap();
+        assert!(rfs::exists(&renamed) && !rfs::exists(&tmp));
+        let mut names = rfs::read_dir(&d).unwrap();
+        names.sort();
+        assert_eq!(
+            names,
+            vec![renamed.clone(), synced.clone(), unsynced.clone()]
+        );
+        crate::sim::fs::crash(&d);
+        assert!(
+            File::create(d.join("after")).is_err(),
+            "writes fail after a crash"
+        );
+        let read = |p: &std::path::Path| {
+            let f = File::open(p).unwrap();
+            let mut buf = vec![0u8; f.len().unwrap() as usize];
+            f.read_full_at(&mut buf, 0).unwrap();
+            buf
+        };
+        let out = (read(&synced), read(&unsynced), read(&renamed));
+        crate::sim::fs::recover(&d);
+        assert!(File::create(d.join("after")).is_ok());
+        set_time_flowing(false);
+        out
+    });
+    let (synced, unsynced, renamed) = outcomes;
+    assert!(synced.starts_with(b"durable"), "{synced:?}");
+    assert!(b"durable-and-more-that-may-be-lost".starts_with(&synced));
+    assert!(b"never synced".starts_with(&unsynced), "{unsynced:?}");
+    assert_eq!(renamed, b"whole");
+    crate::sim::fs::remove_all(&dir);
+    pool.shutdown();
+}
