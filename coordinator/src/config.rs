@@ -34,6 +34,10 @@ pub enum Kind {
     MemoryOrPercent,
     /// Space-separated percentiles, each 0..100 (`latency-tracking-info-percentiles`).
     Percentiles,
+    /// `snapshot-cron`: a five-field cron expression, or empty.
+    Cron,
+    /// `snapshot-key-file`: a readable file holding a 256-bit key, or empty.
+    KeyFile,
 }
 
 pub struct Param {
@@ -255,6 +259,20 @@ pub const PARAMS: &[Param] = &[
         default: "",
         mutable: true,
         help: "save points: \"seconds changes\" pairs; a background save starts when one is reached",
+    },
+    Param {
+        name: "snapshot-cron",
+        kind: Kind::Cron,
+        default: "",
+        mutable: true,
+        help: "cron expression (5 fields, UTC) of the minutes a background save starts at, e.g. \"*/5 * * * *\"",
+    },
+    Param {
+        name: "snapshot-key-file",
+        kind: Kind::KeyFile,
+        default: "",
+        mutable: true,
+        help: "file with a 256-bit key (32 bytes or 64 hex digits): snapshots are written AES-256-GCM encrypted, and encrypted ones loaded",
     },
     Param {
         name: "df-snapshot-format",
@@ -780,6 +798,10 @@ fn validate_kind(kind: &Kind, value: &str, current: &str) -> Result<String, Stri
         Kind::OutputBufferLimit => output_buffer_limit(value, current),
         Kind::MemoryOrPercent => validate_memory_or_percent(value),
         Kind::Percentiles => crate::metrics::latencystats::validate_percentiles(value),
+        Kind::Cron if value.trim().is_empty() => Ok(String::new()),
+        Kind::Cron => damselfly_persistence::cron::CronSchedule::parse(value).map(|_| value.into()),
+        Kind::KeyFile if value.is_empty() => Ok(String::new()),
+        Kind::KeyFile => crate::snapshot_crypt::read_key(value).map(|_| value.into()),
         Kind::Int { min, max } => match value.parse::<i64>() {
             Ok(v) if v >= min && v <= max => Ok(v.to_string()),
             Ok(_) => Err(format!(

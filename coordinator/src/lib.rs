@@ -53,6 +53,7 @@ pub mod server;
 pub mod shard;
 pub mod slowlog;
 pub mod snapshot;
+pub mod snapshot_crypt;
 pub mod snapshot_dfs;
 pub mod snapshot_file;
 pub mod snapshot_load;

@@ -58,6 +58,8 @@ pub struct ServerState {
     pub pause: crate::pause::PauseState,
     /// Events slower than `latency-monitor-threshold` (LATENCY).
     pub latency: crate::latency::LatencyMonitor,
+    /// DEBUG SET-ACTIVE-EXPIRE: false stops the active expiry cycle (lazy expiry goes on).
+    pub active_expire: std::sync::atomic::AtomicBool,
 }
 
 impl ServerState {
@@ -90,6 +92,7 @@ impl ServerState {
             acl: Default::default(),
             eviction: crate::eviction::EvictionStats::new(shards),
             pause: Default::default(),
+            active_expire: std::sync::atomic::AtomicBool::new(true),
             latency: Default::default(),
         }
     }
@@ -305,7 +308,8 @@ pub fn start(pool: &ProactorPool, state: Arc<ServerState>) -> std::io::Result<Ru
                         let shard = &ProactorState::current().shard;
                         let now = clock::wall_now_ms();
                         let mut db = shard.db.borrow_mut();
-                        for d in 0..db.db_count() {
+                        let active = st.active_expire.load(Ordering::Relaxed);
+                        for d in (0..db.db_count()).filter(|_| active) {
                             db.active_expire(
                                 d,
                                 now,

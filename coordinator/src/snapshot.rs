@@ -15,8 +15,10 @@
 //! channel's chunks plus the buckets writes forced out since the walker's last send.
 
 use crate::shard::Shard;
+use crate::snapshot_crypt::SealedFile;
 use damselfly_persistence::crc64::crc64;
 use damselfly_persistence::dfs;
+use damselfly_persistence::pieces::LargeValue;
 use damselfly_persistence::rdb_file::write_entry;
 use damselfly_runtime::sync::channel::Sender;
 use damselfly_shards::dash::BucketId;
@@ -25,7 +27,7 @@ use damselfly_shards::{BucketRef, CellFlags, CompactKey, CompactValue, DbSlice, 
 use damselfly_shards::{TableCtx, TableCut};
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// Bytes per chunk sent to the writer.
@@ -35,11 +37,14 @@ const STEP_BUCKETS: usize = 128;
 
 /// What a shard sends the writer.
 pub enum Piece {
-    /// Whole entries of database `db`.
+    /// Entries of database `db` from shard `shard`; with `partial`, the last entry goes on
+    /// in the shard's next piece (a large value written in pieces).
     Data {
         db: usize,
         bytes: Vec<u8>,
         keys: u64,
+        shard: usize,
+        partial: bool,
     },
     /// The shard has written everything at or below its cut.
     Done,
@@ -56,6 +61,8 @@ pub struct DfsTarget {
     pub base: String,
     pub id: u64,
     pub shards: u32,
+    /// Seals the shard files when `snapshot-key-file` is set.
+    pub key: Option<damselfly_persistence::crypt::MasterKey>,
 }
 
 impl DfsTarget {
@@ -68,8 +75,7 @@ impl DfsTarget {
 /// A shard's own DFS file: blocks written as the walk produces them (a slow disk parks the
 /// walker, the same back-pressure as the channel).
 struct ShardFile {
-    file: damselfly_runtime::fs::File,
-    offset: u64,
+    file: SealedFile,
     crc: u64,
 }
 
@@ -79,8 +85,7 @@ impl ShardFile {
         let file = damselfly_runtime::fs::File::create(&path)
             .map_err(|e| format!("can't create {}: {e}", path.display()))?;
         let mut f = ShardFile {
-            file,
-            offset: 0,
+            file: SealedFile::new(file, target.key.as_ref())?,
             crc: 0,
         };
         f.write(&dfs::shard_header(target.id, shard as u32, target.shards))?;
@@ -89,19 +94,13 @@ impl ShardFile {
 
     fn write(&mut self, bytes: &[u8]) -> Result<(), String> {
         self.crc = crc64(self.crc, bytes);
-        self.file
-            .write_all_at(bytes, self.offset)
-            .map_err(|e| format!("write error saving a DFS shard file: {e}"))?;
-        self.offset += bytes.len() as u64;
-        Ok(())
+        self.file.write(bytes)
     }
 
     fn finish(mut self) -> Result<(), String> {
         let t = dfs::shard_trailer(self.crc);
         self.write(&t)?;
-        self.file
-            .fsync()
-            .map_err(|e| format!("can't fsync a DFS shard file: {e}"))
+        self.file.finish()
     }
 }
 
@@ -121,33 +120,40 @@ struct Out {
 impl Out {
     fn start_db(&mut self, db: usize) {
         if db != self.cur_db && !self.cur.is_empty() {
-            self.seal();
+            self.seal(false);
         }
         self.cur_db = db;
     }
 
-    fn seal(&mut self) {
+    /// Ends a piece; `partial` when its last entry continues in this shard's next piece.
+    fn seal(&mut self, partial: bool) {
         let bytes = std::mem::take(&mut self.cur);
         if !bytes.is_empty() {
             self.pending.push(Piece::Data {
                 db: self.cur_db,
                 bytes,
                 keys: std::mem::take(&mut self.keys),
+                shard: 0,
+                partial,
             });
         }
     }
 
-    /// Writes every entry of `bucket` with its deadline.
+    /// Writes every entry of `bucket` with its deadline. With `large_ok`, the first value
+    /// large enough to go in pieces is not written: its head is, after every other entry,
+    /// and its writer is returned.
     fn bucket(
         &mut self,
         db: usize,
         bucket: &BucketRef<'_, CompactKey, CompactValue>,
         expire: &ExpireTable,
-    ) {
+        large_ok: bool,
+    ) -> Option<(Vec<u8>, LargeValue)> {
         if self.error.is_some() {
-            return;
+            return None;
         }
         self.start_db(db);
+        let mut large: Option<(Vec<u8>, LargeValue, Vec<u8>)> = None;
         for (key, value) in bucket.iter() {
             let deadline = if key.has_flag(CellFlags::HAS_EXPIRY) {
                 expire.find(key).copied()
@@ -155,18 +161,41 @@ impl Out {
                 None
             };
             let bytes = key.as_bytes();
+            if large_ok && large.is_none() {
+                let mut head = Vec::new();
+                if let Some(w) = LargeValue::start(&mut head, &bytes, value, deadline) {
+                    large = Some((bytes.to_vec(), w, head));
+                    continue;
+                }
+            }
             if let Err(e) = write_entry(&mut self.cur, &mut self.scratch, &bytes, value, deadline) {
                 self.error = Some(format!(
                     "can't serialize key '{}': {e}",
                     String::from_utf8_lossy(&bytes)
                 ));
-                return;
+                return None;
             }
             self.keys += 1;
             self.stepped_keys += 1;
         }
+        if let Some((key, w, head)) = large {
+            self.cur.extend_from_slice(&head);
+            return Some((key, w));
+        }
         if self.cur.len() >= CHUNK_BYTES {
-            self.seal();
+            self.seal(false);
+        }
+        None
+    }
+
+    /// Moves `side`'s pieces after this one's (a large value just ended here).
+    fn absorb(&mut self, side: &mut Out) {
+        self.seal(false);
+        side.seal(false);
+        self.pending.append(&mut side.pending);
+        self.stepped_keys += std::mem::take(&mut side.stepped_keys);
+        if self.error.is_none() {
+            self.error = side.error.take();
         }
     }
 }
@@ -177,12 +206,49 @@ struct Walk {
     done: bool,
 }
 
+/// A value being written in pieces: its bucket stays at or below the cut until the value
+/// is through, so a write to it reaches the change hook, which finishes the value first.
+struct Large {
+    table_id: u64,
+    bucket: BucketId,
+    mark: u64,
+    key: Vec<u8>,
+    writer: LargeValue,
+}
+
+impl Large {
+    /// The value in `bucket`: it stays there until it is through, since any change to the
+    /// bucket reaches the hook first. Not finding it fails the snapshot (never the shard).
+    fn value<'a>(
+        &self,
+        bucket: &BucketRef<'a, CompactKey, CompactValue>,
+    ) -> Result<&'a CompactValue, String> {
+        let bucket = bucket.bucket;
+        bucket
+            .iter()
+            .find(|(k, _)| *k.as_bytes() == self.key[..])
+            .map(|(_, v)| v)
+            .ok_or_else(|| {
+                format!(
+                    "key '{}' left its bucket while it was written in pieces",
+                    String::from_utf8_lossy(&self.key)
+                )
+            })
+    }
+}
+
 /// A shard's part of a running snapshot.
 struct ShardSnap {
     walks: Vec<Walk>,
     detached: Vec<DetachedDb>,
     out: Out,
+    /// The value being written in pieces; while it is, every other entry goes to `side`.
+    large: Option<Large>,
+    side: Out,
 }
+
+/// Elements of a large value written per walker step.
+const LARGE_STEP_ELEMENTS: usize = 4096;
 
 impl ShardSnap {
     /// The hook's side: a bucket of a cut table, still at or below its cut, is written
@@ -192,6 +258,16 @@ impl ShardSnap {
         ctx: &TableCtx<'_>,
         bucket: BucketRef<'_, CompactKey, CompactValue>,
     ) {
+        if let Some(l) = &self.large {
+            if l.table_id == ctx.table_id && l.bucket == bucket.id {
+                // The rest of its entries are written: finish the value, before the write.
+                match l.value(&bucket) {
+                    Ok(value) => self.finish_large(value),
+                    Err(e) => self.fail_large(e),
+                }
+                return;
+            }
+        }
         let Some(walk) = self.walks.iter().find(|w| w.cut.table_id == ctx.table_id) else {
             return;
         };
@@ -199,11 +275,87 @@ impl ShardSnap {
             return;
         }
         let db = walk.cut.db;
-        self.out.bucket(db, &bucket, ctx.expire);
+        let out = if self.large.is_some() {
+            &mut self.side
+        } else {
+            &mut self.out
+        };
+        out.bucket(db, &bucket, ctx.expire, false);
+    }
+
+    /// Writes the rest of the large value, and what waited beside it.
+    fn finish_large(&mut self, value: &CompactValue) {
+        let mut l = self.large.take().expect("a large value");
+        while !l.writer.step(&mut self.out.cur, value, usize::MAX) {}
+        self.out.keys += 1;
+        self.out.stepped_keys += 1;
+        self.out.absorb(&mut self.side);
+    }
+
+    fn fail_large(&mut self, e: String) {
+        self.large = None;
+        self.out.error.get_or_insert(e);
+    }
+
+    /// A step of the large value; true when it is through.
+    fn step_large(&mut self, dbs: &mut DbSlice) -> bool {
+        let Some(l) = self.large.as_mut() else {
+            return true;
+        };
+        let (table_id, bucket, mark) = (l.table_id, l.bucket, l.mark);
+        let detached = self.detached.iter().find(|d| d.table_id == table_id);
+        let primary = match detached.map(|d| &d.primary) {
+            Some(p) => p,
+            None => match dbs.tables_by_id(table_id) {
+                Some((p, _)) => p,
+                None => {
+                    let e = "the table of a value in pieces went away".to_string();
+                    self.fail_large(e);
+                    return true;
+                }
+            },
+        };
+        let b = primary.bucket(bucket);
+        let value = match l.value(&b) {
+            Ok(v) => v,
+            Err(e) => {
+                self.fail_large(e);
+                return true;
+            }
+        };
+        // `rdb-key-save-delay` counts each piece as a key, so tests can hold a value half
+        // written.
+        self.out.stepped_keys += 1;
+        if !l.writer.step(&mut self.out.cur, value, LARGE_STEP_ELEMENTS) {
+            if self.out.cur.len() >= CHUNK_BYTES {
+                self.out.seal(true);
+            }
+            return false;
+        }
+        let is_detached = detached.is_some();
+        self.large = None;
+        self.out.keys += 1;
+        self.out.stepped_keys += 1;
+        self.out.absorb(&mut self.side);
+        if is_detached {
+            let done = self
+                .walks
+                .iter()
+                .any(|w| w.cut.table_id == table_id && w.done);
+            if done {
+                self.detached.retain(|d| d.table_id != table_id);
+            }
+        } else {
+            dbs.mark_bucket(table_id, bucket, mark);
+        }
+        true
     }
 
     /// One bounded step of the walk; true when every table is through.
     fn step(&mut self, dbs: &mut DbSlice) -> bool {
+        if !self.step_large(dbs) {
+            return false;
+        }
         let mut budget = STEP_BUCKETS;
         let mut marks: Vec<BucketId> = Vec::new();
         while budget > 0 && self.out.pending.is_empty() && self.out.error.is_none() {
@@ -211,7 +363,8 @@ impl ShardSnap {
                 return true;
             };
             let (db, id, version) = (walk.cut.db, walk.cut.table_id, walk.cut.version);
-            let out = &mut self.out;
+            let (out, side, large) = (&mut self.out, &mut self.side, &mut self.large);
+            let cut_mark = walk.cut.mark;
             let table = match self.detached.iter().find(|d| d.table_id == id) {
                 Some(d) => Some((&d.primary, &d.expire, true)),
                 None => dbs.tables_by_id(id).map(|(p, e)| (p, e, false)),
@@ -220,14 +373,27 @@ impl ShardSnap {
                 walk.done = true;
                 continue;
             };
-            while budget > 0 && out.pending.is_empty() {
+            while budget > 0 && out.pending.is_empty() && large.is_none() {
                 budget -= 1;
                 walk.cursor = primary.traverse_buckets(walk.cursor, |b| {
-                    if b.version() <= version {
-                        out.bucket(db, &b, expire);
-                        if !detached {
-                            marks.push(b.id);
-                        }
+                    if b.version() > version {
+                        return;
+                    }
+                    if large.is_some() {
+                        // After a large value's head only the value itself may follow.
+                        side.bucket(db, &b, expire, false);
+                    } else if let Some((key, writer)) = out.bucket(db, &b, expire, true) {
+                        *large = Some(Large {
+                            table_id: id,
+                            bucket: b.id,
+                            mark: cut_mark,
+                            key,
+                            writer,
+                        });
+                        return;
+                    }
+                    if !detached {
+                        marks.push(b.id);
                     }
                 });
                 if walk.cursor == 0 {
@@ -240,13 +406,22 @@ impl ShardSnap {
             for b in marks.drain(..) {
                 dbs.mark_bucket(id, b, mark);
             }
-            if done && detached {
+            if done && detached && large.as_ref().is_none_or(|l| l.table_id != id) {
                 self.detached.retain(|d| d.table_id != id);
+            }
+            if self.large.is_some() {
+                return false;
             }
         }
         self.out.error.is_some() || self.walks.iter().all(|w| w.done)
     }
 }
+
+/// Which shard's entry the writer is in the middle of (`NO_OWNER` between entries): a shard
+/// takes it before sending a piece that ends inside an entry and gives it back with the
+/// entry's last piece; other shards wait, so the file gets each entry whole.
+pub type PieceOwner = Arc<AtomicUsize>;
+pub const NO_OWNER: usize = usize::MAX;
 
 /// Takes the cut on `shard` (inside the snapshot's global transaction), installs the hooks
 /// and starts the walker; returns the cut tables (for the file's size hints).
@@ -254,6 +429,7 @@ pub fn start_on_shard(
     shard: &'static Shard,
     tx: &Sender<Piece>,
     cancel: &Arc<AtomicBool>,
+    owner: &PieceOwner,
     dfs_target: Option<&DfsTarget>,
 ) -> Vec<TableCut> {
     let mut dbs = shard.db.borrow_mut();
@@ -269,6 +445,8 @@ pub fn start_on_shard(
             .collect(),
         detached: Vec::new(),
         out: Out::default(),
+        large: None,
+        side: Out::default(),
     }));
     let on_change = snap.clone();
     dbs.set_change_hook(Some(Box::new(move |ctx, bucket| {
@@ -277,15 +455,22 @@ pub fn start_on_shard(
     let on_flush = snap.clone();
     dbs.set_flush_hook(Some(Box::new(move |d| {
         let mut s = on_flush.borrow_mut();
-        if s.walks
+        let walking = s
+            .walks
             .iter()
-            .any(|w| w.cut.table_id == d.table_id && !w.done)
-        {
+            .any(|w| w.cut.table_id == d.table_id && !w.done);
+        let in_pieces = s.large.as_ref().is_some_and(|l| l.table_id == d.table_id);
+        if walking || in_pieces {
             s.detached.push(d);
         }
     })));
     drop(dbs);
     let (tx, cancel, target) = (tx.clone(), cancel.clone(), dfs_target.cloned());
+    let sender = PieceSender {
+        tx,
+        owner: owner.clone(),
+        shard: shard.index,
+    };
     damselfly_runtime::fiber::Builder::new()
         .name("snapshot")
         .spawn(move || {
@@ -298,14 +483,72 @@ pub fn start_on_shard(
                         dbs.set_change_hook(None);
                         dbs.set_flush_hook(None);
                         drop(dbs);
-                        let _ = tx.send(Piece::Failed(e));
+                        let _ = sender.tx.send(Piece::Failed(e));
                         return;
                     }
                 }
             }
-            walk(shard, snap, tx, cancel, file)
+            walk(shard, snap, sender, cancel, file)
         });
     cuts
+}
+
+/// A walker's end of the channel, keeping entries whole across shards (see [`PieceOwner`]).
+struct PieceSender {
+    tx: Sender<Piece>,
+    owner: PieceOwner,
+    shard: usize,
+}
+
+impl PieceSender {
+    fn send(&self, mut piece: Piece) -> Result<(), ()> {
+        if let Piece::Data { shard, partial, .. } = &mut piece {
+            *shard = self.shard;
+            loop {
+                let o = self.owner.load(Ordering::Acquire);
+                if o == self.shard {
+                    break;
+                }
+                if o == NO_OWNER {
+                    let taken = !*partial
+                        || self
+                            .owner
+                            .compare_exchange(
+                                NO_OWNER,
+                                self.shard,
+                                Ordering::AcqRel,
+                                Ordering::Acquire,
+                            )
+                            .is_ok();
+                    if taken {
+                        break;
+                    }
+                    continue;
+                }
+                // Another shard is in the middle of an entry.
+                damselfly_runtime::fiber::sleep(std::time::Duration::from_micros(200));
+            }
+        }
+        let ends = matches!(piece, Piece::Data { partial: false, .. });
+        let r = self.tx.send(piece).map_err(|_| ());
+        if ends {
+            self.release();
+        }
+        r
+    }
+
+    fn release(&self) {
+        let _ =
+            self.owner
+                .compare_exchange(self.shard, NO_OWNER, Ordering::AcqRel, Ordering::Acquire);
+    }
+}
+
+impl Drop for PieceSender {
+    /// A walker that stops (done, failed, cancelled) never keeps the others waiting.
+    fn drop(&mut self) {
+        self.release();
+    }
 }
 
 /// The walker fiber: steps, sends what the steps and the hook produced (parking while the
@@ -313,7 +556,7 @@ pub fn start_on_shard(
 fn walk(
     shard: &'static Shard,
     snap: Rc<RefCell<ShardSnap>>,
-    tx: Sender<Piece>,
+    tx: PieceSender,
     cancel: Arc<AtomicBool>,
     mut file: Option<ShardFile>,
 ) {
@@ -330,7 +573,7 @@ fn walk(
             if done || s.out.error.is_some() {
                 dbs.set_change_hook(None);
                 dbs.set_flush_hook(None);
-                s.out.seal();
+                s.out.seal(false);
                 s.detached.clear();
             }
             let error = s.out.error.take();
@@ -339,30 +582,38 @@ fn walk(
         };
         if let Some(e) = error {
             log::warn!("snapshot on shard {}: {e}", shard.index);
+            tx.release();
             let _ = tx.send(Piece::Failed(e));
             return;
         }
         if let Some(f) = file.as_mut() {
             let mut written = 0;
             for piece in pieces {
-                if let Piece::Data { db, bytes, keys } = piece {
+                if let Piece::Data {
+                    db,
+                    bytes,
+                    keys,
+                    partial,
+                    ..
+                } = piece
+                {
                     written += keys;
-                    if let Err(e) = f.write(&dfs::block(db, &bytes)) {
+                    if let Err(e) = f.write(&dfs::block_of(db, &bytes, partial)) {
                         let mut dbs = shard.db.borrow_mut();
                         dbs.set_change_hook(None);
                         dbs.set_flush_hook(None);
                         drop(dbs);
-                        let _ = tx.send(Piece::Failed(e));
+                        let _ = tx.tx.send(Piece::Failed(e));
                         return;
                     }
                 }
             }
-            if written > 0 && tx.send(Piece::Written(written)).is_err() {
+            if written > 0 && tx.tx.send(Piece::Written(written)).is_err() {
                 cancel.store(true, Ordering::Relaxed);
             }
             if done {
                 let result = file.take().expect("a file").finish();
-                let _ = tx.send(match result {
+                let _ = tx.tx.send(match result {
                     Ok(()) => Piece::Done,
                     Err(e) => Piece::Failed(e),
                 });

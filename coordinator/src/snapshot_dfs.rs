@@ -32,7 +32,11 @@ pub fn summary_path(server: &ServerState) -> PathBuf {
 }
 
 /// The shard files of a new DFS snapshot, when the format is on.
-pub fn target(server: &ServerState, shards: usize) -> Option<DfsTarget> {
+pub fn target(
+    server: &ServerState,
+    shards: usize,
+    key: Option<damselfly_persistence::crypt::MasterKey>,
+) -> Option<DfsTarget> {
     if server.config.get("df-snapshot-format").as_deref() != Some("yes") {
         return None;
     }
@@ -44,6 +48,7 @@ pub fn target(server: &ServerState, shards: usize) -> Option<DfsTarget> {
         base,
         id,
         shards: shards as u32,
+        key,
     })
 }
 
@@ -87,8 +92,7 @@ pub fn clean_up(t: &DfsTarget, succeeded: bool) {
 
 /// Loads the DFS snapshot whose summary is `summary`.
 pub fn load(server: &ServerState, summary: &Path, router: &mut Router) -> Result<(), String> {
-    let buf = crate::snapshot_load::read_file(summary)
-        .map_err(|e| format!("can't read {}: {e}", summary.display()))?;
+    let buf = crate::snapshot_crypt::read_snapshot(server, summary)?;
     let limits = router.limits();
     let report = rdb_file::load(&buf, &limits, |k| router.key(k)).map_err(|e| e.to_string())?;
     let aux = |name: &str| {
@@ -110,11 +114,11 @@ pub fn load(server: &ServerState, summary: &Path, router: &mut Router) -> Result
         base,
         id,
         shards: shards as u32,
+        key: None,
     };
     for shard in 0..shards {
         let path = target.shard_path(shard);
-        let buf = crate::snapshot_load::read_file(&path)
-            .map_err(|e| format!("can't read {}: {e}", path.display()))?;
+        let buf = crate::snapshot_crypt::read_snapshot(server, &path)?;
         dfs::load_shard(&buf, id, &limits, |k| router.key(k))
             .map_err(|e| format!("{}: {e}", path.display()))?;
     }

@@ -8,7 +8,8 @@
 use crate::exec::Exec;
 use crate::server::ServerState;
 use crate::shard::Shard;
-use crate::snapshot::{start_on_shard, Piece, CHUNK_BYTES};
+use crate::snapshot::{start_on_shard, Piece, PieceOwner, CHUNK_BYTES, NO_OWNER};
+use crate::snapshot_crypt::SealedFile;
 use damselfly_persistence::crc64::crc64;
 use damselfly_persistence::rdb_file::{
     trailer, write_aux, write_function, write_header, write_select_db,
@@ -16,8 +17,9 @@ use damselfly_persistence::rdb_file::{
 use damselfly_runtime::clock;
 use damselfly_runtime::fs::File;
 use damselfly_runtime::sync::channel::{bounded, Receiver};
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// Bytes the writer gathers before one write.
@@ -147,6 +149,8 @@ impl SaveState {
 #[derive(Debug, PartialEq, Eq)]
 pub enum BeginError {
     InProgress,
+    /// The key file named by `snapshot-key-file` can't be read.
+    Key(String),
 }
 
 /// A save whose cut is taken: the writer's side.
@@ -165,6 +169,8 @@ pub struct SaveJob {
     started_ms: u64,
     path: PathBuf,
     dir: PathBuf,
+    /// The encryption key, when `snapshot-key-file` is set.
+    key: Option<damselfly_persistence::crypt::MasterKey>,
 }
 
 /// The file the configuration names.
@@ -180,6 +186,7 @@ pub fn snapshot_path(server: &ServerState) -> (PathBuf, PathBuf) {
 /// Takes the cut on every shard in one global transaction of `exec` and starts the walkers.
 pub fn begin(server: &ServerState, exec: &mut Exec<'_>) -> Result<SaveJob, BeginError> {
     let persistence = &server.persistence;
+    let key = crate::snapshot_crypt::key(server).map_err(BeginError::Key)?;
     if !persistence.claim() {
         return Err(BeginError::InProgress);
     }
@@ -189,10 +196,11 @@ pub fn begin(server: &ServerState, exec: &mut Exec<'_>) -> Result<SaveJob, Begin
     let shards = damselfly_runtime::proactor_count();
     let (tx, rx) = bounded(CHANNEL_CHUNKS_PER_SHARD * shards);
     let cancel = Arc::new(AtomicBool::new(false));
-    let dfs = crate::snapshot_dfs::target(server, shards);
+    let owner: PieceOwner = Arc::new(AtomicUsize::new(NO_OWNER));
+    let dfs = crate::snapshot_dfs::target(server, shards, key.clone());
     let per_shard = exec.schedule_global().execute_all(&|_s: &Shard| {
         let shard = Shard::current();
-        let cuts = start_on_shard(shard, &tx, &cancel, dfs.as_ref());
+        let cuts = start_on_shard(shard, &tx, &cancel, &owner, dfs.as_ref());
         let used = shard.db.borrow().bytes_used() as u64;
         (cuts, used, crate::families::server_family::local_writes())
     });
@@ -227,6 +235,7 @@ pub fn begin(server: &ServerState, exec: &mut Exec<'_>) -> Result<SaveJob, Begin
         started_ms: now,
         path,
         dir,
+        key,
     })
 }
 
@@ -343,9 +352,8 @@ fn write_pieces(
     let progress = &state.keys_processed;
     let file = File::create(temp).map_err(|e| format!("can't create {}: {e}", temp.display()))?;
     let mut w = Writer {
-        file: &file,
+        file: SealedFile::new(file, job.key.as_ref())?,
         buf: Vec::with_capacity(WRITE_BYTES + CHUNK_BYTES),
-        offset: 0,
         crc: 0,
     };
     let ctime = clock::wall_now_ms() / 1000;
@@ -355,15 +363,40 @@ fn write_pieces(
     }
     let mut selected: Option<usize> = None;
     let mut seen = vec![false; job.sizes.len()];
-    while *done < job.shards {
-        let Ok(piece) = job.rx.recv() else {
-            return Err("a shard stopped before its end".to_string());
+    // While a shard is in the middle of an entry (it sent a partial piece), pieces of other
+    // shards that were already on their way wait here; shards take turns (`PieceOwner`),
+    // so this holds at most about one piece per shard.
+    let mut locked: Option<usize> = None;
+    let mut waiting: VecDeque<Piece> = VecDeque::new();
+    let may_take = |p: &Piece, locked: Option<usize>| match p {
+        Piece::Data { shard, .. } => locked.is_none_or(|s| s == *shard),
+        _ => true,
+    };
+    while *done < job.shards || !waiting.is_empty() {
+        let piece = match waiting.iter().position(|p| may_take(p, locked)) {
+            Some(i) => waiting.remove(i).expect("an index in range"),
+            None => loop {
+                let Ok(p) = job.rx.recv() else {
+                    return Err("a shard stopped before its end".to_string());
+                };
+                if may_take(&p, locked) {
+                    break p;
+                }
+                waiting.push_back(p);
+            },
         };
         if state.abort.load(Ordering::Relaxed) {
             return Err("stopped by FLUSHALL".into());
         }
         match piece {
-            Piece::Data { db, bytes, keys } => {
+            Piece::Data {
+                db,
+                bytes,
+                keys,
+                shard,
+                partial,
+            } => {
+                locked = partial.then_some(shard);
                 progress.fetch_add(keys, Ordering::Relaxed);
                 if selected != Some(db) {
                     let resize = (!seen[db]).then_some(job.sizes[db]);
@@ -393,26 +426,21 @@ fn write_pieces(
     let t = trailer(crc64(w.crc, &w.buf));
     w.buf.extend_from_slice(&t);
     w.flush()?;
-    file.fsync()
-        .map_err(|e| format!("can't fsync {}: {e}", temp.display()))?;
+    w.file.finish()?;
     let keys: u64 = job.sizes.iter().map(|s| s.0).sum();
     Ok(keys)
 }
 
-struct Writer<'a> {
-    file: &'a File,
+struct Writer {
+    file: SealedFile,
     buf: Vec<u8>,
-    offset: u64,
     crc: u64,
 }
 
-impl Writer<'_> {
+impl Writer {
     fn flush(&mut self) -> Result<(), String> {
         self.crc = crc64(self.crc, &self.buf);
-        self.file
-            .write_all_at(&self.buf, self.offset)
-            .map_err(|e| format!("write error saving the snapshot: {e}"))?;
-        self.offset += self.buf.len() as u64;
+        self.file.write(&self.buf)?;
         self.buf.clear();
         Ok(())
     }
@@ -423,6 +451,10 @@ pub fn save(server: &ServerState, exec: &mut Exec<'_>) -> Result<u64, String> {
     match begin(server, exec) {
         Ok(job) => finish(server, job, false),
         Err(BeginError::InProgress) => Err("Background save already in progress".into()),
+        Err(BeginError::Key(e)) => {
+            log::warn!("snapshot failed: {e}");
+            Err(e)
+        }
     }
 }
 

@@ -163,7 +163,7 @@ pub fn load_into_shards(server: &ServerState, path: &Path) -> Result<(), String>
 }
 
 fn load_rdb(server: &ServerState, path: &Path, router: &mut Router<'_>) -> Result<(), String> {
-    let buf = read_file(path).map_err(|e| format!("can't read {}: {e}", path.display()))?;
+    let buf = crate::snapshot_crypt::read_snapshot(server, path)?;
     let limits = router.limits();
     let report = rdb_file::load(&buf, &limits, |k| router.key(k)).map_err(|e| e.to_string())?;
     for (module, key) in &report.skipped_module_keys {

@@ -2,7 +2,9 @@
 //!
 //! A shard file is `"DFS1" | id u64 | shard u32 | shards u32`, then blocks
 //! `db u32 | raw_len u32 | packed_len u32 | lz4 block` whose raw bytes are RDB entries
-//! (`[EXPIRETIME_MS t] type key value`), then `END u32 | CRC64 u64` over everything before the
+//! (`[EXPIRETIME_MS t] type key value`); a large value written in pieces spans blocks: a
+//! block whose `db` has bit 30 ([`CONTINUED`]) set ends inside an entry, and its raw bytes
+//! run on into the next block's. Then `END u32 | CRC64 u64` over everything before the
 //! CRC. The summary is an RDB file (aux fields, function libraries, no keys) whose aux fields
 //! `dfs-id` and `dfs-shards` name the shard files of its generation: shard files carry the
 //! generation in their names, and the summary is renamed into place last, so a crash leaves
@@ -17,6 +19,8 @@ use std::borrow::Cow;
 
 pub const MAGIC: &[u8; 4] = b"DFS1";
 const END: u32 = u32::MAX;
+/// Set in a block's `db` when its last entry continues in the next block.
+pub const CONTINUED: u32 = 1 << 30;
 pub const HEADER_LEN: usize = 4 + 8 + 4 + 4;
 
 /// The header of shard `shard` of `shards` in generation `id`.
@@ -30,9 +34,16 @@ pub fn shard_header(id: u64, shard: u32, shards: u32) -> Vec<u8> {
 
 /// One block of RDB entries of database `db`, compressed.
 pub fn block(db: usize, raw: &[u8]) -> Vec<u8> {
+    block_of(db, raw, false)
+}
+
+/// A block whose last entry runs on into the next block when `continued`.
+pub fn block_of(db: usize, raw: &[u8], continued: bool) -> Vec<u8> {
+    assert!((db as u32) < CONTINUED, "database index in range");
     let packed = lz4_flex::block::compress(raw);
     let mut out = Vec::with_capacity(12 + packed.len());
-    out.extend_from_slice(&(db as u32).to_le_bytes());
+    let tag = db as u32 | if continued { CONTINUED } else { 0 };
+    out.extend_from_slice(&tag.to_le_bytes());
     out.extend_from_slice(&(raw.len() as u32).to_le_bytes());
     out.extend_from_slice(&(packed.len() as u32).to_le_bytes());
     out.extend_from_slice(&packed);
@@ -77,14 +88,23 @@ pub fn load_shard(
     }
     let mut at = HEADER_LEN;
     let mut keys = 0;
+    // Raw bytes of blocks that end inside an entry, and their database.
+    let mut carried: Vec<u8> = Vec::new();
+    let mut carried_db = None;
     loop {
-        let db = u32_at(buf, at)?;
-        if db == END {
-            return if at + 12 == buf.len() {
+        let tag = u32_at(buf, at)?;
+        if tag == END {
+            return if carried_db.is_some() {
+                Err(corrupt("a value cut short at the end"))
+            } else if at + 12 == buf.len() {
                 Ok(keys)
             } else {
                 Err(corrupt("bytes after the end"))
             };
+        }
+        let (db, continued) = (tag & !CONTINUED, tag & CONTINUED != 0);
+        if carried_db.is_some_and(|d| d != db) {
+            return Err(corrupt("a continued value changes database"));
         }
         let raw_len = u32_at(buf, at + 4)? as usize;
         let packed_len = u32_at(buf, at + 8)? as usize;
@@ -92,8 +112,18 @@ pub fn load_shard(
             .get(at + 12..at + 12 + packed_len)
             .ok_or_else(|| corrupt("truncated block"))?;
         at += 12 + packed_len;
-        let raw =
+        let mut raw =
             lz4_flex::block::decompress(packed, raw_len).map_err(|_| corrupt("bad lz4 block"))?;
+        if carried_db.is_some() {
+            carried.extend_from_slice(&raw);
+            raw = std::mem::take(&mut carried);
+        }
+        if continued {
+            carried = raw;
+            carried_db = Some(db);
+            continue;
+        }
+        carried_db = None;
         keys += entries(&raw, db as usize, limits, &mut on_key)
             .map_err(|e| format!("corrupt DFS shard file: {e}"))?;
     }
@@ -156,6 +186,36 @@ mod tests {
         let t = shard_trailer(crc64(0, &f));
         f.extend_from_slice(&t);
         f
+    }
+
+    #[test]
+    fn a_value_may_span_blocks() {
+        let mut f = shard_header(9, 0, 1);
+        let (mut raw, mut scratch) = (Vec::new(), Vec::new());
+        let bytes: Vec<u8> = (0..5000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        let v = CompactValue::from_bytes(&bytes);
+        write_entry(&mut raw, &mut scratch, b"a", &v, None).unwrap();
+        write_entry(&mut raw, &mut scratch, b"b", &v, Some(5)).unwrap();
+        f.extend_from_slice(&block_of(1, &raw[..10], true));
+        let mid = raw.len() / 2;
+        f.extend_from_slice(&block_of(1, &raw[10..mid], true));
+        f.extend_from_slice(&block_of(1, &raw[mid..], false));
+        let t = shard_trailer(crc64(0, &f));
+        f.extend_from_slice(&t);
+        let mut seen = Vec::new();
+        let limits = CollectionLimits::default();
+        let n = load_shard(&f, 9, &limits, |k| seen.push((k.db, k.key.into_owned())));
+        assert_eq!(n, Ok(2));
+        assert_eq!(seen, [(1, b"a".to_vec()), (1, b"b".to_vec())]);
+        // A file whose last block says it continues is cut short.
+        let mut g = shard_header(9, 0, 1);
+        g.extend_from_slice(&block_of(1, &raw[..10], true));
+        let t = shard_trailer(crc64(0, &g));
+        g.extend_from_slice(&t);
+        let e = load_shard(&g, 9, &limits, |_| {}).unwrap_err();
+        assert!(e.contains("cut short"), "{e}");
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Snapshots: SAVE, BGSAVE [SCHEDULE], LASTSAVE; the save-point cron (`save` "seconds
-//! changes" pairs); DEBUG RELOAD's save-then-load. The snapshot itself is in
+//! changes" pairs, and `snapshot-cron`'s minutes); DEBUG RELOAD's save-then-load. The snapshot itself is in
 //! [`crate::snapshot`] and [`crate::snapshot_file`], loading in [`crate::snapshot_load`].
 
 use crate::args::{eq_ignore_case, Args};
@@ -9,6 +9,7 @@ use crate::exec::Exec;
 use crate::registry::{command, flags::*, CommandSpec};
 use crate::server::ServerState;
 use crate::snapshot_file::{self, save_point_due, BeginError};
+use damselfly_persistence::cron::CronSchedule;
 use damselfly_runtime::clock;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -52,6 +53,10 @@ fn cmd_bgsave(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
     match snapshot_file::bgsave(&server, &mut ctx.exec) {
         Ok(()) => ctx.reply().simple(b"Background saving started"),
         Err(BeginError::InProgress) => return Err(CmdError::raw(IN_PROGRESS)),
+        Err(BeginError::Key(e)) => {
+            log::warn!("background save not started: {e}");
+            return Err(CmdError::raw(format!("ERR {e}")));
+        }
     }
     Ok(())
 }
@@ -71,6 +76,9 @@ pub fn dirty_now(server: &ServerState) -> u64 {
 /// The save-point cron, on proactor 0: once a second, starts a background save when a
 /// `save` point is due or one was scheduled.
 pub fn start_cron(server: Arc<ServerState>) {
+    // The minute `snapshot-cron` was last looked at: the start's minute does not fire, so a
+    // restart inside a matching minute does not save again.
+    let mut cron_minute = clock::wall_now_ms() / 60_000;
     damselfly_runtime::fiber::every("save-cron", Duration::from_secs(1), move || {
         if damselfly_runtime::stopping() {
             return false;
@@ -81,6 +89,13 @@ pub fn start_cron(server: Arc<ServerState>) {
         }
         let now = clock::wall_now_ms();
         let mut due = p.scheduled.swap(false, Ordering::Relaxed);
+        if now / 60_000 != cron_minute {
+            cron_minute = now / 60_000;
+            if cron_due(&server, cron_minute) {
+                log::info!("snapshot_cron: starting a background save");
+                due = true;
+            }
+        }
         let points = server.config.get("save").unwrap_or_default();
         if !due && !points.is_empty() && (p.last_ok() || now - p.last_try_ms() > RETRY_DELAY_MS) {
             let changes =
@@ -96,6 +111,12 @@ pub fn start_cron(server: Arc<ServerState>) {
         }
         true
     });
+}
+
+/// Whether `snapshot-cron` fires in `unix_minute` (the value was checked when it was set).
+fn cron_due(server: &ServerState, unix_minute: u64) -> bool {
+    let expr = server.config.get("snapshot-cron").unwrap_or_default();
+    !expr.trim().is_empty() && CronSchedule::parse(&expr).is_ok_and(|c| c.matches(unix_minute))
 }
 
 /// DEBUG RELOAD: saves, empties every database and loads the file back.

@@ -1556,6 +1556,15 @@ fn op_debug_object(shard: &Shard, db: usize, key: &[u8], now: u64) -> Option<Str
 }
 
 /// Parses like C's strtod on the longest numeric prefix; anything else is 0.
+/// Whether C's atoi reads a non-zero number from `a` (white space, a sign, then digits).
+fn atoi_nonzero(a: &[u8]) -> bool {
+    let s = a.trim_ascii_start();
+    let s = s.strip_prefix(b"-").or(s.strip_prefix(b"+")).unwrap_or(s);
+    s.iter()
+        .take_while(|b| b.is_ascii_digit())
+        .any(|&b| b != b'0')
+}
+
 fn strtod_prefix(a: &[u8]) -> f64 {
     // A numeric prefix is short: look at 64 bytes at most.
     let s = String::from_utf8_lossy(&a[..a.len().min(64)]);
@@ -1586,6 +1595,10 @@ fn cmd_debug(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
                 "    Crash the server simulating a panic.",
                 "RELOAD",
                 "    Save the RDB on disk and reload it back to memory.",
+                "SET-ACTIVE-EXPIRE <0|1>",
+                "    Setting it to 0 disables expiring keys in background when they are not",
+                "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
+                "    default.",
                 "SLEEP <seconds>",
                 "    Stop the server for <seconds>. Decimals allowed.",
             ],
@@ -1601,6 +1614,11 @@ fn cmd_debug(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
             })
             .ok_or(CmdError::NoSuchKey)?;
         ctx.reply().simple(line.as_bytes());
+    } else if eq_ignore_case(sub, "set-active-expire") && n == 3 {
+        // As Redis (atoi): a leading integer, 0 or none stops the cycle.
+        let on = atoi_nonzero(args.get(2));
+        ctx.server.active_expire.store(on, Ordering::Relaxed);
+        ctx.reply().ok();
     } else if eq_ignore_case(sub, "reload") && n == 2 {
         return crate::families::persistence_family::debug_reload(ctx);
     } else if eq_ignore_case(sub, "panic") && n == 2 {

@@ -1,0 +1,245 @@
+//! Large values written in bounded pieces, so a snapshot of one huge set, hash or sorted set
+//! does not hold its shard for the whole value.
+//!
+//! RDB allows a value only as one record (a count, then every element), so the pieces are of
+//! the output stream: [`LargeValue::start`] writes the entry's head (deadline, type, key,
+//! element count) and [`LargeValue::step`] appends up to a budget of elements per call,
+//! resuming where the last call stopped. The bytes equal what [`crate::rdb_file::write_entry`]
+//! writes for the same value, except that set and hash members come in cursor order. The
+//! caller must not change the value between calls (the snapshot's change hook finishes the
+//! value before a write reaches it); element counts are checked at the end.
+
+use crate::encoding::{
+    types, write_binary_double, write_int_string, write_len, write_string, write_string_with,
+};
+use crate::lzf::Compressor;
+use crate::rdb_file::opcodes;
+use damselfly_shards::listpack::LpValue;
+use damselfly_shards::set_value::SetMember;
+use damselfly_shards::zset::ZSetValue;
+use damselfly_shards::{CompactValue, HashValue, SetValue};
+
+/// Values with more elements than this are written in pieces.
+pub const LARGE_ELEMENTS: usize = 4096;
+
+enum Kind {
+    /// A hashtable set: SSCAN's cursor.
+    Set { cursor: u64 },
+    /// A hashtable hash: HSCAN's cursor.
+    Hash { cursor: u64 },
+    /// A skiplist sorted set, written highest first: elements written so far.
+    ZSet,
+}
+
+/// A large value partly written.
+pub struct LargeValue {
+    kind: Kind,
+    total: usize,
+    written: usize,
+    z: Compressor,
+}
+
+fn lp(out: &mut Vec<u8>, v: LpValue<'_>, z: &mut Compressor) {
+    match v {
+        LpValue::Int(i) => write_int_string(out, i),
+        LpValue::Str(s) => write_string_with(out, s, z),
+    }
+}
+
+impl LargeValue {
+    /// For a value that is written in pieces: appends the entry's head and returns the
+    /// writer. None for small values and for types written whole.
+    pub fn start(
+        out: &mut Vec<u8>,
+        key: &[u8],
+        value: &CompactValue,
+        expire_ms: Option<u64>,
+    ) -> Option<LargeValue> {
+        let (kind, t, total) = if let Some(s) = value.downcast_ref::<SetValue>() {
+            let big = s.encoding() == "hashtable" && s.len() > LARGE_ELEMENTS;
+            (Kind::Set { cursor: 0 }, types::SET, big.then_some(s.len())?)
+        } else if let Some(h) = value.downcast_ref::<HashValue>() {
+            let big = !h.is_packed() && h.len() > LARGE_ELEMENTS;
+            (
+                Kind::Hash { cursor: 0 },
+                types::HASH,
+                big.then_some(h.len())?,
+            )
+        } else if let Some(zs) = value.downcast_ref::<ZSetValue>() {
+            let big = !zs.is_packed() && zs.len() > LARGE_ELEMENTS;
+            (Kind::ZSet, types::ZSET_2, big.then_some(zs.len())?)
+        } else {
+            return None;
+        };
+        if let Some(t) = expire_ms {
+            out.push(opcodes::EXPIRETIME_MS);
+            out.extend_from_slice(&t.to_le_bytes());
+        }
+        out.push(t);
+        write_string(out, key);
+        write_len(out, total as u64);
+        Some(LargeValue {
+            kind,
+            total,
+            written: 0,
+            z: Compressor::new(),
+        })
+    }
+
+    /// Appends about `budget` more elements of `value` (the value `start` was given, not
+    /// changed since); true when the value is complete.
+    pub fn step(&mut self, out: &mut Vec<u8>, value: &CompactValue, budget: usize) -> bool {
+        let budget = budget.max(1);
+        let z = &mut self.z;
+        let mut n = 0usize;
+        let done = match &mut self.kind {
+            Kind::Set { cursor } => {
+                let set = value.downcast_ref::<SetValue>().expect("still a set");
+                *cursor = set.scan(*cursor, budget, |m| {
+                    n += 1;
+                    match m {
+                        SetMember::Int(v) => write_int_string(out, v),
+                        SetMember::Str(s) => write_string_with(out, s, z),
+                    }
+                });
+                *cursor == 0
+            }
+            Kind::Hash { cursor } => {
+                let hash = value.downcast_ref::<HashValue>().expect("still a hash");
+                loop {
+                    *cursor = hash.scan(*cursor, |f, v| {
+                        n += 1;
+                        lp(out, f, z);
+                        lp(out, v, z);
+                    });
+                    if *cursor == 0 || n >= budget {
+                        break *cursor == 0;
+                    }
+                }
+            }
+            Kind::ZSet => {
+                let zset = value
+                    .downcast_ref::<ZSetValue>()
+                    .expect("still a sorted set");
+                // Highest first (as `write_zset`): ranks [lo, hi) walked downwards.
+                let hi = self.total - self.written;
+                let lo = hi.saturating_sub(budget);
+                zset.walk(lo, hi, true, |m, score| {
+                    n += 1;
+                    write_string_with(out, m, z);
+                    write_binary_double(out, score);
+                    true
+                });
+                lo == 0
+            }
+        };
+        self.written += n;
+        if done {
+            assert_eq!(
+                self.written, self.total,
+                "a large value changed while it was written in pieces"
+            );
+        }
+        done
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rdb_file::write_entry;
+
+    fn whole(key: &[u8], v: &CompactValue) -> Vec<u8> {
+        let (mut out, mut scratch) = (Vec::new(), Vec::new());
+        write_entry(&mut out, &mut scratch, key, v, Some(77)).unwrap();
+        out
+    }
+
+    fn pieces(key: &[u8], v: &CompactValue, budget: usize) -> (Vec<u8>, usize) {
+        let mut out = Vec::new();
+        let mut w = LargeValue::start(&mut out, key, v, Some(77)).expect("large");
+        let mut steps = 1;
+        while !w.step(&mut out, v, budget) {
+            steps += 1;
+        }
+        (out, steps)
+    }
+
+    /// The entry read back: key, then the value as a sorted list of element encodings.
+    fn load(bytes: &[u8]) -> (Vec<u8>, CompactValue) {
+        let mut got = None;
+        let mut file = Vec::new();
+        crate::rdb_file::write_header(&mut file, "7.0.0", 0, 0);
+        crate::rdb_file::write_select_db(&mut file, 0, None);
+        file.extend_from_slice(bytes);
+        let t = crate::rdb_file::trailer(crate::crc64::crc64(0, &file));
+        file.extend_from_slice(&t);
+        let limits = damselfly_shards::CollectionLimits::default();
+        crate::rdb_file::load(&file, &limits, |k| {
+            assert_eq!(k.expire_ms, Some(77));
+            got = Some((k.key.to_vec(), k.value));
+        })
+        .unwrap();
+        got.expect("one key")
+    }
+
+    /// Every element's bytes, sorted.
+    fn sorted(v: &CompactValue) -> Vec<Vec<u8>> {
+        let mut out: Vec<Vec<u8>> = if let Some(s) = v.downcast_ref::<SetValue>() {
+            s.to_vecs()
+        } else if let Some(h) = v.downcast_ref::<HashValue>() {
+            h.iter()
+                .map(|(f, x)| [f.to_vec(), b"=".to_vec(), x.to_vec()].concat())
+                .collect()
+        } else {
+            let z = v.downcast_ref::<ZSetValue>().unwrap();
+            z.to_pairs()
+                .into_iter()
+                .map(|(m, s)| [m, s.to_string().into_bytes()].concat())
+                .collect()
+        };
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn large_sets_hashes_and_zsets_round_trip_in_pieces() {
+        let limits = damselfly_shards::CollectionLimits::default();
+        let n = LARGE_ELEMENTS + 1000;
+        let members: Vec<Vec<u8>> = (0..n).map(|i| format!("member-{i}").into_bytes()).collect();
+        let set = SetValue::from_members(members.iter(), &limits);
+        let mut hash = HashValue::new();
+        let mut zset = ZSetValue::new();
+        for (i, m) in members.iter().enumerate() {
+            hash.set(m, i.to_string().as_bytes(), &limits);
+            zset.insert(m, i as f64 / 3.0, &limits);
+        }
+        for v in [
+            CompactValue::from_object(Box::new(set)),
+            CompactValue::from_object(Box::new(hash)),
+            CompactValue::from_object(Box::new(zset)),
+        ] {
+            let (bytes, steps) = pieces(b"k", &v, 500);
+            assert!(steps > 5, "{steps} steps");
+            let (key, back) = load(&bytes);
+            assert_eq!(key, b"k");
+            assert_eq!(sorted(&back), sorted(&v));
+            if v.downcast_ref::<ZSetValue>().is_some() {
+                // Same order as the whole value: the same bytes.
+                assert_eq!(bytes, whole(b"k", &v));
+            } else {
+                assert_eq!(bytes.len(), whole(b"k", &v).len());
+            }
+        }
+    }
+
+    #[test]
+    fn small_values_are_written_whole() {
+        let limits = damselfly_shards::CollectionLimits::default();
+        let set = SetValue::from_members([&b"a"[..]], &limits);
+        let mut out = Vec::new();
+        let v = CompactValue::from_object(Box::new(set));
+        assert!(LargeValue::start(&mut out, b"k", &v, None).is_none());
+        assert!(out.is_empty());
+    }
+}
