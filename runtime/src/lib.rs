@@ -34,6 +34,7 @@ pub use driver::{resolve as resolve_backend, Backend, BackendChoice};
 pub use pool::{PoolBuilder, ProactorPool};
 pub use proactor::{
     count as proactor_count, fiber_count, index as proactor_index, local, set_local, stopping,
+    work_done,
 };
 pub use sim::SimConfig;
 

@@ -72,6 +72,13 @@ pub fn fiber_count() -> usize {
     current().fiber_count()
 }
 
+/// Fiber resumptions and messages handled on the current proactor so far. A background
+/// fiber compares it across a yield to tell whether anything else had work meanwhile (its own
+/// resumption counts one).
+pub fn work_done() -> u64 {
+    current().work.get()
+}
+
 /// Number of proactors in the current pool.
 pub fn count() -> usize {
     current().shared.bus.len()
@@ -88,6 +95,8 @@ pub(crate) struct Proactor {
     stacks: RefCell<StackPool>,
     /// Stacks of fibers that asked for a larger stack (script runs), pooled separately.
     large_stacks: RefCell<StackPool>,
+    /// Fibers resumed and messages handled so far (see [`work_done`]).
+    work: Cell<u64>,
     /// Set once shutdown starts: new I/O fails with ECANCELED and parking never suspends.
     pub stopping: Cell<bool>,
     /// Set while parked fibers are being force-unwound, so their root re-throws corosensei's
@@ -116,6 +125,7 @@ impl Proactor {
             current_fiber: Cell::new(None),
             stacks: RefCell::new(StackPool::new(stack_size)),
             large_stacks: RefCell::new(StackPool::keeping(crate::fiber::LARGE_STACK_SIZE, 16)),
+            work: Cell::new(0),
             stopping: Cell::new(false),
             force_unwinding: Cell::new(false),
             overflow: RefCell::new((0..n).map(|_| VecDeque::new()).collect()),
@@ -273,6 +283,7 @@ impl Proactor {
         // SAFETY: the name is a boxed str owned by the fiber record, which is only freed below,
         // after the fiber stopped running.
         stack::set_running(guard, unsafe { &*name });
+        self.work.set(self.work.get() + 1);
         self.current_fiber.set(Some(id));
         let result = co.resume(());
         self.current_fiber.set(None);
@@ -326,6 +337,7 @@ impl Proactor {
     }
 
     fn handle(&self, msg: Message) {
+        self.work.set(self.work.get() + 1);
         match msg {
             Message::Wake(id) => self.unpark_local(id),
             Message::Spawn(f) => {
