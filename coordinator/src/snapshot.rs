@@ -20,6 +20,7 @@ use damselfly_persistence::crc64::crc64;
 use damselfly_persistence::dfs;
 use damselfly_persistence::pieces::LargeValue;
 use damselfly_persistence::rdb_file::write_entry;
+use damselfly_runtime::clock::{self, Time};
 use damselfly_runtime::sync::channel::Sender;
 use damselfly_shards::dash::BucketId;
 use damselfly_shards::expiry::ExpireTable;
@@ -27,6 +28,7 @@ use damselfly_shards::{BucketRef, CellFlags, CompactKey, CompactValue, DbSlice, 
 use damselfly_shards::{TableCtx, TableCut};
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::time::Duration;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -247,8 +249,10 @@ struct ShardSnap {
     side: Out,
 }
 
-/// Elements of a large value written per walker step.
+/// Elements of a large value written per walker step at most, checking the step's deadline
+/// every `LARGE_SLICE_ELEMENTS`.
 const LARGE_STEP_ELEMENTS: usize = 4096;
+const LARGE_SLICE_ELEMENTS: usize = 256;
 
 impl ShardSnap {
     /// The hook's side: a bucket of a cut table, still at or below its cut, is written
@@ -258,11 +262,12 @@ impl ShardSnap {
         ctx: &TableCtx<'_>,
         bucket: BucketRef<'_, CompactKey, CompactValue>,
     ) {
-        if let Some(l) = &self.large {
-            if l.table_id == ctx.table_id && l.bucket == bucket.id {
-                // The rest of its entries are written: finish the value, before the write.
+        if let Some(l) = self.large.as_mut() {
+            if !l.writer.is_copied() && l.table_id == ctx.table_id && l.bucket == bucket.id {
+                // The bucket's other entries are written; the value's rest is copied (not
+                // written), so the write waits for a copy and the walker writes it later.
                 match l.value(&bucket) {
-                    Ok(value) => self.finish_large(value),
+                    Ok(value) => l.writer.copy_rest(value),
                     Err(e) => self.fail_large(e),
                 }
                 return;
@@ -283,56 +288,59 @@ impl ShardSnap {
         out.bucket(db, &bucket, ctx.expire, false);
     }
 
-    /// Writes the rest of the large value, and what waited beside it.
-    fn finish_large(&mut self, value: &CompactValue) {
-        let mut l = self.large.take().expect("a large value");
-        while !l.writer.step(&mut self.out.cur, value, usize::MAX) {}
-        self.out.keys += 1;
-        self.out.stepped_keys += 1;
-        self.out.absorb(&mut self.side);
-    }
-
     fn fail_large(&mut self, e: String) {
         self.large = None;
         self.out.error.get_or_insert(e);
     }
 
-    /// A step of the large value; true when it is through.
-    fn step_large(&mut self, dbs: &mut DbSlice) -> bool {
+    /// A step of the large value, until `deadline`; true when it is through.
+    fn step_large(&mut self, dbs: &mut DbSlice, deadline: Time) -> bool {
         let Some(l) = self.large.as_mut() else {
             return true;
         };
         let (table_id, bucket, mark) = (l.table_id, l.bucket, l.mark);
         let detached = self.detached.iter().find(|d| d.table_id == table_id);
-        let primary = match detached.map(|d| &d.primary) {
-            Some(p) => p,
-            None => match dbs.tables_by_id(table_id) {
-                Some((p, _)) => p,
-                None => {
-                    let e = "the table of a value in pieces went away".to_string();
+        let is_detached = detached.is_some();
+        let copied = l.writer.is_copied();
+        let value = if copied {
+            None
+        } else {
+            let primary = match detached.map(|d| &d.primary) {
+                Some(p) => p,
+                None => match dbs.tables_by_id(table_id) {
+                    Some((p, _)) => p,
+                    None => {
+                        let e = "the table of a value in pieces went away".to_string();
+                        self.fail_large(e);
+                        return true;
+                    }
+                },
+            };
+            match l.value(&primary.bucket(bucket)) {
+                Ok(v) => Some(v),
+                Err(e) => {
                     self.fail_large(e);
                     return true;
                 }
-            },
-        };
-        let b = primary.bucket(bucket);
-        let value = match l.value(&b) {
-            Ok(v) => v,
-            Err(e) => {
-                self.fail_large(e);
-                return true;
             }
         };
         // `rdb-key-save-delay` counts each piece as a key, so tests can hold a value half
         // written.
         self.out.stepped_keys += 1;
-        if !l.writer.step(&mut self.out.cur, value, LARGE_STEP_ELEMENTS) {
-            if self.out.cur.len() >= CHUNK_BYTES {
-                self.out.seal(true);
+        let mut left = LARGE_STEP_ELEMENTS;
+        loop {
+            let n = left.min(LARGE_SLICE_ELEMENTS);
+            if l.writer.step(&mut self.out.cur, value, n) {
+                break;
             }
-            return false;
+            left -= n;
+            if left == 0 || clock::now() >= deadline {
+                if self.out.cur.len() >= CHUNK_BYTES {
+                    self.out.seal(true);
+                }
+                return false;
+            }
         }
-        let is_detached = detached.is_some();
         self.large = None;
         self.out.keys += 1;
         self.out.stepped_keys += 1;
@@ -345,15 +353,17 @@ impl ShardSnap {
             if done {
                 self.detached.retain(|d| d.table_id != table_id);
             }
-        } else {
+        } else if !copied {
+            // A copied value's bucket changed after the copy: the table stamped it already.
             dbs.mark_bucket(table_id, bucket, mark);
         }
         true
     }
 
-    /// One bounded step of the walk; true when every table is through.
-    fn step(&mut self, dbs: &mut DbSlice) -> bool {
-        if !self.step_large(dbs) {
+    /// One bounded step of the walk (at most [`STEP_BUCKETS`] buckets, and none started
+    /// after `deadline`); true when every table is through.
+    fn step(&mut self, dbs: &mut DbSlice, deadline: Time) -> bool {
+        if !self.step_large(dbs, deadline) {
             return false;
         }
         let mut budget = STEP_BUCKETS;
@@ -399,6 +409,9 @@ impl ShardSnap {
                 if walk.cursor == 0 {
                     walk.done = true;
                     break;
+                }
+                if clock::now() >= deadline {
+                    budget = 0;
                 }
             }
             let mark = walk.cut.mark;
@@ -459,7 +472,10 @@ pub fn start_on_shard(
             .walks
             .iter()
             .any(|w| w.cut.table_id == d.table_id && !w.done);
-        let in_pieces = s.large.as_ref().is_some_and(|l| l.table_id == d.table_id);
+        let in_pieces = s
+            .large
+            .as_ref()
+            .is_some_and(|l| l.table_id == d.table_id && !l.writer.is_copied());
         if walking || in_pieces {
             s.detached.push(d);
         }
@@ -474,6 +490,8 @@ pub fn start_on_shard(
     damselfly_runtime::fiber::Builder::new()
         .name("snapshot")
         .spawn(move || {
+            // Its turns do not count as foreground work (see `TimeShare`).
+            damselfly_runtime::fiber::set_background(true);
             let mut file = None;
             if let Some(t) = target {
                 match ShardFile::create(&t, shard.index) {
@@ -560,12 +578,15 @@ fn walk(
     cancel: Arc<AtomicBool>,
     mut file: Option<ShardFile>,
 ) {
+    let mut share = TimeShare::new();
     loop {
-        let (done, pieces, error, keys) = {
+        let (done, pieces, error, keys, ran) = {
             let mut dbs = shard.db.borrow_mut();
             let mut s = snap.borrow_mut();
             let cancelled = cancel.load(Ordering::Relaxed);
-            let done = cancelled || s.step(&mut dbs);
+            let started = clock::now();
+            let done = cancelled || s.step(&mut dbs, started + SLICE);
+            let ran = clock::now() - started;
             if cancelled {
                 s.out.pending.clear();
                 s.out.cur.clear();
@@ -578,7 +599,7 @@ fn walk(
             }
             let error = s.out.error.take();
             let keys = std::mem::take(&mut s.out.stepped_keys);
-            (done, std::mem::take(&mut s.out.pending), error, keys)
+            (done, std::mem::take(&mut s.out.pending), error, keys, ran)
         };
         if let Some(e) = error {
             log::warn!("snapshot on shard {}: {e}", shard.index);
@@ -641,8 +662,55 @@ fn walk(
             .max(0) as u64;
         if delay_us > 0 && keys > 0 {
             damselfly_runtime::fiber::sleep(std::time::Duration::from_micros(delay_us * keys));
+            share.restart();
         } else {
-            damselfly_runtime::fiber::yield_now();
+            share.pause(ran);
         }
+    }
+}
+
+/// Longest a walker runs before it lets the proactor turn (a client whose request arrives
+/// meanwhile waits at most about this long for the walker).
+const SLICE: Duration = Duration::from_micros(25);
+/// The walker's share of the proactor's time, in percent, while anything else has work.
+const BUSY_SHARE_PERCENT: u32 = 20;
+
+/// The walker's time share: steps of at most [`SLICE`]; while the proactor has nothing else
+/// to do they follow each other (a loop turn apart), and while other fibers or messages had
+/// work since the walker's last step, the walker waits until its steps are at most
+/// [`BUSY_SHARE_PERCENT`] of the time. Under the simulator no time passes during a step, so
+/// steps end by their bucket budget and the walker never waits.
+struct TimeShare {
+    /// The foreground work counter at the end of the walker's last pause.
+    work: u64,
+}
+
+impl TimeShare {
+    fn new() -> TimeShare {
+        TimeShare {
+            work: damselfly_runtime::work_done(),
+        }
+    }
+
+    /// The walker paused for another reason (the save delay): foreground work meanwhile
+    /// does not count.
+    fn restart(&mut self) {
+        self.work = damselfly_runtime::work_done();
+    }
+
+    /// After a step that ran for `ran`: yields, and when foreground work ran since the last
+    /// pause (during the step's sends, which may park, or the yield), waits until the pause
+    /// makes up the rest of the walker's share.
+    fn pause(&mut self, ran: Duration) {
+        let paused_at = clock::now();
+        damselfly_runtime::fiber::yield_now();
+        // The walker and the writer are background fibers: anything counted is foreground.
+        if damselfly_runtime::work_done() != self.work {
+            let until = paused_at + ran * (100 - BUSY_SHARE_PERCENT) / BUSY_SHARE_PERCENT;
+            if clock::now() < until {
+                damselfly_runtime::fiber::sleep_until(until);
+            }
+        }
+        self.restart();
     }
 }

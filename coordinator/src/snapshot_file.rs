@@ -22,8 +22,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-/// Bytes the writer gathers before one write.
-const WRITE_BYTES: usize = 1 << 20;
+/// Bytes the writer gathers before one write (the write's copy into the page cache runs on
+/// the proactor: kept small enough not to hold it long).
+const WRITE_BYTES: usize = 256 << 10;
 /// Chunks in flight per shard between the walkers and the writer.
 const CHANNEL_CHUNKS_PER_SHARD: usize = 4;
 
@@ -252,7 +253,11 @@ pub fn finish(server: &ServerState, job: SaveJob, background: bool) -> Result<u6
     let path = job.path.clone();
     let dfs = job.dfs.clone();
     p_start(server, &job);
-    let result = write_file(&temp, job, &server.persistence).and_then(|keys| {
+    // The walkers yield to foreground work; the writer's turns are the save's own.
+    damselfly_runtime::fiber::set_background(true);
+    let written = write_file(&temp, job, &server.persistence);
+    damselfly_runtime::fiber::set_background(false);
+    let result = written.and_then(|keys| {
         damselfly_runtime::fs::rename(&temp, &path)
             .map_err(|e| format!("can't rename {} to {}: {e}", temp.display(), path.display()))?;
         sync_dir(path.parent().unwrap_or(Path::new(".")));
@@ -355,6 +360,7 @@ fn write_pieces(
         file: SealedFile::new(file, job.key.as_ref())?,
         buf: Vec::with_capacity(WRITE_BYTES + CHUNK_BYTES),
         crc: 0,
+        summed: 0,
     };
     let ctime = clock::wall_now_ms() / 1000;
     write_header(&mut w.buf, crate::REDIS_VERSION, ctime, job.used_mem);
@@ -405,6 +411,7 @@ fn write_pieces(
                     selected = Some(db);
                 }
                 w.buf.extend_from_slice(&bytes);
+                w.sum();
                 if w.buf.len() >= WRITE_BYTES {
                     w.flush()?;
                 }
@@ -423,7 +430,8 @@ fn write_pieces(
         write_aux(&mut w.buf, b"dfs-id", format!("{:016x}", t.id).as_bytes());
         write_aux(&mut w.buf, b"dfs-shards", t.shards.to_string().as_bytes());
     }
-    let t = trailer(crc64(w.crc, &w.buf));
+    w.sum();
+    let t = trailer(w.crc);
     w.buf.extend_from_slice(&t);
     w.flush()?;
     w.file.finish()?;
@@ -434,14 +442,23 @@ fn write_pieces(
 struct Writer {
     file: SealedFile,
     buf: Vec<u8>,
+    /// The CRC of the file up to `buf[summed]`: summed piece by piece, so no turn of the
+    /// writer sums more than a piece.
     crc: u64,
+    summed: usize,
 }
 
 impl Writer {
+    fn sum(&mut self) {
+        self.crc = crc64(self.crc, &self.buf[self.summed..]);
+        self.summed = self.buf.len();
+    }
+
     fn flush(&mut self) -> Result<(), String> {
-        self.crc = crc64(self.crc, &self.buf);
+        self.sum();
         self.file.write(&self.buf)?;
         self.buf.clear();
+        self.summed = 0;
         Ok(())
     }
 }

@@ -6,8 +6,12 @@
 //! element count) and [`LargeValue::step`] appends up to a budget of elements per call,
 //! resuming where the last call stopped. The bytes equal what [`crate::rdb_file::write_entry`]
 //! writes for the same value, except that set and hash members come in cursor order. The
-//! caller must not change the value between calls (the snapshot's change hook finishes the
-//! value before a write reaches it); element counts are checked at the end.
+//! caller must not change the value between calls. When a write is about to reach the value,
+//! [`LargeValue::copy_rest`] copies the elements not written yet into a buffer the writer
+//! owns (their bytes, no RDB encoding, no compression), and later steps write from the copy:
+//! the write waits for a copy of the rest, not for its serialization. The copy costs about the
+//! rest's element bytes plus 9 bytes per element, so at most about the value's own size, and
+//! is freed as the value ends. Element counts are checked at the end.
 
 use crate::encoding::{
     types, write_binary_double, write_int_string, write_len, write_string, write_string_with,
@@ -29,6 +33,70 @@ enum Kind {
     Hash { cursor: u64 },
     /// A skiplist sorted set, written highest first: elements written so far.
     ZSet,
+    /// The rest, copied ([`LargeValue::copy_rest`]): elements read from `pos` on.
+    Copied { copy: Copy, pos: usize },
+}
+
+/// What each copied element is made of.
+#[derive(Clone, Copy)]
+enum Shape {
+    /// A set member.
+    Member,
+    /// A hash field and its value.
+    Pair,
+    /// A sorted set member and its score.
+    Scored,
+}
+
+/// Elements copied out of a value: each string as a tag byte and its length (u32 LE) then
+/// its bytes, each integer as a tag byte and 8 bytes, each score as 8 bytes.
+struct Copy {
+    shape: Shape,
+    buf: Vec<u8>,
+}
+
+const TAG_INT: u8 = 0;
+const TAG_STR: u8 = 1;
+
+impl Copy {
+    fn int(&mut self, v: i64) {
+        self.buf.push(TAG_INT);
+        self.buf.extend_from_slice(&v.to_le_bytes());
+    }
+
+    fn str(&mut self, s: &[u8]) {
+        self.buf.push(TAG_STR);
+        self.buf.extend_from_slice(&(s.len() as u32).to_le_bytes());
+        self.buf.extend_from_slice(s);
+    }
+
+    fn lp(&mut self, v: LpValue<'_>) {
+        match v {
+            LpValue::Int(i) => self.int(i),
+            LpValue::Str(s) => self.str(s),
+        }
+    }
+
+    fn take8(&self, pos: &mut usize) -> [u8; 8] {
+        let b: [u8; 8] = self.buf[*pos..*pos + 8].try_into().expect("8 bytes");
+        *pos += 8;
+        b
+    }
+
+    /// Writes the string or integer at `pos` as RDB writes it, and moves past it.
+    fn write_item(&self, pos: &mut usize, out: &mut Vec<u8>, z: &mut Compressor) {
+        let tag = self.buf[*pos];
+        *pos += 1;
+        if tag == TAG_INT {
+            write_int_string(out, i64::from_le_bytes(self.take8(pos)));
+        } else {
+            let len = u32::from_le_bytes(self.buf[*pos..*pos + 4].try_into().expect("4 bytes"));
+            *pos += 4;
+            let end = *pos + len as usize;
+            write_string_with(out, &self.buf[*pos..end], z);
+            *pos = end;
+        }
+    }
 }
 
 /// A large value partly written.
@@ -86,12 +154,96 @@ impl LargeValue {
         })
     }
 
+    /// True once [`copy_rest`](Self::copy_rest) ran: the value itself is no longer needed.
+    pub fn is_copied(&self) -> bool {
+        matches!(self.kind, Kind::Copied { .. })
+    }
+
+    /// Copies the elements of `value` not written yet (the value `start` was given, not
+    /// changed since), so the value may change: later steps write from the copy. Costs one
+    /// pass over the rest of the value and no allocation per element.
+    pub fn copy_rest(&mut self, value: &CompactValue) {
+        let copy = match &self.kind {
+            Kind::Copied { .. } => return,
+            Kind::Set { cursor } => {
+                let set = value.downcast_ref::<SetValue>().expect("still a set");
+                let mut c = Copy {
+                    shape: Shape::Member,
+                    buf: Vec::new(),
+                };
+                let mut cursor = *cursor;
+                loop {
+                    cursor = set.scan(cursor, usize::MAX, |m| match m {
+                        SetMember::Int(v) => c.int(v),
+                        SetMember::Str(s) => c.str(s),
+                    });
+                    if cursor == 0 {
+                        break c;
+                    }
+                }
+            }
+            Kind::Hash { cursor } => {
+                let hash = value.downcast_ref::<HashValue>().expect("still a hash");
+                let mut c = Copy {
+                    shape: Shape::Pair,
+                    buf: Vec::new(),
+                };
+                let mut cursor = *cursor;
+                loop {
+                    cursor = hash.scan(cursor, |f, v| {
+                        c.lp(f);
+                        c.lp(v);
+                    });
+                    if cursor == 0 {
+                        break c;
+                    }
+                }
+            }
+            Kind::ZSet => {
+                let zset = value
+                    .downcast_ref::<ZSetValue>()
+                    .expect("still a sorted set");
+                let mut c = Copy {
+                    shape: Shape::Scored,
+                    buf: Vec::new(),
+                };
+                zset.walk(0, self.total - self.written, true, |m, score| {
+                    c.str(m);
+                    c.buf.extend_from_slice(&score.to_le_bytes());
+                    true
+                });
+                c
+            }
+        };
+        self.kind = Kind::Copied { copy, pos: 0 };
+    }
+
     /// Appends about `budget` more elements of `value` (the value `start` was given, not
-    /// changed since); true when the value is complete.
-    pub fn step(&mut self, out: &mut Vec<u8>, value: &CompactValue, budget: usize) -> bool {
+    /// changed since; None once the rest is copied); true when the value is complete.
+    pub fn step(&mut self, out: &mut Vec<u8>, value: Option<&CompactValue>, budget: usize) -> bool {
         let budget = budget.max(1);
         let z = &mut self.z;
         let mut n = 0usize;
+        if let Kind::Copied { copy, pos } = &mut self.kind {
+            while n < budget && *pos < copy.buf.len() {
+                n += 1;
+                copy.write_item(pos, out, z);
+                match copy.shape {
+                    Shape::Member => {}
+                    Shape::Pair => copy.write_item(pos, out, z),
+                    Shape::Scored => write_binary_double(out, f64::from_le_bytes(copy.take8(pos))),
+                }
+            }
+            self.written += n;
+            let done = *pos == copy.buf.len();
+            if done {
+                assert_eq!(self.written, self.total, "a copied value lost elements");
+                // The copy is through: give its memory back now, not when the writer goes.
+                copy.buf = Vec::new();
+            }
+            return done;
+        }
+        let value = value.expect("the value, until its rest is copied");
         let done = match &mut self.kind {
             Kind::Set { cursor } => {
                 let set = value.downcast_ref::<SetValue>().expect("still a set");
@@ -132,6 +284,7 @@ impl LargeValue {
                 });
                 lo == 0
             }
+            Kind::Copied { .. } => unreachable!("handled above"),
         };
         self.written += n;
         if done {
@@ -159,10 +312,23 @@ mod tests {
         let mut out = Vec::new();
         let mut w = LargeValue::start(&mut out, key, v, Some(77)).expect("large");
         let mut steps = 1;
-        while !w.step(&mut out, v, budget) {
+        while !w.step(&mut out, Some(v), budget) {
             steps += 1;
         }
         (out, steps)
+    }
+
+    /// `pieces`, with the rest copied after `before` steps (later steps never see the value).
+    fn pieces_then_copy(key: &[u8], v: &CompactValue, budget: usize, before: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut w = LargeValue::start(&mut out, key, v, Some(77)).expect("large");
+        for _ in 0..before {
+            assert!(!w.step(&mut out, Some(v), budget));
+        }
+        w.copy_rest(v);
+        assert!(w.is_copied());
+        while !w.step(&mut out, None, budget) {}
+        out
     }
 
     /// The entry read back: key, then the value as a sorted list of element encodings.
@@ -229,6 +395,41 @@ mod tests {
                 assert_eq!(bytes, whole(b"k", &v));
             } else {
                 assert_eq!(bytes.len(), whole(b"k", &v).len());
+            }
+        }
+    }
+
+    #[test]
+    fn a_copied_rest_writes_the_same_bytes() {
+        let limits = damselfly_shards::CollectionLimits::default();
+        let n = LARGE_ELEMENTS + 1000;
+        let members: Vec<Vec<u8>> = (0..n)
+            .map(|i| {
+                if i % 3 == 0 {
+                    i.to_string().into_bytes()
+                } else {
+                    format!("member-{i}-{}", "x".repeat(i % 40)).into_bytes()
+                }
+            })
+            .collect();
+        let values = {
+            let set = SetValue::from_members(members.iter(), &limits);
+            let mut hash = HashValue::new();
+            let mut zset = ZSetValue::new();
+            for (i, m) in members.iter().enumerate() {
+                hash.set(m, i.to_string().as_bytes(), &limits);
+                zset.insert(m, i as f64 / 3.0, &limits);
+            }
+            [
+                CompactValue::from_object(Box::new(set)),
+                CompactValue::from_object(Box::new(hash)),
+                CompactValue::from_object(Box::new(zset)),
+            ]
+        };
+        for v in &values {
+            let want = pieces(b"k", v, 500).0;
+            for before in [0, 3, 10] {
+                assert_eq!(pieces_then_copy(b"k", v, 500, before), want);
             }
         }
     }

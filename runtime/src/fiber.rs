@@ -76,6 +76,8 @@ pub(crate) struct FiberRecord {
     pub stack_shares: u32,
     /// What the fiber works for, set by its owner (see [`set_tag`]).
     pub tag: u64,
+    /// Its resumptions do not count in [`crate::work_done`] (see [`set_background`]).
+    pub background: bool,
 }
 
 /// Fiber records by slot; a freed slot bumps its generation so stale ids miss.
@@ -487,6 +489,18 @@ pub fn set_tag(tag: u64) {
     if let Some(id) = p.current_fiber() {
         if let Some(r) = p.fibers.borrow_mut().get_mut(id) {
             r.tag = tag;
+        }
+    }
+}
+
+/// Marks the running fiber as background work (or not): its resumptions stop counting in
+/// [`crate::work_done`], so a fiber that yields to foreground work does not mistake it for
+/// foreground work (a snapshot's writer, for the snapshot's walkers).
+pub fn set_background(background: bool) {
+    let p = proactor::current();
+    if let Some(id) = p.current_fiber() {
+        if let Some(r) = p.fibers.borrow_mut().get_mut(id) {
+            r.background = background;
         }
     }
 }

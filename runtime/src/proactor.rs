@@ -72,9 +72,9 @@ pub fn fiber_count() -> usize {
     current().fiber_count()
 }
 
-/// Fiber resumptions and messages handled on the current proactor so far. A background
-/// fiber compares it across a yield to tell whether anything else had work meanwhile (its own
-/// resumption counts one).
+/// Resumptions of fibers not marked background ([`crate::fiber::set_background`]) and messages
+/// other than wakes handled on the current proactor so far. A background fiber compares it
+/// across a yield to tell whether foreground work ran meanwhile.
 pub fn work_done() -> u64 {
     current().work.get()
 }
@@ -185,6 +185,7 @@ impl Proactor {
             guard,
             stack_shares: 0,
             tag: 0,
+            background: false,
         });
         self.ready.borrow_mut().push_back(id);
         id
@@ -273,6 +274,9 @@ impl Proactor {
                 return;
             }
             rec.state = FiberState::Running;
+            if !rec.background {
+                self.work.set(self.work.get() + 1);
+            }
             let name: *const str = &*rec.name;
             (
                 rec.co.take().expect("ready fiber has its coroutine"),
@@ -283,7 +287,6 @@ impl Proactor {
         // SAFETY: the name is a boxed str owned by the fiber record, which is only freed below,
         // after the fiber stopped running.
         stack::set_running(guard, unsafe { &*name });
-        self.work.set(self.work.get() + 1);
         self.current_fiber.set(Some(id));
         let result = co.resume(());
         self.current_fiber.set(None);
@@ -337,7 +340,10 @@ impl Proactor {
     }
 
     fn handle(&self, msg: Message) {
-        self.work.set(self.work.get() + 1);
+        if !matches!(msg, Message::Wake(_)) {
+            // A wake counts when its fiber runs (unless that is background work).
+            self.work.set(self.work.get() + 1);
+        }
         match msg {
             Message::Wake(id) => self.unpark_local(id),
             Message::Spawn(f) => {
