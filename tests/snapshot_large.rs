@@ -260,3 +260,85 @@ fn huge_values_rdb() {
 fn huge_values_dfs() {
     save_while_serving(&["--df_snapshot_format", "yes"], "dfs");
 }
+
+/// A write to a value that is half written does not wait for the rest of it to be written:
+/// the change hook copies the rest, and the walker writes the copy in pieces afterwards. With
+/// one piece every 20 ms, the save still has most of the value's pieces to go when the writes
+/// have been answered; the file holds the value as it was at the cut.
+#[test]
+fn a_write_to_a_half_written_value_waits_for_no_piece() {
+    const FIELDS: usize = 200_000; // 49 pieces of 4096
+    let dir = temp_dir("copy");
+    let df = Damselfly::start(&dir, &[]);
+    let mut c = Client::connect(df.addr);
+    let mut cmds = Vec::new();
+    for start in (0..FIELDS).step_by(BATCH) {
+        let mut cmd = vec!["HSET".to_string(), "bighash".to_string()];
+        for i in start..start + BATCH {
+            cmd.push(format!("f{i}"));
+            cmd.push(format!("value-{i}"));
+        }
+        cmds.push(cmd);
+    }
+    for chunk in cmds.chunks(50) {
+        pipeline(&mut c, chunk);
+    }
+    assert_eq!(c.cmd(&["SET", "small", "value"]), ok());
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "20000"]),
+        ok()
+    );
+    assert_eq!(
+        c.cmd(&["BGSAVE"]),
+        common::simple("Background saving started")
+    );
+    // A few pieces in (the hash is its shard's first value in pieces at once).
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(c.cmd(&["HSET", "bighash", "after-the-cut", "x"]), int(1));
+    assert_eq!(c.cmd(&["HDEL", "bighash", "f1", "f2"]), int(2));
+    assert_eq!(c.cmd(&["DEL", "bighash"]), int(1));
+    assert_eq!(c.cmd(&["SET", "small", "changed"]), ok());
+    // Had the writes waited for the value, the save would be over: the rest of its pieces
+    // (about 40, 20 ms each) would have been written before the first write applied.
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(info_field(&mut c, "rdb_bgsave_in_progress"), "1");
+    let start = Instant::now();
+    while info_field(&mut c, "rdb_bgsave_in_progress") != "0" {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "BGSAVE did not end"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(info_field(&mut c, "rdb_last_bgsave_status"), "ok");
+    drop(c);
+    drop(df);
+    let df = Damselfly::start(&dir, &[]);
+    let mut c = Client::connect(df.addr);
+    assert_eq!(c.cmd(&["DBSIZE"]), int(2));
+    assert_eq!(c.cmd(&["GET", "small"]), bulk("value"));
+    let Reply::Array(all) = c.cmd(&["HGETALL", "bighash"]) else {
+        panic!("HGETALL")
+    };
+    let mut got: Vec<(Vec<u8>, Vec<u8>)> = all
+        .chunks(2)
+        .map(|p| match p {
+            [Reply::Bulk(f), Reply::Bulk(v)] => (f.clone(), v.clone()),
+            _ => panic!("{p:?}"),
+        })
+        .collect();
+    got.sort();
+    let mut want: Vec<(Vec<u8>, Vec<u8>)> = (0..FIELDS)
+        .map(|i| {
+            (
+                format!("f{i}").into_bytes(),
+                format!("value-{i}").into_bytes(),
+            )
+        })
+        .collect();
+    want.sort();
+    assert!(
+        got == want,
+        "the loaded hash differs from the hash at the cut"
+    );
+}

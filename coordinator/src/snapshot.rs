@@ -28,9 +28,9 @@ use damselfly_shards::{BucketRef, CellFlags, CompactKey, CompactValue, DbSlice, 
 use damselfly_shards::{TableCtx, TableCut};
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::time::Duration;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Bytes per chunk sent to the writer.
 pub const CHUNK_BYTES: usize = 64 * 1024;
@@ -216,6 +216,8 @@ struct Large {
     mark: u64,
     key: Vec<u8>,
     writer: LargeValue,
+    /// Elements stepped through since the save delay last counted a piece.
+    elements: usize,
 }
 
 impl Large {
@@ -324,12 +326,16 @@ impl ShardSnap {
                 }
             }
         };
-        // `rdb-key-save-delay` counts each piece as a key, so tests can hold a value half
-        // written.
-        self.out.stepped_keys += 1;
         let mut left = LARGE_STEP_ELEMENTS;
         loop {
             let n = left.min(LARGE_SLICE_ELEMENTS);
+            // `rdb-key-save-delay` counts each LARGE_STEP_ELEMENTS as a key, so tests can
+            // hold a value half written.
+            l.elements += n;
+            if l.elements >= LARGE_STEP_ELEMENTS {
+                l.elements -= LARGE_STEP_ELEMENTS;
+                self.out.stepped_keys += 1;
+            }
             if l.writer.step(&mut self.out.cur, value, n) {
                 break;
             }
@@ -399,6 +405,7 @@ impl ShardSnap {
                             mark: cut_mark,
                             key,
                             writer,
+                            elements: LARGE_STEP_ELEMENTS - LARGE_SLICE_ELEMENTS,
                         });
                         return;
                     }
