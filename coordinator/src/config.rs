@@ -54,7 +54,7 @@ pub const PARAMS: &[Param] = &[
         name: "port",
         kind: Kind::Int { min: 0, max: 65535 },
         default: "6379",
-        mutable: false,
+        mutable: true,
         help: "TCP port to listen on (0 picks a free one)",
     },
     Param {
@@ -75,7 +75,7 @@ pub const PARAMS: &[Param] = &[
         name: "bind",
         kind: Kind::Str,
         default: "0.0.0.0",
-        mutable: false,
+        mutable: true,
         help: "address to listen on",
     },
     Param {
