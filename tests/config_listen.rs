@@ -1,6 +1,7 @@
 //! CONFIG SET port / bind at run time, against redis-server: the new port serves and the old
 //! one stops, connections already open stay; a port in use or an address that cannot be
-//! bound is refused with Redis's error and the old listener keeps serving.
+//! bound is refused with Redis's error and the old listener keeps serving. Also the hidden
+//! `key-load-delay` debugging parameter.
 
 // Test clients are plain threads outside the runtime: they may sleep and read the OS clock.
 #![allow(clippy::disallowed_methods)]
@@ -81,4 +82,43 @@ fn config_set_port_and_bind_as_redis() {
     };
     let theirs = moves_listener(redis.port);
     assert_eq!(ours, theirs);
+}
+
+/// `key-load-delay` answers only to its own name, and slows loading down per key.
+#[test]
+fn key_load_delay_is_hidden_and_slows_loading() {
+    let dir = std::env::temp_dir().join(format!("damselfly-kld-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let server = damselfly::Server::builder()
+        .bind("127.0.0.1")
+        .port(0)
+        .threads(2)
+        .set("dir", dir.to_str().unwrap())
+        .start()
+        .unwrap();
+    let mut c = Client::connect(server.addr());
+    let Reply::Array(all) = c.cmd(&["config", "get", "*"]) else {
+        panic!()
+    };
+    assert!(!all.contains(&bulk("key-load-delay")));
+    assert_eq!(
+        c.cmd(&["config", "get", "key-load-delay"]),
+        Reply::Array(vec![bulk("key-load-delay"), bulk("0")])
+    );
+    for i in 0..200 {
+        assert_eq!(c.cmd(&["set", &format!("k{i}"), "v"]), ok());
+    }
+    let started = std::time::Instant::now();
+    assert_eq!(c.cmd(&["debug", "reload"]), ok());
+    let quick = started.elapsed();
+    assert_eq!(c.cmd(&["config", "set", "key-load-delay", "2000"]), ok());
+    let started = std::time::Instant::now();
+    assert_eq!(c.cmd(&["debug", "reload"]), ok());
+    // 200 keys at 2 ms each.
+    assert!(started.elapsed() >= std::time::Duration::from_millis(400));
+    assert!(quick < std::time::Duration::from_millis(400));
+    assert_eq!(c.cmd(&["dbsize"]), int(200));
+    drop(c);
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
 }
