@@ -9,7 +9,7 @@ use damselfly_runtime::fiber;
 use damselfly_runtime::net::TcpListener;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 use std::sync::Arc;
 
 /// The proactor whose fibers accept on the plain listener.
@@ -22,12 +22,15 @@ pub const BIND_ERROR: &str = "Failed to bind to specified addresses.";
 pub struct Listeners {
     /// The plain listener's descriptor; -1 when there is none (or it is simulated).
     plain_fd: AtomicI32,
+    /// The port it is bound to (`--port 0` picks one); 0 when there is none.
+    plain_port: AtomicU32,
 }
 
 impl Default for Listeners {
     fn default() -> Listeners {
         Listeners {
             plain_fd: AtomicI32::new(-1),
+            plain_port: AtomicU32::new(0),
         }
     }
 }
@@ -49,6 +52,9 @@ pub fn serve_plain(st: &Arc<ServerState>, addr: SocketAddr) -> io::Result<Socket
     st.listeners
         .plain_fd
         .store(listener.as_raw_fd(), Ordering::Release);
+    st.listeners
+        .plain_port
+        .store(u32::from(local.port()), Ordering::Release);
     let st = st.clone();
     fiber::Builder::new().name("acceptor").spawn(move || {
         let serve =
@@ -67,7 +73,10 @@ pub fn change(
     port: Option<&str>,
     bind: Option<&str>,
 ) -> Result<(), &'static str> {
-    let old_port = server.config.get_int("port");
+    let old_port = match server.listeners.plain_port.load(Ordering::Acquire) {
+        0 => server.config.get_int("port"),
+        bound => i64::from(bound),
+    };
     let old_bind = server.config.get("bind").unwrap_or_default();
     let new_port = port.map_or(old_port, |p| p.parse().unwrap_or(-1));
     let new_bind = bind.unwrap_or(&old_bind);
@@ -89,6 +98,7 @@ pub fn change(
         let old = st.listeners.plain_fd.load(Ordering::Acquire);
         if port == 0 {
             st.listeners.plain_fd.store(-1, Ordering::Release);
+            st.listeners.plain_port.store(0, Ordering::Release);
         } else if let Err(e) = serve_plain(&st, SocketAddr::new(ip, port)) {
             log::warn!("could not create server TCP listening socket {ip}:{port}: {e}");
             return false;
