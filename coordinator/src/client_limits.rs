@@ -118,6 +118,8 @@ pub struct ClientLimits {
     pub alloc_overhead: AtomicUsize,
     /// The `lazyfree-lazy-*` parameters as `crate::lazyfree` flag bits.
     lazyfree: AtomicU32,
+    /// A policy evicts (not noeviction), as of the last refresh.
+    evicting: AtomicBool,
 }
 
 impl ClientLimits {
@@ -142,6 +144,7 @@ impl ClientLimits {
             shard_bytes: (0..proactors).map(|_| AtomicUsize::new(0)).collect(),
             alloc_overhead: AtomicUsize::new(0),
             lazyfree: AtomicU32::new(0),
+            evicting: AtomicBool::new(false),
         }
     }
 
@@ -189,6 +192,10 @@ impl ClientLimits {
         );
         self.lazyfree
             .store(crate::lazyfree::parse_flags(config), Ordering::Relaxed);
+        self.evicting.store(
+            crate::eviction::policy_of(config).is_some(),
+            Ordering::Relaxed,
+        );
         for (slot, name) in self.collection.iter().zip(COLLECTION_PARAMS) {
             slot.store(config.get_int(name), Ordering::Relaxed);
         }
@@ -278,6 +285,23 @@ impl ClientLimits {
         if let Some(slot) = self.shard_bytes.get(me) {
             slot.store(bytes, Ordering::Relaxed);
         }
+    }
+
+    /// `maxmemory-policy` (or cache mode) evicts, as of the last refresh.
+    pub fn evicting(&self) -> bool {
+        self.evicting.load(Ordering::Relaxed)
+    }
+
+    /// Data, clients and allocator overhead exceed `maxmemory` by more than `slack` bytes.
+    pub fn over_maxmemory_by(&self, slack: usize) -> bool {
+        let max = self.maxmemory.load(Ordering::Relaxed);
+        max > 0
+            && self.accounted_bytes() + self.alloc_overhead.load(Ordering::Relaxed) > max + slack
+    }
+
+    /// `maxmemory` as of the last refresh.
+    pub fn maxmemory(&self) -> usize {
+        self.maxmemory.load(Ordering::Relaxed)
     }
 
     pub fn has_maxmemory(&self) -> bool {

@@ -54,7 +54,7 @@ pub const PARAMS: &[Param] = &[
         name: "port",
         kind: Kind::Int { min: 0, max: 65535 },
         default: "6379",
-        mutable: false,
+        mutable: true,
         help: "TCP port to listen on (0 picks a free one)",
     },
     Param {
@@ -75,7 +75,7 @@ pub const PARAMS: &[Param] = &[
         name: "bind",
         kind: Kind::Str,
         default: "0.0.0.0",
-        mutable: false,
+        mutable: true,
         help: "address to listen on",
     },
     Param {
@@ -521,6 +521,17 @@ pub const PARAMS: &[Param] = &[
         help: "FLUSHDB and FLUSHALL without SYNC|ASYNC are ASYNC",
     },
     Param {
+        name: "key-load-delay",
+        kind: Kind::Int {
+            min: i32::MIN as i64,
+            max: i32::MAX as i64,
+        },
+        default: "0",
+        mutable: true,
+        help: "debugging: microseconds loading sleeps per key (negative: 1 us every -N keys); \
+               hidden from CONFIG GET patterns",
+    },
+    Param {
         name: "maxmemory-samples",
         kind: Kind::Int {
             min: 1,
@@ -690,6 +701,9 @@ pub fn canonical(name: &str) -> String {
         _ => n,
     }
 }
+
+/// Debugging parameters CONFIG GET shows only when asked for by name.
+const HIDDEN: &[&str] = &["key-load-delay"];
 
 /// Startup-only parameters that CONFIG SET accepts when the value is the one in force (nothing
 /// changes): those Redis can change at run time (port, bind) and Damselfly's own, so a client
@@ -904,7 +918,10 @@ impl Config {
             .iter()
             .map(|p| p.name)
             .chain(ALIASES.iter().map(|(alias, _)| *alias));
+        // A hidden parameter answers only to its exact name, as in Redis.
+        let exact = !canon.contains(['*', '?', '[']);
         names
+            .filter(|name| exact || !HIDDEN.contains(name))
             .filter(|name| {
                 damselfly_shards::glob::glob_match(canon.as_bytes(), name.as_bytes(), true)
             })

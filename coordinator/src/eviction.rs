@@ -1,9 +1,12 @@
 //! `maxmemory` with an evicting `maxmemory-policy`: each shard may hold its share of the
 //! limit (what the clients' buffers leave, divided by the shards) and evicts down to it —
-//! on the heartbeat, and before any command runs while the server is over the limit (as
-//! Redis does). Shards publish their memory after every job while `maxmemory` is set, so the
-//! check before a command sees the writes before it. A shard whose policy finds nothing to evict (a volatile policy and no keys with
-//! a deadline) reports itself stuck: writes are then refused with Redis's OOM error.
+//! on insert, inside the shard (`db_slice/evict.rs`), and on the heartbeat for what inserts
+//! leave (values that grew). Only when memory runs ahead of that (a limit just lowered) does
+//! a command over the limit step every shard first. Shards publish their memory, evictions
+//! and stuck flag after every job while `maxmemory` is set, so the check before a command
+//! sees the writes before it. A shard whose policy finds nothing to evict (a volatile policy
+//! and no keys with a deadline) reports itself stuck: writes are then refused with Redis's
+//! OOM error.
 
 use crate::server::{ProactorState, ServerState};
 use damselfly_runtime::clock;
@@ -42,10 +45,15 @@ impl EvictionStats {
 /// The policy that evicts: the cache's with `cache_mode` on, else what `maxmemory-policy`
 /// names; None for noeviction.
 pub fn policy(server: &ServerState) -> Option<EvictionPolicy> {
-    if server.config.get("cache-mode").as_deref() == Some("yes") {
+    policy_of(&server.config)
+}
+
+/// [`policy`] from the config alone.
+pub fn policy_of(config: &crate::config::Config) -> Option<EvictionPolicy> {
+    if config.get("cache-mode").as_deref() == Some("yes") {
         return Some(EvictionPolicy::Cache);
     }
-    EvictionPolicy::parse(&server.config.get("maxmemory-policy").unwrap_or_default())
+    EvictionPolicy::parse(&config.get("maxmemory-policy").unwrap_or_default())
 }
 
 /// What the per-key access clock counts (`maxmemory-policy`, `lfu-log-factor`,
@@ -86,13 +94,7 @@ pub fn step(server: &ServerState) {
     let mut slice = shard.db.borrow_mut();
     configure(server, &mut slice);
     slice.evict(clock::wall_now_ms(), STEP_KEYS);
-    let stats = &server.eviction;
-    if let Some(slot) = stats.evicted.get(shard.index) {
-        slot.store(slice.evicted_keys(), Ordering::Relaxed);
-    }
-    if let Some(slot) = stats.stuck.get(shard.index) {
-        slot.store(slice.eviction_stuck(), Ordering::Relaxed);
-    }
+    publish_evictions(server, shard.index, &slice);
     let bytes = slice.bytes_used();
     TABLES.set(bytes.saturating_sub(slice.heap_bytes()));
     drop(slice);
@@ -118,25 +120,45 @@ thread_local! {
     static TABLES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
-/// Over `maxmemory`, before a command that may grow memory: evicts on every shard. False
-/// when the command must be refused (noeviction, or nothing left to evict).
+/// Over `maxmemory`, before a command: false when the command must be refused if it may
+/// grow memory (noeviction, or nothing left to evict). Inserts evict on their shards; only
+/// memory more than a 32nd over the limit (a limit just lowered, values that grew between
+/// heartbeats) makes every shard step first.
 pub fn make_room(server: &ServerState) -> bool {
-    if policy(server).is_none() {
+    let limits = &server.client_limits;
+    limits.refresh(&server.config);
+    if !limits.evicting() {
         return false;
     }
-    crate::tx::on_all_shards(&|_| step(server));
-    !(server.client_limits.over_maxmemory() && server.eviction.any_stuck())
+    if limits.over_maxmemory_by(limits.maxmemory() / 32) {
+        crate::tx::on_all_shards(&|_| step(server));
+    }
+    !(limits.over_maxmemory() && server.eviction.any_stuck())
 }
 
 /// After a job ran on this proactor's shard: with `maxmemory` set, publishes the shard's
-/// memory so the next command anywhere sees it (not only the next heartbeat).
+/// memory, evictions and stuck flag so the next command anywhere sees them (not only the
+/// next heartbeat).
 pub fn after_job() {
     let ps = ProactorState::current();
     if !ps.server.client_limits.has_maxmemory() {
         return;
     }
-    let bytes = ps.shard.db.borrow().heap_bytes() + TABLES.get();
+    let slice = ps.shard.db.borrow();
+    let bytes = slice.heap_bytes() + TABLES.get();
+    publish_evictions(&ps.server, ps.shard.index, &slice);
+    drop(slice);
     ps.server
         .client_limits
         .publish_shard_bytes(ps.shard.index, bytes);
+}
+
+fn publish_evictions(server: &ServerState, shard: usize, slice: &DbSlice) {
+    let stats = &server.eviction;
+    if let Some(slot) = stats.evicted.get(shard) {
+        slot.store(slice.evicted_keys(), Ordering::Relaxed);
+    }
+    if let Some(slot) = stats.stuck.get(shard) {
+        slot.store(slice.eviction_stuck(), Ordering::Relaxed);
+    }
 }

@@ -32,6 +32,7 @@ pub mod key_specs;
 pub mod keys;
 pub mod latency;
 pub mod lazyfree;
+pub mod listener;
 pub mod long_double;
 pub mod memcache_auth;
 pub mod memcache_conn;

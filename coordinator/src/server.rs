@@ -4,12 +4,11 @@
 use crate::blocking::Blocked;
 use crate::client_limits::ClientLimits;
 use crate::config::Config;
-use crate::conn;
 use crate::ctx::ConnInfo;
 use crate::registry::Registry;
 use crate::shard::Shard;
 use damselfly_runtime::clock::{self, Time};
-use damselfly_runtime::net::{TcpListener, TcpStream};
+use damselfly_runtime::net::TcpStream;
 use damselfly_runtime::sync::{Event, SpinLock};
 use damselfly_runtime::{Backend, ProactorPool};
 use std::cell::{Cell, RefCell};
@@ -54,6 +53,8 @@ pub struct ServerState {
     pub acl: crate::acl::AclState,
     /// Keys evicted at `maxmemory`, per shard.
     pub eviction: crate::eviction::EvictionStats,
+    /// The plain listener, which CONFIG SET port/bind moves.
+    pub listeners: crate::listener::Listeners,
     /// CLIENT PAUSE: server-wide, read by every proactor.
     pub pause: crate::pause::PauseState,
     /// Events slower than `latency-monitor-threshold` (LATENCY).
@@ -91,6 +92,7 @@ impl ServerState {
             persistence: crate::snapshot_file::SaveState::new(wall / 1000),
             acl: Default::default(),
             eviction: crate::eviction::EvictionStats::new(shards),
+            listeners: Default::default(),
             pause: Default::default(),
             active_expire: std::sync::atomic::AtomicBool::new(true),
             latency: Default::default(),
@@ -332,12 +334,9 @@ pub fn start(pool: &ProactorPool, state: Arc<ServerState>) -> std::io::Result<Ru
     crate::snapshot_load::start(pool, &state)?;
     let bind = state.config.get("bind").unwrap_or_else(|| "0.0.0.0".into());
     let port = state.config.get_int("port") as u16;
-    let ip: std::net::IpAddr = bind
-        .split_whitespace()
-        .next()
-        .unwrap_or("0.0.0.0")
-        .parse()
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "bad --bind address"))?;
+    let ip = crate::listener::bind_ip(&bind).ok_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "bad --bind address")
+    })?;
     let addr = SocketAddr::new(ip, port);
     let tls = crate::tls::server_config(&state.config)?;
     let tls_port = state.config.get_int("tls-port");
@@ -349,18 +348,11 @@ pub fn start(pool: &ProactorPool, state: Arc<ServerState>) -> std::io::Result<Ru
         if !plain {
             return tx.send(Ok(None));
         }
-        let listener = match TcpListener::bind(addr) {
-            Ok(l) => l,
-            Err(e) => return tx.send(Err(e)),
-        };
-        let local = listener.local_addr();
-        let _ = st.addr.set(local);
-        tx.send(Ok(Some(local)));
-        let st2 = st.clone();
-        let serve = move |stream| conn::serve(crate::tls::ConnStream::Tcp(stream), st2.clone());
-        if let Err(e) = listener.serve(serve) {
-            log::info!("acceptor stopped: {e}");
+        let local = crate::listener::serve_plain(&st, addr);
+        if let Ok(local) = local {
+            let _ = st.addr.set(local);
         }
+        tx.send(local.map(Some))
     });
     let plain_addr = rx
         .recv()

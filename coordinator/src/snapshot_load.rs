@@ -69,6 +69,8 @@ pub struct Router<'a> {
     keys: u64,
     expired: u64,
     bad_db: Option<usize>,
+    /// `key-load-delay`: microseconds to sleep per key (negative: 1 µs every -N keys).
+    delay_us: i64,
 }
 
 impl<'a> Router<'a> {
@@ -85,6 +87,7 @@ impl<'a> Router<'a> {
             keys: 0,
             expired: 0,
             bad_db: None,
+            delay_us: server.config.get_int("key-load-delay"),
         }
     }
 
@@ -98,11 +101,26 @@ impl<'a> Router<'a> {
             return;
         }
         self.keys += 1;
+        if self.delay_us != 0 {
+            self.delay();
+        }
         let shard = shard_of(key_hash(&k.key), self.shards);
         self.batches[shard].push((k.db, k.key.into_owned(), k.value, k.expire_ms));
         if self.batches[shard].len() >= BATCH_KEYS {
             self.ship(shard);
         }
+    }
+
+    /// `key-load-delay` (a debugging aid that makes loading slow, as in Redis): the loading
+    /// fiber parks, so the proactor keeps serving meanwhile.
+    #[cold]
+    fn delay(&self) {
+        let us = match self.delay_us {
+            d if d > 0 => d as u64,
+            d if self.keys.is_multiple_of(d.unsigned_abs()) => 1,
+            _ => return,
+        };
+        damselfly_runtime::fiber::sleep(std::time::Duration::from_micros(us));
     }
 
     fn ship(&mut self, shard: usize) {

@@ -631,8 +631,12 @@ impl DbSlice {
                 self.ready.push((db, (*bytes).into()));
             }
         }
-        if self.bumping {
-            self.evict_for_insert(db, hash);
+        if self.eviction.is_some() {
+            if self.bumping {
+                self.evict_for_insert(db, hash);
+            } else {
+                self.evict_sampled_for_insert(now_ms);
+            }
         }
         if let Some(hook) = self.key_event_hook.as_mut() {
             if hook.wants(KeyEvent::New) {

@@ -930,6 +930,18 @@ fn config_set(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
         let current = ctx.server.config.get(p.name).unwrap_or_default();
         values.push(config::validate(p, v, &current).map_err(|reason| failed(p.name, &reason))?);
     }
+    // The listener moves first: when it cannot, nothing changes (Redis restores the rest).
+    let named = |name| {
+        chosen
+            .iter()
+            .zip(&values)
+            .find(|((p, _), _)| p.name == name)
+    };
+    if let Some(((p, _), _)) = named("port").or(named("bind")) {
+        let value = |name| named(name).map(|(_, v)| v.as_str());
+        crate::listener::change(ctx.server, value("port"), value("bind"))
+            .map_err(|reason| failed(p.name, reason))?;
+    }
     let lazyfree = chosen
         .iter()
         .any(|(p, _)| crate::lazyfree::is_param(p.name));

@@ -395,6 +395,12 @@ impl<K, V, P: DashPolicy<K>> DashTable<K, V, P> {
     /// bits are mixed first, so a counter works too). Entries in sparse regions are picked
     /// more often: good enough for RANDOMKEY, not a uniform sample.
     pub fn random_entry(&self, random: u64) -> Option<(&K, &V)> {
+        let pos = self.random_pos(random)?;
+        Some(self.entry(pos))
+    }
+
+    /// The position of the entry [`DashTable::random_entry`] picks.
+    pub fn random_pos(&self, random: u64) -> Option<EntryPos> {
         if self.len == 0 {
             return None;
         }
@@ -402,22 +408,25 @@ impl<K, V, P: DashPolicy<K>> DashTable<K, V, P> {
         let first_segment = (random % self.segments.len() as u64) as usize;
         let first_bucket = (random >> 20) as usize % self.segments[first_segment].buckets.len();
         // Every bucket once, in table order from (first_segment, first_bucket), wrapping.
-        let order = (0..=self.segments.len()).flat_map(|i| {
+        for i in 0..=self.segments.len() {
             let segment = (first_segment + i) % self.segments.len();
-            let buckets = self.segments[segment].buckets.iter();
+            let buckets = &self.segments[segment].buckets;
             let skip = if i == 0 { first_bucket } else { 0 };
             let take = if i == self.segments.len() {
                 first_bucket
             } else {
                 usize::MAX
             };
-            buckets.skip(skip).take(take)
-        });
-        for bucket in order {
-            if !bucket.is_empty() {
-                let pick = (random >> 40) as usize % bucket.len();
-                let slot = slots_of(bucket.occupied()).nth(pick).expect("pick < len");
-                return bucket.entry(slot).map(|(k, v)| (k, v));
+            for (b, bucket) in buckets.iter().enumerate().skip(skip).take(take) {
+                if !bucket.is_empty() {
+                    let pick = (random >> 40) as usize % bucket.len();
+                    let slot = slots_of(bucket.occupied()).nth(pick).expect("pick < len");
+                    return Some(EntryPos {
+                        segment: segment as u32,
+                        bucket: b as u8,
+                        slot: slot as u8,
+                    });
+                }
             }
         }
         unreachable!("len > 0 but every bucket is empty")

@@ -1,16 +1,21 @@
 //! Eviction at `maxmemory`: when the slice holds more than its share of the limit, keys go,
 //! chosen by the `maxmemory-policy` the way Redis chooses them — approximately, from a few
-//! sampled keys, with no per-key list. The coordinator calls [`DbSlice::evict`] between
-//! commands (before a command that may grow memory runs, and on the heartbeat), never inside
-//! one, so a command never loses a key it already looked at.
+//! sampled keys, with no per-key list. An insert over the budget evicts first, on the shard,
+//! as cache mode does (`cache.rs`): a write load at the limit pays a few sampled lookups per
+//! new key and no hop. The coordinator's step ([`DbSlice::evict`], on the heartbeat and when
+//! memory runs ahead of the inserts) evicts what inserts did not: values that grew, a budget
+//! that shrank.
 //!
 //! The `*-lru` policies evict the sampled key idle longest, the `*-lfu` ones the sampled key
 //! with the lowest decayed LFU counter, both read from the per-key access clock
 //! (`clock.rs`); `maxmemory-samples` keys are drawn per choice, as Redis draws them.
 
 use super::{DbIndex, DbSlice, KeyEvent};
-use crate::cell::CompactKey;
+use crate::dash::EntryPos;
 use crate::FixedHasher;
+
+/// Keys one insert evicts at most; the step evicts what is left.
+const INSERT_EVICTIONS_MAX: usize = 8;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EvictionPolicy {
@@ -74,6 +79,8 @@ pub struct Eviction {
     /// Where the cache mode's sweep of bucket tails goes on (database, then table cursor).
     pub(super) sweep_db: usize,
     pub(super) sweep_cursor: u64,
+    /// The victim's key bytes while it is removed (reused: no allocation per eviction).
+    scratch: Vec<u8>,
 }
 
 impl DbSlice {
@@ -90,6 +97,7 @@ impl DbSlice {
                     stuck: false,
                     sweep_db: old.map_or(0, |e| e.sweep_db),
                     sweep_cursor: old.map_or(0, |e| e.sweep_cursor),
+                    scratch: Vec::new(),
                 }))
             }
             _ => None,
@@ -135,89 +143,182 @@ impl DbSlice {
                 evicted += 1;
                 continue;
             }
-            let Some((db, key)) = self.pick_victim(now_ms) else {
+            let Some(freed) = self.evict_sampled(now_ms) else {
                 if let Some(e) = self.eviction.as_mut() {
                     e.stuck = true;
                 }
                 return evicted;
             };
-            let bytes = key.as_bytes().to_vec();
-            let hash = Self::hash_key(&bytes);
-            let Some(d) = self.dbs[db].as_ref() else {
-                continue;
-            };
-            let Some(pos) = d.primary.find_pos_hashed(hash, bytes.as_slice()) else {
-                continue;
-            };
-            let heap_before = self.heap_bytes();
-            let removed = self.remove_at(db, hash, &bytes, pos);
-            self.dispose(removed.value, self.lazy.settings.eviction);
-            used = used.saturating_sub(heap_before - self.heap_bytes());
-            self.evicted_keys += 1;
-            self.raise(db, KeyEvent::Evicted, &bytes);
+            used = used.saturating_sub(freed);
             evicted += 1;
         }
         evicted
     }
 
+    /// Before a new key is inserted under a sampling policy: while the slice is over its
+    /// budget, evicts the keys the policy picks (a few at most; the step does the rest).
+    pub(super) fn evict_sampled_for_insert(&mut self, now_ms: u64) {
+        let Some(budget) = self.eviction.as_ref().map(|e| e.budget) else {
+            return;
+        };
+        let mut used = self.bytes_used();
+        for _ in 0..INSERT_EVICTIONS_MAX {
+            if used <= budget {
+                break;
+            }
+            let Some(freed) = self.evict_sampled(now_ms) else {
+                if let Some(e) = self.eviction.as_mut() {
+                    e.stuck = true;
+                }
+                return;
+            };
+            used = used.saturating_sub(freed);
+        }
+        if let Some(e) = self.eviction.as_mut().filter(|e| e.stuck && used <= budget) {
+            e.stuck = false;
+        }
+    }
+
+    /// Evicts the key the policy picks from a sample; returns the heap bytes that freed, None
+    /// when no key qualifies.
+    fn evict_sampled(&mut self, now_ms: u64) -> Option<usize> {
+        let (db, pos) = self.pick_victim(now_ms)?;
+        let e = self.eviction.as_mut()?;
+        let mut key = std::mem::take(&mut e.scratch);
+        key.clear();
+        key.extend_from_slice(&self.dbs[db].as_ref()?.primary.entry(pos).0.as_bytes());
+        let hash = Self::hash_key(&key);
+        // A value freed lazily counts as freed: its memory goes within a heartbeat.
+        let heap_before = self.heap_bytes();
+        let removed = self.remove_at(db, hash, &key, pos);
+        self.dispose(removed.value, self.lazy.settings.eviction);
+        self.evicted_keys += 1;
+        self.raise(db, KeyEvent::Evicted, &key);
+        let freed = heap_before.saturating_sub(self.heap_bytes());
+        if let Some(e) = self.eviction.as_mut() {
+            e.scratch = key;
+        }
+        Some(freed)
+    }
+
     /// The key the policy evicts next, from a sample; None when no key qualifies.
-    fn pick_victim(&mut self, now_ms: u64) -> Option<(DbIndex, CompactKey)> {
+    fn pick_victim(&mut self, now_ms: u64) -> Option<(DbIndex, EntryPos)> {
         let (policy, samples) = {
             let e = self.eviction.as_ref()?;
             (e.policy, e.samples)
         };
-        // Databases with candidates, visited from a random start.
-        let candidates: Vec<DbIndex> = (0..self.dbs.len())
-            .filter(|&db| {
-                self.dbs[db].as_ref().is_some_and(|d| {
-                    if policy.volatile() {
-                        !d.expire.is_empty()
-                    } else {
-                        !d.primary.is_empty()
-                    }
-                })
+        let has_candidates = |d: &Option<super::Db>| {
+            d.as_ref().is_some_and(|d| {
+                if policy.volatile() {
+                    !d.expire.is_empty()
+                } else {
+                    !d.primary.is_empty()
+                }
             })
-            .collect();
-        if candidates.is_empty() {
+        };
+        // A database with candidates, counted from a random start (no list is built).
+        let count = self.dbs.iter().filter(|d| has_candidates(d)).count();
+        if count == 0 {
             return None;
         }
         let mut random = self.next_random();
-        let db = candidates[(random % candidates.len() as u64) as usize];
-        let mut best: Option<(CompactKey, u64)> = None;
+        let nth = (random % count as u64) as usize;
+        let db = (0..self.dbs.len())
+            .filter(|&db| has_candidates(&self.dbs[db]))
+            .nth(nth)?;
+        let d = self.dbs[db].as_ref()?;
+        let mut best: Option<(EntryPos, u64)> = None;
         for _ in 0..samples {
             random = FixedHasher::hash_u64(random);
-            let d = self.dbs[db].as_ref()?;
-            let (key, deadline) = if policy.volatile() {
+            let (pos, deadline) = if policy.volatile() {
                 let (k, &deadline) = d.expire.random_entry(random)?;
-                (k.clone(), deadline)
+                let bytes = k.as_bytes();
+                let pos = d.primary.find_pos_hashed(Self::hash_key(&bytes), &*bytes)?;
+                (pos, deadline)
             } else {
-                let (k, _) = d.primary.random_entry(random)?;
-                (k.clone(), 0)
+                (d.primary.random_pos(random)?, 0)
             };
             let rank = match policy {
                 EvictionPolicy::AllKeysRandom
                 | EvictionPolicy::VolatileRandom
                 | EvictionPolicy::Cache => {
-                    return Some((db, key));
+                    return Some((db, pos));
                 }
                 // Already expired keys go first, then the soonest deadline.
                 EvictionPolicy::VolatileTtl => u64::MAX - deadline.saturating_sub(now_ms),
-                _ => {
-                    let hash = Self::hash_key(&key.as_bytes());
-                    let pos = d.primary.find_pos_hashed(hash, &*key.as_bytes())?;
-                    self.eviction_rank(db, pos, now_ms)
-                }
+                _ => self.eviction_rank(db, pos, now_ms),
             };
-            if best.as_ref().is_none_or(|(_, r)| rank > *r) {
-                best = Some((key, rank));
+            if best.is_none_or(|(_, r)| rank > r) {
+                best = Some((pos, rank));
             }
         }
-        best.map(|(key, _)| (db, key))
+        best.map(|(pos, _)| (db, pos))
     }
 
     fn next_random(&mut self) -> u64 {
         let e = self.eviction.as_mut().expect("eviction on");
         e.random = FixedHasher::hash_u64(e.random.wrapping_add(0x9e37_79b9_7f4a_7c15));
         e.random
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cell::CompactValue;
+
+    fn fill(slice: &mut DbSlice, prefix: &str, n: usize, ttl_ms: Option<u64>, budget: usize) {
+        let value = vec![b'v'; 200];
+        for i in 0..n {
+            let key = format!("{prefix}:{i}");
+            slice.set(0, key.as_bytes(), CompactValue::from_bytes(&value), 0);
+            if let Some(ms) = ttl_ms {
+                slice.set_expiry(0, key.as_bytes(), ms + i as u64, 0);
+            }
+            // A table split may land between evictions: 5% over at most.
+            assert!(
+                slice.bytes_used() <= budget + budget / 20,
+                "at {prefix}:{i}"
+            );
+        }
+    }
+
+    /// Inserts evict on their own (no step runs): filling to four times the budget keeps
+    /// the slice at it, under every sampling policy.
+    #[test]
+    fn inserts_evict_down_to_the_budget() {
+        let budget = 2 << 20;
+        for policy in ["allkeys-lru", "allkeys-lfu", "allkeys-random"] {
+            let mut slice = DbSlice::new(2);
+            slice.set_eviction(EvictionPolicy::parse(policy), budget, 5);
+            fill(&mut slice, policy, 4 * budget / 240, None, budget);
+            assert!(slice.evicted_keys() > 0, "{policy}");
+            assert!(!slice.eviction_stuck(), "{policy}");
+            slice.check_invariants();
+        }
+    }
+
+    /// Volatile policies evict only keys with a deadline; with none left, the slice is stuck
+    /// (writes are refused above it).
+    #[test]
+    fn volatile_inserts_keep_persistent_keys() {
+        let budget = 2 << 20;
+        let mut slice = DbSlice::new(1);
+        slice.set_eviction(EvictionPolicy::parse("volatile-ttl"), budget, 5);
+        fill(&mut slice, "keep", 1000, None, budget);
+        fill(&mut slice, "ttl", 3 * budget / 240, Some(1 << 40), budget);
+        for i in 0..1000 {
+            assert!(slice.exists(0, format!("keep:{i}").as_bytes(), 0));
+        }
+        assert!(slice.evicted_keys() > 0);
+        let mut slice = DbSlice::new(1);
+        slice.set_eviction(EvictionPolicy::parse("volatile-lru"), budget / 4, 5);
+        let value = vec![b'v'; 200];
+        for i in 0..budget / 240 {
+            let key = format!("persistent:{i}");
+            slice.set(0, key.as_bytes(), CompactValue::from_bytes(&value), 0);
+        }
+        assert_eq!(slice.evicted_keys(), 0);
+        assert!(slice.eviction_stuck());
     }
 }
