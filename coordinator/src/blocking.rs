@@ -18,6 +18,7 @@ use crate::server::ServerState;
 use crate::shard::{key_hash, Shard};
 use crate::tx::locks::LockMode;
 use damselfly_runtime::clock::{self, Time};
+use damselfly_runtime::net::TcpStream;
 use damselfly_runtime::sync::{Event, SpinLock};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -254,20 +255,20 @@ pub enum WaitEnd {
 const PEER_CHECK: Duration = Duration::from_millis(100);
 
 /// Parks the calling fiber until `b` is served, woken, unblocked, or `deadline` passes, or the
-/// peer (`fd`) disconnects. The caller then removes `b` from its keys' queues.
+/// peer (`conn`) disconnects. The caller then removes `b` from its keys' queues.
 pub fn wait(
     server: &ServerState,
     b: &Arc<Blocked>,
     deadline: Option<Time>,
-    fd: Option<i32>,
+    conn: Option<&TcpStream>,
 ) -> WaitEnd {
     server.blocked.lock().insert(b.client_id, b.clone());
-    let end = wait_inner(b, deadline, fd);
+    let end = wait_inner(b, deadline, conn);
     server.blocked.lock().remove(&b.client_id);
     end
 }
 
-fn wait_inner(b: &Arc<Blocked>, deadline: Option<Time>, fd: Option<i32>) -> WaitEnd {
+fn wait_inner(b: &Arc<Blocked>, deadline: Option<Time>, conn: Option<&TcpStream>) -> WaitEnd {
     loop {
         let now = clock::now();
         let step = now + PEER_CHECK;
@@ -289,7 +290,7 @@ fn wait_inner(b: &Arc<Blocked>, deadline: Option<Time>, fd: Option<i32>) -> Wait
         }
         let now = clock::now();
         let expired = deadline.is_some_and(|d| now >= d);
-        let gone = damselfly_runtime::stopping() || fd.is_some_and(peer_closed);
+        let gone = damselfly_runtime::stopping() || conn.is_some_and(TcpStream::peer_closed);
         if (expired || gone) && b.leave_waiting(if gone { GONE } else { TIMED_OUT }) {
             return if gone {
                 WaitEnd::Gone
@@ -324,27 +325,4 @@ pub fn unblock_client(server: &ServerState, id: u64, error: bool) -> bool {
 /// Clients blocked right now (INFO blocked_clients).
 pub fn blocked_count(server: &ServerState) -> usize {
     server.blocked.lock().len()
-}
-
-/// Whether the peer of socket `fd` has closed its side (a non-blocking peek reads end of
-/// file or a reset).
-pub fn peer_closed(fd: i32) -> bool {
-    let mut byte = [0u8; 1];
-    // SAFETY: `fd` is the connection's socket, open while its fiber (the caller) runs; `byte`
-    // is a valid one-byte buffer; MSG_PEEK leaves any data in the socket for the reader.
-    let n = unsafe {
-        libc::recv(
-            fd,
-            byte.as_mut_ptr() as *mut libc::c_void,
-            1,
-            libc::MSG_PEEK | libc::MSG_DONTWAIT,
-        )
-    };
-    if n == 0 {
-        return true;
-    }
-    n < 0 && {
-        let e = std::io::Error::last_os_error().raw_os_error();
-        !matches!(e, Some(libc::EAGAIN) | Some(libc::EINTR))
-    }
 }
