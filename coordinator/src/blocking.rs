@@ -190,6 +190,10 @@ impl Shard {
                 if deferred.contains(&(db, key.clone())) {
                     continue;
                 }
+                #[cfg(feature = "sim-mutations")]
+                if planted_lost_wakeup() {
+                    continue;
+                }
                 if !self.key_is_free(key_hash(&key), LockMode::Exclusive) {
                     deferred.push((db, key));
                     continue;
@@ -325,4 +329,18 @@ pub fn unblock_client(server: &ServerState, id: u64, error: bool) -> bool {
 /// Clients blocked right now (INFO blocked_clients).
 pub fn blocked_count(server: &ServerState) -> usize {
     server.blocked.lock().len()
+}
+
+/// Planted `lost-wakeup` (`sim-mutations` builds only): one key in four reported servable is
+/// forgotten, so its blocked clients are not woken by that write.
+#[cfg(feature = "sim-mutations")]
+fn planted_lost_wakeup() -> bool {
+    thread_local! {
+        static READY: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    }
+    damselfly_runtime::sim::mutation("lost-wakeup")
+        && READY.with(|c| {
+            c.set(c.get() + 1);
+            c.get().is_multiple_of(4)
+        })
 }

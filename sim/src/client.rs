@@ -11,6 +11,11 @@
 //! reconnects and moves its private keys to a new generation (the lost command may still run
 //! later), and counts the INCR as unknown.
 
+mod blocking;
+mod families;
+
+pub use blocking::{check as check_queue, QueueLog, QUEUE_KEY};
+
 use crate::check::{self, Counters};
 use crate::linearize::{self, RegOp};
 use crate::persist::SavedModel;
@@ -41,6 +46,7 @@ pub struct Report {
     pub hash: u64,
     pub ops: u64,
     pub tail: VecDeque<(u64, String)>,
+    pub queue: QueueLog,
 }
 
 /// A private key's value and, when it has a TTL, the window of wall-clock milliseconds its
@@ -92,6 +98,8 @@ pub struct Client {
     seq: u64,
     tail: VecDeque<(u64, String)>,
     disconnect_per_million: u32,
+    models: families::Models,
+    queue: QueueLog,
 }
 
 impl Client {
@@ -113,6 +121,8 @@ impl Client {
             ops: 0,
             seq: 0,
             tail: VecDeque::new(),
+            models: Default::default(),
+            queue: Default::default(),
             // The quiet phase's verifier never drops its own connection.
             disconnect_per_million: if id == usize::MAX {
                 0
@@ -147,6 +157,7 @@ impl Client {
             hash: self.hash,
             ops: self.ops,
             tail: self.tail,
+            queue: self.queue,
         }
     }
 
@@ -184,6 +195,7 @@ impl Client {
         self.gen += 1;
         self.private.clear();
         self.counters.clear();
+        self.models.clear();
     }
 
     /// Sends one command and reads its reply.
@@ -429,8 +441,16 @@ impl Client {
         if self.saver && self.rng.chance(1, 40) {
             return self.save();
         }
+        // The blocking pair: the popper BLPOPs often (so it blocks often), the others push.
+        let queue_share = if self.id == blocking::POPPER { 50 } else { 8 };
+        if plan.blocking && self.rng.below(100) < queue_share {
+            return self.queue_step(plan);
+        }
         if self.rng.below(100) < plan.shared_percent {
             return self.shared_step(plan);
+        }
+        if self.rng.chance(1, 4) {
+            return self.collection_step(plan);
         }
         match self.rng.below(100) {
             0..=17 => {

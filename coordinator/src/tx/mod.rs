@@ -215,6 +215,14 @@ fn complete<R: Send>(job: &Job<R>, shard: &Shard, conclude: Option<u64>) {
     let acting = &crate::server::ProactorState::current().acting_client;
     let outer = acting.replace(client_tag::client_id(job.client));
     let r = run_or_abort(|| client_tag::run_as(shard, job.client, || (job.f)(shard)));
+    // Planted `bus-duplicate`: the hop handled as if its message came twice (the job is alive
+    // until `done()` below, and only this shard touches it meanwhile).
+    #[cfg(feature = "sim-mutations")]
+    let r = if planted::handle_twice() {
+        run_or_abort(|| client_tag::run_as(shard, job.client, || (job.f)(shard)))
+    } else {
+        r
+    };
     acting.set(outer);
     // BCAST announcements leave when the shard is done with the command (a transaction's
     // last step), so one transaction's writes are announced together.
@@ -644,6 +652,16 @@ mod planted {
 
     thread_local! {
         static CONCLUDES: Cell<u64> = const { Cell::new(0) };
+        static HOPS: Cell<u64> = const { Cell::new(0) };
+    }
+
+    /// `bus-duplicate`: one hop in 32 is handled twice.
+    pub(super) fn handle_twice() -> bool {
+        damselfly_runtime::sim::mutation("bus-duplicate")
+            && HOPS.with(|c| {
+                c.set(c.get() + 1);
+                c.get().is_multiple_of(32)
+            })
     }
 
     /// `conclude-skipped`: one conclude in 64 never happens, so that transaction stays
