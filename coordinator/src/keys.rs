@@ -29,7 +29,7 @@ impl KeyPlan {
         let n = damselfly_runtime::proactor_count();
         let mut groups: Vec<(usize, Vec<usize>, ShardLocks)> = Vec::new();
         // Per group: the key hashes locked so far, once the group outgrew a scan.
-        let mut locked: Vec<Option<HashSet<u64, ahash::RandomState>>> = Vec::new();
+        let mut locked: Vec<Option<HashSet<u64, damselfly_shards::PoolHasher>>> = Vec::new();
         for (i, k) in keys.enumerate() {
             let h = key_hash(k);
             let s = shard_of(h, n);

@@ -10,7 +10,11 @@
 
 use crate::ctx::ConnInfo;
 use crate::server::{ProactorState, ServerState};
-use ahash::{AHashMap, AHashSet};
+use damselfly_shards::PoolHasher;
+
+// Seeded per server: channel orders (PUBSUB CHANNELS) replay exactly under the simulator.
+type AHashMap<K, V> = std::collections::HashMap<K, V, PoolHasher>;
+type AHashSet<T> = std::collections::HashSet<T, PoolHasher>;
 use damselfly_protocol::{ReplyWriter, RespVersion};
 use damselfly_shards::glob::GlobPattern;
 use std::cell::RefCell;
@@ -180,7 +184,7 @@ impl LocalSubscriptions {
 
     /// Ids of this proactor's subscribers that `pick` chooses.
     pub fn subscribers_where(&self, pick: &dyn Fn(&ConnInfo, &Subscriber) -> bool) -> Vec<u64> {
-        let mut seen = AHashSet::new();
+        let mut seen = AHashSet::default();
         let all = self
             .channels
             .values()
@@ -397,7 +401,7 @@ pub fn local_counts(kind: Kind, names: &[&[u8]]) -> Vec<usize> {
 
 /// Unique names across proactors (PUBSUB CHANNELS, NUMPAT).
 pub fn union_names(per_proactor: Vec<Vec<(Vec<u8>, usize)>>) -> Vec<Vec<u8>> {
-    let mut seen = AHashSet::new();
+    let mut seen = AHashSet::default();
     let mut out = Vec::new();
     for (name, _) in per_proactor.into_iter().flatten() {
         if seen.insert(name.clone()) {

@@ -61,6 +61,8 @@ pub struct ServerState {
     pub latency: crate::latency::LatencyMonitor,
     /// DEBUG SET-ACTIVE-EXPIRE: false stops the active expiry cycle (lazy expiry goes on).
     pub active_expire: std::sync::atomic::AtomicBool,
+    /// This server's txid counter and scheduling handshake (never shared between servers).
+    pub tx: crate::tx::scheduling::Scheduling,
 }
 
 impl ServerState {
@@ -96,6 +98,7 @@ impl ServerState {
             pause: Default::default(),
             active_expire: std::sync::atomic::AtomicBool::new(true),
             latency: Default::default(),
+            tx: Default::default(),
         }
     }
 

@@ -33,8 +33,8 @@ mod timer;
 pub use driver::{resolve as resolve_backend, Backend, BackendChoice};
 pub use pool::{PoolBuilder, ProactorPool};
 pub use proactor::{
-    count as proactor_count, fiber_count, index as proactor_index, local, set_local, stopping,
-    work_done,
+    count as proactor_count, fiber_count, hash_seed, index as proactor_index, local, set_local,
+    stopping, work_done,
 };
 pub use sim::SimConfig;
 

@@ -732,4 +732,30 @@ impl TcpStream {
     pub fn as_raw_fd(&self) -> RawFd {
         self.inner.fd
     }
+
+    /// True when the peer closed the connection (end of stream with nothing left to read)
+    /// or it failed; never blocks, leaves unread data in place.
+    pub fn peer_closed(&self) -> bool {
+        if let Some(s) = &self.inner.sim {
+            return s.peer_gone();
+        }
+        let mut byte = [0u8; 1];
+        // SAFETY: `fd` is this stream's open socket (the stream owns it); `byte` is a valid
+        // one-byte buffer; MSG_PEEK leaves any data in the socket for the reader.
+        let n = unsafe {
+            libc::recv(
+                self.inner.fd,
+                byte.as_mut_ptr() as *mut libc::c_void,
+                1,
+                libc::MSG_PEEK | libc::MSG_DONTWAIT,
+            )
+        };
+        if n == 0 {
+            return true;
+        }
+        n < 0 && {
+            let e = io::Error::last_os_error().raw_os_error();
+            !matches!(e, Some(libc::EAGAIN) | Some(libc::EINTR))
+        }
+    }
 }

@@ -23,6 +23,8 @@ pub const DEFAULT_STACK_SIZE: usize = if cfg!(debug_assertions) {
 
 pub(crate) struct PoolShared {
     pub id: u32,
+    /// Seed of the hash tables whose iteration order can reach replies (`hash_seed`).
+    pub hash_seed: u64,
     pub bus: Bus,
     pub backend: Backend,
     stop: AtomicBool,
@@ -48,6 +50,14 @@ pub(crate) fn registered_pool(id: u32) -> Option<Arc<PoolShared>> {
         .iter()
         .find(|(i, _)| *i == id)
         .and_then(|(_, w)| w.upgrade())
+}
+
+/// A seed no client can guess (std's per-process random keys), for hash tables of a real pool.
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(NEXT_POOL_ID.load(Ordering::Relaxed));
+    h.finish()
 }
 
 /// Options for a pool.
@@ -123,8 +133,14 @@ impl PoolBuilder {
             }
         });
         let id = NEXT_POOL_ID.fetch_add(1, Ordering::Relaxed);
+        let hash_seed = if backend == Backend::Sim {
+            crate::sim::hash_seed(self.sim.seed)
+        } else {
+            random_seed()
+        };
         let shared = Arc::new(PoolShared {
             id,
+            hash_seed,
             bus: Bus::new(n),
             backend,
             stop: AtomicBool::new(false),

@@ -47,6 +47,14 @@ pub fn index() -> Option<usize> {
     try_current().map(|p| p.index)
 }
 
+/// The seed of the current pool's hash tables whose iteration order can reach replies (set
+/// algebra, watched keys, the lock table): random for a real pool, derived from the seed
+/// under `sim`, so a simulated run replays the same orders in any process. None off a
+/// proactor thread.
+pub fn hash_seed() -> Option<u64> {
+    try_current().map(|p| p.shared.hash_seed)
+}
+
 /// Attaches `value` to the current proactor, once. Returns it back if one is already set.
 pub fn set_local<T: 'static>(value: T) -> Result<(), T> {
     current()

@@ -297,14 +297,14 @@ fn db_entry<'a>(dbs: &'a mut [Option<Db>], next_id: &mut u64, db: DbIndex) -> &'
 
 pub struct DbSlice {
     dbs: Vec<Option<Db>>,
-    watched: Vec<HashMap<Box<[u8]>, WatchedKey, ahash::RandomState>>,
+    watched: Vec<HashMap<Box<[u8]>, WatchedKey, crate::PoolHasher>>,
     watch_clock: u64,
     change_hook: Option<ChangeHook>,
     flush_hook: Option<FlushHook>,
     next_table_id: u64,
     key_event_hook: Option<KeyEventHook>,
     /// Keys that blocked clients (BLPOP, BZPOPMIN...) wait on, per database.
-    blocking: Vec<HashSet<Box<[u8]>, ahash::RandomState>>,
+    blocking: Vec<HashSet<Box<[u8]>, crate::PoolHasher>>,
     /// Blocked-on keys that came into existence since the last [`DbSlice::take_ready_keys`].
     ready: Vec<(DbIndex, Box<[u8]>)>,
     /// `maxmemory` eviction, when a policy evicts.

@@ -46,6 +46,42 @@ impl KeyMatch<[u8]> for CompactKey {
     }
 }
 
+/// The hasher of tables whose iteration order can reach a reply or the order of work (set
+/// algebra, watched and blocking keys, the lock table, pub/sub channels): seeded per server
+/// pool by the runtime (`damselfly_runtime::hash_seed`), so orders are unguessable on a real
+/// server and replay exactly under the simulator. Off a proactor thread: ahash's random seed.
+#[derive(Clone, Debug)]
+pub struct PoolHasher(RandomState);
+
+impl Default for PoolHasher {
+    #[inline]
+    fn default() -> Self {
+        match damselfly_runtime::hash_seed() {
+            Some(seed) => {
+                // Four keys from one seed (splitmix64 steps).
+                let mut z = seed;
+                let mut next = || {
+                    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+                    let mut x = z;
+                    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+                    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+                    x ^ (x >> 31)
+                };
+                PoolHasher(RandomState::with_seeds(next(), next(), next(), next()))
+            }
+            None => PoolHasher(RandomState::new()),
+        }
+    }
+}
+
+impl std::hash::BuildHasher for PoolHasher {
+    type Hasher = ahash::AHasher;
+    #[inline]
+    fn build_hasher(&self) -> ahash::AHasher {
+        self.0.build_hasher()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

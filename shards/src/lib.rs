@@ -46,7 +46,7 @@ pub use db_slice::{
 pub use dense::{DenseSet, MapValueMut, StringMap};
 pub use expiry::{ExpireBudget, ExpireReport};
 pub use glob::{glob_match, GlobPattern};
-pub use hash::{FixedHasher, KeyPolicy};
+pub use hash::{FixedHasher, KeyPolicy, PoolHasher};
 pub use hash_value::HashValue;
 pub use limits::CollectionLimits;
 pub use listpack::{Listpack, LpIter, LpPos, LpProbe, LpValue};

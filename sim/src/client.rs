@@ -11,6 +11,12 @@
 //! reconnects and moves its private keys to a new generation (the lost command may still run
 //! later), and counts the INCR as unknown.
 
+mod blocking;
+mod families;
+mod pipeline;
+
+pub use blocking::{check as check_queue, QueueLog, QUEUE_KEY};
+
 use crate::check::{self, Counters};
 use crate::linearize::{self, RegOp};
 use crate::persist::SavedModel;
@@ -41,6 +47,7 @@ pub struct Report {
     pub hash: u64,
     pub ops: u64,
     pub tail: VecDeque<(u64, String)>,
+    pub queue: QueueLog,
 }
 
 /// A private key's value and, when it has a TTL, the window of wall-clock milliseconds its
@@ -92,6 +99,8 @@ pub struct Client {
     seq: u64,
     tail: VecDeque<(u64, String)>,
     disconnect_per_million: u32,
+    models: families::Models,
+    queue: QueueLog,
 }
 
 impl Client {
@@ -113,6 +122,8 @@ impl Client {
             ops: 0,
             seq: 0,
             tail: VecDeque::new(),
+            models: Default::default(),
+            queue: Default::default(),
             // The quiet phase's verifier never drops its own connection.
             disconnect_per_million: if id == usize::MAX {
                 0
@@ -147,6 +158,7 @@ impl Client {
             hash: self.hash,
             ops: self.ops,
             tail: self.tail,
+            queue: self.queue,
         }
     }
 
@@ -184,6 +196,7 @@ impl Client {
         self.gen += 1;
         self.private.clear();
         self.counters.clear();
+        self.models.clear();
     }
 
     /// Sends one command and reads its reply.
@@ -277,72 +290,6 @@ impl Client {
         Ok((replies, span))
     }
 
-    /// A pipeline of SET, GET and INCR on private keys (long ones run squashed), each reply
-    /// checked in order against the model.
-    fn pipelined(&mut self, plan: &Plan) -> Option<()> {
-        let n = if self.rng.chance(1, 2) {
-            self.rng.between(2, 6)
-        } else {
-            self.rng.between(10, 24)
-        };
-        let mut cmds: Vec<Vec<Vec<u8>>> = Vec::new();
-        for _ in 0..n {
-            let k = self.private_key(plan);
-            cmds.push(match self.rng.below(3) {
-                0 => {
-                    let v = self.value();
-                    vec![b"SET".to_vec(), k, v]
-                }
-                1 => vec![b"GET".to_vec(), k],
-                _ => {
-                    let j = self.rng.below(2);
-                    let c = format!("n{}:{}:{j}", self.id, self.gen).into_bytes();
-                    vec![b"INCR".to_vec(), c]
-                }
-            });
-        }
-        let refs: Vec<Vec<&[u8]>> = cmds
-            .iter()
-            .map(|c| c.iter().map(|a| a.as_slice()).collect())
-            .collect();
-        let refs: Vec<&[&[u8]]> = refs.iter().map(|c| c.as_slice()).collect();
-        let (replies, span) = match self.pipeline(&refs) {
-            Ok(r) => r,
-            Err(CallError::Lost) => return Some(()),
-            Err(CallError::Failed(m)) => {
-                self.fail(m);
-                return None;
-            }
-        };
-        for (cmd, r) in cmds.into_iter().zip(replies) {
-            match cmd[0].as_slice() {
-                b"SET" => {
-                    self.expect("SET in a pipeline", &r, r == Reply::ok())?;
-                    let mut it = cmd.into_iter().skip(1);
-                    let (k, v) = (it.next().expect("key"), it.next().expect("value"));
-                    self.private.insert(
-                        k,
-                        Entry {
-                            value: v,
-                            expiry: None,
-                        },
-                    );
-                }
-                b"GET" => self.check_value(&cmd[1], &r, span)?,
-                _ => {
-                    let want = self.counters.get(&cmd[1]).copied().unwrap_or(0) + 1;
-                    self.expect(
-                        &format!("INCR in a pipeline (expected {want})"),
-                        &r,
-                        r == Reply::Int(want),
-                    )?;
-                    self.counters.insert(cmd[1].clone(), want);
-                }
-            }
-        }
-        Some(())
-    }
-
     /// `call` for the checks: a lost connection is Ok(None), a failure is recorded.
     fn checked(&mut self, args: &[&[u8]]) -> Option<Option<(Reply, Span)>> {
         match self.call(args) {
@@ -429,8 +376,16 @@ impl Client {
         if self.saver && self.rng.chance(1, 40) {
             return self.save();
         }
+        // The blocking pair: the popper BLPOPs often (so it blocks often), the others push.
+        let queue_share = if self.id == blocking::POPPER { 50 } else { 8 };
+        if plan.blocking && self.rng.below(100) < queue_share {
+            return self.queue_step(plan);
+        }
         if self.rng.below(100) < plan.shared_percent {
             return self.shared_step(plan);
+        }
+        if self.rng.chance(1, 4) {
+            return self.collection_step(plan);
         }
         match self.rng.below(100) {
             0..=17 => {

@@ -45,6 +45,14 @@ pub const MUTATIONS: &[(&str, &str)] = &[
         "intent-locks-released-early",
         "a transaction's locks on a shard are released at its first step there, not its last",
     ),
+    (
+        "bus-duplicate",
+        "one hop in 32 is handled twice, as if its message had been delivered twice",
+    ),
+    (
+        "lost-wakeup",
+        "one key in four reported servable is forgotten: its blocked clients are not woken",
+    ),
 ];
 
 /// How a sweep runs.
@@ -90,6 +98,8 @@ pub struct Plan {
     pub registers: usize,
     /// A MONITOR client watches the run and checks each connection's order.
     pub monitor: bool,
+    /// The blocking pair: client 1 BLPOPs a shared list the others LPUSH to.
+    pub blocking: bool,
     /// Snapshots in the simulated files, a crash, and a restart that must load one whole.
     pub persist: bool,
     /// The snapshot format when `persist`: DFS (else RDB).
@@ -153,6 +163,7 @@ impl Plan {
             registers: r.between(1, 3) as usize,
             monitor: r.chance(1, 2),
             persist: r.chance(1, 4),
+            blocking: r.chance(3, 4),
             dfs: r.chance(1, 2),
             shared_percent: r.between(10, 80),
             disconnect_per_million: if faults && r.chance(1, 2) {
@@ -171,7 +182,7 @@ impl std::fmt::Display for Plan {
         write!(
             f,
             "seed={} proactors={} clients={} ops/client={} private_keys={} groups={} \
-             counters={} pairs={} registers={} monitor={} persist={} shared%={} latency_us={}..{} short_io={} resets/M={} \
+             counters={} pairs={} registers={} monitor={} blocking={} persist={} shared%={} latency_us={}..{} short_io={} resets/M={} \
              disconnects/M={} bus_delay={} shuffle={}",
             self.seed,
             self.proactors,
@@ -183,6 +194,7 @@ impl std::fmt::Display for Plan {
             self.pairs,
             self.registers,
             self.monitor,
+            self.blocking,
             if !self.persist {
                 "no"
             } else if self.dfs {
@@ -415,6 +427,23 @@ fn drive(plan: &Plan, addr: SocketAddr, tail: usize) -> Outcome {
         }
         if let linearize::Verdict::Violation(why) = linearize::check(&history) {
             failures.push(format!("r{k} is not linearizable: {why}"));
+        }
+    }
+    if plan.blocking {
+        match verifier.must(&[b"LRANGE", client::QUEUE_KEY, b"0", b"-1"]) {
+            Some(resp::Reply::Array(Some(items))) => {
+                let left: Vec<Vec<u8>> = items
+                    .into_iter()
+                    .filter_map(|i| match i {
+                        resp::Reply::Bulk(Some(v)) => Some(v),
+                        _ => None,
+                    })
+                    .collect();
+                let logs: Vec<&client::QueueLog> = reports.iter().map(|r| &r.queue).collect();
+                failures.extend(client::check_queue(&logs, &left));
+            }
+            Some(r) => failures.push(format!("LRANGE of the shared list: {r}")),
+            None => {}
         }
     }
     // Seeds with snapshots: a BGSAVE starts, and a moment later the machine crashes.

@@ -41,3 +41,15 @@ fn intent_locks_released_early_are_caught() {
     let seed = first_failing_seed("intent-locks-released-early");
     assert!(seed.is_some(), "not caught in 500 seeds");
 }
+
+#[test]
+fn a_hop_handled_twice_is_caught() {
+    let seed = first_failing_seed("bus-duplicate");
+    assert!(seed.is_some(), "not caught in 500 seeds");
+}
+
+#[test]
+fn a_lost_wakeup_is_caught() {
+    let seed = first_failing_seed("lost-wakeup");
+    assert!(seed.is_some(), "not caught in 500 seeds");
+}

@@ -109,3 +109,48 @@ fn a_one_hour_expiry_runs_in_virtual_time() {
     assert!(took < Duration::from_secs(20), "{took:?}");
     drop(server);
 }
+
+#[test]
+fn a_blocked_pop_is_woken_by_a_push_from_another_client() {
+    for threads in [1, 2, 3] {
+        let server = damselfly::Server::builder()
+            .bind("127.0.0.1")
+            .port(0)
+            .threads(threads)
+            .sim(SimConfig {
+                seed: 5,
+                ..Default::default()
+            })
+            .start()
+            .unwrap();
+        let addr = server.addr();
+        let (popped, timed_out) = server.simulate(move || {
+            let n = damselfly_runtime::proactor_count();
+            let pusher =
+                fiber::Builder::new()
+                    .name("pusher".to_string())
+                    .spawn_on(n - 1, move || {
+                        let s = TcpStream::connect(addr).unwrap();
+                        let mut buf = Vec::new();
+                        fiber::sleep(Duration::from_millis(20));
+                        call(&s, &mut buf, &[b"LPUSH", b"q", b"x"])
+                    });
+            let s = TcpStream::connect(addr).unwrap();
+            let mut buf = Vec::new();
+            let popped = call(&s, &mut buf, &[b"BLPOP", b"q", b"5"]);
+            pusher.join().unwrap();
+            let timed_out = call(&s, &mut buf, &[b"BLPOP", b"q", b"0.2"]);
+            (popped, timed_out)
+        });
+        assert_eq!(
+            popped,
+            Reply::Array(Some(vec![
+                Reply::Bulk(Some(b"q".to_vec())),
+                Reply::Bulk(Some(b"x".to_vec()))
+            ])),
+            "{threads} proactors"
+        );
+        assert_eq!(timed_out, Reply::Array(None), "{threads} proactors");
+        drop(server);
+    }
+}

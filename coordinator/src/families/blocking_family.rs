@@ -334,7 +334,7 @@ fn park(
     keys: &[Vec<u8>],
     deadline: Option<Time>,
 ) -> WaitEnd {
-    let fd = ctx.conn.stream.as_ref().map(|s| s.as_raw_fd());
+    let conn = ctx.conn.stream.as_ref().map(|s| s.tcp().clone());
     if let Some(stream) = &ctx.conn.stream {
         // The socket is shared with the push writer: take it for the send.
         ctx.conn.info.push.acquire(ctx.out);
@@ -346,7 +346,7 @@ fn park(
         }
     }
     ctx.conn.info.blocked.set(true);
-    let end = blocking::wait(ctx.server, b, deadline, fd);
+    let end = blocking::wait(ctx.server, b, deadline, conn.as_ref());
     ctx.conn.info.blocked.set(false);
     // Leave every queue the client is still in (a served client is gone from the serving
     // key's queue only).
@@ -385,9 +385,9 @@ pub(crate) fn run_blocking(
         match park(ctx, &b, keys, deadline) {
             WaitEnd::Served(reply, undo) => {
                 // Served in the instant the client left: what was popped goes back.
-                let fd = ctx.conn.stream.as_ref().map(|st| st.as_raw_fd());
-                if let (Some(undo), Some(fd)) = (undo, fd) {
-                    if blocking::peer_closed(fd) {
+                let conn = ctx.conn.stream.as_ref();
+                if let (Some(undo), Some(conn)) = (undo, conn) {
+                    if conn.tcp().peer_closed() {
                         ctx.exec
                             .single_key(key_hash(&undo.key), LockMode::Exclusive, &|s| {
                                 (undo.op)(s)

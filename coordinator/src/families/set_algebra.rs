@@ -53,7 +53,7 @@ impl Source for SetValue {
     }
 }
 
-type Remote = HashSet<Vec<u8>, ahash::RandomState>;
+type Remote = HashSet<Vec<u8>, damselfly_shards::PoolHasher>;
 
 impl Source for Remote {
     fn card(&self) -> usize {

@@ -298,7 +298,7 @@ fn random_members(s: &SetValue, count: i64, rng: &mut Rng) -> Bulks {
         return out;
     }
     // Few of a large set: random picks, skipping repeats.
-    let mut picked: HashSet<Vec<u8>, ahash::RandomState> = HashSet::default();
+    let mut picked: HashSet<Vec<u8>, damselfly_shards::PoolHasher> = HashSet::default();
     while picked.len() < count {
         let m = s.random_member(rng.next()).expect("not empty").to_vec();
         if !picked.contains(&m) {

@@ -48,7 +48,7 @@ impl Counts {
 
 #[derive(Default)]
 pub struct IntentLocks {
-    keys: HashMap<u64, Counts, ahash::RandomState>,
+    keys: HashMap<u64, Counts, damselfly_shards::PoolHasher>,
     global: Counts,
 }
 

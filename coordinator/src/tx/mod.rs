@@ -15,42 +15,40 @@
 pub mod client_tag;
 pub mod locks;
 pub mod queue;
+pub mod scheduling;
 
 use crate::shard::{Shard, ShardLocks};
 use damselfly_runtime::bus::{self, Message, RawCall};
 use damselfly_runtime::sync::ReplyCounter;
 use locks::LockMode;
+use scheduling::Scheduling;
 use std::cell::UnsafeCell;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
-static NEXT_TXID: AtomicU64 = AtomicU64::new(1);
-
-/// Scheduling figures for INFO: multi-shard transactions scheduled and the attempts it took.
+/// Scheduling figures for INFO (this server's): multi-shard transactions scheduled and the
+/// attempts it took.
 pub mod stats {
-    use std::sync::atomic::{AtomicU64, Ordering};
-
-    pub(super) static SCHEDULED: AtomicU64 = AtomicU64::new(0);
-    pub(super) static ATTEMPTS: AtomicU64 = AtomicU64::new(0);
+    use super::scheduling::Scheduling;
+    use std::sync::atomic::Ordering;
 
     pub fn scheduled() -> u64 {
-        SCHEDULED.load(Ordering::Relaxed)
+        Scheduling::current().scheduled.load(Ordering::Relaxed)
     }
-
-    pub(super) static ATTEMPTS_MAX: AtomicU64 = AtomicU64::new(0);
-    pub(super) static ALONE: AtomicU64 = AtomicU64::new(0);
 
     /// Transactions that were refused so often that they scheduled alone.
     pub fn scheduled_alone() -> u64 {
-        ALONE.load(Ordering::Relaxed)
+        Scheduling::current()
+            .scheduled_alone
+            .load(Ordering::Relaxed)
     }
 
     pub fn attempts() -> u64 {
-        ATTEMPTS.load(Ordering::Relaxed)
+        Scheduling::current().attempts.load(Ordering::Relaxed)
     }
 
     /// The most attempts one transaction took (bounded by `ATTEMPTS_BEFORE_ALONE` + 1).
     pub fn attempts_max() -> u64 {
-        ATTEMPTS_MAX.load(Ordering::Relaxed)
+        Scheduling::current().attempts_max.load(Ordering::Relaxed)
     }
 }
 
@@ -58,11 +56,6 @@ pub mod stats {
 /// attempt is in flight and none may start, then takes a txid above every txid handed out, which
 /// every shard admits. So no transaction is refused more than this many times.
 const ATTEMPTS_BEFORE_ALONE: u32 = 24;
-
-/// Scheduling attempts between taking a txid and hearing every shard's answer.
-static ATTEMPTS_IN_FLIGHT: AtomicU64 = AtomicU64::new(0);
-/// Set while a refused-too-often transaction schedules alone; other attempts wait meanwhile.
-static ALONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// How a waiting scheduler waits between looks: a short sleep, so its proactor serves other
 /// fibers and hops meanwhile instead of spinning (the wait is about one schedule hop long).
@@ -73,48 +66,53 @@ fn wait_a_little() {
 /// Right to take a txid and send a schedule hop; dropped once every shard answered.
 struct Attempt {
     alone: bool,
+    sched: &'static Scheduling,
 }
 
 impl Attempt {
     /// A normal attempt: waits while a starved transaction schedules alone.
-    fn begin() -> Attempt {
+    fn begin(sched: &'static Scheduling) -> Attempt {
         loop {
-            while ALONE.load(Ordering::SeqCst) {
+            while sched.alone.load(Ordering::SeqCst) {
                 wait_a_little();
             }
             // Announce first, then look again: either the starved transaction sees this
             // attempt in flight and waits for it, or this attempt sees it and backs off.
-            ATTEMPTS_IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
-            if !ALONE.load(Ordering::SeqCst) {
-                return Attempt { alone: false };
+            sched.attempts_in_flight.fetch_add(1, Ordering::SeqCst);
+            if !sched.alone.load(Ordering::SeqCst) {
+                return Attempt {
+                    alone: false,
+                    sched,
+                };
             }
-            ATTEMPTS_IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
+            sched.attempts_in_flight.fetch_sub(1, Ordering::SeqCst);
         }
     }
 
     /// An attempt no other one overlaps: its txid is the highest handed out, and no shard
     /// has seen a later one.
-    fn begin_alone() -> Attempt {
-        stats::ALONE.fetch_add(1, Ordering::Relaxed);
-        while ALONE
+    fn begin_alone(sched: &'static Scheduling) -> Attempt {
+        sched.scheduled_alone.fetch_add(1, Ordering::Relaxed);
+        while sched
+            .alone
             .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
             .is_err()
         {
             wait_a_little();
         }
-        while ATTEMPTS_IN_FLIGHT.load(Ordering::SeqCst) > 0 {
+        while sched.attempts_in_flight.load(Ordering::SeqCst) > 0 {
             wait_a_little();
         }
-        Attempt { alone: true }
+        Attempt { alone: true, sched }
     }
 }
 
 impl Drop for Attempt {
     fn drop(&mut self) {
         if self.alone {
-            ALONE.store(false, Ordering::SeqCst);
+            self.sched.alone.store(false, Ordering::SeqCst);
         } else {
-            ATTEMPTS_IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
+            self.sched.attempts_in_flight.fetch_sub(1, Ordering::SeqCst);
         }
     }
 }
@@ -217,6 +215,14 @@ fn complete<R: Send>(job: &Job<R>, shard: &Shard, conclude: Option<u64>) {
     let acting = &crate::server::ProactorState::current().acting_client;
     let outer = acting.replace(client_tag::client_id(job.client));
     let r = run_or_abort(|| client_tag::run_as(shard, job.client, || (job.f)(shard)));
+    // Planted `bus-duplicate`: the hop handled as if its message came twice (the job is alive
+    // until `done()` below, and only this shard touches it meanwhile).
+    #[cfg(feature = "sim-mutations")]
+    let r = if planted::handle_twice() {
+        run_or_abort(|| client_tag::run_as(shard, job.client, || (job.f)(shard)))
+    } else {
+        r
+    };
     acting.set(outer);
     // BCAST announcements leave when the shard is done with the command (a transaction's
     // last step), so one transaction's writes are announced together.
@@ -455,12 +461,15 @@ impl Transaction {
     /// Enters the transaction in the queues of the shards in `plan` (shard, its locks).
     pub fn schedule(plan: &[(usize, ShardLocks)]) -> Transaction {
         let shards: Vec<usize> = plan.iter().map(|(s, _)| *s).collect();
-        stats::SCHEDULED.fetch_add(1, Ordering::Relaxed);
+        let sched = Scheduling::current();
+        sched.scheduled.fetch_add(1, Ordering::Relaxed);
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            stats::ATTEMPTS.fetch_add(1, Ordering::Relaxed);
-            stats::ATTEMPTS_MAX.fetch_max(u64::from(attempt), Ordering::Relaxed);
+            sched.attempts.fetch_add(1, Ordering::Relaxed);
+            sched
+                .attempts_max
+                .fetch_max(u64::from(attempt), Ordering::Relaxed);
             if attempt > ATTEMPTS_BEFORE_BACKOFF && attempt <= ATTEMPTS_BEFORE_ALONE {
                 // Let the conflicting transactions this one keeps meeting conclude first.
                 damselfly_runtime::fiber::sleep(std::time::Duration::from_micros(
@@ -468,11 +477,11 @@ impl Transaction {
                 ));
             }
             let turn = if attempt > ATTEMPTS_BEFORE_ALONE {
-                Attempt::begin_alone()
+                Attempt::begin_alone(sched)
             } else {
-                Attempt::begin()
+                Attempt::begin(sched)
             };
-            let txid = NEXT_TXID.fetch_add(1, Ordering::Relaxed);
+            let txid = sched.next_txid();
             let schedule = |shard: &Shard| {
                 let locks = &plan
                     .iter()
@@ -643,6 +652,16 @@ mod planted {
 
     thread_local! {
         static CONCLUDES: Cell<u64> = const { Cell::new(0) };
+        static HOPS: Cell<u64> = const { Cell::new(0) };
+    }
+
+    /// `bus-duplicate`: one hop in 32 is handled twice.
+    pub(super) fn handle_twice() -> bool {
+        damselfly_runtime::sim::mutation("bus-duplicate")
+            && HOPS.with(|c| {
+                c.set(c.get() + 1);
+                c.get().is_multiple_of(32)
+            })
     }
 
     /// `conclude-skipped`: one conclude in 64 never happens, so that transaction stays

@@ -66,6 +66,11 @@ impl Default for SimConfig {
     }
 }
 
+/// The hash-table seed of a simulated pool: a function of the run's seed only.
+pub(crate) fn hash_seed(seed: u64) -> u64 {
+    rng::mix(seed ^ 0x6861_7368_5f73_6565)
+}
+
 /// The simulated machine of one pool: its PRNG, its network, its trace.
 pub(crate) struct World {
     pub cfg: SimConfig,

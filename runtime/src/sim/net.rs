@@ -357,6 +357,17 @@ impl SimSocket {
         }
     }
 
+    /// True when a read would see end of stream or an error now: the connection was reset,
+    /// or the peer's side ended and everything it sent has been read (a recv's MSG_PEEK test).
+    pub fn peer_gone(&self) -> bool {
+        let c = &self.conn;
+        if c.reset.get() || c.closed[self.side].get() {
+            return true;
+        }
+        let pipe = c.pipes[1 - self.side].borrow();
+        pipe.fin && pipe.segs.is_empty()
+    }
+
     /// Closes this end: the peer reads the rest, then end of stream; this end's ops fail.
     pub fn close(&self) {
         let c = &self.conn;
