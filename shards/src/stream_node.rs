@@ -163,7 +163,12 @@ impl Node {
             + strings.iter().step_by(2).map(|f| str_len(f)).sum::<usize>()
             + head_len(0)
             + 1
-            + strings.iter().skip(1).step_by(2).map(|v| str_len(v)).sum::<usize>()
+            + strings
+                .iter()
+                .skip(1)
+                .step_by(2)
+                .map(|v| str_len(v))
+                .sum::<usize>()
     }
 
     pub fn total(&self) -> usize {
@@ -224,7 +229,13 @@ impl Node {
     pub fn entry_len(&self, base: StreamId, id: StreamId, strings: &[&[u8]]) -> usize {
         let fixed = head_len(id.ms - base.ms) + varint_len(id.seq);
         if self.same_fields(strings) {
-            fixed + strings.iter().skip(1).step_by(2).map(|v| str_len(v)).sum::<usize>()
+            fixed
+                + strings
+                    .iter()
+                    .skip(1)
+                    .step_by(2)
+                    .map(|v| str_len(v))
+                    .sum::<usize>()
         } else {
             fixed
                 + varint_len((strings.len() / 2) as u64)
@@ -356,7 +367,10 @@ mod tests {
         assert_eq!(n.entry_len(base, id3, &same), 2 + 1 + 4);
         n.push(base, id3, &same);
         // A delta too big to shift keeps its flags.
-        let id4 = StreamId { ms: u64::MAX, seq: u64::MAX };
+        let id4 = StreamId {
+            ms: u64::MAX,
+            seq: u64::MAX,
+        };
         let want = n.bytes() + n.entry_len(base, id4, &same);
         n.push(base, id4, &same);
         assert_eq!(n.bytes(), want);
@@ -383,6 +397,9 @@ mod tests {
         assert_eq!(n.last_live(base), Some(id3));
         n.seal();
         assert_eq!(n.heap_bytes(), n.bytes());
-        assert_eq!(n.entries(base).map(|(_, e)| e.id).collect::<Vec<_>>(), vec![id2, id3]);
+        assert_eq!(
+            n.entries(base).map(|(_, e)| e.id).collect::<Vec<_>>(),
+            vec![id2, id3]
+        );
     }
 }

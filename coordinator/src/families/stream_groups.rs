@@ -426,7 +426,12 @@ fn claim_to(
     g.touch_consumer(consumer, time.max(now_ms()));
     let p = g.pel.get_mut(&id).expect("pending");
     if &*p.consumer != consumer {
-        let name = g.consumers.get_key_value(consumer).expect("touched").0.clone();
+        let name = g
+            .consumers
+            .get_key_value(consumer)
+            .expect("touched")
+            .0
+            .clone();
         let old = std::mem::replace(&mut p.consumer, name);
         if let Some(c) = g.consumers.get_mut(&old) {
             c.pel.remove(&id);
