@@ -141,7 +141,10 @@ impl Mc {
                 return std::mem::replace(&mut self.buf, rest);
             }
             let mut chunk = [0u8; 65536];
-            let n = self.stream.read(&mut chunk).expect("read reply");
+            let n = match self.stream.read(&mut chunk) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                r => r.expect("read reply"),
+            };
             assert!(
                 n > 0,
                 "server closed the connection; had {:?}",
