@@ -180,7 +180,7 @@ pub fn read_stream(r: &mut Reader<'_>, t: u8, limits: NodeLimits) -> RdbResult<C
             let delivery_time = ms_time(r)?;
             let delivery_count = r.length()?;
             let p = Pending {
-                consumer: Box::from(&[][..]),
+                consumer: (&[][..]).into(),
                 delivery_time,
                 delivery_count,
             };

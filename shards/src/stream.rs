@@ -10,7 +10,7 @@
 use crate::cell::{ObjType, TypedObject};
 use crate::stream_group::Group;
 pub use crate::stream_node::Entry;
-use crate::stream_node::{entry_len, Node};
+use crate::stream_node::Node;
 use std::any::Any;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -131,16 +131,20 @@ impl Stream {
         let fits = self.nodes.iter().next_back().is_some_and(|(base, node)| {
             (limits.max_entries == 0 || node.total() < limits.max_entries)
                 && (limits.max_bytes == 0
-                    || node.bytes() + entry_len(*base, id, strings) <= limits.max_bytes)
+                    || node.bytes() + node.entry_len(*base, id, strings) <= limits.max_bytes)
         });
-        if fits {
-            let (base, node) = self.nodes.iter_mut().next_back().expect("a last node");
+        if let Some((base, node)) = self.nodes.iter_mut().next_back() {
             let before = node.heap_bytes();
-            node.push(*base, id, strings);
+            if fits {
+                node.push(*base, id, strings);
+            } else {
+                // No entry joins a full node again: it keeps only the bytes it uses.
+                node.seal();
+            }
             self.node_bytes = self.node_bytes + node.heap_bytes() - before;
-        } else {
-            let mut node = Node::default();
-            node.push(id, id, strings);
+        }
+        if !fits {
+            let node = Node::new(id, strings);
             self.node_bytes += node.heap_bytes();
             self.nodes.insert(id, node);
         }
@@ -205,6 +209,13 @@ impl Stream {
 
     /// The first (or last) live entry's id.
     pub fn edge_id(&self, last: bool) -> Option<StreamId> {
+        if last {
+            return self
+                .nodes
+                .iter()
+                .rev()
+                .find_map(|(base, node)| node.last_live(*base));
+        }
         let mut out = None;
         self.range(StreamId::MIN, StreamId::MAX, last, |e| {
             out = Some(e.id);

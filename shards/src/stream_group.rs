@@ -4,11 +4,16 @@
 
 use crate::stream::StreamId;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+/// A consumer's name, shared by its group entry and each entry it has pending: a delivery
+/// takes a reference rather than a copy of the name.
+pub type ConsumerName = Arc<[u8]>;
 
 /// A delivered entry waiting for XACK.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Pending {
-    pub consumer: Box<[u8]>,
+    pub consumer: ConsumerName,
     /// Unix ms of the last delivery.
     pub delivery_time: u64,
     pub delivery_count: u64,
@@ -28,7 +33,7 @@ pub struct Group {
     /// Entries delivered so far in the stream's logical order; -1 when unknown.
     pub entries_read: i64,
     pub pel: BTreeMap<StreamId, Pending>,
-    pub consumers: BTreeMap<Box<[u8]>, Consumer>,
+    pub consumers: BTreeMap<ConsumerName, Consumer>,
 }
 
 /// Rough bytes of one PEL entry: the group's node, the consumer's set node, the name copy.
@@ -104,13 +109,17 @@ impl Group {
     /// the existing one moved to `consumer`. `count` sets the delivery count (None: +1 on an
     /// existing entry, 1 on a new one).
     pub fn deliver(&mut self, id: StreamId, consumer: &[u8], now: u64, count: Option<u64>) {
+        let name = match self.consumers.get_key_value(consumer) {
+            Some((name, _)) => name.clone(),
+            None => ConsumerName::from(consumer),
+        };
         match self.pel.get_mut(&id) {
             Some(p) => {
-                if &*p.consumer != consumer {
+                if *p.consumer != *consumer {
                     if let Some(old) = self.consumers.get_mut(&p.consumer) {
                         old.pel.remove(&id);
                     }
-                    p.consumer = consumer.into();
+                    p.consumer = name;
                 }
                 p.delivery_time = now;
                 p.delivery_count = count.unwrap_or(p.delivery_count + 1);
@@ -119,7 +128,7 @@ impl Group {
                 self.pel.insert(
                     id,
                     Pending {
-                        consumer: consumer.into(),
+                        consumer: name,
                         delivery_time: now,
                         delivery_count: count.unwrap_or(1),
                     },

@@ -21,13 +21,24 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-fn check(s: &Stream, model: &BTreeMap<StreamId, Vec<u8>>) {
+/// An entry's strings: mostly the node's master fields (`f`), sometimes others, so both
+/// entry layouts are exercised.
+fn strings_of(n: u8) -> Vec<Vec<u8>> {
+    let value = vec![n; n as usize];
+    match n % 4 {
+        1 => vec![b"g".to_vec(), value],
+        2 => vec![b"f".to_vec(), value, b"h".to_vec(), Vec::new()],
+        _ => vec![b"f".to_vec(), value],
+    }
+}
+
+fn check(s: &Stream, model: &BTreeMap<StreamId, Vec<Vec<u8>>>) {
     assert_eq!(s.len() as usize, model.len());
     let mut got = Vec::new();
     s.range(StreamId::MIN, StreamId::MAX, false, |e| {
-        let (f, v) = e.pairs().next().unwrap();
-        assert_eq!(f, b"f");
-        got.push((e.id, v.to_vec()));
+        let strings: Vec<Vec<u8>> = e.strings().map(<[u8]>::to_vec).collect();
+        assert_eq!(strings.len(), e.pair_count() * 2);
+        got.push((e.id, strings));
         true
     });
     let want: Vec<_> = model.iter().map(|(k, v)| (*k, v.clone())).collect();
@@ -75,10 +86,14 @@ proptest! {
         for op in ops {
             match op {
                 Op::Add(step, n) => {
-                    let id = if step == 0 { next } else { StreamId::new(next.ms + u64::from(step), 0) };
-                    let value = vec![n; n as usize];
-                    s.append(id, &[b"f", &value], limits);
-                    model.insert(id, value);
+                    // Step 3 is a jump of 2^62 ms (a delta written in two varints), while ids
+                    // stay far from the top.
+                    let jump = if step == 3 && next.ms < 1 << 62 { 1 << 62 } else { u64::from(step) };
+                    let id = if step == 0 { next } else { StreamId::new(next.ms + jump, 0) };
+                    let strings = strings_of(n);
+                    let refs: Vec<&[u8]> = strings.iter().map(|v| v.as_slice()).collect();
+                    s.append(id, &refs, limits);
+                    model.insert(id, strings);
                     next = id.next().unwrap();
                 }
                 Op::Del(i) => {

@@ -250,14 +250,17 @@ fn cmd_xack(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
             if has != Some(true) {
                 return Ok(0);
             }
-            let ids = args
-                .rest(3)
-                .map(parse_strict_id)
-                .collect::<OpResult<Vec<_>>>()?;
+            // Every id is checked before any is acknowledged; they are parsed again below
+            // rather than collected (no allocation per call).
+            for a in args.rest(3) {
+                parse_strict_id(a)?;
+            }
             Ok::<_, CmdError>(
                 write_stream(s, db, key, now, |st| {
                     let g = st.groups.get_mut(group).expect("checked group");
-                    ids.iter().filter(|id| g.ack(**id)).count()
+                    args.rest(3)
+                        .filter(|a| g.ack(parse_strict_id(a).expect("checked above")))
+                        .count()
                 })?
                 .unwrap_or(0),
             )
@@ -423,7 +426,13 @@ fn claim_to(
     g.touch_consumer(consumer, time.max(now_ms()));
     let p = g.pel.get_mut(&id).expect("pending");
     if &*p.consumer != consumer {
-        let old = std::mem::replace(&mut p.consumer, consumer.into());
+        let name = g
+            .consumers
+            .get_key_value(consumer)
+            .expect("touched")
+            .0
+            .clone();
+        let old = std::mem::replace(&mut p.consumer, name);
         if let Some(c) = g.consumers.get_mut(&old) {
             c.pel.remove(&id);
         }
@@ -562,7 +571,7 @@ fn cmd_xclaim(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
                         g.pel.insert(
                             id,
                             Pending {
-                                consumer: Box::from(&[][..]),
+                                consumer: (&[][..]).into(),
                                 delivery_time: now,
                                 delivery_count: 1,
                             },

@@ -20,6 +20,8 @@ use crate::shard::{key_hash, shard_of, Shard};
 use crate::tx::locks::LockMode;
 use damselfly_protocol::{ReplyWriter, RespVersion};
 use damselfly_runtime::clock::{self, Time};
+use damselfly_shards::stream::ENTRIES_READ_INVALID;
+use damselfly_shards::stream_group::Group;
 use damselfly_shards::{Stream, StreamId};
 use std::time::Duration;
 
@@ -36,14 +38,37 @@ enum ReadId {
     After(StreamId),
 }
 
+/// A parsed call: its strings borrowed from the arguments (`K = &[u8]`), or owned by a
+/// blocked reader's serve step (`K = Vec<u8>`).
 #[derive(Clone)]
-struct ReadReq {
-    group: Option<(Vec<u8>, Vec<u8>)>,
+struct ReadReq<K> {
+    group: Option<(K, K)>,
     noack: bool,
     count: usize,
     block: Option<Option<Time>>,
-    keys: Vec<Vec<u8>>,
+    keys: Vec<K>,
     ids: Vec<Result<ReadId, CmdError>>,
+}
+
+impl<K: AsRef<[u8]>> ReadReq<K> {
+    fn key(&self, i: usize) -> &[u8] {
+        self.keys[i].as_ref()
+    }
+
+    fn group(&self) -> Option<(&[u8], &[u8])> {
+        self.group.as_ref().map(|(g, c)| (g.as_ref(), c.as_ref()))
+    }
+
+    fn to_owned(&self) -> ReadReq<Vec<u8>> {
+        ReadReq {
+            group: self.group().map(|(g, c)| (g.to_vec(), c.to_vec())),
+            noack: self.noack,
+            count: self.count,
+            block: self.block,
+            keys: self.keys.iter().map(|k| k.as_ref().to_vec()).collect(),
+            ids: self.ids.clone(),
+        }
+    }
 }
 
 /// The positions of XREAD/XREADGROUP's keys (after STREAMS, half of what follows), for
@@ -67,7 +92,11 @@ pub fn read_keys<'a>(argc: usize, arg: &dyn Fn(usize) -> &'a [u8]) -> Vec<usize>
     Vec::new()
 }
 
-fn parse_read(ctx: &CmdCtx<'_>, args: &Args<'_>, xreadgroup: bool) -> OpResult<ReadReq> {
+fn parse_read<'a>(
+    ctx: &CmdCtx<'_>,
+    args: &Args<'a>,
+    xreadgroup: bool,
+) -> OpResult<ReadReq<&'a [u8]>> {
     let mut req = ReadReq {
         group: None,
         noack: false,
@@ -111,7 +140,7 @@ fn parse_read(ctx: &CmdCtx<'_>, args: &Args<'_>, xreadgroup: bool) -> OpResult<R
                     "ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead.",
                 ));
             }
-            req.group = Some((args.get(i + 1).to_vec(), args.get(i + 2).to_vec()));
+            req.group = Some((args.get(i + 1), args.get(i + 2)));
             i += 2;
         } else if o.eq_ignore_ascii_case(b"noack") {
             if !xreadgroup {
@@ -133,7 +162,7 @@ fn parse_read(ctx: &CmdCtx<'_>, args: &Args<'_>, xreadgroup: bool) -> OpResult<R
     }
     let n = (args.len() - streams_at) / 2;
     for k in 0..n {
-        req.keys.push(args.get(streams_at + k).to_vec());
+        req.keys.push(args.get(streams_at + k));
         let a = args.get(streams_at + n + k);
         req.ids.push(match a {
             b"$" if xreadgroup => Err(CmdError::raw("ERR The $ ID is meaningless in the context of XREADGROUP: you want to read the history of this consumer by specifying a proper ID, or use the > ID to get new messages. The $ ID would just return an empty result set.")),
@@ -146,16 +175,22 @@ fn parse_read(ctx: &CmdCtx<'_>, args: &Args<'_>, xreadgroup: bool) -> OpResult<R
     Ok(req)
 }
 
-fn keys_on(keys: &[Vec<u8>], s: usize) -> Vec<usize> {
+fn keys_on<K: AsRef<[u8]>>(keys: &[K], s: usize) -> Vec<usize> {
     let n = damselfly_runtime::proactor_count();
     (0..keys.len())
-        .filter(|&i| shard_of(key_hash(&keys[i]), n) == s)
+        .filter(|&i| shard_of(key_hash(keys[i].as_ref()), n) == s)
         .collect()
 }
 
 /// The first hop: per key, its error (WRONGTYPE, NOGROUP) or the resolved id.
-fn check_key(s: &Shard, db: usize, req: &ReadReq, i: usize, now: u64) -> OpResult<ReadId> {
-    let key = &req.keys[i];
+fn check_key<K: AsRef<[u8]>>(
+    s: &Shard,
+    db: usize,
+    req: &ReadReq<K>,
+    i: usize,
+    now: u64,
+) -> OpResult<ReadId> {
+    let key = req.key(i);
     let mut dbs = s.db.borrow_mut();
     let found = dbs.find(db, key, now);
     count_lookup(found.is_some());
@@ -163,8 +198,8 @@ fn check_key(s: &Shard, db: usize, req: &ReadReq, i: usize, now: u64) -> OpResul
         Some(v) => Some(stream_of(v)?),
         None => None,
     };
-    if let Some((group, _)) = &req.group {
-        if !st.is_some_and(|st| st.groups.contains_key(group.as_slice())) {
+    if let Some((group, _)) = req.group() {
+        if !st.is_some_and(|st| st.groups.contains_key(group)) {
             return Err(CmdError::raw(format!(
                 "NOGROUP No such key '{}' or consumer group '{}' in XREADGROUP with GROUP option",
                 String::from_utf8_lossy(key),
@@ -229,14 +264,17 @@ fn serve_group(
         if history.is_none() && (st.is_empty() || st.edge_id(true).is_none_or(|l| l <= g.last_id)) {
             return None;
         }
-        let mut g = st.groups.remove(group).expect("the group");
+        // The group is moved out while the stream is read (a placeholder allocates nothing)
+        // and moved back in its slot: no lookup by a copied name.
+        let placeholder = Group::new(StreamId::MIN, ENTRIES_READ_INVALID);
+        let mut g = std::mem::replace(st.groups.get_mut(group)?, placeholder);
         created = g.touch_consumer(consumer, now);
         let mut out = Vec::new();
         key_header(&mut out, resp, key);
-        let mut body = Vec::new();
+        let body_at = out.len();
         let mut n = 0;
         {
-            let mut w = ReplyWriter::new(&mut body, resp);
+            let mut w = ReplyWriter::new(&mut out, resp);
             match history {
                 Some(after) => {
                     let ids: Vec<StreamId> = match after.next() {
@@ -263,25 +301,25 @@ fn serve_group(
                 }
                 None => {
                     let start = g.last_id.next().unwrap_or(StreamId::MAX);
-                    let mut delivered = Vec::new();
+                    let st: &Stream = st;
                     st.range(start, StreamId::MAX, false, |e| {
                         write_entry(&mut w, &e);
-                        delivered.push(e.id);
-                        count == 0 || delivered.len() < count
-                    });
-                    n = delivered.len();
-                    for id in delivered {
-                        st.advance_group(&mut g, id);
+                        n += 1;
+                        st.advance_group(&mut g, e.id);
                         if !noack {
-                            g.deliver(id, consumer, now, Some(1));
+                            g.deliver(e.id, consumer, now, Some(1));
                         }
-                    }
+                        count == 0 || n < count
+                    });
                 }
             }
         }
-        st.groups.insert(group.into(), g);
+        *st.groups.get_mut(group).expect("the group") = g;
+        // The entries' count goes before them: written after, rotated into place.
+        let end = out.len();
         ReplyWriter::new(&mut out, resp).array_header(n);
-        out.extend_from_slice(&body);
+        let head = out.len() - end;
+        out[body_at..].rotate_right(head);
         Some(out)
     })?
     .flatten();
@@ -292,18 +330,18 @@ fn serve_group(
 }
 
 #[allow(clippy::too_many_arguments)]
-fn serve_one(
+fn serve_one<K: AsRef<[u8]>>(
     s: &Shard,
     db: usize,
-    req: &ReadReq,
+    req: &ReadReq<K>,
     i: usize,
     id: ReadId,
     count: usize,
     resp: RespVersion,
     now: u64,
 ) -> OpResult<Option<Vec<u8>>> {
-    let key = &req.keys[i];
-    match &req.group {
+    let key = req.key(i);
+    match req.group() {
         Some((group, consumer)) => {
             serve_group(s, db, key, group, consumer, id, count, req.noack, resp, now)
         }
@@ -333,8 +371,12 @@ fn write_top(out: &mut Vec<u8>, resp: RespVersion, parts: &[Vec<u8>]) {
 }
 
 /// The shard-side serve step of a blocked XREAD / XREADGROUP.
-fn read_server(req: &ReadReq, ids: Vec<ReadId>, resp: RespVersion) -> Box<ServeFn> {
-    let req = req.clone();
+fn read_server<K: AsRef<[u8]>>(
+    req: &ReadReq<K>,
+    ids: Vec<ReadId>,
+    resp: RespVersion,
+) -> Box<ServeFn> {
+    let req = req.to_owned();
     let count = if req.count == 0 {
         BLOCKED_COUNT
     } else {
@@ -350,8 +392,8 @@ fn read_server(req: &ReadReq, ids: Vec<ReadId>, resp: RespVersion) -> Box<ServeF
             match dbs.find(db, key, now).map(|v| v.downcast_ref::<Stream>()) {
                 None => None,
                 Some(None) => Some(Err(())),
-                Some(Some(st)) => Some(Ok(match (&req.group, ids[i]) {
-                    (Some((g, _)), _) => match st.groups.get(g.as_slice()) {
+                Some(Some(st)) => Some(Ok(match (req.group(), ids[i]) {
+                    (Some((g, _)), _) => match st.groups.get(g) {
                         None => false,
                         Some(grp) => st.edge_id(true).is_some_and(|l| l > grp.last_id),
                     },
@@ -360,11 +402,11 @@ fn read_server(req: &ReadReq, ids: Vec<ReadId>, resp: RespVersion) -> Box<ServeF
                 })),
             }
         };
-        let group_gone = req.group.as_ref().is_some_and(|(g, _)| {
+        let group_gone = req.group().is_some_and(|(g, _)| {
             let mut dbs = s.db.borrow_mut();
             dbs.find(db, key, now)
                 .and_then(|v| v.downcast_ref::<Stream>())
-                .is_some_and(|st| !st.groups.contains_key(g.as_slice()))
+                .is_some_and(|st| !st.groups.contains_key(g))
         });
         let mut out = Vec::new();
         if group_gone {
@@ -398,7 +440,7 @@ fn read_server(req: &ReadReq, ids: Vec<ReadId>, resp: RespVersion) -> Box<ServeF
     })
 }
 
-fn try_read(ctx: &mut CmdCtx<'_>, req: &ReadReq) -> OpResult<Tried> {
+fn try_read(ctx: &mut CmdCtx<'_>, req: &ReadReq<&[u8]>) -> OpResult<Tried> {
     let (db, now, resp) = (ctx.db(), now_ms(), ctx.conn.resp);
     let write = req.group.is_some() || req.block.is_some();
     let mode = if write {
@@ -409,8 +451,7 @@ fn try_read(ctx: &mut CmdCtx<'_>, req: &ReadReq) -> OpResult<Tried> {
     let may_block = req.block.is_some() && !ctx.exec.in_transaction();
     if req.keys.len() == 1 && !may_block {
         // One key that cannot block: check and serve in one hop (or inline).
-        let key = &req.keys[0];
-        let part = ctx.exec.single_key(key_hash(key), mode, &|s| {
+        let part = ctx.exec.single_key(key_hash(req.key(0)), mode, &|s| {
             let id = check_key(s, db, req, 0, now)?;
             serve_one(s, db, req, 0, id, req.count, resp, now)
         })?;
@@ -420,7 +461,7 @@ fn try_read(ctx: &mut CmdCtx<'_>, req: &ReadReq) -> OpResult<Tried> {
         }
         return Ok(Tried::Done);
     }
-    let plan = KeyPlan::new(req.keys.iter().map(|k| k.as_slice()), mode);
+    let plan = KeyPlan::new(req.keys.iter().copied(), mode);
     let mut tx = ctx.exec.schedule(&plan);
     let shards = tx.shards().to_vec();
     let mut checked: Vec<(usize, OpResult<ReadId>)> = tx
@@ -484,7 +525,7 @@ fn try_read(ctx: &mut CmdCtx<'_>, req: &ReadReq) -> OpResult<Tried> {
     let b = Blocked::new(ctx.conn.id, read_server(req, ids.clone(), resp));
     tx.execute_all(&|s| {
         for i in keys_on(&req.keys, s.index) {
-            s.block_on(db, &req.keys[i], &b);
+            s.block_on(db, req.key(i), &b);
         }
     });
     Ok(Tried::Blocked(b))
@@ -493,9 +534,14 @@ fn try_read(ctx: &mut CmdCtx<'_>, req: &ReadReq) -> OpResult<Tried> {
 fn read_generic(ctx: &mut CmdCtx<'_>, args: &Args<'_>, xreadgroup: bool) -> CmdResult {
     let req = parse_read(ctx, args, xreadgroup)?;
     let deadline = req.block.flatten();
-    let keys = req.keys.clone();
     let mark = ctx.out.len();
-    run_blocking(ctx, &keys, deadline, &|ctx| try_read(ctx, &req))?;
+    if req.block.is_none() {
+        // Without BLOCK nothing parks: no copy of the keys for the blocking machinery.
+        try_read(ctx, &req)?;
+    } else {
+        let keys: Vec<Vec<u8>> = req.keys.iter().map(|k| k.to_vec()).collect();
+        run_blocking(ctx, &keys, deadline, &|ctx| try_read(ctx, &req))?;
+    }
     // An error a shard answered for a blocked group reader (NOGROUP, UNBLOCKED) counts as
     // this call's error reply.
     if req.group.is_some() && ctx.out.get(mark) == Some(&b'-') {
