@@ -397,6 +397,15 @@ fn run(stream: &ConnStream, server: &ServerState, conn: &mut ConnState) {
         // The next read resumes the partial command from slot 0: its arguments so far must
         // be there, not those of the batch's first command.
         batch.swap(0, partial_at);
+        // A huge command's argument room is freed at once, not kept for the connection's
+        // life; slot 0 keeps a partly parsed command's arguments (its bytes are still input).
+        // Only a batch of several KiB can hold one: an argument takes at least 6 bytes.
+        if consumed >= 4096 {
+            let keep = usize::from(!input.is_empty());
+            for args in batch.iter_mut().skip(keep) {
+                args.release_large();
+            }
+        }
         info.qbuf.set(input.len());
         mem.update(&input, &out, &batch, queued_bytes(conn));
         if !out.is_empty() || info.push.pending() > 0 {

@@ -48,6 +48,10 @@ pub struct CommandArgs {
     in_scratch: bool,
 }
 
+/// Room kept between commands: argument spans (16 bytes each) and inline scratch bytes.
+const KEEP_SPANS: usize = 1024;
+const KEEP_SCRATCH: usize = 64 * 1024;
+
 impl CommandArgs {
     pub fn new() -> Self {
         CommandArgs::default()
@@ -88,6 +92,20 @@ impl CommandArgs {
         self.clear();
         self.spans
             .extend(spans.map(|(start, len)| ArgSpan::new(start, len)));
+    }
+
+    /// Frees the room a command with many arguments (or a long quoted inline line) grew, so
+    /// that one huge command does not keep megabytes for the rest of the connection's life.
+    /// Call it only between commands: the spans of a command still being parsed must stay.
+    pub fn release_large(&mut self) {
+        if self.spans.capacity() > KEEP_SPANS {
+            self.spans = Vec::new();
+            self.in_scratch = false;
+        }
+        if self.scratch.capacity() > KEEP_SCRATCH {
+            self.scratch = Vec::new();
+            self.in_scratch = false;
+        }
     }
 
     fn source<'a>(&'a self, input: &'a [u8]) -> &'a [u8] {
@@ -390,6 +408,29 @@ mod tests {
                 Err(error) => return (commands, at, Some(error)),
             }
         }
+    }
+
+    #[test]
+    fn release_large_frees_only_a_big_commands_room() {
+        let mut input = b"*1\r\n$4\r\nPING\r\n".to_vec();
+        let mut parser = RequestParser::default();
+        let mut args = CommandArgs::new();
+        assert!(parser.parse(&input, &mut args).unwrap().is_some());
+        let small = args.spans.capacity();
+        args.release_large();
+        assert_eq!(args.spans.capacity(), small);
+        input = format!("*{}\r\n", 5000).into_bytes();
+        for _ in 0..5000 {
+            input.extend_from_slice(b"$1\r\nx\r\n");
+        }
+        assert!(parser.parse(&input, &mut args).unwrap().is_some());
+        assert!(args.spans.capacity() >= 5000);
+        args.release_large();
+        assert_eq!(args.spans.capacity(), 0);
+        // Still usable afterwards.
+        let ping = b"*1\r\n$4\r\nPING\r\n";
+        assert!(parser.parse(ping, &mut args).unwrap().is_some());
+        assert_eq!(args.to_vecs(ping), cmd(&["PING"]));
     }
 
     fn cmd(list: &[&str]) -> Vec<Vec<u8>> {
