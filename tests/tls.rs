@@ -602,3 +602,100 @@ fn metrics_over_tls() {
         "{body}"
     );
 }
+
+/// CONFIG SET of the TLS parameters at run time, as redis-server 7.0 answers them: TLS turned
+/// on, moved to another port and off again; settings reloaded for new clients while
+/// established ones keep their session; bad settings and busy ports refused with Redis's
+/// errors, changing nothing.
+#[test]
+fn config_set_turns_tls_on_moves_it_and_reloads_its_settings() {
+    use common::{err, ok, Client};
+    let pki = Pki::new("runtime");
+    let server = common::server(2);
+    let mut c = Client::connect(server.addr());
+    let set = |c: &mut Client, pairs: &[&str]| {
+        let mut args = vec!["config", "set"];
+        args.extend_from_slice(pairs);
+        c.cmd(&args)
+    };
+    let refused_with = |param: &str, reason: &str| {
+        err(&format!(
+            "ERR CONFIG SET failed (possibly related to argument '{param}') - {reason}"
+        ))
+    };
+    let no_tls = "Unable to update TLS configuration. Check server logs.";
+    let no_port = "Unable to listen on this port. Check server logs.";
+    let first = free_port();
+    let addr = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
+    // No certificate yet: refused, and no listener.
+    assert_eq!(
+        set(&mut c, &["tls-port", &first.to_string()]),
+        refused_with("tls-port", no_tls)
+    );
+    assert!(TcpStream::connect(addr(first)).is_err());
+    // TLS off: a certificate that does not exist is only stored, as in Redis.
+    assert_eq!(set(&mut c, &["tls-cert-file", "/nonexistent.pem"]), ok());
+    let (cert, key) = (
+        Pki::path(&pki.server.cert_path),
+        Pki::path(&pki.server.key_path),
+    );
+    let first_s = first.to_string();
+    let on = [
+        "tls-cert-file",
+        cert,
+        "tls-key-file",
+        key,
+        "tls-auth-clients",
+        "no",
+        "tls-port",
+        &first_s,
+    ];
+    assert_eq!(set(&mut c, &on), ok());
+    let mut established = connect(addr(first), &pki, BOTH, None);
+    exchange(&mut established, &resp(&[b"PING"]), b"+PONG\r\n");
+
+    // Moved: the new port serves, the old one is closed, the established session goes on.
+    let second = free_port();
+    assert_eq!(set(&mut c, &["tls-port", &second.to_string()]), ok());
+    let mut s = connect(addr(second), &pki, BOTH, None);
+    exchange(&mut s, &resp(&[b"SET", b"k", b"v"]), b"+OK\r\n");
+    assert!(TcpStream::connect(addr(first)).is_err());
+    exchange(&mut established, &resp(&[b"GET", b"k"]), b"$1\r\nv\r\n");
+
+    // Bad settings and a busy port change nothing.
+    assert_eq!(
+        set(&mut c, &["tls-cert-file", "/nonexistent.pem"]),
+        refused_with("tls-cert-file", no_tls)
+    );
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy_port = busy.local_addr().unwrap().port().to_string();
+    assert_eq!(
+        set(&mut c, &["tls-port", &busy_port]),
+        refused_with("tls-port", no_port)
+    );
+    assert_eq!(
+        c.cmd(&["config", "get", "tls-cert-file"]),
+        common::arr(vec![common::bulk("tls-cert-file"), common::bulk(cert)])
+    );
+    exchange(
+        &mut connect(addr(second), &pki, BOTH, None),
+        &resp(&[b"PING"]),
+        b"+PONG\r\n",
+    );
+
+    // Client certificates required from now on: new clients need one, the old session stays.
+    let ca = Pki::path(&pki.ca.cert_path);
+    assert_eq!(
+        set(&mut c, &["tls-ca-cert-file", ca, "tls-auth-clients", "yes"]),
+        ok()
+    );
+    assert!(refused(connect(addr(second), &pki, BOTH, None)));
+    let mut with_cert = connect(addr(second), &pki, BOTH, Some(&pki.client));
+    exchange(&mut with_cert, &resp(&[b"PING"]), b"+PONG\r\n");
+    exchange(&mut s, &resp(&[b"PING"]), b"+PONG\r\n");
+
+    // Port 0 closes the listener.
+    assert_eq!(set(&mut c, &["tls-port", "0"]), ok());
+    assert!(TcpStream::connect(addr(second)).is_err());
+    assert_eq!(c.cmd(&["ping"]), common::simple("PONG"));
+}

@@ -1,12 +1,15 @@
 //! The RESP port's plain TCP listener, and CONFIG SET `port` / `bind` at run time as Redis
 //! 7.0 changes them: the new address is bound first (a failure leaves the old listener
 //! serving, with Redis's error), then the old listener stops accepting; the connections it
-//! accepted stay. Port 0 closes the listener, as in Redis. The TLS and memcached listeners
-//! keep the address they started with.
+//! accepted stay. Port 0 closes the listener, as in Redis. `tls-port` moves the TLS listener
+//! the same way, and `bind` moves both. The memcached listener keeps the address it started
+//! with.
 
 use crate::server::{ProactorState, ServerState};
 use damselfly_runtime::fiber;
 use damselfly_runtime::net::TcpListener;
+use damselfly_runtime::sync::SpinLock;
+use rustls::ServerConfig;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
@@ -24,6 +27,12 @@ pub struct Listeners {
     plain_fd: AtomicI32,
     /// The port it is bound to (`--port 0` picks one); 0 when there is none.
     plain_port: AtomicU32,
+    /// The same for the TLS listener.
+    tls_fd: AtomicI32,
+    tls_port: AtomicU32,
+    /// The TLS settings new connections shake hands with (both listeners read it once per
+    /// accepted connection); CONFIG SET of a `tls-*` parameter replaces it.
+    tls_config: SpinLock<Option<Arc<ServerConfig>>>,
 }
 
 impl Default for Listeners {
@@ -31,7 +40,35 @@ impl Default for Listeners {
         Listeners {
             plain_fd: AtomicI32::new(-1),
             plain_port: AtomicU32::new(0),
+            tls_fd: AtomicI32::new(-1),
+            tls_port: AtomicU32::new(0),
+            tls_config: SpinLock::new(None),
         }
+    }
+}
+
+impl Listeners {
+    pub fn tls_config(&self) -> Option<Arc<ServerConfig>> {
+        self.tls_config.lock().clone()
+    }
+
+    pub fn set_tls_config(&self, config: Option<Arc<ServerConfig>>) {
+        *self.tls_config.lock() = config;
+    }
+
+    fn slot(&self, tls: bool) -> (&AtomicI32, &AtomicU32) {
+        if tls {
+            (&self.tls_fd, &self.tls_port)
+        } else {
+            (&self.plain_fd, &self.plain_port)
+        }
+    }
+
+    /// Records the listener now serving (`fd`, `port`); returns the one it replaces.
+    pub(crate) fn replace(&self, tls: bool, fd: i32, port: u16) -> i32 {
+        let (f, p) = self.slot(tls);
+        p.store(u32::from(port), Ordering::Release);
+        f.swap(fd, Ordering::AcqRel)
     }
 }
 
@@ -50,11 +87,7 @@ pub fn serve_plain(st: &Arc<ServerState>, addr: SocketAddr) -> io::Result<Socket
     let listener = TcpListener::bind(addr)?;
     let local = listener.local_addr();
     st.listeners
-        .plain_fd
-        .store(listener.as_raw_fd(), Ordering::Release);
-    st.listeners
-        .plain_port
-        .store(u32::from(local.port()), Ordering::Release);
+        .replace(false, listener.as_raw_fd(), local.port());
     let st = st.clone();
     fiber::Builder::new().name("acceptor").spawn(move || {
         let serve =
@@ -66,54 +99,75 @@ pub fn serve_plain(st: &Arc<ServerState>, addr: SocketAddr) -> io::Result<Socket
     Ok(local)
 }
 
-/// CONFIG SET of `port` and/or `bind` (validated values; None = unchanged): serves the new
-/// address, then stops the old listener. Err is Redis's reason; nothing changed then.
+/// What CONFIG SET changes about the listeners (validated values; None = unchanged).
+#[derive(Default)]
+pub struct Change<'a> {
+    pub port: Option<&'a str>,
+    pub bind: Option<&'a str>,
+    pub tls_port: Option<&'a str>,
+}
+
+/// CONFIG SET of `port`, `tls-port` and/or `bind`: serves each new address, then stops the
+/// old listener. Err is (the parameter, Redis's reason); a listener that could not move keeps
+/// serving its old address. A TLS listener serves with the installed TLS settings.
 pub fn change(
     server: &ServerState,
-    port: Option<&str>,
-    bind: Option<&str>,
-) -> Result<(), &'static str> {
-    let old_port = match server.listeners.plain_port.load(Ordering::Acquire) {
-        0 => server.config.get_int("port"),
-        bound => i64::from(bound),
-    };
+    change: &Change<'_>,
+) -> Result<(), (&'static str, &'static str)> {
     let old_bind = server.config.get("bind").unwrap_or_default();
-    let new_port = port.map_or(old_port, |p| p.parse().unwrap_or(-1));
-    let new_bind = bind.unwrap_or(&old_bind);
-    if new_port == old_port && new_bind == old_bind {
-        return Ok(());
-    }
-    let reason = if new_port != old_port {
-        PORT_ERROR
-    } else {
-        BIND_ERROR
-    };
-    let port = u16::try_from(new_port).map_err(|_| reason)?;
+    let new_bind = change.bind.unwrap_or(&old_bind);
+    let rebind = new_bind != old_bind;
     let Some(ip) = bind_ip(new_bind) else {
         log::warn!("could not create server TCP listening socket {new_bind}: bad address");
-        return Err(reason);
+        let param = if rebind { "bind" } else { "port" };
+        return Err((param, if rebind { BIND_ERROR } else { PORT_ERROR }));
     };
-    let moved = crate::tx::on_shards(&[ACCEPTOR], &|_| {
-        let st = ProactorState::current().server.clone();
-        let old = st.listeners.plain_fd.load(Ordering::Acquire);
-        if port == 0 {
-            st.listeners.plain_fd.store(-1, Ordering::Release);
-            st.listeners.plain_port.store(0, Ordering::Release);
-        } else if let Err(e) = serve_plain(&st, SocketAddr::new(ip, port)) {
-            log::warn!("could not create server TCP listening socket {ip}:{port}: {e}");
-            return false;
+    for (tls_side, name, asked) in [
+        (false, "port", change.port),
+        (true, "tls-port", change.tls_port),
+    ] {
+        let (_, bound) = server.listeners.slot(tls_side);
+        let old_port = match bound.load(Ordering::Acquire) {
+            0 => server.config.get_int(name),
+            bound => i64::from(bound),
+        };
+        let new_port = asked.map_or(old_port, |p| p.parse().unwrap_or(-1));
+        if new_port == old_port && !(rebind && old_port != 0) {
+            continue;
         }
-        if old >= 0 {
-            // SAFETY: shutdown reads no memory of ours; `old` is still the old listener's
-            // open descriptor, since its acceptor closes it only once accepting fails, which
-            // this call causes (a pending accept returns EINVAL).
-            unsafe { libc::shutdown(old, libc::SHUT_RDWR) };
+        let (param, reason) = if new_port != old_port {
+            (name, PORT_ERROR)
+        } else {
+            ("bind", BIND_ERROR)
+        };
+        let port = u16::try_from(new_port).map_err(|_| (param, reason))?;
+        let moved = crate::tx::on_shards(&[ACCEPTOR], &|_| {
+            let st = ProactorState::current().server.clone();
+            let addr = SocketAddr::new(ip, port);
+            let old = st.listeners.slot(tls_side).0.load(Ordering::Acquire);
+            let served = match (port, tls_side) {
+                (0, _) => {
+                    st.listeners.replace(tls_side, -1, 0);
+                    Ok(())
+                }
+                (_, false) => serve_plain(&st, addr).map(drop),
+                (_, true) => crate::tls::listener::serve(&st, addr).map(drop),
+            };
+            if let Err(e) = served {
+                log::warn!("could not create server TCP listening socket {addr}: {e}");
+                return false;
+            }
+            if old >= 0 {
+                // SAFETY: shutdown reads no memory of ours; `old` is still the old listener's
+                // open descriptor, since its acceptor closes it only once accepting fails,
+                // which this call causes (a pending accept returns EINVAL).
+                unsafe { libc::shutdown(old, libc::SHUT_RDWR) };
+            }
+            true
+        });
+        if !moved.first().copied().unwrap_or(false) {
+            return Err((param, reason));
         }
-        true
-    });
-    if moved.first().copied().unwrap_or(false) {
-        Ok(())
-    } else {
-        Err(reason)
     }
+    Ok(())
 }

@@ -31,13 +31,12 @@ const GET_LINE_MAX: usize = 16 * 1024 * 1024;
 
 /// Binds `--memcached_port` (when not 0) on proactor 0 and accepts there, handing
 /// connections round-robin to the proactors like the Redis listener.
-/// With `--memcached_tls yes` (`tls`: the shared TLS config) every connection shakes hands
-/// first.
+/// With `--memcached_tls yes` every connection shakes hands first, with the TLS settings
+/// installed when it arrives (CONFIG SET of a `tls-*` parameter reaches new clients).
 pub fn start_listener(
     pool: &ProactorPool,
     server: &Arc<ServerState>,
     ip: IpAddr,
-    tls: Option<Arc<rustls::ServerConfig>>,
 ) -> std::io::Result<Option<SocketAddr>> {
     let port = server.config.get_int("memcached-port") as u16;
     if port == 0 {
@@ -55,11 +54,12 @@ pub fn start_listener(
         tx.send(Ok(listener.local_addr()));
         mc.conns
             .set_listener(listener.as_raw_fd(), listener.local_addr());
-        let tls = tls.filter(|_| mc.server.config.get("memcached-tls").as_deref() == Some("yes"));
-        let accept = move |tcp: TcpStream| match &tls {
+        let tls = mc.server.config.get("memcached-tls").as_deref() == Some("yes");
+        let accept = move |tcp: TcpStream| match tls.then(|| mc.server.listeners.tls_config()) {
             None => serve(ConnStream::Tcp(tcp), mc.clone()),
-            Some(config) => {
-                if let Some(stream) = crate::tls::listener::handshake(tcp, config, "memcached") {
+            Some(None) => drop(tcp.close()),
+            Some(Some(config)) => {
+                if let Some(stream) = crate::tls::listener::handshake(tcp, &config, "memcached") {
                     serve(stream, mc.clone());
                 }
             }

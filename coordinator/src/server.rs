@@ -341,7 +341,9 @@ pub fn start(pool: &ProactorPool, state: Arc<ServerState>) -> std::io::Result<Ru
         std::io::Error::new(std::io::ErrorKind::InvalidInput, "bad --bind address")
     })?;
     let addr = SocketAddr::new(ip, port);
-    let tls = crate::tls::server_config(&state.config)?;
+    state
+        .listeners
+        .set_tls_config(crate::tls::server_config(&state.config)?);
     let tls_port = state.config.get_int("tls-port");
     // `--port 0` picks a free port, unless TLS is on: then it means no plain port (as Redis).
     let plain = port != 0 || tls_port == 0;
@@ -360,8 +362,8 @@ pub fn start(pool: &ProactorPool, state: Arc<ServerState>) -> std::io::Result<Ru
     let plain_addr = rx
         .recv()
         .map_err(|_| std::io::Error::other("acceptor died"))??;
-    let tls_addr = crate::tls::listener::start(pool, &state, ip, tls.clone())?;
-    let memcached_addr = crate::memcache_conn::start_listener(pool, &state, ip, tls)?;
+    let tls_addr = crate::tls::listener::start(pool, &state, ip)?;
+    let memcached_addr = crate::memcache_conn::start_listener(pool, &state, ip)?;
     let addr = plain_addr.or(tls_addr).expect("a plain or a TLS listener");
     Ok(RunningServer {
         state,

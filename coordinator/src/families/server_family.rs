@@ -931,16 +931,50 @@ fn config_set(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
         values.push(config::validate(p, v, &current).map_err(|reason| failed(p.name, &reason))?);
     }
     // The listener moves first: when it cannot, nothing changes (Redis restores the rest).
-    let named = |name| {
+    let named = |name: &'static str| {
         chosen
             .iter()
             .zip(&values)
             .find(|((p, _), _)| p.name == name)
     };
-    if let Some(((p, _), _)) = named("port").or(named("bind")) {
-        let value = |name| named(name).map(|(_, v)| v.as_str());
-        crate::listener::change(ctx.server, value("port"), value("bind"))
-            .map_err(|reason| failed(p.name, reason))?;
+    let value = |name: &'static str| named(name).map(|(_, v)| v.as_str());
+    // New TLS settings are built (and checked) before anything changes; new connections of
+    // both listeners shake hands with them, those already up keep their session.
+    let tls_param = chosen
+        .iter()
+        .find(|(p, _)| crate::tls::config::PARAMS.contains(&p.name));
+    let old_tls = ctx.server.listeners.tls_config();
+    if let Some((p, _)) = tls_param {
+        let get = |name: &str| match chosen
+            .iter()
+            .zip(&values)
+            .find(|((p, _), _)| p.name == name)
+        {
+            Some((_, v)) => v.clone(),
+            None => ctx.server.config.get(name).unwrap_or_default(),
+        };
+        let tls = crate::tls::config::with_values(&get).map_err(|e| {
+            log::warn!("Failed to configure TLS: {e}");
+            failed(
+                p.name,
+                "Unable to update TLS configuration. Check server logs.",
+            )
+        })?;
+        ctx.server.listeners.set_tls_config(tls);
+    }
+    if ["port", "bind", "tls-port"]
+        .iter()
+        .any(|n| named(n).is_some())
+    {
+        let change = crate::listener::Change {
+            port: value("port"),
+            bind: value("bind"),
+            tls_port: value("tls-port"),
+        };
+        if let Err((param, reason)) = crate::listener::change(ctx.server, &change) {
+            ctx.server.listeners.set_tls_config(old_tls);
+            return Err(failed(param, reason));
+        }
     }
     let lazyfree = chosen
         .iter()

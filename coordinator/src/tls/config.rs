@@ -18,12 +18,17 @@ fn invalid(msg: String) -> io::Error {
 /// The server config when a TLS listener is on (`tls-port` set, or `memcached-tls yes` with a
 /// memcached port); None when nothing serves TLS. Errors name the parameter at fault.
 pub fn server_config(config: &Config) -> io::Result<Option<Arc<ServerConfig>>> {
-    let memcached = config.get("memcached-tls").as_deref() == Some("yes")
-        && config.get_int("memcached-port") != 0;
-    if config.get_int("tls-port") == 0 && !memcached {
+    with_values(&|name| config.get(name).unwrap_or_default())
+}
+
+/// As [`server_config`], with each parameter's value from `get` (CONFIG SET checks the values
+/// it is about to set before any of them is).
+pub fn with_values(get: &dyn Fn(&str) -> String) -> io::Result<Option<Arc<ServerConfig>>> {
+    let memcached =
+        get("memcached-tls") == "yes" && !matches!(get("memcached-port").as_str(), "" | "0");
+    if matches!(get("tls-port").as_str(), "" | "0") && !memcached {
         return Ok(None);
     }
-    let get = |name: &str| config.get(name).unwrap_or_default();
     build(
         &get("tls-cert-file"),
         &get("tls-key-file"),
@@ -34,6 +39,17 @@ pub fn server_config(config: &Config) -> io::Result<Option<Arc<ServerConfig>>> {
     )
     .map(Some)
 }
+
+/// The parameters the TLS settings are built from: CONFIG SET of any rebuilds them.
+pub const PARAMS: &[&str] = &[
+    "tls-port",
+    "tls-cert-file",
+    "tls-key-file",
+    "tls-ca-cert-file",
+    "tls-ca-cert-dir",
+    "tls-auth-clients",
+    "tls-protocols",
+];
 
 fn build(
     cert_file: &str,

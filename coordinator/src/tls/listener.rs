@@ -3,9 +3,11 @@
 
 use super::{ConnStream, TlsStream};
 use crate::server::ServerState;
+use damselfly_runtime::fiber;
 use damselfly_runtime::net::{TcpListener, TcpStream};
 use damselfly_runtime::ProactorPool;
 use rustls::ServerConfig;
+use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,25 +42,44 @@ pub fn start(
     pool: &ProactorPool,
     state: &Arc<ServerState>,
     ip: IpAddr,
-    config: Option<Arc<ServerConfig>>,
-) -> std::io::Result<Option<SocketAddr>> {
+) -> io::Result<Option<SocketAddr>> {
     let port = state.config.get_int("tls-port") as u16;
-    let Some(config) = config.filter(|_| port != 0) else {
+    if port == 0 || state.listeners.tls_config().is_none() {
         return Ok(None);
-    };
-    let addr = SocketAddr::new(ip, port);
+    }
     let (tx, rx) = damselfly_runtime::sync::oneshot::channel();
     let st = state.clone();
     pool.spawn_named(0, "tls acceptor", move || {
-        let listener = match TcpListener::bind(addr) {
-            Ok(l) => l,
-            Err(e) => return tx.send(Err(e)),
-        };
-        let local = listener.local_addr();
-        // A TLS-only server (`--port 0`) is known by its TLS address.
-        let _ = st.addr.set(local);
-        tx.send(Ok(local));
+        let local = serve(&st, SocketAddr::new(ip, port));
+        if let Ok(local) = local {
+            // A TLS-only server (`--port 0`) is known by its TLS address.
+            let _ = st.addr.set(local);
+        }
+        tx.send(local)
+    });
+    let local = rx
+        .recv()
+        .map_err(|_| io::Error::other("TLS acceptor died"))??;
+    Ok(Some(local))
+}
+
+/// Binds `addr` on the calling proactor and accepts TLS clients on it in a fiber there, each
+/// shaking hands with the TLS settings installed when it arrives; returns the address bound.
+pub fn serve(st: &Arc<ServerState>, addr: SocketAddr) -> io::Result<SocketAddr> {
+    if st.listeners.tls_config().is_none() {
+        return Err(io::Error::other("no TLS settings"));
+    }
+    let listener = TcpListener::bind(addr)?;
+    let local = listener.local_addr();
+    st.listeners
+        .replace(true, listener.as_raw_fd(), local.port());
+    let st = st.clone();
+    fiber::Builder::new().name("tls acceptor").spawn(move || {
         let serve = move |tcp: TcpStream| {
+            let Some(config) = st.listeners.tls_config() else {
+                let _ = tcp.close();
+                return;
+            };
             if let Some(stream) = handshake(tcp, &config, "Redis") {
                 crate::conn::serve(stream, st.clone());
             }
@@ -67,8 +88,5 @@ pub fn start(
             log::info!("TLS acceptor stopped: {e}");
         }
     });
-    let local = rx
-        .recv()
-        .map_err(|_| std::io::Error::other("TLS acceptor died"))??;
-    Ok(Some(local))
+    Ok(local)
 }
