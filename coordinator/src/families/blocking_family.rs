@@ -634,12 +634,18 @@ fn try_move(ctx: &mut CmdCtx<'_>, req: &MoveRequest) -> OpResult<Tried> {
         Probe::Ready => {
             let popped = tx
                 .execute(&[src_shard], false, &|s| {
-                    list_ops::op_pop_quiet(s, db, &req.src, req.from_left, 1, now)
+                    // The source's events on its own shard, so they follow its earlier ones.
+                    let (v, emptied) =
+                        list_ops::op_pop_quiet(s, db, &req.src, req.from_left, 1, now)?;
+                    if !v.is_empty() {
+                        list_ops::pop_events(db, &req.src, req.from_left, emptied);
+                    }
+                    Ok::<_, CmdError>(v)
                 })
                 .pop()
                 .expect("one shard");
-            let (e, emptied) = match popped {
-                Ok((mut v, emptied)) => (v.pop(), emptied),
+            let e = match popped {
+                Ok(mut v) => v.pop(),
                 Err(e) => {
                     tx.conclude();
                     return Err(e);
@@ -652,11 +658,7 @@ fn try_move(ctx: &mut CmdCtx<'_>, req: &MoveRequest) -> OpResult<Tried> {
             };
             let pushed = tx
                 .execute(&[dst_shard], false, &|s| {
-                    let len =
-                        list_ops::op_push(s, db, &req.dst, req.to_left, &[&e], false, limits, now)?;
-                    // The source's events after the push's, as Redis orders them.
-                    list_ops::pop_events(db, &req.src, req.from_left, emptied);
-                    Ok::<_, CmdError>(len)
+                    list_ops::op_push(s, db, &req.dst, req.to_left, &[&e], false, limits, now)
                 })
                 .pop()
                 .expect("one shard");

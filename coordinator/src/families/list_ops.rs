@@ -343,7 +343,7 @@ pub fn lmove(
         (_, Ok((_, Probe::WrongType))) => Err(CmdError::WrongType),
         (Ok((Some(v), _)), _) => Ok(Some(v.clone())),
     };
-    let (v, last) = match value {
+    let (v, _) = match value {
         Ok(Some(v)) => v,
         Ok(None) => {
             tx.conclude();
@@ -354,15 +354,16 @@ pub fn lmove(
             return Err(e);
         }
     };
-    // The source's pop events are raised from the destination's shard, after the push's,
-    // so subscribers see Redis's order (push, pop, del) although the two run in parallel.
+    // Each key's events are raised on its own shard: a subscriber sees every key's events in
+    // the order they happened (the bus keeps one sender's order), while the push's and the
+    // pop's, from two shards running in parallel, may interleave.
     let out = tx.execute_all(&|s| {
         if s.index == src_shard {
-            op_pop_quiet(s, db, src, from_left, 1, now).map(|_| ())
-        } else {
-            op_push(s, db, dst, to_left, &[&v], false, limits, now)?;
-            pop_events(db, src, from_left, last);
+            let (_, emptied) = op_pop_quiet(s, db, src, from_left, 1, now)?;
+            pop_events(db, src, from_left, emptied);
             Ok(())
+        } else {
+            op_push(s, db, dst, to_left, &[&v], false, limits, now).map(|_| ())
         }
     });
     for r in out {

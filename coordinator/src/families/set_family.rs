@@ -590,12 +590,11 @@ fn cmd_smove(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
             Ok(true) => {
                 tx.execute_all(&|s| {
                     let mut dbs = s.db.borrow_mut();
+                    // Each key's events on its own shard, so they follow its earlier ones.
                     if s.index == src_shard {
                         remove_member(&mut dbs, db, src, member, now);
-                    } else if s.index == dst_shard {
-                        // The source's events from here, before the destination's, in
-                        // Redis's order although the two shards write in parallel.
                         srem_events(db, src, last);
+                    } else if s.index == dst_shard {
                         add_member(&mut dbs, db, dst, member, &limits, now);
                     }
                 });
