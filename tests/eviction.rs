@@ -223,3 +223,53 @@ fn evictions_raise_evicted_events() {
     };
     assert_eq!(admin.cmd_bytes(&[b"exists", key]), int(0));
 }
+
+/// A transaction never loses a key it holds: inside each EXEC the first key is written,
+/// twenty new big values force evictions, and the key is read back. Redis evicts only
+/// between commands; Damselfly evicts on insert, but never a key a transaction has locked.
+#[test]
+fn exec_keeps_the_keys_it_holds() {
+    for policy in ["allkeys-random", "allkeys-lru", "volatile-random"] {
+        let s = damselfly::Server::builder()
+            .bind("127.0.0.1")
+            .port(0)
+            .threads(1)
+            .set("maxmemory", &LIMIT.to_string())
+            .set("maxmemory-policy", policy)
+            .start()
+            .unwrap();
+        let mut c = Client::connect(s.addr());
+        let big = "b".repeat(20_000);
+        // About 400 big values fit: each new one evicts about one.
+        for i in 0..600 {
+            assert_eq!(
+                c.cmd(&["set", &format!("fill:{i}"), &big, "ex", "1000"]),
+                ok()
+            );
+        }
+        assert!(info_field(&mut c, "stats", "evicted_keys") > 0, "{policy}");
+        for round in 0..100 {
+            let held = format!("held:{round}");
+            assert_eq!(c.cmd(&["multi"]), ok());
+            assert_eq!(
+                c.cmd(&["set", &held, "mine", "ex", "1000"]),
+                Reply::Simple(b"QUEUED".to_vec())
+            );
+            for i in 0..20 {
+                let key = format!("new:{round}:{i}");
+                assert_eq!(
+                    c.cmd(&["set", &key, &big, "ex", "1000"]),
+                    Reply::Simple(b"QUEUED".to_vec())
+                );
+            }
+            assert_eq!(c.cmd(&["get", &held]), Reply::Simple(b"QUEUED".to_vec()));
+            let reply = c.cmd(&["exec"]);
+            let Reply::Array(replies) = reply else {
+                panic!("{policy}: EXEC answered {reply:?} in round {round}");
+            };
+            assert_eq!(replies.len(), 22);
+            assert_eq!(replies[21], bulk("mine"), "{policy}: round {round}");
+        }
+        s.shutdown();
+    }
+}

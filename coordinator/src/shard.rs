@@ -33,6 +33,7 @@ impl Shard {
     pub fn new(index: usize, db_count: usize) -> Shard {
         let mut db = DbSlice::new(db_count);
         db.set_key_event_hook(Some(Box::new(crate::notify::TableEvents)));
+        db.set_eviction_guard(Some(Box::new(key_is_held)));
         Shard {
             index,
             db: RefCell::new(db),
@@ -186,6 +187,21 @@ impl Shard {
 /// Hash of a key for shard selection and locking: the `{hashtag}` part when there is one (so
 /// keys of one tag share a shard, as Redis Cluster clients expect), with seeds distinct from the
 /// table's so the shard choice does not bias bucket choice inside the shard.
+/// The eviction guard: a key some transaction holds (or waits for) on this proactor's shard
+/// stays, so an EXEC or a script never loses a key between two of its commands. Redis gets
+/// the same by evicting only between commands.
+fn key_is_held(key: &[u8]) -> bool {
+    let Some(ps) = damselfly_runtime::local::<crate::server::ProactorState>() else {
+        return false;
+    };
+    // Eviction runs inside the shard's own ops, never while the lock table is borrowed
+    // mutably; were it ever, keep the key (the safe answer).
+    let Ok(locks) = ps.shard.locks.try_borrow() else {
+        return true;
+    };
+    !locks.is_idle() && !locks.is_free(key_hash(key), LockMode::Exclusive)
+}
+
 pub fn key_hash(key: &[u8]) -> u64 {
     static STATE: std::sync::OnceLock<ahash::RandomState> = std::sync::OnceLock::new();
     let state = STATE.get_or_init(|| {

@@ -26,7 +26,7 @@ mod clock;
 mod evict;
 mod lazyfree;
 pub use clock::{ClockSettings, LFU_INIT};
-pub use evict::EvictionPolicy;
+pub use evict::{EvictionGuard, EvictionPolicy};
 pub use lazyfree::{free_effort, LazyFreeSettings, LAZYFREE_THRESHOLD};
 
 /// Which table a change hook is called for: the database index it sits at now, the table's
@@ -309,6 +309,8 @@ pub struct DbSlice {
     ready: Vec<(DbIndex, Box<[u8]>)>,
     /// `maxmemory` eviction, when a policy evicts.
     eviction: Option<Box<evict::Eviction>>,
+    /// Keys eviction must leave alone for now (those a running transaction holds).
+    eviction_guard: Option<evict::EvictionGuard>,
     /// Cache mode: hits reorder buckets and inserts evict (db_slice/cache.rs).
     bumping: bool,
     /// The per-key access clock's settings (db_slice/clock.rs).
@@ -334,6 +336,7 @@ impl DbSlice {
             blocking: (0..db_count).map(|_| HashSet::default()).collect(),
             ready: Vec::new(),
             eviction: None,
+            eviction_guard: None,
             bumping: false,
             clock: clock::AccessClock::default(),
             evicted_keys: 0,

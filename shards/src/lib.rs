@@ -40,7 +40,7 @@ pub mod zset_table;
 pub use cell::{CellFlags, CompactKey, CompactValue, Encoding, ObjType, TypedObject};
 pub use dash::{BucketId, BucketRef, DashPolicy, DashTable, EntryPos, NoHooks, TableHooks};
 pub use db_slice::{
-    DbIndex, DbSlice, DbStats, DetachedDb, EvictionPolicy, KeyEvent, KeyEventSink,
+    DbIndex, DbSlice, DbStats, DetachedDb, EvictionGuard, EvictionPolicy, KeyEvent, KeyEventSink,
     LazyFreeSettings, TableCtx, TableCut,
 };
 pub use dense::{DenseSet, MapValueMut, StringMap};

@@ -110,7 +110,10 @@ fn cmd_exec(ctx: &mut CmdCtx<'_>, _args: &Args<'_>) -> CmdResult {
         .queued
         .iter()
         .any(|q| q.found.is_some_and(|(_, spec)| spec.has(DENYOOM)));
-    if grows && ctx.server.client_limits.over_maxmemory() {
+    // As Redis: refused only when eviction cannot bring memory under the limit (with an
+    // evicting policy, memory may sit a little over it between evictions).
+    if grows && ctx.server.client_limits.over_maxmemory() && !crate::eviction::make_room(ctx.server)
+    {
         unwatch_all(ctx.conn);
         return Err(CmdError::raw(format!(
             "EXECABORT Transaction discarded because of: {}",

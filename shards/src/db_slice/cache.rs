@@ -5,16 +5,16 @@
 //! hits never lifted. The step between commands (`evict.rs`) sweeps bucket tails in table
 //! order for what inserts left over (a value that grew, a budget that shrank).
 
-use super::{ChangeHooks, DbIndex, DbSlice, KeyEvent};
+use super::{ChangeHooks, DbIndex, DbSlice, EvictionGuard, KeyEvent};
 use crate::cell::{CellFlags, CompactKey};
 use crate::dash::EntryPos;
 
 /// Keys one insert evicts at most; the step between commands evicts the rest.
 const INSERT_EVICTIONS_MAX: usize = 8;
 
-/// Keys marked sticky never go.
-fn evictable(key: &CompactKey) -> bool {
-    !key.has_flag(CellFlags::STICKY)
+/// Keys marked sticky never go, nor those the slice's guard protects now.
+fn evictable(key: &CompactKey, guard: &Option<EvictionGuard>) -> bool {
+    !key.has_flag(CellFlags::STICKY) && guard.as_ref().is_none_or(|g| !g(&key.as_bytes()))
 }
 
 impl DbSlice {
@@ -37,9 +37,10 @@ impl DbSlice {
             if used <= budget {
                 return;
             }
+            let guard = &self.eviction_guard;
             let Some(pos) = self.dbs[db]
                 .as_ref()
-                .and_then(|d| d.primary.victim_for(hash, evictable))
+                .and_then(|d| d.primary.victim_for(hash, |k| evictable(k, guard)))
             else {
                 return;
             };
@@ -70,7 +71,11 @@ impl DbSlice {
             let Some(d) = self.dbs[db].as_ref().filter(|d| !d.primary.is_empty()) else {
                 continue;
             };
-            if let Some(pos) = d.primary.sweep_victim(&mut e.sweep_cursor, evictable) {
+            let guard = &self.eviction_guard;
+            if let Some(pos) = d
+                .primary
+                .sweep_victim(&mut e.sweep_cursor, |k| evictable(k, guard))
+            {
                 // The next sweep step starts in the next database.
                 e.sweep_db = (db + 1) % count;
                 return Some((db, pos));

@@ -65,6 +65,10 @@ impl EvictionPolicy {
     }
 }
 
+/// Says whether a key must not be evicted now: the owner of the slice installs it so that a
+/// transaction (EXEC, a script) never loses a key it holds between two of its commands.
+pub type EvictionGuard = Box<dyn Fn(&[u8]) -> bool>;
+
 /// A slice's eviction settings and counters.
 #[derive(Debug)]
 pub struct Eviction {
@@ -76,6 +80,9 @@ pub struct Eviction {
     random: u64,
     /// Over budget and nothing left that the policy may evict.
     pub stuck: bool,
+    /// The last choice passed over a key the guard protects: not stuck, only waiting for a
+    /// transaction to end.
+    guarded: bool,
     /// Where the cache mode's sweep of bucket tails goes on (database, then table cursor).
     pub(super) sweep_db: usize,
     pub(super) sweep_cursor: u64,
@@ -84,6 +91,24 @@ pub struct Eviction {
 }
 
 impl DbSlice {
+    /// Installs (or removes) the guard of keys eviction must leave alone.
+    pub fn set_eviction_guard(&mut self, guard: Option<EvictionGuard>) {
+        self.eviction_guard = guard;
+    }
+
+    /// True when the guard protects `key` now.
+    pub(super) fn eviction_guarded(&self, key: &[u8]) -> bool {
+        self.eviction_guard.as_ref().is_some_and(|g| g(key))
+    }
+
+    /// Nothing qualified: stuck (writes that grow memory are refused) unless only guarded
+    /// keys were passed over, which go free when their transaction ends.
+    fn mark_no_victim(&mut self) {
+        if let Some(e) = self.eviction.as_mut() {
+            e.stuck = !e.guarded;
+        }
+    }
+
     /// Turns eviction on (a policy other than noeviction and a budget) or off.
     pub fn set_eviction(&mut self, policy: Option<EvictionPolicy>, budget: usize, samples: usize) {
         self.eviction = match (policy, budget) {
@@ -95,6 +120,7 @@ impl DbSlice {
                     samples: samples.max(1),
                     random: old.map_or(0x9e37_79b9, |e| e.random),
                     stuck: false,
+                    guarded: false,
                     sweep_db: old.map_or(0, |e| e.sweep_db),
                     sweep_cursor: old.map_or(0, |e| e.sweep_cursor),
                     scratch: Vec::new(),
@@ -134,9 +160,7 @@ impl DbSlice {
             }
             if self.bumping {
                 let Some((db, pos)) = self.sweep_victim() else {
-                    if let Some(e) = self.eviction.as_mut() {
-                        e.stuck = true;
-                    }
+                    self.mark_no_victim();
                     return evicted;
                 };
                 used = used.saturating_sub(self.evict_at(db, pos));
@@ -144,9 +168,7 @@ impl DbSlice {
                 continue;
             }
             let Some(freed) = self.evict_sampled(now_ms) else {
-                if let Some(e) = self.eviction.as_mut() {
-                    e.stuck = true;
-                }
+                self.mark_no_victim();
                 return evicted;
             };
             used = used.saturating_sub(freed);
@@ -167,9 +189,7 @@ impl DbSlice {
                 break;
             }
             let Some(freed) = self.evict_sampled(now_ms) else {
-                if let Some(e) = self.eviction.as_mut() {
-                    e.stuck = true;
-                }
+                self.mark_no_victim();
                 return;
             };
             used = used.saturating_sub(freed);
@@ -204,7 +224,8 @@ impl DbSlice {
     /// The key the policy evicts next, from a sample; None when no key qualifies.
     fn pick_victim(&mut self, now_ms: u64) -> Option<(DbIndex, EntryPos)> {
         let (policy, samples) = {
-            let e = self.eviction.as_ref()?;
+            let e = self.eviction.as_mut()?;
+            e.guarded = false;
             (e.policy, e.samples)
         };
         let has_candidates = |d: &Option<super::Db>| {
@@ -228,6 +249,7 @@ impl DbSlice {
             .nth(nth)?;
         let d = self.dbs[db].as_ref()?;
         let mut best: Option<(EntryPos, u64)> = None;
+        let mut guarded = false;
         for _ in 0..samples {
             random = FixedHasher::hash_u64(random);
             let (pos, deadline) = if policy.volatile() {
@@ -238,6 +260,12 @@ impl DbSlice {
             } else {
                 (d.primary.random_pos(random)?, 0)
             };
+            if self.eviction_guard.is_some()
+                && self.eviction_guarded(&d.primary.entry(pos).0.as_bytes())
+            {
+                guarded = true;
+                continue;
+            }
             let rank = match policy {
                 EvictionPolicy::AllKeysRandom
                 | EvictionPolicy::VolatileRandom
@@ -250,6 +278,11 @@ impl DbSlice {
             };
             if best.is_none_or(|(_, r)| rank > r) {
                 best = Some((pos, rank));
+            }
+        }
+        if best.is_none() && guarded {
+            if let Some(e) = self.eviction.as_mut() {
+                e.guarded = true;
             }
         }
         best.map(|(pos, _)| (db, pos))
@@ -300,6 +333,38 @@ mod tests {
 
     /// Volatile policies evict only keys with a deadline; with none left, the slice is stuck
     /// (writes are refused above it).
+    /// Keys the guard protects are never evicted; when only they are left, the slice waits
+    /// (not stuck, so writes are not refused) until the guard lets them go.
+    #[test]
+    fn guarded_keys_stay_and_do_not_make_the_slice_stuck() {
+        let budget = 1 << 20;
+        for policy in ["allkeys-random", "allkeys-lru", "volatile-random"] {
+            let mut slice = DbSlice::new(1);
+            slice.set_eviction(EvictionPolicy::parse(policy), budget, 5);
+            slice.set_eviction_guard(Some(Box::new(|k: &[u8]| k.starts_with(b"held:"))));
+            fill(&mut slice, "held", 200, Some(1 << 40), budget);
+            fill(&mut slice, "free", 3 * budget / 240, Some(1 << 40), budget);
+            for i in 0..200 {
+                assert!(
+                    slice.exists(0, format!("held:{i}").as_bytes(), 0),
+                    "{policy}"
+                );
+            }
+            assert!(slice.evicted_keys() > 0, "{policy}");
+            assert!(!slice.eviction_stuck(), "{policy}");
+            // Everything guarded: nothing goes, and the slice is only waiting.
+            slice.set_eviction_guard(Some(Box::new(|_: &[u8]| true)));
+            slice.set_eviction(EvictionPolicy::parse(policy), budget / 4, 5);
+            let before = slice.evicted_keys();
+            assert_eq!(slice.evict(0, 100), 0, "{policy}");
+            assert_eq!(slice.evicted_keys(), before);
+            assert!(!slice.eviction_stuck(), "{policy}");
+            slice.set_eviction_guard(None);
+            assert!(slice.evict(0, 100) > 0, "{policy}");
+            slice.check_invariants();
+        }
+    }
+
     #[test]
     fn volatile_inserts_keep_persistent_keys() {
         let budget = 2 << 20;
