@@ -259,9 +259,10 @@ struct Slot {
 
 /// Runs between two looks at the Lua heap (Redis's `LUA_GC_CYCLE_PERIOD`).
 const GC_EVERY: u32 = 50;
-/// Growth of the heap (bytes) below which no step is taken: scripts that make little
-/// garbage leave it to Lua's own collector.
-const GC_MIN_GROWTH: usize = 16 * 1024;
+/// Growth of the heap (bytes) below which no step is taken: Lua's own incremental collector
+/// paces itself to the garbage made; a forced step on top of it only starts its cycles
+/// (which mark the whole heap) sooner. A step helps when scripts make garbage faster.
+const GC_MIN_GROWTH: usize = 1024 * 1024;
 /// The largest step (Lua's units: about a kilobyte of work each).
 const GC_MAX_STEP: usize = 256;
 
