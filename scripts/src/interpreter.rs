@@ -578,6 +578,26 @@ mod tests {
     }
 
     #[test]
+    fn recent_scripts_are_evicted_and_forgotten() {
+        let mut i = Interpreter::new("7.0.15", 0x07000f).unwrap();
+        let mut h = host();
+        // More scripts than the recent ones kept, twice round: each still runs as itself.
+        for round in 0..2 {
+            for n in 0..(RECENT as i64 * 2 + 3) {
+                let body = format!("return {n}");
+                let want = format!(":{n}\r\n").into_bytes();
+                assert_eq!(eval(&mut i, &body, &[], &mut h), want, "round {round}");
+            }
+        }
+        let sha = crate::sha1_hex(b"return 1");
+        assert!(i.has_script(&sha));
+        i.forget_scripts();
+        assert!(!i.has_script(&sha));
+        assert!(i.recent.iter().all(Option::is_none));
+        assert_eq!(eval(&mut i, "return 1", &[], &mut h), b":1\r\n");
+    }
+
+    #[test]
     fn errors_and_sandbox() {
         let mut i = Interpreter::new("7.0.15", 0x07000f).unwrap();
         let mut h = host();
