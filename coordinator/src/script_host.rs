@@ -165,9 +165,52 @@ fn error(reply: &mut Vec<u8>, msg: &str) -> CallOutcome {
     CallOutcome::Replied
 }
 
+/// Command names of `redis.call` as scripts spell them, each with its registry index: a
+/// script calls the same few commands again and again, and a hit here costs one short
+/// comparison instead of lowercasing and hashing the name.
+const NAME_CACHE: usize = 8;
+/// Longest name kept there.
+const NAME_MAX: usize = 16;
+
+thread_local! {
+    static NAMES: std::cell::Cell<[([u8; NAME_MAX], u8, u16); NAME_CACHE]> =
+        const { std::cell::Cell::new([([0; NAME_MAX], 0, 0); NAME_CACHE]) };
+    static NAMES_NEXT: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// [`Registry::lookup`] through this proactor's cache of names.
+fn lookup_cached(name: &[u8]) -> Option<(usize, &'static CommandSpec)> {
+    let registry = Registry::get();
+    if name.is_empty() || name.len() > NAME_MAX {
+        return registry.lookup(name);
+    }
+    let names = NAMES.with(|c| c.get());
+    if let Some(&(_, _, i)) = names
+        .iter()
+        .find(|(n, len, _)| *len as usize == name.len() && n[..name.len()] == *name)
+    {
+        let i = i as usize;
+        return Some((i, &registry.commands()[i]));
+    }
+    let (i, spec) = registry.lookup(name)?;
+    if let Ok(index) = u16::try_from(i) {
+        let mut entry = [0u8; NAME_MAX];
+        entry[..name.len()].copy_from_slice(name);
+        let slot = NAMES_NEXT.with(|n| {
+            let s = n.get();
+            n.set((s + 1) % NAME_CACHE);
+            s
+        });
+        let mut names = names;
+        names[slot] = (entry, name.len() as u8, index);
+        NAMES.with(|c| c.set(names));
+    }
+    Some((i, spec))
+}
+
 impl Host for ScriptHost<'_, '_> {
     fn call(&mut self, args: CallArgs<'_>, resp: u8, reply: &mut Vec<u8>) -> CallOutcome {
-        let Some((index, spec)) = Registry::get().lookup(args.get(0)) else {
+        let Some((index, spec)) = lookup_cached(args.get(0)) else {
             return reject(reply, None, "ERR Unknown Redis command called from script");
         };
         if !spec.arity_ok(args.len()) {

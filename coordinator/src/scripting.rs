@@ -250,12 +250,37 @@ struct Slot {
     interp: Interpreter,
     cache_gen: u64,
     fn_gen: u64,
-    /// Runs since the last garbage-collection step.
+    /// Runs since the heap was last looked at.
     runs: u32,
+    /// Bytes the Lua heap held after the last collection step (or less, when Lua's own
+    /// collector has freed more since).
+    gc_base: usize,
 }
 
-/// Runs between two incremental GC steps (Redis's `LUA_GC_CYCLE_PERIOD`).
+/// Runs between two looks at the Lua heap (Redis's `LUA_GC_CYCLE_PERIOD`).
 const GC_EVERY: u32 = 50;
+/// Growth of the heap (bytes) below which no step is taken: Lua's own incremental collector
+/// paces itself to the garbage made; a forced step on top of it only starts its cycles
+/// (which mark the whole heap) sooner. A step helps when scripts make garbage faster.
+const GC_MIN_GROWTH: usize = 1024 * 1024;
+/// The largest step (Lua's units: about a kilobyte of work each).
+const GC_MAX_STEP: usize = 256;
+
+impl Slot {
+    /// A collection step scaled to what the heap grew by since the last one, rather than a
+    /// fixed step whether the scripts made garbage or not.
+    fn collect_some(&mut self) {
+        let used = self.interp.used_memory();
+        if self.gc_base == 0 || used < self.gc_base {
+            self.gc_base = used;
+        }
+        let grown = used - self.gc_base;
+        if grown >= GC_MIN_GROWTH {
+            self.interp.gc_step((grown / 1024).min(GC_MAX_STEP) as i32);
+            self.gc_base = self.interp.used_memory();
+        }
+    }
+}
 
 thread_local! {
     static IDLE: RefCell<Vec<Slot>> = const { RefCell::new(Vec::new()) };
@@ -282,6 +307,7 @@ impl Lease {
             cache_gen: gen,
             fn_gen: 0,
             runs: 0,
+            gc_base: 0,
         });
         let fgen = scripts.fn_gen.load(Ordering::Acquire);
         if slot.fn_gen != fgen {
@@ -309,7 +335,7 @@ impl Drop for Lease {
             slot.runs += 1;
             if slot.runs >= GC_EVERY {
                 slot.runs = 0;
-                slot.interp.gc_step(GC_EVERY as i32);
+                slot.collect_some();
             }
             IDLE.with(|p| {
                 let mut p = p.borrow_mut();

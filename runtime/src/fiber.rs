@@ -371,7 +371,7 @@ struct Runner {
 }
 
 /// Idle runners kept per proactor.
-const IDLE_RUNNERS: usize = 16;
+const IDLE_RUNNERS: usize = 64;
 
 thread_local! {
     /// Idle runners with the proactor they live on (its address): the simulator steps several

@@ -43,7 +43,17 @@ pub struct Interpreter {
     /// Owns the state; everything below goes through its raw pointer.
     _lua: Lua,
     l: *mut lua_State,
+    /// `redis.call`'s argument and reply buffers, kept from run to run.
+    bufs: run::CallBufs,
+    /// The last scripts run, by SHA1, each with a registry reference to its function: a run
+    /// finds its function without a string lookup in the scripts table.
+    recent: [Option<([u8; 40], c_int)>; RECENT],
+    /// The slot the next script taken into `recent` replaces.
+    recent_next: usize,
 }
+
+/// Scripts kept in [`Interpreter::recent`].
+const RECENT: usize = 8;
 
 pub(crate) unsafe fn push_key(l: *mut lua_State, key: &'static u8) {
     ffi::lua_pushlightuserdata(l, key as *const u8 as *mut c_void);
@@ -98,13 +108,50 @@ impl Interpreter {
         Ok(Interpreter {
             _lua: lua,
             l: state,
+            bufs: run::CallBufs::default(),
+            recent: [None; RECENT],
+            recent_next: 0,
         })
     }
 
     /// Whether the script `sha` is compiled here.
     pub fn has_script(&self, sha: &str) -> bool {
+        if self.recent_ref(sha).is_some() {
+            return true;
+        }
         // SAFETY: `self.l` is valid (see `new`).
         unsafe { registry_has_function(self.l, &SCRIPTS_KEY, sha) }
+    }
+
+    /// The registry reference of script `sha` when it is one of the recent ones.
+    fn recent_ref(&self, sha: &str) -> Option<c_int> {
+        let sha = sha.as_bytes();
+        if sha.len() != 40 {
+            return None;
+        }
+        self.recent
+            .iter()
+            .flatten()
+            .find(|(s, _)| s[..] == *sha)
+            .map(|&(_, r)| r)
+    }
+
+    /// Takes the function on top of the stack (left there) into the recent scripts as `sha`.
+    ///
+    /// # Safety
+    /// `self.l` is valid with a function on top and room for one push.
+    unsafe fn remember(&mut self, sha: &str) {
+        let Ok(key) = <[u8; 40]>::try_from(sha.as_bytes()) else {
+            return;
+        };
+        let l = self.l;
+        ffi::lua_pushvalue(l, -1);
+        let r = ffi::luaL_ref(l, ffi::LUA_REGISTRYINDEX);
+        let slot = &mut self.recent[self.recent_next];
+        if let Some((_, old)) = slot.replace((key, r)) {
+            ffi::luaL_unref(l, ffi::LUA_REGISTRYINDEX, old);
+        }
+        self.recent_next = (self.recent_next + 1) % RECENT;
     }
 
     /// Compiles `body` (a whole EVAL script, shebang included) as script `sha`. Err: Redis's
@@ -125,7 +172,11 @@ impl Interpreter {
             reply::push_bytes(l, sha.as_bytes());
             ffi::lua_pushvalue(l, -3);
             ffi::lua_rawset(l, -3);
-            ffi::lua_pop(l, 2);
+            ffi::lua_pop(l, 1);
+            if self.recent_ref(sha).is_none() {
+                self.remember(sha);
+            }
+            ffi::lua_pop(l, 1);
         }
         Ok(())
     }
@@ -134,6 +185,11 @@ impl Interpreter {
     pub fn forget_scripts(&mut self) {
         // SAFETY: `self.l` is valid.
         unsafe {
+            for slot in &mut self.recent {
+                if let Some((_, r)) = slot.take() {
+                    ffi::luaL_unref(self.l, ffi::LUA_REGISTRYINDEX, r);
+                }
+            }
             new_registry_table(self.l, &SCRIPTS_KEY);
             ffi::lua_gc(self.l, ffi::LUA_GCCOLLECT, 0);
         }
@@ -169,7 +225,19 @@ impl Interpreter {
         // SAFETY: `self.l` is valid; the function is pushed with the handler below it.
         unsafe {
             let l = self.l;
-            push_handler_and_function(l, &SCRIPTS_KEY, sha);
+            match self.recent_ref(sha) {
+                Some(r) => {
+                    ffi::lua_checkstack(l, 8);
+                    push_registry(l, &HANDLER_KEY);
+                    ffi::lua_rawgeti_(l, ffi::LUA_REGISTRYINDEX, r);
+                }
+                None => {
+                    push_handler_and_function(l, &SCRIPTS_KEY, sha);
+                    if ffi::lua_type(l, -1) == ffi::LUA_TFUNCTION {
+                        self.remember(sha);
+                    }
+                }
+            }
             set_global_array(l, c"KEYS", run.keys);
             set_global_array(l, c"ARGV", run.args);
             self.call(run, host, out, 0)
@@ -219,9 +287,7 @@ impl Interpreter {
             host,
             resp: 2,
             abort: None,
-            args: Vec::new(),
-            spans: Vec::new(),
-            reply: Vec::new(),
+            bufs: std::mem::take(&mut self.bufs),
             in_call: false,
         };
         let ctx_ptr: *mut RunCtx<'_> = &mut ctx;
@@ -235,6 +301,7 @@ impl Interpreter {
         let status = ffi::lua_pcall(l, nargs, 1, handler);
         ffi::lua_sethook(l, None, 0, 0);
         run::set_ctx(l, std::ptr::null_mut());
+        self.bufs = std::mem::take(&mut ctx.bufs);
         if ctx.abort == Some(run::Abort::Restart) {
             ffi::lua_settop(l, handler - 1);
             return RunOutcome::Restart;
@@ -508,6 +575,26 @@ mod tests {
             ),
             b"$7\r\nboolean\r\n"
         );
+    }
+
+    #[test]
+    fn recent_scripts_are_evicted_and_forgotten() {
+        let mut i = Interpreter::new("7.0.15", 0x07000f).unwrap();
+        let mut h = host();
+        // More scripts than the recent ones kept, twice round: each still runs as itself.
+        for round in 0..2 {
+            for n in 0..(RECENT as i64 * 2 + 3) {
+                let body = format!("return {n}");
+                let want = format!(":{n}\r\n").into_bytes();
+                assert_eq!(eval(&mut i, &body, &[], &mut h), want, "round {round}");
+            }
+        }
+        let sha = crate::sha1_hex(b"return 1");
+        assert!(i.has_script(&sha));
+        i.forget_scripts();
+        assert!(!i.has_script(&sha));
+        assert!(i.recent.iter().all(Option::is_none));
+        assert_eq!(eval(&mut i, "return 1", &[], &mut h), b":1\r\n");
     }
 
     #[test]

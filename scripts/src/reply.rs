@@ -134,7 +134,37 @@ fn memchr_crlf(s: &[u8]) -> Option<usize> {
 }
 
 fn int(s: &[u8]) -> Option<i64> {
-    std::str::from_utf8(s).ok()?.parse().ok()
+    let (neg, digits) = match s.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, s),
+    };
+    // Up to 18 digits cannot overflow: the common case, without going through str.
+    if digits.is_empty() || digits.len() > 18 || !digits.iter().all(u8::is_ascii_digit) {
+        return std::str::from_utf8(s).ok()?.parse().ok();
+    }
+    let n = digits
+        .iter()
+        .fold(0i64, |n, &d| n * 10 + i64::from(d - b'0'));
+    Some(if neg { -n } else { n })
+}
+
+/// Appends the decimal digits of `n` (no allocation, no formatter).
+pub(crate) fn push_int(out: &mut Vec<u8>, n: i64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    let mut v = n.unsigned_abs();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        out.push(b'-');
+    }
+    out.extend_from_slice(&buf[i..]);
 }
 
 /// Parses one reply at `pos`; pushes its Lua value when `push` (attributes are skipped).
@@ -302,8 +332,7 @@ fn parse_double(s: &[u8]) -> Option<f64> {
 pub fn format_g17(d: f64, out: &mut Vec<u8>) {
     // Integers below 1e17 print as plain digits under %.17g: skip printf for them.
     if d.fract() == 0.0 && d.abs() < 1e17 && !(d == 0.0 && d.is_sign_negative()) {
-        use std::io::Write;
-        let _ = write!(out, "{}", d as i64);
+        push_int(out, d as i64);
         return;
     }
     let mut buf = [0u8; 64];
@@ -324,7 +353,7 @@ pub(crate) struct Protocols {
 
 fn header(out: &mut Vec<u8>, kind: u8, n: usize) {
     out.push(kind);
-    out.extend_from_slice(n.to_string().as_bytes());
+    push_int(out, n as i64);
     out.extend_from_slice(b"\r\n");
 }
 
@@ -425,7 +454,7 @@ unsafe fn write_value(l: *mut lua_State, out: &mut Vec<u8>, p: Protocols, depth:
             let n = ffi::lua_tonumber(l, -1);
             // C's (long long) cast: truncation, saturating here where C is undefined.
             out.push(b':');
-            out.extend_from_slice((n as i64).to_string().as_bytes());
+            push_int(out, n as i64);
             out.extend_from_slice(b"\r\n");
         }
         ffi::LUA_TTABLE => write_table(l, out, p, depth),
@@ -574,6 +603,20 @@ mod tests {
         v.clear();
         format_g17(1e300, &mut v);
         assert_eq!(v, b"1.0000000000000001e+300");
+    }
+
+    #[test]
+    fn integers_both_ways() {
+        for n in [0i64, 7, -7, 1234567890123, i64::MAX, i64::MIN, -1] {
+            let mut v = Vec::new();
+            push_int(&mut v, n);
+            assert_eq!(v, n.to_string().as_bytes());
+            assert_eq!(int(&v), Some(n));
+        }
+        assert_eq!(int(b"-"), None);
+        assert_eq!(int(b""), None);
+        assert_eq!(int(b"12a"), None);
+        assert_eq!(int(b"99999999999999999999"), None);
     }
 
     #[test]

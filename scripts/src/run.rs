@@ -34,13 +34,22 @@ pub(crate) struct RunCtx<'h> {
     /// RESP version of the replies `redis.call` converts (`redis.setresp`).
     pub resp: u8,
     pub abort: Option<Abort>,
-    /// Scratch buffers reused by every `redis.call` of the run.
-    pub args: Vec<u8>,
-    pub spans: Vec<(usize, usize)>,
-    pub reply: Vec<u8>,
+    /// Scratch buffers reused by every `redis.call` (the interpreter keeps them between runs).
+    pub bufs: CallBufs,
     /// Inside `redis.call`: a hook that fires then must not reenter the host.
     pub in_call: bool,
 }
+
+/// `redis.call`'s buffers: the arguments (one buffer and their spans) and the reply.
+#[derive(Default)]
+pub(crate) struct CallBufs {
+    pub args: Vec<u8>,
+    pub spans: Vec<(usize, usize)>,
+    pub reply: Vec<u8>,
+}
+
+/// Buffers grown past this by one huge call are freed after it.
+const KEEP_BUFFER: usize = 64 * 1024;
 
 /// The 48-bit generator behind `math.random` (`redisLrand48`), so a seeded script sees the same
 /// sequence as on Redis.
@@ -161,13 +170,14 @@ unsafe fn call_inner(l: *mut lua_State, raise: bool) -> Step {
         );
         return if raise { Step::Raise } else { Step::Return(1) };
     }
-    ctx.args.clear();
-    ctx.spans.clear();
+    let b = &mut ctx.bufs;
+    b.args.clear();
+    b.spans.clear();
     for i in 1..=argc {
-        let start = ctx.args.len();
+        let start = b.args.len();
         if ffi::lua_type(l, i) == ffi::LUA_TNUMBER {
             // Not lua_tolstring: Lua's own number format loses precision.
-            reply::format_g17(ffi::lua_tonumber(l, i), &mut ctx.args);
+            reply::format_g17(ffi::lua_tonumber(l, i), &mut b.args);
         } else {
             let mut len = 0usize;
             let p = ffi::lua_tolstring(l, i, &mut len);
@@ -179,20 +189,20 @@ unsafe fn call_inner(l: *mut lua_State, raise: bool) -> Step {
                 );
                 return if raise { Step::Raise } else { Step::Return(1) };
             }
-            ctx.args
+            b.args
                 .extend_from_slice(std::slice::from_raw_parts(p.cast::<u8>(), len));
         }
-        ctx.spans.push((start, ctx.args.len() - start));
+        b.spans.push((start, b.args.len() - start));
     }
     ffi::lua_settop(l, 0);
     let outcome = {
         let args = crate::CallArgs {
-            buf: &ctx.args,
-            spans: &ctx.spans,
+            buf: &ctx.bufs.args,
+            spans: &ctx.bufs.spans,
         };
-        ctx.reply.clear();
+        ctx.bufs.reply.clear();
         ctx.in_call = true;
-        let o = ctx.host.call(args, ctx.resp, &mut ctx.reply);
+        let o = ctx.host.call(args, ctx.resp, &mut ctx.bufs.reply);
         ctx.in_call = false;
         o
     };
@@ -200,9 +210,13 @@ unsafe fn call_inner(l: *mut lua_State, raise: bool) -> Step {
         begin_abort(l, ctx, Abort::Restart);
         return Step::Raise;
     }
-    let is_error = reply::push_reply(l, &ctx.reply);
-    if ctx.reply.capacity() > 64 * 1024 {
-        ctx.reply = Vec::new();
+    let is_error = reply::push_reply(l, &ctx.bufs.reply);
+    let b = &mut ctx.bufs;
+    if b.reply.capacity() > KEEP_BUFFER {
+        b.reply = Vec::new();
+    }
+    if b.args.capacity() > KEEP_BUFFER {
+        b.args = Vec::new();
     }
     if is_error && raise {
         Step::Raise

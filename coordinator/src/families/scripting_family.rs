@@ -18,10 +18,50 @@ use std::sync::Arc;
 /// Runs before a rerun is no longer tried: the last attempt holds every shard.
 const MAX_ATTEMPTS: usize = 3;
 
+/// A script's SHA1 as 40 lowercase hex digits, kept on the stack.
+#[derive(Clone, Copy)]
+pub(crate) struct Sha([u8; 40]);
+
+impl Sha {
+    /// `text` lowercased, when it has the length of a SHA1 and is ASCII.
+    fn parse(text: &[u8]) -> Option<Sha> {
+        let mut b: [u8; 40] = text.try_into().ok()?;
+        if !b.is_ascii() {
+            return None;
+        }
+        b.make_ascii_lowercase();
+        Some(Sha(b))
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        // The bytes are ASCII (see `parse`, and sha1_hex's digits).
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+/// The items of `items` in `buf` when they fit, else in `spill`: no allocation for the few
+/// keys and arguments of a usual script call.
+fn on_stack<'b, T: Copy, const N: usize>(
+    buf: &'b mut [T; N],
+    spill: &'b mut Vec<T>,
+    items: impl ExactSizeIterator<Item = T>,
+) -> &'b [T] {
+    let n = items.len();
+    if n <= N {
+        for (d, s) in buf.iter_mut().zip(items) {
+            *d = s;
+        }
+        &buf[..n]
+    } else {
+        spill.extend(items);
+        spill
+    }
+}
+
 /// What runs: an EVAL script or a library function.
 pub(crate) enum Target<'a> {
     Script {
-        sha: String,
+        sha: Sha,
         body: Option<&'a [u8]>,
         cached: Option<Arc<CachedScript>>,
     },
@@ -47,11 +87,9 @@ fn numkeys(args: &Args<'_>) -> Result<usize, CmdError> {
 fn eval_generic(ctx: &mut CmdCtx<'_>, args: &Args<'_>, by_sha: bool, ro: bool) -> CmdResult {
     let n = numkeys(args)?;
     let target = if by_sha {
-        let sha = String::from_utf8_lossy(args.get(1)).to_ascii_lowercase();
-        let cached = (sha.len() == 40)
-            .then(|| ctx.server.scripts.get(&sha))
-            .flatten();
-        let Some(cached) = cached else {
+        let sha = Sha::parse(args.get(1));
+        let cached = sha.and_then(|sha| ctx.server.scripts.get(sha.as_str()));
+        let (Some(sha), Some(cached)) = (sha, cached) else {
             return Err(CmdError::Raw(
                 "NOSCRIPT No matching script. Please use EVAL.".into(),
             ));
@@ -63,17 +101,24 @@ fn eval_generic(ctx: &mut CmdCtx<'_>, args: &Args<'_>, by_sha: bool, ro: bool) -
         }
     } else {
         let body = args.get(1);
-        let sha = damselfly_scripts::sha1_hex(body);
-        let cached = ctx.server.scripts.get(&sha);
+        let sha = Sha::parse(damselfly_scripts::sha1_hex(body).as_bytes())
+            .expect("a SHA1 is 40 hex digits");
+        let cached = ctx.server.scripts.get(sha.as_str());
         Target::Script {
             sha,
             body: Some(body),
             cached,
         }
     };
-    let keys: Vec<&[u8]> = (3..3 + n).map(|i| args.get(i)).collect();
-    let argv: Vec<&[u8]> = args.rest(3 + n).collect();
-    run(ctx, args, target, &keys, &argv, ro)
+    let (mut kbuf, mut kspill): ([&[u8]; 8], _) = ([&[]; 8], Vec::new());
+    let keys = on_stack(&mut kbuf, &mut kspill, (3..3 + n).map(|i| args.get(i)));
+    let (mut abuf, mut aspill): ([&[u8]; 8], _) = ([&[]; 8], Vec::new());
+    let argv = on_stack(
+        &mut abuf,
+        &mut aspill,
+        (3 + n..args.len()).map(|i| args.get(i)),
+    );
+    run(ctx, args, target, keys, argv, ro)
 }
 
 fn cmd_eval(ctx: &mut CmdCtx<'_>, args: &Args<'_>) -> CmdResult {
@@ -164,6 +209,7 @@ pub(crate) fn run(
     let result: Result<(), Result<(), String>> = call_on_large_stack(|| {
         let mut lease = Lease::take(&server.scripts);
         if let Target::Script { sha, body, cached } = &mut target {
+            let sha = sha.as_str();
             if !lease.interp().has_script(sha) {
                 let code = match (body, cached.as_ref()) {
                     (Some(b), _) => b.to_vec(),
@@ -177,11 +223,11 @@ pub(crate) fn run(
                     .compile(sha, &code)
                     .map_err(|e| Err(format!("ERR {e}")))?;
                 if cached.is_none() {
-                    *cached = Some(server.scripts.insert(sha.clone(), code, flags));
+                    *cached = Some(server.scripts.insert(sha.to_string(), code, flags));
                 }
             } else if cached.is_none() {
                 *cached = Some(server.scripts.insert(
-                    sha.clone(),
+                    sha.to_string(),
                     body.unwrap_or_default().to_vec(),
                     flags,
                 ));
@@ -192,10 +238,11 @@ pub(crate) fn run(
             Target::Function { name, .. } => Some(server.scripts.function_state(name)),
         };
         let (name, eval) = match &target {
-            Target::Script { sha, .. } => (sha.clone(), true),
-            Target::Function { name, .. } => (name.clone(), false),
+            Target::Script { sha, .. } => (sha.as_str(), true),
+            Target::Function { name, .. } => (name.as_str(), false),
         };
-        let declared: Vec<u64> = keys.iter().map(|k| key_hash(k)).collect();
+        let (mut dbuf, mut dspill) = ([0u64; 8], Vec::new());
+        let declared = on_stack(&mut dbuf, &mut dspill, keys.iter().map(|k| key_hash(k)));
         let db = ctx.conn.db;
         for attempt in 0..MAX_ATTEMPTS {
             let scope = if in_tx {
@@ -205,7 +252,7 @@ pub(crate) fn run(
             } else if attempt + 1 == MAX_ATTEMPTS {
                 Scope::Shards(u64::MAX)
             } else {
-                scripting::initial_scope(cached_script.as_deref(), &declared, shards)
+                scripting::initial_scope(cached_script.as_deref(), declared, shards)
             };
             let mut tx = scripting::schedule(&scope, keys, shards);
             let exec = match tx.as_mut() {
@@ -215,7 +262,7 @@ pub(crate) fn run(
             }
             .for_script();
             let can_restart = !in_tx && !strict && !scope.is_global(shards);
-            let mut host = ScriptHost::new(server, ctx.conn, exec, scope, &declared, eval, &name);
+            let mut host = ScriptHost::new(server, ctx.conn, exec, scope, declared, eval, name);
             host.read_only = read_only;
             host.allow_oom = allow_oom;
             host.strict = strict;
@@ -223,7 +270,7 @@ pub(crate) fn run(
             host.command = Some(*command);
             host.keys = keys;
             let run = ScriptRun {
-                name: &name,
+                name,
                 keys,
                 args: argv,
                 caller_resp,
@@ -231,7 +278,9 @@ pub(crate) fn run(
             let mark = ctx.out.len();
             let outcome = match &target {
                 Target::Script { sha, .. } => {
-                    lease.interp().run_script(sha, &run, &mut host, ctx.out)
+                    lease
+                        .interp()
+                        .run_script(sha.as_str(), &run, &mut host, ctx.out)
                 }
                 Target::Function { name, .. } => {
                     lease.interp().run_function(name, &run, &mut host, ctx.out)
