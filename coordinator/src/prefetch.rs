@@ -19,7 +19,14 @@ pub fn warm_keys<'a>(shard: &Shard, db: usize, keys: impl Iterator<Item = &'a [u
     };
     let mut hashes = [0u64; KEYS_MAX];
     let mut n = 0;
+    // A pipeline often names one key over and over (LPUSH mylist ...): its lines are warmed
+    // once, the repeats cost a short compare instead of a hash and three probes.
+    let mut prev: Option<&[u8]> = None;
     for key in keys.take(KEYS_MAX) {
+        if prev == Some(key) {
+            continue;
+        }
+        prev = Some(key);
         hashes[n] = DbSlice::hash_key(key);
         n += 1;
     }

@@ -100,6 +100,12 @@ pub fn write_double_g17(out: &mut Vec<u8>, value: f64) {
         });
         return;
     }
+    // A whole number below 10^16 has at most 16 digits: %.17g prints it exactly, in fixed
+    // notation, with no fraction. Scores are often such numbers; this skips exact formatting.
+    if value.fract() == 0.0 && value.abs() < 1e16 {
+        write_i64(out, value as i64);
+        return;
+    }
     // 17 significant digits, correctly rounded: "d.dddddddddddddddde<exp>".
     let mut scientific = StackText::new();
     write!(scientific, "{:.16e}", value.abs()).expect("a finite f64 fits in 32 bytes");
@@ -287,6 +293,12 @@ mod tests {
         assert_eq!(g17(123.456), "123.456");
         assert_eq!(g17(5e-324), "4.9406564584124654e-324");
         assert_eq!(g17(f64::MAX), "1.7976931348623157e+308");
+        // Whole numbers on either side of the integer shortcut's bound.
+        assert_eq!(g17(-42.0), "-42");
+        assert_eq!(g17(99999.0), "99999");
+        assert_eq!(g17(9999999999999998.0), "9999999999999998");
+        assert_eq!(g17(-1e16), "-10000000000000000");
+        assert_eq!(g17(12345678901234568.0), "12345678901234568");
     }
 
     #[test]

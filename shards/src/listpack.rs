@@ -260,16 +260,29 @@ impl Listpack {
             self.count += 1;
             return;
         }
+        let front = end_write && at == self.head();
         let at = if end_write {
             at - self.make_room(n)
         } else {
             self.reserve(n);
             at
         };
+        // A head push that has to move the entries anyway moves them a little further: half
+        // the spare capacity (already allocated, so the memory counted does not change) becomes
+        // a head gap, and the next head pushes write into it without moving anything. The
+        // other half stays at the tail for pushes there.
+        let gap = if front {
+            (self.buf.capacity() - self.buf.len() - n) / 2
+        } else {
+            0
+        };
         let old = self.buf.len();
-        self.buf.resize(old + n, 0);
-        self.buf.copy_within(at..old, at + n);
-        e.write(&mut self.buf[at..at + n]);
+        self.buf.resize(old + n + gap, 0);
+        self.buf.copy_within(at..old, at + n + gap);
+        e.write(&mut self.buf[at + gap..at + gap + n]);
+        if front {
+            self.start = (at + gap) as u32;
+        }
         self.count += 1;
     }
 

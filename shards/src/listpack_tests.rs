@@ -249,3 +249,33 @@ fn long_backlen_walks_back() {
     assert_eq!(lp.get(mid).len(), big.len());
     assert_eq!(lp.get(lp.prev(mid).unwrap()), LpValue::Str(b"a"));
 }
+
+#[test]
+fn head_pushes_reuse_a_gap_without_moving_entries() {
+    let mut lp = Listpack::new();
+    let mut model: Vec<Vec<u8>> = Vec::new();
+    let mut moves = 0;
+    for i in 0..2000u32 {
+        let v = format!("v{i}").into_bytes();
+        let before = lp.head();
+        lp.push_front(&v);
+        if lp.head() >= before {
+            // The entries were moved (into a freshly made gap) rather than written into it.
+            moves += 1;
+        }
+        model.insert(0, v);
+        if i % 97 == 0 {
+            let t = format!("t{i}").into_bytes();
+            lp.push_back(&t);
+            model.push(t);
+        }
+    }
+    check(&lp, &model);
+    assert_eq!(lp.len(), model.len());
+    // Capacity grows by an eighth at a time; each growth leaves a gap for many pushes.
+    assert!(moves < 200, "{moves} head pushes moved the entries");
+    // The memory counted is the allocation, whatever part of it is gap.
+    assert_eq!(lp.heap_bytes(), lp.buf.capacity());
+    let exact = lp.clone();
+    assert_eq!(exact.as_bytes(), lp.as_bytes());
+}

@@ -46,11 +46,23 @@ fn parse_at_least(a: &[u8], min: i64, msg: &str) -> OpResult<i64> {
 
 fn push(ctx: &mut CmdCtx<'_>, args: &Args<'_>, left: bool, only_if_exists: bool) -> CmdResult {
     let (db, key, now, limits) = (ctx.db(), args.get(1), now_ms(), ctx.limits());
-    let values: Vec<&[u8]> = args.rest(2).collect();
+    // The usual push names a few values: gather them on the stack, not in a new Vec.
+    let mut small: [&[u8]; 8] = [&[]; 8];
+    let many: Vec<&[u8]>;
+    let count = args.len().saturating_sub(2);
+    let values: &[&[u8]] = if count <= small.len() {
+        for (slot, v) in small.iter_mut().zip(args.rest(2)) {
+            *slot = v;
+        }
+        &small[..count]
+    } else {
+        many = args.rest(2).collect();
+        &many
+    };
     let len = ctx
         .exec
         .single_key(key_hash(key), LockMode::Exclusive, &|s| {
-            list_ops::op_push(s, db, key, left, &values, only_if_exists, limits, now)
+            list_ops::op_push(s, db, key, left, values, only_if_exists, limits, now)
         })?;
     ctx.reply().integer(len);
     Ok(())

@@ -148,6 +148,18 @@ fn hex_float(s: &[u8]) -> Option<(f64, usize)> {
 /// Redis's `getDoubleFromObject`: the whole argument is a number, no leading space, no NaN,
 /// no overflow to infinity from a finite literal, no underflow to zero.
 pub fn parse_score_strict(a: &[u8]) -> Option<f64> {
+    // Most scores are short decimal integers: up to 15 digits convert exactly, as strtod
+    // would convert them, without the general parse.
+    let (neg, digits) = match a.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, a),
+    };
+    if !digits.is_empty() && digits.len() <= 15 && digits.iter().all(u8::is_ascii_digit) {
+        let whole = digits
+            .iter()
+            .fold(0u64, |n, d| n * 10 + u64::from(d - b'0')) as f64;
+        return Some(if neg { -whole } else { whole });
+    }
     if a.is_empty() || a[0].is_ascii_whitespace() || a[0] == 0x0b || a[0] == 0x0c {
         return None;
     }
@@ -761,9 +773,15 @@ mod tests {
             ("1E3", Some(1000.0)),
             ("-.5", Some(-0.5)),
             (".e3", None),
+            ("-", None),
+            ("007", Some(7.0)),
+            ("-42", Some(-42.0)),
+            ("999999999999999", Some(999_999_999_999_999.0)),
+            ("12345678901234567890", Some(12_345_678_901_234_567_890.0)),
         ] {
             assert_eq!(parse_score_strict(t.as_bytes()), want, "{t}");
         }
+        assert!(parse_score_strict(b"-0").unwrap().is_sign_negative());
     }
 
     #[test]
