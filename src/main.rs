@@ -21,10 +21,10 @@ extern "C" {
 const MI_OPTION_ALLOW_THP: libc::c_int = 37;
 
 /// Keeps the heap off transparent huge pages. Where THP is `madvise` (the usual default),
-/// mimalloc asks for them on its arenas, whose 2 MiB pages then fill slowly: measured with
-/// 1M keys, RSS was 66 MB instead of 53 MB, and it grew 8.7% instead of 3.2% during a
-/// BGSAVE under writes (docs/persistence.md). mimalloc reserves its first arena before
-/// `main` runs, so the option alone would come too late for it: the process turns THP off
+/// mimalloc asks for them on its arenas, whose 2 MiB pages then fill slowly: with 1M keys,
+/// RSS before a save was lower with THP off in every run measured, and during a BGSAVE
+/// under writes it grew no faster beyond the noise (docs/persistence.md). mimalloc reserves
+/// its first arena before `main` runs, so the option alone would come too late for it: the process turns THP off
 /// for every mapping, as mimalloc itself does when `MIMALLOC_ALLOW_THP=0` is set at start.
 /// `MIMALLOC_ALLOW_THP=1` keeps huge pages.
 fn no_huge_pages() {
