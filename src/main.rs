@@ -24,9 +24,9 @@ const MI_OPTION_ALLOW_THP: libc::c_int = 37;
 /// mimalloc asks for them on its arenas, whose 2 MiB pages then fill slowly: with 1M keys,
 /// RSS before a save was lower with THP off in every run measured, and during a BGSAVE
 /// under writes it grew no faster beyond the noise (docs/persistence.md). mimalloc reserves
-/// its first arena before `main` runs, so the option alone would come too late for it: the process turns THP off
-/// for every mapping, as mimalloc itself does when `MIMALLOC_ALLOW_THP=0` is set at start.
-/// `MIMALLOC_ALLOW_THP=1` keeps huge pages.
+/// its first arena before `main` runs, so the option alone would come too late for it: the
+/// process turns THP off for every mapping, as mimalloc itself does when
+/// `MIMALLOC_ALLOW_THP=0` is set at start. `MIMALLOC_ALLOW_THP=1` keeps huge pages.
 fn no_huge_pages() {
     // SAFETY: mimalloc's options table is initialised when the library loads, before main;
     // setting and reading an option are plain loads and stores, and the option index is in
