@@ -54,6 +54,7 @@ pub mod server;
 pub mod shard;
 pub mod slowlog;
 pub mod snapshot;
+pub mod snapshot_buf;
 pub mod snapshot_crypt;
 pub mod snapshot_dfs;
 pub mod snapshot_file;

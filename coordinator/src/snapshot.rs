@@ -15,6 +15,7 @@
 //! channel's chunks plus the buckets writes forced out since the walker's last send.
 
 use crate::shard::Shard;
+use crate::snapshot_buf::{BufPool, Chunk};
 use crate::snapshot_crypt::SealedFile;
 use damselfly_persistence::crc64::crc64;
 use damselfly_persistence::dfs;
@@ -43,7 +44,8 @@ pub enum Piece {
     /// in the shard's next piece (a large value written in pieces).
     Data {
         db: usize,
-        bytes: Vec<u8>,
+        /// Goes back to the shard's buffer pool once written.
+        bytes: Chunk,
         keys: u64,
         shard: usize,
         partial: bool,
@@ -79,6 +81,8 @@ impl DfsTarget {
 struct ShardFile {
     file: SealedFile,
     crc: u64,
+    /// The block being written, reused for every block.
+    block: Vec<u8>,
 }
 
 impl ShardFile {
@@ -89,6 +93,7 @@ impl ShardFile {
         let mut f = ShardFile {
             file: SealedFile::new(file, target.key.as_ref())?,
             crc: 0,
+            block: Vec::new(),
         };
         f.write(&dfs::shard_header(target.id, shard as u32, target.shards))?;
         Ok(f)
@@ -97,6 +102,17 @@ impl ShardFile {
     fn write(&mut self, bytes: &[u8]) -> Result<(), String> {
         self.crc = crc64(self.crc, bytes);
         self.file.write(bytes)
+    }
+
+    /// Compresses `raw` into a block and writes it; returns the time spent compressing and
+    /// summing, which counts in the walker's time share like its steps do.
+    fn write_block(&mut self, db: usize, raw: &[u8], partial: bool) -> Result<Duration, String> {
+        let started = clock::now();
+        dfs::block_into(&mut self.block, db, raw, partial);
+        self.crc = crc64(self.crc, &self.block);
+        let cpu = clock::now() - started;
+        self.file.write(&self.block)?;
+        Ok(cpu)
     }
 
     fn finish(mut self) -> Result<(), String> {
@@ -110,7 +126,9 @@ impl ShardFile {
 #[derive(Default)]
 struct Out {
     pending: Vec<Piece>,
-    cur: Vec<u8>,
+    /// Bytes of the `Data` pieces in `pending`.
+    pending_bytes: usize,
+    cur: Chunk,
     cur_db: usize,
     scratch: Vec<u8>,
     error: Option<String>,
@@ -120,6 +138,25 @@ struct Out {
 }
 
 impl Out {
+    /// Output whose buffers come from this shard's pool.
+    fn new() -> Out {
+        Out {
+            cur: BufPool::local().take(),
+            ..Out::default()
+        }
+    }
+
+    /// Serialized bytes held here, not sent yet.
+    fn held(&self) -> usize {
+        self.pending_bytes + self.cur.len()
+    }
+
+    /// The sealed pieces, to send.
+    fn take_pending(&mut self) -> Vec<Piece> {
+        self.pending_bytes = 0;
+        std::mem::take(&mut self.pending)
+    }
+
     fn start_db(&mut self, db: usize) {
         if db != self.cur_db && !self.cur.is_empty() {
             self.seal(false);
@@ -129,8 +166,9 @@ impl Out {
 
     /// Ends a piece; `partial` when its last entry continues in this shard's next piece.
     fn seal(&mut self, partial: bool) {
-        let bytes = std::mem::take(&mut self.cur);
-        if !bytes.is_empty() {
+        if !self.cur.is_empty() {
+            let bytes = self.cur.take();
+            self.pending_bytes += bytes.len();
             self.pending.push(Piece::Data {
                 db: self.cur_db,
                 bytes,
@@ -194,7 +232,8 @@ impl Out {
     fn absorb(&mut self, side: &mut Out) {
         self.seal(false);
         side.seal(false);
-        self.pending.append(&mut side.pending);
+        self.pending_bytes += side.pending_bytes;
+        self.pending.append(&mut side.take_pending());
         self.stepped_keys += std::mem::take(&mut side.stepped_keys);
         if self.error.is_none() {
             self.error = side.error.take();
@@ -249,6 +288,8 @@ struct ShardSnap {
     /// The value being written in pieces; while it is, every other entry goes to `side`.
     large: Option<Large>,
     side: Out,
+    /// Buckets a step wrote, to mark once the step is through with the table.
+    marks: Vec<BucketId>,
 }
 
 /// Elements of a large value written per walker step at most, checking the step's deadline
@@ -369,11 +410,18 @@ impl ShardSnap {
     /// One bounded step of the walk (at most [`STEP_BUCKETS`] buckets, and none started
     /// after `deadline`); true when every table is through.
     fn step(&mut self, dbs: &mut DbSlice, deadline: Time) -> bool {
+        // The buckets to mark, in a buffer kept across steps.
+        let mut marks = std::mem::take(&mut self.marks);
+        let done = self.step_with(dbs, deadline, &mut marks);
+        self.marks = marks;
+        done
+    }
+
+    fn step_with(&mut self, dbs: &mut DbSlice, deadline: Time, marks: &mut Vec<BucketId>) -> bool {
         if !self.step_large(dbs, deadline) {
             return false;
         }
         let mut budget = STEP_BUCKETS;
-        let mut marks: Vec<BucketId> = Vec::new();
         while budget > 0 && self.out.pending.is_empty() && self.out.error.is_none() {
             let Some(walk) = self.walks.iter_mut().find(|w| !w.done) else {
                 return true;
@@ -464,9 +512,10 @@ pub fn start_on_shard(
             })
             .collect(),
         detached: Vec::new(),
-        out: Out::default(),
+        out: Out::new(),
         large: None,
-        side: Out::default(),
+        side: Out::new(),
+        marks: Vec::with_capacity(STEP_BUCKETS),
     }));
     let on_change = snap.clone();
     dbs.set_change_hook(Some(Box::new(move |ctx, bucket| {
@@ -595,7 +644,7 @@ fn walk(
             let done = cancelled || s.step(&mut dbs, started + SLICE);
             let ran = clock::now() - started;
             if cancelled {
-                s.out.pending.clear();
+                s.out.take_pending();
                 s.out.cur.clear();
             }
             if done || s.out.error.is_some() {
@@ -606,8 +655,9 @@ fn walk(
             }
             let error = s.out.error.take();
             let keys = std::mem::take(&mut s.out.stepped_keys);
-            (done, std::mem::take(&mut s.out.pending), error, keys, ran)
+            (done, s.out.take_pending(), error, keys, ran)
         };
+        let mut ran = ran;
         if let Some(e) = error {
             log::warn!("snapshot on shard {}: {e}", shard.index);
             tx.release();
@@ -626,13 +676,16 @@ fn walk(
                 } = piece
                 {
                     written += keys;
-                    if let Err(e) = f.write(&dfs::block_of(db, &bytes, partial)) {
-                        let mut dbs = shard.db.borrow_mut();
-                        dbs.set_change_hook(None);
-                        dbs.set_flush_hook(None);
-                        drop(dbs);
-                        let _ = tx.tx.send(Piece::Failed(e));
-                        return;
+                    match f.write_block(db, &bytes, partial) {
+                        Ok(cpu) => ran += cpu,
+                        Err(e) => {
+                            let mut dbs = shard.db.borrow_mut();
+                            dbs.set_change_hook(None);
+                            dbs.set_flush_hook(None);
+                            drop(dbs);
+                            let _ = tx.tx.send(Piece::Failed(e));
+                            return;
+                        }
                     }
                 }
             }
@@ -671,7 +724,11 @@ fn walk(
             damselfly_runtime::fiber::sleep(std::time::Duration::from_micros(delay_us * keys));
             share.restart();
         } else {
-            share.pause(ran);
+            let held = {
+                let s = snap.borrow();
+                s.out.held() + s.side.held()
+            };
+            share.pause(ran, held);
         }
     }
 }
@@ -681,6 +738,9 @@ fn walk(
 const SLICE: Duration = Duration::from_micros(25);
 /// The walker's share of the proactor's time, in percent, while anything else has work.
 const BUSY_SHARE_PERCENT: u32 = 20;
+/// Output held by a walker past which it does not wait for its time share: writes that
+/// force buckets out while the walker waits would otherwise grow memory without bound.
+const HELD_BYTES: usize = 4 << 20;
 
 /// The walker's time share: steps of at most [`SLICE`]; while the proactor has nothing else
 /// to do they follow each other (a loop turn apart), and while other fibers or messages had
@@ -705,14 +765,16 @@ impl TimeShare {
         self.work = damselfly_runtime::work_done();
     }
 
-    /// After a step that ran for `ran`: yields, and when foreground work ran since the last
-    /// pause (during the step's sends, which may park, or the yield), waits until the pause
-    /// makes up the rest of the walker's share.
-    fn pause(&mut self, ran: Duration) {
+    /// After a step that ran for `ran` (with the compression and checksum of what it wrote):
+    /// yields, and when foreground work ran since the last pause (during the step's sends,
+    /// which may park, or the yield), waits until the pause makes up the rest of the
+    /// walker's share, unless more than [`HELD_BYTES`] of output (`held`, mostly buckets
+    /// that writes forced out) waits to be sent: then the walker sends it first.
+    fn pause(&mut self, ran: Duration, held: usize) {
         let paused_at = clock::now();
         damselfly_runtime::fiber::yield_now();
         // The walker and the writer are background fibers: anything counted is foreground.
-        if damselfly_runtime::work_done() != self.work {
+        if held <= HELD_BYTES && damselfly_runtime::work_done() != self.work {
             let until = paused_at + ran * (100 - BUSY_SHARE_PERCENT) / BUSY_SHARE_PERCENT;
             if clock::now() < until {
                 damselfly_runtime::fiber::sleep_until(until);

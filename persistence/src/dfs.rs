@@ -39,15 +39,25 @@ pub fn block(db: usize, raw: &[u8]) -> Vec<u8> {
 
 /// A block whose last entry runs on into the next block when `continued`.
 pub fn block_of(db: usize, raw: &[u8], continued: bool) -> Vec<u8> {
-    assert!((db as u32) < CONTINUED, "database index in range");
-    let packed = lz4_flex::block::compress(raw);
-    let mut out = Vec::with_capacity(12 + packed.len());
-    let tag = db as u32 | if continued { CONTINUED } else { 0 };
-    out.extend_from_slice(&tag.to_le_bytes());
-    out.extend_from_slice(&(raw.len() as u32).to_le_bytes());
-    out.extend_from_slice(&(packed.len() as u32).to_le_bytes());
-    out.extend_from_slice(&packed);
+    let mut out = Vec::new();
+    block_into(&mut out, db, raw, continued);
     out
+}
+
+/// Writes the block of `raw` into `out` (cleared first), compressing straight into it: a
+/// shard file reuses one buffer for every block, so writing a block allocates nothing once
+/// the buffer has grown to a chunk's size.
+pub fn block_into(out: &mut Vec<u8>, db: usize, raw: &[u8], continued: bool) {
+    assert!((db as u32) < CONTINUED, "database index in range");
+    let tag = db as u32 | if continued { CONTINUED } else { 0 };
+    out.clear();
+    out.resize(12 + lz4_flex::block::get_maximum_output_size(raw.len()), 0);
+    let packed = lz4_flex::block::compress_into(raw, &mut out[12..])
+        .expect("the output has room for the worst case");
+    out.truncate(12 + packed);
+    out[..4].copy_from_slice(&tag.to_le_bytes());
+    out[4..8].copy_from_slice(&(raw.len() as u32).to_le_bytes());
+    out[8..12].copy_from_slice(&(packed as u32).to_le_bytes());
 }
 
 /// The end marker and CRC of a shard file whose bytes so far have CRC `crc`.
@@ -216,6 +226,29 @@ mod tests {
         g.extend_from_slice(&t);
         let e = load_shard(&g, 9, &limits, |_| {}).unwrap_err();
         assert!(e.contains("cut short"), "{e}");
+    }
+
+    #[test]
+    fn a_reused_block_buffer_writes_what_a_fresh_one_does() {
+        let big: Vec<u8> = (0..70_000u32).map(|i| (i % 251) as u8).collect();
+        let noise: Vec<u8> = (0..3000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
+            .collect();
+        let mut buf = Vec::new();
+        for (db, raw, continued) in [
+            (0, &big[..], false),
+            (3, &noise[..], true),
+            (1, &[][..], false),
+        ] {
+            block_into(&mut buf, db, raw, continued);
+            let tag = db as u32 | if continued { CONTINUED } else { 0 };
+            let packed = lz4_flex::block::compress(raw);
+            let mut want = tag.to_le_bytes().to_vec();
+            want.extend_from_slice(&(raw.len() as u32).to_le_bytes());
+            want.extend_from_slice(&(packed.len() as u32).to_le_bytes());
+            want.extend_from_slice(&packed);
+            assert_eq!(buf, want, "block of {} bytes in db {db}", raw.len());
+        }
     }
 
     #[test]
