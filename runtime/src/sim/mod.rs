@@ -350,9 +350,13 @@ fn step(groups: &[world::Group], world: &World, runnable: &mut Vec<(usize, usize
         return true;
     }
     if world.flowing.get() {
+        // A stalled proactor's timers wait for the stall's end (they may be overdue).
+        let stalled =
+            |p: &Proactor| stall.is_some_and(|(pool, i, _)| (pool, i) == (p.shared.id, p.index));
         let timers = groups
             .iter()
             .flat_map(|g| g.proactors.iter())
+            .filter(|p| !stalled(p))
             .filter_map(|p| p.next_deadline());
         if let Some(t) = timers.chain(stall.map(|s| s.2)).min() {
             world.trace(2, t.as_nanos(), 0);
