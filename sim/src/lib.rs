@@ -52,6 +52,10 @@ pub const MUTATIONS: &[(&str, &str)] = &[
         "one hop in 32 is handled twice, as if its message had been delivered twice",
     ),
     (
+        "snapshot-renamed-before-fsync",
+        "a snapshot file is renamed into place before its data is fsynced",
+    ),
+    (
         "lost-wakeup",
         "one key in four reported servable is forgotten: its blocked clients are not woken",
     ),
