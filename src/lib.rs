@@ -27,6 +27,8 @@ pub struct ServerBuilder {
     users: Vec<String>,
     /// Run on the deterministic simulator instead of the OS (see `sim`).
     sim: Option<damselfly_runtime::SimConfig>,
+    /// With `sim`: the simulated world to run in (another server's), not a world of its own.
+    sim_join: Option<damselfly_runtime::sim::SimWorld>,
 }
 
 impl ServerBuilder {
@@ -69,6 +71,13 @@ impl ServerBuilder {
         self
     }
 
+    /// With [`sim`](Self::sim): runs in the simulated world of another server
+    /// ([`ServerHandle::sim_world`]): one clock, one network, one seed for both (two nodes).
+    pub fn sim_join(mut self, world: damselfly_runtime::sim::SimWorld) -> Self {
+        self.sim_join = Some(world);
+        self
+    }
+
     /// Starts the proactors, the shards and the listener.
     pub fn start(self) -> std::io::Result<ServerHandle> {
         if !self.errors.is_empty() {
@@ -94,6 +103,9 @@ impl ServerBuilder {
         pool = pool.pin(pin);
         if let Some(cfg) = self.sim {
             pool = pool.backend(BackendChoice::Sim).sim(cfg).pin(false);
+            if let Some(world) = self.sim_join {
+                pool = pool.sim_join(world);
+            }
         }
         if threads > 0 {
             pool = pool.threads(threads);
@@ -160,6 +172,17 @@ impl ServerHandle {
                 return;
             }
         }
+    }
+
+    /// On a simulated server: its world, for another server to join
+    /// ([`ServerBuilder::sim_join`]).
+    pub fn sim_world(&self) -> Option<damselfly_runtime::sim::SimWorld> {
+        self.pool.as_ref().and_then(|p| p.sim_world())
+    }
+
+    /// The id of the server's proactor pool (for `damselfly_runtime::sim::spawn_on_pool`).
+    pub fn pool_id(&self) -> u32 {
+        self.pool.as_ref().map_or(0, |p| p.id())
     }
 
     /// On a simulated server: runs `f` in a fiber of the simulated world with virtual time
@@ -248,6 +271,7 @@ impl Server {
             errors: Vec::new(),
             users: Vec::new(),
             sim: None,
+            sim_join: None,
         }
     }
 }

@@ -78,6 +78,11 @@ impl SealedFile {
             s.finish(&mut last);
             self.write_raw(&last)?;
         }
+        #[cfg(feature = "sim-mutations")]
+        if damselfly_runtime::sim::mutation("snapshot-renamed-before-fsync") {
+            // Planted bug: the fsync comes only after the rename (snapshot_file::finish).
+            return Ok(());
+        }
         self.file
             .fsync()
             .map_err(|e| format!("can't fsync the snapshot: {e}"))

@@ -261,6 +261,11 @@ pub fn finish(server: &ServerState, job: SaveJob, background: bool) -> Result<u6
         damselfly_runtime::fs::rename(&temp, &path)
             .map_err(|e| format!("can't rename {} to {}: {e}", temp.display(), path.display()))?;
         sync_dir(path.parent().unwrap_or(Path::new(".")));
+        #[cfg(feature = "sim-mutations")]
+        if damselfly_runtime::sim::mutation("snapshot-renamed-before-fsync") {
+            // Planted bug: the file's data made durable only after the rename.
+            let _ = File::open(&path).and_then(|f| f.fsync());
+        }
         Ok(keys)
     });
     if let Some(t) = &dfs {

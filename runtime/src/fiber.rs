@@ -46,12 +46,18 @@ impl FiberRef {
                     bus::send(self.proactor, Message::Wake(self.id));
                 }
             }
-            _ => match crate::pool::registered_pool(self.pool) {
-                Some(shared) => shared
-                    .bus
-                    .send_external(self.proactor, Message::Wake(self.id)),
-                None => log::debug!("wake for a fiber of a pool that is gone"),
-            },
+            _ => {
+                // A fiber of another pool of the same simulated world: the world's own queue.
+                let Err(msg) =
+                    crate::sim::cross_send(self.pool, self.proactor, Message::Wake(self.id))
+                else {
+                    return;
+                };
+                match crate::pool::registered_pool(self.pool) {
+                    Some(shared) => shared.bus.send_external(self.proactor, msg),
+                    None => log::debug!("wake for a fiber of a pool that is gone"),
+                }
+            }
         }
     }
 }

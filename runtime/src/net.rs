@@ -413,6 +413,18 @@ impl TcpStream {
         TcpStream::from_fd(OwnedFd::from(s))
     }
 
+    /// Under the simulator: connects from node `from` (the source address a simulated
+    /// partition sees). Other backends: `Unsupported`.
+    pub fn connect_from_sim_node(
+        from: std::net::IpAddr,
+        addr: SocketAddr,
+    ) -> io::Result<TcpStream> {
+        if backend() != Backend::Sim {
+            return Err(io::Error::from(io::ErrorKind::Unsupported));
+        }
+        SimSocket::connect(from, addr, None).map(TcpStream::from_sim)
+    }
+
     /// Connects from the current proactor.
     pub fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
         TcpStream::connect_until(addr, None)
@@ -420,7 +432,8 @@ impl TcpStream {
 
     pub fn connect_until(addr: SocketAddr, deadline: Option<Time>) -> io::Result<TcpStream> {
         if backend() == Backend::Sim {
-            return SimSocket::connect(addr, deadline).map(TcpStream::from_sim);
+            let from = std::net::Ipv4Addr::LOCALHOST.into();
+            return SimSocket::connect(from, addr, deadline).map(TcpStream::from_sim);
         }
         let epoll = backend() == Backend::Epoll;
         let fd = new_socket(&addr, epoll)?;

@@ -69,6 +69,7 @@ pub struct PoolBuilder {
     ring_entries: u32,
     name: String,
     sim: crate::sim::SimConfig,
+    sim_join: Option<crate::sim::SimWorld>,
 }
 
 impl Default for PoolBuilder {
@@ -81,6 +82,7 @@ impl Default for PoolBuilder {
             ring_entries: driver::uring::SQ_ENTRIES,
             name: "proactor".into(),
             sim: Default::default(),
+            sim_join: None,
         }
     }
 }
@@ -112,6 +114,13 @@ impl PoolBuilder {
     /// The simulated run (seed, faults) when the backend is `BackendChoice::Sim`.
     pub fn sim(mut self, cfg: crate::sim::SimConfig) -> Self {
         self.sim = cfg;
+        self
+    }
+    /// With the `Sim` backend: run in the world of another simulated pool (its thread steps
+    /// this pool's proactors too, on the same clock and network) instead of a world of its own.
+    /// That world's faults apply; `sim`'s seed still seeds this pool's hash tables.
+    pub fn sim_join(mut self, world: crate::sim::SimWorld) -> Self {
+        self.sim_join = Some(world);
         self
     }
     /// Thread name prefix.
@@ -152,14 +161,29 @@ impl PoolBuilder {
 
         let mut threads = Vec::with_capacity(n);
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<io::Result<()>>();
-        if backend == Backend::Sim {
+        let mut sim_world = None;
+        let mut joined = None;
+        if let (Backend::Sim, Some(world)) = (backend, &self.sim_join) {
+            // The world's thread steps this pool's proactors too.
+            let (done, done_rx) = std::sync::mpsc::channel();
+            world.join(crate::sim::JoinRequest {
+                shared: shared.clone(),
+                stack_size: self.stack_size,
+                ready: ready_tx.clone(),
+                done,
+            });
+            joined = Some(done_rx);
+            sim_world = Some(world.clone());
+        } else if backend == Backend::Sim {
             // One thread steps every proactor (see `crate::sim`).
+            let door = Arc::new(crate::sim::Door::new()?);
+            sim_world = Some(crate::sim::SimWorld(door.clone()));
             let (shared, ready, stack_size, cfg) =
                 (shared.clone(), ready_tx.clone(), self.stack_size, self.sim);
             threads.push(
                 thread::Builder::new()
                     .name(format!("{}-sim", self.name))
-                    .spawn(move || crate::sim::run(shared, stack_size, cfg, ready))?,
+                    .spawn(move || crate::sim::run(shared, stack_size, cfg, door, ready))?,
             );
         }
         for i in (0..n).filter(|_| backend != Backend::Sim) {
@@ -197,7 +221,12 @@ impl PoolBuilder {
             threads.push(t);
         }
         drop(ready_tx);
-        let mut pool = ProactorPool { shared, threads };
+        let mut pool = ProactorPool {
+            shared,
+            threads,
+            sim_world,
+            joined,
+        };
         for _ in 0..n {
             match ready_rx.recv() {
                 Ok(Ok(())) => {}
@@ -219,6 +248,10 @@ impl PoolBuilder {
 pub struct ProactorPool {
     shared: Arc<PoolShared>,
     threads: Vec<thread::JoinHandle<()>>,
+    /// Under `sim`: the world this pool runs in.
+    sim_world: Option<crate::sim::SimWorld>,
+    /// Under `sim`, for a pool that joined another's world: closed once its proactors are gone.
+    joined: Option<std::sync::mpsc::Receiver<()>>,
 }
 
 impl ProactorPool {
@@ -236,6 +269,16 @@ impl ProactorPool {
 
     pub fn backend(&self) -> Backend {
         self.shared.backend
+    }
+
+    /// The pool's process-wide id (the target of `sim::spawn_on_pool`).
+    pub fn id(&self) -> u32 {
+        self.shared.id
+    }
+
+    /// Under `sim`: the world the pool runs in, for another pool to join.
+    pub fn sim_world(&self) -> Option<crate::sim::SimWorld> {
+        self.sim_world.clone()
     }
 
     /// Sends a message to proactor `index` from a thread outside the pool.
@@ -282,6 +325,10 @@ impl ProactorPool {
         }
         for t in self.threads.drain(..) {
             let _ = t.join();
+        }
+        if let Some(done) = self.joined.take() {
+            // The world's thread shuts this pool down, then drops the sender (or it has ended).
+            let _ = done.recv();
         }
     }
 

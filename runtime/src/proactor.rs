@@ -596,6 +596,11 @@ impl Proactor {
         })
     }
 
+    /// Handles one message from a fiber of another pool of the simulated world.
+    pub(crate) fn sim_deliver(&self, msg: Message) {
+        self.with_current(|| self.handle(msg));
+    }
+
     /// The last step of shutdown, once the fibers are released.
     pub(crate) fn sim_finish(&self) {
         self.with_current(|| {

@@ -219,7 +219,10 @@ impl Client {
             .collect::<Vec<_>>()
             .join(" | ");
         if self.conn.is_none() {
-            match TcpStream::connect(self.addr) {
+            match TcpStream::connect_from_sim_node(
+                crate::client_node(self.addr, self.id),
+                self.addr,
+            ) {
                 Ok(s) => self.conn = Some((s, Vec::new())),
                 Err(e) => return Err(CallError::Failed(format!("connect: {e}"))),
             }

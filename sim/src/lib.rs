@@ -10,17 +10,19 @@
 
 mod check;
 mod client;
+mod faults;
 pub mod linearize;
 pub mod monitor;
 pub mod persist;
 pub mod resp;
 
 pub use check::Counters;
+pub use faults::client_node;
 
 use damselfly_runtime::sim::{self, Rng};
 use damselfly_runtime::{clock, fiber, SimConfig};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// The planted bugs of a `sim-mutations` build (`--list-mutations`), with what each breaks.
@@ -48,6 +50,10 @@ pub const MUTATIONS: &[(&str, &str)] = &[
     (
         "bus-duplicate",
         "one hop in 32 is handled twice, as if its message had been delivered twice",
+    ),
+    (
+        "snapshot-renamed-before-fsync",
+        "a snapshot file is renamed into place before its data is fsynced",
     ),
     (
         "lost-wakeup",
@@ -108,6 +114,12 @@ pub struct Plan {
     pub shared_percent: u64,
     /// Per-million chance that a client drops its connection right after sending a command.
     pub disconnect_per_million: u32,
+    /// Servers in the world (1 or 2): two independent nodes, each with its own clients.
+    pub servers: usize,
+    /// Partitions between each server's node and its clients' nodes during the workload.
+    pub partitions: bool,
+    /// Proactor stalls during the workload.
+    pub stalls: bool,
     pub sim: SimConfig,
 }
 
@@ -171,6 +183,9 @@ impl Plan {
             } else {
                 0
             },
+            servers: if r.chance(1, 3) { 2 } else { 1 },
+            partitions: faults && r.chance(1, 2),
+            stalls: faults && r.chance(1, 2),
             sim,
         }
     }
@@ -183,7 +198,7 @@ impl std::fmt::Display for Plan {
             f,
             "seed={} proactors={} clients={} ops/client={} private_keys={} groups={} \
              counters={} pairs={} registers={} monitor={} blocking={} persist={} shared%={} latency_us={}..{} short_io={} resets/M={} \
-             disconnects/M={} bus_delay={} shuffle={}",
+             disconnects/M={} bus_delay={} shuffle={} servers={} partitions={} stalls={}",
             self.seed,
             self.proactors,
             self.clients,
@@ -209,7 +224,10 @@ impl std::fmt::Display for Plan {
             s.reset_per_million,
             self.disconnect_per_million,
             s.bus_delay,
-            s.shuffle_fibers
+            s.shuffle_fibers,
+            self.servers,
+            self.partitions,
+            self.stalls
         )
     }
 }
@@ -274,12 +292,41 @@ pub fn run_seed(seed: u64, opts: &Opts) -> Outcome {
             }
         }
     };
-    let addr = server.addr();
+    // A second server in the same world: another node, its own clients and checks.
+    let second = if plan.servers > 1 {
+        let world = server.sim_world().expect("a simulated server");
+        let sim = SimConfig {
+            seed: plan.seed ^ 0x0062_0062,
+            ..plan.sim.clone()
+        };
+        let b = builder(&plan, None, sim)
+            .bind(SECOND_SERVER)
+            .sim_join(world);
+        match b.start() {
+            Ok(s) => Some(s),
+            Err(e) => {
+                return Outcome {
+                    plan,
+                    failures: vec![format!("the second server did not start: {e}")],
+                    trace: 0,
+                    ops: 0,
+                    virtual_ms: 0,
+                    tail: Vec::new(),
+                    restart: None,
+                }
+            }
+        }
+    } else {
+        None
+    };
+    let mut nodes = vec![(server.addr(), server.pool_id())];
+    nodes.extend(second.as_ref().map(|s| (s.addr(), s.pool_id())));
     let p = plan.clone();
     let tail = opts.tail;
     let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        server.simulate(move || drive(&p, addr, tail))
+        server.simulate(move || drive_world(&p, &nodes, tail))
     }));
+    drop(second);
     drop(server);
     match run {
         Ok(mut o) => {
@@ -304,6 +351,9 @@ pub fn run_seed(seed: u64, opts: &Opts) -> Outcome {
         },
     }
 }
+
+/// The second server's bind address: its node in the simulated network.
+const SECOND_SERVER: &str = "127.0.0.2";
 
 /// A server of the run: `plan`'s threads, snapshots in `dir` when given (never saved by
 /// save points: only the workload's SAVE/BGSAVE write them).
@@ -376,9 +426,64 @@ fn panic_text(e: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "non-string panic".into())
 }
 
-/// Inside the simulated world: runs every client to the end, then the quiet phase and the
-/// checks over what all clients saw.
-fn drive(plan: &Plan, addr: SocketAddr, tail: usize) -> Outcome {
+/// What the drivers of one world's servers share.
+struct Phase {
+    servers: usize,
+    /// Drivers whose clients have finished (and whose faults have stopped).
+    clients_done: AtomicUsize,
+}
+
+/// Inside the simulated world: drives every server (`nodes`: address and pool), each in its
+/// own pool, and merges what they saw. The quiet phase starts on all of them at once.
+fn drive_world(plan: &Plan, nodes: &[(SocketAddr, u32)], tail: usize) -> Outcome {
+    let phase = Arc::new(Phase {
+        servers: nodes.len(),
+        clients_done: AtomicUsize::new(0),
+    });
+    let others: Vec<_> = nodes[1..]
+        .iter()
+        .enumerate()
+        .map(|(k, &(addr, pool))| {
+            // Its own workload (other client seeds), no snapshots.
+            let plan = Plan {
+                seed: plan.seed ^ ((k as u64 + 1) << 40),
+                persist: false,
+                ..plan.clone()
+            };
+            let phase = phase.clone();
+            sim::spawn_on_pool(pool, 0, "sim-driver", move || {
+                drive(&plan, addr, tail, &phase)
+            })
+        })
+        .collect();
+    let mut o = drive(plan, nodes[0].0, tail, &phase);
+    for (k, h) in others.into_iter().enumerate() {
+        let name = k + 2;
+        match h.join() {
+            Ok(b) => {
+                o.failures.extend(
+                    b.failures
+                        .into_iter()
+                        .map(|f| format!("server {name}: {f}")),
+                );
+                o.trace = check::fold(o.trace, b.trace);
+                o.ops += b.ops;
+                o.tail
+                    .extend(b.tail.into_iter().map(|t| format!("{t} (server {name})")));
+            }
+            Err(e) => o.failures.push(format!("server {name}: its driver: {e}")),
+        }
+    }
+    o.tail.sort();
+    let skip = o.tail.len().saturating_sub(tail);
+    o.tail.drain(..skip);
+    sim::set_quiet(false);
+    o
+}
+
+/// Inside the simulated world: runs every client of the server at `addr` to the end, then the
+/// quiet phase and the checks over what all clients saw.
+fn drive(plan: &Plan, addr: SocketAddr, tail: usize, phase: &Phase) -> Outcome {
     let t0 = clock::now();
     let n = damselfly_runtime::proactor_count();
     let stop_watch = Arc::new(AtomicBool::new(false));
@@ -398,6 +503,19 @@ fn drive(plan: &Plan, addr: SocketAddr, tail: usize) -> Outcome {
                 .spawn_on(id % n, move || client::run(id, &plan, addr))
         })
         .collect();
+    let stop_faults = Arc::new(AtomicBool::new(false));
+    let partitioner = plan.partitions.then(|| {
+        let (plan, stop) = (plan.clone(), stop_faults.clone());
+        fiber::Builder::new()
+            .name("sim-partitions")
+            .spawn_on(0, move || faults::partitioner(&plan, addr, stop))
+    });
+    let staller = plan.stalls.then(|| {
+        let stop = stop_faults.clone();
+        fiber::Builder::new()
+            .name("sim-stalls")
+            .spawn_on(n - 1, move || faults::staller(stop))
+    });
     let mut reports = Vec::new();
     let mut failures = Vec::new();
     for (id, h) in handles.into_iter().enumerate() {
@@ -405,6 +523,19 @@ fn drive(plan: &Plan, addr: SocketAddr, tail: usize) -> Outcome {
             Ok(r) => reports.push(r),
             Err(e) => failures.push(format!("client {id}: {e}")),
         }
+    }
+    // Every cut heals and the stalls end before the quiet phase.
+    stop_faults.store(true, Ordering::Relaxed);
+    for (what, h) in [("partitions", partitioner), ("stalls", staller)] {
+        match h.map(|h| h.join()) {
+            Some(Ok(made)) => sim::trace_event(made, what.len() as u64),
+            Some(Err(e)) => failures.push(format!("the {what} fiber: {e}")),
+            None => {}
+        }
+    }
+    phase.clients_done.fetch_add(1, Ordering::Relaxed);
+    while phase.clients_done.load(Ordering::Relaxed) < phase.servers {
+        fiber::sleep(std::time::Duration::from_millis(1));
     }
     // Quiet phase: faults off, then every shared invariant is checked on a fresh connection.
     sim::set_quiet(true);
@@ -484,7 +615,6 @@ fn drive(plan: &Plan, addr: SocketAddr, tail: usize) -> Outcome {
             Err(e) => failures.push(format!("monitor: {e}")),
         }
     }
-    sim::set_quiet(false);
     reports.push(verifier.into_report());
     let mut trace = check::fold(sim::trace_hash(), watched);
     let mut events = Vec::new();

@@ -80,6 +80,9 @@ fn main() {
     let started = damselfly_runtime::clock::now();
     let (mut passed, mut failed, mut ops) = (0u64, 0u64, 0u64);
     for seed in list {
+        if one.is_some() {
+            println!("plan: {}", damselfly_sim::Plan::from_seed(seed, &opts));
+        }
         let o = run_seed(seed, &opts);
         ops += o.ops;
         if verbose || one.is_some() {

@@ -53,3 +53,9 @@ fn a_lost_wakeup_is_caught() {
     let seed = first_failing_seed("lost-wakeup");
     assert!(seed.is_some(), "not caught in 500 seeds");
 }
+
+#[test]
+fn a_snapshot_renamed_before_its_fsync_is_caught() {
+    let seed = first_failing_seed("snapshot-renamed-before-fsync");
+    assert!(seed.is_some(), "no seed of 500 caught it");
+}

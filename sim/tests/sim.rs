@@ -4,7 +4,7 @@
 use damselfly_runtime::net::TcpStream;
 use damselfly_runtime::{fiber, SimConfig};
 use damselfly_sim::resp::{self, Reply};
-use damselfly_sim::{run_seed, Opts};
+use damselfly_sim::{run_seed, Opts, Plan};
 use std::time::Duration;
 
 /// Seeds every `cargo test` runs (DAMSELFLY_SIM_SEEDS raises it for long sweeps).
@@ -52,6 +52,29 @@ fn the_same_seed_replays_the_identical_trace() {
     }
     let c = run_seed(4, &opts);
     assert_ne!(run_seed(3, &opts).trace, c.trace);
+}
+
+#[test]
+fn two_servers_with_partitions_and_stalls_replay_the_identical_trace() {
+    let opts = Opts::default();
+    let seed = (0..)
+        .find(|&s| {
+            let p = Plan::from_seed(s, &opts);
+            p.servers == 2 && p.partitions && p.stalls
+        })
+        .expect("some seed draws two servers, partitions and stalls");
+    let a = run_seed(seed, &opts);
+    let b = run_seed(seed, &opts);
+    assert!(a.passed(), "seed {seed}: {:?}", a.failures);
+    assert_eq!(a.trace, b.trace, "seed {seed}: two runs, two traces");
+    assert_eq!((a.ops, a.virtual_ms), (b.ops, b.virtual_ms));
+    assert_eq!(a.tail, b.tail);
+    // The second server's clients ran and are in the history.
+    assert!(
+        a.tail.iter().any(|e| e.ends_with("(server 2)")),
+        "{:?}",
+        a.tail
+    );
 }
 
 fn call(s: &TcpStream, buf: &mut Vec<u8>, args: &[&[u8]]) -> Reply {

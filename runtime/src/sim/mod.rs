@@ -19,8 +19,12 @@
 pub mod fs;
 pub(crate) mod net;
 mod rng;
+mod world;
 
+pub use net::{heal, partition, partitioned};
 pub use rng::Rng;
+pub(crate) use world::{cross_send, Door, JoinRequest};
+pub use world::{spawn_on_pool, SimWorld};
 
 use crate::clock::{self, Time};
 use crate::fiber::FiberId;
@@ -28,7 +32,7 @@ use crate::pool::PoolShared;
 use crate::proactor::Proactor;
 use std::cell::{Cell, RefCell};
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -78,31 +82,34 @@ pub(crate) struct World {
     flowing: Cell<bool>,
     /// Faults are off (the quiet phase of a run): no resets by the network.
     pub quiet: Cell<bool>,
-    /// Wakes the simulator's thread when a thread outside the pool sends mail.
-    eventfd: OwnedFd,
+    /// Wakes the simulator's thread when a thread outside the pool sends mail or a pool joins.
+    door: Arc<Door>,
+    /// Ids of the pools stepped in this world.
+    members: RefCell<Vec<u32>>,
+    /// Messages from a fiber of one pool to a proactor of another (`world::cross_send`).
+    cross: RefCell<std::collections::VecDeque<(u32, usize, crate::bus::Message)>>,
+    /// A proactor that does not run until the given moment (a proactor stall).
+    stalled: Cell<Option<(u32, usize, Time)>>,
     pub net: RefCell<net::Network>,
     trace: Cell<u64>,
     steps: Cell<u64>,
 }
 
 impl World {
-    fn new(cfg: SimConfig) -> io::Result<World> {
-        // SAFETY: eventfd returns a new descriptor we own, or -1.
-        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(World {
+    fn new(cfg: SimConfig, door: Arc<Door>) -> World {
+        World {
             rng: RefCell::new(Rng::new(cfg.seed)),
             cfg,
             flowing: Cell::new(false),
             quiet: Cell::new(false),
-            // SAFETY: `fd` is fresh and owned by nobody else.
-            eventfd: unsafe { OwnedFd::from_raw_fd(fd) },
+            door,
+            members: RefCell::new(Vec::new()),
+            cross: RefCell::new(Default::default()),
+            stalled: Cell::new(None),
             net: RefCell::new(net::Network::default()),
             trace: Cell::new(0xcbf2_9ce4_8422_2325),
             steps: Cell::new(0),
-        })
+        }
     }
 
     /// Folds an event into the run's trace hash.
@@ -241,116 +248,180 @@ fn step_cost(w: &World) -> Duration {
     Duration::from_nanos(200 + w.below(1_800))
 }
 
-/// The simulator's thread: builds the proactors, then steps them until the pool stops.
+/// Stalls proactor `index` of the calling fiber's pool: it takes no turn for `d` of virtual
+/// time (its mail, timers and ready fibers wait) while the others keep running, as when its
+/// thread is descheduled. One stall at a time; a new one replaces the last.
+pub fn stall_proactor(index: usize, d: Duration) {
+    let w = world();
+    let pool = crate::proactor::current().shared.id;
+    let until = clock::now() + d;
+    w.trace(11, index as u64, until.as_nanos());
+    w.stalled.set(Some((pool, index, until)));
+}
+
+/// The world of this thread, for another pool to join (`PoolBuilder::sim_join`). Call from a
+/// fiber of a simulated pool.
+pub fn this_world() -> SimWorld {
+    SimWorld(world().door.clone())
+}
+
+/// The simulator's thread: builds the proactors, then steps them (and those of every pool that
+/// joins) until the first pool stops.
 pub(crate) fn run(
     shared: Arc<PoolShared>,
     stack_size: usize,
     cfg: SimConfig,
+    door: Arc<Door>,
     ready: std::sync::mpsc::Sender<io::Result<()>>,
 ) {
     let n = shared.bus.len();
-    let world = match World::new(cfg) {
-        Ok(w) => Rc::new(w),
-        Err(e) => {
-            for _ in 0..n {
-                let _ = ready.send(Err(io::Error::new(e.kind(), e.to_string())));
-            }
-            return;
-        }
-    };
+    let world = Rc::new(World::new(cfg, door));
     WORLD.with(|w| *w.borrow_mut() = Some(world.clone()));
     clock::enter_virtual(Time::ZERO);
     crate::stack::ensure_alt_stack();
-    let efd = world.eventfd.as_raw_fd();
-    let proactors: Vec<Proactor> = (0..n)
-        .map(|i| {
-            shared.bus.eventfds[i].store(efd, std::sync::atomic::Ordering::Release);
-            let driver = crate::driver::Driver::Sim(SimDriver::default());
-            Proactor::new(i, shared.clone(), driver, stack_size)
-        })
-        .collect();
+    let efd = world.door.eventfd.as_raw_fd();
+    world.members.borrow_mut().push(shared.id);
+    let mut groups = vec![world::Group::new(shared.clone(), stack_size, efd)];
     for _ in 0..n {
         let _ = ready.send(Ok(()));
     }
     drop(ready);
     let mut runnable = Vec::with_capacity(n);
     while !shared.stop_requested() {
-        if !step(&proactors, &world, &mut runnable) {
-            idle(&proactors, &world, &shared);
+        if !step(&groups, &world, &mut runnable) {
+            idle(&mut groups, &world);
+        }
+        if let Some(g) = (1..groups.len()).find(|&g| groups[g].shared.stop_requested()) {
+            let g = groups.remove(g);
+            world.members.borrow_mut().retain(|id| *id != g.shared.id);
+            let flowing = world.flowing.get();
+            shutdown(std::slice::from_ref(&g), &world, &mut runnable);
+            world.flowing.set(flowing);
+            g.finish();
         }
     }
-    shutdown(&proactors, &world, &mut runnable);
-    drop(proactors);
-    for i in 0..n {
-        shared.bus.eventfds[i].store(-1, std::sync::atomic::Ordering::Release);
+    shutdown(&groups, &world, &mut runnable);
+    world.members.borrow_mut().clear();
+    for g in groups {
+        g.finish();
     }
     WORLD.with(|w| *w.borrow_mut() = None);
     clock::leave_virtual();
 }
 
+/// The moment the stalled proactor runs again, while it is stalled.
+fn stall_of(world: &World, now: Time) -> Option<(u32, usize, Time)> {
+    match world.stalled.get() {
+        Some((_, _, until)) if until <= now => {
+            world.stalled.set(None);
+            None
+        }
+        s => s,
+    }
+}
+
 /// One step of the world: a turn of a randomly chosen proactor that has work, or a jump of
 /// virtual time to the next timer. False when nothing can happen without outside mail.
-fn step(proactors: &[Proactor], world: &World, runnable: &mut Vec<usize>) -> bool {
+fn step(groups: &[world::Group], world: &World, runnable: &mut Vec<(usize, usize)>) -> bool {
+    if world::deliver_cross(groups, world) {
+        return true;
+    }
     let now = clock::now();
+    let stall = stall_of(world, now);
     runnable.clear();
-    runnable.extend(
-        proactors
-            .iter()
-            .filter(|p| p.sim_has_work(now))
-            .map(|p| p.index),
-    );
+    for (g, group) in groups.iter().enumerate() {
+        let skip = stall.and_then(|(pool, i, _)| (pool == group.shared.id).then_some(i));
+        runnable.extend(
+            group
+                .proactors
+                .iter()
+                .filter(|p| Some(p.index) != skip && p.sim_has_work(now))
+                .map(|p| (g, p.index)),
+        );
+    }
     if !runnable.is_empty() {
-        let i = runnable[world.below(runnable.len() as u64) as usize];
-        world.trace(1, i as u64, now.as_nanos());
+        let (g, i) = runnable[world.below(runnable.len() as u64) as usize];
+        world.trace(1, (g * 64 + i) as u64, now.as_nanos());
         world.steps.set(world.steps.get() + 1);
-        proactors[i].sim_turn();
+        groups[g].proactors[i].sim_turn();
         if world.flowing.get() {
             clock::advance_virtual(clock::now() + step_cost(world));
         }
         return true;
     }
     if world.flowing.get() {
-        if let Some(t) = proactors.iter().filter_map(|p| p.next_deadline()).min() {
+        // A stalled proactor's timers wait for the stall's end (they may be overdue).
+        let stalled =
+            |p: &Proactor| stall.is_some_and(|(pool, i, _)| (pool, i) == (p.shared.id, p.index));
+        let timers = groups
+            .iter()
+            .flat_map(|g| g.proactors.iter())
+            .filter(|p| !stalled(p))
+            .filter_map(|p| p.next_deadline());
+        if let Some(t) = timers.chain(stall.map(|s| s.2)).min() {
             world.trace(2, t.as_nanos(), 0);
-            clock::advance_virtual(t);
+            clock::advance_virtual(t.max(now));
             return true;
         }
     }
     false
 }
 
-/// Nothing can run: handle mail from outside the pool, or block until some arrives.
-fn idle(proactors: &[Proactor], world: &World, shared: &PoolShared) {
+/// Nothing can run: let waiting pools join, handle mail from outside the pool, or block until
+/// some arrives.
+fn idle(groups: &mut Vec<world::Group>, world: &World) {
     loop {
         let mut got = 0;
-        for p in proactors {
+        for req in world.door.take_joins() {
+            let efd = world.door.eventfd.as_raw_fd();
+            world.members.borrow_mut().push(req.shared.id);
+            let mut g = world::Group::new(req.shared, req.stack_size, efd);
+            g.done = Some(req.done);
+            for _ in 0..g.proactors.len() {
+                let _ = req.ready.send(Ok(()));
+            }
+            world.trace(12, g.proactors.len() as u64, 0);
+            groups.push(g);
+            got += 1;
+        }
+        for p in groups.iter().flat_map(|g| g.proactors.iter()) {
             got += p.sim_drain_external();
         }
         if got > 0 {
             world.trace(3, got as u64, 0);
             return;
         }
-        if shared.stop_requested() {
+        if groups.iter().any(|g| g.shared.stop_requested()) {
             return;
         }
-        let bus = &shared.bus;
-        let quiet = (0..proactors.len()).all(|i| bus.prepare_sleep(i));
-        if quiet && !shared.stop_requested() {
+        let quiet = groups
+            .iter()
+            .all(|g| (0..g.proactors.len()).all(|i| g.shared.bus.prepare_sleep(i)));
+        if quiet && !groups.iter().any(|g| g.shared.stop_requested()) {
             let mut buf = 0u64;
             // SAFETY: reads 8 bytes into a live u64 from the world's own blocking eventfd.
-            unsafe { libc::read(world.eventfd.as_raw_fd(), (&mut buf as *mut u64).cast(), 8) };
+            unsafe {
+                libc::read(
+                    world.door.eventfd.as_raw_fd(),
+                    (&mut buf as *mut u64).cast(),
+                    8,
+                )
+            };
         }
-        for i in 0..proactors.len() {
-            bus.mark_awake(i);
+        for g in groups.iter() {
+            for i in 0..g.proactors.len() {
+                g.shared.bus.mark_awake(i);
+            }
         }
     }
 }
 
-/// The pool stops: cancel everything in flight, let every proactor settle (stepping them all,
+/// Pools stop: cancel everything in flight, let every proactor settle (stepping them all,
 /// since they share this thread), then release the fibers still parked.
-fn shutdown(proactors: &[Proactor], world: &World, runnable: &mut Vec<usize>) {
+fn shutdown(groups: &[world::Group], world: &World, runnable: &mut Vec<(usize, usize)>) {
     world.flowing.set(true);
-    for p in proactors {
+    let all = || groups.iter().flat_map(|g| g.proactors.iter());
+    for p in all() {
         p.with_current(|| {
             p.stopping.set(true);
             p.driver.borrow_mut().cancel_all(p);
@@ -358,26 +429,26 @@ fn shutdown(proactors: &[Proactor], world: &World, runnable: &mut Vec<usize>) {
     }
     let deadline = clock::now() + Duration::from_millis(300);
     while clock::now() <= deadline {
-        for p in proactors {
+        for p in all() {
             p.sim_drain_external();
         }
-        if !step(proactors, world, runnable) {
+        if !step(groups, world, runnable) {
             clock::advance_virtual(clock::now() + Duration::from_millis(1));
         }
-        if proactors.iter().all(|p| p.settled()) {
+        if all().all(|p| p.settled()) {
             break;
         }
     }
-    for p in proactors {
+    for p in all() {
         p.with_current(|| p.release_fibers());
     }
     for _ in 0..64 {
-        for p in proactors {
+        for p in all() {
             p.sim_drain_external();
             p.sim_turn();
         }
     }
-    for p in proactors {
+    for p in all() {
         p.sim_finish();
     }
 }

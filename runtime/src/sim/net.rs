@@ -5,7 +5,9 @@
 //! delivery time (now + a seeded latency, never before the previous segment of that pipe, so
 //! the byte order of a connection always holds); a receive returns bytes of segments whose time
 //! has come, or parks its fiber until the first one is due (a timer: virtual time jumps there)
-//! or a sender wakes it. Faults: short reads and writes, resets by the network.
+//! or a sender wakes it. Faults: short reads and writes, resets by the network, and partitions
+//! between nodes (IP addresses): across a cut, bytes in flight wait (the reader stalls), some
+//! connections are reset when the cut is made, and new connections wait for the heal.
 
 use super::{world, World};
 use crate::clock::{self, Time};
@@ -14,8 +16,8 @@ use crate::proactor;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr};
-use std::rc::Rc;
+use std::net::{IpAddr, SocketAddr};
+use std::rc::{Rc, Weak};
 use std::time::Duration;
 
 /// First port handed out to `bind(port 0)` and first ephemeral port of connecting sockets.
@@ -29,9 +31,17 @@ pub(crate) struct Network {
     next_port: u16,
     next_ephemeral: u16,
     next_conn: u64,
+    /// Pairs of nodes that cannot reach each other (a partition), each pair once.
+    cuts: Vec<(IpAddr, IpAddr)>,
+    /// Every connection made, while it lives (pruned when a partition is made).
+    conns: Vec<Weak<Conn>>,
 }
 
 impl Network {
+    fn cut(&self, a: IpAddr, b: IpAddr) -> bool {
+        !self.cuts.is_empty() && self.cuts.iter().any(|&c| c == (a, b) || c == (b, a))
+    }
+
     fn find(&self, addr: SocketAddr) -> Option<Rc<SimListener>> {
         self.listeners
             .iter()
@@ -154,6 +164,8 @@ struct Pipe {
 
 struct Conn {
     id: u64,
+    /// The node (IP address) of each side.
+    ends: [IpAddr; 2],
     /// `pipes[i]` carries what side `i` writes.
     pipes: [RefCell<Pipe>; 2],
     reset: Cell<bool>,
@@ -187,8 +199,19 @@ pub(crate) struct SimSocket {
 impl SimSocket {
     /// Connects to a listener of this world after one network latency; ECONNREFUSED when no
     /// listener has that address.
-    pub fn connect(addr: SocketAddr, deadline: Option<Time>) -> io::Result<SimSocket> {
+    pub fn connect(
+        from: IpAddr,
+        addr: SocketAddr,
+        deadline: Option<Time>,
+    ) -> io::Result<SimSocket> {
         let w = world();
+        // Across a partition the handshake is retried until the heal (or the deadline).
+        while w.net.borrow().cut(from, addr.ip()) {
+            if deadline.is_some_and(|d| clock::now() >= d) {
+                return Err(crate::driver::timed_out_error());
+            }
+            fiber::sleep(Duration::from_millis(10));
+        }
         let lat = latency(&w);
         if deadline.is_some_and(|d| clock::now() + lat > d) {
             fiber::sleep_until(deadline.expect("checked"));
@@ -207,12 +230,14 @@ impl SimSocket {
         };
         let conn = Rc::new(Conn {
             id,
+            ends: [from, addr.ip()],
             pipes: Default::default(),
             reset: Cell::new(false),
             closed: Default::default(),
             read_shut: Default::default(),
         });
-        let local = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        w.net.borrow_mut().conns.push(Rc::downgrade(&conn));
+        let local = SocketAddr::new(from, port);
         let server_side = SimSocket {
             conn: conn.clone(),
             side: 1,
@@ -253,9 +278,12 @@ impl SimSocket {
                 return Ok(0);
             }
             let now = clock::now();
+            let cut = world().net.borrow().cut(c.ends[0], c.ends[1]);
             let next_at = {
                 let mut pipe = c.pipes[1 - self.side].borrow_mut();
                 match pipe.segs.front() {
+                    // Nothing crosses the partition: wait for the heal (it wakes the readers).
+                    Some(_) if cut => None,
                     Some((at, _)) if *at <= now => {
                         let n = self.take(&mut pipe, buf, now);
                         return Ok(n);
@@ -387,6 +415,57 @@ impl SimSocket {
     /// Resets the connection, as the network would (both ends' ops fail with ECONNRESET).
     pub fn reset(&self) {
         self.conn.reset(&world());
+    }
+}
+
+/// Cuts nodes `a` and `b` apart: bytes between them wait until [`heal`], connections
+/// between them are reset with a seeded chance of one in three, new ones wait for the heal.
+pub fn partition(a: IpAddr, b: IpAddr) {
+    let w = world();
+    let conns: Vec<Rc<Conn>> = {
+        let mut net = w.net.borrow_mut();
+        if !net.cut(a, b) {
+            net.cuts.push((a, b));
+        }
+        net.conns.retain(|c| c.strong_count() > 0);
+        net.conns.iter().filter_map(|c| c.upgrade()).collect()
+    };
+    w.trace(13, ip_bits(a), ip_bits(b));
+    for c in conns {
+        let between = c.ends == [a, b] || c.ends == [b, a];
+        if between && w.rng.borrow_mut().chance(1, 3) {
+            c.reset(&w);
+        }
+    }
+}
+
+/// Heals the cut between `a` and `b`: what waited is delivered, readers wake.
+pub fn heal(a: IpAddr, b: IpAddr) {
+    let w = world();
+    let conns: Vec<Rc<Conn>> = {
+        let mut net = w.net.borrow_mut();
+        net.cuts.retain(|&c| c != (a, b) && c != (b, a));
+        net.conns.iter().filter_map(|c| c.upgrade()).collect()
+    };
+    w.trace(14, ip_bits(a), ip_bits(b));
+    for c in conns {
+        if c.ends == [a, b] || c.ends == [b, a] {
+            for p in &c.pipes {
+                wake_all(&mut p.borrow_mut().readers);
+            }
+        }
+    }
+}
+
+/// True while `a` and `b` are cut apart.
+pub fn partitioned(a: IpAddr, b: IpAddr) -> bool {
+    world().net.borrow().cut(a, b)
+}
+
+fn ip_bits(ip: IpAddr) -> u64 {
+    match ip {
+        IpAddr::V4(v) => u32::from(v) as u64,
+        IpAddr::V6(v) => u128::from(v) as u64,
     }
 }
 

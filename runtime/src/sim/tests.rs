@@ -226,3 +226,101 @@ fn simulated_files_keep_what_fsync_made_durable_across_a_crash() {
     crate::sim::fs::remove_all(&dir);
     pool.shutdown();
 }
+
+#[test]
+fn a_second_pool_joins_the_world_and_shares_its_clock() {
+    let a = sim_pool(2, 11);
+    let world = a.sim_world().expect("a simulated pool has a world");
+    let b = ProactorPool::builder()
+        .threads(2)
+        .backend(BackendChoice::Sim)
+        .sim(SimConfig {
+            seed: 12,
+            ..Default::default()
+        })
+        .sim_join(world)
+        .build()
+        .expect("joined pool");
+    let b_id = b.id();
+    let (t0, t_b) = a.run_on(0, move || {
+        set_time_flowing(true);
+        let t0 = clock::now();
+        let h = spawn_on_pool(b_id, 1, "in-b", || {
+            fiber::sleep(Duration::from_millis(5));
+            (crate::proactor::count(), clock::now())
+        });
+        let (n, t_b) = h.join().expect("the fiber in pool b");
+        assert_eq!(n, 2);
+        set_time_flowing(false);
+        (t0, t_b)
+    });
+    assert!(t_b >= t0 + Duration::from_millis(5), "{t0:?} {t_b:?}");
+    // The joined pool stops alone; the first one runs on.
+    b.shutdown();
+    assert_eq!(a.run_on(1, crate::proactor::count), 2);
+    a.shutdown();
+}
+
+fn read_exactly(c: &TcpStream, len: usize) -> Vec<u8> {
+    let mut buf = [0u8; 16];
+    let mut got = Vec::new();
+    while got.len() < len {
+        let n = c.recv(&mut buf).unwrap();
+        assert!(n > 0);
+        got.extend_from_slice(&buf[..n]);
+    }
+    got
+}
+
+#[test]
+fn a_partition_stalls_a_connection_until_it_heals() {
+    let pool = sim_pool(2, 21);
+    pool.run_on(0, || {
+        set_time_flowing(true);
+        let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr();
+        let from: std::net::IpAddr = [127, 0, 5, 5].into();
+        let c = TcpStream::connect_from_sim_node(from, addr).unwrap();
+        // The connection waits in the backlog: accept it here.
+        let (s, peer) = listener.accept().unwrap();
+        assert_eq!(peer.ip(), from);
+        s.send_all(b"ping").unwrap();
+        assert_eq!(read_exactly(&c, 4), b"ping");
+        // Cut: nothing arrives (unless the cut reset the connection).
+        partition(addr.ip(), from);
+        assert!(partitioned(from, addr.ip()));
+        if s.send_all(b"pong").is_ok() {
+            let mut buf = [0u8; 16];
+            let until = clock::now() + Duration::from_millis(50);
+            match c.recv_until(&mut buf, Some(until)) {
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                    heal(addr.ip(), from);
+                    assert_eq!(read_exactly(&c, 4), b"pong");
+                }
+                Err(e) => assert_eq!(e.raw_os_error(), Some(libc::ECONNRESET), "{e}"),
+                Ok(n) => panic!("{n} bytes crossed a partition"),
+            }
+        }
+        heal(addr.ip(), from);
+        assert!(!partitioned(from, addr.ip()));
+        set_time_flowing(false);
+    });
+    pool.shutdown();
+}
+
+#[test]
+fn a_stalled_proactor_runs_nothing_until_the_stall_ends() {
+    let pool = sim_pool(2, 31);
+    pool.run_on(0, || {
+        set_time_flowing(true);
+        let t0 = clock::now();
+        stall_proactor(1, Duration::from_millis(10));
+        let ran_at = fiber::spawn_on(1, clock::now).join().unwrap();
+        assert!(
+            ran_at >= t0 + Duration::from_millis(10),
+            "{t0:?} {ran_at:?}"
+        );
+        set_time_flowing(false);
+    });
+    pool.shutdown();
+}
