@@ -93,6 +93,8 @@ pub(crate) struct World {
     pub net: RefCell<net::Network>,
     trace: Cell<u64>,
     steps: Cell<u64>,
+    /// How many times time started flowing (each start reseeds the PRNG).
+    phases: Cell<u64>,
 }
 
 impl World {
@@ -109,11 +111,16 @@ impl World {
             net: RefCell::new(net::Network::default()),
             trace: Cell::new(0xcbf2_9ce4_8422_2325),
             steps: Cell::new(0),
+            phases: Cell::new(0),
         }
     }
 
     /// Folds an event into the run's trace hash.
     pub fn trace(&self, kind: u64, a: u64, b: u64) {
+        // Steps taken while time stands still (setup from outside) are not part of the run.
+        if !self.flowing.get() {
+            return;
+        }
         let mut h = self.trace.get();
         for v in [kind, a, b] {
             h = rng::mix(h ^ v);
@@ -152,7 +159,16 @@ pub fn active() -> bool {
 /// set up from outside (so timers do not fire at moments that depend on real time), on while
 /// a workload runs. Call from a fiber of the simulated pool.
 pub fn set_time_flowing(on: bool) {
-    world().flowing.set(on);
+    let w = world();
+    if on && !w.flowing.get() {
+        // While time stood still, servers were set up from outside: how those steps batched
+        // depends on when the outside mail arrived in real time. The run's randomness restarts
+        // from the seed here, so they cannot change anything that follows.
+        let phase = w.phases.get() + 1;
+        w.phases.set(phase);
+        *w.rng.borrow_mut() = Rng::new(rng::mix(w.cfg.seed ^ rng::mix(phase)));
+    }
+    w.flowing.set(on);
 }
 
 /// True when the simulated run on this thread planted the mutation `name`. Call sites exist
