@@ -1,11 +1,13 @@
-//! Large values written in bounded pieces, so a snapshot of one huge set, hash or sorted set
-//! does not hold its shard for the whole value.
+//! Large values written in bounded pieces, so a snapshot of one huge list, set, hash or sorted
+//! set does not hold its shard for the whole value.
 //!
 //! RDB allows a value only as one record (a count, then every element), so the pieces are of
 //! the output stream: [`LargeValue::start`] writes the entry's head (deadline, type, key,
-//! element count) and [`LargeValue::step`] appends up to a budget of elements per call,
+//! element count, or a list's node count) and [`LargeValue::step`] appends up to a budget of elements per call,
 //! resuming where the last call stopped. The bytes equal what [`crate::rdb_file::write_entry`]
-//! writes for the same value, except that set and hash members come in cursor order. The
+//! writes for the same value, except that set and hash members come in cursor order. A list
+//! is written node by node (each step writes whole nodes until the budget of elements is
+//! reached). The
 //! caller must not change the value between calls. When a write is about to reach the value,
 //! [`LargeValue::copy_rest`] copies the elements not written yet into a buffer the writer
 //! owns (their bytes, no RDB encoding, no compression), and later steps write from the copy:
@@ -16,12 +18,16 @@
 use crate::encoding::{
     types, write_binary_double, write_int_string, write_len, write_string, write_string_with,
 };
+use crate::listpack::LpWriter;
 use crate::lzf::Compressor;
 use crate::rdb_file::opcodes;
+use crate::write::{
+    is_plain_element, lp_push, write_list_listpack, write_list_node, write_list_plain,
+};
 use damselfly_shards::listpack::LpValue;
 use damselfly_shards::set_value::SetMember;
 use damselfly_shards::zset::ZSetValue;
-use damselfly_shards::{CompactValue, HashValue, SetValue};
+use damselfly_shards::{CompactValue, HashValue, QuickList, SetValue};
 
 /// Values with more elements than this are written in pieces.
 pub const LARGE_ELEMENTS: usize = 4096;
@@ -33,6 +39,8 @@ enum Kind {
     Hash { cursor: u64 },
     /// A skiplist sorted set, written highest first: elements written so far.
     ZSet,
+    /// A list: the next node to write, of `nodes`.
+    List { node: usize, nodes: usize },
     /// The rest, copied ([`LargeValue::copy_rest`]): elements read from `pos` on.
     Copied { copy: Copy, pos: usize },
 }
@@ -46,6 +54,8 @@ enum Shape {
     Pair,
     /// A sorted set member and its score.
     Scored,
+    /// A list node: its element count (u32 LE), then its elements.
+    Node,
 }
 
 /// Elements copied out of a value: each string as a tag byte and its length (u32 LE) then
@@ -83,19 +93,50 @@ impl Copy {
         b
     }
 
-    /// Writes the string or integer at `pos` as RDB writes it, and moves past it.
-    fn write_item(&self, pos: &mut usize, out: &mut Vec<u8>, z: &mut Compressor) {
+    fn take4(&self, pos: &mut usize) -> u32 {
+        let b: [u8; 4] = self.buf[*pos..*pos + 4].try_into().expect("4 bytes");
+        *pos += 4;
+        u32::from_le_bytes(b)
+    }
+
+    /// The string or integer at `pos`; moves past it.
+    fn read_item(&self, pos: &mut usize) -> LpValue<'_> {
         let tag = self.buf[*pos];
         *pos += 1;
         if tag == TAG_INT {
-            write_int_string(out, i64::from_le_bytes(self.take8(pos)));
+            LpValue::Int(i64::from_le_bytes(self.take8(pos)))
         } else {
-            let len = u32::from_le_bytes(self.buf[*pos..*pos + 4].try_into().expect("4 bytes"));
-            *pos += 4;
-            let end = *pos + len as usize;
-            write_string_with(out, &self.buf[*pos..end], z);
-            *pos = end;
+            let len = self.take4(pos) as usize;
+            let start = *pos;
+            *pos += len;
+            LpValue::Str(&self.buf[start..*pos])
         }
+    }
+
+    /// Writes the string or integer at `pos` as RDB writes it, and moves past it.
+    fn write_item(&self, pos: &mut usize, out: &mut Vec<u8>, z: &mut Compressor) {
+        lp(out, self.read_item(pos), z);
+    }
+
+    /// Writes the list node at `pos` as [`write_list_node`] does; returns its element count.
+    fn write_node(&self, pos: &mut usize, out: &mut Vec<u8>, z: &mut Compressor) -> usize {
+        let count = self.take4(pos) as usize;
+        if count == 1 {
+            let mut at = *pos;
+            if let LpValue::Str(s) = self.read_item(&mut at) {
+                if is_plain_element(s) {
+                    write_list_plain(out, s, z);
+                    *pos = at;
+                    return 1;
+                }
+            }
+        }
+        let mut w = LpWriter::new();
+        for _ in 0..count {
+            lp_push(&mut w, self.read_item(pos));
+        }
+        write_list_listpack(out, w, z);
+        count
     }
 }
 
@@ -123,7 +164,18 @@ impl LargeValue {
         value: &CompactValue,
         expire_ms: Option<u64>,
     ) -> Option<LargeValue> {
-        let (kind, t, total) = if let Some(s) = value.downcast_ref::<SetValue>() {
+        // The record's count: elements, or a list's nodes.
+        let mut head_count = None;
+        let (kind, t, total) = if let Some(l) = value.downcast_ref::<QuickList>() {
+            let big = l.len() > LARGE_ELEMENTS;
+            let nodes = l.node_count();
+            head_count = Some(nodes);
+            (
+                Kind::List { node: 0, nodes },
+                types::LIST_QUICKLIST_2,
+                big.then_some(l.len())?,
+            )
+        } else if let Some(s) = value.downcast_ref::<SetValue>() {
             let big = s.encoding() == "hashtable" && s.len() > LARGE_ELEMENTS;
             (Kind::Set { cursor: 0 }, types::SET, big.then_some(s.len())?)
         } else if let Some(h) = value.downcast_ref::<HashValue>() {
@@ -145,7 +197,7 @@ impl LargeValue {
         }
         out.push(t);
         write_string(out, key);
-        write_len(out, total as u64);
+        write_len(out, head_count.unwrap_or(total) as u64);
         Some(LargeValue {
             kind,
             total,
@@ -165,6 +217,20 @@ impl LargeValue {
     pub fn copy_rest(&mut self, value: &CompactValue) {
         let copy = match &self.kind {
             Kind::Copied { .. } => return,
+            Kind::List { node, nodes } => {
+                let list = value.downcast_ref::<QuickList>().expect("still a list");
+                let mut c = Copy {
+                    shape: Shape::Node,
+                    buf: Vec::new(),
+                };
+                for i in *node..*nodes {
+                    let at = c.buf.len();
+                    c.buf.extend_from_slice(&[0; 4]);
+                    let n = list.scan_node(i, |v| c.lp(v));
+                    c.buf[at..at + 4].copy_from_slice(&(n as u32).to_le_bytes());
+                }
+                c
+            }
             Kind::Set { cursor } => {
                 let set = value.downcast_ref::<SetValue>().expect("still a set");
                 let mut c = Copy {
@@ -226,10 +292,14 @@ impl LargeValue {
         let mut n = 0usize;
         if let Kind::Copied { copy, pos } = &mut self.kind {
             while n < budget && *pos < copy.buf.len() {
+                if let Shape::Node = copy.shape {
+                    n += copy.write_node(pos, out, z);
+                    continue;
+                }
                 n += 1;
                 copy.write_item(pos, out, z);
                 match copy.shape {
-                    Shape::Member => {}
+                    Shape::Member | Shape::Node => {}
                     Shape::Pair => copy.write_item(pos, out, z),
                     Shape::Scored => write_binary_double(out, f64::from_le_bytes(copy.take8(pos))),
                 }
@@ -283,6 +353,19 @@ impl LargeValue {
                     true
                 });
                 lo == 0
+            }
+            Kind::List { node, nodes } => {
+                let list = value.downcast_ref::<QuickList>().expect("still a list");
+                assert_eq!(
+                    list.node_count(),
+                    *nodes,
+                    "a large list changed while it was written in pieces"
+                );
+                while n < budget && *node < *nodes {
+                    n += write_list_node(out, list, *node, z);
+                    *node += 1;
+                }
+                *node == *nodes
             }
             Kind::Copied { .. } => unreachable!("handled above"),
         };
@@ -430,6 +513,55 @@ mod tests {
             let want = pieces(b"k", v, 500).0;
             for before in [0, 3, 10] {
                 assert_eq!(pieces_then_copy(b"k", v, 500, before), want);
+            }
+        }
+    }
+
+    /// Lists of every node shape: default byte-bounded nodes, small counted nodes, inner
+    /// nodes compressed, and nodes left uneven by deletes in the middle.
+    fn large_lists() -> Vec<QuickList> {
+        let n = LARGE_ELEMENTS * 3 + 77;
+        let item = |i: usize| {
+            if i.is_multiple_of(4) {
+                i.to_string().into_bytes()
+            } else {
+                format!("item-{i}-{}", "y".repeat(i % 90)).into_bytes()
+            }
+        };
+        let mut lists = Vec::new();
+        for (fill, depth) in [(-2, 0), (16, 0), (-1, 1), (-3, 2)] {
+            let mut l = QuickList::with_options(fill, depth);
+            for i in 0..n {
+                l.push(&item(i), i.is_multiple_of(7));
+            }
+            lists.push(l);
+        }
+        let mut holed = QuickList::with_options(-2, 0);
+        for i in 0..n {
+            holed.push(&item(i), false);
+        }
+        for at in [100, 3000, 9000] {
+            holed.delete_range(at, 37);
+        }
+        holed.set(5, &[b'z'; 5000]);
+        lists.push(holed);
+        lists
+    }
+
+    #[test]
+    fn large_lists_round_trip_in_pieces_with_the_whole_values_bytes() {
+        for l in large_lists() {
+            assert!(l.node_count() > 1);
+            let want = l.to_vec();
+            let v = CompactValue::from_object(Box::new(l));
+            let (bytes, steps) = pieces(b"k", &v, 500);
+            assert!(steps > 5, "{steps} steps");
+            assert_eq!(bytes, whole(b"k", &v));
+            let (key, back) = load(&bytes);
+            assert_eq!(key, b"k");
+            assert_eq!(back.downcast_ref::<QuickList>().unwrap().to_vec(), want);
+            for before in [0, 1, 4, 9] {
+                assert_eq!(pieces_then_copy(b"k", &v, 500, before), bytes);
             }
         }
     }
