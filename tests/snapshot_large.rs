@@ -129,7 +129,7 @@ fn fill(c: &mut Client) {
 
 /// The list's element `i`: integers and strings of several lengths.
 fn list_item(i: usize) -> String {
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         i.to_string()
     } else {
         format!("item-{i}-{}", "w".repeat(i % 50))
