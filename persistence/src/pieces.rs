@@ -1,5 +1,5 @@
-//! Large values written in bounded pieces, so a snapshot of one huge list, set, hash or sorted
-//! set does not hold its shard for the whole value.
+//! Large values written in bounded pieces, so a snapshot of one huge list, set, hash, sorted
+//! set or stream does not hold its shard for the whole value.
 //!
 //! RDB allows a value only as one record (a count, then every element), so the pieces are of
 //! the output stream: [`LargeValue::start`] writes the entry's head (deadline, type, key,
@@ -7,7 +7,8 @@
 //! resuming where the last call stopped. The bytes equal what [`crate::rdb_file::write_entry`]
 //! writes for the same value, except that set and hash members come in cursor order. A list
 //! is written node by node (each step writes whole nodes until the budget of elements is
-//! reached). The
+//! reached); a stream likewise (its head is its count of nodes with live entries), then
+//! its length, ids and consumer groups whole in the last step. The
 //! caller must not change the value between calls. When a write is about to reach the value,
 //! [`LargeValue::copy_rest`] copies the elements not written yet into a buffer the writer
 //! owns (their bytes, no RDB encoding, no compression), and later steps write from the copy:
@@ -21,13 +22,14 @@ use crate::encoding::{
 use crate::listpack::LpWriter;
 use crate::lzf::Compressor;
 use crate::rdb_file::opcodes;
+use crate::stream::{write_stream_tail, StreamNode};
 use crate::write::{
     is_plain_element, lp_push, write_list_listpack, write_list_node, write_list_plain,
 };
 use damselfly_shards::listpack::LpValue;
 use damselfly_shards::set_value::SetMember;
 use damselfly_shards::zset::ZSetValue;
-use damselfly_shards::{CompactValue, HashValue, QuickList, SetValue};
+use damselfly_shards::{CompactValue, HashValue, QuickList, SetValue, Stream, StreamId};
 
 /// Values with more elements than this are written in pieces.
 pub const LARGE_ELEMENTS: usize = 4096;
@@ -41,6 +43,8 @@ enum Kind {
     ZSet,
     /// A list: the next node to write, of `nodes`.
     List { node: usize, nodes: usize },
+    /// A stream: the key of the last node written (None before the first).
+    Stream { after: Option<StreamId> },
     /// The rest, copied ([`LargeValue::copy_rest`]): elements read from `pos` on.
     Copied { copy: Copy, pos: usize },
 }
@@ -56,6 +60,9 @@ enum Shape {
     Scored,
     /// A list node: its element count (u32 LE), then its elements.
     Node,
+    /// A stream node: its master id (ms, seq: u64 LE each), its entry count (u32 LE), then
+    /// each entry's id, pair count (u32 LE) and strings.
+    StreamNode,
 }
 
 /// Elements copied out of a value: each string as a tag byte and its length (u32 LE) then
@@ -63,6 +70,8 @@ enum Shape {
 struct Copy {
     shape: Shape,
     buf: Vec<u8>,
+    /// Written after the elements: a stream's length, ids and groups, as RDB writes them.
+    tail: Vec<u8>,
 }
 
 const TAG_INT: u8 = 0;
@@ -91,6 +100,35 @@ impl Copy {
         let b: [u8; 8] = self.buf[*pos..*pos + 8].try_into().expect("8 bytes");
         *pos += 8;
         b
+    }
+
+    fn id(&mut self, id: StreamId) {
+        self.buf.extend_from_slice(&id.ms.to_le_bytes());
+        self.buf.extend_from_slice(&id.seq.to_le_bytes());
+    }
+
+    fn take_id(&self, pos: &mut usize) -> StreamId {
+        let ms = u64::from_le_bytes(self.take8(pos));
+        StreamId::new(ms, u64::from_le_bytes(self.take8(pos)))
+    }
+
+    /// Writes the stream node at `pos` as `crate::stream::write_stream` does; returns its
+    /// entry count.
+    fn write_stream_node(&self, pos: &mut usize, out: &mut Vec<u8>, z: &mut Compressor) -> usize {
+        let master = self.take_id(pos);
+        let live = self.take4(pos) as usize;
+        let mut node = StreamNode::new(master, live);
+        for _ in 0..live {
+            let id = self.take_id(pos);
+            let pairs = self.take4(pos) as usize;
+            let strings = (0..pairs * 2).map(|_| match self.read_item(pos) {
+                LpValue::Str(s) => s,
+                LpValue::Int(_) => unreachable!("stream strings are copied as strings"),
+            });
+            node.entry(id, pairs, strings);
+        }
+        node.finish(out, z);
+        live
     }
 
     fn take4(&self, pos: &mut usize) -> u32 {
@@ -166,7 +204,15 @@ impl LargeValue {
     ) -> Option<LargeValue> {
         // The record's count: elements, or a list's nodes.
         let mut head_count = None;
-        let (kind, t, total) = if let Some(l) = value.downcast_ref::<QuickList>() {
+        let (kind, t, total) = if let Some(st) = value.downcast_ref::<Stream>() {
+            let big = st.len() > LARGE_ELEMENTS as u64;
+            head_count = Some(big.then(|| st.live_node_count())?);
+            (
+                Kind::Stream { after: None },
+                types::STREAM_LISTPACKS_2,
+                st.len() as usize,
+            )
+        } else if let Some(l) = value.downcast_ref::<QuickList>() {
             let big = l.len() > LARGE_ELEMENTS;
             let nodes = l.node_count();
             head_count = Some(nodes);
@@ -217,11 +263,32 @@ impl LargeValue {
     pub fn copy_rest(&mut self, value: &CompactValue) {
         let copy = match &self.kind {
             Kind::Copied { .. } => return,
+            Kind::Stream { after } => {
+                let st = value.downcast_ref::<Stream>().expect("still a stream");
+                let mut c = Copy {
+                    shape: Shape::StreamNode,
+                    buf: Vec::new(),
+                    tail: Vec::new(),
+                };
+                for (master, live, entries) in st.live_nodes_after(*after) {
+                    c.id(master);
+                    c.buf.extend_from_slice(&(live as u32).to_le_bytes());
+                    for e in entries {
+                        c.id(e.id);
+                        c.buf
+                            .extend_from_slice(&(e.pair_count() as u32).to_le_bytes());
+                        e.strings().for_each(|s| c.str(s));
+                    }
+                }
+                write_stream_tail(&mut c.tail, st, &mut self.z);
+                c
+            }
             Kind::List { node, nodes } => {
                 let list = value.downcast_ref::<QuickList>().expect("still a list");
                 let mut c = Copy {
                     shape: Shape::Node,
                     buf: Vec::new(),
+                    tail: Vec::new(),
                 };
                 for i in *node..*nodes {
                     let at = c.buf.len();
@@ -236,6 +303,7 @@ impl LargeValue {
                 let mut c = Copy {
                     shape: Shape::Member,
                     buf: Vec::new(),
+                    tail: Vec::new(),
                 };
                 let mut cursor = *cursor;
                 loop {
@@ -253,6 +321,7 @@ impl LargeValue {
                 let mut c = Copy {
                     shape: Shape::Pair,
                     buf: Vec::new(),
+                    tail: Vec::new(),
                 };
                 let mut cursor = *cursor;
                 loop {
@@ -272,6 +341,7 @@ impl LargeValue {
                 let mut c = Copy {
                     shape: Shape::Scored,
                     buf: Vec::new(),
+                    tail: Vec::new(),
                 };
                 zset.walk(0, self.total - self.written, true, |m, score| {
                     c.str(m);
@@ -292,14 +362,16 @@ impl LargeValue {
         let mut n = 0usize;
         if let Kind::Copied { copy, pos } = &mut self.kind {
             while n < budget && *pos < copy.buf.len() {
-                if let Shape::Node = copy.shape {
-                    n += copy.write_node(pos, out, z);
-                    continue;
-                }
-                n += 1;
-                copy.write_item(pos, out, z);
                 match copy.shape {
-                    Shape::Member | Shape::Node => {}
+                    Shape::Node => n += copy.write_node(pos, out, z),
+                    Shape::StreamNode => n += copy.write_stream_node(pos, out, z),
+                    _ => {
+                        n += 1;
+                        copy.write_item(pos, out, z);
+                    }
+                }
+                match copy.shape {
+                    Shape::Member | Shape::Node | Shape::StreamNode => {}
                     Shape::Pair => copy.write_item(pos, out, z),
                     Shape::Scored => write_binary_double(out, f64::from_le_bytes(copy.take8(pos))),
                 }
@@ -308,6 +380,8 @@ impl LargeValue {
             let done = *pos == copy.buf.len();
             if done {
                 assert_eq!(self.written, self.total, "a copied value lost elements");
+                out.extend_from_slice(&copy.tail);
+                copy.tail = Vec::new();
                 // The copy is through: give its memory back now, not when the writer goes.
                 copy.buf = Vec::new();
             }
@@ -366,6 +440,26 @@ impl LargeValue {
                     *node += 1;
                 }
                 *node == *nodes
+            }
+            Kind::Stream { after } => {
+                let st = value.downcast_ref::<Stream>().expect("still a stream");
+                let mut nodes = st.live_nodes_after(*after);
+                loop {
+                    if n >= budget {
+                        break false;
+                    }
+                    let Some((master, live, entries)) = nodes.next() else {
+                        write_stream_tail(out, st, z);
+                        break true;
+                    };
+                    let mut node = StreamNode::new(master, live);
+                    for e in entries {
+                        node.entry(e.id, e.pair_count(), e.strings());
+                    }
+                    node.finish(out, z);
+                    n += live;
+                    *after = Some(master);
+                }
             }
             Kind::Copied { .. } => unreachable!("handled above"),
         };
@@ -563,6 +657,72 @@ mod tests {
             for before in [0, 1, 4, 9] {
                 assert_eq!(pieces_then_copy(b"k", &v, 500, before), bytes);
             }
+        }
+    }
+
+    /// A stream of many nodes, with deletes, groups, PELs and consumers.
+    fn large_stream() -> Stream {
+        use damselfly_shards::stream::NodeLimits;
+        use damselfly_shards::stream_group::Group;
+        let limits = NodeLimits {
+            max_bytes: 0,
+            max_entries: 50,
+        };
+        let mut st = Stream::new();
+        let n = LARGE_ELEMENTS as u64 * 2 + 333;
+        for i in 1..=n {
+            let v = format!("value-{i}-{}", "v".repeat(i as usize % 30));
+            let f: &[u8] = if i % 3 == 0 { b"other" } else { b"field" };
+            st.append(StreamId::new(1000 + i, i % 4), &[f, v.as_bytes()], limits);
+        }
+        // A whole node deleted (entries 101..=150), and scattered deletes.
+        let gone: Vec<StreamId> = (101..=150)
+            .chain((200..n).step_by(7))
+            .map(|i| StreamId::new(1000 + i, i % 4))
+            .collect();
+        st.delete(&gone);
+        for g in 0..3u64 {
+            let mut group = Group::new(StreamId::new(1000 + g * 10, 0), 5);
+            let name = format!("consumer-with-a-long-name-{g}-{}", "c".repeat(30));
+            group.create_consumer(name.as_bytes(), 1000);
+            for i in 1..=40 {
+                group.deliver(
+                    StreamId::new(1000 + i, i % 4),
+                    name.as_bytes(),
+                    1500,
+                    Some(2),
+                );
+            }
+            let gname = format!("group-with-a-long-name-{g}-{}", "g".repeat(30));
+            st.groups
+                .insert(gname.into_bytes().into_boxed_slice(), group);
+        }
+        st
+    }
+
+    #[test]
+    fn a_large_stream_round_trips_in_pieces_with_the_whole_values_bytes() {
+        let st = large_stream();
+        let entries = |st: &Stream| {
+            let mut out = Vec::new();
+            st.range(StreamId::MIN, StreamId::MAX, false, |e| {
+                out.push((e.id, e.strings().map(<[u8]>::to_vec).collect::<Vec<_>>()));
+                true
+            });
+            out
+        };
+        let want = entries(&st);
+        let v = CompactValue::from_object(Box::new(st));
+        let (bytes, steps) = pieces(b"k", &v, 500);
+        assert!(steps > 5, "{steps} steps");
+        assert_eq!(bytes, whole(b"k", &v));
+        let (key, back) = load(&bytes);
+        assert_eq!(key, b"k");
+        let back = back.downcast_ref::<Stream>().unwrap();
+        assert_eq!(entries(back), want);
+        assert_eq!(back.groups.len(), 3);
+        for before in [0, 1, 4, 9] {
+            assert_eq!(pieces_then_copy(b"k", &v, 500, before), bytes);
         }
     }
 
