@@ -1,4 +1,5 @@
-//! Huge values in a snapshot: a 2M-field hash, a large list, set and sorted set are written in
+//! Huge values in a snapshot: a 2M-field hash, a large list, set, sorted set and stream are
+//! written in
 //! bounded pieces, so clients on every proactor are answered while BGSAVE runs; writes to
 //! those values during the save do not reach the file (it holds the values at the cut);
 //! the file, RDB or DFS, loads back equal to the model.
@@ -21,6 +22,7 @@ const HASH_FIELDS: usize = 2_000_000;
 const SET_MEMBERS: usize = 300_000;
 const ZSET_MEMBERS: usize = 200_000;
 const LIST_ITEMS: usize = 300_000;
+const STREAM_ENTRIES: usize = 100_000;
 const BATCH: usize = 1000;
 
 fn temp_dir(name: &str) -> PathBuf {
@@ -120,9 +122,30 @@ fn fill(c: &mut Client) {
         cmd.extend((start..(start + BATCH).min(LIST_ITEMS)).map(list_item));
         cmds.push(cmd);
     }
+    for i in 1..=STREAM_ENTRIES {
+        let (id, v) = (format!("{i}-1"), format!("e{i}"));
+        cmds.push(
+            ["XADD", "bigstream", &id, "f", &v]
+                .map(String::from)
+                .to_vec(),
+        );
+    }
     for chunk in cmds.chunks(50) {
         pipeline(c, chunk);
     }
+    assert_eq!(c.cmd(&["XGROUP", "CREATE", "bigstream", "grp", "0"]), ok());
+    let read = c.cmd(&[
+        "XREADGROUP",
+        "GROUP",
+        "grp",
+        "alice",
+        "COUNT",
+        "10",
+        "STREAMS",
+        "bigstream",
+        ">",
+    ]);
+    assert!(matches!(read, Reply::Array(_)), "{read:?}");
     assert_eq!(c.cmd(&["EXPIRE", "bigset", "100000"]), int(1));
     assert_eq!(c.cmd(&["SET", "small", "value"]), ok());
 }
@@ -154,7 +177,12 @@ fn check(c: &mut Client) {
     assert_eq!(c.cmd(&["SCARD", "bigset"]), int(SET_MEMBERS as i64));
     assert_eq!(c.cmd(&["ZCARD", "bigzset"]), int(ZSET_MEMBERS as i64));
     assert_eq!(c.cmd(&["LLEN", "biglist"]), int(LIST_ITEMS as i64));
-    assert_eq!(c.cmd(&["DBSIZE"]), int(5));
+    assert_eq!(c.cmd(&["XLEN", "bigstream"]), int(STREAM_ENTRIES as i64));
+    match c.cmd(&["XPENDING", "bigstream", "grp"]) {
+        Reply::Array(a) => assert_eq!(a[0], int(10)),
+        r => panic!("{r:?}"),
+    }
+    assert_eq!(c.cmd(&["DBSIZE"]), int(6));
     assert_eq!(c.cmd(&["GET", "small"]), bulk("value"));
     assert_eq!(c.cmd(&["HGET", "bighash", "after-the-cut"]), common::nil());
     assert_eq!(c.cmd(&["SISMEMBER", "bigset", "after-the-cut"]), int(0));
@@ -182,6 +210,16 @@ fn check(c: &mut Client) {
         cmds.push((
             vec!["LINDEX".to_string(), "biglist".into(), i.to_string()],
             bulk(&list_item(i)),
+        ));
+    }
+    for i in (1..=STREAM_ENTRIES).step_by(97).chain([STREAM_ENTRIES]) {
+        let id = format!("{i}-1");
+        cmds.push((
+            ["XRANGE", "bigstream", &id, &id].map(String::from).to_vec(),
+            Reply::Array(vec![Reply::Array(vec![
+                bulk(&id),
+                Reply::Array(vec![bulk("f"), bulk(&format!("e{i}"))]),
+            ])]),
         ));
     }
     for chunk in cmds.chunks(200) {
@@ -258,6 +296,10 @@ fn save_while_serving(extra: &[&str], name: &str) {
         bulk(&list_item(LIST_ITEMS - 1))
     );
     assert_eq!(c.cmd(&["LSET", "biglist", "1000", "x"]), ok());
+    let added = c.cmd(&["XADD", "bigstream", "*", "after", "the-cut"]);
+    assert!(matches!(added, Reply::Bulk(_)), "{added:?}");
+    assert_eq!(c.cmd(&["XDEL", "bigstream", "1-1", "5000-1"]), int(2));
+    assert_eq!(c.cmd(&["XACK", "bigstream", "grp", "2-1"]), int(1));
     let start = Instant::now();
     while info_field(&mut c, "rdb_bgsave_in_progress") != "0" {
         assert!(
