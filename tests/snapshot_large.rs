@@ -1,4 +1,5 @@
-//! Huge values in a snapshot: a 2M-field hash, a large set and sorted set are written in
+//! Huge values in a snapshot: a 2M-field hash, a large list, set, sorted set and stream are
+//! written in
 //! bounded pieces, so clients on every proactor are answered while BGSAVE runs; writes to
 //! those values during the save do not reach the file (it holds the values at the cut);
 //! the file, RDB or DFS, loads back equal to the model.
@@ -20,6 +21,8 @@ use std::time::{Duration, Instant};
 const HASH_FIELDS: usize = 2_000_000;
 const SET_MEMBERS: usize = 300_000;
 const ZSET_MEMBERS: usize = 200_000;
+const LIST_ITEMS: usize = 300_000;
+const STREAM_ENTRIES: usize = 100_000;
 const BATCH: usize = 1000;
 
 fn temp_dir(name: &str) -> PathBuf {
@@ -114,11 +117,46 @@ fn fill(c: &mut Client) {
         }
         cmds.push(cmd);
     }
+    for start in (0..LIST_ITEMS).step_by(BATCH) {
+        let mut cmd = vec!["RPUSH".to_string(), "biglist".to_string()];
+        cmd.extend((start..(start + BATCH).min(LIST_ITEMS)).map(list_item));
+        cmds.push(cmd);
+    }
+    for i in 1..=STREAM_ENTRIES {
+        let (id, v) = (format!("{i}-1"), format!("e{i}"));
+        cmds.push(
+            ["XADD", "bigstream", &id, "f", &v]
+                .map(String::from)
+                .to_vec(),
+        );
+    }
     for chunk in cmds.chunks(50) {
         pipeline(c, chunk);
     }
+    assert_eq!(c.cmd(&["XGROUP", "CREATE", "bigstream", "grp", "0"]), ok());
+    let read = c.cmd(&[
+        "XREADGROUP",
+        "GROUP",
+        "grp",
+        "alice",
+        "COUNT",
+        "10",
+        "STREAMS",
+        "bigstream",
+        ">",
+    ]);
+    assert!(matches!(read, Reply::Array(_)), "{read:?}");
     assert_eq!(c.cmd(&["EXPIRE", "bigset", "100000"]), int(1));
     assert_eq!(c.cmd(&["SET", "small", "value"]), ok());
+}
+
+/// The list's element `i`: integers and strings of several lengths.
+fn list_item(i: usize) -> String {
+    if i.is_multiple_of(3) {
+        i.to_string()
+    } else {
+        format!("item-{i}-{}", "w".repeat(i % 50))
+    }
 }
 
 fn info_field(c: &mut Client, field: &str) -> String {
@@ -138,7 +176,13 @@ fn check(c: &mut Client) {
     assert_eq!(c.cmd(&["HLEN", "bighash"]), int(HASH_FIELDS as i64));
     assert_eq!(c.cmd(&["SCARD", "bigset"]), int(SET_MEMBERS as i64));
     assert_eq!(c.cmd(&["ZCARD", "bigzset"]), int(ZSET_MEMBERS as i64));
-    assert_eq!(c.cmd(&["DBSIZE"]), int(4));
+    assert_eq!(c.cmd(&["LLEN", "biglist"]), int(LIST_ITEMS as i64));
+    assert_eq!(c.cmd(&["XLEN", "bigstream"]), int(STREAM_ENTRIES as i64));
+    match c.cmd(&["XPENDING", "bigstream", "grp"]) {
+        Reply::Array(a) => assert_eq!(a[0], int(10)),
+        r => panic!("{r:?}"),
+    }
+    assert_eq!(c.cmd(&["DBSIZE"]), int(6));
     assert_eq!(c.cmd(&["GET", "small"]), bulk("value"));
     assert_eq!(c.cmd(&["HGET", "bighash", "after-the-cut"]), common::nil());
     assert_eq!(c.cmd(&["SISMEMBER", "bigset", "after-the-cut"]), int(0));
@@ -160,6 +204,22 @@ fn check(c: &mut Client) {
         cmds.push((
             vec!["ZSCORE".to_string(), "bigzset".into(), format!("z{i}")],
             bulk(&score),
+        ));
+    }
+    for i in (0..LIST_ITEMS).step_by(89).chain([LIST_ITEMS - 1]) {
+        cmds.push((
+            vec!["LINDEX".to_string(), "biglist".into(), i.to_string()],
+            bulk(&list_item(i)),
+        ));
+    }
+    for i in (1..=STREAM_ENTRIES).step_by(97).chain([STREAM_ENTRIES]) {
+        let id = format!("{i}-1");
+        cmds.push((
+            ["XRANGE", "bigstream", &id, &id].map(String::from).to_vec(),
+            Reply::Array(vec![Reply::Array(vec![
+                bulk(&id),
+                Reply::Array(vec![bulk("f"), bulk(&format!("e{i}"))]),
+            ])]),
         ));
     }
     for chunk in cmds.chunks(200) {
@@ -227,6 +287,19 @@ fn save_while_serving(extra: &[&str], name: &str) {
     assert_eq!(c.cmd(&["HDEL", "bighash", "f0", "f997"]), int(2));
     assert_eq!(c.cmd(&["SADD", "bigset", "after-the-cut"]), int(1));
     assert_eq!(c.cmd(&["ZREM", "bigzset", "z0"]), int(1));
+    assert_eq!(
+        c.cmd(&["LPUSH", "biglist", "after-the-cut"]),
+        int(LIST_ITEMS as i64 + 1)
+    );
+    assert_eq!(
+        c.cmd(&["RPOP", "biglist"]),
+        bulk(&list_item(LIST_ITEMS - 1))
+    );
+    assert_eq!(c.cmd(&["LSET", "biglist", "1000", "x"]), ok());
+    let added = c.cmd(&["XADD", "bigstream", "*", "after", "the-cut"]);
+    assert!(matches!(added, Reply::Bulk(_)), "{added:?}");
+    assert_eq!(c.cmd(&["XDEL", "bigstream", "1-1", "5000-1"]), int(2));
+    assert_eq!(c.cmd(&["XACK", "bigstream", "grp", "2-1"]), int(1));
     let start = Instant::now();
     while info_field(&mut c, "rdb_bgsave_in_progress") != "0" {
         assert!(
@@ -340,5 +413,64 @@ fn a_write_to_a_half_written_value_waits_for_no_piece() {
     assert!(
         got == want,
         "the loaded hash differs from the hash at the cut"
+    );
+}
+
+/// The same for a list, written node by node: writes to it while it is half written are
+/// answered at once (its rest is copied), and the file holds the list as it was at the cut.
+#[test]
+fn a_write_to_a_half_written_list_waits_for_no_piece() {
+    const ITEMS: usize = 200_000; // about 48 pieces of 4096 elements or more
+    let dir = temp_dir("copy-list");
+    let df = Damselfly::start(&dir, &[]);
+    let mut c = Client::connect(df.addr);
+    let mut cmds = Vec::new();
+    for start in (0..ITEMS).step_by(BATCH) {
+        let mut cmd = vec!["RPUSH".to_string(), "biglist".to_string()];
+        cmd.extend((start..start + BATCH).map(list_item));
+        cmds.push(cmd);
+    }
+    for chunk in cmds.chunks(50) {
+        pipeline(&mut c, chunk);
+    }
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "rdb-key-save-delay", "20000"]),
+        ok()
+    );
+    assert_eq!(
+        c.cmd(&["BGSAVE"]),
+        common::simple("Background saving started")
+    );
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(
+        c.cmd(&["RPUSH", "biglist", "after-the-cut"]),
+        int(ITEMS as i64 + 1)
+    );
+    assert_eq!(c.cmd(&["LSET", "biglist", "150000", "x"]), ok());
+    assert_eq!(c.cmd(&["LTRIM", "biglist", "10", "20"]), ok());
+    assert_eq!(c.cmd(&["DEL", "biglist"]), int(1));
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(info_field(&mut c, "rdb_bgsave_in_progress"), "1");
+    let start = Instant::now();
+    while info_field(&mut c, "rdb_bgsave_in_progress") != "0" {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "BGSAVE did not end"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(info_field(&mut c, "rdb_last_bgsave_status"), "ok");
+    drop(c);
+    drop(df);
+    let df = Damselfly::start(&dir, &[]);
+    let mut c = Client::connect(df.addr);
+    assert_eq!(c.cmd(&["DBSIZE"]), int(1));
+    let Reply::Array(all) = c.cmd(&["LRANGE", "biglist", "0", "-1"]) else {
+        panic!("LRANGE")
+    };
+    let want: Vec<Reply> = (0..ITEMS).map(|i| bulk(&list_item(i))).collect();
+    assert!(
+        all == want,
+        "the loaded list differs from the list at the cut"
     );
 }

@@ -1,11 +1,14 @@
-//! Large values written in bounded pieces, so a snapshot of one huge set, hash or sorted set
-//! does not hold its shard for the whole value.
+//! Large values written in bounded pieces, so a snapshot of one huge list, set, hash, sorted
+//! set or stream does not hold its shard for the whole value.
 //!
 //! RDB allows a value only as one record (a count, then every element), so the pieces are of
 //! the output stream: [`LargeValue::start`] writes the entry's head (deadline, type, key,
-//! element count) and [`LargeValue::step`] appends up to a budget of elements per call,
+//! element count, or a list's node count) and [`LargeValue::step`] appends up to a budget of elements per call,
 //! resuming where the last call stopped. The bytes equal what [`crate::rdb_file::write_entry`]
-//! writes for the same value, except that set and hash members come in cursor order. The
+//! writes for the same value, except that set and hash members come in cursor order. A list
+//! is written node by node (each step writes whole nodes until the budget of elements is
+//! reached); a stream likewise (its head is its count of nodes with live entries), then
+//! its length, ids and consumer groups whole in the last step. The
 //! caller must not change the value between calls. When a write is about to reach the value,
 //! [`LargeValue::copy_rest`] copies the elements not written yet into a buffer the writer
 //! owns (their bytes, no RDB encoding, no compression), and later steps write from the copy:
@@ -16,12 +19,17 @@
 use crate::encoding::{
     types, write_binary_double, write_int_string, write_len, write_string, write_string_with,
 };
+use crate::listpack::LpWriter;
 use crate::lzf::Compressor;
 use crate::rdb_file::opcodes;
+use crate::stream::{write_stream_tail, StreamNode};
+use crate::write::{
+    is_plain_element, lp_push, write_list_listpack, write_list_node, write_list_plain,
+};
 use damselfly_shards::listpack::LpValue;
 use damselfly_shards::set_value::SetMember;
 use damselfly_shards::zset::ZSetValue;
-use damselfly_shards::{CompactValue, HashValue, SetValue};
+use damselfly_shards::{CompactValue, HashValue, QuickList, SetValue, Stream, StreamId};
 
 /// Values with more elements than this are written in pieces.
 pub const LARGE_ELEMENTS: usize = 4096;
@@ -33,6 +41,10 @@ enum Kind {
     Hash { cursor: u64 },
     /// A skiplist sorted set, written highest first: elements written so far.
     ZSet,
+    /// A list: the next node to write, of `nodes`.
+    List { node: usize, nodes: usize },
+    /// A stream: the key of the last node written (None before the first).
+    Stream { after: Option<StreamId> },
     /// The rest, copied ([`LargeValue::copy_rest`]): elements read from `pos` on.
     Copied { copy: Copy, pos: usize },
 }
@@ -46,6 +58,11 @@ enum Shape {
     Pair,
     /// A sorted set member and its score.
     Scored,
+    /// A list node: its element count (u32 LE), then its elements.
+    Node,
+    /// A stream node: its master id (ms, seq: u64 LE each), its entry count (u32 LE), then
+    /// each entry's id, pair count (u32 LE) and strings.
+    StreamNode,
 }
 
 /// Elements copied out of a value: each string as a tag byte and its length (u32 LE) then
@@ -53,6 +70,8 @@ enum Shape {
 struct Copy {
     shape: Shape,
     buf: Vec<u8>,
+    /// Written after the elements: a stream's length, ids and groups, as RDB writes them.
+    tail: Vec<u8>,
 }
 
 const TAG_INT: u8 = 0;
@@ -83,19 +102,79 @@ impl Copy {
         b
     }
 
-    /// Writes the string or integer at `pos` as RDB writes it, and moves past it.
-    fn write_item(&self, pos: &mut usize, out: &mut Vec<u8>, z: &mut Compressor) {
+    fn id(&mut self, id: StreamId) {
+        self.buf.extend_from_slice(&id.ms.to_le_bytes());
+        self.buf.extend_from_slice(&id.seq.to_le_bytes());
+    }
+
+    fn take_id(&self, pos: &mut usize) -> StreamId {
+        let ms = u64::from_le_bytes(self.take8(pos));
+        StreamId::new(ms, u64::from_le_bytes(self.take8(pos)))
+    }
+
+    /// Writes the stream node at `pos` as `crate::stream::write_stream` does; returns its
+    /// entry count.
+    fn write_stream_node(&self, pos: &mut usize, out: &mut Vec<u8>, z: &mut Compressor) -> usize {
+        let master = self.take_id(pos);
+        let live = self.take4(pos) as usize;
+        let mut node = StreamNode::new(master, live);
+        for _ in 0..live {
+            let id = self.take_id(pos);
+            let pairs = self.take4(pos) as usize;
+            let strings = (0..pairs * 2).map(|_| match self.read_item(pos) {
+                LpValue::Str(s) => s,
+                LpValue::Int(_) => unreachable!("stream strings are copied as strings"),
+            });
+            node.entry(id, pairs, strings);
+        }
+        node.finish(out, z);
+        live
+    }
+
+    fn take4(&self, pos: &mut usize) -> u32 {
+        let b: [u8; 4] = self.buf[*pos..*pos + 4].try_into().expect("4 bytes");
+        *pos += 4;
+        u32::from_le_bytes(b)
+    }
+
+    /// The string or integer at `pos`; moves past it.
+    fn read_item(&self, pos: &mut usize) -> LpValue<'_> {
         let tag = self.buf[*pos];
         *pos += 1;
         if tag == TAG_INT {
-            write_int_string(out, i64::from_le_bytes(self.take8(pos)));
+            LpValue::Int(i64::from_le_bytes(self.take8(pos)))
         } else {
-            let len = u32::from_le_bytes(self.buf[*pos..*pos + 4].try_into().expect("4 bytes"));
-            *pos += 4;
-            let end = *pos + len as usize;
-            write_string_with(out, &self.buf[*pos..end], z);
-            *pos = end;
+            let len = self.take4(pos) as usize;
+            let start = *pos;
+            *pos += len;
+            LpValue::Str(&self.buf[start..*pos])
         }
+    }
+
+    /// Writes the string or integer at `pos` as RDB writes it, and moves past it.
+    fn write_item(&self, pos: &mut usize, out: &mut Vec<u8>, z: &mut Compressor) {
+        lp(out, self.read_item(pos), z);
+    }
+
+    /// Writes the list node at `pos` as [`write_list_node`] does; returns its element count.
+    fn write_node(&self, pos: &mut usize, out: &mut Vec<u8>, z: &mut Compressor) -> usize {
+        let count = self.take4(pos) as usize;
+        if count == 1 {
+            let mut at = *pos;
+            if let LpValue::Str(s) = self.read_item(&mut at) {
+                if is_plain_element(s) {
+                    write_list_plain(out, s, z);
+                    *pos = at;
+                    return 1;
+                }
+            }
+        }
+        let mut w = LpWriter::new();
+        for _ in 0..count {
+            lp_push(&mut w, self.read_item(pos));
+        }
+        write_list_listpack(out, w, z);
+        count
     }
 }
 
@@ -123,7 +202,26 @@ impl LargeValue {
         value: &CompactValue,
         expire_ms: Option<u64>,
     ) -> Option<LargeValue> {
-        let (kind, t, total) = if let Some(s) = value.downcast_ref::<SetValue>() {
+        // The record's count: elements, or a list's nodes.
+        let mut head_count = None;
+        let (kind, t, total) = if let Some(st) = value.downcast_ref::<Stream>() {
+            let big = st.len() > LARGE_ELEMENTS as u64;
+            head_count = Some(big.then(|| st.live_node_count())?);
+            (
+                Kind::Stream { after: None },
+                types::STREAM_LISTPACKS_2,
+                st.len() as usize,
+            )
+        } else if let Some(l) = value.downcast_ref::<QuickList>() {
+            let big = l.len() > LARGE_ELEMENTS;
+            let nodes = l.node_count();
+            head_count = Some(nodes);
+            (
+                Kind::List { node: 0, nodes },
+                types::LIST_QUICKLIST_2,
+                big.then_some(l.len())?,
+            )
+        } else if let Some(s) = value.downcast_ref::<SetValue>() {
             let big = s.encoding() == "hashtable" && s.len() > LARGE_ELEMENTS;
             (Kind::Set { cursor: 0 }, types::SET, big.then_some(s.len())?)
         } else if let Some(h) = value.downcast_ref::<HashValue>() {
@@ -145,7 +243,7 @@ impl LargeValue {
         }
         out.push(t);
         write_string(out, key);
-        write_len(out, total as u64);
+        write_len(out, head_count.unwrap_or(total) as u64);
         Some(LargeValue {
             kind,
             total,
@@ -165,11 +263,47 @@ impl LargeValue {
     pub fn copy_rest(&mut self, value: &CompactValue) {
         let copy = match &self.kind {
             Kind::Copied { .. } => return,
+            Kind::Stream { after } => {
+                let st = value.downcast_ref::<Stream>().expect("still a stream");
+                let mut c = Copy {
+                    shape: Shape::StreamNode,
+                    buf: Vec::new(),
+                    tail: Vec::new(),
+                };
+                for (master, live, entries) in st.live_nodes_after(*after) {
+                    c.id(master);
+                    c.buf.extend_from_slice(&(live as u32).to_le_bytes());
+                    for e in entries {
+                        c.id(e.id);
+                        c.buf
+                            .extend_from_slice(&(e.pair_count() as u32).to_le_bytes());
+                        e.strings().for_each(|s| c.str(s));
+                    }
+                }
+                write_stream_tail(&mut c.tail, st, &mut self.z);
+                c
+            }
+            Kind::List { node, nodes } => {
+                let list = value.downcast_ref::<QuickList>().expect("still a list");
+                let mut c = Copy {
+                    shape: Shape::Node,
+                    buf: Vec::new(),
+                    tail: Vec::new(),
+                };
+                for i in *node..*nodes {
+                    let at = c.buf.len();
+                    c.buf.extend_from_slice(&[0; 4]);
+                    let n = list.scan_node(i, |v| c.lp(v));
+                    c.buf[at..at + 4].copy_from_slice(&(n as u32).to_le_bytes());
+                }
+                c
+            }
             Kind::Set { cursor } => {
                 let set = value.downcast_ref::<SetValue>().expect("still a set");
                 let mut c = Copy {
                     shape: Shape::Member,
                     buf: Vec::new(),
+                    tail: Vec::new(),
                 };
                 let mut cursor = *cursor;
                 loop {
@@ -187,6 +321,7 @@ impl LargeValue {
                 let mut c = Copy {
                     shape: Shape::Pair,
                     buf: Vec::new(),
+                    tail: Vec::new(),
                 };
                 let mut cursor = *cursor;
                 loop {
@@ -206,6 +341,7 @@ impl LargeValue {
                 let mut c = Copy {
                     shape: Shape::Scored,
                     buf: Vec::new(),
+                    tail: Vec::new(),
                 };
                 zset.walk(0, self.total - self.written, true, |m, score| {
                     c.str(m);
@@ -226,10 +362,16 @@ impl LargeValue {
         let mut n = 0usize;
         if let Kind::Copied { copy, pos } = &mut self.kind {
             while n < budget && *pos < copy.buf.len() {
-                n += 1;
-                copy.write_item(pos, out, z);
                 match copy.shape {
-                    Shape::Member => {}
+                    Shape::Node => n += copy.write_node(pos, out, z),
+                    Shape::StreamNode => n += copy.write_stream_node(pos, out, z),
+                    _ => {
+                        n += 1;
+                        copy.write_item(pos, out, z);
+                    }
+                }
+                match copy.shape {
+                    Shape::Member | Shape::Node | Shape::StreamNode => {}
                     Shape::Pair => copy.write_item(pos, out, z),
                     Shape::Scored => write_binary_double(out, f64::from_le_bytes(copy.take8(pos))),
                 }
@@ -238,6 +380,8 @@ impl LargeValue {
             let done = *pos == copy.buf.len();
             if done {
                 assert_eq!(self.written, self.total, "a copied value lost elements");
+                out.extend_from_slice(&copy.tail);
+                copy.tail = Vec::new();
                 // The copy is through: give its memory back now, not when the writer goes.
                 copy.buf = Vec::new();
             }
@@ -283,6 +427,39 @@ impl LargeValue {
                     true
                 });
                 lo == 0
+            }
+            Kind::List { node, nodes } => {
+                let list = value.downcast_ref::<QuickList>().expect("still a list");
+                assert_eq!(
+                    list.node_count(),
+                    *nodes,
+                    "a large list changed while it was written in pieces"
+                );
+                while n < budget && *node < *nodes {
+                    n += write_list_node(out, list, *node, z);
+                    *node += 1;
+                }
+                *node == *nodes
+            }
+            Kind::Stream { after } => {
+                let st = value.downcast_ref::<Stream>().expect("still a stream");
+                let mut nodes = st.live_nodes_after(*after);
+                loop {
+                    if n >= budget {
+                        break false;
+                    }
+                    let Some((master, live, entries)) = nodes.next() else {
+                        write_stream_tail(out, st, z);
+                        break true;
+                    };
+                    let mut node = StreamNode::new(master, live);
+                    for e in entries {
+                        node.entry(e.id, e.pair_count(), e.strings());
+                    }
+                    node.finish(out, z);
+                    n += live;
+                    *after = Some(master);
+                }
             }
             Kind::Copied { .. } => unreachable!("handled above"),
         };
@@ -431,6 +608,121 @@ mod tests {
             for before in [0, 3, 10] {
                 assert_eq!(pieces_then_copy(b"k", v, 500, before), want);
             }
+        }
+    }
+
+    /// Lists of every node shape: default byte-bounded nodes, small counted nodes, inner
+    /// nodes compressed, and nodes left uneven by deletes in the middle.
+    fn large_lists() -> Vec<QuickList> {
+        let n = LARGE_ELEMENTS * 3 + 77;
+        let item = |i: usize| {
+            if i.is_multiple_of(4) {
+                i.to_string().into_bytes()
+            } else {
+                format!("item-{i}-{}", "y".repeat(i % 90)).into_bytes()
+            }
+        };
+        let mut lists = Vec::new();
+        for (fill, depth) in [(-2, 0), (16, 0), (-1, 1), (-3, 2)] {
+            let mut l = QuickList::with_options(fill, depth);
+            for i in 0..n {
+                l.push(&item(i), i.is_multiple_of(7));
+            }
+            lists.push(l);
+        }
+        let mut holed = QuickList::with_options(-2, 0);
+        for i in 0..n {
+            holed.push(&item(i), false);
+        }
+        for at in [100, 3000, 9000] {
+            holed.delete_range(at, 37);
+        }
+        holed.set(5, &[b'z'; 5000]);
+        lists.push(holed);
+        lists
+    }
+
+    #[test]
+    fn large_lists_round_trip_in_pieces_with_the_whole_values_bytes() {
+        for l in large_lists() {
+            assert!(l.node_count() > 1);
+            let want = l.to_vec();
+            let v = CompactValue::from_object(Box::new(l));
+            let (bytes, steps) = pieces(b"k", &v, 500);
+            assert!(steps > 5, "{steps} steps");
+            assert_eq!(bytes, whole(b"k", &v));
+            let (key, back) = load(&bytes);
+            assert_eq!(key, b"k");
+            assert_eq!(back.downcast_ref::<QuickList>().unwrap().to_vec(), want);
+            for before in [0, 1, 4, 9] {
+                assert_eq!(pieces_then_copy(b"k", &v, 500, before), bytes);
+            }
+        }
+    }
+
+    /// A stream of many nodes, with deletes, groups, PELs and consumers.
+    fn large_stream() -> Stream {
+        use damselfly_shards::stream::NodeLimits;
+        use damselfly_shards::stream_group::Group;
+        let limits = NodeLimits {
+            max_bytes: 0,
+            max_entries: 50,
+        };
+        let mut st = Stream::new();
+        let n = LARGE_ELEMENTS as u64 * 2 + 333;
+        for i in 1..=n {
+            let v = format!("value-{i}-{}", "v".repeat(i as usize % 30));
+            let f: &[u8] = if i % 3 == 0 { b"other" } else { b"field" };
+            st.append(StreamId::new(1000 + i, i % 4), &[f, v.as_bytes()], limits);
+        }
+        // A whole node deleted (entries 101..=150), and scattered deletes.
+        let gone: Vec<StreamId> = (101..=150)
+            .chain((200..n).step_by(7))
+            .map(|i| StreamId::new(1000 + i, i % 4))
+            .collect();
+        st.delete(&gone);
+        for g in 0..3u64 {
+            let mut group = Group::new(StreamId::new(1000 + g * 10, 0), 5);
+            let name = format!("consumer-with-a-long-name-{g}-{}", "c".repeat(30));
+            group.create_consumer(name.as_bytes(), 1000);
+            for i in 1..=40 {
+                group.deliver(
+                    StreamId::new(1000 + i, i % 4),
+                    name.as_bytes(),
+                    1500,
+                    Some(2),
+                );
+            }
+            let gname = format!("group-with-a-long-name-{g}-{}", "g".repeat(30));
+            st.groups
+                .insert(gname.into_bytes().into_boxed_slice(), group);
+        }
+        st
+    }
+
+    #[test]
+    fn a_large_stream_round_trips_in_pieces_with_the_whole_values_bytes() {
+        let st = large_stream();
+        let entries = |st: &Stream| {
+            let mut out = Vec::new();
+            st.range(StreamId::MIN, StreamId::MAX, false, |e| {
+                out.push((e.id, e.strings().map(<[u8]>::to_vec).collect::<Vec<_>>()));
+                true
+            });
+            out
+        };
+        let want = entries(&st);
+        let v = CompactValue::from_object(Box::new(st));
+        let (bytes, steps) = pieces(b"k", &v, 500);
+        assert!(steps > 5, "{steps} steps");
+        assert_eq!(bytes, whole(b"k", &v));
+        let (key, back) = load(&bytes);
+        assert_eq!(key, b"k");
+        let back = back.downcast_ref::<Stream>().unwrap();
+        assert_eq!(entries(back), want);
+        assert_eq!(back.groups.len(), 3);
+        for before in [0, 1, 4, 9] {
+            assert_eq!(pieces_then_copy(b"k", &v, 500, before), bytes);
         }
     }
 

@@ -228,35 +228,67 @@ pub fn read_stream(r: &mut Reader<'_>, t: u8, limits: NodeLimits) -> RdbResult<C
 /// Writes `st` as `STREAM_LISTPACKS_2`.
 pub fn write_stream(out: &mut Vec<u8>, st: &Stream, z: &mut Compressor) {
     out.push(types::STREAM_LISTPACKS_2);
-    let nodes: Vec<(StreamId, LpWriter)> = st
-        .nodes()
-        .filter_map(|(master, entries)| {
-            let entries: Vec<_> = entries.collect();
-            if entries.is_empty() {
-                return None;
-            }
-            let mut lp = LpWriter::new();
-            for v in [entries.len() as i64, 0, 0, 0] {
-                lp.push_int(v);
-            }
-            for e in entries {
-                lp.push_int(0);
-                lp.push_int(e.id.ms.wrapping_sub(master.ms) as i64);
-                lp.push_int(e.id.seq.wrapping_sub(master.seq) as i64);
-                lp.push_int(e.pair_count() as i64);
-                for s in e.strings() {
-                    lp.push(s);
-                }
-                lp.push_int(e.pair_count() as i64 * 2 + 4);
-            }
-            Some((master, lp))
-        })
-        .collect();
-    write_len(out, nodes.len() as u64);
-    for (master, lp) in nodes {
-        write_string(out, &id_bytes(master));
-        write_string_with(out, &lp.finish(), z);
+    write_len(out, st.live_node_count() as u64);
+    for (master, live, entries) in st.live_nodes_after(None) {
+        let mut node = StreamNode::new(master, live);
+        for e in entries {
+            node.entry(e.id, e.pair_count(), e.strings());
+        }
+        node.finish(out, z);
     }
+    write_stream_tail(out, st, z);
+}
+
+/// One stream node as RDB stores it, built entry by entry: the listpack of `live` entries
+/// after master id `master`.
+pub(crate) struct StreamNode {
+    master: StreamId,
+    lp: LpWriter,
+    left: usize,
+}
+
+impl StreamNode {
+    pub(crate) fn new(master: StreamId, live: usize) -> StreamNode {
+        let mut lp = LpWriter::new();
+        for v in [live as i64, 0, 0, 0] {
+            lp.push_int(v);
+        }
+        StreamNode {
+            master,
+            lp,
+            left: live,
+        }
+    }
+
+    /// Adds an entry of `pairs` field/value pairs (`strings`: fields and values alternating).
+    pub(crate) fn entry<'a>(
+        &mut self,
+        id: StreamId,
+        pairs: usize,
+        strings: impl Iterator<Item = &'a [u8]>,
+    ) {
+        let lp = &mut self.lp;
+        lp.push_int(0);
+        lp.push_int(id.ms.wrapping_sub(self.master.ms) as i64);
+        lp.push_int(id.seq.wrapping_sub(self.master.seq) as i64);
+        lp.push_int(pairs as i64);
+        for s in strings {
+            lp.push(s);
+        }
+        lp.push_int(pairs as i64 * 2 + 4);
+        self.left -= 1;
+    }
+
+    /// Appends the node: its master id and listpack.
+    pub(crate) fn finish(self, out: &mut Vec<u8>, z: &mut Compressor) {
+        assert_eq!(self.left, 0, "a stream node's live count is its entries");
+        write_string(out, &id_bytes(self.master));
+        write_string_with(out, &self.lp.finish(), z);
+    }
+}
+
+/// Appends what follows a stream's nodes: its length, ids, counters and consumer groups.
+pub(crate) fn write_stream_tail(out: &mut Vec<u8>, st: &Stream, z: &mut Compressor) {
     write_len(out, st.len());
     for v in [
         st.last_id.ms,

@@ -24,9 +24,6 @@ use damselfly_shards::set_value::SetMember;
 use damselfly_shards::zset::ZSetValue;
 use damselfly_shards::{CompactValue, HashValue, ObjType, QuickList, SetValue};
 
-/// List nodes are cut at this many listpack bytes (Redis's default `list-max-listpack-size
-/// -2`), so redis-server loads nodes of the size it would build itself.
-const LIST_NODE_BYTES_MAX: usize = 8 * 1024;
 /// An element this large goes in a plain node of its own (Redis's packed threshold).
 const PLAIN_NODE_MIN: usize = 1 << 30;
 
@@ -62,55 +59,60 @@ pub fn write_value(out: &mut Vec<u8>, value: &CompactValue) -> RdbResult<()> {
     Ok(())
 }
 
-fn lp_push(w: &mut LpWriter, v: LpValue<'_>) {
+pub(crate) fn lp_push(w: &mut LpWriter, v: LpValue<'_>) {
     match v {
         LpValue::Int(i) => w.push_int(i),
         LpValue::Str(s) => w.push(s),
     }
 }
 
-fn lp_value_size(v: LpValue<'_>) -> usize {
-    let mut scratch = [0u8; 20];
-    LpWriter::entry_size(v.as_bytes(&mut scratch))
-}
-
-enum ListNode {
-    Packed(Vec<u8>),
-    Plain(Vec<u8>),
-}
-
+/// Writes the list as Redis does, one RDB node per node of the list: the node count up front,
+/// then each node (so a list can also be written node by node: `crate::pieces`).
 fn write_list(out: &mut Vec<u8>, list: &QuickList, z: &mut Compressor) {
-    let mut nodes = Vec::new();
-    let mut w = LpWriter::new();
-    list.scan(false, |_, v| {
-        if let LpValue::Str(s) = v {
-            if s.len() >= PLAIN_NODE_MIN {
-                if !w.is_empty() {
-                    nodes.push(ListNode::Packed(std::mem::take(&mut w).finish()));
-                }
-                nodes.push(ListNode::Plain(s.to_vec()));
-                return true;
-            }
-        }
-        if !w.is_empty() && w.bytes() + lp_value_size(v) > LIST_NODE_BYTES_MAX {
-            nodes.push(ListNode::Packed(std::mem::take(&mut w).finish()));
-        }
-        lp_push(&mut w, v);
-        true
-    });
-    if !w.is_empty() {
-        nodes.push(ListNode::Packed(w.finish()));
-    }
     out.push(types::LIST_QUICKLIST_2);
-    write_len(out, nodes.len() as u64);
-    for node in &nodes {
-        let (container, bytes) = match node {
-            ListNode::Packed(b) => (QUICKLIST_NODE_PACKED, b),
-            ListNode::Plain(b) => (QUICKLIST_NODE_PLAIN, b),
-        };
-        write_len(out, container);
-        write_string_with(out, bytes, z);
+    write_len(out, list.node_count() as u64);
+    for i in 0..list.node_count() {
+        write_list_node(out, list, i, z);
     }
+}
+
+/// Appends node `i` of `list` (container, then its listpack blob, or the element of a node
+/// holding one element too large for a listpack node in Redis) and returns its element count.
+pub(crate) fn write_list_node(
+    out: &mut Vec<u8>,
+    list: &QuickList,
+    i: usize,
+    z: &mut Compressor,
+) -> usize {
+    let mut w = LpWriter::new();
+    let mut huge = false;
+    let n = list.scan_node(i, |v| {
+        huge |= matches!(v, LpValue::Str(s) if is_plain_element(s));
+        lp_push(&mut w, v);
+    });
+    if huge && n == 1 {
+        list.scan_node(i, |v| write_list_plain(out, v.as_bytes(&mut [0; 20]), z));
+    } else {
+        write_list_listpack(out, w, z);
+    }
+    n
+}
+
+/// Appends a packed node: its container and the listpack `w` built.
+pub(crate) fn write_list_listpack(out: &mut Vec<u8>, w: LpWriter, z: &mut Compressor) {
+    write_len(out, QUICKLIST_NODE_PACKED);
+    write_string_with(out, &w.finish(), z);
+}
+
+/// Appends a plain node holding `element`.
+pub(crate) fn write_list_plain(out: &mut Vec<u8>, element: &[u8], z: &mut Compressor) {
+    write_len(out, QUICKLIST_NODE_PLAIN);
+    write_string_with(out, element, z);
+}
+
+/// True when a node holding only `element` is written plain (Redis's packed threshold).
+pub(crate) fn is_plain_element(element: &[u8]) -> bool {
+    element.len() >= PLAIN_NODE_MIN
 }
 
 fn write_set(out: &mut Vec<u8>, set: &SetValue, z: &mut Compressor) {

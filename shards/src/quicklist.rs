@@ -515,6 +515,15 @@ impl QuickList {
         }
     }
 
+    /// Node `i`'s element count and a call of `f` for each of its elements in order (RDB
+    /// writes a list node by node). Panics when `i >= node_count()`.
+    pub fn scan_node(&self, i: usize, mut f: impl FnMut(LpValue<'_>)) -> usize {
+        let mut scratch = None;
+        let lp = self.nodes[i].view(&mut scratch);
+        lp.iter().for_each(&mut f);
+        lp.len()
+    }
+
     /// Calls `f` for the `count` elements from `start` on, head to tail (LRANGE).
     pub fn range(&self, start: usize, count: usize, mut f: impl FnMut(LpValue<'_>)) {
         if start >= self.len || count == 0 {

@@ -404,6 +404,25 @@ impl Stream {
         g.last_id = id;
     }
 
+    /// Nodes holding live entries (RDB writes one listpack for each).
+    pub fn live_node_count(&self) -> usize {
+        self.nodes.values().filter(|n| n.live() > 0).count()
+    }
+
+    /// The nodes after key `after` (every node when None) that hold live entries, each as
+    /// its key, live entry count and live entries (RDB writes a stream node by node).
+    pub fn live_nodes_after(
+        &self,
+        after: Option<StreamId>,
+    ) -> impl Iterator<Item = (StreamId, usize, impl Iterator<Item = Entry<'_>>)> {
+        use std::ops::Bound;
+        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+        self.nodes
+            .range((from, Bound::Unbounded))
+            .filter(|(_, n)| n.live() > 0)
+            .map(|(k, n)| (*k, n.live(), n.entries(*k).map(|(_, e)| e)))
+    }
+
     /// Each node's key (its first id, deleted or not) with its live entries: what an RDB
     /// payload holds per listpack.
     pub fn nodes(&self) -> impl Iterator<Item = (StreamId, impl Iterator<Item = Entry<'_>>)> {
