@@ -308,10 +308,11 @@ impl ScriptHost<'_, '_> {
         }
         let writes = effective.has(WRITE);
         let shards = self.server.shards;
-        let key_positions = effective.keys_in(cmd_args);
         let (mut outside_scope, mut outside_declared) = (0u64, 0u64);
         let mut uncovered: Vec<(usize, u64)> = Vec::new();
-        for &i in &key_positions {
+        let mut has_keys = false;
+        for i in effective.keys_iter(cmd_args) {
+            has_keys = true;
             let h = key_hash(cmd_args.get(i));
             let shard = shard_of(h, shards);
             let bit = 1u64.checked_shl(shard as u32).unwrap_or(0);
@@ -324,7 +325,7 @@ impl ScriptHost<'_, '_> {
             }
         }
         let mut keyspace_wide = false;
-        if key_positions.is_empty() && effective.flags & (WRITE | ADMIN) != 0 {
+        if !has_keys && effective.flags & (WRITE | ADMIN) != 0 {
             // FLUSHALL, FLUSHDB, SWAPDB: the whole keyspace.
             let all = if shards >= 64 {
                 u64::MAX
@@ -370,7 +371,7 @@ impl ScriptHost<'_, '_> {
         // park, so it holds its keys' locks first.
         let in_place = matches!(self.scope, Scope::Local)
             && crate::squash::squashable(index)
-            && !key_positions.is_empty()
+            && has_keys
             && outside_scope == 0;
         if matches!(self.scope, Scope::Local) && !in_place {
             self.schedule_local();
