@@ -283,6 +283,9 @@ impl Slot {
 }
 
 thread_local! {
+    // Boxed on purpose: a lease moves the slot out and back in per run, and a box makes
+    // that a pointer move instead of a copy of the interpreter's state.
+    #[allow(clippy::vec_box)]
     static IDLE: RefCell<Vec<Box<Slot>>> = const { RefCell::new(Vec::new()) };
 }
 
