@@ -199,6 +199,16 @@ impl CommandSpec {
         self.keys_with(args.len(), &|i| args.get(i))
     }
 
+    /// [`CommandSpec::keys_in`] as an iterator: a command whose keys a fixed spec names
+    /// yields them without allocating (a script's `redis.call` asks this per call).
+    pub fn keys_iter(&self, args: &Args<'_>) -> KeyPositions {
+        if self.movable_keys() {
+            KeyPositions::Listed(self.keys_in(args).into_iter())
+        } else {
+            KeyPositions::Fixed(self.key_indices(args.len()))
+        }
+    }
+
     /// [`CommandSpec::keys_in`] over `argc` arguments read through `arg` (COMMAND GETKEYS
     /// reads a command nested in its own arguments).
     pub fn keys_with<'a>(&self, argc: usize, arg: &dyn Fn(usize) -> &'a [u8]) -> Vec<usize> {
@@ -299,6 +309,26 @@ impl Iterator for KeyIndices {
             Some(at)
         } else {
             None
+        }
+    }
+}
+
+/// What [`CommandSpec::keys_iter`] yields: the spec's fixed positions, or the positions a
+/// movable-keys command's arguments name.
+#[derive(Clone, Debug)]
+pub enum KeyPositions {
+    Fixed(KeyIndices),
+    Listed(std::vec::IntoIter<usize>),
+}
+
+impl Iterator for KeyPositions {
+    type Item = usize;
+
+    #[inline]
+    fn next(&mut self) -> Option<usize> {
+        match self {
+            KeyPositions::Fixed(k) => k.next(),
+            KeyPositions::Listed(k) => k.next(),
         }
     }
 }

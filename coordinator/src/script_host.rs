@@ -173,8 +173,8 @@ const NAME_CACHE: usize = 8;
 const NAME_MAX: usize = 16;
 
 thread_local! {
-    static NAMES: std::cell::Cell<[([u8; NAME_MAX], u8, u16); NAME_CACHE]> =
-        const { std::cell::Cell::new([([0; NAME_MAX], 0, 0); NAME_CACHE]) };
+    static NAMES: std::cell::RefCell<[([u8; NAME_MAX], u8, u16); NAME_CACHE]> =
+        const { std::cell::RefCell::new([([0; NAME_MAX], 0, 0); NAME_CACHE]) };
     static NAMES_NEXT: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
@@ -184,12 +184,14 @@ fn lookup_cached(name: &[u8]) -> Option<(usize, &'static CommandSpec)> {
     if name.is_empty() || name.len() > NAME_MAX {
         return registry.lookup(name);
     }
-    let names = NAMES.with(|c| c.get());
-    if let Some(&(_, _, i)) = names
-        .iter()
-        .find(|(n, len, _)| *len as usize == name.len() && n[..name.len()] == *name)
-    {
-        let i = i as usize;
+    // Searched in place: copying the cache out would cost more than the search.
+    let hit = NAMES.with(|c| {
+        c.borrow()
+            .iter()
+            .find(|(n, len, _)| *len as usize == name.len() && n[..name.len()] == *name)
+            .map(|&(_, _, i)| i as usize)
+    });
+    if let Some(i) = hit {
         return Some((i, &registry.commands()[i]));
     }
     let (i, spec) = registry.lookup(name)?;
@@ -201,9 +203,7 @@ fn lookup_cached(name: &[u8]) -> Option<(usize, &'static CommandSpec)> {
             n.set((s + 1) % NAME_CACHE);
             s
         });
-        let mut names = names;
-        names[slot] = (entry, name.len() as u8, index);
-        NAMES.with(|c| c.set(names));
+        NAMES.with(|c| c.borrow_mut()[slot] = (entry, name.len() as u8, index));
     }
     Some((i, spec))
 }
@@ -308,10 +308,11 @@ impl ScriptHost<'_, '_> {
         }
         let writes = effective.has(WRITE);
         let shards = self.server.shards;
-        let key_positions = effective.keys_in(cmd_args);
         let (mut outside_scope, mut outside_declared) = (0u64, 0u64);
         let mut uncovered: Vec<(usize, u64)> = Vec::new();
-        for &i in &key_positions {
+        let mut has_keys = false;
+        for i in effective.keys_iter(cmd_args) {
+            has_keys = true;
             let h = key_hash(cmd_args.get(i));
             let shard = shard_of(h, shards);
             let bit = 1u64.checked_shl(shard as u32).unwrap_or(0);
@@ -324,7 +325,7 @@ impl ScriptHost<'_, '_> {
             }
         }
         let mut keyspace_wide = false;
-        if key_positions.is_empty() && effective.flags & (WRITE | ADMIN) != 0 {
+        if !has_keys && effective.flags & (WRITE | ADMIN) != 0 {
             // FLUSHALL, FLUSHDB, SWAPDB: the whole keyspace.
             let all = if shards >= 64 {
                 u64::MAX
@@ -370,7 +371,7 @@ impl ScriptHost<'_, '_> {
         // park, so it holds its keys' locks first.
         let in_place = matches!(self.scope, Scope::Local)
             && crate::squash::squashable(index)
-            && !key_positions.is_empty()
+            && has_keys
             && outside_scope == 0;
         if matches!(self.scope, Scope::Local) && !in_place {
             self.schedule_local();

@@ -283,13 +283,17 @@ impl Slot {
 }
 
 thread_local! {
-    static IDLE: RefCell<Vec<Slot>> = const { RefCell::new(Vec::new()) };
+    // Boxed on purpose: a lease moves the slot out and back in per run, and a box makes
+    // that a pointer move instead of a copy of the interpreter's state.
+    #[allow(clippy::vec_box)]
+    static IDLE: RefCell<Vec<Box<Slot>>> = const { RefCell::new(Vec::new()) };
 }
 
 /// An interpreter of this proactor, current with the script cache and the libraries, for the
-/// duration of one run.
+/// duration of one run. Boxed: taking and returning one moves a pointer, not the
+/// interpreter's state.
 pub struct Lease {
-    slot: Option<Slot>,
+    slot: Option<Box<Slot>>,
 }
 
 impl Lease {
@@ -302,12 +306,14 @@ impl Lease {
             p.retain(|s| s.cache_gen == gen);
             p.pop()
         });
-        let mut slot = slot.unwrap_or_else(|| Slot {
-            interp: Interpreter::new(VERSION, VERSION_NUM).expect("the Lua interpreter starts"),
-            cache_gen: gen,
-            fn_gen: 0,
-            runs: 0,
-            gc_base: 0,
+        let mut slot = slot.unwrap_or_else(|| {
+            Box::new(Slot {
+                interp: Interpreter::new(VERSION, VERSION_NUM).expect("the Lua interpreter starts"),
+                cache_gen: gen,
+                fn_gen: 0,
+                runs: 0,
+                gc_base: 0,
+            })
         });
         let fgen = scripts.fn_gen.load(Ordering::Acquire);
         if slot.fn_gen != fgen {

@@ -50,6 +50,9 @@ pub struct Interpreter {
     recent: [Option<([u8; 40], c_int)>; RECENT],
     /// The slot the next script taken into `recent` replaces.
     recent_next: usize,
+    /// Registry references of the strings "KEYS" and "ARGV": a run sets its globals without
+    /// interning their names again.
+    array_names: [c_int; 2],
 }
 
 /// Scripts kept in [`Interpreter::recent`].
@@ -91,6 +94,7 @@ impl Interpreter {
         crate::libs::register_all(&lua).map_err(|e| e.to_string())?;
         let mut state: *mut lua_State = std::ptr::null_mut();
         let version = version.to_string();
+        let mut array_names = [0; 2];
         // SAFETY: exec_raw hands the main state inside a protected call, where the sandbox is
         // installed (it may raise on allocation failure); the pointer stays valid for as long
         // as `lua` lives, and only this interpreter uses it.
@@ -102,6 +106,10 @@ impl Interpreter {
                 new_registry_table(l, &FUNCTIONS_KEY);
                 new_registry_table(l, &PENDING_KEY);
                 library::install_load_api(l, &version, version_num);
+                for (r, name) in array_names.iter_mut().zip([c"KEYS", c"ARGV"]) {
+                    ffi::lua_pushstring_(l, name.as_ptr());
+                    *r = ffi::luaL_ref(l, ffi::LUA_REGISTRYINDEX);
+                }
             })
             .map_err(|e| e.to_string())?;
         }
@@ -111,6 +119,7 @@ impl Interpreter {
             bufs: run::CallBufs::default(),
             recent: [None; RECENT],
             recent_next: 0,
+            array_names,
         })
     }
 
@@ -238,8 +247,8 @@ impl Interpreter {
                     }
                 }
             }
-            set_global_array(l, c"KEYS", run.keys);
-            set_global_array(l, c"ARGV", run.args);
+            set_global_array(l, self.array_names[0], run.keys);
+            set_global_array(l, self.array_names[1], run.args);
             self.call(run, host, out, 0)
         }
     }
@@ -419,9 +428,10 @@ unsafe fn push_array(l: *mut lua_State, items: &[&[u8]]) {
     }
 }
 
-/// Sets global `name` (raw: the globals are locked to scripts, not to the interpreter).
-unsafe fn set_global_array(l: *mut lua_State, name: &std::ffi::CStr, items: &[&[u8]]) {
-    ffi::lua_pushstring_(l, name.as_ptr());
+/// Sets the global whose name registry reference `name` holds (raw: the globals are locked
+/// to scripts, not to the interpreter).
+unsafe fn set_global_array(l: *mut lua_State, name: c_int, items: &[&[u8]]) {
+    ffi::lua_rawgeti_(l, ffi::LUA_REGISTRYINDEX, name);
     push_array(l, items);
     ffi::lua_rawset(l, ffi::LUA_GLOBALSINDEX);
 }

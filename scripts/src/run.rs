@@ -11,7 +11,9 @@ use crate::{CallOutcome, Host, Interrupt, LogLevel};
 use mlua::ffi::{self, lua_Debug, lua_State};
 use std::ffi::{c_int, c_void};
 
-/// Registry key (its address) under which a run's [`RunCtx`] pointer is stored.
+/// Registry key (its address) of the box (a userdata) holding a run's [`RunCtx`] pointer;
+/// `redis.call` and `redis.pcall` also hold the box as their upvalue, so a call finds its
+/// run without a registry lookup.
 static RUN_KEY: u8 = 0;
 /// Registry key of the set of read-only proxy tables.
 pub(crate) static READONLY_KEY: u8 = 0;
@@ -75,27 +77,62 @@ impl Rand48 {
     }
 }
 
+/// Creates the (null) context box of `l`, keeps it in the registry and leaves it on the
+/// stack.
+///
+/// # Safety
+/// `l` is valid with room for three pushes.
+pub(crate) unsafe fn push_new_ctx_box(l: *mut lua_State) {
+    ffi::lua_pushlightuserdata(l, &RUN_KEY as *const u8 as *mut c_void);
+    let p = ffi::lua_newuserdata(l, std::mem::size_of::<*mut RunCtx<'static>>())
+        as *mut *mut RunCtx<'static>;
+    p.write(std::ptr::null_mut());
+    ffi::lua_pushvalue(l, -1);
+    ffi::lua_insert(l, -3);
+    ffi::lua_rawset(l, ffi::LUA_REGISTRYINDEX);
+}
+
+/// The context box of `l` (null before the sandbox is installed).
+unsafe fn ctx_box(l: *mut lua_State) -> *mut *mut RunCtx<'static> {
+    ffi::lua_pushlightuserdata(l, &RUN_KEY as *const u8 as *mut c_void);
+    ffi::lua_rawget_(l, ffi::LUA_REGISTRYINDEX);
+    let p = ffi::lua_touserdata(l, -1) as *mut *mut RunCtx<'static>;
+    ffi::lua_pop(l, 1);
+    p
+}
+
 /// Stores `ctx` as the running context of `l` (null to clear).
 ///
 /// # Safety
 /// `l` is valid; `ctx` stays valid until cleared.
 pub(crate) unsafe fn set_ctx(l: *mut lua_State, ctx: *mut RunCtx<'_>) {
-    ffi::lua_pushlightuserdata(l, &RUN_KEY as *const u8 as *mut c_void);
-    if ctx.is_null() {
-        ffi::lua_pushnil(l);
-    } else {
-        ffi::lua_pushlightuserdata(l, ctx.cast());
+    let b = ctx_box(l);
+    if !b.is_null() {
+        // SAFETY: the box is a live userdata (the registry holds it) sized for a pointer;
+        // the lifetime is erased only while the run, which outlives its use, goes on.
+        b.write(ctx.cast());
     }
-    ffi::lua_rawset(l, ffi::LUA_REGISTRYINDEX);
 }
 
 unsafe fn ctx<'a>(l: *mut lua_State) -> Option<&'a mut RunCtx<'static>> {
-    ffi::lua_pushlightuserdata(l, &RUN_KEY as *const u8 as *mut c_void);
-    ffi::lua_rawget_(l, ffi::LUA_REGISTRYINDEX);
-    let p = ffi::lua_touserdata(l, -1) as *mut RunCtx<'static>;
-    ffi::lua_pop(l, 1);
+    let b = ctx_box(l);
     // SAFETY (caller's): the pointer was stored by `set_ctx` for the run in progress.
-    p.as_mut()
+    if b.is_null() {
+        None
+    } else {
+        (*b).as_mut()
+    }
+}
+
+/// [`ctx`] for `redis.call` and `redis.pcall`, whose upvalue 1 is the context box.
+unsafe fn call_ctx<'a>(l: *mut lua_State) -> Option<&'a mut RunCtx<'static>> {
+    let b = ffi::lua_touserdata(l, ffi::lua_upvalueindex(1)) as *mut *mut RunCtx<'static>;
+    // SAFETY (caller's): as in `ctx`; the upvalue is the box `push_new_ctx_box` made.
+    if b.is_null() {
+        None
+    } else {
+        (*b).as_mut()
+    }
 }
 
 /// The per-state generator, kept as a userdata in the registry.
@@ -148,7 +185,7 @@ pub(crate) unsafe extern "C-unwind" fn redis_pcall(l: *mut lua_State) -> c_int {
 }
 
 unsafe fn call_inner(l: *mut lua_State, raise: bool) -> Step {
-    let Some(ctx) = ctx(l) else {
+    let Some(ctx) = call_ctx(l) else {
         push_error_table(
             l,
             b"redis.call/pcall can only be called inside a script invocation",

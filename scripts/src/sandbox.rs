@@ -122,8 +122,16 @@ pub(crate) unsafe fn install(l: *mut lua_State, version: &str, version_num: u32)
     // The redis table.
     ffi::lua_createtable(l, 0, 32);
     let t = ffi::lua_gettop(l);
-    set_c(l, t, c"call", run::redis_call);
-    set_c(l, t, c"pcall", run::redis_pcall);
+    run::push_new_ctx_box(l);
+    for (name, f) in [
+        (c"call", run::redis_call as ffi::lua_CFunction),
+        (c"pcall", run::redis_pcall),
+    ] {
+        ffi::lua_pushvalue(l, -1);
+        ffi::lua_pushcclosure(l, f, 1);
+        ffi::lua_setfield(l, t, name.as_ptr());
+    }
+    ffi::lua_pop(l, 1);
     set_c(l, t, c"log", run::log);
     set_num(l, t, c"LOG_DEBUG", 0.0);
     set_num(l, t, c"LOG_VERBOSE", 1.0);
