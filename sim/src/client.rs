@@ -13,6 +13,7 @@
 
 mod blocking;
 mod families;
+mod more;
 mod pipeline;
 
 pub use blocking::{check as check_queue, QueueLog, QUEUE_KEY};
