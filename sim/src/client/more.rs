@@ -1,11 +1,16 @@
 //! More families on private keys, each against an exact model: sorted sets (`pz…`, integer
-//! scores so every score has one spelling) and streams (`px…`, XADD with explicit increasing
-//! ids). Private keys are touched by one client only, so every reply must equal the model's.
+//! scores so every score has one spelling), a compare-and-increment script (`pe…`, EVAL) and
+//! streams (`px…`, XADD with explicit increasing ids). Private keys are touched by one client
+//! only, so every reply must equal the model's.
 
 use super::Client;
 use crate::resp::Reply;
 use crate::Plan;
 use std::collections::{BTreeMap, BTreeSet};
+
+/// The script: increments its key only when the key's value (0 when absent) is ARGV[1].
+const CAS_INCR: &[u8] = b"if (redis.call('GET', KEYS[1]) or '0') == ARGV[1] then \
+return redis.call('INCR', KEYS[1]) else return false end";
 
 /// A stream as the server must have it: entries by id, and the greatest id ever added (a
 /// stream keeps it when its top entry is deleted).
@@ -18,6 +23,7 @@ struct Stream {
 #[derive(Default)]
 pub(super) struct Models {
     zsets: BTreeMap<Vec<u8>, BTreeMap<Vec<u8>, i64>>,
+    scripted: BTreeMap<Vec<u8>, i64>,
     streams: BTreeMap<Vec<u8>, Stream>,
 }
 
@@ -40,8 +46,9 @@ fn index_range(start: i64, stop: i64, n: i64) -> Option<(usize, usize)> {
 impl Client {
     /// One operation of the families of this file.
     pub(super) fn more_step(&mut self, plan: &Plan) -> Option<()> {
-        match self.rng.below(2) {
+        match self.rng.below(3) {
             0 => self.zset_step(plan),
+            1 => self.script_step(plan),
             _ => self.stream_step(plan),
         }
     }
@@ -199,6 +206,50 @@ impl Client {
                 )
             }
         }
+    }
+
+    /// EVAL of the compare-and-increment, half the time with the value the model has.
+    fn script_step(&mut self, plan: &Plan) -> Option<()> {
+        let k = self.coll_key("pe", plan);
+        let now = self.models.more.scripted.get(&k).copied().unwrap_or(0);
+        let guess = if self.rng.chance(1, 2) {
+            now
+        } else {
+            now + self.rng.below(3) as i64 - 1
+        };
+        let g = guess.to_string();
+        if self.rng.chance(1, 5) {
+            let Some(r) = self.ask(&[b"GET", &k])? else {
+                return Some(());
+            };
+            let want = self
+                .models
+                .more
+                .scripted
+                .get(&k)
+                .map(|v| bulk(v.to_string()));
+            let want = want.unwrap_or(Reply::Bulk(None));
+            return self.expect(
+                &format!("GET of a script's key (expected {want})"),
+                &r,
+                r == want,
+            );
+        }
+        let Some(r) = self.ask(&[b"EVAL", CAS_INCR, b"1", &k, g.as_bytes()])? else {
+            return Some(());
+        };
+        let want = if guess == now {
+            self.models.more.scripted.insert(k, now + 1);
+            Reply::Int(now + 1)
+        } else {
+            // Lua's false is a null bulk reply.
+            Reply::Bulk(None)
+        };
+        self.expect(
+            &format!("EVAL compare-and-increment {guess} of {now} (expected {want})"),
+            &r,
+            r == want,
+        )
     }
 
     fn stream_step(&mut self, plan: &Plan) -> Option<()> {
