@@ -13,9 +13,12 @@
 
 mod blocking;
 mod families;
+mod more;
+mod moves;
 mod pipeline;
 
 pub use blocking::{check as check_queue, QueueLog, QUEUE_KEY};
+pub use moves::{check as check_moves, MOVE_FROM, MOVE_TO};
 
 use crate::check::{self, Counters};
 use crate::linearize::{self, RegOp};

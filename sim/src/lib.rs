@@ -561,20 +561,29 @@ fn drive(plan: &Plan, addr: SocketAddr, tail: usize, phase: &Phase) -> Outcome {
         }
     }
     if plan.blocking {
-        match verifier.must(&[b"LRANGE", client::QUEUE_KEY, b"0", b"-1"]) {
-            Some(resp::Reply::Array(Some(items))) => {
-                let left: Vec<Vec<u8>> = items
-                    .into_iter()
-                    .filter_map(|i| match i {
-                        resp::Reply::Bulk(Some(v)) => Some(v),
-                        _ => None,
-                    })
-                    .collect();
-                let logs: Vec<&client::QueueLog> = reports.iter().map(|r| &r.queue).collect();
+        let mut lrange = |key: &[u8]| match verifier.must(&[b"LRANGE", key, b"0", b"-1"]) {
+            Some(resp::Reply::Array(Some(items))) => Ok(items
+                .into_iter()
+                .filter_map(|i| match i {
+                    resp::Reply::Bulk(Some(v)) => Some(v),
+                    _ => None,
+                })
+                .collect::<Vec<Vec<u8>>>()),
+            Some(r) => Err(Some(format!(
+                "LRANGE of the shared list {}: {r}",
+                String::from_utf8_lossy(key)
+            ))),
+            None => Err(None),
+        };
+        let lists = [client::QUEUE_KEY, client::MOVE_FROM, client::MOVE_TO].map(&mut lrange);
+        let logs: Vec<&client::QueueLog> = reports.iter().map(|r| &r.queue).collect();
+        match lists {
+            [Ok(left), Ok(from), Ok(to)] => {
                 failures.extend(client::check_queue(&logs, &left));
+                let moves: Vec<_> = logs.iter().map(|l| &l.moves).collect();
+                failures.extend(client::check_moves(&moves, &from, &to));
             }
-            Some(r) => failures.push(format!("LRANGE of the shared list: {r}")),
-            None => {}
+            lists => failures.extend(lists.into_iter().filter_map(|l| l.err().flatten())),
         }
     }
     // Seeds with snapshots: a BGSAVE starts, and a moment later the machine crashes.

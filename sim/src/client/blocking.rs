@@ -2,7 +2,8 @@
 //! timeouts while the others LPUSH unique values to it. After the run, with what remains in the
 //! list, every pushed element must have been popped exactly once or remain (a pop whose reply
 //! was lost may take one away unseen), and a BLPOP may time out only when every element pushed
-//! well before its deadline had already been popped: a blocked client is always woken.
+//! well before its deadline had already been popped: a blocked client is always woken. A third
+//! of the others' steps here are the blocking move's (moves.rs) instead.
 
 use super::{CallError, Client};
 use crate::resp::Reply;
@@ -39,6 +40,8 @@ pub struct QueueLog {
     pushes: Vec<(Vec<u8>, Option<u64>)>,
     /// The popper's BLPOPs, in order.
     pops: Vec<Pop>,
+    /// The blocking move's pushes and moves (moves.rs).
+    pub moves: super::moves::MoveLog,
 }
 
 impl Client {
@@ -71,6 +74,9 @@ impl Client {
                 outcome,
             });
             return Some(());
+        }
+        if self.rng.chance(1, 3) {
+            return self.move_step();
         }
         let v = self.value();
         let acked = match self.call(&[b"LPUSH", QUEUE_KEY, &v]) {

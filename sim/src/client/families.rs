@@ -14,6 +14,8 @@ pub(super) struct Models {
     lists: BTreeMap<Vec<u8>, VecDeque<Vec<u8>>>,
     hashes: BTreeMap<Vec<u8>, BTreeMap<Vec<u8>, Vec<u8>>>,
     sets: BTreeMap<Vec<u8>, BTreeSet<Vec<u8>>>,
+    /// Sorted sets, the script's keys and streams (more.rs).
+    pub(super) more: super::more::Models,
 }
 
 impl Models {
@@ -42,13 +44,13 @@ fn bulks(r: &Reply) -> Option<Vec<Vec<u8>>> {
 }
 
 impl Client {
-    fn coll_key(&mut self, kind: &str, plan: &Plan) -> Vec<u8> {
+    pub(super) fn coll_key(&mut self, kind: &str, plan: &Plan) -> Vec<u8> {
         let j = self.rng.below(plan.private_keys.min(4) as u64);
         format!("{kind}{}:{}:{j}", self.id, self.gen).into_bytes()
     }
 
     /// `call` that records a failure and maps a lost connection to Ok(None).
-    fn ask(&mut self, args: &[&[u8]]) -> Option<Option<Reply>> {
+    pub(super) fn ask(&mut self, args: &[&[u8]]) -> Option<Option<Reply>> {
         match self.call(args) {
             Ok((r, _)) => Some(Some(r)),
             Err(CallError::Lost) => Some(None),
@@ -61,10 +63,11 @@ impl Client {
 
     /// One operation on a private collection.
     pub(super) fn collection_step(&mut self, plan: &Plan) -> Option<()> {
-        match self.rng.below(3) {
+        match self.rng.below(6) {
             0 => self.list_step(plan),
             1 => self.hash_step(plan),
-            _ => self.set_step(plan),
+            2 => self.set_step(plan),
+            _ => self.more_step(plan),
         }
     }
 
