@@ -172,7 +172,7 @@ impl PoolBuilder {
                 ready: ready_tx.clone(),
                 done,
             });
-            joined = Some(done_rx);
+            joined = Some(std::sync::Mutex::new(done_rx));
             sim_world = Some(world.clone());
         } else if backend == Backend::Sim {
             // One thread steps every proactor (see `crate::sim`).
@@ -251,7 +251,8 @@ pub struct ProactorPool {
     /// Under `sim`: the world this pool runs in.
     sim_world: Option<crate::sim::SimWorld>,
     /// Under `sim`, for a pool that joined another's world: closed once its proactors are gone.
-    joined: Option<std::sync::mpsc::Receiver<()>>,
+    /// In a Mutex only so that the pool stays `Sync` (a Receiver is not); never contended.
+    joined: Option<std::sync::Mutex<std::sync::mpsc::Receiver<()>>>,
 }
 
 impl ProactorPool {
@@ -328,7 +329,7 @@ impl ProactorPool {
         }
         if let Some(done) = self.joined.take() {
             // The world's thread shuts this pool down, then drops the sender (or it has ended).
-            let _ = done.recv();
+            let _ = done.into_inner().map(|rx| rx.recv());
         }
     }
 
