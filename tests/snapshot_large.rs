@@ -172,6 +172,15 @@ fn info_field(c: &mut Client, field: &str) -> String {
 }
 
 /// The loaded values equal what was there at the cut (samples of every value, all counts).
+/// Waits (at most `limit`) until no BGSAVE is in progress.
+fn wait_for_bgsave(c: &mut Client, limit: Duration) {
+    let start = Instant::now();
+    while info_field(c, "rdb_bgsave_in_progress") != "0" {
+        assert!(start.elapsed() < limit, "BGSAVE did not end");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 fn check(c: &mut Client) {
     assert_eq!(c.cmd(&["HLEN", "bighash"]), int(HASH_FIELDS as i64));
     assert_eq!(c.cmd(&["SCARD", "bigset"]), int(SET_MEMBERS as i64));
@@ -300,14 +309,7 @@ fn save_while_serving(extra: &[&str], name: &str) {
     assert!(matches!(added, Reply::Bulk(_)), "{added:?}");
     assert_eq!(c.cmd(&["XDEL", "bigstream", "1-1", "5000-1"]), int(2));
     assert_eq!(c.cmd(&["XACK", "bigstream", "grp", "2-1"]), int(1));
-    let start = Instant::now();
-    while info_field(&mut c, "rdb_bgsave_in_progress") != "0" {
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "BGSAVE did not end"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_for_bgsave(&mut c, Duration::from_secs(120));
     saving.store(false, Ordering::Relaxed);
     stop.store(true, Ordering::Relaxed);
     assert_eq!(info_field(&mut c, "rdb_last_bgsave_status"), "ok");
@@ -375,14 +377,7 @@ fn a_write_to_a_half_written_value_waits_for_no_piece() {
     // (about 40, 20 ms each) would have been written before the first write applied.
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(info_field(&mut c, "rdb_bgsave_in_progress"), "1");
-    let start = Instant::now();
-    while info_field(&mut c, "rdb_bgsave_in_progress") != "0" {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "BGSAVE did not end"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_for_bgsave(&mut c, Duration::from_secs(60));
     assert_eq!(info_field(&mut c, "rdb_last_bgsave_status"), "ok");
     drop(c);
     drop(df);
@@ -451,14 +446,7 @@ fn a_write_to_a_half_written_list_waits_for_no_piece() {
     assert_eq!(c.cmd(&["DEL", "biglist"]), int(1));
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(info_field(&mut c, "rdb_bgsave_in_progress"), "1");
-    let start = Instant::now();
-    while info_field(&mut c, "rdb_bgsave_in_progress") != "0" {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "BGSAVE did not end"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_for_bgsave(&mut c, Duration::from_secs(60));
     assert_eq!(info_field(&mut c, "rdb_last_bgsave_status"), "ok");
     drop(c);
     drop(df);

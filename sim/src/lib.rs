@@ -249,6 +249,21 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// A run that failed before its clients could run: no trace, no history.
+    fn failed(plan: Plan, failure: String) -> Outcome {
+        Outcome {
+            plan,
+            failures: vec![failure],
+            trace: 0,
+            ops: 0,
+            virtual_ms: 0,
+            tail: Vec::new(),
+            restart: None,
+        }
+    }
+}
+
+impl Outcome {
     pub fn passed(&self) -> bool {
         self.failures.is_empty()
     }
@@ -280,17 +295,7 @@ pub fn run_seed(seed: u64, opts: &Opts) -> Outcome {
     let server = builder(&plan, dir.as_deref(), plan.sim.clone()).start();
     let server = match server {
         Ok(s) => s,
-        Err(e) => {
-            return Outcome {
-                plan,
-                failures: vec![format!("the server did not start: {e}")],
-                trace: 0,
-                ops: 0,
-                virtual_ms: 0,
-                tail: Vec::new(),
-                restart: None,
-            }
-        }
+        Err(e) => return Outcome::failed(plan, format!("the server did not start: {e}")),
     };
     // A second server in the same world: another node, its own clients and checks.
     let second = if plan.servers > 1 {
@@ -305,15 +310,7 @@ pub fn run_seed(seed: u64, opts: &Opts) -> Outcome {
         match b.start() {
             Ok(s) => Some(s),
             Err(e) => {
-                return Outcome {
-                    plan,
-                    failures: vec![format!("the second server did not start: {e}")],
-                    trace: 0,
-                    ops: 0,
-                    virtual_ms: 0,
-                    tail: Vec::new(),
-                    restart: None,
-                }
+                return Outcome::failed(plan, format!("the second server did not start: {e}"))
             }
         }
     } else {
@@ -340,15 +337,7 @@ pub fn run_seed(seed: u64, opts: &Opts) -> Outcome {
             o.plan = plan;
             o
         }
-        Err(e) => Outcome {
-            plan,
-            failures: vec![format!("the run panicked: {}", panic_text(&*e))],
-            trace: 0,
-            ops: 0,
-            virtual_ms: 0,
-            tail: Vec::new(),
-            restart: None,
-        },
+        Err(e) => Outcome::failed(plan, format!("the run panicked: {}", panic_text(&*e))),
     }
 }
 
